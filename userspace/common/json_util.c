@@ -1,0 +1,147 @@
+/* json_util.c -- strict cJSON accessors with path-naming errors (see json_util.h). */
+#include "common/json_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void rs_json_set_error(struct rs_json_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+
+	if (!buf || len == 0) {
+		rs_json_set_error(err, "empty document");
+		return -EINVAL;
+	}
+	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+	if (!root) {
+		const char *at = cJSON_GetErrorPtr();
+		size_t off = (at && at >= buf && at <= buf + len) ? (size_t)(at - buf) : len;
+
+		rs_json_set_error(err, "malformed JSON at byte %zu of %zu%s", off, len,
+				  off >= len ? " (truncated?)" : "");
+		return -EINVAL;
+	}
+	/* Only whitespace may follow the value. */
+	for (const char *p = end; p && p < buf + len; p++) {
+		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' && *p != '\0') {
+			rs_json_set_error(err, "trailing data at byte %zu of %zu",
+					  (size_t)(p - buf), len);
+			cJSON_Delete(root);
+			return -EINVAL;
+		}
+	}
+	*out = root;
+	return 0;
+}
+
+static int lookup(const cJSON *obj, const char *path, const char *key, bool required,
+		  const cJSON **item, struct rs_json_error *err)
+{
+	if (!cJSON_IsObject(obj)) {
+		rs_json_set_error(err, "%s: expected an object", path);
+		return -EINVAL;
+	}
+	*item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!*item || cJSON_IsNull(*item)) {
+		if (required) {
+			rs_json_set_error(err, "%s.%s: required field is missing", path, key);
+			return -EINVAL;
+		}
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int rs_json_get_number(const cJSON *obj, const char *path, const char *key,
+		       bool required, double *out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	if (!cJSON_IsNumber(item)) {
+		rs_json_set_error(err, "%s.%s: expected a number", path, key);
+		return -EINVAL;
+	}
+	*out = item->valuedouble;
+	return 0;
+}
+
+int rs_json_get_string(const cJSON *obj, const char *path, const char *key,
+		       bool required, const char **out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	if (!cJSON_IsString(item)) {
+		rs_json_set_error(err, "%s.%s: expected a string", path, key);
+		return -EINVAL;
+	}
+	*out = item->valuestring;
+	return 0;
+}
+
+int rs_json_get_bool(const cJSON *obj, const char *path, const char *key,
+		     bool required, bool *out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	if (!cJSON_IsBool(item)) {
+		rs_json_set_error(err, "%s.%s: expected true or false", path, key);
+		return -EINVAL;
+	}
+	*out = cJSON_IsTrue(item);
+	return 0;
+}
+
+int rs_json_get_object(const cJSON *obj, const char *path, const char *key,
+		       bool required, const cJSON **out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	if (!cJSON_IsObject(item)) {
+		rs_json_set_error(err, "%s.%s: expected an object", path, key);
+		return -EINVAL;
+	}
+	*out = item;
+	return 0;
+}
+
+int rs_json_get_array(const cJSON *obj, const char *path, const char *key,
+		      bool required, const cJSON **out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	if (!cJSON_IsArray(item)) {
+		rs_json_set_error(err, "%s.%s: expected an array", path, key);
+		return -EINVAL;
+	}
+	*out = item;
+	return 0;
+}
