@@ -1,0 +1,79 @@
+"""k8s_testenv.py - handle on the local Kubernetes control plane started by
+tools/k8s-testenv/up.sh: paths, a kubectl helper, raw HTTPS API access with
+status codes (for 409/422 checks), and a polling helper.
+"""
+
+import json
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+class ControlPlane:
+    """Handle on a running control plane (paths, kubectl and raw API access)."""
+
+    def __init__(self, env_file: Path):
+        values = {}
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            values[key] = value
+        self.kubeconfig = values["KUBECONFIG"]
+        self.server = values["K8S_SERVER"]
+        self.ca = values["K8S_CA"]
+        self.state_dir = Path(values["K8S_STATE"])
+        self.kubectl_bin = values["K8S_KUBECTL"]
+        self.regular_node = values["K8S_REGULAR_NODE"]
+        self.eci_node = values["K8S_ECI_NODE"]
+        self.eci_start_delay_ms = int(values["K8S_ECI_START_DELAY_MS"])
+        self.eci_delete_delay_ms = int(values["K8S_ECI_DELETE_DELAY_MS"])
+        self.client_cert = str(self.state_dir / "pki" / "admin.crt")
+        self.client_key = str(self.state_dir / "pki" / "admin.key")
+        self._ssl = ssl.create_default_context(cafile=self.ca)
+        self._ssl.load_cert_chain(self.client_cert, self.client_key)
+
+    def kubectl(self, *args, input=None, check=True, timeout=60):
+        """Run kubectl as cluster admin; returns the CompletedProcess."""
+        proc = subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
+            input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stderr}{proc.stdout}")
+        return proc
+
+    def get_json(self, *args):
+        """kubectl get ... -o json, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def api(self, method, path, body=None, content_type="application/json"):
+        """Raw HTTPS request to the API server; returns (status, parsed body)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self._ssl, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def log(self, component):
+        return (self.state_dir / "logs" / f"{component}.log").read_text(errors="replace")
+
+
+def wait_until(what, predicate, timeout=60.0, interval=0.5):
+    """Poll predicate() until it returns a truthy value; fail with `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -1,0 +1,173 @@
+"""Smoke test of the local control plane against the real KubeRay operator.
+
+A RayCluster with a num-cpus=0 head and an ECI worker group is created; the
+operator creates the pods, the scheduler binds them (head to the regular kwok
+node, workers to the simulated ECI virtual node) and kwok runs them. Then one
+JSON Patch lowers replicas and names the victim in workersToDelete, guarded by
+a `test` op on groupName, and we check through the API that the operator
+deletes exactly that pod, and that it leaves workersToDelete in place
+(reference doc §1.2: the operator never clears the list).
+"""
+
+import json
+import time
+
+from k8s_testenv import wait_until
+
+CLUSTER = "rc-smoke"
+NAMESPACE = "smoke"
+GROUP = "eci"
+
+RAYCLUSTER = {
+    "apiVersion": "ray.io/v1",
+    "kind": "RayCluster",
+    "metadata": {"name": CLUSTER, "namespace": NAMESPACE},
+    "spec": {
+        "headGroupSpec": {
+            "rayStartParams": {"num-cpus": "0"},
+            "template": {"spec": {"containers": [{
+                "name": "ray-head",
+                "image": "rayproject/ray:2.60.0",
+                "resources": {"requests": {"cpu": "1", "memory": "2Gi"},
+                              "limits": {"cpu": "1", "memory": "2Gi"}},
+            }]}},
+        },
+        "workerGroupSpecs": [{
+            "groupName": GROUP,
+            "replicas": 2,
+            "minReplicas": 0,
+            "maxReplicas": 10,
+            "rayStartParams": {},
+            "template": {
+                "metadata": {"labels": {"alibabacloud.com/eci": "true"}},
+                "spec": {
+                    # On ACK the ECI webhook steers pods labelled
+                    # alibabacloud.com/eci to the virtual node; that webhook
+                    # does not exist here, so the selector does it.
+                    "nodeSelector": {"type": "virtual-kubelet"},
+                    "tolerations": [{"key": "virtual-kubelet.io/provider",
+                                     "operator": "Equal", "value": "alibabacloud",
+                                     "effect": "NoSchedule"}],
+                    "containers": [{
+                        "name": "ray-worker",
+                        "image": "rayproject/ray:2.60.0",
+                        "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
+                                      "limits": {"cpu": "2", "memory": "4Gi"}},
+                    }],
+                },
+            },
+        }],
+    },
+}
+
+
+def ray_pods(k8s, node_type):
+    items = k8s.get_json("pods", "-n", NAMESPACE, "-l",
+                         f"ray.io/cluster={CLUSTER},ray.io/node-type={node_type}")["items"]
+    return {p["metadata"]["name"]: p for p in items}
+
+
+def running_on(pods, node):
+    return all(p["status"].get("phase") == "Running" and p["spec"].get("nodeName") == node
+               for p in pods.values())
+
+
+def raycluster(k8s):
+    status, body = k8s.api("GET", f"/apis/ray.io/v1/namespaces/{NAMESPACE}/rayclusters/{CLUSTER}")
+    assert status == 200, body
+    return body
+
+
+def condition_time(pod, ctype):
+    for c in pod["status"].get("conditions", []):
+        if c["type"] == ctype:
+            return c["lastTransitionTime"]
+    raise AssertionError(f"pod {pod['metadata']['name']} has no {ctype} condition")
+
+
+def rfc3339_seconds(ts):
+    return time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_raycluster_scale_down_deletes_exactly_the_named_eci_pod(k8s):
+    k8s.kubectl("create", "namespace", NAMESPACE)
+    k8s.kubectl("create", "-f", "-", input=json.dumps(RAYCLUSTER))
+
+    # The operator creates head + 2 workers; kwok runs them on the right nodes.
+    heads = wait_until("the head pod Running on the regular node",
+                       lambda: (lambda p: p if len(p) == 1 and running_on(p, k8s.regular_node) else None)(
+                           ray_pods(k8s, "head")), timeout=120)
+    workers = wait_until("2 worker pods Running on the ECI node",
+                         lambda: (lambda p: p if len(p) == 2 and running_on(p, k8s.eci_node) else None)(
+                             ray_pods(k8s, "worker")), timeout=120)
+    assert len(heads) == 1
+    for pod in workers.values():
+        labels = pod["metadata"]["labels"]
+        assert labels["alibabacloud.com/eci"] == "true"
+        assert labels["ray.io/group"] == GROUP
+        assert pod["status"].get("podIP"), f"kwok gave {pod['metadata']['name']} no pod IP"
+        # The simulated ECI start delay shows between scheduling and readiness.
+        started = rfc3339_seconds(condition_time(pod, "Ready")) - \
+            rfc3339_seconds(condition_time(pod, "PodScheduled"))
+        assert started >= k8s.eci_start_delay_ms // 1000 - 1, \
+            f"ECI pod became Ready {started}s after scheduling, delay is {k8s.eci_start_delay_ms}ms"
+
+    victim, survivor = sorted(workers)
+    survivor_uid = workers[survivor]["metadata"]["uid"]
+    path = f"/apis/ray.io/v1/namespaces/{NAMESPACE}/rayclusters/{CLUSTER}"
+
+    # A `test` op on the wrong groupName must reject the whole patch (422) and
+    # change nothing.
+    bad = [{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName", "value": "not-" + GROUP},
+           {"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 0}]
+    status, body = k8s.api("PATCH", path, bad, "application/json-patch+json")
+    assert status == 422, (status, body)
+    assert raycluster(k8s)["spec"]["workerGroupSpecs"][0]["replicas"] == 2
+
+    # One patch: guard, lower replicas, name the victim.
+    patch = [{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName", "value": GROUP},
+             {"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 1},
+             {"op": "replace", "path": "/spec/workerGroupSpecs/0/scaleStrategy",
+              "value": {"workersToDelete": [victim]}}]
+    status, body = k8s.api("PATCH", path, patch, "application/json-patch+json")
+    assert status == 200, (status, body)
+    generation = body["metadata"]["generation"]
+
+    # The victim goes (Terminating for the ECI delete delay, then gone) ...
+    seen_terminating = False
+    deadline = time.monotonic() + 60
+    while True:
+        pods = ray_pods(k8s, "worker")
+        assert survivor in pods, f"operator deleted the survivor {survivor}; pods now {sorted(pods)}"
+        assert pods[survivor]["metadata"]["uid"] == survivor_uid
+        assert pods[survivor]["metadata"].get("deletionTimestamp") is None, \
+            f"operator is deleting the survivor {survivor}"
+        if victim in pods:
+            seen_terminating |= pods[victim]["metadata"].get("deletionTimestamp") is not None
+        else:
+            break
+        assert time.monotonic() < deadline, f"victim {victim} still exists after 60s"
+        time.sleep(0.2)
+    assert seen_terminating or k8s.eci_delete_delay_ms == 0, \
+        "the victim never showed a deletionTimestamp despite the ECI delete delay"
+
+    # ... and nothing else happens: no replacement, no second deletion.
+    wait_until("the operator to observe the patched generation",
+               lambda: raycluster(k8s).get("status", {}).get("observedGeneration", 0) >= generation,
+               timeout=60)
+    for _ in range(10):
+        pods = ray_pods(k8s, "worker")
+        assert sorted(pods) == [survivor], f"worker pods changed to {sorted(pods)}"
+        assert pods[survivor]["metadata"]["uid"] == survivor_uid
+        time.sleep(0.5)
+    assert len(ray_pods(k8s, "head")) == 1
+
+    # Reference doc §1.2: the operator never clears workersToDelete itself.
+    group = raycluster(k8s)["spec"]["workerGroupSpecs"][0]
+    assert group["replicas"] == 1
+    assert group.get("scaleStrategy", {}).get("workersToDelete") == [victim], group
+
+    events = k8s.get_json("events", "-n", NAMESPACE)["items"]
+    deleted = [e for e in events if e.get("reason") == "DeletedWorkerPod"]
+    assert all(victim in e.get("message", "") for e in deleted), \
+        [e.get("message") for e in deleted]

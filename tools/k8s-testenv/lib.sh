@@ -1,0 +1,47 @@
+# lib.sh - shared definitions for the raysense Kubernetes test environment
+# scripts (build.sh, up.sh, down.sh). Sourced, not executed.
+#
+# Each component is built from a wrapper Go module in this directory; its
+# version is read from that module's go.mod, so the binary cache key always
+# follows what is committed.
+
+K8S_TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+K8S_BIN_CACHE=${RAYSENSE_K8S_BIN_CACHE:-/var/cache/raysense/k8s-bin}
+
+# Build order matters on a 2-core machine: the slowest (kube-apiserver) first.
+K8S_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kuberay-operator kwok"
+
+die() { echo "k8s-testenv: error: $*" >&2; exit 1; }
+log() { echo "k8s-testenv: $*" >&2; }
+
+# component_module <component>: wrapper module dir, Go package, pinned module
+component_module() {
+    case "$1" in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+        echo "kubernetes k8s.io/kubernetes/cmd/$1 k8s.io/kubernetes" ;;
+    etcd)
+        echo "kubernetes ./cmd/etcd go.etcd.io/etcd/server/v3" ;;
+    kuberay-operator)
+        echo "kuberay github.com/ray-project/kuberay/ray-operator github.com/ray-project/kuberay/ray-operator" ;;
+    kwok)
+        echo "kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok" ;;
+    *) return 1 ;;
+    esac
+}
+
+# component_version <component>: the version pinned in the wrapper go.mod
+component_version() {
+    local spec dir pkg mod ver
+    spec=$(component_module "$1") || die "unknown component '$1'"
+    read -r dir pkg mod <<<"$spec"
+    ver=$(awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit }
+                           $1 == "require" && $2 == m { print $3; exit }' \
+          "$K8S_TESTENV_DIR/$dir/go.mod")
+    [ -n "$ver" ] || die "no version for $mod in $dir/go.mod"
+    echo "$ver"
+}
+
+# component_bin <component>: absolute path of the cached binary
+component_bin() {
+    echo "$K8S_BIN_CACHE/$1-$(component_version "$1")/$1"
+}
