@@ -302,12 +302,14 @@ int rs_http_server_start(const struct rs_http_server_config *cfg,
 	srv->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
 	srv->daemon = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, access_handler, srv,
+		/* The logger must be the first option, or MHD logs the options
+		 * before it to stderr in its own format. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : DEFAULT_THREADS),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->conn_limit ? cfg->conn_limit : DEFAULT_CONN_LIMIT),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->conn_timeout_s ? cfg->conn_timeout_s : DEFAULT_CONN_TIMEOUT_S),
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? -errno : -EADDRINUSE;
