@@ -18,6 +18,9 @@ struct rs_probe_ctx {
 	bool verbose;               /* libbpf debug output */
 	/* Optional: restrict to raylets whose binary path matches (tests). */
 	const char *raylet_path_filter;
+	/* Opt-in per-lease phase uprobes (queue, worker pop, grant): each
+	 * uprobe hit costs ~19 us here, so by default only 2 fire per lease. */
+	bool lease_phases;
 };
 
 struct rs_probe_family {

@@ -1,0 +1,103 @@
+/* raylet.h -- types shared by bpf/raylet.bpf.c, bpf/runqlat.bpf.c and the
+ * agent's raylet family (userspace/agent/raylet.c, runq.c).
+ *
+ * Every map value here is read back by collect() from the pinned maps, so a
+ * change of layout changes the map's value_size and makes the agent replace
+ * the old pins (see bpf_pin.c). Keep the structs free of implicit padding. */
+#ifndef RAYSENSE_RAYLET_H
+#define RAYSENSE_RAYLET_H
+
+#define RS_RAYLET_COMM "raylet"     /* comm of the raylet after exec */
+#define RS_MAX_RAYLETS 64           /* raylets tracked on one host */
+#define RS_NODE_ID_LEN 64           /* Ray node id, hex (56 chars) + NUL */
+#define RS_MAX_INFLIGHT 16384       /* lease RPCs / leases in flight */
+
+/* Value of rs_raylets (key: raylet tgid). Written by userspace discovery;
+ * read by the BPF filters (presence only) and by collect(). */
+struct rs_raylet_info {
+	unsigned int pid;
+	unsigned int attached;        /* bitmask of enum rs_lease_probe attached */
+	unsigned int missing;         /* bitmask of required probes not found */
+	unsigned int metrics_port;    /* --metrics_export_port, 0 if unknown */
+	unsigned long long start_ticks; /* /proc/PID/stat starttime (pid reuse) */
+	char node_id[RS_NODE_ID_LEN]; /* --node_id=..., "" if unknown */
+};
+
+/* The uprobes of the lease family. The first two are the default pair; the
+ * rare-path outcome probes are cheap because they fire only on those paths;
+ * RS_LP_PHASES_MASK are opt-in (--lease-phases): they fire once or more per
+ * lease and each uprobe hit costs ~19 us on this VM. */
+enum rs_lease_probe {
+	RS_LP_REQUEST = 0,   /* ServerCallImpl<..RequestWorkerLease..>::HandleRequest */
+	RS_LP_REPLY_SENT,    /* ...::OnReplySent */
+	RS_LP_REPLY_FAILED,  /* ...::OnReplyFailed */
+	RS_LP_CANCEL_WORK,   /* (anon)::ReplyCancelled(Work const&, ...) */
+	RS_LP_CANCEL_SPTR,   /* (anon)::ReplyCancelled(shared_ptr<Work> const&, ...) */
+	RS_LP_SPILLBACK,     /* LocalLeaseManager::Spillback */
+	RS_LP_SCHEDULE,      /* ClusterLeaseManager::ScheduleOnNode (phase) */
+	RS_LP_LOCAL_QUEUE,   /* LocalLeaseManager::QueueAndScheduleLease (phase) */
+	RS_LP_POP_WORKER,    /* WorkerPool::PopWorker(spec, cb) (phase) */
+	RS_LP_POPPED,        /* LocalLeaseManager::PoppedWorkerHandler (phase) */
+	RS_LP_GRANT,         /* LocalLeaseManager::Grant / LocalTaskManager::Dispatch (phase) */
+	RS_LP_COUNT,
+};
+#define RS_LP_REQUIRED_MASK ((1u << RS_LP_REQUEST) | (1u << RS_LP_REPLY_SENT))
+#define RS_LP_PHASES_MASK ((1u << RS_LP_SCHEDULE) | (1u << RS_LP_LOCAL_QUEUE) | \
+			   (1u << RS_LP_POP_WORKER) | (1u << RS_LP_POPPED) | \
+			   (1u << RS_LP_GRANT))
+
+/* Histograms of rs_lease_hist, key {tgid, phase}. */
+enum rs_lease_phase {
+	RS_PH_RPC = 0,       /* HandleRequest -> OnReplySent: the lease RPC */
+	RS_PH_QUEUED,        /* local QueueAndScheduleLease -> PopWorker */
+	RS_PH_WORKER_WAIT,   /* PopWorker -> PoppedWorkerHandler */
+	RS_PH_TO_GRANT,      /* local QueueAndScheduleLease -> Grant */
+	RS_PH_COUNT,
+};
+
+struct rs_lease_hkey {
+	unsigned int tgid;
+	unsigned int phase;
+};
+
+/* Value of rs_lease_cnt (key: raylet tgid). Counters only grow. */
+struct rs_lease_counts {
+	unsigned long long requests;      /* HandleRequest hits */
+	unsigned long long replied;       /* OnReplySent matched to a request */
+	unsigned long long failed;        /* OnReplyFailed matched to a request */
+	unsigned long long unmatched;     /* reply without a recorded request */
+	unsigned long long cancelled;     /* ReplyCancelled calls */
+	unsigned long long spilled_local; /* LocalLeaseManager::Spillback calls */
+	unsigned long long scheduled;     /* ScheduleOnNode calls (phase probes) */
+	unsigned long long sched_local;   /* ... that queued locally */
+	unsigned long long granted;       /* Grant calls (phase probes) */
+	unsigned long long popped;        /* PoppedWorkerHandler calls */
+	unsigned long long phase_miss;    /* phase probe found no matching lease */
+	unsigned long long dropped;       /* in-flight map full */
+};
+
+/* Key of rs_lease_start: one lease RPC (ServerCallImpl object) of a raylet. */
+struct rs_call_key {
+	unsigned int tgid;
+	unsigned int pad;
+	unsigned long long call;
+};
+
+/* Value of rs_lease_work: phase timestamps of one lease (internal::Work). */
+struct rs_work_times {
+	unsigned long long queued_ns;
+	unsigned long long pop_ns;
+};
+
+/* Ring-buffer events from the exec/exit tracepoints. */
+enum rs_raylet_event_type {
+	RS_RAYLET_EXEC = 1,
+	RS_RAYLET_EXIT = 2,
+};
+
+struct rs_raylet_event {
+	unsigned int type;
+	unsigned int pid;
+};
+
+#endif

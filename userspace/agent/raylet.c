@@ -1,0 +1,462 @@
+/* raylet.c -- the "raylet" probe family: finds raylets, attaches the lease
+ * uprobes (bpf/raylet.bpf.c) to each, and owns the run-queue latency probes
+ * (runq.c) whose tgid filter is the set of raylets found here.
+ *
+ * Discovery: a /proc scan at attach, then the sched_process_exec tracepoint
+ * (comm "raylet") through a ring buffer; exits come from sched_process_exit
+ * and, as a safety net, from a start-time check in every poll (a pid reused
+ * by a new raylet has a different start time). Uprobes are attached per
+ * raylet pid on /proc/PID/exe + file offset, so several raylets from the same
+ * binary are kept apart by the kernel's pid filter, and raylets inside other
+ * mount namespaces (pods) resolve too. Series of an exited raylet stay for
+ * RS_GONE_GRACE_S so the last scrape sees their final values. */
+#include "agent/probe.h"
+#include "agent/bpf_pin.h"
+#include "agent/raylet_proc.h"
+#include "agent/raylet_symbols.h"
+#include "agent/runq.h"
+#include "common/log.h"
+
+#include "raylet.skel.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RS_GONE_GRACE_S 300
+#define SYM_CACHE_SIZE 4
+
+/* Lease probes attached by default: the RPC pair plus rare-path outcomes. */
+#define DEFAULT_PROBES ((1u << RS_LP_REQUEST) | (1u << RS_LP_REPLY_SENT) | \
+			(1u << RS_LP_REPLY_FAILED) | (1u << RS_LP_CANCEL_WORK) | \
+			(1u << RS_LP_CANCEL_SPTR) | (1u << RS_LP_SPILLBACK))
+
+static const char *const lease_pinned_maps[] = {
+	"rs_raylets", "rs_raylet_meta", "rs_lease_hist", "rs_lease_cnt", NULL,
+};
+
+struct tracked {
+	pid_t pid;                      /* 0 = free slot */
+	unsigned long long start_ticks;
+	bool live;
+	time_t gone_at;
+	struct bpf_link *links[RS_LP_COUNT];
+};
+
+struct sym_cache_entry {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	struct rs_lease_syms syms;
+	bool used;
+};
+
+struct raylet_state {
+	char pin_dir[PATH_MAX];
+	char path_filter[PATH_MAX];     /* "" = any raylet */
+	unsigned int wanted;            /* probes to attach */
+	struct raylet_bpf *skel;
+	struct runqlat_bpf *runq;       /* NULL if run-queue probes failed */
+	struct ring_buffer *events;
+	struct bpf_link *exec_link, *exit_link;
+	struct tracked raylets[RS_MAX_RAYLETS];
+	struct sym_cache_entry sym_cache[SYM_CACHE_SIZE];
+	int sym_cache_next;
+};
+
+/* ---- symbols ----------------------------------------------------------- */
+
+/* Resolve through a tiny cache keyed by the binary's inode: every raylet of
+ * a host usually runs the same 35 MB binary. */
+static int resolve_syms(struct raylet_state *s, pid_t pid, const struct rs_lease_syms **out)
+{
+	char path[64];
+	struct stat st;
+	struct sym_cache_entry *e;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st))
+		return -errno;
+	for (int i = 0; i < SYM_CACHE_SIZE; i++) {
+		e = &s->sym_cache[i];
+		if (e->used && e->dev == st.st_dev && e->ino == st.st_ino &&
+		    e->mtime.tv_sec == st.st_mtim.tv_sec && e->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+			*out = &e->syms;
+			return 0;
+		}
+	}
+	e = &s->sym_cache[s->sym_cache_next];
+	s->sym_cache_next = (s->sym_cache_next + 1) % SYM_CACHE_SIZE;
+	e->used = false;
+	err = rs_lease_syms_resolve(path, &e->syms);
+	if (err)
+		return err;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->mtime = st.st_mtim;
+	e->used = true;
+	*out = &e->syms;
+	return 0;
+}
+
+/* ---- tracking ---------------------------------------------------------- */
+
+static struct tracked *find_tracked(struct raylet_state *s, pid_t pid)
+{
+	for (int i = 0; i < RS_MAX_RAYLETS; i++)
+		if (s->raylets[i].pid == pid)
+			return &s->raylets[i];
+	return NULL;
+}
+
+static struct tracked *free_slot(struct raylet_state *s)
+{
+	struct tracked *oldest = NULL;
+
+	for (int i = 0; i < RS_MAX_RAYLETS; i++) {
+		struct tracked *t = &s->raylets[i];
+
+		if (!t->pid)
+			return t;
+		if (!t->live && (!oldest || t->gone_at < oldest->gone_at))
+			oldest = t;
+	}
+	return oldest;   /* reuse the longest-gone slot when full */
+}
+
+static void detach_links(struct tracked *t)
+{
+	for (int p = 0; p < RS_LP_COUNT; p++) {
+		bpf_link__destroy(t->links[p]);
+		t->links[p] = NULL;
+	}
+}
+
+/* Forget every series of pid (its raylet has been gone long enough). */
+static void forget_series(struct raylet_state *s, pid_t pid)
+{
+	__u32 key = pid;
+	int fd;
+
+	bpf_map__delete_elem(s->skel->maps.rs_raylet_meta, &key, sizeof(key), 0);
+	bpf_map__delete_elem(s->skel->maps.rs_lease_cnt, &key, sizeof(key), 0);
+	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
+		struct rs_lease_hkey hk = { .tgid = pid, .phase = ph };
+
+		bpf_map__delete_elem(s->skel->maps.rs_lease_hist, &hk, sizeof(hk), 0);
+	}
+	fd = rs_bpf_open_pinned(s->pin_dir, "rs_runq_hist");
+	if (fd >= 0) {
+		bpf_map_delete_elem(fd, &key);
+		close(fd);
+	}
+}
+
+static void untrack(struct raylet_state *s, struct tracked *t, const char *why)
+{
+	__u32 key = t->pid;
+
+	if (!t->live)
+		return;
+	detach_links(t);
+	bpf_map__delete_elem(s->skel->maps.rs_raylets, &key, sizeof(key), 0);
+	t->live = false;
+	t->gone_at = time(NULL);
+	rs_info("raylet pid %d %s: lease probes detached", (int)t->pid, why);
+}
+
+static unsigned int attach_probes(struct raylet_state *s, struct tracked *t,
+				  const struct rs_lease_syms *syms, unsigned int want)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	char exe[64];
+	unsigned int attached = 0;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)t->pid);
+	for (int p = 0; p < RS_LP_COUNT; p++) {
+		struct bpf_program *prog;
+
+		if (!(want & syms->found & (1u << p)))
+			continue;
+		prog = bpf_object__find_program_by_name(s->skel->obj, rs_lease_probe_prog(p));
+		if (!prog)
+			continue;
+		t->links[p] = bpf_program__attach_uprobe_opts(prog, t->pid, exe,
+							      syms->offset[p], &opts);
+		if (!t->links[p]) {
+			rs_warn("raylet pid %d: cannot attach uprobe %s at %#llx: %s", (int)t->pid,
+				rs_lease_probe_name(p), (unsigned long long)syms->offset[p],
+				strerror(errno));
+			continue;
+		}
+		attached |= 1u << p;
+	}
+	return attached;
+}
+
+static void log_missing(pid_t pid, unsigned int missing)
+{
+	char list[512];
+
+	if (missing & RS_LP_REQUIRED_MASK) {
+		rs_lease_probe_list(missing & RS_LP_REQUIRED_MASK, list, sizeof(list));
+		rs_error("raylet pid %d: lease latency disabled, symbol(s) not found: %s "
+			 "(run-queue latency and the other probes still work)", (int)pid, list);
+	}
+	if (missing & ~RS_LP_REQUIRED_MASK) {
+		rs_lease_probe_list(missing & ~RS_LP_REQUIRED_MASK, list, sizeof(list));
+		rs_warn("raylet pid %d: optional lease probe(s) not found: %s", (int)pid, list);
+	}
+}
+
+static int track(struct raylet_state *s, pid_t pid, const char *how)
+{
+	struct rs_raylet_proc proc;
+	const struct rs_lease_syms *syms = NULL;
+	struct rs_raylet_info info = { 0 };
+	struct tracked *t = find_tracked(s, pid);
+	unsigned int want = s->wanted;
+	__u32 key = pid;
+	int err;
+
+	err = rs_raylet_proc_read(pid, &proc);
+	if (err)
+		return err;
+	if (t && t->live && t->start_ticks == proc.start_ticks)
+		return 0;   /* already tracked */
+	if (t && t->live)
+		untrack(s, t, "was replaced by a new process with the same pid");
+	if (s->path_filter[0] && strcmp(proc.exe, s->path_filter)) {
+		rs_debug("raylet pid %d (%s) skipped: not %s", (int)pid, proc.exe, s->path_filter);
+		return 0;
+	}
+	if (t)
+		forget_series(s, pid);  /* same pid, new raylet: new series */
+	else
+		t = free_slot(s);
+	if (!t) {
+		rs_error("raylet pid %d not tracked: already %d raylets", (int)pid, RS_MAX_RAYLETS);
+		return -ENOSPC;
+	}
+	if (t->pid && t->pid != pid)
+		forget_series(s, t->pid);
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->start_ticks = proc.start_ticks;
+	t->live = true;
+
+	err = resolve_syms(s, pid, &syms);
+	if (err)
+		rs_error("raylet pid %d: cannot read symbols of %s: %s", (int)pid, proc.exe,
+			 strerror(-err));
+	info.pid = pid;
+	info.start_ticks = proc.start_ticks;
+	info.metrics_port = proc.metrics_port;
+	snprintf(info.node_id, sizeof(info.node_id), "%s", proc.node_id);
+	info.missing = want & ~(syms ? syms->found : 0);
+	/* The reply probes are useless without the request probe and vice versa. */
+	if (info.missing & RS_LP_REQUIRED_MASK)
+		want &= ~RS_LP_REQUIRED_MASK;
+	log_missing(pid, info.missing);
+	if (syms)
+		info.attached = attach_probes(s, t, syms, want);
+	info.missing |= want & ~info.attached;
+
+	/* Labels first, so a series never appears without them. */
+	bpf_map__update_elem(s->skel->maps.rs_raylet_meta, &key, sizeof(key), &info, sizeof(info), BPF_ANY);
+	bpf_map__update_elem(s->skel->maps.rs_raylets, &key, sizeof(key), &info, sizeof(info), BPF_ANY);
+	rs_info("tracking raylet pid %d (%s) node_id=%s metrics_port=%u via %s: %d lease probe(s) attached%s",
+		(int)pid, proc.exe, proc.node_id[0] ? proc.node_id : "?", proc.metrics_port, how,
+		__builtin_popcount(info.attached), s->runq ? ", run-queue latency on" : "");
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct raylet_state *s = ctx;
+	const struct rs_raylet_event *e = data;
+	struct tracked *t;
+
+	if (len < sizeof(*e))
+		return 0;
+	if (e->type == RS_RAYLET_EXEC) {
+		track(s, e->pid, "exec");
+	} else if (e->type == RS_RAYLET_EXIT) {
+		t = find_tracked(s, e->pid);
+		if (t)
+			untrack(s, t, "exited");
+	}
+	return 0;
+}
+
+/* ---- pinned state left by an earlier agent ----------------------------- */
+
+/* Remove rs_raylets entries (nothing is attached any more) and the series of
+ * raylets that are gone. Live raylets keep their series: counters continue. */
+static void clean_stale(struct raylet_state *s)
+{
+	__u32 key, next, *prev = NULL;
+	struct rs_raylet_info info;
+	pid_t stale[RS_MAX_RAYLETS];
+	int n = 0;
+
+	while (!bpf_map__get_next_key(s->skel->maps.rs_raylets, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (n < RS_MAX_RAYLETS)
+			stale[n++] = key;
+	}
+	for (int i = 0; i < n; i++) {
+		key = stale[i];
+		bpf_map__delete_elem(s->skel->maps.rs_raylets, &key, sizeof(key), 0);
+	}
+	n = 0;
+	prev = NULL;
+	while (!bpf_map__get_next_key(s->skel->maps.rs_raylet_meta, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (bpf_map__lookup_elem(s->skel->maps.rs_raylet_meta, &key, sizeof(key),
+					 &info, sizeof(info), 0))
+			continue;
+		if (rs_proc_start_ticks(key) != info.start_ticks && n < RS_MAX_RAYLETS)
+			stale[n++] = key;
+	}
+	for (int i = 0; i < n; i++)
+		forget_series(s, stale[i]);
+}
+
+/* ---- family interface -------------------------------------------------- */
+
+static void raylet_detach(void *state);
+
+static int load_lease(struct raylet_state *s)
+{
+	int err;
+
+	s->skel = raylet_bpf__open();
+	if (!s->skel)
+		return -errno ? -errno : -ENOMEM;
+	err = rs_bpf_pin_maps(s->skel->obj, s->pin_dir, lease_pinned_maps);
+	if (err)
+		return err;
+	err = raylet_bpf__load(s->skel);
+	if (err) {
+		rs_error("cannot load raylet BPF programs: %s", strerror(-err));
+		return err;
+	}
+	s->exec_link = bpf_program__attach(s->skel->progs.raylet_exec);
+	s->exit_link = bpf_program__attach(s->skel->progs.raylet_exit);
+	if (!s->exec_link || !s->exit_link) {
+		err = -errno;
+		rs_error("cannot attach sched_process_exec/exit tracepoints: %s", strerror(-err));
+		return err;
+	}
+	s->events = ring_buffer__new(bpf_map__fd(s->skel->maps.rs_raylet_ev), on_event, s, NULL);
+	if (!s->events)
+		return -errno;
+	return 0;
+}
+
+static int raylet_attach(const struct rs_probe_ctx *ctx, void **state)
+{
+	struct raylet_state *s = calloc(1, sizeof(*s));
+	pid_t pids[RS_MAX_RAYLETS];
+	int err, n;
+
+	if (!s)
+		return -ENOMEM;
+	snprintf(s->pin_dir, sizeof(s->pin_dir), "%s", ctx->pin_dir);
+	if (ctx->raylet_path_filter)
+		snprintf(s->path_filter, sizeof(s->path_filter), "%s", ctx->raylet_path_filter);
+	s->wanted = DEFAULT_PROBES | (ctx->lease_phases ? RS_LP_PHASES_MASK : 0);
+	err = load_lease(s);
+	if (err)
+		goto cleanup;
+	clean_stale(s);
+	/* Run-queue latency is a separate measure: its failure must not cost
+	 * the lease latency. */
+	err = rs_runq_open(s->pin_dir, true, &s->runq);
+	if (err)
+		rs_warn("run-queue latency disabled: %s", strerror(-err));
+
+	n = rs_raylet_proc_scan(pids, RS_MAX_RAYLETS);
+	if (n < 0)
+		rs_warn("cannot scan /proc for raylets: %s", strerror(-n));
+	for (int i = 0; i < n; i++)
+		track(s, pids[i], "scan");
+	if (n <= 0)
+		rs_info("no raylet running yet; waiting for one to exec");
+	*state = s;
+	return 0;
+cleanup:
+	raylet_detach(s);
+	return err;
+}
+
+static int raylet_poll(void *state)
+{
+	struct raylet_state *s = state;
+	time_t now = time(NULL);
+	int err = ring_buffer__consume(s->events);
+
+	if (err < 0 && err != -EINTR)
+		rs_warn("raylet event ring buffer: %s", strerror(-err));
+	for (int i = 0; i < RS_MAX_RAYLETS; i++) {
+		struct tracked *t = &s->raylets[i];
+
+		if (!t->pid)
+			continue;
+		if (t->live && rs_proc_start_ticks(t->pid) != t->start_ticks)
+			untrack(s, t, "is gone");
+		if (!t->live && now - t->gone_at >= RS_GONE_GRACE_S) {
+			forget_series(s, t->pid);
+			memset(t, 0, sizeof(*t));
+		}
+	}
+	return 0;
+}
+
+static void raylet_detach(void *state)
+{
+	struct raylet_state *s = state;
+
+	if (!s)
+		return;
+	for (int i = 0; i < RS_MAX_RAYLETS; i++)
+		detach_links(&s->raylets[i]);
+	bpf_link__destroy(s->exec_link);
+	bpf_link__destroy(s->exit_link);
+	ring_buffer__free(s->events);
+	rs_runq_close(s->runq);
+	if (s->skel) {
+		/* Nothing is attached any more: empty the live set so readers of
+		 * the pins (raysensectl) report these raylets as not watched. */
+		__u32 key, next;
+
+		while (!bpf_map__get_next_key(s->skel->maps.rs_raylets, NULL, &next, sizeof(next))) {
+			key = next;
+			if (bpf_map__delete_elem(s->skel->maps.rs_raylets, &key, sizeof(key), 0))
+				break;
+		}
+	}
+	raylet_bpf__destroy(s->skel);
+	free(s);
+}
+
+int rs_raylet_collect(const char *pin_dir, struct rs_snapshot *snap);
+
+const struct rs_probe_family rs_raylet_family = {
+	.name = "raylet",
+	.attach = raylet_attach,
+	.poll = raylet_poll,
+	.detach = raylet_detach,
+	.collect = rs_raylet_collect,
+};

@@ -1,0 +1,147 @@
+/* raylet_collect.c -- read the raylet family's pinned maps into a snapshot.
+ *
+ * Works with or without a running agent (raysensectl reads the same pins):
+ * rs_raylet_meta lists every raylet with series and its labels; rs_raylets
+ * is the set a running agent watches right now (raysense_raylet_up). */
+#include "agent/probe.h"
+#include "agent/bpf_pin.h"
+#include "raysense/raylet.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct raylet_maps {
+	int meta, live, hist, cnt, runq;
+};
+
+static const char *const phase_names[RS_PH_COUNT] = {
+	[RS_PH_RPC] = "rpc",
+	[RS_PH_QUEUED] = "queued",
+	[RS_PH_WORKER_WAIT] = "worker_wait",
+	[RS_PH_TO_GRANT] = "to_grant",
+};
+
+static void close_maps(struct raylet_maps *m)
+{
+	int *fds[] = { &m->meta, &m->live, &m->hist, &m->cnt, &m->runq };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+}
+
+static int add_counter(struct rs_snapshot *snap, const char *family, const char *pid,
+		       const char *node, const char *key, const char *value, double v)
+{
+	const char *labels[] = { "raylet_pid", pid, "node_id", node, key, value, NULL };
+
+	if (!key)
+		labels[4] = NULL;
+	return rs_snapshot_add_value(snap, family, RS_VALUE_COUNTER, labels, v);
+}
+
+static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m, __u32 pid,
+			  const struct rs_raylet_info *info, const char *p, const char *n)
+{
+	struct rs_lease_counts c;
+	bool phases = (info->attached & RS_LP_PHASES_MASK) == RS_LP_PHASES_MASK;
+	const char *fam = "raysense_raylet_leases_total";
+	const char *ev = "raysense_raylet_lease_probe_events_total";
+	int err = 0;
+
+	if (bpf_map_lookup_elem(m->cnt, &pid, &c))
+		memset(&c, 0, sizeof(c));
+	err |= add_counter(snap, "raysense_raylet_lease_requests_total", p, n, NULL, NULL, c.requests);
+	err |= add_counter(snap, fam, p, n, "outcome", "replied", c.replied);
+	err |= add_counter(snap, fam, p, n, "outcome", "reply_failed", c.failed);
+	err |= add_counter(snap, fam, p, n, "outcome", "cancelled", c.cancelled);
+	if (phases) {
+		/* Placed on another node by the cluster manager, or spilled from
+		 * the local queue; includes grant_or_reject rejections, which
+		 * take the same path and cannot be told apart without DWARF. */
+		double spilled = (double)(c.scheduled - c.sched_local) + c.spilled_local;
+
+		err |= add_counter(snap, fam, p, n, "outcome", "granted", c.granted);
+		err |= add_counter(snap, fam, p, n, "outcome", "spilled_or_rejected", spilled);
+	}
+	err |= add_counter(snap, ev, p, n, "event", "reply_unmatched", c.unmatched);
+	err |= add_counter(snap, ev, p, n, "event", "inflight_dropped", c.dropped);
+	if (phases)
+		err |= add_counter(snap, ev, p, n, "event", "phase_unmatched", c.phase_miss);
+	return err ? -ENOMEM : 0;
+}
+
+static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __u32 pid,
+		       const struct rs_raylet_info *info)
+{
+	char p[16];
+	const char *n = info->node_id;
+	const char *labels[] = { "raylet_pid", p, "node_id", n, NULL, NULL, NULL };
+	struct rs_raylet_info live_info;
+	struct rs_hist h;
+	bool live = m->live >= 0 && !bpf_map_lookup_elem(m->live, &pid, &live_info);
+	bool lease_on = (info->attached & RS_LP_REQUIRED_MASK) == RS_LP_REQUIRED_MASK;
+	int err = 0;
+
+	snprintf(p, sizeof(p), "%u", pid);
+	err |= rs_snapshot_add_value(snap, "raysense_raylet_up", RS_VALUE_GAUGE, labels, live);
+	err |= rs_snapshot_add_value(snap, "raysense_raylet_lease_probes_attached", RS_VALUE_GAUGE,
+				     labels, lease_on);
+	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
+		struct rs_lease_hkey key = { .tgid = pid, .phase = ph };
+		bool have = m->hist >= 0 && !bpf_map_lookup_elem(m->hist, &key, &h);
+
+		if (ph == RS_PH_RPC) {
+			if (!have && !lease_on)
+				continue;
+			if (!have)
+				memset(&h, 0, sizeof(h));
+			err |= rs_snapshot_add_hist(snap, "raysense_raylet_lease_latency_seconds",
+						    labels, &h);
+			continue;
+		}
+		if (!have)
+			continue;
+		labels[4] = "phase";
+		labels[5] = phase_names[ph];
+		err |= rs_snapshot_add_hist(snap, "raysense_raylet_lease_phase_seconds", labels, &h);
+		labels[4] = NULL;
+	}
+	if (lease_on && m->cnt >= 0)
+		err |= collect_counts(snap, m, pid, info, p, n);
+	if (m->runq >= 0) {
+		if (bpf_map_lookup_elem(m->runq, &pid, &h))
+			memset(&h, 0, sizeof(h));
+		err |= rs_snapshot_add_hist(snap, "raysense_raylet_runq_latency_seconds", labels, &h);
+	}
+	return err ? -ENOMEM : 0;
+}
+
+int rs_raylet_collect(const char *pin_dir, struct rs_snapshot *snap)
+{
+	struct raylet_maps m = { -1, -1, -1, -1, -1 };
+	struct rs_raylet_info info;
+	__u32 key, next, *prev = NULL;
+	int err = 0;
+
+	m.meta = rs_bpf_open_pinned(pin_dir, "rs_raylet_meta");
+	if (m.meta < 0)
+		return m.meta;
+	m.live = rs_bpf_open_pinned(pin_dir, "rs_raylets");
+	m.hist = rs_bpf_open_pinned(pin_dir, "rs_lease_hist");
+	m.cnt = rs_bpf_open_pinned(pin_dir, "rs_lease_cnt");
+	m.runq = rs_bpf_open_pinned(pin_dir, "rs_runq_hist");
+	while (!err && !bpf_map_get_next_key(m.meta, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(m.meta, &key, &info))
+			continue;   /* deleted meanwhile */
+		info.node_id[sizeof(info.node_id) - 1] = '\0';
+		err = collect_one(snap, &m, key, &info);
+	}
+	close_maps(&m);
+	return err;
+}

@@ -1,0 +1,163 @@
+/* snapshot.c -- building a snapshot: the appenders used by each family's
+ * collect(), rs_snapshot_collect() which runs them all over the pinned maps,
+ * and the HELP/TYPE metadata of every exported family (snapshot.h). */
+#include "agent/probe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const struct rs_family_info rs_metric_families[] = {
+	/* raylet family (raylet.c, raylet_collect.c) */
+	{ "raysense_raylet_up",
+	  "1 while a running agent watches this raylet (pid alive, probes attached), else 0.",
+	  "gauge" },
+	{ "raysense_raylet_lease_probes_attached",
+	  "1 when the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this raylet; "
+	  "0 when its binary lacks those symbols (see the agent log for which).",
+	  "gauge" },
+	{ "raysense_raylet_lease_latency_seconds",
+	  "Raylet RequestWorkerLease RPC latency: ServerCallImpl::HandleRequest (request arrived) to "
+	  "OnReplySent/OnReplyFailed (reply written), per RPC; the same span as Ray's "
+	  "grpc_server_req_process_time_ms.",
+	  "histogram" },
+	{ "raysense_raylet_lease_phase_seconds",
+	  "Opt-in (--lease-phases) phases of one lease inside the raylet: queued (local lease manager "
+	  "queue to PopWorker), worker_wait (PopWorker to PoppedWorkerHandler), to_grant (local queue "
+	  "to Grant).",
+	  "histogram" },
+	{ "raysense_raylet_lease_requests_total",
+	  "RequestWorkerLease RPCs received by the raylet (HandleRequest uprobe hits).",
+	  "counter" },
+	{ "raysense_raylet_leases_total",
+	  "Lease RPC outcomes: replied, reply_failed, cancelled (ReplyCancelled); with --lease-phases "
+	  "also granted (Grant) and spilled_or_rejected (placed on another node, spilled from the "
+	  "local queue, or rejected under grant_or_reject).",
+	  "counter" },
+	{ "raysense_raylet_lease_probe_events_total",
+	  "Probe bookkeeping: reply_unmatched (reply without a recorded request, e.g. agent started "
+	  "mid-RPC), inflight_dropped (in-flight map full), phase_unmatched (phase probe saw an "
+	  "unknown lease).",
+	  "counter" },
+	{ "raysense_raylet_runq_latency_seconds",
+	  "Run-queue latency of raylet threads: time runnable (woken or preempted) before running "
+	  "on a CPU (sched_wakeup, sched_wakeup_new, sched_switch).",
+	  "histogram" },
+	/* Families of other probe families are listed below this line. */
+	{ NULL, NULL, NULL },
+};
+
+static void copy_labels(struct rs_label *dst, int *n, const char *const *labels)
+{
+	*n = 0;
+	for (int i = 0; labels && labels[i] && labels[i + 1] && *n < RS_MAX_LABELS; i += 2) {
+		strncpy(dst[*n].key, labels[i], RS_LABEL_KEY_LEN - 1);
+		dst[*n].key[RS_LABEL_KEY_LEN - 1] = '\0';
+		strncpy(dst[*n].value, labels[i + 1], RS_LABEL_VALUE_LEN - 1);
+		dst[*n].value[RS_LABEL_VALUE_LEN - 1] = '\0';
+		(*n)++;
+	}
+}
+
+/* Grow an array by one element; returns the new slot or NULL. */
+static void *grow(void **arr, size_t *n, size_t elem)
+{
+	void *p = realloc(*arr, (*n + 1) * elem);
+
+	if (!p)
+		return NULL;
+	*arr = p;
+	p = (char *)p + *n * elem;
+	memset(p, 0, elem);
+	(*n)++;
+	return p;
+}
+
+int rs_snapshot_add_hist(struct rs_snapshot *snap, const char *family,
+			 const char *const *labels, const struct rs_hist *hist)
+{
+	struct rs_hist_series *s = grow((void **)&snap->hists, &snap->n_hists, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->family = family;
+	copy_labels(s->labels, &s->n_labels, labels);
+	s->hist = *hist;
+	return 0;
+}
+
+int rs_snapshot_add_value(struct rs_snapshot *snap, const char *family,
+			  enum rs_value_kind kind, const char *const *labels, double value)
+{
+	struct rs_value_series *v = grow((void **)&snap->values, &snap->n_values, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->family = family;
+	v->kind = kind;
+	copy_labels(v->labels, &v->n_labels, labels);
+	v->value = value;
+	return 0;
+}
+
+int rs_snapshot_add_timeline(struct rs_snapshot *snap, const struct rs_timeline *t)
+{
+	struct rs_timeline *d = grow((void **)&snap->timelines, &snap->n_timelines, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	*d = *t;
+	return 0;
+}
+
+int rs_snapshot_add_worker(struct rs_snapshot *snap, const struct rs_worker_activity *w)
+{
+	struct rs_worker_activity *d = grow((void **)&snap->workers, &snap->n_workers, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	*d = *w;
+	return 0;
+}
+
+void rs_snapshot_free(struct rs_snapshot *snap)
+{
+	free(snap->hists);
+	free(snap->values);
+	free(snap->timelines);
+	free(snap->workers);
+	memset(snap, 0, sizeof(*snap));
+}
+
+int rs_snapshot_collect(const char *pin_dir, struct rs_snapshot *snap)
+{
+	struct timespec ts;
+	const char *node = getenv("NODE_NAME");
+	int found = 0;
+
+	memset(snap, 0, sizeof(*snap));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snap->taken_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	if (gethostname(snap->hostname, sizeof(snap->hostname) - 1))
+		strcpy(snap->hostname, "unknown");
+	snprintf(snap->node_name, sizeof(snap->node_name), "%s",
+		 node && *node ? node : snap->hostname);
+	for (const struct rs_probe_family *const *f = rs_probe_families; *f; f++) {
+		int err;
+
+		if (!(*f)->collect)
+			continue;
+		err = (*f)->collect(pin_dir, snap);
+		if (err == -ENOENT)
+			continue;   /* this family has never run here */
+		if (err) {
+			rs_snapshot_free(snap);
+			return err;
+		}
+		found++;
+	}
+	return found ? 0 : -ENOENT;
+}
