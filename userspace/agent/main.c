@@ -2,6 +2,7 @@
  * probe family (families.c), poll them until SIGTERM/SIGINT, and detach them
  * all, so that no raysense program stays attached after exit. Pinned maps
  * stay: they hold the histograms, and a restarted agent continues them. */
+#include "agent/outputs.h"
 #include "agent/probe.h"
 #include "common/cli.h"
 #include "common/log.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
 		"  --raylet-path PATH  only watch raylets whose binary is PATH\n"
 		"  --lease-phases      also time lease phases (queue, worker pop, grant):\n"
 		"                      ~5 more uprobe hits per lease\n"
+		RS_OUTPUTS_USAGE
 		"  --log-level L       debug|info|warn|error (default info)\n"
 		"  -v, --verbose       include libbpf debug messages\n"
 		"  -h, --help          show this help\n"
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "raylet-path", required_argument, NULL, 'R' },
 		{ "lease-phases", no_argument, NULL, 'F' },
+		RS_OUTPUTS_LONG_OPTIONS,
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -135,7 +138,10 @@ int main(int argc, char **argv)
 	struct rs_probe_ctx ctx = { .pin_dir = RS_DEFAULT_PIN_DIR };
 	enum rs_log_level level = RS_LOG_INFO;
 	struct running run[MAX_FAMILIES];
+	struct rs_outputs_config outputs;
 	int c, n, err;
+
+	rs_outputs_defaults(&outputs);
 
 	while ((c = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -148,6 +154,12 @@ int main(int argc, char **argv)
 			if (!*optarg || optarg[0] != '/')
 				rs_cli_usage_error(PROG, "--raylet-path wants an absolute path, got '%s'", optarg);
 			ctx.raylet_path_filter = optarg;
+			break;
+		case RS_OPT_LISTEN:
+		case RS_OPT_CONTROLLER_URL:
+		case RS_OPT_TOKEN_FILE:
+		case RS_OPT_PUSH_INTERVAL:
+			rs_outputs_parse_opt(&outputs, PROG, c, optarg);
 			break;
 		case 'F':
 			ctx.lease_phases = true;
@@ -180,15 +192,22 @@ int main(int argc, char **argv)
 		return RS_EXIT_FAILURE;
 	}
 
+	/* Outputs first, so /healthz answers while the probes attach. */
+	if (rs_outputs_start(&outputs, ctx.pin_dir))
+		return RS_EXIT_FAILURE;
 	n = attach_all(&ctx, run);
 	if (n == 0) {
 		rs_error("no probe family could attach; exiting");
+		rs_outputs_stop();
 		return RS_EXIT_FAILURE;
 	}
 	rs_info("agent running: %d probe famil%s, maps pinned under %s", n, n == 1 ? "y" : "ies",
 		ctx.pin_dir);
+	rs_outputs_set_ready(true);
 	poll_loop(run, n);
+	rs_outputs_set_ready(false);
 	rs_info("signal %d: detaching", (int)stop_signal);
 	detach_all(run, n);
+	rs_outputs_stop();
 	return RS_EXIT_OK;
 }

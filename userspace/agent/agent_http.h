@@ -1,0 +1,40 @@
+/* agent_http.h -- the agent's HTTP endpoints (default 0.0.0.0:9640):
+ *   /metrics       Prometheus text exposition (export_prom.c)
+ *   /metrics.json  rows for Grafana's Infinity datasource (export_json.c)
+ *   /healthz       200 while the process serves requests
+ *   /readyz        200 once main.c marked the probes attached AND the pinned
+ *                  maps can be read; 503 otherwise, with the reason
+ * Requests run on the HTTP server's thread pool; they only read pinned maps
+ * (never the probes' hot path), and concurrent scrapes share one collection
+ * per RS_AGENT_HTTP_CACHE_MS so a scrape storm costs one map walk. */
+#ifndef RAYSENSE_AGENT_HTTP_H
+#define RAYSENSE_AGENT_HTTP_H
+
+#include <stdbool.h>
+
+#include "agent/push.h"
+#include "agent/snapshot.h"
+
+#define RS_AGENT_DEFAULT_LISTEN "0.0.0.0:9640"
+#define RS_AGENT_DEFAULT_PORT 9640
+#define RS_AGENT_HTTP_CACHE_MS 250
+
+struct rs_agent_http_config {
+	const char *host;           /* numeric address; default 0.0.0.0 */
+	int port;                   /* default 9640; 0 = any free port */
+	const char *pin_dir;
+	int (*collect)(const char *pin_dir, struct rs_snapshot *snap);
+	void (*free_snapshot)(struct rs_snapshot *snap);
+	const struct rs_family_info *families;  /* rs_metric_families */
+	struct rs_push *push;       /* for raysense_agent_push_*; may be NULL */
+};
+
+struct rs_agent_http;
+
+int rs_agent_http_start(const struct rs_agent_http_config *cfg, struct rs_agent_http **out);
+int rs_agent_http_port(const struct rs_agent_http *h);
+/* main.c: true once every probe family is attached, false while detaching. */
+void rs_agent_http_set_ready(struct rs_agent_http *h, bool attached);
+void rs_agent_http_stop(struct rs_agent_http *h);
+
+#endif

@@ -1,0 +1,107 @@
+/* outputs.c -- flags and lifetime of the HTTP endpoints and the push thread
+ * (see outputs.h). One agent process has one set of outputs, hence the
+ * file-scope state. */
+#include "agent/outputs.h"
+#include "agent/agent_http.h"
+#include "agent/push.h"
+#include "agent/snapshot.h"
+#include "common/cli.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct rs_agent_http *http;
+static struct rs_push *push;
+
+void rs_outputs_defaults(struct rs_outputs_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
+	cfg->listen_port = RS_AGENT_DEFAULT_PORT;
+	cfg->push_interval_s = 5.0;
+}
+
+void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int opt,
+			  const char *arg)
+{
+	switch (opt) {
+	case RS_OPT_LISTEN:
+		if (rs_parse_listen_addr(arg, "0.0.0.0", cfg->listen_host, &cfg->listen_port))
+			rs_cli_usage_error(prog, "bad --listen '%s' (want host:port, :port or port)", arg);
+		break;
+	case RS_OPT_CONTROLLER_URL:
+		if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
+			rs_cli_usage_error(prog, "bad --controller-url '%s' (want http:// or https://)", arg);
+		cfg->controller_url = arg;
+		break;
+	case RS_OPT_TOKEN_FILE:
+		if (!*arg)
+			rs_cli_usage_error(prog, "--token-file wants a path");
+		cfg->token_file = arg;
+		break;
+	case RS_OPT_PUSH_INTERVAL:
+		if (rs_parse_double(arg, 0.05, 3600, &cfg->push_interval_s))
+			rs_cli_usage_error(prog, "bad --push-interval '%s' (want seconds in [0.05, 3600])", arg);
+		break;
+	default:
+		rs_cli_usage_error(prog, "internal: unknown output option %d", opt);
+	}
+}
+
+int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
+{
+	struct rs_agent_http_config hcfg = {
+		.host = cfg->listen_host,
+		.port = cfg->listen_port,
+		.pin_dir = pin_dir,
+		.collect = rs_snapshot_collect,
+		.free_snapshot = rs_snapshot_free,
+		.families = rs_metric_families,
+	};
+	int err;
+
+	if (cfg->controller_url) {
+		struct rs_push_config pcfg = {
+			.url = cfg->controller_url,
+			.token_file = cfg->token_file,
+			.interval_s = cfg->push_interval_s,
+			.pin_dir = pin_dir,
+			.collect = rs_snapshot_collect,
+			.free_snapshot = rs_snapshot_free,
+		};
+
+		err = rs_push_start(&pcfg, &push);
+		if (err) {
+			rs_error("cannot start the push to %s: %s", cfg->controller_url, strerror(-err));
+			return err;
+		}
+		rs_info("pushing snapshots to %s every %.3g s", cfg->controller_url,
+			cfg->push_interval_s);
+	} else if (cfg->token_file) {
+		rs_warn("--token-file without --controller-url: nothing is pushed");
+	}
+	hcfg.push = push;
+	err = rs_agent_http_start(&hcfg, &http);
+	if (err) {
+		rs_error("cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
+			 strerror(-err));
+		rs_push_stop(push);
+		push = NULL;
+	}
+	return err;
+}
+
+void rs_outputs_set_ready(bool attached)
+{
+	rs_agent_http_set_ready(http, attached);
+}
+
+void rs_outputs_stop(void)
+{
+	rs_agent_http_stop(http);
+	http = NULL;
+	rs_push_stop(push);
+	push = NULL;
+}
