@@ -1,0 +1,450 @@
+/* test_planner.c -- table-driven tests of the planner, one or more rows per
+ * rule of Ray's autoscaler semantics (and per raysense safety rule).
+ *
+ * Each row is a scenario in the public JSON format plus the expected plan,
+ * written as canonical strings:
+ *   launch   "type:n,..."            nodes to start now (after the upscaling limit)
+ *   desired  "type:n,..."            nodes the scheduler wants (before it)
+ *   term     "id:reason,..."         terminations, in decision order
+ *   kept     "id:reason,..."         nodes deliberately kept (idle or over max)
+ *   infeas   "kind#index:count:reason,..."
+ * The expectations were worked out by hand from Ray 2.60's scheduler.py rules
+ * (comments say how); bench/ray_plan.py and tests/golden/test_plan_vs_ray.py
+ * additionally check random scenarios against Ray itself. */
+#include "controller/planner.h"
+#include "controller/scenario.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                        \
+	do {                                                                    \
+		if (!(cond)) {                                                  \
+			failures++;                                             \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
+				__LINE__, #cond);                               \
+			fprintf(stderr, __VA_ARGS__);                           \
+			fputc('\n', stderr);                                    \
+		}                                                               \
+	} while (0)
+
+/* Common node types: a head with no CPU and a 1-CPU worker group. */
+#define HEAD_TYPE "\"head\": {\"resources\": {\"CPU\": 0, \"memory\": 1e9}}"
+#define HEAD_NODE "{\"id\": \"head\", \"type\": \"head\", \"total\": {\"CPU\": 0, \"memory\": 1e9}, " \
+		  "\"available\": {\"CPU\": 0, \"memory\": 1e9}, \"idle_s\": 1000}"
+#define CPU1(min, max) "\"cpu1\": {\"resources\": {\"CPU\": 1}, \"min_workers\": " #min ", \"max_workers\": " #max "}"
+#define IDLE_CPU1(id, idle) "{\"id\": \"" id "\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, " \
+			    "\"available\": {\"CPU\": 1}, \"idle_s\": " #idle "}"
+#define BUSY_CPU1(id) "{\"id\": \"" id "\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, " \
+		      "\"available\": {\"CPU\": 0}, \"idle_s\": 0}"
+#define FAST "\"upscaling_speed\": 1000, \"head_node_type\": \"head\""
+
+struct row {
+	const char *name;
+	const char *scenario;
+	const char *launch, *desired, *term, *kept, *infeas;
+};
+
+static const struct row rows[] = {
+	/* --- bin-packing and launches --- */
+	{ "seed: two 1-CPU tasks, head CPU 0 -> exactly two workers",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ", \"nodes\": [" HEAD_NODE "],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}]}}",
+	  "cpu1:2", "cpu1:2", "", "", "" },
+	{ "idle capacity on an existing node absorbs demand (and keeps it)",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4}}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", {\"id\": \"w\", \"type\": \"cpu2\", \"total\": {\"CPU\": 2}, "
+	  "\"available\": {\"CPU\": 2}, \"idle_s\": 100}],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}]}}",
+	  "", "", "", "w:needed_by_demand", "" },
+	{ "a pending node takes demand before a new node is launched",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", {\"id\": \"p\", \"type\": \"cpu1\", \"status\": \"pending\"}],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}]}}",
+	  "cpu1:1", "cpu1:1", "", "", "" },
+	{ "utilization scorer: two 1-CPU tasks fill a 2-CPU node (score 2) over an 8-CPU node (0.125)",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4},"
+	  "\"cpu8\": {\"resources\": {\"CPU\": 8}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}]}}",
+	  "cpu2:1", "cpu2:1", "", "", "" },
+	{ "utilization scorer: eight tasks fill one 8-CPU node (score 8) rather than a 2-CPU one (2)",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4},"
+	  "\"cpu8\": {\"resources\": {\"CPU\": 8}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 8}]}}",
+	  "cpu8:1", "cpu8:1", "", "", "" },
+	{ "GPU avoidance: CPU-only demand avoids the GPU type even when it packs better",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu4\": {\"resources\": {\"CPU\": 4}, \"max_workers\": 4},"
+	  "\"gpu\": {\"resources\": {\"CPU\": 1, \"GPU\": 1}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 1}]}}",
+	  "cpu4:1", "cpu4:1", "", "", "" },
+	{ "GPU demand goes to the GPU type",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu4\": {\"resources\": {\"CPU\": 4}, \"max_workers\": 4},"
+	  "\"gpu\": {\"resources\": {\"CPU\": 8, \"GPU\": 1}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1, \"GPU\": 1}, \"count\": 1}]}}",
+	  "gpu:1", "gpu:1", "", "", "" },
+	{ "GPU avoidance yields when only a GPU type can hold the demand",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu4\": {\"resources\": {\"CPU\": 4}, \"max_workers\": 4},"
+	  "\"gpu\": {\"resources\": {\"CPU\": 16, \"GPU\": 1}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 8}, \"count\": 1}]}}",
+	  "gpu:1", "gpu:1", "", "", "" },
+	{ "actors with a custom resource go to the one group that has it",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) ", \"special\": {\"resources\": {\"CPU\": 1, \"custom\": 2},"
+	  "\"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"actors\": [{\"shape\": {\"custom\": 1}, \"count\": 3}]}}",
+	  "special:2", "special:2", "", "", "" },
+	{ "GPU demand with no GPU group is infeasible and does not block CPU demand",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"GPU\": 1}, \"count\": 2}, {\"shape\": {\"CPU\": 1}, \"count\": 1}]}}",
+	  "cpu1:1", "cpu1:1", "", "", "task#0:2:no_node_type_fits" },
+	{ "implicit resources count as 1 on any node",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1, \"node:__internal_implicit_resource_x\": 0.5}, \"count\": 1}]}}",
+	  "cpu1:1", "cpu1:1", "", "", "" },
+	{ "zero counts are no demand",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 0}]}}",
+	  "", "", "", "", "" },
+
+	/* --- max, min and the upscaling limit --- */
+	{ "per-type max is never exceeded; the rest is reported at max",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 10}]}}",
+	  "cpu1:4", "cpu1:4", "", "", "task#0:6:at_max_workers" },
+	{ "per-type max counts existing and pending nodes",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 3) "}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU1("b1") ", {\"id\": \"p\", \"type\": \"cpu1\", \"status\": \"pending\"}],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 5}]}}",
+	  "cpu1:1", "cpu1:1", "", "", "task#0:3:at_max_workers" },
+	{ "global max_workers caps all types together",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 10}},"
+	  FAST ", \"max_workers\": 3, \"nodes\": [" HEAD_NODE ", " BUSY_CPU1("b1") "],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": 5}]}}",
+	  "cpu2:2", "cpu2:2", "", "", "task#0:3:at_max_workers" },
+	{ "min_workers are launched without demand",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(2, 4) "}, " FAST ", \"nodes\": [" HEAD_NODE "]}",
+	  "cpu1:2", "cpu1:2", "", "", "" },
+	{ "min_workers nodes take demand first",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(2, 4) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 3}]}}",
+	  "cpu1:3", "cpu1:3", "", "", "" },
+	{ "upscaling_speed 1 with no running worker: one node per round (v2 reconciler)",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, \"upscaling_speed\": 1.0, \"head_node_type\": \"head\","
+	  "\"nodes\": [" HEAD_NODE "], \"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}]}}",
+	  "cpu1:1", "cpu1:2", "", "", "" },
+	{ "upscaling_speed 1 with three running workers: three per round",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 20) "}, \"upscaling_speed\": 1.0, \"head_node_type\": \"head\","
+	  "\"nodes\": [" BUSY_CPU1("b1") ", " BUSY_CPU1("b2") ", " BUSY_CPU1("b3") "],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 10}]}}",
+	  "cpu1:3", "cpu1:10", "", "", "" },
+	{ "default upscaling_speed (0): one node per type per round",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 20) "}, \"head_node_type\": \"head\","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 5}]}}",
+	  "cpu1:1", "cpu1:5", "", "", "" },
+	{ "at most max_concurrent_launches in flight (pending nodes count)",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 20) "}, " FAST ", \"max_concurrent_launches\": 3,"
+	  "\"nodes\": [{\"id\": \"p1\", \"type\": \"cpu1\", \"status\": \"pending\"},"
+	  "{\"id\": \"p2\", \"type\": \"cpu1\", \"status\": \"pending\"}],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 6}]}}",
+	  "cpu1:1", "cpu1:4", "", "", "" },
+
+	/* --- placement groups --- */
+	{ "STRICT_SPREAD of two bundles needs two nodes",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"placement_groups\": [{\"strategy\": \"STRICT_SPREAD\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}]}]}}",
+	  "cpu2:2", "cpu2:2", "", "", "" },
+	{ "PACK of two bundles shares one node",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"placement_groups\": [{\"strategy\": \"PACK\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}]}]}}",
+	  "cpu2:1", "cpu2:1", "", "", "" },
+	{ "SPREAD is soft for the autoscaler: one node can hold both bundles",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"placement_groups\": [{\"strategy\": \"SPREAD\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}]}]}}",
+	  "cpu2:1", "cpu2:1", "", "", "" },
+	{ "STRICT_PACK picks a type that holds the whole group",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) ", \"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"placement_groups\": [{\"strategy\": \"STRICT_PACK\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}]}]}}",
+	  "cpu2:1", "cpu2:1", "", "", "" },
+	{ "STRICT_PACK too big for any type is infeasible; tasks still launch",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu4\": {\"resources\": {\"CPU\": 4}, \"max_workers\": 4}}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 1}],"
+	  "\"placement_groups\": [{\"strategy\": \"STRICT_PACK\", \"bundles\": [{\"CPU\": 3}, {\"CPU\": 3}]}]}}",
+	  "cpu4:1", "cpu4:1", "", "", "placement_group#0:1:no_node_type_fits" },
+	{ "a group is all or nothing: STRICT_SPREAD of 3 with max 2 launches nothing for it",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 2) "}, " FAST ","
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 1}],"
+	  "\"placement_groups\": [{\"strategy\": \"STRICT_SPREAD\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}, {\"CPU\": 1}]}]}}",
+	  "cpu1:1", "cpu1:1", "", "", "placement_group#0:1:at_max_workers" },
+	{ "identical groups: each all or nothing (3 copies of 2 bundles, max 5)",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 5) "}, " FAST ","
+	  "\"demand\": {\"placement_groups\": [{\"strategy\": \"STRICT_SPREAD\", \"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}], \"count\": 3}]}}",
+	  "cpu1:4", "cpu1:4", "", "", "placement_group#0:1:at_max_workers" },
+
+	/* --- request_resources --- */
+	{ "request_resources counts TOTAL resources of busy nodes",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) "}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU1("b1") "],"
+	  "\"demand\": {\"request_resources\": [{\"shape\": {\"CPU\": 1}, \"count\": 4}]}}",
+	  "cpu1:3", "cpu1:3", "", "", "" },
+	{ "request_resources accepts bare bundles and keeps idle nodes",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) "}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", " IDLE_CPU1("i1", 500) "],"
+	  "\"demand\": {\"request_resources\": [{\"CPU\": 1}]}}",
+	  "", "", "", "i1:needed_by_demand", "" },
+	{ "request_resources is all or nothing",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) "}, " FAST ","
+	  "\"demand\": {\"request_resources\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}, {\"shape\": {\"GPU\": 1}}]}}",
+	  "", "", "", "",
+	  "request_resources#0:2:at_max_workers,request_resources#1:1:no_node_type_fits" },
+
+	/* --- termination --- */
+	{ "idle past the timeout -> terminated; not past -> kept silently",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ", \"idle_timeout_s\": 60,"
+	  "\"nodes\": [" HEAD_NODE ", " IDLE_CPU1("old", 61) ", " IDLE_CPU1("young", 59) "]}",
+	  "", "", "old:idle", "", "" },
+	{ "the per-type idle timeout overrides the cluster's",
+	  "{\"node_types\": {" HEAD_TYPE ", \"cpu1\": {\"resources\": {\"CPU\": 1}, \"max_workers\": 4, \"idle_timeout_s\": 10}},"
+	  FAST ", \"idle_timeout_s\": 600, \"nodes\": [" IDLE_CPU1("w", 30) "]}",
+	  "", "", "w:idle", "", "" },
+	{ "min_workers are kept; the longest idle goes first",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(1, 4) "}, " FAST ","
+	  "\"nodes\": [" HEAD_NODE ", " IDLE_CPU1("a", 100) ", " IDLE_CPU1("b", 300) "]}",
+	  "", "", "b:idle", "a:min_workers", "" },
+	{ "never the head, however idle",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ", \"nodes\": [" HEAD_NODE "]}",
+	  "", "", "", "", "" },
+	{ "never a node with logical resources in use, even if reported idle",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [{\"id\": \"w\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, \"available\": {\"CPU\": 0.5}, \"idle_s\": 100}]}",
+	  "", "", "", "w:resources_in_use", "" },
+	{ "never a node the agent reports busy (busy workers)",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [{\"id\": \"w\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, \"available\": {\"CPU\": 1},"
+	  "\"idle_s\": 100, \"busy_workers\": 1}]}",
+	  "", "", "", "w:agent_reports_busy", "" },
+	{ "agent saw it busy recently (busy_age_s within the timeout) -> kept; long ago -> terminated",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [{\"id\": \"recent\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, \"available\": {\"CPU\": 1},"
+	  "\"idle_s\": 100, \"busy_workers\": 0, \"busy_age_s\": 5},"
+	  "{\"id\": \"long\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, \"available\": {\"CPU\": 1},"
+	  "\"idle_s\": 100, \"busy_workers\": 0, \"busy_age_s\": 90}]}",
+	  "", "", "long:idle", "recent:agent_reports_busy", "" },
+	{ "missing idle time or resources never terminates",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [{\"id\": \"noidle\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, \"available\": {\"CPU\": 1}},"
+	  "{\"id\": \"nores\", \"type\": \"cpu1\", \"idle_s\": 1000}]}",
+	  "", "", "", "nores:missing_data,noidle:missing_data", "" },
+	{ "a pending node is not idle-terminated",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) "}, " FAST ","
+	  "\"nodes\": [{\"id\": \"p\", \"type\": \"cpu1\", \"status\": \"pending\", \"idle_s\": 1000}]}",
+	  "", "", "", "", "" },
+	{ "over the per-type max: idle extras terminated, a working one kept (D1)",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 1) "}, " FAST ", \"idle_timeout_s\": 600,"
+	  "\"nodes\": [" BUSY_CPU1("busy") ", " IDLE_CPU1("i1", 10) ", " IDLE_CPU1("i2", 20) "]}",
+	  "", "", "i2:max_workers_per_type,i1:max_workers_per_type", "", "" },
+	{ "over the per-type max with only working nodes: nothing terminated, nothing launched",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 1) "}, " FAST ","
+	  "\"nodes\": [" BUSY_CPU1("b1") ", " BUSY_CPU1("b2") "],"
+	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 1}]}}",
+	  "", "", "", "b1:resources_in_use,b2:resources_in_use", "task#0:1:at_max_workers" },
+	{ "over the global max: a pending node is cancelled first",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 5) "}, " FAST ", \"max_workers\": 1,"
+	  "\"nodes\": [" BUSY_CPU1("b1") ", {\"id\": \"p\", \"type\": \"cpu1\", \"status\": \"pending\"}]}",
+	  "", "", "p:max_workers", "", "" },
+};
+
+/* Appends "a:b" to a comma-separated list. */
+static void append(char *buf, size_t len, const char *a, const char *b)
+{
+	size_t w = strlen(buf);
+	snprintf(buf + w, len - w, "%s%s:%s", w ? "," : "", a, b);
+}
+
+static const char *cause_kind(const struct planner_input *in, const struct planner_infeasible *f)
+{
+	switch (f->cause) {
+	case PLANNER_CAUSE_SHAPE:
+		return in->shapes[f->index].kind == PLANNER_DEMAND_ACTOR ? "actor" : "task";
+	case PLANNER_CAUSE_PLACEMENT_GROUP:
+		return "placement_group";
+	case PLANNER_CAUSE_REQUEST_RESOURCES:
+		return "request_resources";
+	default:
+		return "?";
+	}
+}
+
+/* Index within its own list (tasks and actors share input.shapes). */
+static long kind_index(const struct planner_input *in, const struct planner_infeasible *f)
+{
+	if (f->cause != PLANNER_CAUSE_SHAPE)
+		return (long)f->index;
+	long k = 0;
+	for (size_t i = 0; i < f->index; i++)
+		if (in->shapes[i].kind == in->shapes[f->index].kind)
+			k++;
+	return k;
+}
+
+static void run_row(const struct row *r)
+{
+	struct scenario sc;
+	struct rs_json_error err = { { 0 } };
+	struct planner_output out = { 0 };
+	char launch[512] = "", desired[512] = "", term[512] = "", kept[512] = "", infeas[512] = "";
+
+	if (scenario_parse(r->scenario, strlen(r->scenario), &sc, &err)) {
+		CHECK(0, "[%s] scenario does not parse: %s", r->name, err.msg);
+		return;
+	}
+	int rc = planner_plan(&sc.in, &out);
+	CHECK(rc == 0, "[%s] planner_plan = %d (%s)", r->name, rc, out.error);
+	char num[32], key[128];
+	for (size_t t = 0; t < out.launch_count; t++) {
+		snprintf(num, sizeof(num), "%d", out.launches[t].count);
+		if (out.launches[t].count)
+			append(launch, sizeof(launch), out.launches[t].type, num);
+		snprintf(num, sizeof(num), "%d", out.launches[t].desired);
+		if (out.launches[t].desired)
+			append(desired, sizeof(desired), out.launches[t].type, num);
+	}
+	for (size_t i = 0; i < out.termination_count; i++)
+		append(term, sizeof(term), out.terminations[i].id,
+		       planner_term_reason_name(out.terminations[i].reason));
+	for (size_t i = 0; i < out.kept_count; i++)
+		append(kept, sizeof(kept), sc.in.nodes[out.kept[i].node_index].id,
+		       planner_keep_reason_name(out.kept[i].reason));
+	for (size_t i = 0; i < out.infeasible_count; i++) {
+		const struct planner_infeasible *f = &out.infeasible[i];
+		snprintf(key, sizeof(key), "%s#%ld:%ld", cause_kind(&sc.in, f),
+			 kind_index(&sc.in, f), f->count);
+		append(infeas, sizeof(infeas), key, planner_infeasible_reason_name(f->reason));
+	}
+	CHECK(strcmp(launch, r->launch) == 0, "[%s] launch: got '%s', want '%s'", r->name, launch, r->launch);
+	CHECK(strcmp(desired, r->desired) == 0, "[%s] desired: got '%s', want '%s'", r->name, desired, r->desired);
+	CHECK(strcmp(term, r->term) == 0, "[%s] terminate: got '%s', want '%s'", r->name, term, r->term);
+	CHECK(strcmp(kept, r->kept) == 0, "[%s] kept: got '%s', want '%s'", r->name, kept, r->kept);
+	CHECK(strcmp(infeas, r->infeas) == 0, "[%s] infeasible: got '%s', want '%s'", r->name, infeas, r->infeas);
+
+	/* Every launched node must be explained by at least one demand. */
+	for (size_t i = 0; i < out.new_node_count; i++)
+		CHECK(out.new_nodes[i].reason_count > 0, "[%s] new node %zu has no reason", r->name, i);
+
+	/* Determinism: the same input gives the same plan. */
+	struct planner_output again = { 0 };
+	CHECK(planner_plan(&sc.in, &again) == 0, "[%s] second run", r->name);
+	CHECK(again.termination_count == out.termination_count &&
+	      again.new_node_count == out.new_node_count &&
+	      again.infeasible_count == out.infeasible_count,
+	      "[%s] second run differs", r->name);
+	for (size_t t = 0; t < out.launch_count && t < again.launch_count; t++)
+		CHECK(again.launches[t].count == out.launches[t].count, "[%s] nondeterministic", r->name);
+	planner_output_free(&again);
+	planner_output_free(&out);
+	scenario_free(&sc);
+}
+
+/* The planner's own validation, independent of the scenario parser. */
+static void test_invalid_input(void)
+{
+	struct planner_resource cpu = { "CPU", 1 };
+	struct planner_node_type types[2] = {
+		{ .name = "w", .resources = { &cpu, 1 }, .max_workers = 2, .idle_timeout_s = -1 },
+		{ .name = "w", .resources = { &cpu, 1 }, .max_workers = 2, .idle_timeout_s = -1 },
+	};
+	struct planner_node node = { .id = "n", .type = "nope", .idle_s = -1,
+				     .busy_workers = -1, .busy_age_s = -1 };
+	struct planner_shape_demand neg = { .shape = { &cpu, 1 }, .count = -1 };
+	struct planner_input in = { .node_types = types, .node_type_count = 1, .max_workers = -1,
+				    .idle_timeout_s = 60 };
+	struct planner_output out = { 0 };
+
+	in.node_type_count = 2;
+	CHECK(planner_plan(&in, &out) == -EINVAL && strstr(out.error, "twice"),
+	      "duplicate type: %s", out.error);
+	in.node_type_count = 1;
+	in.nodes = &node;
+	in.node_count = 1;
+	CHECK(planner_plan(&in, &out) == -EINVAL && strstr(out.error, "unknown type"),
+	      "unknown node type: %s", out.error);
+	in.node_count = 0;
+	in.shapes = &neg;
+	in.shape_count = 1;
+	CHECK(planner_plan(&in, &out) == -EINVAL && strstr(out.error, "count"),
+	      "negative count: %s", out.error);
+	in.shape_count = 0;
+	types[0].min_workers = 3;
+	CHECK(planner_plan(&in, &out) == -EINVAL && strstr(out.error, "min_workers"),
+	      "min > max: %s", out.error);
+	types[0].min_workers = 0;
+	in.upscaling_speed = NAN;
+	CHECK(planner_plan(&in, &out) == -EINVAL, "NaN upscaling_speed");
+	in.upscaling_speed = 1;
+	struct planner_resource bad = { "CPU", -1 };
+	types[0].resources.items = &bad;
+	CHECK(planner_plan(&in, &out) == -EINVAL && strstr(out.error, "negative"),
+	      "negative resource: %s", out.error);
+	planner_output_free(&out);
+}
+
+/* A running node the dashboard did not describe still counts toward max
+ * (D3) and is never terminated; it is scheduled with its type's resources. */
+static void test_unreported_running_node(void)
+{
+	struct planner_resource cpu = { "CPU", 1 };
+	struct planner_node_type type = { .name = "w", .resources = { &cpu, 1 },
+					  .max_workers = 2, .idle_timeout_s = -1 };
+	struct planner_node node = { .id = "n", .type = "w", .status = PLANNER_NODE_RUNNING,
+				     .idle_s = 1000, .busy_workers = -1, .busy_age_s = -1 };
+	struct planner_shape_demand d = { .shape = { &cpu, 1 }, .count = 5 };
+	struct planner_input in = { .node_types = &type, .node_type_count = 1, .max_workers = -1,
+				    .upscaling_speed = 1000, .idle_timeout_s = 60,
+				    .nodes = &node, .node_count = 1, .shapes = &d, .shape_count = 1 };
+	struct planner_output out = { 0 };
+
+	CHECK(planner_plan(&in, &out) == 0, "plan: %s", out.error);
+	CHECK(out.launches[0].count == 1, "launch %d, want 1 (max 2, one unreported node)",
+	      out.launches[0].count);
+	CHECK(out.termination_count == 0, "unreported node terminated");
+	CHECK(out.infeasible_count == 1 && out.infeasible[0].count == 3,
+	      "3 tasks left: they fit the unreported node's type resources (1) + 1 new");
+	planner_output_free(&out);
+}
+
+/* Large counts are handled without expanding them one by one. */
+static void test_large_counts(void)
+{
+	const char *s = "{\"node_types\": {\"big\": {\"resources\": {\"CPU\": 100000}, \"max_workers\": 3}},"
+			"\"upscaling_speed\": 1000,"
+			"\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 250000}]}}";
+	struct scenario sc;
+	struct rs_json_error err = { { 0 } };
+	struct planner_output out = { 0 };
+
+	CHECK(scenario_parse(s, strlen(s), &sc, &err) == 0, "parse: %s", err.msg);
+	CHECK(planner_plan(&sc.in, &out) == 0, "plan: %s", out.error);
+	/* 250000 one-CPU tasks: 100000 + 100000 + 50000 on three new nodes. */
+	CHECK(out.launches[0].count == 3, "launch %d, want 3", out.launches[0].count);
+	CHECK(out.infeasible_count == 0, "nothing infeasible");
+	planner_output_free(&out);
+	scenario_free(&sc);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		run_row(&rows[i]);
+	test_invalid_input();
+	test_unreported_running_node();
+	test_large_counts();
+	if (failures) {
+		fprintf(stderr, "test_planner: %d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("test_planner: %zu table rows and 3 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
+	return 0;
+}
