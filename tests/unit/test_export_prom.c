@@ -255,9 +255,9 @@ static void test_timelines_and_workers(void)
 	CHECK(sample(text, "raysense_startup_phase_timestamp_seconds{node=\"node-a\",timeline=\"pod-uid-1\",pod_uid=\"pod-uid-1\",raylet_pid=\"77\",phase=\"cgroup_created\"}") == 1000.0,
 	      "absolute phase timestamp");
 	CHECK(!strstr(text, "phase=\"gcs_connected\""), "unseen phases are not exported");
-	CHECK(sample(text, "raysense_raylet_workers{node=\"node-a\",raylet_pid=\"77\",state=\"busy\"}") == 3,
+	CHECK(sample(text, "raysense_workers{node=\"node-a\",raylet_pid=\"77\",state=\"busy\"}") == 3,
 	      "busy workers");
-	CHECK(sample(text, "raysense_raylet_workers{node=\"node-a\",raylet_pid=\"78\",state=\"idle\"}") == 0,
+	CHECK(sample(text, "raysense_workers{node=\"node-a\",raylet_pid=\"78\",state=\"idle\"}") == 0,
 	      "idle workers");
 	CHECK(sample(text, "raysense_raylet_seconds_since_busy{node=\"node-a\",raylet_pid=\"77\"}") == 0.5,
 	      "since busy");

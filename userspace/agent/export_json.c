@@ -166,7 +166,7 @@ static cJSON *timeline_row(const struct rs_snapshot *snap, const struct rs_timel
 
 static cJSON *workers_row(const struct rs_snapshot *snap, const struct rs_worker_activity *w)
 {
-	cJSON *row = new_row(snap, "workers", "raysense_raylet_workers");
+	cJSON *row = new_row(snap, "workers", "raysense_workers");
 
 	if (!row)
 		return NULL;

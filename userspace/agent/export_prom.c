@@ -27,7 +27,7 @@ const struct rs_family_info rs_export_families[] = {
 	{ "raysense_startup_phase_seconds",
 	  "Seconds from the first observed startup event of a pod or Ray node "
 	  "(cgroup creation, else first exec) to each later phase.", "gauge" },
-	{ "raysense_raylet_workers",
+	{ "raysense_workers",
 	  "Ray worker processes of a raylet by state (busy = running a task or actor, idle = leased out nothing).",
 	  "gauge" },
 	{ "raysense_raylet_seconds_since_busy",
@@ -522,7 +522,7 @@ static int worker_labels(const struct rs_worker_activity *w, const char *state,
 
 static void put_workers(FILE *f, const struct rs_snapshot *snap, const struct rs_export_ctx *ctx)
 {
-	static const char *workers = "raysense_raylet_workers";
+	static const char *workers = "raysense_workers";
 	static const char *since = "raysense_raylet_seconds_since_busy";
 	struct rs_label labels[RS_MAX_LABELS];
 	struct label_set ls;
