@@ -4,8 +4,10 @@
 #include "agent/probe.h"
 
 extern const struct rs_probe_family rs_raylet_family;
+extern const struct rs_probe_family rs_lifecycle_family; /* lifecycle.c */
 
 const struct rs_probe_family *const rs_probe_families[] = {
 	&rs_raylet_family,
+	&rs_lifecycle_family,
 	NULL,
 };

@@ -1,0 +1,22 @@
+/* lifecycle.h -- the "lifecycle" probe family (bpf/lifecycle.bpf.c): worker
+ * startup and activity per raylet, node/pod startup timelines, and the
+ * connections the head's gcs_server accepts. */
+#ifndef RAYSENSE_AGENT_LIFECYCLE_H
+#define RAYSENSE_AGENT_LIFECYCLE_H
+
+#include "agent/probe.h"
+
+extern const struct rs_probe_family rs_lifecycle_family;
+
+/* Probe-family entry points (lifecycle.c, lifecycle_collect.c). */
+int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state);
+int rs_lifecycle_poll(void *state);
+void rs_lifecycle_detach(void *state);
+int rs_lifecycle_collect(const char *pin_dir, struct rs_snapshot *snap);
+
+/* Shared helpers (lifecycle_proc.c): read /proc/<pid>/cmdline into buf
+ * (NUL-separated, NUL-terminated); value of "--<name>=" in it. */
+int rs_lc_read_cmdline(int pid, char *buf, size_t len, size_t *out_len);
+const char *rs_lc_cmdline_flag(const char *buf, size_t len, const char *flag);
+
+#endif
