@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# setup.sh -- install everything raysense needs to build, demo and test, on
+# Debian bookworm. Idempotent: a second run only checks and returns quickly.
+#
+#   apt packages      compilers, libbpf/libelf/zlib/libcurl/cJSON/libmicrohttpd,
+#                     bpftool, prometheus (tests)
+#   .venv/            real Ray from PyPI (pinned in tools/requirements.txt)
+#   /sys/fs/bpf       bpffs, /sys/kernel/tracing tracefs (mounted if missing)
+#
+# Env: RAYSENSE_VENV (default <repo>/.venv), RAYSENSE_SKIP_APT=1.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${RAYSENSE_VENV:-$REPO/.venv}"
+log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git curl jq openssl procps iproute2 psmisc
+  clang llvm bpftool
+  libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
+  prometheus
+  python3 python3-venv
+)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_apt() {
+  [ "${RAYSENSE_SKIP_APT:-0}" = 1 ] && { log "skipping apt (RAYSENSE_SKIP_APT=1)"; return; }
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "apt packages present"
+    return
+  fi
+  log "installing apt packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian starts a prometheus service on install; tests run their own.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    as_root systemctl stop prometheus || true
+  fi
+}
+
+pick_python() {
+  # Ray 2.60 supports CPython 3.10-3.13.
+  for py in python3.11 python3.12 python3.10 python3.13 python3; do
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys, venv; sys.exit(0 if (3,10) <= sys.version_info[:2] <= (3,13) else 1)' 2>/dev/null; then
+      command -v "$py"; return
+    fi
+  done
+  echo "no CPython 3.10-3.13 with the venv module found" >&2
+  return 1
+}
+
+install_venv() {
+  local stamp="$VENV/.raysense-requirements"
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$REPO/tools/requirements.txt"; then
+    log "python venv up to date ($VENV)"
+    return
+  fi
+  local py; py="$(pick_python)"
+  log "creating venv $VENV with $py"
+  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/tools/requirements.txt"
+  cp "$REPO/tools/requirements.txt" "$stamp"
+}
+
+mount_fs() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "not root: not mounting bpffs/tracefs (the agent and BPF tests need root)"
+    return
+  fi
+  if ! mountpoint -q /sys/fs/bpf; then
+    log "mounting bpffs on /sys/fs/bpf"
+    mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
+  fi
+  if [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kernel/tracing; then
+    log "mounting tracefs on /sys/kernel/tracing"
+    mount -t tracefs tracefs /sys/kernel/tracing || log "warning: tracefs mount failed"
+  fi
+}
+
+check_kernel() {
+  [ -r /sys/kernel/btf/vmlinux ] || log "WARNING: no /sys/kernel/btf/vmlinux: the agent cannot be built or run here"
+}
+
+install_apt
+install_venv
+mount_fs
+check_kernel
+if [ -x "$REPO/tools/k8s-testenv/build.sh" ] && [ "${RAYSENSE_SKIP_K8S:-0}" != 1 ]; then
+  "$REPO/tools/k8s-testenv/build.sh"
+fi
+log "setup done"
