@@ -1,0 +1,44 @@
+/* config.h -- the controller's worker groups (node types) and cluster-wide
+ * scaling settings, from a JSON file (--config, docs/controller-config.md)
+ * and/or --worker-group flags ("name:CPU=1,GPU=0,custom=2,min=0,max=4,idle=60"). */
+#ifndef RAYSENSE_CONTROLLER_CONFIG_H
+#define RAYSENSE_CONTROLLER_CONFIG_H
+
+#include <stddef.h>
+
+#include "controller/resmap.h"
+
+#define CONFIG_NAME_MAX 48
+
+struct worker_group {
+	char name[CONFIG_NAME_MAX + 1];
+	struct resmap resources;	/* logical resources one node declares */
+	int min_workers;
+	int max_workers;
+	double idle_timeout_s;		/* < 0 = the cluster default */
+};
+
+struct controller_config {
+	struct worker_group *groups;
+	size_t group_count;
+	int max_workers;		/* global cap on workers; < 0 = none */
+	double upscaling_speed;		/* Ray's upscaling_speed */
+	double idle_timeout_s;		/* default idle timeout */
+	int max_concurrent_launches;	/* <= 0 = planner default */
+};
+
+void config_init(struct controller_config *cfg);
+void config_free(struct controller_config *cfg);
+/* Parse a JSON config document; errors name the JSON path.  0 or -EINVAL. */
+int config_parse_json(struct controller_config *cfg, const char *buf, size_t len, char *err,
+		      size_t err_size);
+int config_load_file(struct controller_config *cfg, const char *path, char *err, size_t err_size);
+/* Add one --worker-group spec.  0 or -EINVAL. */
+int config_add_group_spec(struct controller_config *cfg, const char *spec, char *err,
+			  size_t err_size);
+/* Final checks (at least one group, unique names, min <= max).  0 or -EINVAL. */
+int config_validate(const struct controller_config *cfg, char *err, size_t err_size);
+const struct worker_group *config_find_group(const struct controller_config *cfg,
+					     const char *name);
+
+#endif

@@ -1,0 +1,141 @@
+/* dashboard.h -- the Ray dashboard client: what the controller needs to know
+ * about a Ray cluster, read over HTTP (libcurl) and parsed strictly (cJSON).
+ *
+ * Sources (verified on Ray 2.60.0, see docs/dashboard-facts.md):
+ *   /api/gcs_healthz            liveness of the GCS ("success", text)
+ *   /api/version                {"ray_version": ...} (no envelope)
+ *   /api/v0/nodes               nodes: state, node_name, labels, total resources
+ *   /api/v0/tasks   (PENDING_NODE_ASSIGNMENT, detail)   pending task shapes
+ *   /api/v0/actors  (PENDING_CREATION, detail)          pending actor shapes
+ *   /api/cluster_status         what the autoscaler monitor last wrote to GCS:
+ *                               placement-group demand WITH strategies,
+ *                               request_resources() constraints and per-node
+ *                               usage (the only HTTP source of available
+ *                               resources); camelCased keys; ~5 s cadence.
+ * Tasks and actors come from the state API because it shows a submission
+ * within ~0.2 s, while /api/cluster_status lags up to the monitor's 5 s.
+ * The state API carries no placement-group strategy, so PGs come from
+ * /api/cluster_status.
+ *
+ * The parse_* functions are pure (bytes in, structs out) so that recorded
+ * answers from the real Ray can be unit-tested (tests/fixtures/dashboard). */
+#ifndef RAYSENSE_CONTROLLER_DASHBOARD_H
+#define RAYSENSE_CONTROLLER_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "controller/planner.h"
+#include "controller/resmap.h"
+
+#define DASH_ERR_LEN 512
+/* Label the local provider puts on its nodes (ray start --labels). */
+#define DASH_LABEL_NODE "raysense.io/node"
+
+struct dash_client {
+	const char *base_url;		/* e.g. http://127.0.0.1:8265 */
+	const char *token;		/* NULL = no auth header */
+	long timeout_ms;		/* per call; default 2000 */
+	size_t max_response;		/* per answer; default 16 MiB */
+	long list_limit;		/* state API limit; default 10000 */
+};
+
+struct dash_node {
+	char *node_id;
+	char *node_name;		/* ray start --node-name (default: the IP) */
+	char *node_ip;
+	char *label_node;		/* DASH_LABEL_NODE label, or NULL */
+	bool is_head;
+	bool alive;			/* state == "ALIVE" */
+	struct resmap total;		/* raw Ray names */
+	/* From /api/cluster_status usageByNode, when it has this node. */
+	bool have_usage;
+	struct resmap available;	/* raw Ray names, total - used */
+	bool busy;			/* some non-"node:" resource in use */
+};
+
+struct dash_shape {
+	enum planner_demand_kind kind;
+	struct resmap shape;
+	long count;
+};
+
+struct dash_pg {
+	enum planner_pg_strategy strategy;
+	struct resmap *bundles;		/* unplaced bundles, one per unit */
+	size_t bundle_count;
+	long count;
+};
+
+/* One node's entry of usageByNode: mangled resource name -> used, total. */
+struct dash_usage {
+	char *key;			/* node id (read-only provider) or IP */
+	struct resmap used;		/* camelCased names */
+	struct resmap total;
+};
+
+struct dash_cluster_status {
+	bool present;			/* false: clusterStatus null (v2, no monitor) */
+	double time;			/* monitor's UNIX time of the report */
+	struct dash_shape *demand;	/* resourceDemand (informational) */
+	size_t demand_count;
+	struct dash_pg *pgs;
+	size_t pg_count;
+	struct dash_shape *requests;	/* requestDemand: request_resources() */
+	size_t request_count;
+	struct dash_usage *usage;
+	size_t usage_count;
+};
+
+struct dash_snapshot {
+	double fetched_at;		/* UNIX time when the fetch completed */
+	struct dash_node *nodes;
+	size_t node_count;
+	struct dash_shape *shapes;	/* pending tasks then actors, aggregated */
+	size_t shape_count;
+	long pending_tasks, pending_actors;
+	struct dash_cluster_status cs;
+};
+
+/* Which call failed (for errors_total{source}). */
+enum dash_source {
+	DASH_SRC_HEALTHZ = 0,
+	DASH_SRC_NODES,
+	DASH_SRC_TASKS,
+	DASH_SRC_ACTORS,
+	DASH_SRC_CLUSTER_STATUS,
+	DASH_SRC_VERSION,
+	DASH_SRC_COUNT,
+};
+const char *dash_source_name(enum dash_source s);
+
+/* ---- pure parsers (len bytes, not NUL-terminated necessarily) ---- */
+int dash_parse_version(const char *body, size_t len, char *ray_version, size_t size,
+		       char *err);
+int dash_parse_nodes(const char *body, size_t len, struct dash_snapshot *snap, char *err);
+/* Appends aggregated shapes of kind to snap->shapes; *count_out = units. */
+int dash_parse_pending(const char *body, size_t len, enum planner_demand_kind kind,
+		       struct dash_snapshot *snap, long *count_out, char *err);
+int dash_parse_cluster_status(const char *body, size_t len,
+			      struct dash_cluster_status *cs, char *err);
+/* Fill each node's have_usage/available/busy from snap->cs.usage. */
+void dash_attach_usage(struct dash_snapshot *snap);
+
+/* ---- fetches ---- */
+/* Everything above, in order healthz, nodes, tasks, actors, cluster_status.
+ * On failure returns -errno, *failed names the source and err says why;
+ * the snapshot is then incomplete and must not be acted on. */
+int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
+			enum dash_source *failed, char *err);
+int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t size,
+		       char *err);
+/* Fresh check before terminating a node: any task not FINISHED/FAILED or any
+ * ALIVE actor on node_id sets *busy.  Errors mean "unknown": keep the node. */
+int dash_node_has_work(const struct dash_client *c, const char *node_id, bool *busy,
+		       char *err);
+
+void dash_snapshot_free(struct dash_snapshot *snap);
+void dash_cluster_status_free(struct dash_cluster_status *cs);
+const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id);
+
+#endif

@@ -1,0 +1,70 @@
+/* provider.h -- how the controller starts and stops worker nodes.
+ *
+ * A provider owns the nodes it launched, each under a provider id that is
+ * also the Ray node name (ray start --node-name) and the label
+ * raysense.io/node, so the controller maps Ray's node ids back to provider
+ * nodes through /api/v0/nodes.  The embedded provider is `local`
+ * (provider_local.c: one `ray start --block` process group per node); a
+ * `kuberay` provider can implement the same operations by patching the
+ * RayCluster.  All calls come from the control-loop thread. */
+#ifndef RAYSENSE_CONTROLLER_PROVIDER_H
+#define RAYSENSE_CONTROLLER_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "controller/config.h"
+
+#define PROVIDER_ID_MAX 96
+#define PROVIDER_ERR_LEN 256
+
+struct provider_node {
+	char id[PROVIDER_ID_MAX];	/* == Ray node name */
+	char type[CONFIG_NAME_MAX + 1];	/* worker group */
+	int pid;			/* local: the `ray start` process group leader */
+	double launched_at;		/* UNIX time */
+	double stop_requested_at;	/* UNIX time; 0 = not stopping */
+};
+
+struct provider;
+
+struct provider_ops {
+	const char *name;
+	/* Start one node of group g; its id goes to id_out.  0 or -errno. */
+	int (*launch)(struct provider *p, const struct worker_group *g, char *id_out, char *err);
+	/* Begin a graceful stop of node id (idempotent).  0 or -errno. */
+	int (*terminate)(struct provider *p, const char *id, char *err);
+	/* Housekeeping once per tick: reap exited nodes, escalate stops past
+	 * their grace period, persist state.  Returns 0 or -errno. */
+	int (*refresh)(struct provider *p, double now);
+	/* Current nodes (launching, running or stopping). */
+	size_t (*list)(struct provider *p, const struct provider_node **out);
+	void (*destroy)(struct provider *p);
+};
+
+struct provider {
+	const struct provider_ops *ops;
+	void *impl;
+};
+
+struct provider_local_config {
+	const char *ray_bin;		/* path of `ray` (default "ray") */
+	const char *address;		/* GCS address for ray start --address */
+	const char *state_dir;		/* state file + node logs */
+	const char *const *extra_args;	/* extra `ray start` arguments, NULL-terminated */
+	double stop_grace_s;		/* SIGTERM -> SIGKILL; default 15 */
+};
+
+/* Create the local provider; re-adopts the nodes of a previous run found in
+ * <state_dir>/local-provider.json whose processes are still alive.
+ * 0 or -errno (err says why). */
+int provider_local_create(const struct provider_local_config *cfg, struct provider *out,
+			  char *err);
+
+/* State-file helpers, exposed for tests: serialise and parse the node list. */
+char *provider_local_state_encode(const struct provider_node *nodes, size_t n,
+				  unsigned long next_seq);
+int provider_local_state_decode(const char *buf, size_t len, struct provider_node **nodes,
+				size_t *n, unsigned long *next_seq, char *err);
+
+#endif
