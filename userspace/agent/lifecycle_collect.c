@@ -23,7 +23,6 @@
 #define F_STARTUP "raysense_worker_startup_seconds"
 #define F_STARTED "raysense_worker_processes_started_total"
 #define F_FAILED "raysense_worker_startup_failures_total"
-#define F_WORKERS "raysense_workers"
 #define F_PHASE "raysense_node_startup_phase_seconds"
 #define F_GCS_ACCEPTED "raysense_gcs_accepted_connections_total"
 #define F_PEER_FIRST "raysense_gcs_peer_first_seen_timestamp_seconds"
@@ -105,16 +104,9 @@ static int collect_nodes(const char *pin_dir, struct rs_snapshot *snap, const st
 			w.seconds_since_busy = (double)(c->mono_ns - n.last_busy_ns) / 1e9;
 		else
 			w.seconds_since_busy = -1;
+		/* The exporters render it as raysense_workers{state="busy|idle"}
+		 * and raysense_raylet_seconds_since_busy. */
 		err = rs_snapshot_add_worker(snap, &w);
-		err = err ?: rs_snapshot_add_value(snap, F_WORKERS, RS_VALUE_GAUGE,
-						   (const char *[]){ "raylet_pid", spid, "state", "busy", NULL },
-						   w.busy_workers);
-		err = err ?: rs_snapshot_add_value(snap, F_WORKERS, RS_VALUE_GAUGE,
-						   (const char *[]){ "raylet_pid", spid, "state", "idle", NULL },
-						   w.idle_workers);
-		err = err ?: rs_snapshot_add_value(snap, F_WORKERS, RS_VALUE_GAUGE,
-						   (const char *[]){ "raylet_pid", spid, "state", "starting", NULL },
-						   n.starting > 0 ? n.starting : 0);
 	}
 	close(fd);
 	return err;

@@ -53,8 +53,6 @@ const struct rs_family_info rs_metric_families[] = {
 	{ "raysense_worker_processes_started_total", "Worker processes a raylet forked and exec'd (*_worker.py).", "counter" },
 	{ "raysense_worker_startup_failures_total", "Worker processes that exited before becoming ready (reason=exited), or after more than "
 		    "the registration timeout (reason=timeout).", "counter" },
-	{ "raysense_workers", "Worker processes of a live raylet by state: starting, idle (ray::IDLE*) or busy "
-		     "(ray::<task> or an actor).", "gauge" },
 	{ "raysense_node_startup_phase_seconds", "Node/pod startup phases: first_exec (pod cgroup -> first exec), raylet_exec (first exec or "
 		   "`ray start` -> raylet exec), raylet_listen and gcs_connected (raylet exec -> that event).",
 	  "histogram" },
