@@ -4,6 +4,7 @@
  * the raw log2 slots. The schema is documented in docs/metrics-json.md and
  * pinned by docs/metrics-json.schema.json. */
 #include "agent/export.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,16 +29,9 @@ cJSON *rs_json_labels(const struct rs_label *labels, int n_labels)
 	return obj;
 }
 
-/* RFC 3339 UTC with milliseconds: "2026-11-27T07:26:46.123Z". */
 static void format_time(uint64_t unix_ns, char *buf, size_t len)
 {
-	time_t secs = (time_t)(unix_ns / 1000000000ull);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(unix_ns / 1000000ull % 1000));
+	rs_format_time_rfc3339(unix_ns, buf, len);
 }
 
 /* Fields every row carries. */

@@ -317,7 +317,7 @@ enum send_result { SEND_OK, SEND_RETRY, SEND_REJECTED };
 static enum send_result send_one(struct rs_push *p, const struct rs_push_item *it)
 {
 	static const char *const headers[] = { "Content-Encoding: gzip", NULL };
-	struct rs_http_request req = {
+	struct rs_http_client_request req = {
 		.method = "POST",
 		.url = p->url,
 		.headers = headers,
@@ -328,7 +328,7 @@ static enum send_result send_one(struct rs_push *p, const struct rs_push_item *i
 		.timeout_ms = p->cfg.timeout_ms,
 		.max_response = 64 * 1024,
 	};
-	struct rs_http_response resp;
+	struct rs_http_client_response resp;
 	enum send_result res;
 	int err;
 

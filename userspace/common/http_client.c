@@ -81,7 +81,7 @@ static int curl_code_to_errno(CURLcode rc)
 	}
 }
 
-static struct curl_slist *build_headers(const struct rs_http_request *req,
+static struct curl_slist *build_headers(const struct rs_http_client_request *req,
 					bool has_body, bool gzip_body)
 {
 	struct curl_slist *h = NULL, *tmp;
@@ -120,7 +120,7 @@ fail:
 	return NULL;
 }
 
-static void set_tls_options(CURL *c, const struct rs_http_request *req)
+static void set_tls_options(CURL *c, const struct rs_http_client_request *req)
 {
 	if (req->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
@@ -134,7 +134,7 @@ static void set_tls_options(CURL *c, const struct rs_http_request *req)
 	}
 }
 
-int rs_http_do(const struct rs_http_request *req, struct rs_http_response *resp)
+int rs_http_do(const struct rs_http_client_request *req, struct rs_http_client_response *resp)
 {
 	struct sink sink = { .max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE };
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -206,7 +206,7 @@ cleanup:
 	return err;
 }
 
-void rs_http_response_free(struct rs_http_response *resp)
+void rs_http_response_free(struct rs_http_client_response *resp)
 {
 	free(resp->body);
 	resp->body = NULL;

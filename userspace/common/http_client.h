@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct rs_http_request {
+struct rs_http_client_request {
 	const char *method;          /* "GET" (default when NULL), "POST", "PATCH", ... */
 	const char *url;
 	const char *const *headers;  /* NULL-terminated "Name: value" list, or NULL */
@@ -27,7 +27,7 @@ struct rs_http_request {
 	bool insecure_skip_verify;
 };
 
-struct rs_http_response {
+struct rs_http_client_response {
 	long status;                 /* HTTP status, 0 when no answer */
 	char *body;                  /* NUL-terminated, malloc'd (may be empty) */
 	size_t body_len;
@@ -41,7 +41,7 @@ void rs_http_global_cleanup(void);
  * -ETIMEDOUT, -ECONNREFUSED, -EFBIG (answer over max_response), -EPROTO
  * (TLS or protocol failure), -EHOSTUNREACH, -ENOMEM, -EIO. On every return
  * the caller must rs_http_response_free(resp). */
-int rs_http_do(const struct rs_http_request *req, struct rs_http_response *resp);
-void rs_http_response_free(struct rs_http_response *resp);
+int rs_http_do(const struct rs_http_client_request *req, struct rs_http_client_response *resp);
+void rs_http_response_free(struct rs_http_client_response *resp);
 
 #endif

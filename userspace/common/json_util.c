@@ -30,9 +30,15 @@ int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error
 	if (!root) {
 		const char *at = cJSON_GetErrorPtr();
 		size_t off = (at && at >= buf && at <= buf + len) ? (size_t)(at - buf) : len;
+		size_t last = len;
 
+		/* cJSON stops at the last token it could read: when that is the
+		 * document's last non-blank byte, the input ended too early. */
+		while (last > 0 && (buf[last - 1] == ' ' || buf[last - 1] == '\n' ||
+				    buf[last - 1] == '\r' || buf[last - 1] == '\t'))
+			last--;
 		rs_json_set_error(err, "malformed JSON at byte %zu of %zu%s", off, len,
-				  off >= len ? " (truncated?)" : "");
+				  off + 1 >= last ? " (truncated?)" : "");
 		return -EINVAL;
 	}
 	/* Only whitespace may follow the value. */

@@ -46,15 +46,24 @@ int rs_log_parse_level(const char *s, enum rs_log_level *out)
 	return -EINVAL;
 }
 
+void rs_format_time_rfc3339(unsigned long long unix_ns, char *buf, unsigned long len)
+{
+	time_t secs = (time_t)(unix_ns / 1000000000ull);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(unix_ns / 1000000ull % 1000));
+}
+
 static void format_timestamp(char *buf, size_t len)
 {
 	struct timespec ts;
-	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	rs_format_time_rfc3339((unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
+			       buf, len);
 }
 
 void rs_log_fields(enum rs_log_level level, const char *msg, cJSON *fields)

@@ -23,6 +23,9 @@ enum rs_log_level rs_log_get_level(void);
 int rs_log_parse_level(const char *s, enum rs_log_level *out);
 const char *rs_log_level_name(enum rs_log_level level);
 
+/* "2026-11-27T07:26:46.123Z" (RFC 3339, UTC, milliseconds); len >= 32. */
+void rs_format_time_rfc3339(unsigned long long unix_ns, char *buf, unsigned long len);
+
 /* printf-style message. */
 void rs_log(enum rs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

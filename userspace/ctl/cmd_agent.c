@@ -35,10 +35,10 @@ static void agent_usage(FILE *out)
 
 /* GET base+path; 0 and the answer, or a message on stderr and -errno. */
 static int get(const char *base, const char *path, long timeout_ms,
-	       struct rs_http_response *resp)
+	       struct rs_http_client_response *resp)
 {
 	char url[2048];
-	struct rs_http_request req = { .method = "GET", .url = url, .timeout_ms = timeout_ms,
+	struct rs_http_client_request req = { .method = "GET", .url = url, .timeout_ms = timeout_ms,
 				       .max_response = MAX_ANSWER };
 	int err;
 
@@ -52,7 +52,7 @@ static int get(const char *base, const char *path, long timeout_ms,
 
 static int fetch_rows(const char *base, long timeout_ms, cJSON **rows)
 {
-	struct rs_http_response resp;
+	struct rs_http_client_response resp;
 	struct rs_json_error jerr;
 	int rc = RS_EXIT_FAILURE;
 
@@ -84,7 +84,7 @@ int cmd_agent(int argc, char **argv)
 	char base[1024];
 	const char *url = DEFAULT_AGENT_URL;
 	long timeout_ms = 5000;
-	struct rs_http_response ready;
+	struct rs_http_client_response ready;
 	struct rs_json_error jerr;
 	cJSON *rows = NULL;
 	bool is_ready;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# test.sh -- set up, build, and run every test tier; the README's test command.
+#
+# Tiers (all run by default, in this order):
+#   unit      C unit tests (ctest) in build/
+#   asan      the same C unit tests built with ASan+UBSan in build-asan/
+#   pytest    golden, BPF (real kernel), agent outputs, end-to-end (real Ray),
+#             and Kubernetes (real kube-apiserver, KubeRay operator, kwok) tests
+# Select tiers with RAYSENSE_TEST_TIERS="unit pytest"; pass pytest arguments
+# after --, e.g. tools/test.sh -- -k seed.
+# Ends with one summary line: "raysense: N passed, N failed, N skipped".
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TIERS="${RAYSENSE_TEST_TIERS:-unit asan pytest}"
+export RAYSENSE_BUILD_DIR="${RAYSENSE_BUILD_DIR:-$REPO/build}"
+ASAN_DIR="${RAYSENSE_ASAN_BUILD_DIR:-$REPO/build-asan}"
+OUT="$(mktemp -d /tmp/raysense-test.XXXXXX)"
+PYTEST_ARGS=()
+if [ "${1:-}" = "--" ]; then shift; PYTEST_ARGS=("$@"); fi
+
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+passed=0; failed=0; skipped=0
+start=$(date +%s)
+
+"$REPO/tools/setup.sh" || { log "setup failed"; echo "raysense: 0 passed, 1 failed"; exit 1; }
+
+run_ctest() { # dir label
+  local dir="$1" label="$2" out="$OUT/ctest-$2.txt"
+  (cd "$dir" && ctest --output-on-failure --timeout 300 -j 2) 2>&1 | tee "$out"
+  local total fail
+  total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$out" | tail -1)
+  fail=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
+  if [ -z "$total" ]; then log "ctest ($label) printed no summary"; failed=$((failed + 1)); return; fi
+  passed=$((passed + total - fail)); failed=$((failed + fail))
+  log "ctest ($label): $((total - fail)) passed, $fail failed"
+}
+
+for tier in $TIERS; do
+  case "$tier" in
+  unit)
+    log "building ($RAYSENSE_BUILD_DIR)"
+    if "$REPO/tools/build.sh"; then run_ctest "$RAYSENSE_BUILD_DIR" unit
+    else log "build failed"; failed=$((failed + 1)); fi ;;
+  asan)
+    log "building with ASan+UBSan ($ASAN_DIR)"
+    if RAYSENSE_ASAN_BUILD_DIR="$ASAN_DIR" "$REPO/tools/build.sh" --sanitize; then
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_ctest "$ASAN_DIR" asan
+    else log "sanitizer build failed"; failed=$((failed + 1)); fi ;;
+  pytest)
+    [ -x "$RAYSENSE_BUILD_DIR/raysensectl" ] || "$REPO/tools/build.sh" || { failed=$((failed + 1)); continue; }
+    log "pytest (real kernel, real Ray, real Kubernetes control plane)"
+    "$REPO/.venv/bin/python" -m pytest "$REPO/tests" -rsfE -v -p no:cacheprovider \
+      --timeout=900 --durations=20 --junitxml="$OUT/pytest.xml" "${PYTEST_ARGS[@]}"
+    rc=$?
+    if [ -f "$OUT/pytest.xml" ]; then
+      read -r t f e s < <("$REPO/.venv/bin/python" - "$OUT/pytest.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+g = lambda k: sum(int(s.get(k, 0)) for s in suites)
+print(g("tests"), g("failures"), g("errors"), g("skipped"))
+PY
+)
+      passed=$((passed + t - f - e - s)); failed=$((failed + f + e)); skipped=$((skipped + s))
+      [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ] && failed=$((failed + 1))
+    else
+      log "pytest produced no report (rc=$rc)"; failed=$((failed + 1))
+    fi ;;
+  *) log "unknown tier '$tier'"; failed=$((failed + 1)) ;;
+  esac
+done
+
+log "all tiers done in $(( $(date +%s) - start ))s; logs in $OUT"
+echo "raysense: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
