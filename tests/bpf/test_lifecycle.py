@@ -66,7 +66,7 @@ def one(samples, name, **want):
 
 
 class Agent:
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, env=None):
         self.pin_dir = f"/sys/fs/bpf/rs-lc-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.port = free_port()
         self.log_path = os.path.join(tmp, "agent.log")
@@ -74,7 +74,7 @@ class Agent:
         self.proc = subprocess.Popen(
             [binary, "--pin-dir", self.pin_dir, "--listen", f"127.0.0.1:{self.port}",
              "--log-level", "debug"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:
             assert self.proc.poll() is None, "agent exited:\n" + self.read_log()
@@ -295,3 +295,99 @@ def test_worker_startup_activity_and_node_timeline(agent, fakes):
     first = one(s, "raysense_gcs_peer_first_seen_timestamp_seconds", gcs_port=gcs_port, peer="127.0.0.1")
     wall_connected = time.time() - (time.monotonic_ns() - ev["raylet_gcs_connected"]) / 1e9
     assert abs(first - wall_connected) < TOL_S + 0.01
+
+
+# ---------------------------------------------------------------- pod cgroups
+
+def fstype(path):
+    return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def pod_hierarchy_root(version):
+    """Where the agent tracks pod cgroups: the cgroup v2 tree when
+    /sys/fs/cgroup is cgroup2 (or RAYSENSE_POD_CGROUP=v2), else the v1 cpu
+    controller (lifecycle.c pick_hierarchy)."""
+    if fstype("/sys/fs/cgroup") == "cgroup2fs":
+        return "/sys/fs/cgroup" if version == "v2" else None
+    if version == "v2":
+        return "/sys/fs/cgroup/unified" if fstype("/sys/fs/cgroup/unified") == "cgroup2fs" else None
+    return "/sys/fs/cgroup/cpu" if os.path.isdir("/sys/fs/cgroup/cpu") else None
+
+
+@pytest.fixture(params=["v1", "v2"])
+def pod_agent(request, require_bpf, bin, tmp_path):
+    root = pod_hierarchy_root(request.param)
+    if root is None:
+        pytest.fail(f"no cgroup {request.param} hierarchy to test on this host")
+    env = dict(os.environ, RAYSENSE_POD_CGROUP=request.param)
+    a = Agent(bin("raysense-agent"), str(tmp_path), env=env)
+    try:
+        yield a, root
+    finally:
+        a.stop()
+
+
+@pytest.mark.parametrize("layout", ["cgroupfs", "systemd"])
+def test_pod_timeline(pod_agent, fakes, layout):
+    """A pod cgroup made by hand in kubelet's layout; 0.3 s later the first
+    exec in its container cgroup is a fake `ray start`. The timeline is keyed
+    by the pod UID and starts at the cgroup's creation."""
+    agent, root = pod_agent
+    uid = str(uuid.uuid4())
+    if layout == "cgroupfs":
+        qos = os.path.join(root, "kubepods", "burstable")
+        pod = os.path.join(qos, "pod" + uid)
+        ctr = os.path.join(pod, "0123456789abcdef")
+    else:
+        qos = os.path.join(root, "kubepods.slice", "kubepods-burstable.slice")
+        pod = os.path.join(qos, "kubepods-burstable-pod" + uid.replace("-", "_") + ".slice")
+        ctr = os.path.join(pod, "cri-containerd-0123456789abcdef.scope")
+    made = []
+    try:
+        for d in (os.path.dirname(qos), qos):
+            if not os.path.isdir(d):
+                os.mkdir(d)
+                made.append(d)
+        t_mkdir0 = time.monotonic_ns()
+        os.mkdir(pod)
+        made.append(pod)
+        t_mkdir1 = time.monotonic_ns()
+        os.mkdir(ctr)
+        made.append(ctr)
+        time.sleep(0.3)
+        gcs_port = fakes.gcs()
+
+        def in_pod(argv):
+            return ["sh", "-c", f'echo $$ > {ctr}/cgroup.procs && exec "$@"', "sh"] + argv
+
+        fakes.ray_start(0.2, gcs_port, 0.3, 0.4, [0.1], wrapper=in_pod)
+        fakes.wait_events("raylet_gcs_connected", 1)
+        fakes.wait_events("worker_listen", 1)
+        s = wait_metric(agent, lambda s: len(series(s, "raysense_startup_phase_seconds", timeline=uid)) >= 5)
+        rel = {l["phase"]: v for l, v in series(s, "raysense_startup_phase_seconds", timeline=uid)}
+        labels = series(s, "raysense_startup_phase_seconds", timeline=uid)[0][0]
+        print(layout, uid, rel)
+        assert labels["pod_uid"] == uid
+        assert set(rel) == {"cgroup_created", "first_exec", "raylet_exec", "raylet_listen", "gcs_connected"}
+        assert rel["cgroup_created"] == 0
+        assert rel["cgroup_created"] < rel["first_exec"] < rel["raylet_exec"] < rel["raylet_listen"] \
+            < rel["gcs_connected"]
+        ev = {e["what"]: e["t"] for e in fakes.events()}
+        lo = (fakes.spawn_t - t_mkdir1) / 1e9 - TOL_S
+        hi = (ev["ray_start_exec"] - t_mkdir0) / 1e9 + TOL_S
+        print(f"cgroup -> first exec {rel['first_exec']:.4f}s in [{lo:.4f}, {hi:.4f}]")
+        assert lo <= rel["first_exec"] <= hi
+        # The raylet in the pod is the timeline's raylet; its worker counted.
+        raylet_pid = fakes.events("raylet_exec")[0]["pid"]
+        assert labels["raylet_pid"] == str(raylet_pid)
+        assert one(s, "raysense_worker_startup_seconds_count", raylet_pid=raylet_pid) == 1
+    finally:
+        fakes.stop()
+        for d in reversed(made):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.1)

@@ -40,11 +40,16 @@ struct lc_state {
  * hierarchy, whose id /proc/cgroups gives. */
 static void pick_hierarchy(struct lifecycle_bpf *skel)
 {
+	/* RAYSENSE_POD_CGROUP=v2 forces the v2 tree (hybrid hosts whose
+	 * runtime uses the unified hierarchy; also how the tests cover v2 on a
+	 * v1 host). */
+	const char *force = getenv("RAYSENSE_POD_CGROUP");
 	struct statfs st;
 	char line[256];
 	FILE *f;
 
-	if (statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) {
+	if ((force && strcmp(force, "v2") == 0) ||
+	    (statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)) {
 		skel->rodata->cg_hierarchy = 0;
 		rs_info("lifecycle: pod cgroups tracked in the cgroup v2 tree");
 		return;
