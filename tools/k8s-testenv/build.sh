@@ -3,8 +3,10 @@
 # kube-controller-manager, kube-scheduler, kubectl, etcd, KubeRay operator,
 # kwok) from the Go module proxy into a version-keyed cache:
 #   ${RAYSENSE_K8S_BIN_CACHE:-/var/cache/raysense/k8s-bin}/<component>-<version>/<component>
-# A component whose cached binary exists is not rebuilt, so a second run is a
-# no-op. Builds run one at a time (the machine has 2 cores), slowest first.
+# A component whose cached binary exists and was built by the same recipe
+# (ldflags, GOFLAGS, wrapper go.sum; stored in <dir>/recipe) is not rebuilt,
+# so a second run is a no-op. Builds run one at a time (the machine has 2
+# cores), slowest first.
 #
 # usage: build.sh [component...]     (default: all components)
 set -euo pipefail
@@ -22,8 +24,26 @@ copy_kuberay_crds() {
     mkdir -p "$1/crd" && cp "$moddir"/config/crd/bases/*.yaml "$1/crd/" || die "copying KubeRay CRDs failed"
 }
 
+# ldflags <component> <version>: strip symbols; stamp the Kubernetes version
+# the way the upstream Makefile does (otherwise /version says v0.0.0-master).
+ldflags() {
+    local f='-s -w' v=$2 major minor pkg
+    case "$1" in
+    kube-*|kubectl)
+        major=${v#v}; major=${major%%.*}
+        minor=${v#v$major.}; minor=${minor%%.*}
+        for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+            f="$f -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+            f="$f -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+        done ;;
+    esac
+    echo "$f"
+}
+
+BUILD_GOFLAGS="-trimpath -mod=readonly -buildvcs=false"
+
 build_one() {
-    local comp=$1 spec dir pkg mod ver out start end
+    local comp=$1 spec dir pkg mod ver out start end flags recipe
     spec=$(component_module "$comp") || die "unknown component '$comp' (known: $K8S_COMPONENTS)"
     read -r dir pkg mod <<<"$spec"
     ver=$(component_version "$comp")
@@ -32,7 +52,9 @@ build_one() {
         mkdir -p "$out" || die "cannot create $out"
         copy_kuberay_crds "$out"
     fi
-    if [ -x "$out/$comp" ]; then
+    flags=$(ldflags "$comp" "$ver")
+    recipe="$pkg|$flags|$BUILD_GOFLAGS|$(sha256sum <"$K8S_TESTENV_DIR/$dir/go.sum" | cut -c1-16)"
+    if [ -x "$out/$comp" ] && [ "$(cat "$out/recipe" 2>/dev/null)" = "$recipe" ]; then
         return 0
     fi
     mkdir -p "$out" || die "cannot create $out"
@@ -41,12 +63,13 @@ build_one() {
     # -trimpath and -s -w keep binaries small and reproducible; CGO is off
     # for all of them (etcd is pure Go, kine/sqlite is not used).
     if ! (cd "$K8S_TESTENV_DIR/$dir" &&
-          GOFLAGS="-trimpath -mod=readonly -buildvcs=false" CGO_ENABLED=0 \
-          go build -ldflags='-s -w' -o "$out/$comp.tmp" "$pkg") >"$out/build.log" 2>&1; then
+          GOFLAGS="$BUILD_GOFLAGS" CGO_ENABLED=0 \
+          go build -ldflags="$flags" -o "$out/$comp.tmp" "$pkg") >"$out/build.log" 2>&1; then
         tail -n 30 "$out/build.log" >&2
         die "building $comp $ver failed (full log: $out/build.log)"
     fi
     mv -f "$out/$comp.tmp" "$out/$comp"
+    echo "$recipe" >"$out/recipe"
     end=$(date +%s)
     echo "$(date -u +%FT%TZ) $comp $ver $((end - start))s" >>"$K8S_BIN_CACHE/build-times.log"
     log "built $comp $ver in $((end - start))s"

@@ -194,6 +194,9 @@ start kube-apiserver kube-apiserver \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
+    --requestheader-client-ca-file "$PKI/ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
     --authorization-mode Node,RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" \
@@ -241,7 +244,7 @@ KUBECONFIG=$ADMIN_KUBECONFIG start kuberay-operator kuberay-operator \
     --health-probe-bind-address "127.0.0.1:$KUBERAY_PROBE_PORT" \
     --enable-leader-election=false --log-stdout-encoder console
 wait_for kuberay-operator "ready (/readyz)" http_ok "http://127.0.0.1:$KUBERAY_PROBE_PORT/readyz"
-kuberay_workers_started() { grep -q 'Starting workers.*raycluster' "$STATE/logs/kuberay-operator.log"; }
+kuberay_workers_started() { grep -q 'controllers.RayCluster.*Starting workers' "$STATE/logs/kuberay-operator.log"; }
 wait_for kuberay-operator "RayCluster controller workers started" kuberay_workers_started
 
 # --- kwok and the two fake nodes --------------------------------------------
@@ -254,7 +257,9 @@ start kwok kwok --config "$STATE/kwok.yaml" --kubeconfig "$ADMIN_KUBECONFIG" \
     --cidr 10.244.0.0/16
 wait_for kwok "healthy (/healthz)" http_ok "http://127.0.0.1:$KWOK_PORT/healthz"
 
-# node_yaml <name> <type-label> <taints-yaml>
+# node_yaml <name> <type-label> <taints-yaml> <InternalIP> <podCIDR>: kwok keeps
+# the given address and allocates pod IPs from the node's podCIDR, so every
+# pod gets a distinct pod IP and a host IP naming its node.
 node_yaml() {
     cat <<EOF
 apiVersion: v1
@@ -270,15 +275,21 @@ metadata:
     kubernetes.io/hostname: $1
     type: $2
 spec:
+  podCIDR: $5
+  podCIDRs: [$5]
   taints: $3
 status:
+  addresses:
+  - {type: InternalIP, address: $4}
+  - {type: Hostname, address: $1}
   allocatable: {cpu: "64", memory: 256Gi, pods: "110"}
   capacity: {cpu: "64", memory: 256Gi, pods: "110"}
 EOF
 }
-node_yaml "$REGULAR_NODE" kwok "[]" >"$STATE/node-regular.yaml"
+node_yaml "$REGULAR_NODE" kwok "[]" 172.16.0.10 10.244.1.0/24 >"$STATE/node-regular.yaml"
 node_yaml "$ECI_NODE" virtual-kubelet \
-    "[{key: virtual-kubelet.io/provider, value: alibabacloud, effect: NoSchedule}]" >"$STATE/node-eci.yaml"
+    "[{key: virtual-kubelet.io/provider, value: alibabacloud, effect: NoSchedule}]" \
+    172.16.0.20 10.244.2.0/24 >"$STATE/node-eci.yaml"
 run_kc "creating node $REGULAR_NODE" create -f "$STATE/node-regular.yaml"
 run_kc "creating node $ECI_NODE" create -f "$STATE/node-eci.yaml"
 run_kc "waiting for the kwok nodes to be Ready" wait --for condition=Ready \
