@@ -396,6 +396,32 @@ static long type_index(const struct planner_input *in, const char *name)
 	return -1;
 }
 
+static const struct planner_node *id_sort_nodes;
+
+static int cmp_node_id(const void *a, const void *b)
+{
+	return strcmp(id_sort_nodes[*(const size_t *)a].id, id_sort_nodes[*(const size_t *)b].id);
+}
+
+/* Node ids must be unique (they name terminations).  O(n log n). */
+static int check_unique_ids(struct planner *p)
+{
+	size_t n = p->in->node_count;
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	id_sort_nodes = p->in->nodes;
+	qsort(idx, n, sizeof(*idx), cmp_node_id);
+	int err = 0;
+	for (size_t i = 1; i < n && !err; i++)
+		if (strcmp(p->in->nodes[idx[i - 1]].id, p->in->nodes[idx[i]].id) == 0)
+			err = fail(p, "node id '%s' appears twice", p->in->nodes[idx[i]].id);
+	free(idx);
+	return err;
+}
+
 static int validate(struct planner *p)
 {
 	const struct planner_input *in = p->in;
@@ -441,10 +467,9 @@ static int validate(struct planner *p)
 			if ((err = check_resources(p, &n->available, n->id)))
 				return err;
 		}
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(in->nodes[j].id, n->id) == 0)
-				return fail(p, "node id '%s' appears twice", n->id);
 	}
+	if ((err = check_unique_ids(p)))
+		return err;
 	if ((in->shape_count && !in->shapes) || (in->pg_count && !in->pgs) ||
 	    (in->request_count && !in->requests))
 		return fail(p, "demand array is NULL");
@@ -1389,6 +1414,9 @@ static int removable(const struct planner *p, const struct snode *n, double time
 static int add_kept(struct planner *p, size_t node_input, enum planner_keep_reason why)
 {
 	struct planner_output *o = p->out;
+	for (size_t i = 0; i < o->kept_count; i++)
+		if (o->kept[i].node_index == node_input)
+			return 0;	/* first reason wins */
 	size_t cap = o->kept_count;
 	if (cap == 0 || (cap & (cap - 1)) == 0) {
 		void *np = realloc(o->kept, (cap ? cap * 2 : 8) * sizeof(*o->kept));

@@ -16,7 +16,7 @@
 #define MAX_NODE_TYPES 1024
 #define MAX_NODES 100000
 #define MAX_ENTRIES 1000000	/* per demand list */
-#define MAX_RESOURCES 1024	/* per resource map */
+#define MAX_RESOURCES 128	/* per resource map (duplicates are checked pairwise) */
 #define MAX_BUNDLES 10000	/* per placement group */
 #define MAX_PG_COPIES 100000L	/* sum of placement group counts */
 #define MAX_WORKERS_LIMIT 1000000
@@ -312,6 +312,37 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 	return 0;
 }
 
+static const struct planner_node *id_sort_nodes;
+
+static int cmp_node_id(const void *a, const void *b)
+{
+	const size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(id_sort_nodes[x].id, id_sort_nodes[y].id);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Node ids name terminations, so they must be unique.  O(n log n). */
+static int check_unique_ids(struct scenario *s, struct rs_json_error *err)
+{
+	size_t n = s->in.node_count;
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	int rc = 0;
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	id_sort_nodes = s->nodes;
+	qsort(idx, n, sizeof(*idx), cmp_node_id);
+	for (size_t i = 1; i < n && !rc; i++)
+		if (strcmp(s->nodes[idx[i - 1]].id, s->nodes[idx[i]].id) == 0) {
+			rs_json_set_error(err, "$.nodes[%zu].id: '%s' also used by $.nodes[%zu]",
+					  idx[i], s->nodes[idx[i]].id, idx[i - 1]);
+			rc = -EINVAL;
+		}
+	free(idx);
+	return rc;
+}
+
 static int parse_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
 {
 	const cJSON *arr;
@@ -335,15 +366,9 @@ static int parse_nodes(struct scenario *s, const cJSON *root, struct rs_json_err
 		snprintf(path, sizeof(path), "$.nodes[%zu]", i);
 		if ((rc = parse_node(s, it, path, &s->nodes[i], err)))
 			return rc;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(s->nodes[j].id, s->nodes[i].id) == 0) {
-				rs_json_set_error(err, "%s.id: '%s' also used by $.nodes[%zu]", path,
-						  s->nodes[i].id, j);
-				return -EINVAL;
-			}
 		s->in.node_count++;
 	}
-	return 0;
+	return check_unique_ids(s, err);
 }
 
 /* {"shape": {...}, "count": n}; with allow_bare, a bare bundle is the shape. */
@@ -752,7 +777,9 @@ static int render_explain(const struct planner_input *in, const struct planner_o
 			    describe_source(in, rs->cause, rs->index, b, part, sizeof(part)))
 				return -ENOMEM;
 			if (w < sizeof(text))
-				w += (size_t)snprintf(text + w, sizeof(text) - w, "%s %ld x %s",
+				w += (size_t)snprintf(text + w, sizeof(text) - w,
+						      rs->cause == PLANNER_CAUSE_PLACEMENT_GROUP ?
+						      "%s %ld bundle(s) of %s" : "%s %ld x %s",
 						      r ? "," : "", rs->count, part);
 		}
 		if (!cJSON_AddStringToObject(o, "text", text))
