@@ -18,52 +18,55 @@ CLUSTER = "rc-smoke"
 NAMESPACE = "smoke"
 GROUP = "eci"
 
-RAYCLUSTER = {
-    "apiVersion": "ray.io/v1",
-    "kind": "RayCluster",
-    "metadata": {"name": CLUSTER, "namespace": NAMESPACE},
-    "spec": {
-        "headGroupSpec": {
-            "rayStartParams": {"num-cpus": "0"},
-            "template": {"spec": {"containers": [{
-                "name": "ray-head",
-                "image": "rayproject/ray:2.60.0",
-                "resources": {"requests": {"cpu": "1", "memory": "2Gi"},
-                              "limits": {"cpu": "1", "memory": "2Gi"}},
-            }]}},
-        },
-        "workerGroupSpecs": [{
-            "groupName": GROUP,
-            "replicas": 2,
-            "minReplicas": 0,
-            "maxReplicas": 10,
-            "rayStartParams": {},
-            "template": {
-                "metadata": {"labels": {"alibabacloud.com/eci": "true"}},
-                "spec": {
-                    # On ACK the ECI webhook steers pods labelled
-                    # alibabacloud.com/eci to the virtual node; that webhook
-                    # does not exist here, so the selector does it.
-                    "nodeSelector": {"type": "virtual-kubelet"},
-                    "tolerations": [{"key": "virtual-kubelet.io/provider",
-                                     "operator": "Equal", "value": "alibabacloud",
-                                     "effect": "NoSchedule"}],
-                    "containers": [{
-                        "name": "ray-worker",
-                        "image": "rayproject/ray:2.60.0",
-                        "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
-                                      "limits": {"cpu": "2", "memory": "4Gi"}},
-                    }],
-                },
+
+def make_raycluster(name, namespace, replicas):
+    """A RayCluster like the production one: num-cpus=0 head, one ECI group."""
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "headGroupSpec": {
+                "rayStartParams": {"num-cpus": "0"},
+                "template": {"spec": {"containers": [{
+                    "name": "ray-head",
+                    "image": "rayproject/ray:2.60.0",
+                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"},
+                                  "limits": {"cpu": "1", "memory": "2Gi"}},
+                }]}},
             },
-        }],
-    },
-}
+            "workerGroupSpecs": [{
+                "groupName": GROUP,
+                "replicas": replicas,
+                "minReplicas": 0,
+                "maxReplicas": 10,
+                "rayStartParams": {},
+                "template": {
+                    "metadata": {"labels": {"alibabacloud.com/eci": "true"}},
+                    "spec": {
+                        # On ACK the ECI webhook steers pods labelled
+                        # alibabacloud.com/eci to the virtual node; that webhook
+                        # does not exist here, so the selector does it.
+                        "nodeSelector": {"type": "virtual-kubelet"},
+                        "tolerations": [{"key": "virtual-kubelet.io/provider",
+                                         "operator": "Equal", "value": "alibabacloud",
+                                         "effect": "NoSchedule"}],
+                        "containers": [{
+                            "name": "ray-worker",
+                            "image": "rayproject/ray:2.60.0",
+                            "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
+                                          "limits": {"cpu": "2", "memory": "4Gi"}},
+                        }],
+                    },
+                },
+            }],
+        },
+    }
 
 
-def ray_pods(k8s, node_type):
-    items = k8s.get_json("pods", "-n", NAMESPACE, "-l",
-                         f"ray.io/cluster={CLUSTER},ray.io/node-type={node_type}")["items"]
+def ray_pods(k8s, node_type, cluster=CLUSTER, namespace=NAMESPACE):
+    items = k8s.get_json("pods", "-n", namespace, "-l",
+                         f"ray.io/cluster={cluster},ray.io/node-type={node_type}")["items"]
     return {p["metadata"]["name"]: p for p in items}
 
 
@@ -91,7 +94,7 @@ def rfc3339_seconds(ts):
 
 def test_raycluster_scale_down_deletes_exactly_the_named_eci_pod(k8s):
     k8s.kubectl("create", "namespace", NAMESPACE)
-    k8s.kubectl("create", "-f", "-", input=json.dumps(RAYCLUSTER))
+    k8s.kubectl("create", "-f", "-", input=json.dumps(make_raycluster(CLUSTER, NAMESPACE, 2)))
 
     # The operator creates head + 2 workers; kwok runs them on the right nodes.
     heads = wait_until("the head pod Running on the regular node",
@@ -171,3 +174,59 @@ def test_raycluster_scale_down_deletes_exactly_the_named_eci_pod(k8s):
     deleted = [e for e in events if e.get("reason") == "DeletedWorkerPod"]
     assert all(victim in e.get("message", "") for e in deleted), \
         [e.get("message") for e in deleted]
+
+
+def start_cluster(k8s, name, namespace, replicas):
+    """Create a RayCluster and wait until its workers run on the ECI node."""
+    k8s.kubectl("create", "namespace", namespace)
+    k8s.kubectl("create", "-f", "-", input=json.dumps(make_raycluster(name, namespace, replicas)))
+    return wait_until(
+        f"{replicas} worker pods of {name} Running on the ECI node",
+        lambda: (lambda p: p if len(p) == replicas and running_on(p, k8s.eci_node) else None)(
+            ray_pods(k8s, "worker", name, namespace)), timeout=120)
+
+
+def test_lowering_replicas_without_names_lets_the_operator_pick_the_victim(k8s):
+    """Reference doc §1.2 step 9: with in-tree autoscaling off, lowering
+    replicas alone makes the operator delete pods of its own choosing. This is
+    why raysense must always name the victims."""
+    name, namespace = "rc-unnamed", "unnamed"
+    before = start_cluster(k8s, name, namespace, 3)
+    patch = [{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName", "value": GROUP},
+             {"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 2}]
+    status, body = k8s.api("PATCH", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/{name}",
+                           patch, "application/json-patch+json")
+    assert status == 200, (status, body)
+    after = wait_until("the operator to delete one unnamed worker",
+                       lambda: (lambda p: p if len(p) == 2 else None)(
+                           {n: q for n, q in ray_pods(k8s, "worker", name, namespace).items()
+                            if q["metadata"].get("deletionTimestamp") is None}), timeout=60)
+    gone = sorted(set(before) - set(after))
+    assert len(gone) == 1 and set(after) <= set(before), (sorted(before), sorted(after))
+    print(f"operator picked {gone[0]} out of {sorted(before)}")
+
+
+def test_terminating_worker_still_counts_until_it_is_gone(k8s):
+    """Reference doc §1.2 step 9 / §7: a Terminating pod still counts toward
+    the group, so the operator creates the replacement only once the old pod
+    object is gone (here: after the simulated ECI delete delay)."""
+    assert k8s.eci_delete_delay_ms >= 2000, "needs an ECI delete delay to observe Terminating"
+    name, namespace = "rc-terminating", "terminating"
+    before = start_cluster(k8s, name, namespace, 2)
+    victim = sorted(before)[0]
+    k8s.kubectl("delete", "pod", "-n", namespace, victim, "--wait=false")
+
+    saw_terminating = False
+    deadline = time.monotonic() + 60
+    while True:
+        pods = ray_pods(k8s, "worker", name, namespace)
+        new = set(pods) - set(before)
+        if victim in pods:
+            saw_terminating |= pods[victim]["metadata"].get("deletionTimestamp") is not None
+            assert not new, f"replacement {sorted(new)} created while {victim} still exists"
+        elif new:
+            break
+        assert time.monotonic() < deadline, f"no replacement for {victim} after 60s: {sorted(pods)}"
+        time.sleep(0.2)
+    assert saw_terminating, f"{victim} was never seen Terminating"
+    assert len(new) == 1
