@@ -230,3 +230,45 @@ def test_terminating_worker_still_counts_until_it_is_gone(k8s):
         time.sleep(0.2)
     assert saw_terminating, f"{victim} was never seen Terminating"
     assert len(new) == 1
+
+
+def test_daemonset_avoids_the_virtual_node_and_rbac_is_enforced(k8s):
+    """The pieces issue 7 relies on: the controller-manager's DaemonSet
+    controller plus the scheduler place a DaemonSet with the ACK affinity
+    (type NotIn [virtual-kubelet]) only on the regular node, and RBAC denies a
+    ServiceAccount that has no binding."""
+    namespace = "ds"
+    k8s.kubectl("create", "namespace", namespace)
+    ds = {
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]}]}]}}},
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [{"name": "agent", "image": "raysense-agent:test"}],
+                },
+            },
+        },
+    }
+    k8s.kubectl("create", "-f", "-", input=json.dumps(ds))
+    pods = wait_until("the DaemonSet pod Running",
+                      lambda: [p for p in k8s.get_json("pods", "-n", namespace, "-l", "app=agent")["items"]
+                               if p["status"].get("phase") == "Running"], timeout=60)
+    assert [p["spec"]["nodeName"] for p in pods] == [k8s.regular_node]
+    time.sleep(2)  # no second pod appears for the tainted, excluded ECI node
+    pods = k8s.get_json("pods", "-n", namespace, "-l", "app=agent")["items"]
+    assert [p["spec"]["nodeName"] for p in pods] == [k8s.regular_node]
+
+    k8s.kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+    who = f"system:serviceaccount:{namespace}:nobody"
+    denied = k8s.kubectl("auth", "can-i", "patch", "rayclusters.ray.io", "-n", namespace,
+                         "--as", who, check=False)
+    assert denied.returncode != 0 and denied.stdout.strip() == "no", denied
+    allowed = k8s.kubectl("auth", "can-i", "patch", "rayclusters.ray.io", "-n", namespace)
+    assert allowed.stdout.strip() == "yes", allowed
