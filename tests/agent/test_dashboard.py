@@ -1,0 +1,178 @@
+"""deploy/grafana/raysense-dashboard.json and deploy/prometheus/prometheus.yml:
+the dashboard is a valid model with a datasource variable, and every metric
+its PromQL queries name is one the agent exports (`raysensectl maps
+--families`) or one of the controller's raysense_controller_* families; the
+scrape config passes promtool (the Kubernetes jobs are checked by structure:
+Debian's Prometheus 2.42 is built without kubernetes_sd_configs)."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+import yaml
+
+from outputs_util import REPO
+
+DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
+PROM_CONFIG = os.path.join(REPO, "deploy", "prometheus", "prometheus.yml")
+
+# Names the controller exports (its contract with the dashboard).
+CONTROLLER_FAMILIES = {
+    "raysense_controller_decisions_total": "counter",
+    "raysense_controller_launches_total": "counter",
+    "raysense_controller_terminations_total": "counter",
+    "raysense_controller_infeasible_demand": "gauge",
+    "raysense_controller_loop_duration_seconds": "histogram",
+}
+
+PROMQL_WORDS = {
+    "sum", "rate", "increase", "by", "without", "histogram_quantile", "min", "max", "avg",
+    "count", "le", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
+    "unless", "label_values", "topk", "bottomk", "irate", "delta", "deriv", "time", "vector",
+    "clamp_min", "clamp_max", "abs", "sort", "sort_desc",
+}
+
+
+def agent_families(bin):
+    out = subprocess.run([bin("raysensectl"), "maps", "--families"], capture_output=True,
+                         text=True, check=True).stdout
+    fams = dict(line.split() for line in out.splitlines() if line.strip())
+    assert "raysense_raylet_lease_latency_seconds" in fams
+    return fams
+
+
+def load_dashboard():
+    with open(DASHBOARD) as f:
+        return json.load(f)
+
+
+def all_panels(dash):
+    for p in dash["panels"]:
+        yield p
+        yield from p.get("panels", [])
+
+
+def metric_names(expr):
+    """Metric names in a PromQL expression: identifiers not inside {...} or
+    [...], not followed by '(' (functions), not PromQL keywords."""
+    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
+    stripped = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", stripped)
+    names = set()
+    for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
+        tok = m.group(0)
+        rest = stripped[m.end():].lstrip()
+        if rest.startswith("(") or tok in PROMQL_WORDS or tok.startswith("$"):
+            continue
+        if m.start() > 0 and stripped[m.start() - 1] == "$":
+            continue
+        names.add(tok)
+    return names
+
+
+def family_of(name, families):
+    if name in families:
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suffix)]
+        if name.endswith(suffix) and families.get(base) == "histogram":
+            return base
+    return None
+
+
+def test_metric_name_parser():
+    assert metric_names('sum(rate(raysense_x_bucket{node=~"$node"}[$__rate_interval])) by (le)') == \
+        {"raysense_x_bucket"}
+    assert metric_names("histogram_quantile(0.9, sum(increase(a_bucket[$__range])) by (le, phase))") == \
+        {"a_bucket"}
+    assert metric_names('min(raysense_agent_ready{node=~"$node"}) by (node)') == {"raysense_agent_ready"}
+
+
+def test_dashboard_model_is_valid():
+    dash = load_dashboard()
+    for key in ("uid", "title", "panels", "templating", "schemaVersion", "time"):
+        assert key in dash, key
+    assert 8 <= len(dash["uid"]) <= 40
+    assert isinstance(dash["schemaVersion"], int)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    ids = [p["id"] for p in all_panels(dash)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for p in all_panels(dash):
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
+        if p["type"] == "row":
+            continue
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        assert p["targets"], p["title"]
+        refs = [t["refId"] for t in p["targets"]]
+        assert len(refs) == len(set(refs))
+        for t in p["targets"]:
+            assert t["expr"].count("(") == t["expr"].count(")"), t["expr"]
+    kinds = {p["type"] for p in all_panels(dash)}
+    assert "heatmap" in kinds
+    for p in all_panels(dash):
+        if p["type"] == "heatmap":
+            for t in p["targets"]:
+                assert t["format"] == "heatmap" and "_bucket" in t["expr"] and "by (le)" in t["expr"]
+
+
+def test_every_query_names_an_exported_metric(bin):
+    families = dict(agent_families(bin))
+    families.update(CONTROLLER_FAMILIES)
+    dash = load_dashboard()
+    seen = set()
+    for p in all_panels(dash):
+        for t in p.get("targets", []):
+            names = metric_names(t["expr"])
+            assert names, f"{p['title']}: no metric in {t['expr']!r}"
+            for n in names:
+                fam = family_of(n, families)
+                assert fam, f"panel {p['title']!r} queries {n!r}, which nothing exports"
+                seen.add(fam)
+    var = next(v for v in dash["templating"]["list"] if v["name"] == "node")
+    var_metric = re.match(r"label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,", var["definition"])
+    assert var_metric and family_of(var_metric.group(1), families), var["definition"]
+    # The panels the issue asks for are there.
+    for want in ("raysense_raylet_lease_latency_seconds", "raysense_workers",
+                 "raysense_node_startup_phase_seconds", *CONTROLLER_FAMILIES):
+        assert want in seen, f"dashboard never shows {want}"
+
+
+@pytest.mark.xfail(reason="raysense_controller_* metrics are not exported by the controller yet "
+                          "(controller helper's work); remove this mark when they land", strict=False)
+def test_controller_families_match_controller_source():
+    """The controller names the dashboard relies on must exist in the
+    controller's code (so a rename there breaks this test, not Grafana)."""
+    src = ""
+    ctl_dir = os.path.join(REPO, "userspace", "controller")
+    for name in os.listdir(ctl_dir):
+        if name.endswith(".c"):
+            with open(os.path.join(ctl_dir, name)) as f:
+                src += f.read()
+    missing = [n for n in CONTROLLER_FAMILIES if f'"{n}"' not in src]
+    assert not missing, f"controller does not export (yet): {missing}"
+
+
+def test_prometheus_config():
+    with open(PROM_CONFIG) as f:
+        cfg = yaml.safe_load(f)
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    agent = jobs["raysense-agent"]
+    sd = agent["kubernetes_sd_configs"][0]
+    assert sd["role"] == "pod"
+    keep_port = [r for r in agent["relabel_configs"]
+                 if r.get("source_labels") == ["__meta_kubernetes_pod_container_port_number"]]
+    assert keep_port and keep_port[0]["regex"] == "9640" and keep_port[0]["action"] == "keep"
+    assert jobs["raysense-agent-static"]["static_configs"][0]["targets"] == ["127.0.0.1:9640"]
+    # promtool on the file minus the kubernetes_sd jobs (unsupported by Debian's build).
+    cfg["scrape_configs"] = [j for j in cfg["scrape_configs"] if "kubernetes_sd_configs" not in j]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        yaml.safe_dump(cfg, f)
+    try:
+        p = subprocess.run(["promtool", "check", "config", f.name], capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        os.unlink(f.name)
