@@ -21,7 +21,6 @@ static const char *const source_names[DASH_SRC_COUNT] = {
 	[DASH_SRC_HEALTHZ] = "gcs_healthz",
 	[DASH_SRC_NODES] = "nodes",
 	[DASH_SRC_TASKS] = "tasks",
-	[DASH_SRC_ACTORS] = "actors",
 	[DASH_SRC_CLUSTER_STATUS] = "cluster_status",
 	[DASH_SRC_VERSION] = "version",
 };
@@ -245,56 +244,123 @@ static int shapes_add(struct dash_shape **arr, size_t *count, enum planner_deman
 	return 0;
 }
 
-/* One pending task or actor.  Those inside a placement group are skipped:
- * their demand is the group's, counted from pgDemand. */
-static int parse_pending_item(const cJSON *item, size_t i, enum planner_demand_kind kind,
-			      struct dash_snapshot *snap, long *units, char *err)
+static double pending_since(const cJSON *item)
+{
+	const cJSON *events = cJSON_GetObjectItemCaseSensitive(item, "events"), *e;
+	const cJSON *ct = cJSON_GetObjectItemCaseSensitive(item, "creation_time_ms");
+
+	cJSON_ArrayForEach(e, events) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "state");
+		const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "created_ms");
+
+		if (cJSON_IsString(st) && !strcmp(st->valuestring, "PENDING_NODE_ASSIGNMENT") &&
+		    cJSON_IsNumber(ms))
+			return ms->valuedouble;
+	}
+	return cJSON_IsNumber(ct) ? ct->valuedouble : 0;
+}
+
+/* One pending task.  Those inside a placement group are skipped: their
+ * demand is the group's, counted from pgDemand. */
+static int parse_pending_item(const cJSON *item, size_t i, struct dash_snapshot *snap, char *err)
 {
 	struct rs_json_error jerr = { { 0 } };
-	const char *pg = NULL;
+	const char *pg = NULL, *type;
 	const cJSON *req;
-	struct resmap shape = { 0 };
+	struct dash_pending *grown, *p;
 	char path[80];
 	int rc;
 
 	snprintf(path, sizeof(path), "$.data.result.result[%zu]", i);
-	if (rs_json_get_string(item, path, "placement_group_id", false, &pg, &jerr) < -ENOENT ||
+	if (rs_json_get_string(item, path, "type", true, &type, &jerr) ||
+	    rs_json_get_string(item, path, "placement_group_id", false, &pg, &jerr) < -ENOENT ||
 	    rs_json_get_object(item, path, "required_resources", true, &req, &jerr)) {
 		seterr(err, "%s", jerr.msg);
 		return -EINVAL;
 	}
-	if (pg && pg[0])
+	if ((pg && pg[0]) || (strcmp(type, "NORMAL_TASK") && strcmp(type, "ACTOR_CREATION_TASK")))
 		return 0;
+	grown = realloc(snap->pending, (snap->pending_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	snap->pending = grown;
+	p = &grown[snap->pending_count];
+	memset(p, 0, sizeof(*p));
 	strncat(path, ".required_resources", sizeof(path) - strlen(path) - 1);
-	rc = resmap_from_json(&shape, req, path, false, &jerr);
-	if (rc == -EINVAL)
-		seterr(err, "%s", jerr.msg);
-	if (!rc && shape.count) {
-		rc = shapes_add(&snap->shapes, &snap->shape_count, kind, &shape, 1);
-		(*units)++;
+	rc = resmap_from_json(&p->shape, req, path, false, &jerr);
+	if (rc) {
+		if (rc == -EINVAL)
+			seterr(err, "%s", jerr.msg);
+		resmap_free(&p->shape);
+		return rc;
 	}
-	resmap_free(&shape);
-	return rc;
+	if (!p->shape.count) {		/* needs nothing: no node for it */
+		resmap_free(&p->shape);
+		return 0;
+	}
+	p->kind = strcmp(type, "NORMAL_TASK") ? PLANNER_DEMAND_ACTOR : PLANNER_DEMAND_TASK;
+	p->pending_since_ms = pending_since(item);
+	snap->pending_count++;
+	if (p->kind == PLANNER_DEMAND_TASK)
+		snap->pending_tasks++;
+	else
+		snap->pending_actors++;
+	return 0;
 }
 
-int dash_parse_pending(const char *body, size_t len, enum planner_demand_kind kind,
-		       struct dash_snapshot *snap, long *count_out, char *err)
+int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap, char *err)
 {
 	const cJSON *list, *item;
 	cJSON *root;
 	size_t i = 0;
-	long units = 0;
 	int rc = 0;
 
 	if (parse_state_list(body, len, &root, &list, err))
 		return -EINVAL;
 	cJSON_ArrayForEach(item, list) {
-		rc = parse_pending_item(item, i++, kind, snap, &units, err);
+		rc = parse_pending_item(item, i++, snap, err);
 		if (rc)
 			break;
 	}
 	cJSON_Delete(root);
-	*count_out = units;
+	return rc;
+}
+
+/* Shapes that only a placement group's node can hold ("CPU_group_<id>") and
+ * the PG's "bundle" marker: Ray's autoscaler neither launches nor warns for
+ * them; the group itself is the demand. */
+static bool pg_shape(const struct resmap *m)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (strstr(m->items[i].name, "_group_") || !strcmp(m->items[i].name, "bundle"))
+			return true;
+	return false;
+}
+
+int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
+{
+	double cutoff_ms = snap->cs.time * 1000.0;
+	int rc = 0;
+
+	for (size_t i = 0; i < snap->shape_count; i++)
+		resmap_free(&snap->shapes[i].shape);
+	free(snap->shapes);
+	snap->shapes = NULL;
+	snap->shape_count = 0;
+	snap->new_since_report = 0;
+	use_report = use_report && snap->cs.present;
+	for (size_t i = 0; use_report && !rc && i < snap->cs.demand_count; i++)
+		if (!pg_shape(&snap->cs.demand[i].shape))
+			rc = shapes_add(&snap->shapes, &snap->shape_count, PLANNER_DEMAND_TASK,
+					&snap->cs.demand[i].shape, snap->cs.demand[i].count);
+	for (size_t i = 0; !rc && i < snap->pending_count; i++) {
+		const struct dash_pending *p = &snap->pending[i];
+
+		if (use_report && !(p->pending_since_ms > cutoff_ms))
+			continue;	/* in the report already: demand or usage */
+		rc = shapes_add(&snap->shapes, &snap->shape_count, p->kind, &p->shape, 1);
+		snap->new_since_report++;
+	}
 	return rc;
 }
 
@@ -617,6 +683,9 @@ void dash_snapshot_free(struct dash_snapshot *snap)
 		node_free(&snap->nodes[i]);
 	free(snap->nodes);
 	shapes_free(snap->shapes, snap->shape_count);
+	for (size_t i = 0; i < snap->pending_count; i++)
+		resmap_free(&snap->pending[i].shape);
+	free(snap->pending);
 	dash_cluster_status_free(&snap->cs);
 	memset(snap, 0, sizeof(*snap));
 }
@@ -624,12 +693,12 @@ void dash_snapshot_free(struct dash_snapshot *snap)
 /* ---------------------------------------------------------------- fetching */
 
 /* GET base_url+path; 0 with the answer in *resp when HTTP 200. */
-static int get(const struct dash_client *c, const char *path, struct rs_http_response *resp,
+static int get(const struct dash_client *c, const char *path, struct rs_http_client_response *resp,
 	       char *err)
 {
 	char url[1024], auth[1024];
 	const char *headers[2] = { NULL, NULL };
-	struct rs_http_request req = {
+	struct rs_http_client_request req = {
 		.method = "GET",
 		.url = url,
 		.headers = headers,
@@ -664,7 +733,7 @@ static int get(const struct dash_client *c, const char *path, struct rs_http_res
 
 static int fetch_healthz(const struct dash_client *c, char *err)
 {
-	struct rs_http_response resp;
+	struct rs_http_client_response resp;
 	int rc = get(c, "/api/gcs_healthz", &resp, err);
 
 	if (!rc && (!resp.body || strncmp(resp.body, "success", 7) != 0)) {
@@ -680,7 +749,7 @@ typedef int (*parse_fn)(const char *body, size_t len, void *ctx, char *err);
 static int fetch_parse(const struct dash_client *c, const char *path, parse_fn fn, void *ctx,
 		       char *err)
 {
-	struct rs_http_response resp;
+	struct rs_http_client_response resp;
 	char perr[DASH_ERR_LEN];
 	int rc = get(c, path, &resp, err);
 
@@ -700,16 +769,7 @@ static int nodes_cb(const char *b, size_t l, void *ctx, char *err)
 
 static int tasks_cb(const char *b, size_t l, void *ctx, char *err)
 {
-	struct dash_snapshot *s = ctx;
-
-	return dash_parse_pending(b, l, PLANNER_DEMAND_TASK, s, &s->pending_tasks, err);
-}
-
-static int actors_cb(const char *b, size_t l, void *ctx, char *err)
-{
-	struct dash_snapshot *s = ctx;
-
-	return dash_parse_pending(b, l, PLANNER_DEMAND_ACTOR, s, &s->pending_actors, err);
+	return dash_parse_pending(b, l, ctx, err);
 }
 
 static int cs_cb(const char *b, size_t l, void *ctx, char *err)
@@ -725,29 +785,26 @@ int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 			enum dash_source *failed, char *err)
 {
 	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
-	char nodes[128], tasks[256], actors[256];
+	char nodes[128], tasks[256];
 	int rc;
 
 	memset(snap, 0, sizeof(*snap));
 	snprintf(nodes, sizeof(nodes), "/api/v0/nodes?limit=%ld&detail=true", limit);
 	snprintf(tasks, sizeof(tasks), "/api/v0/tasks?limit=%ld&detail=true" STATE_FILTER
 		 "PENDING_NODE_ASSIGNMENT", limit);
-	snprintf(actors, sizeof(actors), "/api/v0/actors?limit=%ld&detail=true" STATE_FILTER
-		 "PENDING_CREATION", limit);
 	*failed = DASH_SRC_HEALTHZ;
 	if ((rc = fetch_healthz(c, err)))
 		goto out;
 	*failed = DASH_SRC_NODES;
 	if ((rc = fetch_parse(c, nodes, nodes_cb, snap, err)))
 		goto out;
-	*failed = DASH_SRC_TASKS;
-	if ((rc = fetch_parse(c, tasks, tasks_cb, snap, err)))
-		goto out;
-	*failed = DASH_SRC_ACTORS;
-	if ((rc = fetch_parse(c, actors, actors_cb, snap, err)))
-		goto out;
+	/* The report first: every task pending after it was written is then
+	 * in the task list that follows (see dash_merge_demand). */
 	*failed = DASH_SRC_CLUSTER_STATUS;
 	if ((rc = fetch_parse(c, "/api/cluster_status", cs_cb, snap, err)))
+		goto out;
+	*failed = DASH_SRC_TASKS;
+	if ((rc = fetch_parse(c, tasks, tasks_cb, snap, err)))
 		goto out;
 	dash_attach_usage(snap);
 	snap->fetched_at = now_unix();

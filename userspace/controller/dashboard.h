@@ -5,15 +5,22 @@
  *   /api/gcs_healthz            liveness of the GCS ("success", text)
  *   /api/version                {"ray_version": ...} (no envelope)
  *   /api/v0/nodes               nodes: state, node_name, labels, total resources
- *   /api/v0/tasks   (PENDING_NODE_ASSIGNMENT, detail)   pending task shapes
- *   /api/v0/actors  (PENDING_CREATION, detail)          pending actor shapes
+ *   /api/v0/tasks   (PENDING_NODE_ASSIGNMENT, detail)   pending tasks and
+ *                               actor creation tasks, with the time each
+ *                               became pending
  *   /api/cluster_status         what the autoscaler monitor last wrote to GCS:
  *                               placement-group demand WITH strategies,
  *                               request_resources() constraints and per-node
  *                               usage (the only HTTP source of available
  *                               resources); camelCased keys; ~5 s cadence.
- * Tasks and actors come from the state API because it shows a submission
- * within ~0.2 s, while /api/cluster_status lags up to the monitor's 5 s.
+ * Demand merge (dash_merge_demand): the monitor's resourceDemand is
+ * consistent with its per-node usage (a task whose lease is granted while
+ * its worker process starts is in "used", not in the demand), but it lags up
+ * to 5 s; the state API shows a submission within ~0.2 s but keeps such a
+ * task PENDING_NODE_ASSIGNMENT until the worker runs it, so counting it
+ * against the usage report counts it twice (measured: two extra launches in
+ * the seed scenario).  So the demand is the report's resourceDemand plus
+ * the state-API tasks that became pending after the report was written.
  * The state API carries no placement-group strategy, so PGs come from
  * /api/cluster_status.
  *
@@ -60,6 +67,13 @@ struct dash_shape {
 	long count;
 };
 
+/* One pending task or actor creation task from the state API. */
+struct dash_pending {
+	enum planner_demand_kind kind;
+	struct resmap shape;
+	double pending_since_ms;	/* PENDING_NODE_ASSIGNMENT event time; 0 = unknown */
+};
+
 struct dash_pg {
 	enum planner_pg_strategy strategy;
 	struct resmap *bundles;		/* unplaced bundles, one per unit */
@@ -91,9 +105,13 @@ struct dash_snapshot {
 	double fetched_at;		/* UNIX time when the fetch completed */
 	struct dash_node *nodes;
 	size_t node_count;
-	struct dash_shape *shapes;	/* pending tasks then actors, aggregated */
-	size_t shape_count;
+	struct dash_pending *pending;	/* state API, one per task */
+	size_t pending_count;
 	long pending_tasks, pending_actors;
+	/* Filled by dash_merge_demand(). */
+	struct dash_shape *shapes;
+	size_t shape_count;
+	long new_since_report;		/* pending units newer than the report */
 	struct dash_cluster_status cs;
 };
 
@@ -102,7 +120,6 @@ enum dash_source {
 	DASH_SRC_HEALTHZ = 0,
 	DASH_SRC_NODES,
 	DASH_SRC_TASKS,
-	DASH_SRC_ACTORS,
 	DASH_SRC_CLUSTER_STATUS,
 	DASH_SRC_VERSION,
 	DASH_SRC_COUNT,
@@ -113,16 +130,19 @@ const char *dash_source_name(enum dash_source s);
 int dash_parse_version(const char *body, size_t len, char *ray_version, size_t size,
 		       char *err);
 int dash_parse_nodes(const char *body, size_t len, struct dash_snapshot *snap, char *err);
-/* Appends aggregated shapes of kind to snap->shapes; *count_out = units. */
-int dash_parse_pending(const char *body, size_t len, enum planner_demand_kind kind,
-		       struct dash_snapshot *snap, long *count_out, char *err);
+/* Pending tasks (NORMAL_TASK) and actor creation tasks into snap->pending;
+ * tasks inside a placement group are skipped (the group is the demand). */
+int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap, char *err);
+/* Build snap->shapes: with use_report, the report's resourceDemand plus the
+ * pending tasks newer than the report; without, every pending task. */
+int dash_merge_demand(struct dash_snapshot *snap, bool use_report);
 int dash_parse_cluster_status(const char *body, size_t len,
 			      struct dash_cluster_status *cs, char *err);
 /* Fill each node's have_usage/available/busy from snap->cs.usage. */
 void dash_attach_usage(struct dash_snapshot *snap);
 
 /* ---- fetches ---- */
-/* Everything above, in order healthz, nodes, tasks, actors, cluster_status.
+/* Everything above, in order healthz, nodes, cluster_status, tasks.
  * On failure returns -errno, *failed names the source and err says why;
  * the snapshot is then incomplete and must not be acted on. */
 int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,

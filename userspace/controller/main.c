@@ -1,57 +1,325 @@
-/* main.c -- raysense-controller entry point: flags, logging, then the control
- * loop (see controller.h). */
+/* main.c -- raysense-controller entry point: flags, logging, the local
+ * provider, the HTTP API, then the control loop (see controller.h). */
 #include "common/cli.h"
+#include "common/http_client.h"
 #include "common/log.h"
+#include "controller/api.h"
+#include "controller/config.h"
+#include "controller/controller.h"
+#include "controller/provider.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #define PROG "raysense-controller"
+#define MAX_EXTRA_ARGS 32
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: " PROG " [OPTIONS]\n"
 		"\n"
-		"Scale a Ray cluster from its logical demand, informed by raysense agents.\n"
+		"Scale a Ray cluster from its logical demand (Ray autoscaler semantics),\n"
+		"informed by raysense agents.\n"
 		"\n"
-		"Options:\n"
-		"  --log-level L   debug|info|warn|error (default info)\n"
-		"  -h, --help      show this help\n"
-		"  -V, --version   show the version\n");
+		"Ray:\n"
+		"  --dashboard URL          Ray dashboard (default http://127.0.0.1:8265)\n"
+		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
+		"  --dashboard-timeout-ms N per-call timeout (default 2000)\n"
+		"Worker groups (docs/controller-config.md):\n"
+		"  --config FILE            JSON config with worker_groups\n"
+		"  --worker-group SPEC      NAME:CPU=1,GPU=0,<res>=N,min=0,max=4,idle=60 (repeatable)\n"
+		"  --idle-timeout S         default idle timeout (default 60)\n"
+		"  --upscaling-speed X      Ray's upscaling_speed (default 1000, KubeRay's default)\n"
+		"  --max-workers N          global cap on worker nodes (default none)\n"
+		"Local provider:\n"
+		"  --provider local         the only embedded provider (default)\n"
+		"  --ray-address ADDR       GCS address for 'ray start --address' (default 127.0.0.1:6379)\n"
+		"  --ray-bin PATH           the 'ray' executable (default 'ray' in PATH)\n"
+		"  --ray-start-arg ARG      extra 'ray start' argument (repeatable)\n"
+		"  --state-dir DIR          provider state and node logs (default ./raysense-state)\n"
+		"  --node-temp-root DIR     per-node Ray temp dirs (default /tmp/raysense-nodes; keep short)\n"
+		"  --stop-grace S           SIGTERM -> SIGKILL delay (default 15)\n"
+		"  --stop-nodes-on-exit     stop every launched node when the controller exits\n"
+		"Loop:\n"
+		"  --interval S             loop interval (default 1)\n"
+		"  --stale-after S          max age of the per-node usage report for scale-down (default 15)\n"
+		"  --cooldown S             no scale-down of a type this long after its launch (default 10)\n"
+		"  --launch-timeout S       give up on a node not ALIVE after S (default 180)\n"
+		"  --dry-run                plan and log decisions, never launch or terminate\n"
+		"API:\n"
+		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
+		"  --token-file F           bearer token required on POST /api/v1/signals\n"
+		"  --log-level L            debug|info|warn|error (default info)\n"
+		"  -h, --help               show this help\n"
+		"  -V, --version            show the version\n");
 }
 
-int main(int argc, char **argv)
+struct args {
+	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
+	const char *listen, *token_file, *node_tmp;
+	const char *extra[MAX_EXTRA_ARGS + 1];
+	size_t n_extra;
+	long dash_timeout_ms;
+	double interval, stale_after, cooldown, launch_timeout, stop_grace;
+	bool dry_run, stop_on_exit;
+	enum rs_log_level level;
+};
+
+static double parse_secs(const char *flag, const char *v)
+{
+	double d;
+
+	if (rs_parse_double(v, 0, 1e7, &d))
+		rs_cli_usage_error(PROG, "bad %s '%s' (want seconds >= 0)", flag, v);
+	return d;
+}
+
+enum {
+	O_DASH = 256, O_DASH_TOKEN, O_DASH_TIMEOUT, O_CONFIG, O_GROUP, O_IDLE, O_SPEED, O_MAXW,
+	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
+	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP,
+};
+
+static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
 {
 	static const struct option opts[] = {
-		{ "log-level", required_argument, NULL, 'L' },
+		{ "dashboard", required_argument, NULL, O_DASH },
+		{ "dashboard-token-file", required_argument, NULL, O_DASH_TOKEN },
+		{ "dashboard-timeout-ms", required_argument, NULL, O_DASH_TIMEOUT },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "worker-group", required_argument, NULL, O_GROUP },
+		{ "idle-timeout", required_argument, NULL, O_IDLE },
+		{ "upscaling-speed", required_argument, NULL, O_SPEED },
+		{ "max-workers", required_argument, NULL, O_MAXW },
+		{ "provider", required_argument, NULL, O_PROVIDER },
+		{ "ray-address", required_argument, NULL, O_ADDRESS },
+		{ "ray-bin", required_argument, NULL, O_RAYBIN },
+		{ "ray-start-arg", required_argument, NULL, O_STARTARG },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "stop-grace", required_argument, NULL, O_GRACE },
+		{ "node-temp-root", required_argument, NULL, O_NODETMP },
+		{ "stop-nodes-on-exit", no_argument, NULL, O_STOPEXIT },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "stale-after", required_argument, NULL, O_STALE },
+		{ "cooldown", required_argument, NULL, O_COOLDOWN },
+		{ "launch-timeout", required_argument, NULL, O_LAUNCHTO },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	enum rs_log_level level = RS_LOG_INFO;
+	bool idle_set = false, speed_set = false, maxw_set = false;
+	double idle = 0, speed = 0;
+	long maxw = -1, l;
+	char err[512];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'L':
-			if (rs_log_parse_level(optarg, &level))
+		case O_DASH: a->dashboard = optarg; break;
+		case O_DASH_TOKEN: a->dash_token_file = optarg; break;
+		case O_DASH_TIMEOUT:
+			if (rs_parse_long(optarg, 50, 600000, &l))
+				rs_cli_usage_error(PROG, "bad --dashboard-timeout-ms '%s' (50..600000)", optarg);
+			a->dash_timeout_ms = l;
+			break;
+		case O_CONFIG: a->config = optarg; break;
+		case O_GROUP:
+			if (config_add_group_spec(cfg, optarg, err, sizeof(err)))
+				rs_cli_usage_error(PROG, "%s", err);
+			break;
+		case O_IDLE: idle = parse_secs("--idle-timeout", optarg); idle_set = true; break;
+		case O_SPEED: speed = parse_secs("--upscaling-speed", optarg); speed_set = true; break;
+		case O_MAXW:
+			if (rs_parse_long(optarg, 0, 100000, &maxw))
+				rs_cli_usage_error(PROG, "bad --max-workers '%s'", optarg);
+			maxw_set = true;
+			break;
+		case O_PROVIDER:
+			if (strcmp(optarg, "local"))
+				rs_cli_usage_error(PROG, "unknown --provider '%s' (only 'local' is built in)", optarg);
+			break;
+		case O_ADDRESS: a->address = optarg; break;
+		case O_RAYBIN: a->ray_bin = optarg; break;
+		case O_STARTARG:
+			if (a->n_extra == MAX_EXTRA_ARGS)
+				rs_cli_usage_error(PROG, "too many --ray-start-arg (max %d)", MAX_EXTRA_ARGS);
+			a->extra[a->n_extra++] = optarg;
+			break;
+		case O_STATE: a->state_dir = optarg; break;
+		case O_NODETMP: a->node_tmp = optarg; break;
+		case O_GRACE: a->stop_grace = parse_secs("--stop-grace", optarg); break;
+		case O_STOPEXIT: a->stop_on_exit = true; break;
+		case O_INTERVAL: a->interval = parse_secs("--interval", optarg); break;
+		case O_STALE: a->stale_after = parse_secs("--stale-after", optarg); break;
+		case O_COOLDOWN: a->cooldown = parse_secs("--cooldown", optarg); break;
+		case O_LAUNCHTO: a->launch_timeout = parse_secs("--launch-timeout", optarg); break;
+		case O_DRY: a->dry_run = true; break;
+		case O_LISTEN: a->listen = optarg; break;
+		case O_TOKEN: a->token_file = optarg; break;
+		case O_LOG:
+			if (rs_log_parse_level(optarg, &a->level))
 				rs_cli_usage_error(PROG, "bad --log-level '%s' (want debug|info|warn|error)", optarg);
 			break;
-		case 'h':
-			usage(stdout);
-			return RS_EXIT_OK;
-		case 'V':
-			rs_cli_print_version(PROG);
-			return RS_EXIT_OK;
+		case 'h': usage(stdout); exit(RS_EXIT_OK);
+		case 'V': rs_cli_print_version(PROG); exit(RS_EXIT_OK);
 		default:
 			fprintf(stderr, "Try '" PROG " --help' for more information.\n");
-			return RS_EXIT_USAGE;
+			exit(RS_EXIT_USAGE);
 		}
 	}
 	if (optind < argc)
 		rs_cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
-	rs_log_init("controller", level);
-	rs_error("the control loop is not built yet");
-	return RS_EXIT_FAILURE;
+	if (a->config && config_load_file(cfg, a->config, err, sizeof(err)))
+		rs_cli_usage_error(PROG, "%s", err);
+	/* Flags override the file. */
+	if (idle_set)
+		cfg->idle_timeout_s = idle;
+	if (speed_set)
+		cfg->upscaling_speed = speed;
+	if (maxw_set)
+		cfg->max_workers = (int)maxw;
+	if (config_validate(cfg, err, sizeof(err)))
+		rs_cli_usage_error(PROG, "%s", err);
+	if (a->interval <= 0)
+		a->interval = 1;
+}
+
+static char *read_token(const char *path, const char *what)
+{
+	char *tok = NULL;
+	int rc;
+
+	if (!path)
+		return NULL;
+	rc = rs_read_file_trimmed(path, 4096, &tok);
+	if (rc || !tok[0]) {
+		fprintf(stderr, PROG ": cannot read %s %s: %s\n", what, path,
+			rc ? strerror(-rc) : "empty file");
+		exit(RS_EXIT_USAGE);
+	}
+	return tok;
+}
+
+static void stop_all_nodes(struct provider *p, double grace)
+{
+	const struct provider_node *pn;
+	char err[PROVIDER_ERR_LEN];
+	struct timeval tv;
+	size_t n = p->ops->list(p, &pn);
+	double start;
+
+	for (size_t i = 0; i < n; i++) {
+		char id[PROVIDER_ID_MAX];
+
+		snprintf(id, sizeof(id), "%s", pn[i].id);
+		if (p->ops->terminate(p, id, err))
+			rs_warn("cannot stop %s: %s", id, err);
+	}
+	gettimeofday(&tv, NULL);
+	start = (double)tv.tv_sec + tv.tv_usec / 1e6;
+	for (;;) {
+		gettimeofday(&tv, NULL);
+		double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
+
+		p->ops->refresh(p, now);
+		if (p->ops->list(p, &pn) == 0 || now - start > grace + 10)
+			break;
+		usleep(200000);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .level = RS_LOG_INFO };
+	struct controller_config cfg;
+	struct controller_opts opts = { 0 };
+	struct provider_local_config lp = { 0 };
+	struct controller_api_config ac = { 0 };
+	struct rs_http_server *srv = NULL;
+	struct controller *ctl = NULL;
+	char host[256], err[PROVIDER_ERR_LEN];
+	char *dash_token, *token;
+	int port, rc;
+
+	config_init(&cfg);
+	cfg.upscaling_speed = 1000;
+	parse_args(argc, argv, &a, &cfg);
+	rs_log_init("controller", a.level);
+	dash_token = read_token(a.dash_token_file, "dashboard token file");
+	token = read_token(a.token_file, "token file");
+	if (rs_parse_listen_addr(a.listen ? a.listen : "127.0.0.1:9650", "127.0.0.1", host, &port))
+		rs_cli_usage_error(PROG, "bad --listen '%s'", a.listen);
+	if (rs_http_global_init()) {
+		rs_error("libcurl init failed");
+		return RS_EXIT_FAILURE;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	lp.ray_bin = a.ray_bin;
+	lp.address = a.address ? a.address : "127.0.0.1:6379";
+	lp.state_dir = a.state_dir ? a.state_dir : "./raysense-state";
+	lp.extra_args = a.extra;
+	lp.stop_grace_s = a.stop_grace;
+	lp.node_temp_root = a.node_tmp;
+	rc = provider_local_create(&lp, &opts.provider, err);
+	if (rc) {
+		rs_error("local provider: %s", err);
+		return RS_EXIT_FAILURE;
+	}
+	opts.dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
+	opts.dash.token = dash_token;
+	opts.dash.timeout_ms = a.dash_timeout_ms;
+	opts.config = &cfg;
+	opts.interval_s = a.interval;
+	opts.stale_after_s = a.stale_after;
+	opts.scale_down_cooldown_s = a.cooldown > 0 ? a.cooldown : -1;
+	opts.launch_timeout_s = a.launch_timeout;
+	opts.dry_run = a.dry_run;
+	if (controller_create(&opts, &ctl)) {
+		rs_error("out of memory");
+		return RS_EXIT_FAILURE;
+	}
+	ac.host = host;
+	ac.port = port;
+	ac.token = token;
+	rc = controller_api_start(ctl, &ac, &srv);
+	if (rc) {
+		rs_error("cannot listen on %s:%d: %s", host, port, strerror(-rc));
+		controller_destroy(ctl);
+		return RS_EXIT_FAILURE;
+	}
+	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d%s",
+		opts.dash.base_url, cfg.group_count, host, controller_api_port(srv),
+		a.dry_run ? ", DRY RUN" : "");
+	controller_run(ctl, &g_stop);
+	rs_info("stopping");
+	controller_api_stop(srv);
+	if (a.stop_on_exit)
+		stop_all_nodes(&opts.provider, a.stop_grace > 0 ? a.stop_grace : 15);
+	controller_destroy(ctl);
+	config_free(&cfg);
+	free(dash_token);
+	free(token);
+	rs_http_global_cleanup();
+	return RS_EXIT_OK;
 }

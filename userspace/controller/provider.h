@@ -53,6 +53,12 @@ struct provider_local_config {
 	const char *state_dir;		/* state file + node logs */
 	const char *const *extra_args;	/* extra `ray start` arguments, NULL-terminated */
 	double stop_grace_s;		/* SIGTERM -> SIGKILL; default 15 */
+	/* Each node gets its own Ray temp dir <node_temp_root>/<id>: raylets
+	 * started at the same moment in one shared temp dir race for the same
+	 * plasma socket name ("bind: Address already in use", seen on 2.60.0).
+	 * Keep it short: Unix socket paths are limited to 107 bytes.
+	 * Default /tmp/raysense-nodes.  Removed when the node is gone. */
+	const char *node_temp_root;
 };
 
 /* Create the local provider; re-adopts the nodes of a previous run found in

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -275,7 +276,7 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 {
 	struct local *l = p->impl;
 	char id[PROVIDER_ID_MAX], addr[512], cpus[64], gpus[64], res[2048], name[160],
-	     labels[512];
+	     labels[512], tmpdir[4200];
 	char *argv[MAX_ARGS];
 	struct provider_node *grown;
 	int argc = 0;
@@ -297,6 +298,8 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	argv[argc++] = res;
 	argv[argc++] = name;
 	argv[argc++] = labels;
+	snprintf(tmpdir, sizeof(tmpdir), "--temp-dir=%s/%s", l->cfg.node_temp_root, id);
+	argv[argc++] = tmpdir;
 	argv[argc++] = "--block";
 	argv[argc++] = "--disable-usage-stats";
 	for (size_t i = 0; l->cfg.extra_args && l->cfg.extra_args[i] && argc < MAX_ARGS - 1; i++)
@@ -355,6 +358,24 @@ static int local_terminate(struct provider *p, const char *id, char *err)
 	return save_state(l);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Remove the node's Ray temp dir once its processes are gone. */
+static void remove_node_tmp(struct local *l, const char *id)
+{
+	char dir[4200];
+
+	snprintf(dir, sizeof(dir), "%s/%s", l->cfg.node_temp_root, id);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void reap_children(void)
 {
 	int status;
@@ -377,7 +398,9 @@ static int local_refresh(struct provider *p, double now)
 			if (n->stop_requested_at > 0)
 				rs_info("local provider: %s stopped", n->id);
 			else
-				rs_warn("local provider: %s (pid %d) exited on its own", n->id, n->pid);
+				rs_warn("local provider: %s (pid %d) exited on its own; its log is "
+					"%s/%s.log", n->id, n->pid, l->log_dir, n->id);
+			remove_node_tmp(l, n->id);
 			changed = true;
 			continue;
 		}
@@ -474,6 +497,13 @@ int provider_local_create(const struct provider_local_config *cfg, struct provid
 		l->cfg.ray_bin = "ray";
 	if (l->cfg.stop_grace_s <= 0)
 		l->cfg.stop_grace_s = 15;
+	if (!l->cfg.node_temp_root)
+		l->cfg.node_temp_root = "/tmp/raysense-nodes";
+	if (mkdir(l->cfg.node_temp_root, 0755) && errno != EEXIST) {
+		seterr(err, "cannot create %s: %s", l->cfg.node_temp_root, strerror(errno));
+		free(l);
+		return -errno;
+	}
 	snprintf(l->state_path, sizeof(l->state_path), "%s/" STATE_FILE, cfg->state_dir);
 	snprintf(l->log_dir, sizeof(l->log_dir), "%s/logs", cfg->state_dir);
 	if ((mkdir(cfg->state_dir, 0755) && errno != EEXIST) ||

@@ -1,0 +1,142 @@
+/* api.c -- HTTP handlers of the controller (see api.h). */
+#include "controller/api.h"
+
+#include "common/http_server.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct api_ctx {
+	struct controller *c;
+	const char *token;
+};
+
+/* One context for every route; lives as long as the process. */
+static struct api_ctx g_ctx;
+
+static double now_unix(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void h_metrics(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	struct api_ctx *a = ctx;
+	char *text = controller_metrics_text(a->c);
+
+	(void)req;
+	if (!text) {
+		rs_http_reply_error(resp, 500, "out of memory");
+		return;
+	}
+	rs_http_reply_text(resp, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
+
+static void h_status(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	struct api_ctx *a = ctx;
+
+	(void)req;
+	rs_http_reply_json(resp, 200, controller_status_json(a->c));
+}
+
+static void h_decisions(const struct rs_http_request *req, struct rs_http_response *resp,
+			void *ctx)
+{
+	struct api_ctx *a = ctx;
+	const char *l = rs_http_query(req, "limit");
+	char *end = NULL;
+	long limit = 0;
+
+	if (l) {
+		limit = strtol(l, &end, 10);
+		if (!*l || *end || limit < 0 || limit > 100000) {
+			rs_http_reply_error(resp, 400, "limit must be an integer in [0, 100000]");
+			return;
+		}
+	}
+	rs_http_reply_json(resp, 200, controller_decisions_json(a->c, (size_t)limit));
+}
+
+static void h_signals(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	struct api_ctx *a = ctx;
+	char err[512];
+	int rc;
+
+	if (a->token && !rs_http_bearer_ok(req, a->token)) {
+		rs_warn("signals: rejected a snapshot with a missing or wrong bearer token");
+		rs_http_reply_error(resp, 401, "missing or wrong bearer token");
+		return;
+	}
+	rc = signals_ingest(controller_signals(a->c), req->body, req->body_len, now_unix(), err,
+			    sizeof(err));
+	if (rc == -EINVAL) {
+		rs_warn("signals: rejected a snapshot: %s", err);
+		rs_http_reply_error(resp, 400, "bad snapshot: %s", err);
+		return;
+	}
+	if (rc) {
+		rs_http_reply_error(resp, rc == -ENOSPC ? 507 : 500, "%s", err);
+		return;
+	}
+	rs_http_reply_json(resp, 202, cJSON_CreateObject());
+}
+
+static void h_healthz(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	rs_http_reply_text(resp, 200, "text/plain", strdup("ok\n"), 3);
+}
+
+static void h_readyz(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	struct api_ctx *a = ctx;
+
+	(void)req;
+	if (controller_ready(a->c))
+		rs_http_reply_text(resp, 200, "text/plain", strdup("ready\n"), 6);
+	else
+		rs_http_reply_error(resp, 503, "no successful dashboard fetch recently");
+}
+
+int controller_api_start(struct controller *c, const struct controller_api_config *cfg,
+			 struct rs_http_server **out)
+{
+	static struct rs_http_route routes[] = {
+		{ "GET", "/metrics", h_metrics, &g_ctx },
+		{ "GET", "/api/v1/status", h_status, &g_ctx },
+		{ "GET", "/api/v1/decisions", h_decisions, &g_ctx },
+		{ "POST", "/api/v1/signals", h_signals, &g_ctx },
+		{ "GET", "/healthz", h_healthz, &g_ctx },
+		{ "GET", "/readyz", h_readyz, &g_ctx },
+	};
+	struct rs_http_server_config sc = {
+		.host = cfg->host,
+		.port = cfg->port,
+		.routes = routes,
+		.n_routes = sizeof(routes) / sizeof(routes[0]),
+		.max_body = cfg->max_body ? cfg->max_body : (1u << 20),
+	};
+
+	g_ctx.c = c;
+	g_ctx.token = cfg->token;
+	return rs_http_server_start(&sc, out);
+}
+
+void controller_api_stop(struct rs_http_server *srv)
+{
+	rs_http_server_stop(srv);
+}
+
+int controller_api_port(const struct rs_http_server *srv)
+{
+	return rs_http_server_port(srv);
+}

@@ -1,0 +1,28 @@
+/* api.h -- the controller's HTTP API (libmicrohttpd via common/http_server):
+ *   GET  /metrics            Prometheus text (raysense_controller_*)
+ *   GET  /api/v1/status      node types, nodes, current demand, last plan, agents
+ *   GET  /api/v1/decisions   recent decisions, JSON array with "time" (?limit=N)
+ *   POST /api/v1/signals     agent snapshots (gzip JSON, bearer token)
+ *   GET  /healthz, /readyz */
+#ifndef RAYSENSE_CONTROLLER_API_H
+#define RAYSENSE_CONTROLLER_API_H
+
+#include <stddef.h>
+
+#include "controller/controller.h"
+
+struct controller_api_config {
+	const char *host;
+	int port;
+	const char *token;		/* required bearer token for POST; NULL = none */
+	size_t max_body;		/* default 1 MiB */
+};
+
+struct rs_http_server;
+
+int controller_api_start(struct controller *c, const struct controller_api_config *cfg,
+			 struct rs_http_server **out);
+void controller_api_stop(struct rs_http_server *srv);
+int controller_api_port(const struct rs_http_server *srv);
+
+#endif

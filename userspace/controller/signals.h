@@ -1,0 +1,31 @@
+/* signals.h -- the latest snapshot each raysense agent pushed
+ * (POST /api/v1/signals, the agent's schema_version 1 document), and the
+ * busy hints the planner derives from it.  Thread-safe: the HTTP threads
+ * ingest, the control loop reads. */
+#ifndef RAYSENSE_CONTROLLER_SIGNALS_H
+#define RAYSENSE_CONTROLLER_SIGNALS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#define SIGNALS_MAX_AGENTS 1024
+
+struct signals;
+
+struct signals *signals_new(void);
+void signals_free(struct signals *s);
+/* Validate and keep one snapshot document (latest per agent node name).
+ * 0, -EINVAL (err says what is wrong; nothing is kept), -ENOSPC (too many
+ * agents) or -ENOMEM. */
+int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
+		   size_t err_size);
+/* Busy hint for a Ray node from snapshots received within max_age_s.
+ * False (and -1s) when no agent reported on that node. */
+bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
+		       int *busy_workers, double *busy_age_s);
+/* Summary for /api/v1/status. */
+cJSON *signals_to_json(struct signals *s, double now);
+size_t signals_count(struct signals *s);
+
+#endif
