@@ -1,0 +1,264 @@
+"""deploy/ on a real control plane (tests/k8s/conftest.py: kube-apiserver with
+RBAC and PodSecurity admission, controller-manager, scheduler, the KubeRay
+operator and its CRDs, kwok running a regular node and an ECI virtual node).
+
+- Both kustomizations render with the real kubectl (`kubectl kustomize`).
+- The ack-eci overlay (the base plus ACK patches) passes a server-side dry
+  run and a real `kubectl apply -k`; every rendered object is accepted and
+  then exists.
+- The agent DaemonSet gets exactly one pod, on the regular node: it tolerates
+  every NoSchedule taint, so only its node affinity keeps it off the virtual
+  node (which kwok simulates with ACK's label and taint).
+- The controller's ServiceAccount may do exactly what it needs (kubectl auth
+  can-i --as=system:serviceaccount:raysense-system:raysense-controller) and
+  is refused a list of things it must not do; the agent's may do nothing.
+- The example RayCluster is accepted with the KubeRay CRD, and the operator
+  builds a head pod without the autoscaler sidecar.
+- `kubectl delete -k` (the README's uninstall) removes everything.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from k8s_testenv import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "base"
+OVERLAY = REPO / "deploy" / "overlays" / "ack-eci"
+EXAMPLE = REPO / "deploy" / "examples" / "raycluster-eci.yaml"
+SA_CONTROLLER = "system:serviceaccount:raysense-system:raysense-controller"
+SA_AGENT = "system:serviceaccount:raysense-system:raysense-agent"
+RAY_NS = "ray"
+SYSTEM_NS = "raysense-system"
+
+
+def render(k8s, path):
+    docs = [d for d in yaml.safe_load_all(k8s.kubectl("kustomize", str(path)).stdout) if d]
+    assert docs, f"kubectl kustomize {path} rendered nothing"
+    return docs
+
+
+def ref(doc):
+    """kubectl's `-o name` form: kind[.group]/name, lower-case kind."""
+    api = doc["apiVersion"]
+    group = api.split("/")[0] if "/" in api else ""
+    kind = doc["kind"].lower()
+    return f"{kind}.{group}/{doc['metadata']['name']}" if group else f"{kind}/{doc['metadata']['name']}"
+
+
+def can_i(k8s, user, verb, resource, namespace=None, all_namespaces=False):
+    args = ["auth", "can-i", verb, resource, f"--as={user}"]
+    if all_namespaces:
+        args.append("--all-namespaces")
+    elif namespace:
+        args += ["-n", namespace]
+    proc = k8s.kubectl(*args, check=False)
+    answer = proc.stdout.strip()
+    assert answer in ("yes", "no"), f"kubectl {' '.join(args)}: {proc.stderr}{proc.stdout}"
+    return answer == "yes"
+
+
+@pytest.fixture(scope="module")
+def installed(k8s):
+    """Install the ack-eci overlay and the example RayCluster; uninstall after."""
+    docs = render(k8s, OVERLAY)
+    example = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    # NamespaceLifecycle admission refuses even a dry-run create in a namespace
+    # that does not exist, so the two namespaces are created first, for real.
+    namespaces = [d for d in docs + example if d["kind"] == "Namespace"]
+    assert {d["metadata"]["name"] for d in namespaces} == {SYSTEM_NS, RAY_NS}
+    k8s.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(namespaces))
+    yield docs
+    k8s.kubectl("delete", "-k", str(OVERLAY), "--ignore-not-found", "--wait=false", check=False)
+    k8s.kubectl("delete", "-f", str(EXAMPLE), "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_base_and_overlay_render(k8s):
+    base = render(k8s, BASE)
+    overlay = render(k8s, OVERLAY)
+    kinds = sorted(d["kind"] for d in base)
+    assert kinds == sorted([
+        "Namespace", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding", "PriorityClass",
+        "ConfigMap", "DaemonSet", "Deployment", "PodDisruptionBudget", "Service", "Service",
+        "NetworkPolicy", "NetworkPolicy"]), kinds
+    assert sorted(map(ref, base)) == sorted(map(ref, overlay))
+    ds = next(d for d in overlay if d["kind"] == "DaemonSet")
+    exprs = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert {"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]} in exprs
+    assert {"key": "k8s.aliyun.com/vnode", "operator": "DoesNotExist"} in exprs
+    images = {c["image"] for d in overlay if d["kind"] in ("DaemonSet", "Deployment")
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {"registry-vpc.cn-hangzhou.aliyuncs.com/raysense/raysense:0.1.0"}, images
+
+
+def test_server_dry_run_then_apply_accepts_every_object(k8s, installed):
+    expected = sorted(map(ref, installed))
+    dry = k8s.kubectl("apply", "-k", str(OVERLAY), "--server-side", "--dry-run=server", "-o", "name")
+    assert sorted(dry.stdout.split()) == expected, dry.stdout
+    # A dry run creates nothing.
+    assert k8s.kubectl("get", "daemonset/raysense-agent", "-n", SYSTEM_NS,
+                       check=False).returncode != 0
+
+    real = k8s.kubectl("apply", "-k", str(OVERLAY), "--server-side", "-o", "name")
+    assert sorted(real.stdout.split()) == expected, real.stdout
+    for doc in installed:
+        ns = doc["metadata"].get("namespace")
+        got = k8s.get_json(ref(doc), *(["-n", ns] if ns else []))
+        assert got["metadata"]["name"] == doc["metadata"]["name"]
+
+    # The install guide's secret step; the pods mount it.
+    k8s.kubectl("create", "secret", "generic", "raysense-push-token", "-n", SYSTEM_NS,
+                "--from-literal=token=test-token-0123456789abcdef")
+
+
+def test_agent_pods_only_on_the_regular_node(k8s, installed):
+    def agent_pods():
+        pods = k8s.get_json("pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/name=raysense-agent")
+        running = [p for p in pods["items"] if p["status"].get("phase") == "Running"]
+        return pods["items"] if running else None
+
+    wait_until("a Running raysense-agent pod", agent_pods, timeout=90)
+    # Give the DaemonSet controller time to (wrongly) add a pod for the
+    # virtual node too, then look at its own accounting.
+    ds = wait_until("DaemonSet status with one ready pod", lambda: (
+        lambda s: s if s.get("numberReady") == 1 else None)(
+            k8s.get_json("daemonset/raysense-agent", "-n", SYSTEM_NS)["status"]), timeout=60)
+    assert ds["desiredNumberScheduled"] == 1, ds
+    assert ds["currentNumberScheduled"] == 1, ds
+    pods = k8s.get_json("pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/name=raysense-agent")["items"]
+    assert [p["spec"]["nodeName"] for p in pods] == [k8s.regular_node]
+    pod = pods[0]
+    # What the API server stored is what the manifest asked for.
+    spec = pod["spec"]
+    assert spec["hostPID"] is True
+    assert spec.get("automountServiceAccountToken") is False
+    assert not any(v.get("projected") for v in spec["volumes"]), "agent got an API token volume"
+    sc = spec["containers"][0]["securityContext"]
+    assert sc["privileged"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert spec["priorityClassName"] == "raysense-agent" and spec["priority"] == 1000000
+    # The agent tolerates the ECI node's taint (operator: Exists), so it is
+    # the node affinity that kept it off: check the node really is "virtual".
+    eci = k8s.get_json(f"node/{k8s.eci_node}")
+    assert eci["metadata"]["labels"]["type"] == "virtual-kubelet"
+    assert any(t["key"] == "virtual-kubelet.io/provider" for t in eci["spec"]["taints"])
+    on_eci = k8s.get_json("pods", "-A", "--field-selector", f"spec.nodeName={k8s.eci_node}")
+    assert not [p for p in on_eci["items"]
+                if p["metadata"]["labels"].get("app.kubernetes.io/name") == "raysense-agent"]
+
+
+def test_controller_replicas_run_on_regular_nodes(k8s, installed):
+    def ready():
+        d = k8s.get_json("deployment/raysense-controller", "-n", SYSTEM_NS)
+        return d if d["status"].get("readyReplicas") == 2 else None
+
+    wait_until("2 ready controller replicas", ready, timeout=90)
+    pods = k8s.get_json("pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/name=raysense-controller")
+    assert len(pods["items"]) == 2
+    for p in pods["items"]:
+        assert p["spec"]["nodeName"] == k8s.regular_node
+        assert p["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert p["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+        args = p["spec"]["containers"][0]["args"]
+        assert "--leader-elect" in args
+        # $(VAR) references are left to the kubelet; they must name env vars
+        # the pod defines (from the ConfigMap or the downward API).
+        env = {e["name"] for e in p["spec"]["containers"][0]["env"]}
+        cm = k8s.get_json("configmap/raysense-controller", "-n", SYSTEM_NS)["data"]
+        for a in args:
+            if "$(" in a:
+                var = a.split("$(")[1].split(")")[0]
+                assert var in env or var in cm, f"{a}: ${var} is not defined"
+
+
+NEEDED = [
+    ("get", "rayclusters.ray.io"), ("list", "rayclusters.ray.io"),
+    ("watch", "rayclusters.ray.io"), ("patch", "rayclusters.ray.io"),
+    ("get", "pods"), ("list", "pods"), ("watch", "pods"),
+    ("create", "leases.coordination.k8s.io"),
+    ("get", "leases.coordination.k8s.io/raysense-controller"),
+    ("update", "leases.coordination.k8s.io/raysense-controller"),
+]
+
+REFUSED = [
+    # (verb, resource, namespace or None for cluster-wide)
+    ("delete", "pods", RAY_NS),
+    ("patch", "pods", RAY_NS),
+    ("create", "pods", RAY_NS),
+    ("patch", "nodes", None),
+    ("update", "rayclusters.ray.io", RAY_NS),
+    ("delete", "rayclusters.ray.io", RAY_NS),
+    ("create", "rayclusters.ray.io", RAY_NS),
+    ("get", "secrets", RAY_NS),
+    ("get", "rayclusters.ray.io", "default"),
+    ("patch", "rayclusters.ray.io", SYSTEM_NS),
+    ("update", "leases.coordination.k8s.io/kube-scheduler", RAY_NS),
+    ("delete", "leases.coordination.k8s.io/raysense-controller", RAY_NS),
+]
+
+
+def test_controller_rbac_allows_what_it_needs(k8s, installed):
+    denied = [(v, r) for v, r in NEEDED if not can_i(k8s, SA_CONTROLLER, v, r, RAY_NS)]
+    assert not denied, f"controller lacks: {denied}"
+
+
+def test_controller_rbac_refuses_the_rest(k8s, installed):
+    allowed = [(v, r, ns) for v, r, ns in REFUSED if can_i(k8s, SA_CONTROLLER, v, r, ns)]
+    assert not allowed, f"controller may: {allowed}"
+    # Cluster-wide RayClusters: the Role is namespaced.
+    assert not can_i(k8s, SA_CONTROLLER, "list", "rayclusters.ray.io", all_namespaces=True)
+    assert not can_i(k8s, SA_CONTROLLER, "patch", "rayclusters.ray.io", all_namespaces=True)
+
+
+def test_agent_has_no_api_access(k8s, installed):
+    for verb, res, ns in [("get", "pods", SYSTEM_NS), ("list", "pods", RAY_NS),
+                          ("get", "rayclusters.ray.io", RAY_NS), ("get", "nodes", None),
+                          ("create", "leases.coordination.k8s.io", SYSTEM_NS)]:
+        assert not can_i(k8s, SA_AGENT, verb, res, ns), (verb, res, ns)
+
+
+def test_example_raycluster_accepted_and_head_has_no_autoscaler(k8s, installed):
+    dry = k8s.kubectl("apply", "--server-side", "--dry-run=server", "-f", str(EXAMPLE), "-o", "name")
+    assert "raycluster.ray.io/raycluster-eci" in dry.stdout.split()
+    k8s.kubectl("apply", "--server-side", "-f", str(EXAMPLE))
+    rc = k8s.get_json("raycluster/raycluster-eci", "-n", RAY_NS)
+    assert rc["spec"]["enableInTreeAutoscaling"] is False
+    assert rc["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    eci = next(g for g in rc["spec"]["workerGroupSpecs"] if g["groupName"] == "eci-cpu")
+    assert eci["template"]["metadata"]["labels"]["alibabacloud.com/eci"] == "true"
+    assert {"key": "virtual-kubelet.io/provider", "operator": "Equal", "value": "alibabacloud",
+            "effect": "NoSchedule"} in eci["template"]["spec"]["tolerations"]
+
+    def head():
+        pods = k8s.get_json("pods", "-n", RAY_NS, "-l",
+                            "ray.io/cluster=raycluster-eci,ray.io/node-type=head")["items"]
+        return pods[0] if pods and pods[0]["spec"].get("nodeName") else None
+
+    pod = wait_until("the operator's head pod, scheduled", head, timeout=90)
+    # enableInTreeAutoscaling: false -> no Ray autoscaler sidecar next to ray-head.
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["ray-head"]
+    assert pod["spec"]["nodeName"] == k8s.regular_node
+
+
+def test_uninstall_removes_everything(k8s, installed):
+    k8s.kubectl("delete", "-f", str(EXAMPLE), "--wait=false")
+    k8s.kubectl("delete", "-k", str(OVERLAY), "--wait=false")
+    k8s.kubectl("delete", "secret", "raysense-push-token", "-n", SYSTEM_NS,
+                "--ignore-not-found", check=False)
+
+    def gone():
+        left = []
+        for doc in installed:
+            ns = doc["metadata"].get("namespace")
+            args = ["get", ref(doc), "--ignore-not-found", "-o", "name"] + (["-n", ns] if ns else [])
+            out = k8s.kubectl(*args, check=False).stdout.strip()
+            if out:
+                left.append(out)
+        return not left or None
+
+    wait_until("every raysense object deleted", gone, timeout=120)
+    # The ClusterRole-free install leaves nothing cluster-scoped behind.
+    assert k8s.kubectl("get", "priorityclass/raysense-agent", check=False).returncode != 0
