@@ -29,6 +29,8 @@ class ControlPlane:
         self.kubectl_bin = values["K8S_KUBECTL"]
         self.regular_node = values["K8S_REGULAR_NODE"]
         self.eci_node = values["K8S_ECI_NODE"]
+        self.regular_node_ip = values["K8S_REGULAR_NODE_IP"]
+        self.eci_node_ip = values["K8S_ECI_NODE_IP"]
         self.eci_start_delay_ms = int(values["K8S_ECI_START_DELAY_MS"])
         self.eci_delete_delay_ms = int(values["K8S_ECI_DELETE_DELAY_MS"])
         self.client_cert = str(self.state_dir / "pki" / "admin.crt")

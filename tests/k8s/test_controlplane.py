@@ -7,6 +7,10 @@ JSON Patch lowers replicas and names the victim in workersToDelete, guarded by
 a `test` op on groupName, and we check through the API that the operator
 deletes exactly that pod, and that it leaves workersToDelete in place
 (reference doc §1.2: the operator never clears the list).
+
+Further tests check other operator facts from the reference doc (scale-down
+without names, Terminating pods still counted) and what issue 7 needs from the
+control plane (DaemonSet placement away from the virtual node, RBAC denial).
 """
 
 import json
@@ -104,10 +108,27 @@ def test_raycluster_scale_down_deletes_exactly_the_named_eci_pod(k8s):
                          lambda: (lambda p: p if len(p) == 2 and running_on(p, k8s.eci_node) else None)(
                              ray_pods(k8s, "worker")), timeout=120)
     assert len(heads) == 1
+    # Reference doc §1.3: names, labels and ownership the provider relies on.
+    head_name = next(iter(heads))
+    assert head_name.startswith(f"{CLUSTER}-head-"), head_name
+    assert heads[head_name]["metadata"]["labels"]["ray.io/group"] == "headgroup"
+    cluster_uid = raycluster(k8s)["metadata"]["uid"]
+    for pod in list(workers.values()) + list(heads.values()):
+        owners = [o for o in pod["metadata"].get("ownerReferences", []) if o.get("controller")]
+        assert [(o["kind"], o["uid"]) for o in owners] == [("RayCluster", cluster_uid)], owners
+        labels = pod["metadata"]["labels"]
+        assert labels["ray.io/cluster"] == CLUSTER
+        assert labels["ray.io/is-ray-node"] == "yes"
+        assert labels["app.kubernetes.io/created-by"] == "kuberay-operator"
     for pod in workers.values():
         labels = pod["metadata"]["labels"]
+        assert pod["metadata"]["name"].startswith(f"{CLUSTER}-{GROUP}-worker-"), pod["metadata"]["name"]
         assert labels["alibabacloud.com/eci"] == "true"
         assert labels["ray.io/group"] == GROUP
+        assert labels["ray.io/node-type"] == "worker"
+        assert labels["ray.io/identifier"] == f"{CLUSTER}-worker"
+        assert "ray.io/worker-group-replica-index" in labels, labels
+        assert pod["status"].get("hostIP") == k8s.eci_node_ip, pod["status"].get("hostIP")
         assert pod["status"].get("podIP"), f"kwok gave {pod['metadata']['name']} no pod IP"
         # The simulated ECI start delay shows between scheduling and readiness.
         started = rfc3339_seconds(condition_time(pod, "Ready")) - \
@@ -272,3 +293,26 @@ def test_daemonset_avoids_the_virtual_node_and_rbac_is_enforced(k8s):
     assert denied.returncode != 0 and denied.stdout.strip() == "no", denied
     allowed = k8s.kubectl("auth", "can-i", "patch", "rayclusters.ray.io", "-n", namespace)
     assert allowed.stdout.strip() == "yes", allowed
+
+
+def test_naming_a_victim_without_lowering_replicas_replaces_it_at_once(k8s):
+    """Read from the v1.6.2 code, checked here: a pod named in workersToDelete
+    is excluded from the count in the pass that deletes it, so with replicas
+    unchanged the operator creates the replacement while the victim is still
+    Terminating. A scale-down must lower replicas in the same patch."""
+    assert k8s.eci_delete_delay_ms >= 2000, "needs an ECI delete delay to observe Terminating"
+    name, namespace = "rc-replace", "replace"
+    before = start_cluster(k8s, name, namespace, 2)
+    victim = sorted(before)[0]
+    patch = [{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName", "value": GROUP},
+             {"op": "replace", "path": "/spec/workerGroupSpecs/0/scaleStrategy",
+              "value": {"workersToDelete": [victim]}}]
+    status, body = k8s.api("PATCH", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/{name}",
+                           patch, "application/json-patch+json")
+    assert status == 200, (status, body)
+    pods = wait_until("a replacement worker",
+                      lambda: (lambda p: p if set(p) - set(before) else None)(
+                          ray_pods(k8s, "worker", name, namespace)), timeout=60)
+    assert victim in pods and pods[victim]["metadata"].get("deletionTimestamp"), \
+        f"expected {victim} still Terminating when the replacement appeared: {sorted(pods)}"
+    assert len(set(pods) - set(before)) == 1

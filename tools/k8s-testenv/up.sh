@@ -28,6 +28,8 @@ TIMEOUT=${RAYSENSE_K8S_TIMEOUT_S:-120}
 REGULAR_NODE=kwok-node-0
 # ACK names virtual nodes virtual-kubelet-<zone>; the name itself is not relied on.
 ECI_NODE=virtual-kubelet-cn-hangzhou-k
+REGULAR_NODE_IP=172.16.0.10     # fake addresses: nothing listens on them
+ECI_NODE_IP=172.16.0.20
 
 [[ $ECI_START_DELAY_MS =~ ^[0-9]+$ ]] || die "RAYSENSE_K8S_ECI_START_DELAY_MS must be a number of ms"
 [[ $ECI_DELETE_DELAY_MS =~ ^[0-9]+$ ]] || die "RAYSENSE_K8S_ECI_DELETE_DELAY_MS must be a number of ms"
@@ -286,10 +288,10 @@ status:
   capacity: {cpu: "64", memory: 256Gi, pods: "110"}
 EOF
 }
-node_yaml "$REGULAR_NODE" kwok "[]" 172.16.0.10 10.244.1.0/24 >"$STATE/node-regular.yaml"
+node_yaml "$REGULAR_NODE" kwok "[]" "$REGULAR_NODE_IP" 10.244.1.0/24 >"$STATE/node-regular.yaml"
 node_yaml "$ECI_NODE" virtual-kubelet \
     "[{key: virtual-kubelet.io/provider, value: alibabacloud, effect: NoSchedule}]" \
-    172.16.0.20 10.244.2.0/24 >"$STATE/node-eci.yaml"
+    "$ECI_NODE_IP" 10.244.2.0/24 >"$STATE/node-eci.yaml"
 run_kc "creating node $REGULAR_NODE" create -f "$STATE/node-regular.yaml"
 run_kc "creating node $ECI_NODE" create -f "$STATE/node-eci.yaml"
 run_kc "waiting for the kwok nodes to be Ready" wait --for condition=Ready \
@@ -303,6 +305,8 @@ K8S_STATE=$STATE
 K8S_KUBECTL=$KUBECTL_BIN
 K8S_REGULAR_NODE=$REGULAR_NODE
 K8S_ECI_NODE=$ECI_NODE
+K8S_REGULAR_NODE_IP=$REGULAR_NODE_IP
+K8S_ECI_NODE_IP=$ECI_NODE_IP
 K8S_ECI_START_DELAY_MS=$ECI_START_DELAY_MS
 K8S_ECI_DELETE_DELAY_MS=$ECI_DELETE_DELAY_MS
 K8S_ETCD_URL=http://127.0.0.1:$ETCD_PORT
