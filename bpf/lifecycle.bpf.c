@@ -487,7 +487,8 @@ static __always_inline void sock_daddr(const struct sock *sk, unsigned char addr
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		/* Not BPF_CORE_READ_INTO: addr is a pointer here, it would copy 1 byte. */
+		bpf_core_read(addr, 16, &sk->__sk_common.skc_v6_daddr);
 	} else {
 		__u32 v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
