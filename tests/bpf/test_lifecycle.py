@@ -66,10 +66,10 @@ def one(samples, name, **want):
 
 
 class Agent:
-    def __init__(self, binary, tmp, env=None):
-        self.pin_dir = f"/sys/fs/bpf/rs-lc-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    def __init__(self, binary, tmp, env=None, pin_dir=None):
+        self.pin_dir = pin_dir or f"/sys/fs/bpf/rs-lc-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.port = free_port()
-        self.log_path = os.path.join(tmp, "agent.log")
+        self.log_path = os.path.join(tmp, f"agent-{uuid.uuid4().hex[:6]}.log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [binary, "--pin-dir", self.pin_dir, "--listen", f"127.0.0.1:{self.port}",
@@ -571,3 +571,43 @@ def test_real_ray_worker_node(agent, ray_cluster, tmp_path):
     # address here, whatever --node-ip-address says): do not assume it.
     peers = series(s, "raysense_gcs_peer_first_seen_timestamp_seconds", gcs_port=gcs_port)
     assert peers and all(t_added - 5 < v < time.time() for _, v in peers), peers
+
+
+def test_agent_restart_reuses_pins_and_reseeds(require_bpf, bin, fakes, tmp_path):
+    """Stop the agent while a (fake) raylet runs 2 workers, one busy; a new
+    agent on the same pin dir keeps the cumulative startup histogram and
+    rebuilds the busy/idle gauges from /proc (the workers are not re-forked)."""
+    gcs_port = fakes.gcs()
+    a = Agent(bin("raysense-agent"), str(tmp_path))
+    pin_dir = a.pin_dir
+    try:
+        fakes.ray_start(0.05, gcs_port, 0.1, 0.1, [0.1, 0.1])
+        fakes.wait_events("worker_listen", 2)
+        raylet = fakes.events("raylet_exec")[0]["pid"]
+        fakes.touch("0.busy")
+        fakes.wait_events("worker_busy", 1)
+        s = wait_metric(a, lambda s: series(s, "raysense_workers", raylet_pid=raylet, state="busy")
+                        and one(s, "raysense_workers", raylet_pid=raylet, state="busy") == 1)
+        hist_sum = one(s, "raysense_worker_startup_seconds_sum", raylet_pid=raylet)
+        assert one(s, "raysense_worker_startup_seconds_count", raylet_pid=raylet) == 2
+    finally:
+        # Stop without removing the pins (Agent.stop would).
+        a.proc.send_signal(signal.SIGTERM)
+        a.proc.wait(timeout=20)
+        a.log.close()
+    b = None
+    try:
+        b = Agent(bin("raysense-agent"), str(tmp_path), pin_dir=pin_dir)
+        s = wait_metric(b, lambda s: series(s, "raysense_workers", raylet_pid=raylet, state="busy"))
+        assert one(s, "raysense_worker_startup_seconds_count", raylet_pid=raylet) == 2
+        assert one(s, "raysense_worker_startup_seconds_sum", raylet_pid=raylet) == hist_sum
+        assert one(s, "raysense_workers", raylet_pid=raylet, state="busy") == 1
+        assert one(s, "raysense_workers", raylet_pid=raylet, state="idle") == 1
+        assert "reusing pinned map " + pin_dir + "/lc_nodes" in b.read_log()
+        # And it keeps following them: the busy one goes idle.
+        fakes.rm("0.busy")
+        wait_metric(b, lambda s: one(s, "raysense_workers", raylet_pid=raylet, state="idle") == 2)
+    finally:
+        if b is not None:
+            b.stop()
+        shutil.rmtree(pin_dir, ignore_errors=True)
