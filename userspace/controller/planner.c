@@ -346,6 +346,7 @@ struct planner {
 	size_t *ctx;		/* Ray's context order: node indexes */
 	size_t nctx, capctx;
 	int *type_max;		/* clamped max per type */
+	struct rvec *type_res;	/* interned resources per type */
 	int global_max;		/* -1 = none */
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
@@ -717,8 +718,7 @@ static long fit_count(const struct planner *p, const struct rvec *avail, const s
 
 static int node_init_from_type(struct planner *p, struct snode *n, size_t type)
 {
-	const struct planner_node_type *t = &p->in->node_types[type];
-	int err = intern_rvec(p, &t->resources, false, &n->total);
+	int err = rvec_copy(&n->total, &p->type_res[type]);
 	for (int s = 0; s < SRC_N && !err; s++)
 		err = rvec_copy(&n->avail[s], &n->total);
 	return err;
@@ -912,18 +912,22 @@ struct reqs {
 static long try_node(struct planner *p, struct trial *t, const struct snode *n,
 		     struct reqs *q)
 {
-	if (trial_reset(p, t, n, q->src))
-		return -ENOMEM;
 	long total = 0;
+	bool copied = false;	/* the scratch copy is made at the first fit */
 	for (size_t si = 0; si < q->nsegs; si++) {
 		struct segment *sg = &q->segs[si];
 		if (sg->remaining == 0)
 			continue;
 		struct run *head = &q->runs[sg->first];
-		if (head->constraint == C_ANTI && trial_has_label(t, head->label))
+		if (copied && head->constraint == C_ANTI && trial_has_label(t, head->label))
 			continue;
-		if (!fits(p, &t->avail, head->shape))
+		if (!fits(p, copied ? &t->avail : &n->avail[q->src], head->shape))
 			continue;
+		if (!copied) {
+			if (trial_reset(p, t, n, q->src))
+				return -ENOMEM;
+			copied = true;
+		}
 		for (size_t ri = sg->first; ri < sg->end; ri++) {
 			struct run *r = &q->runs[ri];
 			if (r->remaining == 0)
@@ -1281,13 +1285,7 @@ static bool shape_fits_somewhere(const struct planner *p, const struct shape *s)
 {
 	for (size_t t = 0; t < p->in->node_type_count; t++) {
 		const struct planner_node_type *nt = &p->in->node_types[t];
-		if (nt->is_head || nt->max_workers <= 0)
-			continue;
-		struct rvec v = { 0 };
-		bool ok = intern_rvec((struct planner *)p, &nt->resources, false, &v) == 0 &&
-			  fits(p, &v, s);
-		rvec_free(&v);
-		if (ok)
+		if (!nt->is_head && nt->max_workers > 0 && fits(p, &p->type_res[t], s))
 			return true;
 	}
 	for (size_t i = 0; i < p->nnodes; i++)
@@ -1830,12 +1828,19 @@ static int phase_shapes(struct planner *p)
 		err = -ENOMEM;
 	for (size_t r = 0; !err && r < q.nruns; r++)
 		by_index[q.runs[r].index] = &q.runs[r];
+	/* Identical shapes share a segment: decide "fits nowhere" once each. */
+	signed char *no_fit = calloc(q.nsegs + 1, 1);	/* 0 unknown, 1 no, 2 yes */
+	if (!no_fit && !err)
+		err = -ENOMEM;
 	for (size_t i = 0; !err && i < in->shape_count; i++) {
 		struct run *r = by_index[i];
-		if (r && r->remaining > 0)
-			err = add_infeasible(p, PLANNER_CAUSE_SHAPE, i, r->remaining,
-					     !shape_fits_somewhere(p, r->shape));
+		if (!r || r->remaining == 0)
+			continue;
+		if (!no_fit[r->seg])
+			no_fit[r->seg] = shape_fits_somewhere(p, r->shape) ? 1 : 2;
+		err = add_infeasible(p, PLANNER_CAUSE_SHAPE, i, r->remaining, no_fit[r->seg] == 2);
 	}
+	free(no_fit);
 	free(by_index);
 	reqs_free(&q);
 	return err;
@@ -2008,6 +2013,9 @@ static void planner_free(struct planner *p)
 	}
 	free(p->shapes);
 	free(p->type_max);
+	for (size_t t = 0; p->type_res && t < p->in->node_type_count; t++)
+		rvec_free(&p->type_res[t]);
+	free(p->type_res);
 	trial_free(&p->trial[0]);
 	trial_free(&p->trial[1]);
 	journal_clear(p);
@@ -2025,9 +2033,15 @@ static int setup(struct planner *p)
 	p->type_max = calloc(T ? T : 1, sizeof(*p->type_max));
 	if (!p->type_max)
 		return -ENOMEM;
+	p->type_res = calloc(T ? T : 1, sizeof(*p->type_res));
+	if (!p->type_res)
+		return -ENOMEM;
 	for (size_t t = 0; t < T; t++) {
 		int m = in->node_types[t].max_workers;
 		p->type_max[t] = m > PLANNER_MAX_NODES ? PLANNER_MAX_NODES : m;
+		int err = intern_rvec(p, &in->node_types[t].resources, false, &p->type_res[t]);
+		if (err)
+			return err;
 	}
 	p->global_max = in->max_workers < 0 ? -1 :
 		(in->max_workers > PLANNER_MAX_NODES ? PLANNER_MAX_NODES : in->max_workers);
