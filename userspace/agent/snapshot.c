@@ -48,17 +48,31 @@ const struct rs_family_info rs_metric_families[] = {
 	  "histogram" },
 	/* Families of other probe families are listed below this line. */
 	/* lifecycle family (lifecycle.c, lifecycle_collect.c) */
-	{ "raysense_worker_startup_seconds", "Worker process startup: the raylet's fork of the worker to the worker's first TCP listen "
-		     "(its gRPC server, opened just before it registers with the raylet).", "histogram" },
-	{ "raysense_worker_processes_started_total", "Worker processes a raylet forked and exec'd (*_worker.py).", "counter" },
-	{ "raysense_worker_startup_failures_total", "Worker processes that exited before becoming ready (reason=exited), or after more than "
-		    "the registration timeout (reason=timeout).", "counter" },
-	{ "raysense_node_startup_phase_seconds", "Node/pod startup phases: first_exec (pod cgroup -> first exec), raylet_exec (first exec or "
-		   "`ray start` -> raylet exec), raylet_listen and gcs_connected (raylet exec -> that event).",
+	{ "raysense_worker_startup_seconds",
+	  "Worker process startup: the raylet's fork of the worker to the worker's first TCP "
+	  "listen (its gRPC server, opened just before it registers with the raylet).",
 	  "histogram" },
-	{ "raysense_gcs_accepted_connections_total", "TCP connections accepted on a gcs_server listening port.", "counter" },
-	{ "raysense_gcs_peer_first_seen_timestamp_seconds", "UNIX time of the first connection a gcs_server accepted from a peer address.", "gauge" },
-	{ "raysense_gcs_peer_accepted_connections_total", "TCP connections a gcs_server accepted from a peer address.", "counter" },
+	{ "raysense_worker_processes_started_total",
+	  "Worker processes a raylet forked and exec'd (*_worker.py).",
+	  "counter" },
+	{ "raysense_worker_startup_failures_total",
+	  "Worker processes that exited before becoming ready (reason=exited), or after more "
+	  "than Ray's 60 s registration timeout (reason=timeout).",
+	  "counter" },
+	{ "raysense_node_startup_phase_seconds",
+	  "Node/pod startup phases: first_exec (pod cgroup -> first exec), raylet_exec (first "
+	  "exec or `ray start` -> raylet exec), raylet_listen and gcs_connected (raylet exec -> "
+	  "that event; the raylet does both concurrently).",
+	  "histogram" },
+	{ "raysense_gcs_accepted_connections_total",
+	  "TCP connections accepted on a gcs_server listening port.",
+	  "counter" },
+	{ "raysense_gcs_peer_first_seen_timestamp_seconds",
+	  "UNIX time of the first connection a gcs_server accepted from a peer address.",
+	  "gauge" },
+	{ "raysense_gcs_peer_accepted_connections_total",
+	  "TCP connections a gcs_server accepted from a peer address.",
+	  "counter" },
 	{ NULL, NULL, NULL },
 };
 
