@@ -1,0 +1,144 @@
+"""The command lines in deploy/base must be ones the real binaries accept.
+
+Each container's args (with $(VAR) references expanded from the ConfigMap and
+the downward API, as the kubelet does) are handed to the built binary followed
+by --help: getopt parses every manifest flag and its value first, so the run
+exits 0 only if the binary knows all of them (an unknown flag or a bad value
+is a usage error, exit 2). Ports and probe paths are cross-checked too.
+"""
+import json
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "base"
+
+
+def load(name):
+    return [d for d in yaml.safe_load_all((BASE / name).read_text()) if d]
+
+
+def container(workload_file):
+    (doc,) = [d for d in load(workload_file) if d["kind"] in ("DaemonSet", "Deployment")]
+    (c,) = doc["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def expand(args, env):
+    def sub(arg):
+        return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg)
+    return [sub(a) for a in args]
+
+
+def run_with_help(binary, args):
+    return subprocess.run([binary, *args, "--help"], capture_output=True, text=True, timeout=30)
+
+
+def test_agent_accepts_its_manifest_args(bin):
+    c = container("agent-daemonset.yaml")
+    assert c["command"] == ["/usr/local/bin/raysense-agent"]
+    proc = run_with_help(bin("raysense-agent"), c["args"])
+    assert proc.returncode == 0, f"raysense-agent rejects the manifest args:\n{proc.stderr}"
+    args = dict(a.split("=", 1) for a in c["args"] if "=" in a)
+    port = int(args["--listen"].rsplit(":", 1)[1])
+    assert port == c["ports"][0]["containerPort"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # The push goes to the controller Service's port, on the controller's
+    # signals endpoint.
+    svc = next(d for d in load("services.yaml") if d["metadata"]["name"] == "raysense-controller")
+    url = args["--controller-url"]
+    assert url == (f"http://raysense-controller.raysense-system.svc:"
+                   f"{svc['spec']['ports'][0]['port']}/api/v1/signals"), url
+    token_mount = next(m for m in c["volumeMounts"] if m["name"] == "push-token")
+    assert args["--token-file"] == token_mount["mountPath"] + "/token"
+
+
+def controller_env():
+    (cm,) = load("controller-configmap.yaml")
+    env = dict(cm["data"])
+    env["POD_NAME"] = "raysense-controller-7d4f9-abcde"
+    return env
+
+
+# Flags the brief gives the controller for the KubeRay deployment. Until
+# userspace/controller/main.c parses them, this test fails (strict xfail):
+# when they land it XPASSes and the marker must go.
+@pytest.mark.xfail(strict=True, reason="raysense-controller main.c does not parse --provider "
+                   "kuberay, --namespace, --raycluster, --leader-elect, --lease-name, --identity yet")
+def test_controller_accepts_its_manifest_args(bin):
+    c = container("controller-deployment.yaml")
+    assert c["command"] == ["/usr/local/bin/raysense-controller"]
+    args = expand(c["args"], controller_env())
+    proc = run_with_help(bin("raysense-controller"), args)
+    assert proc.returncode == 0, f"raysense-controller rejects the manifest args:\n{proc.stderr}"
+
+
+def test_controller_ports_probes_and_files():
+    c = container("controller-deployment.yaml")
+    env = controller_env()
+    args = dict(a.split("=", 1) for a in expand(c["args"], env) if "=" in a)
+    assert int(args["--listen"].rsplit(":", 1)[1]) == c["ports"][0]["containerPort"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert args["--config"] == mounts["config"] + "/controller.json"
+    assert args["--token-file"] == mounts["push-token"] + "/token"
+    # The Role is in the namespace the controller is told to act in.
+    role = next(d for d in load("controller-rbac.yaml") if d["kind"] == "Role")
+    assert role["metadata"]["namespace"] == args["--namespace"]
+    lease_rule = next(r for r in role["rules"] if r.get("resourceNames"))
+    assert lease_rule["resourceNames"] == [args["--lease-name"]]
+
+
+def start_controller(binary, cfg, tmp_path):
+    port = free_port()
+    return subprocess.Popen(
+        [binary, "--config", str(cfg), "--dry-run", "--provider", "local",
+         "--state-dir", str(tmp_path / "state"), "--dashboard", "http://127.0.0.1:9",
+         "--listen", f"127.0.0.1:{port}", "--log-level", "debug"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_controller_config_file_is_accepted(bin, tmp_path):
+    """controller.json from the ConfigMap goes through the real controller:
+    it loads and validates --config after parsing flags and exits 2 on a bad
+    file, so a controller still running after 2 s accepted it. A broken copy
+    (min > max) is the control that the check can fail."""
+    cfg = tmp_path / "controller.json"
+    cfg.write_text(controller_env()["controller.json"])
+    proc = start_controller(bin("raysense-controller"), cfg, tmp_path)
+    try:
+        time.sleep(2)
+        assert proc.poll() is None, f"controller exited {proc.returncode}:\n{proc.stdout.read()}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    bad = json.loads(cfg.read_text())
+    bad["worker_groups"][0]["min_workers"] = 9
+    bad["worker_groups"][0]["max_workers"] = 1
+    cfg.write_text(json.dumps(bad))
+    proc = start_controller(bin("raysense-controller"), cfg, tmp_path)
+    try:
+        assert proc.wait(timeout=10) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
