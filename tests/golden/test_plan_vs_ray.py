@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, HERE)
 
-ray_plan_mod = pytest.importorskip("ray_plan", reason="needs the pinned Ray (venv)")
+import ray_plan as ray_plan_mod  # noqa: E402  (needs the pinned Ray: run with .venv/bin/python)
 from plan_fuzz import gen_scenario  # noqa: E402
 
 
