@@ -45,15 +45,19 @@ struct {
 	__type(value, struct rs_lc_proc);
 } lc_procs SEC(".maps");
 
+/* LRU: entries of exited raylets and old timelines are never deleted (their
+ * histograms and counters stay exported), so a long-lived node that sees
+ * many raylet restarts or pods must evict the oldest rather than stop
+ * recording new ones. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, struct rs_lc_node);
 } lc_nodes SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u64);
 	__type(value, struct rs_lc_timeline);
