@@ -54,8 +54,14 @@ CRD_DIR=$(find_crd_dir)
 
 # --- clean start -----------------------------------------------------------
 "$K8S_TESTENV_DIR/down.sh" >/dev/null 2>&1 || true
+# Only ever wipe a dir that up.sh created (marker file or pids/) or an empty one.
+if [ -d "$STATE" ] && [ ! -f "$STATE/.raysense-k8s-state" ] && [ ! -d "$STATE/pids" ] &&
+   [ -n "$(ls -A "$STATE")" ]; then
+    die "$STATE exists, is not empty and was not created by up.sh: refusing to wipe it"
+fi
 rm -rf "$STATE"
 mkdir -p "$STATE"/{pki,logs,pids,etcd-data} || die "cannot create state dir $STATE"
+touch "$STATE/.raysense-k8s-state"
 STATE=$(cd "$STATE" && pwd)
 export RAYSENSE_K8S_STATE=$STATE
 PKI=$STATE/pki
@@ -63,17 +69,20 @@ PKI=$STATE/pki
 # --- free ports ------------------------------------------------------------
 declare -A USED=()
 while read -r p; do USED[$p]=1; done < <(ss -Htan | awk '{n=split($4,a,":"); print a[n]}')
+# pick_port <var>: a port in 20000-49999 not in use and not handed out yet
+# (assigns the variable directly: a $(...) subshell would lose USED).
 pick_port() {
     local p tries=0
     while :; do
         p=$((20000 + RANDOM % 30000))
-        if [ -z "${USED[$p]:-}" ]; then USED[$p]=1; echo "$p"; return; fi
+        if [ -z "${USED[$p]:-}" ]; then USED[$p]=1; printf -v "$1" '%s' "$p"; return; fi
         tries=$((tries + 1)); [ $tries -lt 1000 ] || die "no free port found"
     done
 }
-ETCD_PORT=$(pick_port); ETCD_PEER_PORT=$(pick_port); API_PORT=$(pick_port)
-KCM_PORT=$(pick_port); SCHED_PORT=$(pick_port); KWOK_PORT=$(pick_port)
-KUBERAY_METRICS_PORT=$(pick_port); KUBERAY_PROBE_PORT=$(pick_port)
+for v in ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT SCHED_PORT KWOK_PORT \
+         KUBERAY_METRICS_PORT KUBERAY_PROBE_PORT; do
+    pick_port "$v"
+done
 SERVER=https://127.0.0.1:$API_PORT
 
 # --- certificates ----------------------------------------------------------
