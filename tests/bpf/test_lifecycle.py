@@ -611,3 +611,28 @@ def test_agent_restart_reuses_pins_and_reseeds(require_bpf, bin, fakes, tmp_path
         if b is not None:
             b.stop()
         shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+def test_worker_failures_and_timeouts(require_bpf, bin, fakes, tmp_path):
+    """Workers that exit before they are ready: before the registration
+    timeout (1 s here, RAYSENSE_WORKER_REGISTER_TIMEOUT_S) they count as
+    reason=exited, after it as reason=timeout; neither enters the histogram."""
+    env = dict(os.environ, RAYSENSE_WORKER_REGISTER_TIMEOUT_S="1")
+    a = Agent(bin("raysense-agent"), str(tmp_path), env=env)
+    try:
+        assert "worker registration timeout 1.000 s" in a.read_log()
+        gcs_port = fakes.gcs()
+        fakes.ray_start(0.05, gcs_port, 0.1, 0.1, [-1.5, -0.2, 0.1])
+        fakes.wait_events("worker_died", 2)
+        fakes.wait_events("worker_listen", 1)
+        raylet = fakes.events("raylet_exec")[0]["pid"]
+        s = wait_metric(a, lambda s: series(s, "raysense_worker_startup_failures_total",
+                                            raylet_pid=raylet, reason="timeout")
+                        and one(s, "raysense_worker_startup_failures_total", raylet_pid=raylet,
+                                reason="timeout") == 1)
+        assert one(s, "raysense_worker_startup_failures_total", raylet_pid=raylet, reason="exited") == 1
+        assert one(s, "raysense_worker_processes_started_total", raylet_pid=raylet) == 3
+        assert one(s, "raysense_worker_startup_seconds_count", raylet_pid=raylet) == 1
+        assert one(s, "raysense_workers", raylet_pid=raylet, state="idle") == 1
+    finally:
+        a.stop()

@@ -75,6 +75,28 @@ static void pick_hierarchy(struct lifecycle_bpf *skel)
 	 * enum was introduced; checked against this kernel's BTF). */
 }
 
+/* A worker that exits unready after Ray's worker_register_timeout_seconds
+ * (60 in Ray 2.60) was killed by the raylet for not registering. Clusters
+ * that change RAY_worker_register_timeout_seconds set the same value in
+ * RAYSENSE_WORKER_REGISTER_TIMEOUT_S. */
+static void set_worker_timeout(struct lifecycle_bpf *skel)
+{
+	const char *v = getenv("RAYSENSE_WORKER_REGISTER_TIMEOUT_S");
+	char *end;
+	double secs;
+
+	if (!v || !*v)
+		return;
+	secs = strtod(v, &end);
+	if (*end || secs <= 0 || secs > 86400) {
+		rs_warn("lifecycle: ignoring RAYSENSE_WORKER_REGISTER_TIMEOUT_S='%s' (want seconds in (0, 86400])",
+			v);
+		return;
+	}
+	skel->rodata->worker_timeout_ns = (unsigned long long)(secs * 1e9);
+	rs_info("lifecycle: worker registration timeout %.3f s", secs);
+}
+
 static int read_small(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "re");
@@ -279,6 +301,7 @@ int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state)
 		return err;
 	}
 	pick_hierarchy(st->skel);
+	set_worker_timeout(st->skel);
 	err = rs_bpf_pin_maps(st->skel->obj, ctx->pin_dir, lc_pinned_maps);
 	if (err)
 		goto fail;
