@@ -397,11 +397,10 @@ static long type_index(const struct planner_input *in, const char *name)
 	return -1;
 }
 
-static const struct planner_node *id_sort_nodes;
-
-static int cmp_node_id(const void *a, const void *b)
+static int cmp_node_id(const void *a, const void *b, void *nodes)
 {
-	return strcmp(id_sort_nodes[*(const size_t *)a].id, id_sort_nodes[*(const size_t *)b].id);
+	const struct planner_node *n = nodes;
+	return strcmp(n[*(const size_t *)a].id, n[*(const size_t *)b].id);
 }
 
 /* Node ids must be unique (they name terminations).  O(n log n). */
@@ -413,8 +412,7 @@ static int check_unique_ids(struct planner *p)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = i;
-	id_sort_nodes = p->in->nodes;
-	qsort(idx, n, sizeof(*idx), cmp_node_id);
+	qsort_r(idx, n, sizeof(*idx), cmp_node_id, (void *)p->in->nodes);
 	int err = 0;
 	for (size_t i = 1; i < n && !err; i++)
 		if (strcmp(p->in->nodes[idx[i - 1]].id, p->in->nodes[idx[i]].id) == 0)
@@ -519,14 +517,17 @@ static int intern_rvec(struct planner *p, const struct planner_resources *r,
 	return 0;
 }
 
-static const struct planner *sort_planner;	/* qsort has no context argument */
-static const struct shape *sort_shape;
+struct name_sort {
+	const struct planner *p;
+	const struct shape *s;
+};
 
-static int cmp_by_name(const void *a, const void *b)
+static int cmp_by_name(const void *a, const void *b, void *arg)
 {
+	const struct name_sort *ns = arg;
 	int ia = *(const int *)a, ib = *(const int *)b;
-	return strcmp(sort_planner->names.name[sort_shape->res.ids[ia]],
-		      sort_planner->names.name[sort_shape->res.ids[ib]]);
+	return strcmp(ns->p->names.name[ns->s->res.ids[ia]],
+		      ns->p->names.name[ns->s->res.ids[ib]]);
 }
 
 /* Takes ownership of nothing; returns a new shape built from `res`. */
@@ -546,12 +547,8 @@ static struct shape *shape_new(struct planner *p, struct rvec *res)
 	}
 	for (int i = 0; i < s->res.n; i++)
 		s->sorted[i] = i;
-	/* qsort is not reentrant-safe with globals; the planner never runs
-	 * concurrently with itself in one thread, and these are only read
-	 * during the call. */
-	sort_planner = p;
-	sort_shape = s;
-	qsort(s->sorted, (size_t)s->res.n, sizeof(int), cmp_by_name);
+	struct name_sort ns = { p, s };
+	qsort_r(s->sorted, (size_t)s->res.n, sizeof(int), cmp_by_name, &ns);
 	s->sum = 0;
 	for (int i = 0; i < s->res.n; i++) {
 		s->sum += s->res.vals[s->sorted[i]];
@@ -598,8 +595,9 @@ nomem:
 }
 
 /* Ray's _sort_resource_request key, descending; ties keep input order. */
-static int cmp_runs(const void *a, const void *b)
+static int cmp_runs(const void *a, const void *b, void *planner)
 {
+	const struct planner *p = planner;
 	const struct run *x = a, *y = b;
 	int cx = x->constraint != C_NONE, cy = y->constraint != C_NONE;
 	if (cx != cy)
@@ -610,8 +608,8 @@ static int cmp_runs(const void *a, const void *b)
 		return x->shape->sum < y->shape->sum ? 1 : -1;
 	for (int i = 0; i < x->shape->res.n; i++) {
 		int ix = x->shape->sorted[i], iy = y->shape->sorted[i];
-		int c = strcmp(sort_planner->names.name[x->shape->res.ids[ix]],
-			       sort_planner->names.name[y->shape->res.ids[iy]]);
+		int c = strcmp(p->names.name[x->shape->res.ids[ix]],
+			       p->names.name[y->shape->res.ids[iy]]);
 		if (c)
 			return -c;
 		double vx = x->shape->res.vals[ix], vy = y->shape->res.vals[iy];
@@ -644,8 +642,7 @@ static int sort_runs(struct planner *p, struct run *runs, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		runs[i].pos = i;
-	sort_planner = p;
-	qsort(runs, n, sizeof(*runs), cmp_runs);
+	qsort_r(runs, n, sizeof(*runs), cmp_runs, p);
 	struct segment *segs = malloc((n ? n : 1) * sizeof(*segs));
 	if (!segs)
 		return -ENOMEM;
@@ -763,7 +760,7 @@ static long add_node(struct planner *p, size_t type, size_t input, enum nstate s
 
 /* ----------------------------------------------------------------- trials */
 
-static int trial_reset(struct planner *p, struct trial *t, const struct snode *n, int src)
+static int trial_reset(struct trial *t, const struct snode *n, int src)
 {
 	t->nlabels = 0;
 	t->nplaced = 0;
@@ -771,7 +768,6 @@ static int trial_reset(struct planner *p, struct trial *t, const struct snode *n
 	int err = rvec_copy(&t->avail, &n->avail[src]);
 	if (!err)
 		err = rvec_copy(&t->reqd, &n->reqd[src]);
-	(void)p;
 	return err;
 }
 
@@ -924,7 +920,7 @@ static long try_node(struct planner *p, struct trial *t, const struct snode *n,
 		if (!fits(p, copied ? &t->avail : &n->avail[q->src], head->shape))
 			continue;
 		if (!copied) {
-			if (trial_reset(p, t, n, q->src))
+			if (trial_reset(t, n, q->src))
 				return -ENOMEM;
 			copied = true;
 		}
@@ -1466,12 +1462,10 @@ static double avg_util(const struct snode *n)
 	return cnt ? sum / cnt : 0;
 }
 
-static const struct planner *term_sort_p;
-
-static int cmp_termination(const void *a, const void *b)
+static int cmp_termination(const struct planner *p, size_t a, size_t b)
 {
-	const struct snode *x = &term_sort_p->nodes[*(const size_t *)a];
-	const struct snode *y = &term_sort_p->nodes[*(const size_t *)b];
+	const struct snode *x = &p->nodes[a];
+	const struct snode *y = &p->nodes[b];
 	if (x->running_ray != y->running_ray)
 		return x->running_ray - y->running_ray;
 	if (x->idle_ms != y->idle_ms)
@@ -1488,10 +1482,10 @@ struct posnode {
 	size_t node, pos;
 };
 
-static int cmp_posnode(const void *a, const void *b)
+static int cmp_posnode(const void *a, const void *b, void *planner)
 {
 	const struct posnode *x = a, *y = b;
-	int c = cmp_termination(&x->node, &y->node);
+	int c = cmp_termination(planner, x->node, y->node);
 	if (c)
 		return c;
 	return x->pos < y->pos ? -1 : (x->pos > y->pos);
@@ -1509,8 +1503,7 @@ static int sorted_for_termination(const struct planner *p, const size_t *nodes, 
 	}
 	for (size_t i = 0; i < n; i++)
 		pn[i] = (struct posnode){ nodes[i], i };
-	term_sort_p = p;
-	qsort(pn, n, sizeof(*pn), cmp_posnode);
+	qsort_r(pn, n, sizeof(*pn), cmp_posnode, (void *)p);
 	for (size_t i = 0; i < n; i++)
 		res[i] = pn[i].node;
 	free(pn);

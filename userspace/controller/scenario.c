@@ -312,12 +312,11 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 	return 0;
 }
 
-static const struct planner_node *id_sort_nodes;
-
-static int cmp_node_id(const void *a, const void *b)
+static int cmp_node_id(const void *a, const void *b, void *nodes)
 {
+	const struct planner_node *n = nodes;
 	const size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(id_sort_nodes[x].id, id_sort_nodes[y].id);
+	int c = strcmp(n[x].id, n[y].id);
 	return c ? c : (x < y ? -1 : x > y);
 }
 
@@ -331,8 +330,7 @@ static int check_unique_ids(struct scenario *s, struct rs_json_error *err)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = i;
-	id_sort_nodes = s->nodes;
-	qsort(idx, n, sizeof(*idx), cmp_node_id);
+	qsort_r(idx, n, sizeof(*idx), cmp_node_id, s->nodes);
 	for (size_t i = 1; i < n && !rc; i++)
 		if (strcmp(s->nodes[idx[i - 1]].id, s->nodes[idx[i]].id) == 0) {
 			rs_json_set_error(err, "$.nodes[%zu].id: '%s' also used by $.nodes[%zu]",
@@ -675,14 +673,12 @@ static int describe_source(const struct planner_input *in, enum planner_cause ca
 	return cJSON_AddNumberToObject(o, "index", (double)index) ? 0 : -ENOMEM;
 }
 
-static int render_launches(const struct planner_input *in, const struct planner_output *p,
-			   cJSON *root)
+static int render_launches(const struct planner_output *p, cJSON *root)
 {
 	cJSON *launch = cJSON_AddObjectToObject(root, "launch");
 	cJSON *desired = cJSON_AddObjectToObject(root, "desired");
 	if (!launch || !desired)
 		return -ENOMEM;
-	(void)in;
 	for (size_t t = 0; t < p->launch_count; t++) {
 		if (p->launches[t].count > 0 &&
 		    !cJSON_AddNumberToObject(launch, p->launches[t].type, p->launches[t].count))
@@ -809,7 +805,7 @@ cJSON *scenario_render_plan(const struct planner_input *in, const struct planner
 	cJSON *root = cJSON_CreateObject();
 	if (!root)
 		return NULL;
-	if (render_launches(in, p, root) || render_terminations(in, p, root) ||
+	if (render_launches(p, root) || render_terminations(in, p, root) ||
 	    render_infeasible(in, p, root) || render_explain(in, p, root)) {
 		cJSON_Delete(root);
 		return NULL;
