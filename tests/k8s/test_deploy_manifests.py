@@ -15,8 +15,11 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
 - The example RayCluster is accepted with the KubeRay CRD, and the operator
   builds a head pod without the autoscaler sidecar.
 - `kubectl delete -k` (the README's uninstall) removes everything.
+- The README's migration from the in-tree autoscaler, on the real operator.
 """
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -262,3 +265,51 @@ def test_uninstall_removes_everything(k8s, installed):
     wait_until("every raysense object deleted", gone, timeout=120)
     # The ClusterRole-free install leaves nothing cluster-scoped behind.
     assert k8s.kubectl("get", "priorityclass/raysense-agent", check=False).returncode != 0
+
+
+def test_migration_from_in_tree_autoscaler(k8s):
+    """deploy/README.md's migration steps on the real operator: turning
+    enableInTreeAutoscaling off does not touch the running head pod (its
+    autoscaler sidecar keeps running), so the guide has the head pod deleted;
+    the operator's replacement has no sidecar."""
+    ns = "migrate"
+    k8s.kubectl("create", "namespace", ns)
+    rc = {
+        "apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "rc-migrate", "namespace": ns},
+        "spec": {
+            "enableInTreeAutoscaling": True,
+            "headGroupSpec": {"rayStartParams": {"num-cpus": "0"}, "template": {"spec": {
+                "containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0"}]}}},
+            "workerGroupSpecs": [{"groupName": "w", "replicas": 0, "minReplicas": 0,
+                                  "maxReplicas": 4, "rayStartParams": {},
+                                  "template": {"spec": {"containers": [
+                                      {"name": "ray-worker", "image": "rayproject/ray:2.60.0"}]}}}],
+        },
+    }
+    k8s.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(rc))
+
+    def head():
+        pods = k8s.get_json("pods", "-n", ns, "-l", "ray.io/cluster=rc-migrate,ray.io/node-type=head")
+        live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+        return live[0] if live else None
+
+    try:
+        before = wait_until("head pod with in-tree autoscaling", head, timeout=60)
+        names = [c["name"] for c in before["spec"]["containers"]]
+        assert names[0] == "ray-head" and len(names) == 2, names   # + the autoscaler sidecar
+        k8s.kubectl("patch", "raycluster/rc-migrate", "-n", ns, "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/spec/enableInTreeAutoscaling", "value": False}]))
+        time.sleep(5)   # several operator reconciles
+        same = head()
+        assert same["metadata"]["uid"] == before["metadata"]["uid"]
+        assert len(same["spec"]["containers"]) == 2, "operator changed the running head pod"
+        # README step: delete the head pod; the operator recreates it from the
+        # new spec.
+        k8s.kubectl("delete", "pod", before["metadata"]["name"], "-n", ns, "--wait=false")
+        after = wait_until("a replacement head pod", lambda: (
+            lambda p: p if p and p["metadata"]["uid"] != before["metadata"]["uid"] else None)(head()),
+            timeout=60)
+        assert [c["name"] for c in after["spec"]["containers"]] == ["ray-head"]
+    finally:
+        k8s.kubectl("delete", "namespace", ns, "--wait=false", check=False)
