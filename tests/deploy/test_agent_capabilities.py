@@ -232,3 +232,40 @@ def test_each_added_capability_is_necessary(agent_bin, raylet_bin):
         assert not r["probes"], f"without {c} the raylet still got {r['probes']} uprobes: not needed?"
     # The tracepoint families need only BPF + PERFMON.
     assert not rows[-1][1]["failed"], rows[-1]
+
+
+def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
+    """A container's /sys has no tracefs; the DaemonSet mounts the host's
+    /sys/kernel/tracing because libbpf reads tracepoint ids there. Hidden
+    (a private mount namespace with an empty tmpfs over tracefs and debugfs,
+    as in a container without that mount), the raylet family cannot attach
+    its sched tracepoints."""
+    ds = yaml.safe_load(DAEMONSET.read_text())
+    mounts = {m["mountPath"]: m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["/sys/kernel/tracing"].get("readOnly") is True
+    wrapper = tmp_path / "hide-tracefs.sh"
+    wrapper.write_text("#!/bin/sh\nset -e\nmount -t tmpfs none /sys/kernel/tracing\n"
+                       "if [ -d /sys/kernel/debug/tracing ]; then mount -t tmpfs none /sys/kernel/debug; fi\n"
+                       'exec "$@"\n')
+    wrapper.chmod(0o755)
+    pin = f"/sys/fs/bpf/raysense-captest-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", str(wrapper), agent_bin,
+                             "--pin-dir", pin, "--listen", f"127.0.0.1:{free_port()}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, out = time.time() + 30, ""
+        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+        assert "probe family raylet failed to attach" in out, out
+        assert "failed to determine tracepoint" in out, out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(pin, ignore_errors=True)
