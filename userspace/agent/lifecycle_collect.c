@@ -139,6 +139,8 @@ static void phase_add(struct rs_hist *h, unsigned long long from, unsigned long 
 	h->sum_ns += d;
 }
 
+#define NON_RAY_POD_NS (600ULL * 1000000000ULL)
+
 enum { PH_FIRST_EXEC, PH_RAYLET_EXEC, PH_RAYLET_LISTEN, PH_GCS_CONNECTED, PH_N };
 static const char *const phase_names[PH_N] = { "first_exec", "raylet_exec", "raylet_listen", "gcs_connected" };
 
@@ -163,6 +165,11 @@ static int collect_timelines(const char *pin_dir, struct rs_snapshot *snap, cons
 		unsigned long long gcs;
 
 		if (bpf_map_lookup_elem(fd, &key, &tl))
+			continue;
+		/* Every pod on the node gets a timeline in the kernel; one with no
+		 * raylet 10 minutes after its cgroup appeared is not a Ray pod. */
+		if (!(key & RS_LC_TL_RAYSTART) && !tl.raylet_exec_ns &&
+		    c->mono_ns - tl.cgroup_ns > NON_RAY_POD_NS)
 			continue;
 		if (key & RS_LC_TL_RAYSTART) {
 			snprintf(t.key, sizeof(t.key), "pid:%u", tl.root_pid ? tl.root_pid : tl.raylet_pid);
