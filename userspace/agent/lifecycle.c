@@ -326,21 +326,6 @@ fail:
 	return err;
 }
 
-/* host:port -> port, 0 when absent or malformed. */
-static unsigned short gcs_port_of(const char *addr)
-{
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	char *end;
-	long port;
-
-	if (!colon)
-		return 0;
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end || port <= 0 || port > 65535)
-		return 0;
-	return (unsigned short)port;
-}
-
 int rs_lifecycle_poll(void *state)
 {
 	struct lc_state *st = state;
@@ -362,7 +347,7 @@ int rs_lifecycle_poll(void *state)
 			continue; /* already known */
 		if (rs_lc_read_cmdline((int)pid, cmd, sizeof(cmd), &len))
 			continue;
-		port = gcs_port_of(rs_lc_cmdline_flag(cmd, len, "--gcs-address="));
+		port = rs_lc_parse_port(rs_lc_cmdline_flag(cmd, len, "--gcs-address="));
 		if (port && bpf_map_update_elem(gcs_fd, &p.tl_key, &port, BPF_NOEXIST) &&
 		    errno != EEXIST)
 			rs_warn("lifecycle: cannot record GCS port of raylet %u: %s", pid,

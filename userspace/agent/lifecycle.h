@@ -18,5 +18,7 @@ int rs_lifecycle_collect(const char *pin_dir, struct rs_snapshot *snap);
  * (NUL-separated, NUL-terminated); value of "--<name>=" in it. */
 int rs_lc_read_cmdline(int pid, char *buf, size_t len, size_t *out_len);
 const char *rs_lc_cmdline_flag(const char *buf, size_t len, const char *flag);
+/* Port of "host:port" / "[v6]:port"; 0 when absent or malformed. */
+unsigned short rs_lc_parse_port(const char *addr);
 
 #endif

@@ -3,9 +3,11 @@
  * learn a raylet's node id and GCS port from its command line. */
 #include "agent/lifecycle.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,4 +56,19 @@ const char *rs_lc_cmdline_flag(const char *buf, size_t len, const char *flag)
 		off += alen + 1;
 	}
 	return NULL;
+}
+
+unsigned short rs_lc_parse_port(const char *addr)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	char *end;
+	long port;
+
+	if (!colon || !isdigit((unsigned char)colon[1]))
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || port <= 0 || port > 65535)
+		return 0;
+	return (unsigned short)port;
 }
