@@ -39,11 +39,12 @@ agree_launch = c["desired"] == r["desired"]
 agree_inf = c["infeasible"] == r["infeasible"]
 agree_term = sorted((t["id"], t["reason"]) for t in c["terminate"]) == \
     sorted((t["id"], t["reason"]) for t in r["terminate"])
-print("raysense C planner : %.4f s (median of %d; min %.4f s; JSON parse %.4f s)"
-      % (c["plan_s_median"], c["repeat"], c["plan_s_min"], c["parse_s"]))
-print("Ray v2 scheduler   : %.4f s (one ResourceDemandScheduler.schedule() call, ray %s)"
-      % (r["seconds"], __import__("ray").__version__))
-print("ratio (Ray / raysense): %.0fx" % (r["seconds"] / c["plan_s_median"]))
+print("raysense C planner : %.4f s wall, %.4f s CPU (median of %d; min %.4f s wall; JSON parse %.4f s)"
+      % (c["plan_s_median"], c["plan_cpu_s_median"], c["repeat"], c["plan_s_min"], c["parse_s"]))
+print("Ray v2 scheduler   : %.4f s wall, %.4f s CPU (one ResourceDemandScheduler.schedule() call, ray %s)"
+      % (r["seconds"], r["cpu_seconds"], __import__("ray").__version__))
+print("ratio (Ray / raysense): %.0fx wall, %.0fx CPU"
+      % (r["seconds"] / c["plan_s_median"], r["cpu_seconds"] / c["plan_cpu_s_median"]))
 print("launches per type  : raysense %s" % json.dumps(c["desired"], sort_keys=True))
 print("                     ray      %s" % json.dumps(r["desired"], sort_keys=True))
 print("infeasible         : raysense %s" % json.dumps(c["infeasible"], sort_keys=True))
