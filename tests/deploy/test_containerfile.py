@@ -77,9 +77,13 @@ def ignore_patterns():
 
 
 def ignored(rel, patterns):
+    """Docker's rule for the patterns we use: a plain pattern matches the
+    path from the context root; "**/x" matches x at any depth."""
     for p in patterns:
-        p = p.removeprefix("**/")
-        if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(os.path.basename(rel), p):
+        if p.startswith("**/"):
+            if fnmatch.fnmatch(os.path.basename(rel), p[3:]):
+                return True
+        elif fnmatch.fnmatch(rel, p):
             return True
     return False
 
