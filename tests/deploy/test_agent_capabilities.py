@@ -3,7 +3,8 @@
 The real raysense-agent runs as uid 0 with its capability bounding set cut to
 exactly what deploy/base/agent-daemonset.yaml adds (after `drop: [ALL]`),
 no inheritable/ambient capabilities and no_new_privs (allowPrivilegeEscalation:
-false) -- the credentials a container runtime gives that container. The target
+false), and a read-only root mount (readOnlyRootFilesystem) -- the
+credentials and root filesystem a container runtime gives that container. The target
 is the fake raylet (tests/bpf/targets/fake_raylet.c, same mangled probe
 symbols as Ray 2.60.0's raylet) running as uid 1000, like the `ray` user of
 the rayproject/ray image.
@@ -78,6 +79,11 @@ class Run:
             bounding = "-all" + "".join(f",+{c}" for c in caps)
             cmd = ["setpriv", "--bounding-set", bounding, "--inh-caps", "-all",
                    "--ambient-caps", "-all", "--no-new-privs", "--"] + cmd
+            # readOnlyRootFilesystem: the root mount is read-only in a private
+            # mount namespace (bpffs, tracefs, /proc stay separate mounts, as
+            # the DaemonSet's volumes are).
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+                   'mount --bind / / && mount -o remount,bind,ro / && exec "$@"', "sh"] + cmd
         self.log_path = f"/tmp/raysense-captest-{uuid.uuid4().hex[:8]}.log"
         self.log = open(self.log_path, "w+")
         self.agent = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
@@ -188,6 +194,8 @@ def test_manifest_capabilities_attach_every_program(agent_bin, raylet_bin):
     run = Run(agent_bin, raylet_bin, caps)
     try:
         run.wait_running()
+        mountinfo = Path(f"/proc/{run.agent.pid}/mountinfo").read_text()
+        assert re.search(r"^\S+ \S+ \S+ \S+ / (ro|ro,\S*) ", mountinfo, re.M), "root not read-only"
         want = sum(1 << CAP_BITS[c] for c in caps)
         assert run.cap_eff() == want, f"CapEff {run.cap_eff():#x}, manifest grants {want:#x}"
         assert not re.findall(r"probe family (\w+) failed to attach", run.text()), run.text()
