@@ -142,3 +142,27 @@ def test_controller_config_file_is_accepted(bin, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_prometheus_example_matches_the_manifests():
+    """deploy/prometheus/prometheus.yml finds what deploy/base creates: agent
+    pods by label and port 9640 in raysense-system, the controller Service's
+    endpoint port named "metrics"."""
+    prom = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    agent_job = jobs["raysense-agent"]
+    sd = agent_job["kubernetes_sd_configs"][0]
+    (ds,) = [d for d in load("agent-daemonset.yaml")]
+    labels = ds["spec"]["template"]["metadata"]["labels"]
+    key, _, value = sd["selectors"][0]["label"].partition("=")
+    assert labels[key] == value
+    assert sd["namespaces"]["names"] == [ds["metadata"]["namespace"]]
+    port_rule = next(r for r in agent_job["relabel_configs"]
+                     if r.get("source_labels") == ["__meta_kubernetes_pod_container_port_number"])
+    assert int(port_rule["regex"]) == container("agent-daemonset.yaml")["ports"][0]["containerPort"]
+
+    ctl_job = jobs["raysense-controller"]
+    rules = {tuple(r["source_labels"]): r["regex"] for r in ctl_job["relabel_configs"]}
+    svc = next(d for d in load("services.yaml") if d["metadata"]["name"] == "raysense-controller")
+    assert rules[("__meta_kubernetes_service_name",)] == svc["metadata"]["name"]
+    assert rules[("__meta_kubernetes_endpoint_port_name",)] == svc["spec"]["ports"][0]["name"]
