@@ -1,16 +1,24 @@
 """The real-Ray fixture itself: a head with num-cpus=0 and a worker raylet run
 tasks on the worker, and tearing down leaves no process of that cluster."""
 import os
-import subprocess
 
 from raycluster import RayCluster
 
 
 def cluster_pids(tmp):
     """PIDs whose command line mentions this cluster's temp dir."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(line.split(None, 1)[0]) for line in out.splitlines()
-            if tmp in line and "ps -eo" not in line]
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if tmp in cmdline:
+            pids.append(int(entry))
+    return pids
 
 
 def test_head_worker_task_and_clean_teardown():
