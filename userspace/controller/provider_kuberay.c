@@ -60,6 +60,7 @@ struct kuberay {
 	struct seen_pod *seen;
 	size_t seen_count;
 	struct phase_stat phases;
+	bool stale;			/* a write failed and the re-read too */
 	double next_attempt;		/* monotonic */
 	double backoff;
 	struct counters n;
@@ -375,13 +376,9 @@ static enum patch_outcome send_patch(struct kuberay *k, const struct kuberay_gro
 	return PATCH_UNKNOWN;
 }
 
-/* Put an unknown-outcome patch's intent back in the queue. */
-static void requeue_inflight(struct kuberay_group *g)
+/* Forget an unknown-outcome patch (landed or not). */
+static void drop_inflight(struct kuberay_group *g)
 {
-	g->queued_launches += g->inflight_launches;
-	for (size_t i = 0; i < g->inflight_victim_count; i++)
-		if (!strv_has(g->victims, g->victim_count, g->inflight_victims[i]))
-			strv_push(&g->victims, &g->victim_count, g->inflight_victims[i]);
 	strv_clear(&g->inflight_victims, &g->inflight_victim_count);
 	g->inflight_launches = 0;
 	g->inflight = false;
@@ -391,7 +388,8 @@ static void requeue_inflight(struct kuberay_group *g)
  * replicas equals its target and workersToDelete holds its victims; not
  * landed when replicas is still its base.  Anything else means another
  * writer moved the group: assume landed (a lost launch is re-planned by the
- * controller; a duplicate one would over-scale). */
+ * controller; a duplicate one would over-scale).  Either way the intent is
+ * dropped: list() now shows the fresh state and the controller re-plans. */
 static void resolve_inflight(struct kuberay *k, struct kuberay_group *g)
 {
 	bool victims_there = true;
@@ -403,17 +401,14 @@ static void resolve_inflight(struct kuberay *k, struct kuberay_group *g)
 		rs_info("kuberay: group %s: earlier patch did land (replicas %d)", g->name, g->replicas);
 	} else if (g->replicas == g->inflight_base) {
 		k->n.resolved_lost++;
-		rs_info("kuberay: group %s: earlier patch did not land; retrying", g->name);
-		requeue_inflight(g);
-		return;
+		rs_info("kuberay: group %s: earlier patch did not land; the controller re-plans "
+			"from the fresh read", g->name);
 	} else {
 		k->n.resolved_landed++;
 		rs_warn("kuberay: group %s: replicas %d is neither the patch's base %d nor target %d; "
 			"assuming it landed", g->name, g->replicas, g->inflight_base, g->inflight_target);
 	}
-	strv_clear(&g->inflight_victims, &g->inflight_victim_count);
-	g->inflight_launches = 0;
-	g->inflight = false;
+	drop_inflight(g);
 }
 
 /* The operator never clears workersToDelete: do it once all named pods are
@@ -519,7 +514,13 @@ static int scale_group(struct kuberay *k, struct kuberay_group *g)
 	case PATCH_NOT_SENT:
 		break;
 	}
-	return -EAGAIN;		/* intent stays queued; recomputed after a fresh read */
+	/* The intent was computed from a state that is now known to be stale
+	 * (409/422) or could not be sent: drop it.  The next refresh re-reads,
+	 * list() shows the fresh state and the controller re-plans from it --
+	 * re-applying a delta on top of another writer's change would be wrong. */
+	g->queued_launches = 0;
+	strv_clear(&g->victims, &g->victim_count);
+	return -EAGAIN;
 }
 
 static int reconcile_group(struct kuberay *k, struct kuberay_group *g)
@@ -559,10 +560,19 @@ static int kuberay_refresh(struct provider *p, double now_unused)
 		backoff(k, now, true);
 		return rc;
 	}
+	k->stale = false;
 	for (size_t i = 0; i < k->group_count; i++) {
 		rc = reconcile_group(k, &k->groups[i]);
 		if (rc && !first)
 			first = rc;
+	}
+	/* A rejected or unknown write means our view is out of date: read again
+	 * now, so that what list() shows -- and the controller plans from on
+	 * its next tick -- is the fresh state, not the one the patch was built
+	 * on.  Until a read succeeds, launch()/terminate() refuse. */
+	if (first && read_state(k)) {
+		k->n.read_errors++;
+		k->stale = true;
 	}
 	backoff(k, now, first != 0);
 	if (rebuild_nodes(k))
@@ -579,8 +589,8 @@ static int kuberay_launch(struct provider *p, const struct worker_group *wg, cha
 	struct kuberay_group *g;
 	int n;
 
-	if (!k->have_state) {
-		seterr(err, "RayCluster %s/%s not read yet", k->ns, k->name);
+	if (!k->have_state || k->stale) {
+		seterr(err, "RayCluster %s/%s not read yet since the last failed write", k->ns, k->name);
 		return -EAGAIN;
 	}
 	g = find_group(k, wg->name);
@@ -606,6 +616,10 @@ static int kuberay_terminate(struct provider *p, const char *id, char *err)
 	const struct kuberay_pod *pod;
 	struct kuberay_group *g;
 
+	if (k->stale) {
+		seterr(err, "RayCluster %s/%s not read yet since the last failed write", k->ns, k->name);
+		return -EAGAIN;
+	}
 	if (tag) {	/* a replica with no pod yet: only an unsent launch can go */
 		char group[CONFIG_NAME_MAX + 1];
 
@@ -901,6 +915,7 @@ cJSON *provider_kuberay_status_json(struct provider *p)
 	cJSON_AddStringToObject(o, "namespace", k->ns);
 	cJSON_AddStringToObject(o, "raycluster", k->name);
 	cJSON_AddBoolToObject(o, "have_state", k->have_state);
+	cJSON_AddBoolToObject(o, "stale", k->stale);
 	cJSON_AddStringToObject(o, "last_error", k->last_error);
 	cJSON_AddNumberToObject(o, "backoff_s", k->backoff);
 	a = cJSON_AddArrayToObject(o, "groups");
