@@ -14,12 +14,17 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
   is refused a list of things it must not do; the agent's may do nothing.
 - The example RayCluster is accepted with the KubeRay CRD, and the operator
   builds a head pod without the autoscaler sidecar.
+- The controller's real API calls succeed with its ServiceAccount token, and
+  calls outside its Role get 403.
 - `kubectl delete -k` (the README's uninstall) removes everything.
 - The README's migration from the in-tree autoscaler, on the real operator.
 """
 
 import json
+import ssl
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -244,6 +249,66 @@ def test_example_raycluster_accepted_and_head_has_no_autoscaler(k8s, installed):
     # enableInTreeAutoscaling: false -> no Ray autoscaler sidecar next to ray-head.
     assert [c["name"] for c in pod["spec"]["containers"]] == ["ray-head"]
     assert pod["spec"]["nodeName"] == k8s.regular_node
+
+
+def sa_request(k8s, token, method, path, body=None, content_type="application/json"):
+    """One API request authenticated as a ServiceAccount; (status, body)."""
+    ctx = ssl.create_default_context(cafile=k8s.ca)
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(k8s.server + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def test_controller_token_makes_the_real_calls(k8s, installed):
+    """The controller's own API calls (userspace/controller/provider_kuberay.c
+    and leader.c), made with a token of its ServiceAccount: GET the
+    RayCluster, LIST its pods by label, a guarded JSON Patch of a group's
+    replicas, and the Lease create/get/update; then calls it must not make."""
+    token = k8s.kubectl("create", "token", "raysense-controller", "-n", SYSTEM_NS).stdout.strip()
+    rc_path = f"/apis/ray.io/v1/namespaces/{RAY_NS}/rayclusters/raycluster-eci"
+    status, rc = sa_request(k8s, token, "GET", rc_path)
+    assert status == 200, rc
+    groups = [g["groupName"] for g in rc["spec"]["workerGroupSpecs"]]
+    i = groups.index("ecs-cpu")
+    status, pods = sa_request(k8s, token, "GET", f"/api/v1/namespaces/{RAY_NS}/pods"
+                              "?labelSelector=ray.io%2Fcluster%3Draycluster-eci")
+    assert status == 200 and pods["items"], pods
+    patch = [{"op": "test", "path": f"/spec/workerGroupSpecs/{i}/groupName", "value": "ecs-cpu"},
+             {"op": "replace", "path": f"/spec/workerGroupSpecs/{i}/replicas", "value": 1}]
+    status, out = sa_request(k8s, token, "PATCH", rc_path, patch, "application/json-patch+json")
+    assert status == 200 and out["spec"]["workerGroupSpecs"][i]["replicas"] == 1, out
+
+    lease_dir = f"/apis/coordination.k8s.io/v1/namespaces/{RAY_NS}/leases"
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "raysense-controller", "namespace": RAY_NS},
+             "spec": {"holderIdentity": "replica-a", "leaseDurationSeconds": 15}}
+    status, out = sa_request(k8s, token, "POST", lease_dir, lease)
+    assert status == 201, out
+    status, got = sa_request(k8s, token, "GET", f"{lease_dir}/raysense-controller")
+    assert status == 200
+    got["spec"]["holderIdentity"] = "replica-b"
+    status, out = sa_request(k8s, token, "PUT", f"{lease_dir}/raysense-controller", got)
+    assert status == 200 and out["spec"]["holderIdentity"] == "replica-b", out
+
+    # Refused: another Lease, deleting a pod, the RayCluster in another
+    # namespace, RayClusters cluster-wide.
+    refused = [
+        ("GET", f"{lease_dir}/kube-scheduler", None),
+        ("DELETE", f"/api/v1/namespaces/{RAY_NS}/pods/{pods['items'][0]['metadata']['name']}", None),
+        ("GET", "/apis/ray.io/v1/namespaces/default/rayclusters", None),
+        ("GET", "/apis/ray.io/v1/rayclusters", None),
+        ("GET", f"/api/v1/namespaces/{RAY_NS}/secrets", None),
+    ]
+    for method, path, body in refused:
+        status, out = sa_request(k8s, token, method, path, body)
+        assert status == 403, f"{method} {path}: {status} {out}"
 
 
 def test_uninstall_removes_everything(k8s, installed):
