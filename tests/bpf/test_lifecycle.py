@@ -463,7 +463,22 @@ s = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(node, soft=Fal
 refs = [work.options(scheduling_strategy=s).remote(i) for i in range(4)]
 print("pids", sorted(set(ray.get(refs))), flush=True)
 open(sys.argv[2], "w").write("done")
-time.sleep(8)
+# An actor on the same node once the test has looked at the idle workers.
+while not os.path.exists(sys.argv[2] + ".actor"):
+    time.sleep(0.05)
+@ray.remote(num_cpus=1)
+class Act:
+    def __init__(self, flag):
+        self.flag = flag  # the driver's path: sys.argv differs in the worker
+    def meth(self):
+        open(self.flag, "w").write(str(os.getpid()))
+        time.sleep(3)
+        return os.getpid()
+a = Act.options(scheduling_strategy=s).remote(sys.argv[2] + ".running")
+print("actor", ray.get(a.meth.remote()), flush=True)
+open(sys.argv[2] + ".between", "w").write("x")
+while not os.path.exists(sys.argv[2] + ".end"):
+    time.sleep(0.05)
 import json
 from ray.util.state import list_workers
 ws = [w for w in list_workers(detail=True, limit=1000, raise_on_missing_output=False)
@@ -511,7 +526,34 @@ def test_real_ray_worker_node(agent, ray_cluster, tmp_path):
         print(f"after tasks: busy={busy} idle={idle} seconds_since_busy={since:.2f}")
         assert busy == 0 and idle >= 2
         assert 1.5 < since < 10
+
+        # Actors: busy while a method runs, and still busy between calls
+        # (title ray::Act: the worker is dedicated to the actor).
+        open(done + ".actor", "w").close()
+        deadline = time.time() + 120
+        while not os.path.exists(done + ".running"):
+            assert drv.poll() is None, drv.communicate()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        actor_pid = int(open(done + ".running").read() or 0)
+        s = wait_metric(agent, lambda s: one(s, "raysense_workers", raylet_pid=raylet, state="busy") == 1,
+                        timeout=3)
+        deadline = time.time() + 60
+        while not os.path.exists(done + ".between"):
+            assert drv.poll() is None, drv.communicate()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        s = agent.metrics()
+        comm = open(f"/proc/{actor_pid}/comm").read().strip()
+        print(f"actor between calls: comm={comm!r} busy={one(s, 'raysense_workers', raylet_pid=raylet, state='busy')}")
+        assert comm == "ray::Act"
+        assert one(s, "raysense_workers", raylet_pid=raylet, state="busy") == 1
+        assert one(s, "raysense_raylet_seconds_since_busy", raylet_pid=raylet) == 0
+        open(done + ".end", "w").close()
     finally:
+        for suffix in (".actor", ".end"):
+            open(done + suffix, "a").close()
         out, err = drv.communicate(timeout=60)
     assert drv.returncode == 0, err[-3000:]
     print(out.strip())
