@@ -410,7 +410,7 @@ int kuberay_parse_pods(const char *body, size_t len, struct kuberay_pod **pods, 
 	struct rs_json_error jerr;
 	const cJSON *items, *item;
 	struct kuberay_pod *out;
-	cJSON *root;
+	cJSON *root = NULL;
 	size_t n = 0;
 
 	*pods = NULL;
