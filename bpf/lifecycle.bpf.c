@@ -519,10 +519,11 @@ static __always_inline void on_listen(const struct sock *sk, __u64 now)
 			tl->raylet_listen_ns = now;
 	} else if (p->kind == RS_LC_GCS) {
 		__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		struct rs_lc_gcsport gp = { .gcs_pid = tgid };
+		struct rs_lc_gcsport gp = { .gcs_pid = tgid }, *e;
 
+		/* Keep the accepted counter of a port a restarted GCS reuses. */
 		bpf_map_update_elem(&lc_gcsports, &port, &gp, BPF_NOEXIST);
-		struct rs_lc_gcsport *e = bpf_map_lookup_elem(&lc_gcsports, &port);
+		e = bpf_map_lookup_elem(&lc_gcsports, &port);
 		if (e)
 			e->gcs_pid = tgid;
 	}
