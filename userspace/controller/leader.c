@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void seterr(char *err, const char *fmt, ...)
@@ -390,4 +391,68 @@ int leader_release(struct leader *le)
 		rs_info("leader election: %s released lease %s/%s", le->cfg.identity, le->cfg.ns,
 			le->cfg.name);
 	return rc;
+}
+
+/* ---------------------------------------------------------- blocking use */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int leader_acquire_blocking(struct leader *le, volatile sig_atomic_t *stop)
+{
+	bool said = false;
+
+	while (!*stop) {
+		if (leader_tick(le, mono_now()))
+			return 0;
+		if (!said && le->observed.holder[0]) {
+			rs_info("leader election: waiting for lease %s/%s held by %s", le->cfg.ns,
+				le->cfg.name, le->observed.holder);
+			said = true;
+		}
+		usleep(100000);
+	}
+	return -EINTR;
+}
+
+static void *renewer(void *arg)
+{
+	struct leader *le = arg;
+
+	while (!le->thread_stop) {
+		usleep(100000);
+		if (!leader_tick(le, mono_now())) {
+			rs_error("leader election: lost lease %s/%s; stopping", le->cfg.ns, le->cfg.name);
+			*le->on_loss = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+int leader_start_renewer(struct leader *le, volatile sig_atomic_t *on_loss)
+{
+	int rc;
+
+	le->on_loss = on_loss;
+	le->thread_stop = 0;
+	rc = pthread_create(&le->thread, NULL, renewer, le);
+	if (rc)
+		return -rc;
+	le->thread_started = true;
+	return 0;
+}
+
+void leader_stop_renewer(struct leader *le)
+{
+	if (!le->thread_started)
+		return;
+	le->thread_stop = 1;
+	pthread_join(le->thread, NULL);
+	le->thread_started = false;
 }

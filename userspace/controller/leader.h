@@ -17,6 +17,8 @@
 #ifndef RAYSENSE_CONTROLLER_LEADER_H
 #define RAYSENSE_CONTROLLER_LEADER_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -56,6 +58,11 @@ struct leader {
 	long acquisitions;		/* times we became leader */
 	long api_errors;
 	char last_error[KUBE_ERR_LEN];
+	/* background renewal (leader_start_renewer) */
+	pthread_t thread;
+	bool thread_started;
+	volatile sig_atomic_t thread_stop;
+	volatile sig_atomic_t *on_loss;
 };
 
 /* Validates the timing rule duration > deadline > 1.2*retry.  0 or -EINVAL. */
@@ -69,6 +76,16 @@ bool leader_tick(struct leader *le, double now);
 int leader_try_acquire_or_renew(struct leader *le, double now);
 /* Give the lease up if we hold it.  0 or -errno. */
 int leader_release(struct leader *le);
+
+/* For a process that runs its control loop only while leading (the
+ * controller-runtime model): block until we lead (0) or *stop is set
+ * (-EINTR); then renew from a thread that sets *on_loss (and logs) if the
+ * lease is lost, after which the process should exit and be restarted.
+ * The leader's kube_client must not be used by anyone else meanwhile. */
+int leader_acquire_blocking(struct leader *le, volatile sig_atomic_t *stop);
+int leader_start_renewer(struct leader *le, volatile sig_atomic_t *on_loss);
+/* Stop the renewal thread (no release; call leader_release after). */
+void leader_stop_renewer(struct leader *le);
 
 /* Pure helpers, exposed for tests. */
 int lease_time_format(double unix_s, char *buf, size_t size);	/* 2006-01-02T15:04:05.000000Z */

@@ -1,13 +1,18 @@
-/* main.c -- raysense-controller entry point: flags, logging, the local
- * provider, the HTTP API, then the control loop (see controller.h). */
+/* main.c -- raysense-controller entry point: flags, logging, the provider
+ * (local, or kuberay with optional Lease leader election), the HTTP API,
+ * then the control loop (see controller.h). */
 #include "common/cli.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
+#include "controller/kube_client.h"
+#include "controller/leader.h"
 #include "controller/provider.h"
+#include "controller/provider_kuberay.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,7 +51,7 @@ static void usage(FILE *out)
 		"  --upscaling-speed X      Ray's upscaling_speed (default 1000, KubeRay's default)\n"
 		"  --max-workers N          global cap on worker nodes (default none)\n"
 		"Local provider:\n"
-		"  --provider local         the only embedded provider (default)\n"
+		"  --provider local|kuberay local (default) or kuberay (below)\n"
 		"  --ray-address ADDR       GCS address for 'ray start --address' (default 127.0.0.1:6379)\n"
 		"  --ray-bin PATH           the 'ray' executable (default 'ray' in PATH)\n"
 		"  --ray-start-arg ARG      extra 'ray start' argument (repeatable)\n"
@@ -54,6 +59,15 @@ static void usage(FILE *out)
 		"  --node-temp-root DIR     per-node Ray temp dirs (default /tmp/raysense-nodes; keep short)\n"
 		"  --stop-grace S           SIGTERM -> SIGKILL delay (default 15)\n"
 		"  --stop-nodes-on-exit     stop every launched node when the controller exits\n"
+		"KubeRay provider (--provider kuberay):\n"
+		"  --kubeconfig FILE        kubeconfig in JSON form (kubectl config view --raw\n"
+		"                           --flatten -o json); default: in-cluster service account\n"
+		"  --namespace NS           the RayCluster's namespace (default: the config's)\n"
+		"  --raycluster NAME        the RayCluster to scale (required)\n"
+		"  --leader-elect           act only while holding a coordination.k8s.io Lease\n"
+		"                           in --namespace (15 s lease, 10 s renew deadline, 2 s retry)\n"
+		"  --lease-name NAME        Lease name (default raysense-controller)\n"
+		"  --identity ID            holder identity (default: the host name)\n"
 		"Loop:\n"
 		"  --interval S             loop interval (default 1)\n"
 		"  --stale-after S          max age of the per-node usage report for scale-down (default 15)\n"
@@ -71,6 +85,8 @@ static void usage(FILE *out)
 struct args {
 	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
 	const char *listen, *token_file, *node_tmp;
+	const char *provider, *kubeconfig, *k8s_namespace, *raycluster, *lease_name, *identity;
+	bool leader_elect;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms;
@@ -92,6 +108,7 @@ enum {
 	O_DASH = 256, O_DASH_TOKEN, O_DASH_TIMEOUT, O_CONFIG, O_GROUP, O_IDLE, O_SPEED, O_MAXW,
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP,
+	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -121,6 +138,12 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+		{ "namespace", required_argument, NULL, O_K8S_NS },
+		{ "raycluster", required_argument, NULL, O_RAYCLUSTER },
+		{ "leader-elect", no_argument, NULL, O_LEADER },
+		{ "lease-name", required_argument, NULL, O_LEASE },
+		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -153,9 +176,16 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			maxw_set = true;
 			break;
 		case O_PROVIDER:
-			if (strcmp(optarg, "local"))
-				rs_cli_usage_error(PROG, "unknown --provider '%s' (only 'local' is built in)", optarg);
+			if (strcmp(optarg, "local") && strcmp(optarg, "kuberay"))
+				rs_cli_usage_error(PROG, "unknown --provider '%s' (want local or kuberay)", optarg);
+			a->provider = optarg;
 			break;
+		case O_KUBECONFIG: a->kubeconfig = optarg; break;
+		case O_K8S_NS: a->k8s_namespace = optarg; break;
+		case O_RAYCLUSTER: a->raycluster = optarg; break;
+		case O_LEADER: a->leader_elect = true; break;
+		case O_LEASE: a->lease_name = optarg; break;
+		case O_IDENTITY: a->identity = optarg; break;
 		case O_ADDRESS: a->address = optarg; break;
 		case O_RAYBIN: a->ray_bin = optarg; break;
 		case O_STARTARG:
@@ -200,6 +230,68 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		rs_cli_usage_error(PROG, "%s", err);
 	if (a->interval <= 0)
 		a->interval = 1;
+	if (a->provider && !strcmp(a->provider, "kuberay") && !a->raycluster)
+		rs_cli_usage_error(PROG, "--provider kuberay needs --raycluster");
+	if (a->leader_elect && !(a->provider && !strcmp(a->provider, "kuberay")))
+		rs_cli_usage_error(PROG, "--leader-elect needs --provider kuberay");
+}
+
+/* Kubernetes API config: --kubeconfig (JSON) or the in-cluster account. */
+static int load_kube(const struct args *a, struct kube_client *kube)
+{
+	char err[KUBE_ERR_LEN];
+	int rc;
+
+	rc = a->kubeconfig ? kube_client_from_kubeconfig(kube, a->kubeconfig, NULL, err)
+			   : kube_client_in_cluster(kube, NULL, err);
+	if (rc)
+		rs_error("%s", err);
+	return rc;
+}
+
+static int create_kuberay(const struct args *a, struct kube_client *kube, struct provider *out)
+{
+	struct provider_kuberay_config kc = { 0 };
+	char err[PROVIDER_ERR_LEN];
+	int rc;
+
+	if (load_kube(a, kube))
+		return -EINVAL;
+	kc.kube = kube;
+	kc.ns = a->k8s_namespace;
+	kc.raycluster = a->raycluster;
+	rc = provider_kuberay_create(&kc, out, err);
+	if (rc)
+		rs_error("kuberay provider: %s", err);
+	return rc;
+}
+
+/* Leader election: block until we hold the Lease (in the RayCluster's
+ * namespace, where deploy/'s Role grants it), then renew from a thread
+ * that stops the process if the lease is lost (a restart re-joins the
+ * election, as controller-runtime does). */
+static int start_leader(const struct args *a, struct kube_client *kube, struct leader *le)
+{
+	struct leader_config lc = { 0 };
+	static char host[256];
+	char err[KUBE_ERR_LEN];
+
+	if (load_kube(a, kube))
+		return -EINVAL;
+	if (!a->identity && gethostname(host, sizeof(host) - 1))
+		snprintf(host, sizeof(host), "raysense-controller-%d", (int)getpid());
+	lc.kube = kube;
+	lc.ns = a->k8s_namespace ? a->k8s_namespace : kube->ns;
+	lc.name = a->lease_name ? a->lease_name : "raysense-controller";
+	lc.identity = a->identity ? a->identity : host;
+	if (leader_init(le, &lc, err)) {
+		rs_error("%s", err);
+		return -EINVAL;
+	}
+	rs_info("leader election: %s waiting for lease %s/%s", lc.identity, lc.ns, lc.name);
+	if (leader_acquire_blocking(le, &g_stop))
+		return -EINTR;
+	return leader_start_renewer(le, &g_stop);
 }
 
 static char *read_token(const char *path, const char *what)
@@ -255,6 +347,9 @@ int main(int argc, char **argv)
 	struct controller_api_config ac = { 0 };
 	struct rs_http_server *srv = NULL;
 	struct controller *ctl = NULL;
+	struct kube_client kube = { 0 }, lease_kube = { 0 };
+	struct leader le;
+	bool kuberay, leading = false;
 	char host[256], err[PROVIDER_ERR_LEN];
 	char *dash_token, *token;
 	int port, rc;
@@ -275,17 +370,27 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	kuberay = a.provider && !strcmp(a.provider, "kuberay");
+	if (a.leader_elect) {
+		if (start_leader(&a, &lease_kube, &le))
+			return g_stop ? RS_EXIT_OK : RS_EXIT_FAILURE;
+		leading = true;
+	}
 	lp.ray_bin = a.ray_bin;
 	lp.address = a.address ? a.address : "127.0.0.1:6379";
 	lp.state_dir = a.state_dir ? a.state_dir : "./raysense-state";
 	lp.extra_args = a.extra;
 	lp.stop_grace_s = a.stop_grace;
 	lp.node_temp_root = a.node_tmp;
-	rc = provider_local_create(&lp, &opts.provider, err);
-	if (rc) {
-		rs_error("local provider: %s", err);
-		return RS_EXIT_FAILURE;
+	if (kuberay) {
+		rc = create_kuberay(&a, &kube, &opts.provider);
+	} else {
+		rc = provider_local_create(&lp, &opts.provider, err);
+		if (rc)
+			rs_error("local provider: %s", err);
 	}
+	if (rc)
+		return RS_EXIT_FAILURE;
 	opts.dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
 	opts.dash.token = dash_token;
 	opts.dash.timeout_ms = a.dash_timeout_ms;
@@ -317,6 +422,14 @@ int main(int argc, char **argv)
 	if (a.stop_on_exit)
 		stop_all_nodes(&opts.provider, a.stop_grace > 0 ? a.stop_grace : 15);
 	controller_destroy(ctl);
+	if (leading) {
+		leader_stop_renewer(&le);
+		if (leader_release(&le))
+			rs_warn("could not release the lease: %s", le.last_error);
+		leader_free(&le);
+	}
+	kube_client_free(&kube);
+	kube_client_free(&lease_kube);
 	config_free(&cfg);
 	free(dash_token);
 	free(token);

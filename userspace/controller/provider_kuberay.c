@@ -129,6 +129,18 @@ static struct kuberay_pod *find_pod(struct kuberay *k, const char *name)
 	return NULL;
 }
 
+/* A provider id: the pod name, or the pod IP of a pod not being deleted
+ * (an IP can be reused by a new pod once the old one is gone). */
+static struct kuberay_pod *find_pod_by_id(struct kuberay *k, const char *id)
+{
+	struct kuberay_pod *p = find_pod(k, id);
+
+	for (size_t i = 0; !p && i < k->pod_count; i++)
+		if (!strcmp(k->pods[i].ip, id) && !k->pods[i].deleting)
+			p = &k->pods[i];
+	return p;
+}
+
 static bool strv_has(char *const *v, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
@@ -227,7 +239,11 @@ static int rebuild_nodes(struct kuberay *k)
 				       strv_has(g->victims, g->victim_count, p->name) ||
 				       strv_has(g->inflight_victims, g->inflight_victim_count, p->name)));
 
-		if (g && push_node(k, &cap, p->name, p->group, p->created, stopping ? now : 0))
+		/* The id is what the controller matches against Ray's node name,
+		 * which for a KubeRay pod is its IP (ray start's default); until
+		 * the pod has an IP it is the pod name. */
+		if (g && push_node(k, &cap, p->ip[0] ? p->ip : p->name, p->group, p->created,
+				   stopping ? now : 0))
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < k->group_count; i++) {
@@ -632,9 +648,10 @@ static int kuberay_terminate(struct provider *p, const char *id, char *err)
 		seterr(err, "%s has no pod yet; it can be terminated once the operator creates it", id);
 		return -EBUSY;
 	}
-	pod = find_pod(k, id);
+	pod = find_pod_by_id(k, id);
 	if (!pod || pod->deleting)
 		return 0;	/* gone or going: idempotent */
+	id = pod->name;		/* workersToDelete takes pod names */
 	g = find_group(k, pod->group);
 	if (!g) {
 		seterr(err, "pod %s belongs to unknown worker group '%s'", id, pod->group);

@@ -17,8 +17,10 @@
  *    or flapping API server never causes a duplicate scale-up;
  *  - errors back off exponentially (0.5 s .. 30 s) and always re-read.
  *
- * Provider ids are pod names.  launch() queues +1 for the group and returns a
- * placeholder id "<group>/pending-<n>"; list() shows real pods plus one
+ * Provider ids are what the controller matches with Ray's node name: the pod
+ * IP (Ray's default node name inside a pod) once the pod has one, else the
+ * pod name; terminate() takes either.  launch() queues +1 for the group and
+ * returns a placeholder id "<group>/pending-<n>"; list() shows real pods plus one
  * placeholder per replica not yet backed by a pod, so the controller counts
  * unmaterialised replicas (and pending ECI pods) as in-flight capacity.
  * terminate(pod) queues the pod as a victim; refresh() sends the patches. */
