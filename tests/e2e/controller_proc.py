@@ -110,7 +110,7 @@ class Controller:
                 self.proc.wait(timeout=5)
         # Whatever the controller could not stop: kill by the provider's
         # per-node temp root, which only our nodes use.
-        out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True,
+        out = subprocess.run(["ps", "-eww", "-o", "pid=,pgid=,args="], capture_output=True,
                              text=True).stdout
         for line in out.splitlines():
             pid, pgid, cmd = line.split(None, 2)

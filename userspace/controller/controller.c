@@ -191,9 +191,12 @@ static double idle_seconds(struct controller *c, const char *id, double now)
 
 enum ref_kind { REF_HEAD, REF_UNMANAGED, REF_PROVIDER };
 
+/* The provider's node array moves when a launch grows it: copy what the
+ * status needs instead of pointing into it. */
 struct node_ref {
 	enum ref_kind kind;
-	const struct provider_node *pn;
+	char provider_id[PROVIDER_ID_MAX];	/* "" unless REF_PROVIDER */
+	double launched_at;
 	const struct dash_node *dn;
 };
 
@@ -295,7 +298,11 @@ static void add_node(struct plan_ctx *p, enum ref_kind kind, const char *type,
 		n->total = resmap_view(&dn->total);
 		n->available = resmap_view(&dn->available);
 	}
-	p->refs[p->node_count] = (struct node_ref){ kind, pn, dn };
+	p->refs[p->node_count] = (struct node_ref){ .kind = kind, .dn = dn };
+	if (pn) {
+		snprintf(p->refs[p->node_count].provider_id, PROVIDER_ID_MAX, "%s", pn->id);
+		p->refs[p->node_count].launched_at = pn->launched_at;
+	}
 	p->node_count++;
 }
 
@@ -726,6 +733,14 @@ static const char *node_state(const struct node_ref *r)
 	return r->dn ? "running" : "pending";
 }
 
+static bool stopping_now(const struct provider_node *pn, size_t np, const char *id)
+{
+	for (size_t i = 0; i < np; i++)
+		if (!strcmp(pn[i].id, id))
+			return pn[i].stop_requested_at > 0;
+	return true;	/* already gone */
+}
+
 static cJSON *nodes_json(struct controller *c, const struct plan_ctx *p)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -735,7 +750,12 @@ static cJSON *nodes_json(struct controller *c, const struct plan_ctx *p)
 	for (size_t i = 0; arr && i < p->node_count; i++) {
 		const struct node_ref *r = &p->refs[i];
 		const struct planner_node *n = &p->nodes[i];
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
+
+		/* Stopped during this tick: listed below as stopping. */
+		if (r->kind == REF_PROVIDER && stopping_now(pn, np, r->provider_id))
+			continue;
+		o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "id", n->id);
 		cJSON_AddStringToObject(o, "type", n->type);
@@ -751,8 +771,8 @@ static cJSON *nodes_json(struct controller *c, const struct plan_ctx *p)
 			cJSON_AddNumberToObject(o, "idle_s", round(n->idle_s * 10) / 10);
 		if (n->busy_workers >= 0)
 			cJSON_AddNumberToObject(o, "agent_busy_workers", n->busy_workers);
-		if (r->pn)
-			cJSON_AddNumberToObject(o, "launched_at", r->pn->launched_at);
+		if (r->kind == REF_PROVIDER)
+			cJSON_AddNumberToObject(o, "launched_at", r->launched_at);
 		cJSON_AddItemToArray(arr, o);
 	}
 	for (size_t i = 0; arr && i < np; i++) {
