@@ -513,6 +513,10 @@ def test_real_ray_worker_node(agent, ray_cluster, tmp_path):
         s = wait_metric(agent, lambda s: series(s, "raysense_workers", raylet_pid=raylet, state="busy")
                         and one(s, "raysense_workers", raylet_pid=raylet, state="busy") == 2, timeout=120)
         assert one(s, "raysense_raylet_seconds_since_busy", raylet_pid=raylet) == 0
+        # Two raylets on this host are kept apart: the head (num-cpus=0) runs none.
+        head_raylet = children(ray_cluster.head_proc.pid, "raylet")
+        assert len(head_raylet) == 1
+        assert one(s, "raysense_workers", raylet_pid=head_raylet[0], state="busy") == 0
         deadline = time.time() + 120
         while not os.path.exists(done):
             assert drv.poll() is None, drv.communicate()

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --pin-dir DIR       pin BPF maps under DIR (default " RS_DEFAULT_PIN_DIR ")\n"
-		"  --raylet-path PATH  only watch raylets whose binary is PATH\n"
+		"  --raylet-path PATH  only watch raylets whose binary is PATH (or is under\n"
+		"                      PATH when it ends in '/')\n"
 		"  --lease-phases      also time lease phases (queue, worker pop, grant):\n"
 		"                      ~5 more uprobe hits per lease\n"
 		RS_OUTPUTS_USAGE
@@ -61,7 +62,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	rs_log(level == LIBBPF_WARN ? RS_LOG_WARN : level == LIBBPF_INFO ? RS_LOG_INFO : RS_LOG_DEBUG,
-	       "libbpf: %s", buf);
+	       "%s%s", strncmp(buf, "libbpf: ", 8) ? "libbpf: " : "", buf);
 	return 0;
 }
 

@@ -109,6 +109,18 @@ static int resolve_syms(struct raylet_state *s, pid_t pid, const struct rs_lease
 
 /* ---- tracking ---------------------------------------------------------- */
 
+/* --raylet-path: an exact binary path, or a directory prefix ending in '/'. */
+static bool path_allowed(const struct raylet_state *s, const char *exe)
+{
+	size_t n = strlen(s->path_filter);
+
+	if (n == 0)
+		return true;
+	if (s->path_filter[n - 1] == '/')
+		return strncmp(exe, s->path_filter, n) == 0;
+	return strcmp(exe, s->path_filter) == 0;
+}
+
 static struct tracked *find_tracked(struct raylet_state *s, pid_t pid)
 {
 	for (int i = 0; i < RS_MAX_RAYLETS; i++)
@@ -234,7 +246,7 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 		return 0;   /* already tracked */
 	if (t && t->live)
 		untrack(s, t, "was replaced by a new process with the same pid");
-	if (s->path_filter[0] && strcmp(proc.exe, s->path_filter)) {
+	if (!path_allowed(s, proc.exe)) {
 		rs_debug("raylet pid %d (%s) skipped: not %s", (int)pid, proc.exe, s->path_filter);
 		return 0;
 	}

@@ -1,0 +1,179 @@
+"""Helpers for the BPF tests: run raysense-agent and fake raylets, read the
+agent's pinned maps with bpftool (BTF-formatted JSON) and its /metrics."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bpftool_json(*args):
+    out = subprocess.run(["bpftool", "-j", *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout or "null")
+
+
+def dump_map(pin_dir, name):
+    """Pinned map -> list of (key, value) from bpftool's BTF 'formatted' view."""
+    path = os.path.join(pin_dir, name)
+    if not os.path.exists(path):
+        return []
+    return [(e["formatted"]["key"], e["formatted"]["value"]) for e in bpftool_json("map", "dump", "pinned", path)]
+
+
+def lease_counts(pin_dir, pid):
+    for k, v in dump_map(pin_dir, "rs_lease_cnt"):
+        if k == pid:
+            return v
+    return None
+
+
+def lease_hist(pin_dir, pid, phase=0):
+    for k, v in dump_map(pin_dir, "rs_lease_hist"):
+        if k["tgid"] == pid and k["phase"] == phase:
+            return v
+    return None
+
+
+def runq_hist(pin_dir, pid):
+    for k, v in dump_map(pin_dir, "rs_runq_hist"):
+        if k == pid:
+            return v
+    return None
+
+
+def hist_quantile_s(slots, q):
+    """Quantile of a log2 histogram (slot i = [2^i, 2^(i+1)) ns), linear
+    inside the slot like Prometheus' histogram_quantile; in seconds."""
+    total = sum(slots)
+    if total == 0:
+        return None
+    rank, acc = q * total, 0
+    for i, c in enumerate(slots):
+        if c and acc + c >= rank:
+            lo, hi = (0 if i == 0 else 2 ** i), 2 ** (i + 1)
+            return (lo + (hi - lo) * (rank - acc) / c) / 1e9
+        acc += c
+    return None
+
+
+class FakeRaylet:
+    """tests/bpf/targets/fake_raylet.c: prints 'ready PID', waits for 'go'."""
+
+    def __init__(self, path, *args):
+        self.proc = subprocess.Popen([path, "--node_id=" + "ab" * 28, *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready "), f"fake raylet said {line!r}"
+        self.pid = int(line.split()[1])
+
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line.strip() == "done", f"fake raylet said {line!r}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Agent:
+    """raysense-agent with its own pin dir and HTTP port; output to a file."""
+
+    def __init__(self, binary, pin_dir, *args):
+        self.pin_dir = pin_dir
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="agent-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([binary, "--pin-dir", pin_dir, "--listen", f"127.0.0.1:{self.port}",
+                                      "--log-level", "debug", *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            assert self.proc.poll() is None, f"agent exited early:\n{self.text()}"
+            time.sleep(0.1)
+        raise AssertionError(f"agent log never matched {pattern!r}:\n{self.text()}")
+
+    def wait_tracking(self, pid, timeout=30):
+        return self.wait_log(rf"tracking raylet pid {pid} .*?(\d+) lease probe\(s\) attached", timeout)
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def prog_ids(self):
+        """IDs of the BPF programs this agent holds, from its fds' fdinfo
+        (bpftool's pid column needs a BPF iterator this bpftool may lack)."""
+        ids = set()
+        fd_dir = f"/proc/{self.proc.pid}/fdinfo"
+        for fd in os.listdir(fd_dir):
+            try:
+                with open(os.path.join(fd_dir, fd)) as f:
+                    for line in f:
+                        if line.startswith("prog_id:"):
+                            ids.add(int(line.split()[1]))
+            except OSError:
+                pass
+        return ids
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("agent did not exit within 30 s of SIGTERM")
+        return self.proc.returncode
+
+
+def metric_value(text, name, **labels):
+    """Value of the first sample `name{...}` whose labels include `labels`."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        m = re.match(r'([^{ ]+)(\{(.*)\})? (\S+)', line)
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == str(v) for k, v in labels.items()):
+            return float(m.group(4))
+    return None
+
+
+def metric_hist(text, name, **labels):
+    """{le: cumulative count} of a Prometheus histogram series."""
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "_bucket{"):
+            continue
+        m = re.match(r'[^{]+\{(.*)\} (\S+)', line)
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1)))
+        if all(got.get(k) == str(v) for k, v in labels.items()):
+            out[float(got["le"])] = float(m.group(2))
+    return out

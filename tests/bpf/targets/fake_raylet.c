@@ -1,0 +1,237 @@
+/* fake_raylet.c -- a controlled-delay stand-in for the raylet, for the BPF
+ * tests in tests/bpf/. It is built as an executable named `raylet` (so its
+ * comm is "raylet", as the agent's discovery expects) and defines functions
+ * under the exact mangled names of the Ray 2.60.0 raylet's lease probe
+ * points (see docs/raylet-symbols.md), with the same argument shapes. Between
+ * the probe points it sleeps a known time, so the agent's histograms can be
+ * checked against the injected delays.
+ *
+ * Built twice: the -DOMIT_REPLY_SENT variant lacks OnReplySent, for the
+ * missing-symbol test.
+ *
+ * Usage: raylet --node_id=HEX [--leases N] [--delay-us D] [--phases]
+ *               [--cancel N] [--spill N] [--runq-rounds N --runq-spin-ms MS --cpu C]
+ * It prints "ready <pid>", waits for a line "go" on stdin, runs the
+ * workload, prints "done", then waits for stdin EOF before exiting. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, used))
+#define BARRIER() __asm__ volatile("" ::: "memory")
+
+/* Shapes of Ray's objects, reduced to what the probes read: the lease is the
+ * first member of internal::Work, and a shared_ptr starts with its element. */
+struct lease { char spec[64]; };
+struct work { struct lease lease; int state; };
+struct shared_ptr { void *elem; void *ctrl; };
+struct server_call { char pad[128]; };
+
+#define SC "_ZN3ray3rpc14ServerCallImplINS0_25NodeManagerServiceHandlerENS0_25RequestWorkerLeaseRequestENS0_23RequestWorkerLeaseReplyELNS0_17ClusterIdAuthTypeE0ELb0EE"
+
+NOINLINE void handle_request(struct server_call *self) __asm__(SC "13HandleRequestEv");
+NOINLINE void handle_request(struct server_call *self) { BARRIER(); (void)self; }
+
+#ifndef OMIT_REPLY_SENT
+NOINLINE void on_reply_sent(struct server_call *self) __asm__(SC "11OnReplySentEv");
+NOINLINE void on_reply_sent(struct server_call *self) { BARRIER(); (void)self; }
+#else
+/* Same job under a name the agent does not look for. */
+NOINLINE void on_reply_sent(struct server_call *self) { BARRIER(); (void)self; }
+#endif
+
+NOINLINE void on_reply_failed(struct server_call *self) __asm__(SC "13OnReplyFailedEv");
+NOINLINE void on_reply_failed(struct server_call *self) { BARRIER(); (void)self; }
+
+NOINLINE void reply_cancelled(const struct shared_ptr *w, int type, const void *msg)
+	__asm__("_ZN3ray6raylet12_GLOBAL__N_114ReplyCancelledERKSt10shared_ptrINS0_8internal4WorkEENS_3rpc45RequestWorkerLeaseReply_SchedulingFailureTypeERKSs");
+NOINLINE void reply_cancelled(const struct shared_ptr *w, int type, const void *msg)
+{ BARRIER(); (void)w; (void)type; (void)msg; }
+
+NOINLINE void spillback(void *self, const void *node, const struct shared_ptr *w)
+	__asm__("_ZN3ray6raylet17LocalLeaseManager9SpillbackERKNS_6NodeIDERKSt10shared_ptrINS0_8internal4WorkEE");
+NOINLINE void spillback(void *self, const void *node, const struct shared_ptr *w)
+{ BARRIER(); (void)self; (void)node; (void)w; }
+
+NOINLINE void local_queue(void *self, struct shared_ptr *w)
+	__asm__("_ZN3ray6raylet17LocalLeaseManager21QueueAndScheduleLeaseESt10shared_ptrINS0_8internal4WorkEE");
+
+NOINLINE void schedule_on_node(void *self, const void *node, const struct shared_ptr *w)
+	__asm__("_ZN3ray6raylet19ClusterLeaseManager14ScheduleOnNodeERKNS_6NodeIDERKSt10shared_ptrINS0_8internal4WorkEE");
+NOINLINE void schedule_on_node(void *self, const void *node, const struct shared_ptr *w)
+{
+	struct shared_ptr copy = *w;   /* by-value argument: a caller temporary */
+
+	BARRIER();
+	if (node == NULL)               /* NULL node = this node: queue locally */
+		local_queue(self, &copy);
+}
+
+NOINLINE void local_queue(void *self, struct shared_ptr *w) { BARRIER(); (void)self; (void)w; }
+
+NOINLINE void pop_worker(void *self, const struct lease *spec, const void *cb)
+	__asm__("_ZN3ray6raylet10WorkerPool9PopWorkerERKNS_18LeaseSpecificationERKSt8functionIFbRKSt10shared_ptrINS0_15WorkerInterfaceEENS0_15PopWorkerStatusERKSsEE");
+NOINLINE void pop_worker(void *self, const struct lease *spec, const void *cb)
+{ BARRIER(); (void)self; (void)spec; (void)cb; }
+
+NOINLINE int popped_worker_handler(void *self, const void *worker, int status, const void *lease_id,
+				   int sched_class, const struct shared_ptr *w, int detached,
+				   const void *owner, const void *msg)
+	__asm__("_ZN3ray6raylet17LocalLeaseManager19PoppedWorkerHandlerERKSt10shared_ptrINS0_15WorkerInterfaceEENS0_15PopWorkerStatusERKNS_7LeaseIDEiRKS2_INS0_8internal4WorkEEbRKNS_3rpc7AddressERKSs");
+NOINLINE int popped_worker_handler(void *self, const void *worker, int status, const void *lease_id,
+				   int sched_class, const struct shared_ptr *w, int detached,
+				   const void *owner, const void *msg)
+{
+	BARRIER();
+	(void)self; (void)worker; (void)lease_id; (void)sched_class; (void)w;
+	(void)detached; (void)owner; (void)msg;
+	return status == 0;
+}
+
+NOINLINE void grant(void *self, const void *worker, void *map, const void *alloc,
+		    const struct lease *lease, const void *replies)
+	__asm__("_ZN3ray6raylet17LocalLeaseManager5GrantERKSt10shared_ptrINS0_15WorkerInterfaceEERN4absl12lts_2023080213flat_hash_mapINS_7LeaseIDES4_NS8_13hash_internal4HashISA_EESt8equal_toISA_ESaISt4pairIKSA_S4_EEEERKS2_INS_21TaskResourceInstancesEERKNS_8RayLeaseERKSt6vectorINS0_8internal13ReplyCallbackESaISV_EE");
+NOINLINE void grant(void *self, const void *worker, void *map, const void *alloc,
+		    const struct lease *lease, const void *replies)
+{ BARRIER(); (void)self; (void)worker; (void)map; (void)alloc; (void)lease; (void)replies; }
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* One lease RPC: request, (phases: queue -> pop -> popped -> grant), reply.
+ * With phases the delay is split: delay/4 queued, delay/2 waiting for a
+ * worker, the rest before the reply. */
+static void one_lease(struct server_call *call, long delay_us, int phases)
+{
+	struct work *w = calloc(1, sizeof(*w));
+	struct shared_ptr sp = { w, NULL };
+	char self[8], worker[8], map[8], alloc[8], lease_id[32], replies[8];
+
+	handle_request(call);
+	if (phases) {
+		schedule_on_node(self, NULL, &sp);
+		sleep_us(delay_us / 4);
+		pop_worker(self, &w->lease, NULL);
+		sleep_us(delay_us / 2);
+		popped_worker_handler(self, worker, 0, lease_id, 0, &sp, 0, NULL, NULL);
+		grant(self, worker, map, alloc, &w->lease, replies);
+		sleep_us(delay_us - delay_us / 4 - delay_us / 2);
+	} else {
+		sleep_us(delay_us);
+	}
+	on_reply_sent(call);
+	free(w);
+}
+
+/* Keep this (tracked) thread runnable but off-CPU for spin_ms per round: a
+ * SCHED_FIFO child (its own tgid, so untracked) on the same CPU spins for
+ * spin_ms right after we wake it, preempting us while we are runnable. */
+static int runq_rounds(int rounds, int spin_ms, int cpu)
+{
+	cpu_set_t set;
+	int go[2];
+	pid_t child;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) || pipe(go))
+		return -1;
+	child = fork();
+	if (child < 0)
+		return -1;
+	if (child == 0) {
+		struct sched_param sp = { .sched_priority = 10 };
+		char c;
+
+		close(go[1]);
+		if (sched_setscheduler(0, SCHED_FIFO, &sp))
+			_exit(3);
+		while (read(go[0], &c, 1) == 1) {
+			struct timespec t0, t;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			do
+				clock_gettime(CLOCK_MONOTONIC, &t);
+			while ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L < spin_ms);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	sleep_us(100000);   /* let the child become SCHED_FIFO */
+	for (int i = 0; i < rounds; i++) {
+		if (write(go[1], "g", 1) != 1)
+			return -1;
+		sleep_us(50000);   /* back on CPU after the spin; then rest */
+	}
+	close(go[1]);
+	waitpid(child, NULL, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long leases = 0, delay_us = 10000, cancels = 0, spills = 0;
+	int phases = 0, rounds = 0, spin_ms = 50, cpu = 0;
+	static struct server_call calls[4];
+	char line[64];
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--leases") && i + 1 < argc)
+			leases = atol(argv[++i]);
+		else if (!strcmp(a, "--delay-us") && i + 1 < argc)
+			delay_us = atol(argv[++i]);
+		else if (!strcmp(a, "--cancel") && i + 1 < argc)
+			cancels = atol(argv[++i]);
+		else if (!strcmp(a, "--spill") && i + 1 < argc)
+			spills = atol(argv[++i]);
+		else if (!strcmp(a, "--phases"))
+			phases = 1;
+		else if (!strcmp(a, "--runq-rounds") && i + 1 < argc)
+			rounds = atoi(argv[++i]);
+		else if (!strcmp(a, "--runq-spin-ms") && i + 1 < argc)
+			spin_ms = atoi(argv[++i]);
+		else if (!strcmp(a, "--cpu") && i + 1 < argc)
+			cpu = atoi(argv[++i]);
+		/* anything else (--node_id=, --metrics_export_port=) is for the agent */
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("ready %d\n", (int)getpid());
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
+		return 1;
+	for (long i = 0; i < leases; i++)
+		one_lease(&calls[i % 4], delay_us, phases);
+	for (long i = 0; i < cancels; i++) {
+		struct shared_ptr sp = { NULL, NULL };
+
+		reply_cancelled(&sp, 0, NULL);
+	}
+	for (long i = 0; i < spills; i++) {
+		struct shared_ptr sp = { NULL, NULL };
+
+		spillback(NULL, NULL, &sp);
+	}
+	if (rounds && runq_rounds(rounds, spin_ms, cpu)) {
+		perror("runq");
+		return 1;
+	}
+	printf("done\n");
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
