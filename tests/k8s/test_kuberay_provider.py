@@ -595,3 +595,77 @@ def test_rbac_from_deploy_is_enough_and_no_more(k8s, drivers, tmp_path, driver_b
     assert n["errors"] == 0 and n["read_errors"] == 0, n
     log = d.log_path.read_text()
     assert "403" not in log and "forbidden" not in log.lower(), log[-2000:]
+
+
+def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubeconfig, bin,
+                                                              tmp_path):
+    """raysense-controller itself (--provider kuberay --leader-elect), two
+    replicas, fed 4 pending {CPU: 1} tasks by a fake dashboard serving
+    recorded Ray 2.60.0 answers (the dashboard is not under test; Ray never
+    reports the new pods' nodes, so they stay pending capacity).  One
+    replica acts (0 -> 2 replicas of a CPU=2 group); SIGKILL of it hands the
+    lease over after the 15 s default lease, and the new leader does not
+    scale again."""
+    c = Cluster(k8s, "kr-ctl", "rc", [eci_group(replicas=0, max_replicas=5)])
+    port_file = tmp_path / "dash.port"
+    dash = subprocess.Popen([os.environ.get("PYTHON", "python3"),
+                             str(REPO / "tests/k8s/fake_dashboard.py"), str(port_file),
+                             '{"CPU": 1.0}', "4"], start_new_session=True)
+    procs = {}
+    try:
+        wait_until("fake dashboard", lambda: port_file.exists() and port_file.read_text(),
+                   timeout=10)
+        cfg = tmp_path / "controller.json"
+        cfg.write_text(json.dumps({"worker_groups": [
+            {"name": "eci", "resources": {"CPU": 2, "memory": 4 * GiB},
+             "min_workers": 0, "max_workers": 5}]}))
+
+        def start(identity):
+            log = open(tmp_path / f"{identity}.log", "w")
+            procs[identity] = (subprocess.Popen(
+                [bin("raysense-controller"), "--provider", "kuberay",
+                 "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns,
+                 "--raycluster", c.name, "--leader-elect", "--identity", identity,
+                 "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
+                 "--listen", "127.0.0.1:0", "--launch-timeout", "600"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
+
+        def patches(identity):
+            text = (tmp_path / f"{identity}.log").read_text()
+            return [line for line in text.splitlines() if "kuberay: PATCH group" in line]
+
+        start("ctl-a")
+        wait_until("ctl-a leads", lambda: (lease(k8s, c.ns, "raysense-controller") or {})
+                   .get("spec", {}).get("holderIdentity") == "ctl-a", timeout=20)
+        start("ctl-b")
+        wait_until("2 ECI pods running", lambda: c.running("eci", 2, k8s.eci_node), timeout=90)
+        time.sleep(4)
+        assert c.group("eci")["replicas"] == 2
+        assert len(patches("ctl-a")) == 1 and patches("ctl-b") == []
+
+        killed = time.monotonic()
+        procs["ctl-a"][0].kill()
+        wait_until("ctl-b leads", lambda: (lease(k8s, c.ns, "raysense-controller") or {})
+                   .get("spec", {}).get("holderIdentity") == "ctl-b", timeout=30, interval=0.2)
+        handover = time.monotonic() - killed
+        print(f"controller SIGKILL -> other replica leading: {handover:.2f}s (lease 15s, retry 2s)")
+        assert handover <= 15 + 2 * 2 + 1.5, handover
+        time.sleep(5)
+        assert c.group("eci")["replicas"] == 2, "the new leader scaled again"
+        assert len(c.pods("eci")) == 2
+        assert patches("ctl-b") == []
+    finally:
+        for proc, log in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+        dash.kill()
+        dash.wait()
+    spec = lease(k8s, c.ns, "raysense-controller")["spec"]
+    assert spec.get("holderIdentity", "") == "" and spec["leaseDurationSeconds"] == 1, \
+        f"SIGTERM must release the lease: {spec}"
