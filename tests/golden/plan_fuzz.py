@@ -19,9 +19,17 @@ SHAPES = [
     {"CPU": 1, "GPU": 1}, {"custom_a": 1}, {"CPU": 1, "custom_b": 1},
     {"CPU": 1, "memory": 2 * 2**30}, {"CPU": 32}, {"TPU": 1}, {"CPU": 2, "GPU": 3},
 ]
+# Fractional amounts, implicit resources: exercises float ties in the scorer.
+FRACTIONAL_SHAPES = [
+    {"CPU": 0.1}, {"CPU": 0.3}, {"CPU": 0.7}, {"CPU": 1.1, "memory": 3e9},
+    {"CPU": 0.2, "GPU": 0.25}, {"GPU": 0.5}, {"custom_a": 0.3}, {"CPU": 0.6, "custom_b": 0.5},
+    {"memory": 1.5e9}, {"CPU": 2.5}, {"CPU": 0.1, "node:__internal_implicit_resource_foo": 1},
+    {"TPU": 1}, {"CPU": 3.3, "GPU": 1},
+]
 
 
-def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None):
+def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None):
+    shapes = shapes or SHAPES
     n_types = n_types or rng.randint(1, 5)
     types = {"head": {"resources": {"CPU": 0, "memory": 8 * 2**30}, "max_workers": 0}}
     for i in range(n_types):
@@ -74,14 +82,14 @@ def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None):
         scn["max_workers"] = rng.randint(floor, floor + 10)
     demand = {"tasks": [], "placement_groups": []}
     for _ in range(n_entries if n_entries is not None else rng.randint(0, 8)):
-        demand["tasks"].append({"shape": dict(rng.choice(SHAPES)), "count": rng.randint(1, 6)})
+        demand["tasks"].append({"shape": dict(rng.choice(shapes)), "count": rng.randint(1, 6)})
     for _ in range(rng.choice([0, 0, 1, 2, 3])):
         strat = rng.choice(["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"])
-        bundles = [dict(rng.choice(SHAPES[:9])) for _ in range(rng.randint(1, 4))]
+        bundles = [dict(rng.choice(shapes[:9])) for _ in range(rng.randint(1, 4))]
         demand["placement_groups"].append(
             {"strategy": strat, "bundles": bundles, "count": rng.randint(1, 2)})
     if rng.random() < 0.2:
         demand["request_resources"] = [
-            {"shape": dict(rng.choice(SHAPES[:6])), "count": rng.randint(1, 8)}]
+            {"shape": dict(rng.choice(shapes[:6])), "count": rng.randint(1, 8)}]
     scn["demand"] = demand
     return scn

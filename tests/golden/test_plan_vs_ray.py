@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 sys.path.insert(0, HERE)
 
 import ray_plan as ray_plan_mod  # noqa: E402  (needs the pinned Ray: run with .venv/bin/python)
-from plan_fuzz import gen_scenario  # noqa: E402
+from plan_fuzz import FRACTIONAL_SHAPES, gen_scenario  # noqa: E402
 
 
 def mine(ctl, scn, tmp_path):
@@ -95,5 +95,16 @@ def test_random_scenarios_match_ray(bin, tmp_path, seed):
     ctl = bin("raysensectl")
     for i in range(50):
         scn = gen_scenario(rng)
+        got, want = compare(mine(ctl, scn, tmp_path), ray_plan_mod.ray_plan(scn))
+        assert got == want, json.dumps(scn)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_fractional_scenarios_match_ray(bin, tmp_path, seed):
+    rng = random.Random(2000 + seed)
+    ctl = bin("raysensectl")
+    for i in range(50):
+        scn = gen_scenario(rng, n_types=rng.randint(1, 8), n_nodes=rng.randint(0, 40),
+                           n_entries=rng.randint(0, 30), shapes=FRACTIONAL_SHAPES)
         got, want = compare(mine(ctl, scn, tmp_path), ray_plan_mod.ray_plan(scn))
         assert got == want, json.dumps(scn)
