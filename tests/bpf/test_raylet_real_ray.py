@@ -1,0 +1,194 @@
+"""The agent's lease latency against Ray's own metric, on a real Ray 2.60.0.
+
+Ground truth: ray_grpc_server_req_process_time_ms{Method="NodeManagerService.
+grpc_server.RequestWorkerLease"} on each node's metrics export port. Ray
+records it in ServerCallImpl::LogProcessTime, called from OnReplySent /
+OnReplyFailed, from start_time_ set in HandleRequest: the same two code points
+our uprobes hit. So:
+- counts must be equal (every RPC the raylet answers is one sample in both);
+- Ray's exported _sum is NOT the sum of the recorded values: the 2.60
+  Python recorder (ray/_private/telemetry/open_telemetry_metric_recorder.py)
+  replays each bucket's count at the bucket MIDPOINT ("The histogram sum value
+  will be an approximation"). So means cannot be compared; instead the bucket
+  counts must agree: at each of Ray's bucket edges E (0.1, 1, 10, ... ms),
+  Ray's cumulative count must lie between our cumulative counts at the lower
+  and upper edge of our log2 slot holding E (slack: 1 sample or 2 %, for a
+  sample within a few microseconds of E, since our uprobes fire a few
+  instructions before Ray's clock reads);
+- medians: Ray's buckets are decades, so its median is only known to be
+  inside one bucket; our median (log2, linear interpolation) must lie in that
+  bucket, widened by our own slot width (factor 2).
+The head has num-cpus=0, so the driver's leases go to the head raylet and are
+spilled back to the worker raylet: both raylets answer RequestWorkerLease and
+are compared separately (this is also the two-raylets-on-one-host case)."""
+import os
+import re
+import shutil
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from agentutil import Agent, hist_quantile_s, lease_hist
+
+pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(600)]
+
+METHOD = "NodeManagerService.grpc_server.RequestWorkerLease"
+RAY_LE_MS = [0.1, 1, 10, 100, 1000, 10000, float("inf")]
+
+
+def raylet_pid_of(node_id):
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "raylet":
+                    continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if f"--node_id={node_id}".encode() in f.read().split(b"\0"):
+                    return int(d)
+        except OSError:
+            continue
+    raise AssertionError(f"no raylet process for node {node_id}")
+
+
+def ray_lease_metric(port):
+    """(count, sum_ms, {le_ms: cumulative}) of Ray's lease RPC histogram."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    count, total, buckets = 0.0, 0.0, {}
+    for line in body.splitlines():
+        if not line.startswith("ray_grpc_server_req_process_time_ms") or f'Method="{METHOD}"' not in line:
+            continue
+        value = float(line.rsplit(" ", 1)[1])
+        if line.startswith("ray_grpc_server_req_process_time_ms_count"):
+            count = value
+        elif line.startswith("ray_grpc_server_req_process_time_ms_sum"):
+            total = value
+        elif line.startswith("ray_grpc_server_req_process_time_ms_bucket"):
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            buckets[float(le)] = value
+    return count, total, buckets
+
+
+def agent_lease(pin_dir, pid):
+    h = lease_hist(pin_dir, pid)
+    if h is None:
+        return 0, 0.0, [0] * 40
+    return h["count"], h["sum_ns"] / 1e6, h["slots"]
+
+
+def ray_median_bucket(before, after):
+    """(lo, hi) ms of the Ray bucket holding the median of the delta."""
+    delta = [after.get(le, 0) - before.get(le, 0) for le in RAY_LE_MS]
+    total = delta[-1]
+    for i, cum in enumerate(delta):
+        if cum * 2 >= total:
+            return (RAY_LE_MS[i - 1] if i else 0.0), RAY_LE_MS[i]
+    return None
+
+
+def ray_median_ms(before, after):
+    delta = [after.get(le, 0) - before.get(le, 0) for le in RAY_LE_MS]
+    total, prev = delta[-1], 0
+    for i, cum in enumerate(delta):
+        if cum * 2 >= total:
+            lo = RAY_LE_MS[i - 1] if i else 0.0
+            hi = RAY_LE_MS[i]
+            return lo + (hi - lo) * (total / 2 - prev) / max(cum - prev, 1)
+        prev = cum
+    return None
+
+
+def check_buckets(node, ray_b, slots):
+    before, after = ray_b
+    for le in RAY_LE_MS[:-1]:
+        ray_cum = after.get(le, 0) - before.get(le, 0)
+        s = int(le * 1e6).bit_length() - 1          # our slot holding le
+        lo_cum, hi_cum = sum(slots[:s]), sum(slots[:s + 1])
+        slack = max(1, 0.02 * sum(slots))
+        print(f"{node}: le={le} ms ray_cum={ray_cum:.0f} ours in [{lo_cum}, {hi_cum}]")
+        assert lo_cum - slack <= ray_cum <= hi_cum + slack, f"{node}: bucket le={le} ms disagrees"
+
+
+WORKLOAD = """
+import ray, time
+ray.init()
+
+@ray.remote(num_cpus=1)
+def task(i):
+    time.sleep(0.01)
+    return i
+
+@ray.remote(num_cpus=2)
+def wide(i):
+    return i
+
+@ray.remote(num_cpus=1)
+class Counter:
+    def __init__(self):
+        self.n = 0
+    def add(self):
+        self.n += 1
+        return self.n
+
+for wave in range(4):
+    assert sum(ray.get([task.remote(i) for i in range(10)])) == 45
+    ray.get(wide.remote(wave))
+for k in range(3):
+    c = Counter.remote()
+    assert ray.get([c.add.remote() for _ in range(3)])[-1] == 3
+    ray.kill(c)
+print("ok")
+"""
+
+
+def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
+    worker = ray_cluster.add_worker(num_cpus=2)
+    nodes = {
+        "head": (raylet_pid_of(ray_cluster.head_node_id), ray_cluster.head_ports["--metrics-export-port"]),
+        "worker": (raylet_pid_of(worker.node_id), worker.ports["--metrics-export-port"]),
+    }
+    pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
+    agent = Agent(bin("raysense-agent"), pin_dir)
+    try:
+        for pid, _ in nodes.values():
+            agent.wait_tracking(pid, timeout=60)
+        # Ray exports its metrics every ~10 s: wait until both are quiet.
+        time.sleep(12)
+        before = {k: (ray_lease_metric(port), agent_lease(pin_dir, pid)) for k, (pid, port) in nodes.items()}
+        ray_cluster.run_python(WORKLOAD, timeout=300)
+
+        deadline, result = time.time() + 90, {}
+        while time.time() < deadline:
+            time.sleep(5)
+            result = {}
+            for k, (pid, port) in nodes.items():
+                (rc0, rs0, rb0), (ac0, as0, asl0) = before[k]
+                rc1, rs1, rb1 = ray_lease_metric(port)
+                ac1, as1, asl1 = agent_lease(pin_dir, pid)
+                result[k] = dict(ray_n=rc1 - rc0, ray_sum=rs1 - rs0, ray_b=(rb0, rb1),
+                                 ag_n=ac1 - ac0, ag_sum=as1 - as0,
+                                 ag_slots=[b - a for a, b in zip(asl0, asl1)])
+            if all(r["ray_n"] == r["ag_n"] and r["ag_n"] > 0 for r in result.values()):
+                break
+        for k, r in result.items():
+            ray_mean = r["ray_sum"] / max(r["ray_n"], 1)
+            ag_mean = r["ag_sum"] / max(r["ag_n"], 1)
+            ag_med = hist_quantile_s(r["ag_slots"], 0.5) * 1e3 if r["ag_n"] else None
+            ray_med = ray_median_ms(*r["ray_b"])
+            lo, hi = ray_median_bucket(*r["ray_b"])
+            print(f"{k}: leases ray={r['ray_n']:.0f} agent={r['ag_n']}; mean ms ray={ray_mean:.3f} "
+                  f"agent={ag_mean:.3f}; median ms ray~{ray_med:.3f} (bucket {lo}-{hi}) agent~{ag_med:.3f}; "
+                  f"uprobe cost/lease ~{2 * 0.0188:.4f} ms = {2 * 0.0188 / ag_med * 100:.1f}% of median")
+            print(f"{k}: Ray midpoint-approximated mean {ray_mean:.3f} ms vs our exact mean {ag_mean:.3f} ms")
+        for k, r in result.items():
+            lo, hi = ray_median_bucket(*r["ray_b"])
+            ag_med = hist_quantile_s(r["ag_slots"], 0.5) * 1e3
+            assert r["ag_n"] == r["ray_n"] and r["ag_n"] > 0, f"{k}: counts differ: {r}"
+            check_buckets(k, r["ray_b"], r["ag_slots"])
+            assert lo / 2 <= ag_med <= hi * 2, f"{k}: median {ag_med} outside Ray's bucket {lo}-{hi}"
+    finally:
+        assert agent.stop() == 0
+        shutil.rmtree(pin_dir, ignore_errors=True)
