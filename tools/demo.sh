@@ -71,6 +71,7 @@ setsid "$RAY" start --head --block --disable-usage-stats --num-cpus=0 --num-gpus
   --node-ip-address=127.0.0.1 --port="$GCS_PORT" --dashboard-host=127.0.0.1 \
   --dashboard-port="$DASH_PORT" --temp-dir="$WORK/ray" >"$WORK/head.log" 2>&1 &
 HEAD_PID=$!
+disown "$HEAD_PID"   # stopped by process group in cleanup; no job-control noise
 for i in $(seq 1 180); do
   curl -fsS -m 2 "$DASH/api/gcs_healthz" >/dev/null 2>&1 && break
   kill -0 "$HEAD_PID" 2>/dev/null || { tail -20 "$WORK/head.log"; exit 1; }
@@ -104,16 +105,17 @@ else
 fi
 
 say "seed workload: two tasks declaring num_cpus=1 that sleep 5 s"
-SUBMIT=$(date +%s.%N)
-RAY_ADDRESS="127.0.0.1:$GCS_PORT" "$PY" - <<'PY'
-import time, ray
+RAY_ADDRESS="127.0.0.1:$GCS_PORT" RAY_SCHEDULER_EVENTS=0 RS_SUBMIT_FILE="$WORK/submitted" "$PY" - <<'PY'
+import os, time, ray
 ray.init(logging_level="ERROR")
 @ray.remote(num_cpus=1)
 def work():
     time.sleep(5)
     return ray.get_runtime_context().get_node_id()
 t0 = time.time()
-nodes = ray.get([work.remote(), work.remote()])
+refs = [work.remote(), work.remote()]
+open(os.environ["RS_SUBMIT_FILE"], "w").write(repr(t0))
+nodes = ray.get(refs)
 print(f"  tasks done in {time.time() - t0:.1f} s on nodes {nodes[0][:12]}… and {nodes[1][:12]}…")
 PY
 
@@ -127,19 +129,20 @@ done
 sleep 2
 
 say "what happened (controller decisions; t = seconds since the tasks were submitted)"
-curl -fsS "$CTL/api/v1/decisions" | "$PY" -c '
-import json, sys
-t0 = float(sys.argv[1])
-for d in json.load(sys.stdin):
-    print(f"  {d[\"time\"]}  t={d[\"time_unix\"] - t0:+6.1f}s  {d[\"message\"]}")
-' "$SUBMIT"
-if [ -n "$AGENT_PID" ]; then
-  say "agents seen by the controller:"
-  curl -fsS "$CTL/api/v1/status" | "$PY" -c '
-import json, sys
-for a in json.load(sys.stdin).get("agents", []):
-    print(f"  {a[\"node_name\"]}: snapshot #{int(a[\"seq\"])}, {len(a[\"workers\"])} raylet(s), {a[\"age_s\"]:.1f} s old")
-'
-fi
-say "controller metrics:"
-curl -fsS "$CTL/metrics" | grep -E '^raysense_controller_(launches|terminations)_total.* [1-9]' | sed 's/^/  /'
+"$PY" - "$CTL" "$(cat "$WORK/submitted")" "${AGENT_PID:+agent}" <<'PY'
+import json, sys, urllib.request
+ctl, t0, agent = sys.argv[1], float(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3]
+get = lambda p: urllib.request.urlopen(ctl + p, timeout=5).read()
+for d in json.loads(get("/api/v1/decisions")):
+    print(f"  {d['time']}  t={d['time_unix'] - t0:+6.1f}s  {d['message']}")
+if agent:
+    print("agents seen by the controller:")
+    for a in json.loads(get("/api/v1/status")).get("agents", []):
+        print(f"  {a['node_name']}: snapshot #{int(a['seq'])}, {len(a['workers'])} raylet(s), "
+              f"{a['age_s']:.1f} s old")
+print("controller metrics:")
+for line in get("/metrics").decode().splitlines():
+    if line.startswith(("raysense_controller_launches_total", "raysense_controller_terminations_total")) \
+            and not line.endswith(" 0"):
+        print("  " + line)
+PY
