@@ -80,7 +80,9 @@ class FakeRaylet:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
-        assert line.strip() == "done", f"fake raylet said {line!r}"
+        assert line.startswith("done "), f"fake raylet said {line!r}"
+        self.lease_loop_ns = int(line.split()[1])
+        return self.lease_loop_ns
 
     def stop(self):
         if self.proc.poll() is None:

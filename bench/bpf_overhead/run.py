@@ -1,0 +1,155 @@
+"""bench/bpf_overhead/run.py -- cost of the raylet family's BPF programs.
+
+In one run, side by side:
+- raysense-agent (raylet family: lease uprobes, raylet-only runqlat, exec/exit
+  tracepoints; plus whatever other families the agent has), watching one fake
+  raylet (tests/bpf/targets/fake_raylet.c);
+- runq_baseline: the same runqlat program with the tgid filter off, i.e.
+  libbpf-tools runqlat timing ALL tasks.
+Load: pipe ping-pong between two untracked processes (wakeups + switches for
+"everything else"), then M zero-delay leases in the fake raylet (uprobes).
+Prints, from the kernel's bpf stats (BPF_ENABLE_STATS fd, so it does not
+fight other users of the sysctl): events and average ns per event of every
+program, and filtered/baseline ratios. Then the end-to-end uprobe cost: the
+fake raylet's lease loop time with the lease probes attached vs the same
+binary without the OnReplySent symbol (so no lease probe attaches), and the
+agent's userspace CPU and RSS at steady state.
+
+Usage: sudo python bench/bpf_overhead/run.py <build-dir>
+Figures, not a test: nothing is asserted.
+"""
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/bpf"))
+from agentutil import Agent, FakeRaylet  # noqa: E402
+
+NR_BPF = 321  # x86_64
+BPF_ENABLE_STATS = 32
+libc = ctypes.CDLL(None, use_errno=True)
+PINGPONG_N = 200000
+LEASES = 20000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def enable_bpf_stats():
+    attr = (ctypes.c_uint32 * 32)()
+    fd = libc.syscall(NR_BPF, BPF_ENABLE_STATS, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS")
+    return fd
+
+
+def prog_ids_of(pid):
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def prog_stats(ids):
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], check=True, capture_output=True, text=True)
+    return {p["id"]: (p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0))
+            for p in json.loads(out.stdout) if p["id"] in ids}
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])   # utime + stime
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+    agent_bin = os.path.join(build, "raysense-agent")
+    full = os.path.join(build, "tests/bpf/targets/full/raylet")
+    missing = os.path.join(build, "tests/bpf/targets/missing/raylet")
+    baseline_bin = os.path.join(build, "bench/bpf_overhead/runq_baseline")
+    pingpong = os.path.join(build, "bench/bpf_overhead/pingpong")
+    pin_dir = f"/sys/fs/bpf/raysense-bench-{uuid.uuid4().hex[:8]}"
+    stats_fd = enable_bpf_stats()
+    fakes, agent, base = [], None, None
+    try:
+        fakes = [FakeRaylet(full, "--leases", str(LEASES), "--delay-us", "0"),
+                 FakeRaylet(missing, "--leases", str(LEASES), "--delay-us", "0")]
+        agent = Agent(agent_bin, pin_dir, "--raylet-path", os.path.dirname(os.path.dirname(full)) + "/",
+                      "--log-level", "info")
+        for f in fakes:
+            agent.wait_tracking(f.pid)
+        base = subprocess.Popen([baseline_bin], stdout=subprocess.PIPE, text=True)
+        assert base.stdout.readline().strip() == "ready"
+        owner = {i: "agent" for i in prog_ids_of(agent.proc.pid)}
+        owner.update({i: "baseline" for i in prog_ids_of(base.pid)})
+        s0 = prog_stats(owner)
+
+        pp_ns = float(subprocess.run([pingpong, str(PINGPONG_N)], check=True, capture_output=True,
+                                     text=True).stdout)
+        with_probes_ns = fakes[0].go()
+        without_probes_ns = fakes[1].go()
+        s1 = prog_stats(owner)
+
+        print(f"load: {PINGPONG_N} pipe round trips ({pp_ns:.0f} ns each, with both loaded), "
+              f"{LEASES} leases in a tracked fake raylet\n")
+        print(f"{'program':<18} {'owner':<9} {'events':>10} {'ns/event':>9}")
+        per = {}
+        for pid_, (name, cnt1, t1) in sorted(s1.items(), key=lambda kv: (owner[kv[0]], kv[1][0])):
+            name0, cnt0, t0 = s0.get(pid_, (name, 0, 0))
+            n = cnt1 - cnt0
+            ns = (t1 - t0) / n if n else 0.0
+            per[(owner[pid_], name)] = (n, ns)
+            if n or owner[pid_] == "baseline" or name.startswith(("lease", "runq", "raylet")):
+                print(f"{name:<18} {owner[pid_]:<9} {n:>10} {ns:>9.1f}")
+        print()
+        for prog in ("runq_switch", "runq_wakeup", "runq_wakeup_new"):
+            a, b = per.get(("agent", prog)), per.get(("baseline", prog))
+            if a and b and b[1]:
+                print(f"ratio {prog}: raylet-only {a[1]:.1f} ns / all-tasks baseline {b[1]:.1f} ns "
+                      f"= {a[1] / b[1]:.2f}")
+        d = (with_probes_ns - without_probes_ns) / LEASES
+        print(f"\nuprobes end to end: lease loop {with_probes_ns / LEASES:.0f} ns/lease with the lease "
+              f"probes, {without_probes_ns / LEASES:.0f} ns/lease without: {d / 1000:.1f} us per lease "
+              f"= {d / 2000:.1f} us per uprobe hit (2 per lease)")
+        for label, median_ms in (("head raylet (0 CPUs, spills back)", 0.35),
+                                 ("worker raylet (starts workers)", 60.0)):
+            print(f"  vs median lease latency of the real-Ray test, {label}: {median_ms} ms -> "
+                  f"{d / 1e6 / median_ms * 100:.2f} %")
+
+        t0, c0 = time.time(), cpu_ticks(agent.proc.pid)
+        time.sleep(20)
+        t1, c1 = time.time(), cpu_ticks(agent.proc.pid)
+        print(f"\nagent steady state (20 s, idle raylets): CPU {(c1 - c0) / CLK_TCK / (t1 - t0) * 100:.2f} % "
+              f"of one core, RSS {rss_kb(agent.proc.pid) / 1024:.1f} MiB")
+    finally:
+        for f in fakes:
+            f.stop()
+        if base:
+            base.terminate()
+            base.wait()
+        if agent:
+            agent.stop()
+        os.close(stats_fd)
+        shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
