@@ -1,0 +1,109 @@
+/* test_raylet_parse.c -- raylet identity from argv (raylet_proc.c) and lease
+ * symbol resolution (raylet_symbols.c), including bad input. When the pinned
+ * Ray wheel is installed in <source>/.venv, its raylet must resolve every
+ * lease probe (the facts in docs/raylet-symbols.md). */
+#include "check.h"
+
+#include "agent/raylet_proc.h"
+#include "agent/raylet_symbols.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ARGV(s) s, sizeof(s) - 1   /* keep embedded NULs, drop the final one */
+
+static void test_argv(void)
+{
+	char node[RS_NODE_ID_LEN];
+	unsigned int port;
+
+	rs_raylet_parse_argv(ARGV("/x/raylet\0--node_id=5d6bfeba56fcccfe\0--metrics_export_port=48080\0"),
+			     node, sizeof(node), &port);
+	CHECK(!strcmp(node, "5d6bfeba56fcccfe"), "node '%s'", node);
+	CHECK(port == 48080, "port %u", port);
+
+	rs_raylet_parse_argv(ARGV("/x/raylet\0--head\0"), node, sizeof(node), &port);
+	CHECK(node[0] == '\0' && port == 0, "missing flags: '%s' %u", node, port);
+
+	/* Bad values are ignored, never half-parsed. */
+	rs_raylet_parse_argv(ARGV("raylet\0--node_id=xyz!\0--metrics_export_port=80a\0"), node,
+			     sizeof(node), &port);
+	CHECK(node[0] == '\0' && port == 0, "bad values: '%s' %u", node, port);
+	rs_raylet_parse_argv(ARGV("raylet\0--metrics_export_port=70000\0--node_id=\0"), node,
+			     sizeof(node), &port);
+	CHECK(node[0] == '\0' && port == 0, "out of range: '%s' %u", node, port);
+	rs_raylet_parse_argv(ARGV("raylet\0--metrics_export_port=\0"), node, sizeof(node), &port);
+	CHECK(port == 0, "empty port %u", port);
+
+	/* Too long for the buffer: rejected rather than truncated. */
+	rs_raylet_parse_argv(ARGV("raylet\0--node_id=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123\0"),
+			     node, sizeof(node), &port);
+	CHECK(node[0] == '\0', "long node id accepted: '%s'", node);
+
+	/* Last argument not NUL-terminated (cmdline cut short): no overrun. */
+	{
+		char buf[] = { 'r', 0, '-', '-', 'n', 'o', 'd', 'e', '_', 'i', 'd', '=', 'a', 'b' };
+
+		rs_raylet_parse_argv(buf, sizeof(buf), node, sizeof(node), &port);
+		CHECK(!strcmp(node, "ab"), "unterminated: '%s'", node);
+	}
+	rs_raylet_parse_argv("", 0, node, sizeof(node), &port);
+	CHECK(node[0] == '\0' && port == 0, "empty argv");
+}
+
+static void test_symbols_bad_input(void)
+{
+	struct rs_lease_syms syms;
+	char path[] = "/tmp/rs-test-notelf-XXXXXX";
+	int fd = mkstemp(path);
+
+	CHECK(rs_lease_syms_resolve("/nonexistent/raylet", &syms) == -ENOENT, "missing file");
+	CHECK(fd >= 0, "mkstemp");
+	if (fd >= 0) {
+		CHECK(write(fd, "not an elf file\n", 16) == 16, "write");
+		close(fd);
+		CHECK(rs_lease_syms_resolve(path, &syms) == -ENOEXEC, "text file");
+		unlink(path);
+	}
+	/* An ELF file without any lease symbol: resolves to nothing. */
+	CHECK(rs_lease_syms_resolve("/proc/self/exe", &syms) == 0 && syms.found == 0,
+	      "found %#x in the test binary", syms.found);
+}
+
+static void test_real_raylet(void)
+{
+	const char *src = getenv("RAYSENSE_SOURCE_DIR");
+	char path[1024];
+	struct rs_lease_syms syms;
+	char list[512];
+	int err;
+
+	if (!src)
+		return;
+	snprintf(path, sizeof(path),
+		 "%s/.venv/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet", src);
+	if (access(path, R_OK)) {
+		printf("test_raylet_parse: no Ray wheel at %s, real-raylet check not run\n", path);
+		return;
+	}
+	err = rs_lease_syms_resolve(path, &syms);
+	CHECK(err == 0, "resolve: %s", strerror(-err));
+	rs_lease_probe_list(((1u << RS_LP_COUNT) - 1) & ~syms.found, list, sizeof(list));
+	CHECK(syms.found == (1u << RS_LP_COUNT) - 1, "probes not found in Ray 2.60.0: %s", list);
+	/* Offsets checked with nm on the 2.60.0 wheel (PIE, text vaddr == offset). */
+	CHECK(syms.offset[RS_LP_REQUEST] == 0x321230, "HandleRequest at %#llx",
+	      (unsigned long long)syms.offset[RS_LP_REQUEST]);
+	CHECK(syms.offset[RS_LP_REPLY_SENT] == 0x311160, "OnReplySent at %#llx",
+	      (unsigned long long)syms.offset[RS_LP_REPLY_SENT]);
+}
+
+int main(void)
+{
+	test_argv();
+	test_symbols_bad_input();
+	test_real_raylet();
+	CHECK_EXIT();
+}
