@@ -5,6 +5,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -119,6 +120,9 @@ static int cached_render(struct rs_agent_http *h, enum render_kind kind, char **
 		fresh.at = now;
 		free(c->body);
 		*c = fresh;
+		/* Return the collection's scratch memory (see push.c). At most
+		 * once per cache period per rendering. */
+		malloc_trim(0);
 	}
 	err = c->err;
 	*body = NULL;

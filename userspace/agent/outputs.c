@@ -9,6 +9,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,14 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 		.families = rs_metric_families,
 	};
 	int err;
+
+	/* Every collection (HTTP threads, push thread) builds and frees buffers
+	 * of 50 KB to 1 MB while small long-lived objects (queued snapshots,
+	 * delta baselines) land between them, which fragments the threads'
+	 * malloc arenas: RSS crept up ~10 MB in 3 minutes of a down controller.
+	 * Serving the big buffers with mmap returns them to the kernel on free. */
+	if (!mallopt(M_MMAP_THRESHOLD, 32 * 1024))
+		rs_warn("mallopt(M_MMAP_THRESHOLD) failed; RSS may creep under load");
 
 	if (cfg->controller_url) {
 		struct rs_push_config pcfg = {
