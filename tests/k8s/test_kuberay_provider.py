@@ -535,56 +535,67 @@ def test_leader_election_one_acts_and_handover(k8s, admin_kubeconfig, drivers, t
 
 def test_rbac_from_deploy_is_enough_and_no_more(k8s, drivers, tmp_path, driver_bin):
     """deploy/base (the deploy helper's manifests): the ServiceAccount
-    raysense-system/raysense-controller and its Role in namespace `ray`."""
+    raysense-system/raysense-controller and its Role in namespace `ray`.
+    The rules are used verbatim; only the two namespace names are renamed so
+    this test cannot collide with tests/k8s/test_deploy_manifests.py."""
     base = REPO / "deploy" / "base"
-    k8s.kubectl("create", "namespace", "ray")
-    k8s.kubectl("create", "namespace", "raysense-system")
-    k8s.kubectl("create", "-f", str(base / "serviceaccounts.yaml"))
-    k8s.kubectl("create", "-f", str(base / "controller-rbac.yaml"))
-    sa = "system:serviceaccount:raysense-system:raysense-controller"
+    ray_ns, sys_ns = "kr-rbac-ray", "kr-rbac-system"
+
+    def renamed(name):
+        text = (base / name).read_text()
+        text = re.sub(r"namespace: raysense-system\b", f"namespace: {sys_ns}", text)
+        return re.sub(r"namespace: ray\b", f"namespace: {ray_ns}", text)
+
+    k8s.kubectl("create", "namespace", ray_ns)
+    k8s.kubectl("create", "namespace", sys_ns)
+    rbac = renamed("controller-rbac.yaml")
+    assert "resourceNames" in rbac and ray_ns in rbac and sys_ns in rbac
+    k8s.kubectl("create", "-f", "-", input=renamed("serviceaccounts.yaml"))
+    k8s.kubectl("create", "-f", "-", input=rbac)
+    sa = f"system:serviceaccount:{sys_ns}:raysense-controller"
 
     def can(*args):
         out = k8s.kubectl("auth", "can-i", *args, "--as", sa, check=False).stdout.strip()
         return out == "yes"
 
     allowed = [
-        ("get", "rayclusters.ray.io", "-n", "ray"), ("list", "rayclusters.ray.io", "-n", "ray"),
-        ("watch", "rayclusters.ray.io", "-n", "ray"), ("patch", "rayclusters.ray.io", "-n", "ray"),
-        ("get", "pods", "-n", "ray"), ("list", "pods", "-n", "ray"), ("watch", "pods", "-n", "ray"),
-        ("create", "leases.coordination.k8s.io", "-n", "ray"),
-        ("get", "leases.coordination.k8s.io/raysense-controller", "-n", "ray"),
-        ("update", "leases.coordination.k8s.io/raysense-controller", "-n", "ray"),
+        ("get", "rayclusters.ray.io", "-n", ray_ns), ("list", "rayclusters.ray.io", "-n", ray_ns),
+        ("watch", "rayclusters.ray.io", "-n", ray_ns), ("patch", "rayclusters.ray.io", "-n", ray_ns),
+        ("get", "pods", "-n", ray_ns), ("list", "pods", "-n", ray_ns), ("watch", "pods", "-n", ray_ns),
+        ("create", "leases.coordination.k8s.io", "-n", ray_ns),
+        ("get", "leases.coordination.k8s.io/raysense-controller", "-n", ray_ns),
+        ("update", "leases.coordination.k8s.io/raysense-controller", "-n", ray_ns),
     ]
     denied = [
-        ("create", "rayclusters.ray.io", "-n", "ray"), ("update", "rayclusters.ray.io", "-n", "ray"),
-        ("delete", "rayclusters.ray.io", "-n", "ray"), ("patch", "rayclusters.ray.io", "--subresource=status", "-n", "ray"),
-        ("create", "pods", "-n", "ray"), ("delete", "pods", "-n", "ray"), ("patch", "pods", "-n", "ray"),
-        ("get", "secrets", "-n", "ray"), ("list", "configmaps", "-n", "ray"),
-        ("get", "leases.coordination.k8s.io/other", "-n", "ray"),
-        ("delete", "leases.coordination.k8s.io/raysense-controller", "-n", "ray"),
+        ("create", "rayclusters.ray.io", "-n", ray_ns), ("update", "rayclusters.ray.io", "-n", ray_ns),
+        ("delete", "rayclusters.ray.io", "-n", ray_ns), ("patch", "rayclusters.ray.io", "--subresource=status", "-n", ray_ns),
+        ("create", "pods", "-n", ray_ns), ("delete", "pods", "-n", ray_ns), ("patch", "pods", "-n", ray_ns),
+        ("get", "secrets", "-n", ray_ns), ("list", "configmaps", "-n", ray_ns),
+        ("get", "leases.coordination.k8s.io/other", "-n", ray_ns),
+        ("delete", "leases.coordination.k8s.io/raysense-controller", "-n", ray_ns),
         ("get", "rayclusters.ray.io", "-n", "default"), ("patch", "rayclusters.ray.io", "-n", "default"),
-        ("list", "pods", "-n", "raysense-system"), ("list", "nodes"), ("list", "pods", "-A"),
+        ("list", "pods", "-n", sys_ns), ("list", "nodes"), ("list", "pods", "-A"),
     ]
     assert [a for a in allowed if not can(*a)] == []
     assert [d for d in denied if can(*d)] == []
 
     # And it is enough: the controller, authenticated as that ServiceAccount
     # with a bearer token, elects itself and scales up and down.
-    c = Cluster(k8s, "ray", "rc", [eci_group(replicas=0)], create_ns=False)
-    token = k8s.kubectl("create", "token", "raysense-controller", "-n", "raysense-system",
+    c = Cluster(k8s, ray_ns, "rc", [eci_group(replicas=0)], create_ns=False)
+    token = k8s.kubectl("create", "token", "raysense-controller", "-n", sys_ns,
                         "--duration", "1h").stdout.strip()
     kubeconfig = tmp_path / "sa.json"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "sa",
         "clusters": [{"name": "k", "cluster": {"server": k8s.server, "certificate-authority": k8s.ca}}],
         "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "k", "user": "sa", "namespace": "ray"}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "k", "user": "sa", "namespace": ray_ns}}],
     }))
     targets = tmp_path / "targets.json"
     write_targets(targets, {"eci": {"replicas": 2}})
-    d = drivers(kubeconfig, "ray", c.name, targets, "sa-driver", elect=True, lease_args=LEASE)
+    d = drivers(kubeconfig, ray_ns, c.name, targets, "sa-driver", elect=True, lease_args=LEASE)
     pods = wait_until("2 ECI pods running", lambda: c.running("eci", 2, k8s.eci_node), timeout=90)
-    assert lease(k8s, "ray", "raysense-controller")["spec"]["holderIdentity"] == "sa-driver"
+    assert lease(k8s, ray_ns, "raysense-controller")["spec"]["holderIdentity"] == "sa-driver"
     victim = sorted(pods)[0]
     write_targets(targets, {"eci": {"replicas": 1, "terminate": [victim]}})
     wait_until("victim gone and workersToDelete cleared",
