@@ -5,6 +5,8 @@
  * base64 and URL escaping, and leader-election timing validation. */
 #include "check.h"
 
+#include "common/http_client.h"
+#include "common/http_server.h"
 #include "common/json_util.h"
 #include "controller/kube_client.h"
 #include "controller/kube_quantity.h"
@@ -476,6 +478,61 @@ static void test_kubeconfig(void)
 	}
 }
 
+/* The bearer token of a token file is re-read, but at most every
+ * KUBE_TOKEN_REREAD_S: a local server echoes the Authorization header. */
+static char last_auth[256];
+
+static void echo_auth(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
+{
+	(void)ctx;
+	snprintf(last_auth, sizeof(last_auth), "%s", req->authorization ? req->authorization : "");
+	rs_http_reply_text(resp, 200, "application/json", strdup("{}"), 2);
+}
+
+static void test_token_reread(void)
+{
+	static const struct rs_http_route routes[] = { { "GET", "/t", echo_auth, NULL } };
+	struct rs_http_server_config sc = { .host = "127.0.0.1", .routes = routes, .n_routes = 1 };
+	struct rs_http_server *srv = NULL;
+	struct kube_client c = { 0 };
+	struct kube_response r;
+	char tokfile[] = "/tmp/rs-token-XXXXXX";
+	int fd = mkstemp(tokfile);
+
+	CHECK(fd >= 0 && rs_http_global_init() == 0 && rs_http_server_start(&sc, &srv) == 0,
+	      "setup");
+	if (fd < 0 || !srv)
+		return;
+	close(fd);
+	snprintf(c.server, sizeof(c.server), "http://127.0.0.1:%d", rs_http_server_port(srv));
+	snprintf(c.token_file, sizeof(c.token_file), "%s", tokfile);
+	c.timeout_ms = 2000;
+	write_file(tokfile, "first\n");
+	CHECK(kube_request(&c, "GET", "/t", NULL, NULL, &r) == 0 && r.status == 200 &&
+	      !strcmp(last_auth, "Bearer first"), "first token: '%s'", last_auth);
+	kube_response_free(&r);
+	write_file(tokfile, "second\n");
+	CHECK(kube_request(&c, "GET", "/t", NULL, NULL, &r) == 0 &&
+	      !strcmp(last_auth, "Bearer first"), "cached within the period: '%s'", last_auth);
+	kube_response_free(&r);
+	c.token_read_at -= KUBE_TOKEN_REREAD_S + 1;	/* as if a minute passed */
+	CHECK(kube_request(&c, "GET", "/t", NULL, NULL, &r) == 0 &&
+	      !strcmp(last_auth, "Bearer second"), "rotated token picked up: '%s'", last_auth);
+	kube_response_free(&r);
+	unlink(tokfile);				/* unreadable: keep the last token */
+	c.token_read_at -= KUBE_TOKEN_REREAD_S + 1;
+	CHECK(kube_request(&c, "GET", "/t", NULL, NULL, &r) == 0 &&
+	      !strcmp(last_auth, "Bearer second"), "failed re-read keeps the token: '%s'", last_auth);
+	kube_response_free(&r);
+	c.server[0] = '\0';
+	snprintf(c.server, sizeof(c.server), "http://127.0.0.1:1");
+	CHECK(kube_request(&c, "GET", "/t", NULL, NULL, &r) < 0 && r.status == 0,
+	      "connection refused is an error, not an answer");
+	kube_response_free(&r);
+	kube_client_free(&c);
+	rs_http_server_stop(srv);
+}
+
 int main(void)
 {
 	test_quantity();
@@ -487,5 +544,6 @@ int main(void)
 	test_leader_timing();
 	test_base64_and_escape();
 	test_kubeconfig();
+	test_token_reread();
 	CHECK_EXIT();
 }
