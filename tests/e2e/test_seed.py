@@ -54,7 +54,7 @@ def test_seed_two_tasks_two_workers_then_scale_in(fresh_ray_cluster, bin):
         terms = ctl.actions("terminate")
         assert {d["node"] for d in terms} == {d["node"] for d in launches}
         for d in terms:
-            assert d["reason"] == "idle" and d["idle_s"] > IDLE_S, d
+            assert d["reason"] == "idle" and d["idle_s"] >= IDLE_S, d  # rounded to 0.1 s
         ctl.wait(lambda: not [n for n in cluster.alive_nodes() if n["node_name"].startswith("rs-")],
                  40, "workers gone from Ray")
         time.sleep(3)
