@@ -192,3 +192,47 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
     finally:
         assert agent.stop() == 0
         shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+def test_raylet_restart_is_picked_up_and_counted(ray_cluster, bin):
+    """A worker raylet that goes away and a new one that starts (a node
+    restart) are picked up by the exec tracepoint, with no agent restart."""
+    pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
+    agent = Agent(bin("raysense-agent"), pin_dir)
+    try:
+        agent.wait_log("agent running", timeout=60)
+        old = ray_cluster.add_worker(num_cpus=1, resources={"restart_old": 1})
+        old_pid = raylet_pid_of(old.node_id)
+        agent.wait_log(rf"tracking raylet pid {old_pid} .* via exec")
+        ray_cluster.remove_worker(old)
+        agent.wait_log(rf"raylet pid {old_pid} (exited|is gone): lease probes detached")
+        new = ray_cluster.add_worker(num_cpus=1, resources={"restart_new": 1})
+        new_pid = raylet_pid_of(new.node_id)
+        agent.wait_log(rf"tracking raylet pid {new_pid} .* via exec")
+        port = new.ports["--metrics-export-port"]
+        time.sleep(12)
+        rc0 = ray_lease_metric(port)[0]
+        ac0 = agent_lease(pin_dir, new_pid)[0]
+        ray_cluster.run_python("""
+import ray
+ray.init()
+@ray.remote(num_cpus=1, resources={"restart_new": 1})
+def f(i):
+    return i
+assert sum(ray.get([f.remote(i) for i in range(12)])) == 66
+""", timeout=300)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            time.sleep(5)
+            rn, an = ray_lease_metric(port)[0] - rc0, agent_lease(pin_dir, new_pid)[0] - ac0
+            if rn == an and an > 0:
+                break
+        print(f"restarted raylet {new_pid}: leases ray={rn:.0f} agent={an}")
+        assert an == rn and an > 0
+        text = agent.metrics()
+        from agentutil import metric_value
+        assert metric_value(text, "raysense_raylet_up", raylet_pid=old_pid) == 0
+        assert metric_value(text, "raysense_raylet_up", raylet_pid=new_pid, node_id=new.node_id) == 1
+    finally:
+        assert agent.stop() == 0
+        shutil.rmtree(pin_dir, ignore_errors=True)
