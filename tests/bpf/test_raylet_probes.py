@@ -147,7 +147,7 @@ def test_missing_symbol_is_logged_and_other_probes_work(agent_bin, targets, pin_
 
 def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
     r1 = FakeRaylet(targets["full"], "--leases", "11", "--delay-us", "2000")
-    r2 = FakeRaylet(targets["full"], "--leases", "23", "--delay-us", "9000")
+    r2 = FakeRaylet(targets["full"], "--leases", "23", "--delay-us", "30000")
     a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
     try:
         run(a, r1)
@@ -156,7 +156,9 @@ def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
         r2.go()
         h1, h2 = lease_hist(pin_dir, r1.pid), lease_hist(pin_dir, r2.pid)
         assert (h1["count"], h2["count"]) == (11, 23)
-        assert 2 <= h1["sum_ns"] / 11 / 1e6 < 5 and 9 <= h2["sum_ns"] / 23 / 1e6 < 12
+        # Each raylet's own delay (2 vs 30 ms), never the other's; the upper
+        # slack is wide because this test is about separation, not accuracy.
+        assert 2 <= h1["sum_ns"] / 11 / 1e6 < 12 and 30 <= h2["sum_ns"] / 23 / 1e6 < 40
     finally:
         r1.stop()
         r2.stop()
