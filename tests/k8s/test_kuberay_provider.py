@@ -608,6 +608,12 @@ def test_rbac_from_deploy_is_enough_and_no_more(k8s, drivers, tmp_path, driver_b
     assert "403" not in log and "forbidden" not in log.lower(), log[-2000:]
 
 
+def start_fake_dashboard(port_file, state_file):
+    return subprocess.Popen([os.environ.get("PYTHON", "python3"),
+                             str(REPO / "tests/k8s/fake_dashboard.py"), str(port_file),
+                             str(state_file)], start_new_session=True)
+
+
 def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubeconfig, bin,
                                                               tmp_path):
     """raysense-controller itself (--provider kuberay --leader-elect), two
@@ -619,9 +625,9 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
     scale again."""
     c = Cluster(k8s, "kr-ctl", "rc", [eci_group(replicas=0, max_replicas=5)])
     port_file = tmp_path / "dash.port"
-    dash = subprocess.Popen([os.environ.get("PYTHON", "python3"),
-                             str(REPO / "tests/k8s/fake_dashboard.py"), str(port_file),
-                             '{"CPU": 1.0}', "4"], start_new_session=True)
+    dash_state = tmp_path / "dash.json"
+    dash_state.write_text(json.dumps({"tasks": 4, "shape": {"CPU": 1.0}, "workers": []}))
+    dash = start_fake_dashboard(port_file, dash_state)
     procs = {}
     try:
         wait_until("fake dashboard", lambda: port_file.exists() and port_file.read_text(),
@@ -680,3 +686,72 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
     spec = lease(k8s, c.ns, "raysense-controller")["spec"]
     assert spec.get("holderIdentity", "") == "" and spec["leaseDurationSeconds"] == 1, \
         f"SIGTERM must release the lease: {spec}"
+
+
+def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, bin, tmp_path):
+    """raysense-controller end to end through the provider's id mapping: the
+    fake dashboard (recorded answers, rewritten) first shows 4 pending
+    {CPU: 1} tasks, then no demand and the two new pods as ALIVE Ray nodes
+    named by their pod IPs (Ray's default node name in a pod), one busy and
+    one idle.  The controller must scale 0 -> 2, then terminate only the idle
+    one: one patch 2 -> 1 naming exactly that pod, the operator deletes it,
+    the busy one stays, and workersToDelete is cleared."""
+    c = Cluster(k8s, "kr-ctl-down", "rc", [eci_group(replicas=0, max_replicas=5)])
+    port_file, dash_state = tmp_path / "dash.port", tmp_path / "dash.json"
+    dash_state.write_text(json.dumps({"tasks": 4, "shape": {"CPU": 1.0}, "workers": []}))
+    dash = start_fake_dashboard(port_file, dash_state)
+    log_path = tmp_path / "controller.log"
+    log = open(log_path, "w")
+    ctl = None
+    try:
+        wait_until("fake dashboard", lambda: port_file.exists() and port_file.read_text(),
+                   timeout=10)
+        cfg = tmp_path / "controller.json"
+        cfg.write_text(json.dumps({"idle_timeout_s": 3, "worker_groups": [
+            {"name": "eci", "resources": {"CPU": 2, "memory": 4 * GiB},
+             "min_workers": 0, "max_workers": 5}]}))
+        ctl = subprocess.Popen(
+            [bin("raysense-controller"), "--provider", "kuberay",
+             "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns, "--raycluster", c.name,
+             "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
+             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--cooldown", "0.01"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        pods = wait_until("2 ECI pods running", lambda: c.running("eci", 2, k8s.eci_node),
+                          timeout=90)
+        idle, busy = sorted(pods)
+        busy_uid = pods[busy]["metadata"]["uid"]
+        workers = [{"ip": pods[name]["status"]["podIP"], "node_id": f"{i + 1:02d}" * 28,
+                    "cpu": 2, "busy": name == busy} for i, name in enumerate((idle, busy))]
+        dash_state.write_text(json.dumps({"tasks": 0, "workers": workers}))
+        wait_until("the idle pod gone and workersToDelete cleared",
+                   lambda: idle not in c.pods("eci") and
+                   not c.group("eci").get("scaleStrategy", {}).get("workersToDelete"),
+                   timeout=60)
+        # Ray would now show that node DEAD; drop it from the fake dashboard.
+        dash_state.write_text(json.dumps({"tasks": 0, "workers": workers[1:]}))
+        time.sleep(4)
+        pods = c.pods("eci")
+        assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
+        assert not pods[busy]["metadata"].get("deletionTimestamp")
+        assert c.group("eci")["replicas"] == 1
+        docs = []
+        for line in log_path.read_text().splitlines():
+            try:
+                msg = json.loads(line).get("msg", "")
+            except json.JSONDecodeError:
+                continue
+            if msg.startswith("kuberay: PATCH group "):
+                docs.append(json.loads(msg.split(": ", 2)[2]))
+        assert_patch_rules(docs)
+        assert [replicas_ops(x) for x in docs] == [(0, 2, None), (2, 1, [idle]), (1, 1, [])], docs
+    finally:
+        if ctl and ctl.poll() is None:
+            ctl.send_signal(signal.SIGTERM)
+            try:
+                ctl.wait(15)
+            except subprocess.TimeoutExpired:
+                ctl.kill()
+                ctl.wait()
+        log.close()
+        dash.kill()
+        dash.wait()
