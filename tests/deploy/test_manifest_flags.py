@@ -13,7 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,11 +66,6 @@ def controller_env():
     return env
 
 
-# Flags the brief gives the controller for the KubeRay deployment. Until
-# userspace/controller/main.c parses them, this test fails (strict xfail):
-# when they land it XPASSes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="raysense-controller main.c does not parse --provider "
-                   "kuberay, --namespace, --raycluster, --leader-elect, --lease-name, --identity yet")
 def test_controller_accepts_its_manifest_args(bin):
     c = container("controller-deployment.yaml")
     assert c["command"] == ["/usr/local/bin/raysense-controller"]
