@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -730,6 +731,19 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         # Ray would now show that node DEAD; drop it from the fake dashboard.
         dash_state.write_text(json.dumps({"tasks": 0, "workers": workers[1:]}))
         time.sleep(4)
+        # The provider's view through the controller's API: ECI mark and the
+        # API-side startup timeline up to "Ray node ALIVE".
+        port = re.search(r"API on 127\.0\.0\.1:(\d+)", log_path.read_text()).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=5) as r:
+            pst = json.loads(r.read())["provider_status"]
+        assert pst["groups"][0]["eci"] is True and pst["groups"][0]["workers_to_delete"] == []
+        [pod] = pst["pods"]
+        assert pod["name"] == busy and pod["eci"], pod
+        t = pod["startup_s"]
+        assert t["scheduled_to_containers_ready"] >= k8s.eci_start_delay_ms / 1000 - 1, t
+        assert t["containers_ready_to_ray_alive"] is not None and \
+            t["containers_ready_to_ray_alive"] >= 0, t
+        assert t["created_to_ray_alive"] >= t["scheduled_to_containers_ready"], t
         pods = c.pods("eci")
         assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
         assert not pods[busy]["metadata"].get("deletionTimestamp")

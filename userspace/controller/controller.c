@@ -354,6 +354,8 @@ static void build_nodes(struct controller *c, const struct dash_snapshot *s, str
 		if (pn[i].stop_requested_at > 0 || g < 0)
 			continue;	/* stopping: excluded, still counted against max */
 		dn = dash_node_of(s, pn[i].id);
+		if (dn && c->o.provider.ops->node_alive)
+			c->o.provider.ops->node_alive(&c->o.provider, pn[i].id, p->now);
 		if (!dn && p->now - pn[i].launched_at > c->o.launch_timeout_s) {
 			expire_pending(c, &pn[i], p->now);
 			continue;
@@ -855,6 +857,9 @@ static cJSON *status_base(struct controller *c, double now)
 	cJSON_AddStringToObject(st, "time", ts);
 	cJSON_AddBoolToObject(st, "dry_run", c->o.dry_run);
 	cJSON_AddStringToObject(st, "provider", c->o.provider.ops->name);
+	if (c->o.provider.ops->status_json)
+		cJSON_AddItemToObject(st, "provider_status",
+				      c->o.provider.ops->status_json(&c->o.provider));
 	cJSON_AddItemToObject(st, "node_types", types_json(c->o.config));
 	cJSON_AddItemToObject(st, "agents", signals_to_json(c->signals, now));
 	return st;

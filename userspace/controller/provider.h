@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <cjson/cJSON.h>
 
 #include "controller/config.h"
 
@@ -40,6 +41,12 @@ struct provider_ops {
 	/* Current nodes (launching, running or stopping). */
 	size_t (*list)(struct provider *p, const struct provider_node **out);
 	void (*destroy)(struct provider *p);
+	/* Optional (NULL when not provided), called from the control-loop
+	 * thread: provider-specific status for /api/v1/status, and "the Ray
+	 * node of provider node id was first seen ALIVE at unix_s" (kuberay uses
+	 * it for the pod startup timeline). */
+	cJSON *(*status_json)(struct provider *p);
+	void (*node_alive)(struct provider *p, const char *id, double unix_s);
 };
 
 struct provider {

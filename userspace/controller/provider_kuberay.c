@@ -690,6 +690,8 @@ static void kuberay_destroy(struct provider *p)
 
 static const struct provider_ops kuberay_ops = {
 	.name = "kuberay",
+	.status_json = provider_kuberay_status_json,
+	.node_alive = provider_kuberay_note_alive,
 	.launch = kuberay_launch,
 	.terminate = kuberay_terminate,
 	.refresh = kuberay_refresh,
@@ -782,10 +784,11 @@ static void track_seen(struct kuberay *k)
 	}
 }
 
-void provider_kuberay_note_alive(struct provider *p, const char *pod, double unix_s)
+void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s)
 {
 	struct kuberay *k = impl(p);
-	struct seen_pod *s = seen_find(k, pod);
+	const struct kuberay_pod *pod = find_pod_by_id(k, id);
+	struct seen_pod *s = pod ? seen_find(k, pod->name) : NULL;
 
 	if (s && s->ray_alive <= 0)
 		s->ray_alive = unix_s;

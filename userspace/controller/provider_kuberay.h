@@ -118,8 +118,9 @@ int provider_kuberay_groups(struct provider *p, struct controller_config *out);
 /* The pod serving a Ray node: pod IP first, then the node IP when exactly one
  * pod runs there.  NULL if none. */
 const struct kuberay_pod *provider_kuberay_pod_for_ip(struct provider *p, const char *ip);
-/* Record that the Ray node on that pod is ALIVE (for the startup timeline). */
-void provider_kuberay_note_alive(struct provider *p, const char *pod, double unix_s);
+/* Record that the Ray node of provider node id (pod IP or name) is ALIVE,
+ * first time only (for the startup timeline; also provider_ops.node_alive). */
+void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s);
 /* Status (groups, pods, pending deletes, ECI marks, timings, counters). */
 cJSON *provider_kuberay_status_json(struct provider *p);
 /* Prometheus text: patch counters and pod startup phase sums/counts. */
