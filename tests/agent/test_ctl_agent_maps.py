@@ -144,3 +144,23 @@ def test_maps_decodes_live_pins(require_bpf, bin, ray_cluster):
         assert text.returncode == 0 and worker.node_id in text.stdout
     finally:
         agent.stop()
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--listen", "nope"], "bad --listen"),
+    (["--listen", "1.2.3.4:99999"], "bad --listen"),
+    (["--listen", "localhost:9640"], "numeric"),
+    (["--controller-url", "ftp://x"], "bad --controller-url"),
+    (["--push-interval", "0"], "bad --push-interval"),
+    (["--push-interval", "1e9"], "bad --push-interval"),
+    (["--token-file", ""], "--token-file"),
+])
+def test_agent_output_flags_rejected(bin, args, expect):
+    p = subprocess.run([bin("raysense-agent"), *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and expect in p.stderr, (p.returncode, p.stderr)
+
+
+def test_agent_help_lists_output_flags(bin):
+    out = subprocess.run([bin("raysense-agent"), "--help"], capture_output=True, text=True).stdout
+    for flag in ("--listen", "--controller-url", "--token-file", "--push-interval", "9640"):
+        assert flag in out

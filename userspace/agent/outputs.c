@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -24,6 +25,13 @@ void rs_outputs_defaults(struct rs_outputs_config *cfg)
 	cfg->push_interval_s = 5.0;
 }
 
+static bool numeric_address(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
 void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int opt,
 			  const char *arg)
 {
@@ -31,6 +39,9 @@ void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int o
 	case RS_OPT_LISTEN:
 		if (rs_parse_listen_addr(arg, "0.0.0.0", cfg->listen_host, &cfg->listen_port))
 			rs_cli_usage_error(prog, "bad --listen '%s' (want host:port, :port or port)", arg);
+		if (!numeric_address(cfg->listen_host))
+			rs_cli_usage_error(prog, "bad --listen '%s': the host must be a numeric IPv4 "
+					   "or [IPv6] address, e.g. 0.0.0.0:9640 or [::]:9640", arg);
 		break;
 	case RS_OPT_CONTROLLER_URL:
 		if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
