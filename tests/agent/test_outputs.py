@@ -220,6 +220,7 @@ def test_100_concurrent_clients_while_probes_count(require_bpf, agent, ray_clust
         for t in threads:
             t.join(timeout=60)
     after = lease_requests(agent, worker.node_id)
+    print(f"100 clients: {len(statuses)} answers, leases counted {before:.0f} -> {after:.0f}")
     assert not errors, errors[:5]
     assert len(statuses) >= 100 and set(statuses) == {200}, set(statuses)
     assert after - before >= 50, f"probes stopped counting under load: {before} -> {after}"
