@@ -20,7 +20,7 @@ from raycluster import RAY_BIN, free_port, ray_env  # noqa: E402
 
 
 class Controller:
-    def __init__(self, binary, cluster, groups, dashboard_url=None, extra=()):
+    def __init__(self, binary, cluster, groups, dashboard_url=None, extra=(), wait_ready=True):
         self.cluster = cluster
         self.dir = tempfile.mkdtemp(prefix="rs-ctl-", dir="/tmp")
         self.node_tmp = tempfile.mkdtemp(prefix="rsn-", dir="/tmp")
@@ -46,18 +46,29 @@ class Controller:
                                      stdin=subprocess.DEVNULL, env=ray_env(),
                                      start_new_session=True)
         log.close()
-        self.wait(lambda: self._ready(), 60, "controller ready")
+        if wait_ready:
+            try:
+                self.wait(lambda: self._ready(), 60, "controller ready")
+            except BaseException:
+                self.stop()
+                raise
 
     # -- API
     def get(self, path, timeout=5):
         with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
             return r.status, r.read()
 
+    def get_status_code(self, path):
+        try:
+            return self.get(path)[0]
+        except urllib.error.HTTPError as e:
+            return e.code
+
     def _ready(self):
         if self.proc.poll() is not None:
             raise RuntimeError("controller exited:\n" + self.log_tail())
         try:
-            return self.get("/readyz")[0] == 200
+            return self.get_status_code("/readyz") == 200
         except (urllib.error.URLError, OSError):
             return False
 
@@ -87,7 +98,12 @@ class Controller:
     def wait(self, pred, timeout, what, poll=0.5):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            v = pred()
+            try:
+                v = pred()
+            except (urllib.error.URLError, ConnectionError) as e:  # API not up yet
+                if isinstance(e, urllib.error.HTTPError):
+                    raise
+                v = None
             if v:
                 return v
             time.sleep(poll)
