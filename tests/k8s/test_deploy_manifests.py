@@ -17,17 +17,19 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
 - The controller's real API calls succeed with its ServiceAccount token, and
   calls outside its Role get 403.
 - Two real controller processes with the Deployment's arguments and the
-  ServiceAccount's token elect one leader through the Lease; SIGTERM hands
-  over.
+  ServiceAccount's token, as uid 65532 with no capabilities and a read-only
+  root, elect one leader through the Lease; SIGTERM hands over.
 - `kubectl delete -k` (the README's uninstall) removes everything.
 - The README's migration from the in-tree autoscaler, on the real operator.
 """
 
 import json
 import re
+import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -362,17 +364,39 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The controller container's credentials (controller-deployment.yaml): uid
+# and gid 65532, every capability dropped, no_new_privs, read-only root.
+CONTROLLER_SANDBOX = [
+    "unshare", "-m", "--propagation", "private", "sh", "-ec",
+    'mount --bind / / && mount -o remount,bind,ro / && exec "$@"', "sh",
+    "setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", "--bounding-set=-all",
+    "--inh-caps=-all", "--no-new-privs", "--"]
+
+
 @pytest.fixture
-def two_controllers(k8s, installed, bin, tmp_path):
+def two_controllers(k8s, installed, bin):
     """Two real raysense-controller processes with the manifest's arguments,
-    authenticated as the controller ServiceAccount (a TokenRequest token)."""
+    authenticated as the controller ServiceAccount (a TokenRequest token),
+    each in the controller container's sandbox (CONTROLLER_SANDBOX)."""
+    dep = next(d for d in yaml.safe_load_all((BASE / "controller-deployment.yaml").read_text())
+               if d and d["kind"] == "Deployment")
+    assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65532
     token = k8s.kubectl("create", "token", "raysense-controller", "-n", SYSTEM_NS,
                         "--duration=1h").stdout.strip()
-    kubeconfig = tmp_path / "sa.kubeconfig.json"
+    # Files uid 65532 can read (pytest's tmp dirs are root-only).
+    files = Path(tempfile.mkdtemp(prefix="raysense-ctl-"))
+    files.chmod(0o755)
+    kubeconfig = files / "sa.kubeconfig.json"
+    # The CA as a file, like the in-cluster service-account ca.crt. (Inline
+    # certificate-authority-data makes the controller write a temp file,
+    # which a read-only root refuses.)
+    ca = files / "ca.crt"
+    shutil.copyfile(k8s.ca, ca)
+    ca.chmod(0o644)
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "sa",
         "clusters": [{"name": "test", "cluster": {"server": k8s.server,
-                                                  "certificate-authority": k8s.ca}}],
+                                                  "certificate-authority": str(ca)}}],
         "users": [{"name": "sa", "user": {"token": token}}],
         "contexts": [{"name": "sa", "context": {"cluster": "test", "user": "sa",
                                                 "namespace": SYSTEM_NS}}],
@@ -380,24 +404,31 @@ def two_controllers(k8s, installed, bin, tmp_path):
     # A fresh election: no Lease left by an earlier test.
     k8s.kubectl("delete", "lease/raysense-controller", "-n", RAY_NS, "--ignore-not-found")
     procs = {}
-    for ident in ("replica-a", "replica-b"):
-        port = free_port()
-        d = tmp_path / ident
-        d.mkdir()
-        log = open(d / "log", "w+")
-        args = controller_args_from_manifest(d, kubeconfig, ident, port)
-        procs[ident] = (subprocess.Popen([bin("raysense-controller"), *args], stdout=log,
-                                         stderr=subprocess.STDOUT), port, d / "log")
-    yield procs
-    for p, _, _ in procs.values():
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    k8s.kubectl("delete", "lease/raysense-controller", "-n", RAY_NS, "--ignore-not-found")
+    try:
+        for ident in ("replica-a", "replica-b"):
+            port = free_port()
+            d = files / ident
+            d.mkdir()
+            d.chmod(0o755)
+            log = open(d / "log", "w+")
+            args = controller_args_from_manifest(d, kubeconfig, ident, port)
+            for f in d.iterdir():
+                f.chmod(0o644)
+            kubeconfig.chmod(0o644)
+            procs[ident] = (subprocess.Popen(CONTROLLER_SANDBOX + [bin("raysense-controller"), *args],
+                                             stdout=log, stderr=subprocess.STDOUT), port, d / "log")
+        yield procs
+    finally:
+        for p, _, _ in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        k8s.kubectl("delete", "lease/raysense-controller", "-n", RAY_NS, "--ignore-not-found")
+        shutil.rmtree(files, ignore_errors=True)
 
 
 def lease_holder(k8s):
@@ -405,15 +436,40 @@ def lease_holder(k8s):
     return json.loads(out.stdout)["spec"].get("holderIdentity") if out.returncode == 0 else None
 
 
+def controller_logs(procs):
+    return "\n".join(f"--- {i} (rc {p.poll()}):\n{Path(log).read_text()[-3000:]}"
+                     for i, (p, _, log) in procs.items())
+
+
+def elected(k8s, procs):
+    def holder():
+        h = lease_holder(k8s)
+        if h in procs:
+            return h
+        assert any(p.poll() is None for p, _, _ in procs.values()), controller_logs(procs)
+        return None
+    try:
+        return wait_until("a Lease holder", holder, timeout=60)
+    except BaseException:
+        print(controller_logs(procs))
+        raise
+
+
 def test_two_real_controllers_elect_one_leader_with_the_manifest_rbac(k8s, two_controllers):
     """The manifest's command line, the Role's Lease rules and the real
     controller agree: one replica takes the Lease in the RayCluster's
     namespace and serves; SIGTERM releases it and the other takes over."""
-    leader = wait_until("a Lease holder", lambda: lease_holder(k8s) in two_controllers and
-                        lease_holder(k8s), timeout=60)
+    leader = elected(k8s, two_controllers)
     proc, port, log = two_controllers[leader]
     wait_until("the leader's /healthz", lambda: http_status(f"http://127.0.0.1:{port}/healthz") == 200,
                timeout=30)
+    # It really runs as the container would: uid 65532, no capabilities,
+    # read-only root.
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    assert re.search(r"^Uid:\s+65532\s+65532", status, re.M), status
+    assert re.search(r"^CapEff:\s+0+$", status, re.M), status
+    mountinfo = Path(f"/proc/{proc.pid}/mountinfo").read_text()
+    assert re.search(r"^\S+ \S+ \S+ \S+ / ro[, ]", mountinfo, re.M), "root not read-only"
     standby = next(i for i in two_controllers if i != leader)
     assert two_controllers[standby][0].poll() is None, Path(two_controllers[standby][2]).read_text()
 
@@ -434,8 +490,7 @@ def test_two_real_controllers_elect_one_leader_with_the_manifest_rbac(k8s, two_c
                    "holds the Lease: the standby answers no probe, so the Deployment's "
                    "livenessProbe would restart it into CrashLoopBackOff")
 def test_standby_controller_answers_liveness(k8s, two_controllers):
-    leader = wait_until("a Lease holder", lambda: lease_holder(k8s) in two_controllers and
-                        lease_holder(k8s), timeout=60)
+    leader = elected(k8s, two_controllers)
     _, lport, _ = two_controllers[leader]
     wait_until("the leader's /healthz", lambda: http_status(f"http://127.0.0.1:{lport}/healthz") == 200,
                timeout=30)
