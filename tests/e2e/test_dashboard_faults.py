@@ -1,7 +1,8 @@
 """Dashboard faults: the controller holds (no launch, no termination) while
 the Ray dashboard is down, answers 500, sends malformed or truncated JSON,
 or hangs past the client timeout; it logs each fault clearly and recovers
-once the dashboard is back.
+once the dashboard is back.  A frozen /api/cluster_status (the monitor's
+report stops advancing) is stale data: nothing is scaled down on it.
 
 FAULT INJECTION: the controller talks to a small Python proxy in front of
 the real Ray dashboard (a real Ray 2.60.0 head from tests/raycluster.py).
@@ -18,7 +19,8 @@ import urllib.request
 from controller_proc import Controller, background_driver, stop_driver
 from raycluster import free_port
 
-IDLE_S = 8
+IDLE_S = 10
+STALE_S = 6
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -32,6 +34,7 @@ class FaultProxy:
     def __init__(self, upstream):
         self.upstream = upstream
         self.mode = "ok"
+        self.frozen_cs = None
         self.port = free_port()
         self.server = None
         self._start()
@@ -61,6 +64,8 @@ class FaultProxy:
                         return self._send(500, b'{"result": false, "msg": "injected fault", "data": {}}')
                     if mode == "hang":
                         time.sleep(6)  # past the controller's 1 s timeout
+                    if mode == "freeze_cs" and self.path.startswith("/api/cluster_status"):
+                        return self._send(200, proxy.frozen_cs)
                     if mode == "malformed" and json_path:
                         return self._send(200, b'{"result": true, "data": {"result": <not json>')
                     try:
@@ -78,6 +83,9 @@ class FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def set(self, mode):
+        if mode == "freeze_cs":
+            with urllib.request.urlopen(self.upstream + "/api/cluster_status", timeout=10) as r:
+                self.frozen_cs = r.read()
         if mode == "down" and self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -123,7 +131,8 @@ def test_controller_holds_on_dashboard_faults_and_recovers(fresh_ray_cluster, bi
     proxy = FaultProxy(cluster.dashboard_url)
     ctl = Controller(bin("raysense-controller"), cluster, [f"cpu1:CPU=1,min=0,max=2,idle={IDLE_S}"],
                      dashboard_url=proxy.url,
-                     extra=["--dashboard-timeout-ms", "1000", "--cooldown", "2"])
+                     extra=["--dashboard-timeout-ms", "1000", "--cooldown", "2",
+                            "--stale-after", str(STALE_S)])
     driver = None
     try:
         # Phase A: demand arrives while the dashboard fails -> no launch.
@@ -152,12 +161,18 @@ def test_controller_holds_on_dashboard_faults_and_recovers(fresh_ray_cluster, bi
                     return n.get("idle_s", 0)
             return 0
 
-        ctl.wait(lambda: idle_s() >= 2, 60, "node seen idle")
+        ctl.wait(lambda: idle_s() >= 1, 60, "node seen idle")
         t1 = time.time()
-        for mode, secs in (("down", 5), ("malformed", 5), ("truncated", 5), ("500", 3)):
+        # Stale: the monitor's report stops advancing for longer than the
+        # idle timeout; the controller must notice and keep the node.
+        proxy.set("freeze_cs")
+        ctl.wait(lambda: ctl.status()["demand"]["usage_fresh"] is False, STALE_S + 8,
+                 "frozen report seen as stale")
+        time.sleep(IDLE_S + 2)
+        assert not no_new(ctl, "terminate", t1), "terminated on a stale usage report"
+        for mode, secs in (("down", 4), ("malformed", 4), ("truncated", 4), ("500", 3)):
             proxy.set(mode)
             time.sleep(secs)
-        assert time.time() - t1 > IDLE_S, "the fault window must outlast the idle timeout"
         assert not no_new(ctl, "terminate", t1), "terminated on data it failed to fetch"
         assert not no_new(ctl, "launch", t1)
         proxy.set("ok")
