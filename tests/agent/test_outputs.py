@@ -319,3 +319,35 @@ def test_bpftool_map_dump_field_names(require_bpf, agent, ray_cluster, worker):
                                       text=True, check=True).stdout)
     names = {p["name"] for p in progs if set(p.get("map_ids", [])) & ours}
     assert {"lease_request", "lease_reply", "runq_switch"} <= names, names
+
+
+def test_startup_timeline_and_workers_exported(require_bpf, agent, ray_cluster):
+    """A Ray node started while the agent runs gets a startup timeline
+    (raysense_startup_phase_seconds per phase, and a timeline row in
+    /metrics.json) and worker activity (raysense_workers{state},
+    raysense_raylet_seconds_since_busy once a task ran there)."""
+    late = ray_cluster.add_worker(num_cpus=1)
+    run_workload(ray_cluster, rounds=1, tasks=20)
+    deadline = time.time() + 30
+    raylet_pid = None
+    while time.time() < deadline and raylet_pid is None:
+        for name, labels, _ in parse_prom(agent.metrics()):
+            if name == "raysense_workers" and labels.get("ray_node_id") == late.node_id:
+                raylet_pid = labels["raylet_pid"]
+        time.sleep(0.5)
+    assert raylet_pid, "no raysense_workers series for the new node"
+    samples = parse_prom(agent.metrics())
+    states = {l["state"] for n, l, _ in samples
+              if n == "raysense_workers" and l.get("raylet_pid") == raylet_pid}
+    assert states == {"busy", "idle"}
+    phases = {l["phase"]: v for n, l, v in samples
+              if n == "raysense_startup_phase_seconds" and l.get("raylet_pid") == raylet_pid}
+    assert "raylet_exec" in phases and all(v >= 0 for v in phases.values()), phases
+    stamps = [v for n, l, v in samples if n == "raysense_startup_phase_timestamp_seconds"
+              and l.get("raylet_pid") == raylet_pid and l["phase"] == "raylet_exec"]
+    assert stamps and abs(stamps[0] - time.time()) < 600
+    rows = json.loads(http_get(agent.base + "/metrics.json")[2])
+    tl = [r for r in rows if r["type"] == "timeline" and str(r["raylet_pid"]) == raylet_pid]
+    assert tl and tl[0]["phases_seconds"]["raylet_exec"] is not None
+    wk = [r for r in rows if r["type"] == "workers" and r["ray_node_id"] == late.node_id]
+    assert wk and wk[0]["busy_workers"] + wk[0]["idle_workers"] >= 0
