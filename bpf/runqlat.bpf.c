@@ -19,6 +19,10 @@
 #define TASK_RUNNING 0
 
 const volatile bool filter_raylets = true;
+/* Set by userspace (runq.c) when this kernel's sched_switch passes prev_state
+ * as a 4th argument (5.18+, read from the kernel BTF): then the state costs
+ * no helper call. Otherwise we read task_struct's state with CO-RE. */
+const volatile bool prev_state_arg = false;
 
 /* Same definition as in raylet.bpf.c: both objects share one pin. */
 struct {
@@ -91,6 +95,18 @@ int BPF_PROG(runq_wakeup_new, struct task_struct *p)
 	return trace_enqueue(BPF_CORE_READ(p, tgid), BPF_CORE_READ(p, pid));
 }
 
+/* Is prev still on the run queue after this switch? With the raw prev_state
+ * argument, a preempted task stays queued whatever its state (__schedule only
+ * dequeues on a voluntary switch with a non-zero state); without it we do as
+ * runqlat does and test for TASK_RUNNING. */
+static __always_inline bool prev_still_runnable(unsigned long long *ctx, bool preempt,
+						struct task_struct *prev)
+{
+	if (prev_state_arg)
+		return preempt || (unsigned int)ctx[3] == TASK_RUNNING;
+	return get_task_state(prev) == TASK_RUNNING;
+}
+
 SEC("raw_tp/sched_switch")
 int BPF_PROG(runq_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -100,7 +116,7 @@ int BPF_PROG(runq_switch, bool preempt, struct task_struct *prev, struct task_st
 	u32 key;
 
 	/* Preempted while runnable: it waits in the run queue from now. */
-	if (get_task_state(prev) == TASK_RUNNING)
+	if (prev_still_runnable(ctx, preempt, prev))
 		trace_enqueue(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid));
 
 	tsp = bpf_map_lookup_elem(&rs_runq_start, &pid);

@@ -8,7 +8,8 @@ SCHED_FIFO spinner that keeps the tracked thread runnable but off-CPU.
 
 Tolerances: a lease's measured time = injected sleep + nanosleep overshoot
 (timer slack 50 us + wakeup latency on a loaded 2-CPU VM, typically < 1 ms)
-+ 2 uprobe hits (~19 us each here). We accept mean in [D, D + 3 ms] and
++ 2 uprobe hits (~19 us each here). We accept mean in [D, D + 5 ms] (load
+average here reaches 14 on 2 CPUs from other work) and
 none below D's log2 slot and >= 90 % in it."""
 import os
 import shutil
@@ -67,7 +68,7 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
         assert h["count"] == n
         mean_ms = h["sum_ns"] / h["count"] / 1e6
         print(f"lease mean {mean_ms:.3f} ms for {delay_us / 1000} ms injected")
-        assert delay_us / 1000 <= mean_ms <= delay_us / 1000 + 3
+        assert delay_us / 1000 <= mean_ms <= delay_us / 1000 + 5
         # Never shorter than injected; on this shared 2-CPU VM a rare sample
         # can be delayed into the next slot by other load.
         slot = slot_of(delay_us * 1000)
@@ -104,7 +105,7 @@ def test_lease_phases_and_outcomes(agent_bin, targets, pin_dir):
             mean_ms = h["sum_ns"] / h["count"] / 1e6
             print(f"phase {phase}: mean {mean_ms:.3f} ms, injected {want_ms} ms")
             assert h["count"] == n
-            assert want_ms <= mean_ms <= want_ms + 3
+            assert want_ms <= mean_ms <= want_ms + 5
         text = a.metrics()
         lab = {"raylet_pid": r.pid}
         assert metric_value(text, "raysense_raylet_leases_total", outcome="granted", **lab) == n
@@ -212,7 +213,9 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
         print(f"runq: {long_waits} long waits, total {total_ms:.1f} ms, injected {rounds * spin_ms} ms")
         assert long_sum_ms >= rounds * spin_ms * 0.9 - 1 and total_ms <= rounds * spin_ms * 1.1
         text = a.metrics()
-        assert metric_value(text, "raysense_raylet_runq_latency_seconds_count", raylet_pid=r.pid) == h["count"]
+        # The process is still alive (blocked on stdin), so a late wakeup may
+        # add a sample between the map read and the scrape.
+        assert metric_value(text, "raysense_raylet_runq_latency_seconds_count", raylet_pid=r.pid) >= h["count"]
     finally:
         r.stop()
         assert a.stop() == 0

@@ -5,8 +5,33 @@
 
 #include "runqlat.skel.h"
 
+#include <bpf/btf.h>
 #include <errno.h>
 #include <string.h>
+
+/* Does sched_switch pass prev_state as its 4th argument (Linux 5.18+)? The
+ * answer is in the kernel BTF: typedef btf_trace_sched_switch is a pointer to
+ * a func proto of (void *, bool, prev, next[, unsigned int prev_state]). */
+static bool kernel_has_prev_state_arg(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool yes = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	if (t)
+		t = btf__type_by_id(btf, t->type);          /* -> pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);          /* -> func proto */
+	if (t && btf_is_func_proto(t))
+		yes = btf_vlen(t) == 5;
+	btf__free(btf);
+	return yes;
+}
 
 static const char *const runq_pinned_maps[] = { "rs_raylets", "rs_runq_hist", NULL };
 
@@ -19,6 +44,9 @@ int rs_runq_open(const char *pin_dir, bool filter_raylets, struct runqlat_bpf **
 	if (!skel)
 		return -errno ? -errno : -ENOMEM;
 	skel->rodata->filter_raylets = filter_raylets;
+	skel->rodata->prev_state_arg = kernel_has_prev_state_arg();
+	rs_debug("runqlat: sched_switch prev_state argument %s",
+		 skel->rodata->prev_state_arg ? "present (5.18+)" : "absent: reading task state with CO-RE");
 	if (pin_dir) {
 		err = rs_bpf_pin_maps(skel->obj, pin_dir, runq_pinned_maps);
 		if (err)
