@@ -247,14 +247,14 @@ static void resources_arg(const struct worker_group *g, char *out, size_t size)
 	cJSON_Delete(o);
 }
 
-static void child_exec(struct local *l, const struct worker_group *g, const char *id,
-		       char **argv)
+/* Runs between fork and exec in a multi-threaded process: only
+ * async-signal-safe calls (everything else is prepared before the fork). */
+static void child_exec(const char *logpath, char **argv)
 {
-	char logpath[4300];
+	static const char msg[] = "raysense-controller: exec of ray failed\n";
 	int fd;
 
 	setsid();
-	snprintf(logpath, sizeof(logpath), "%s/%s.log", l->log_dir, id);
 	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
@@ -266,9 +266,9 @@ static void child_exec(struct local *l, const struct worker_group *g, const char
 		dup2(fd, STDIN_FILENO);
 		close(fd);
 	}
-	(void)g;
 	execvp(argv[0], argv);
-	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(127);
 	_exit(127);
 }
 
@@ -276,7 +276,7 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 {
 	struct local *l = p->impl;
 	char id[PROVIDER_ID_MAX], addr[512], cpus[64], gpus[64], res[2048], name[160],
-	     labels[512], tmpdir[4200];
+	     labels[512], tmpdir[4200], logpath[4300];
 	char *argv[MAX_ARGS];
 	struct provider_node *grown;
 	int argc = 0;
@@ -310,13 +310,16 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	if (!grown)
 		return -ENOMEM;
 	l->nodes = grown;
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", l->log_dir, id);
 	pid = fork();
 	if (pid < 0) {
-		seterr(err, "fork: %s", strerror(errno));
-		return -errno;
+		int e = errno;
+
+		seterr(err, "fork: %s", strerror(e));
+		return -e;
 	}
 	if (pid == 0)
-		child_exec(l, g, id, argv);
+		child_exec(logpath, argv);
 	memset(&l->nodes[l->count], 0, sizeof(l->nodes[l->count]));
 	snprintf(l->nodes[l->count].id, sizeof(l->nodes[l->count].id), "%s", id);
 	snprintf(l->nodes[l->count].type, sizeof(l->nodes[l->count].type), "%s", g->name);
@@ -350,8 +353,10 @@ static int local_terminate(struct provider *p, const char *id, char *err)
 	if (n->stop_requested_at > 0)
 		return 0;
 	if (kill(-n->pid, SIGTERM) && errno != ESRCH) {
-		seterr(err, "kill(-%d, SIGTERM): %s", n->pid, strerror(errno));
-		return -errno;
+		int e = errno;
+
+		seterr(err, "kill(-%d, SIGTERM): %s", n->pid, strerror(e));
+		return -e;
 	}
 	n->stop_requested_at = now_unix();
 	rs_info("local provider: stopping %s (process group %d, SIGTERM)", id, n->pid);
