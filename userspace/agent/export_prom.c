@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -171,9 +172,28 @@ static size_t utf8_seq_len(const unsigned char *p)
 	return n;
 }
 
+/* A growing text buffer for one series' label block. Label keys and values
+ * are bounded (RS_LABEL_*_LEN), so the block is bounded too:
+ * (RS_MAX_LABELS + 1) * (key + "=\"" + 3 * value + "\",") < LABELS_MAX. */
+#define LABELS_MAX 4096
+
+struct labels_buf {
+	char s[LABELS_MAX];
+	size_t len;
+};
+
+static void lb_put(struct labels_buf *b, const char *p, size_t n)
+{
+	if (b->len + n >= sizeof(b->s))
+		n = sizeof(b->s) - 1 - b->len; /* unreachable given the bounds above */
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
 /* Label value: escape \\, \" and \n; replace invalid UTF-8 with U+FFFD so
  * the whole exposition stays valid UTF-8. */
-static void put_label_value(FILE *f, const char *v)
+static void lb_put_value(struct labels_buf *b, const char *v)
 {
 	const unsigned char *p = (const unsigned char *)v;
 
@@ -181,18 +201,18 @@ static void put_label_value(FILE *f, const char *v)
 		size_t n = utf8_seq_len(p);
 
 		if (n == 0) {
-			fputs("\xEF\xBF\xBD", f);
+			lb_put(b, "\xEF\xBF\xBD", 3);
 			p++;
 			continue;
 		}
 		if (*p == '\\')
-			fputs("\\\\", f);
+			lb_put(b, "\\\\", 2);
 		else if (*p == '"')
-			fputs("\\\"", f);
+			lb_put(b, "\\\"", 2);
 		else if (*p == '\n')
-			fputs("\\n", f);
+			lb_put(b, "\\n", 2);
 		else
-			fwrite(p, 1, n, f);
+			lb_put(b, (const char *)p, n);
 		p += n;
 	}
 }
@@ -242,29 +262,38 @@ static struct label_set make_label_set(const struct rs_snapshot *snap,
 	return ls;
 }
 
-/* {k="v",...,le="x"}; `le` may be NULL. Prints nothing for an empty set. */
-static void put_labels(FILE *f, const struct label_set *ls, const char *le)
+/* The label pairs of a series without braces: node="a",raylet_pid="1". */
+static void render_labels(const struct label_set *ls, struct labels_buf *b)
 {
-	bool first = true;
-
-	if (ls->n == 0 && !ls->node && !le)
-		return;
-	fputc('{', f);
+	b->len = 0;
+	b->s[0] = '\0';
 	if (ls->node) {
-		fputs("node=\"", f);
-		put_label_value(f, ls->node);
-		fputc('"', f);
-		first = false;
+		lb_put(b, "node=\"", 6);
+		lb_put_value(b, ls->node);
+		lb_put(b, "\"", 1);
 	}
 	for (int i = 0; i < ls->n; i++) {
-		fprintf(f, "%s%s=\"", first ? "" : ",", ls->labels[i].key);
-		put_label_value(f, ls->labels[i].value);
-		fputc('"', f);
-		first = false;
+		if (b->len)
+			lb_put(b, ",", 1);
+		lb_put(b, ls->labels[i].key, strlen(ls->labels[i].key));
+		lb_put(b, "=\"", 2);
+		lb_put_value(b, ls->labels[i].value);
+		lb_put(b, "\"", 1);
 	}
-	if (le)
-		fprintf(f, "%sle=\"%s\"", first ? "" : ",", le);
-	fputc('}', f);
+}
+
+/* name{labels} or name{labels,le="x"} or bare name. */
+static void put_series_name(FILE *f, const char *family, const char *suffix,
+			    const struct labels_buf *b, const char *le)
+{
+	if (!b->len && !le) {
+		fprintf(f, "%s%s", family, suffix);
+		return;
+	}
+	if (!le)
+		fprintf(f, "%s%s{%s}", family, suffix, b->s);
+	else
+		fprintf(f, "%s%s{%s%sle=\"%s\"}", family, suffix, b->s, b->len ? "," : "", le);
 }
 
 static bool same_labels(const struct rs_label *a, int na, const struct rs_label *b, int nb)
@@ -283,30 +312,38 @@ static bool same_labels(const struct rs_label *a, int na, const struct rs_label 
 	return true;
 }
 
+/* The finite bucket bounds as text, computed once: "2e-09" ... "549.755813888". */
+static char le_text[RS_HIST_SLOTS - 1][32];
+static pthread_once_t le_once = PTHREAD_ONCE_INIT;
+
+static void init_le_text(void)
+{
+	for (unsigned i = 0; i + 1 < RS_HIST_SLOTS; i++)
+		rs_format_double(rs_hist_slot_le_seconds(i), le_text[i], sizeof(le_text[i]));
+}
+
 static void put_hist(FILE *f, const char *family, const struct label_set *ls,
 		     const struct rs_hist *h)
 {
+	struct labels_buf b;
 	unsigned long long cum = 0;
-	char le[32], sum[40];
+	char sum[40];
 
+	pthread_once(&le_once, init_le_text);
+	render_labels(ls, &b);
 	/* Every finite bucket on every scrape: Prometheus needs a stable set. */
 	for (unsigned i = 0; i + 1 < RS_HIST_SLOTS; i++) {
 		cum += h->slots[i];
-		rs_format_double(rs_hist_slot_le_seconds(i), le, sizeof(le));
-		fprintf(f, "%s_bucket", family);
-		put_labels(f, ls, le);
+		put_series_name(f, family, "_bucket", &b, le_text[i]);
 		fprintf(f, " %llu\n", cum);
 	}
 	cum += h->slots[RS_HIST_SLOTS - 1];
-	fprintf(f, "%s_bucket", family);
-	put_labels(f, ls, "+Inf");
+	put_series_name(f, family, "_bucket", &b, "+Inf");
 	fprintf(f, " %llu\n", cum);
 	rs_format_double((double)h->sum_ns / 1e9, sum, sizeof(sum));
-	fprintf(f, "%s_sum", family);
-	put_labels(f, ls, NULL);
+	put_series_name(f, family, "_sum", &b, NULL);
 	fprintf(f, " %s\n", sum);
-	fprintf(f, "%s_count", family);
-	put_labels(f, ls, NULL);
+	put_series_name(f, family, "_count", &b, NULL);
 	fprintf(f, " %llu\n", cum);
 }
 
@@ -375,11 +412,12 @@ static bool family_is_hist(const struct rs_snapshot *snap, const char *family)
 
 static void put_value(FILE *f, const char *family, const struct label_set *ls, double v)
 {
+	struct labels_buf b;
 	char buf[40];
 
+	render_labels(ls, &b);
 	rs_format_double(v, buf, sizeof(buf));
-	fputs(family, f);
-	put_labels(f, ls, NULL);
+	put_series_name(f, family, "", &b, NULL);
 	fprintf(f, " %s\n", buf);
 }
 
