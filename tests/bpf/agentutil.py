@@ -103,7 +103,7 @@ class Agent:
     def __init__(self, binary, pin_dir, *args):
         self.pin_dir = pin_dir
         self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="agent-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="rs-test-agent-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([binary, "--pin-dir", pin_dir, "--listen", f"127.0.0.1:{self.port}",
                                       "--log-level", "debug", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -145,14 +145,17 @@ class Agent:
         return ids
 
     def stop(self):
+        """SIGTERM; returns the exit code. The log is kept only on failure."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(timeout=30)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("agent did not exit within 30 s of SIGTERM")
+                raise AssertionError(f"agent did not exit within 30 s of SIGTERM; log {self.log.name}")
+        if self.proc.returncode == 0 and os.path.exists(self.log.name):
+            os.unlink(self.log.name)
         return self.proc.returncode
 
 
