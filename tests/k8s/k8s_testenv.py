@@ -4,6 +4,7 @@ status codes (for 409/422 checks), and a polling helper.
 """
 
 import json
+import os
 import ssl
 import subprocess
 import time
@@ -12,6 +13,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+TESTENV = Path(__file__).resolve().parents[2] / "tools" / "k8s-testenv"
+
+
+def _decode(raw):
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode(errors="replace")
 
 
 class ControlPlane:
@@ -54,16 +64,33 @@ class ControlPlane:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def api(self, method, path, body=None, content_type="application/json"):
-        """Raw HTTPS request to the API server; returns (status, parsed body)."""
+        """Raw HTTPS request to the API server; returns (status, body), the
+        body parsed as JSON when it is JSON (/readyz answers plain text).
+        Connection errors (API server down) raise OSError."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.server + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, context=self._ssl, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
+                return resp.status, _decode(resp.read())
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+            return err.code, _decode(err.read())
+
+    def ctl(self, action, component):
+        """Stop/start/restart one component (tools/k8s-testenv/ctl.sh)."""
+        env = dict(os.environ, RAYSENSE_K8S_STATE=str(self.state_dir))
+        proc = subprocess.run([str(TESTENV / "ctl.sh"), action, component], env=env,
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise AssertionError(f"ctl.sh {action} {component} failed:\n{proc.stderr}")
+
+    def api_reachable(self):
+        """True when the API server answers /readyz with 200."""
+        try:
+            return self.api("GET", "/readyz")[0] == 200
+        except OSError:
+            return False
 
     def log(self, component):
         return (self.state_dir / "logs" / f"{component}.log").read_text(errors="replace")

@@ -316,3 +316,25 @@ def test_naming_a_victim_without_lowering_replicas_replaces_it_at_once(k8s):
     assert victim in pods and pods[victim]["metadata"].get("deletionTimestamp"), \
         f"expected {victim} still Terminating when the replacement appeared: {sorted(pods)}"
     assert len(set(pods) - set(before)) == 1
+
+
+def test_apiserver_restart_keeps_state_and_operator_reconnects(k8s):
+    """ctl.sh lets tests take the API server down (issue 6 acceptance: the
+    API server briefly down during a scale). State survives in etcd and the
+    operator resumes reconciling afterwards."""
+    name, namespace = "rc-restart", "restart"
+    before = start_cluster(k8s, name, namespace, 1)
+    k8s.ctl("stop", "kube-apiserver")
+    assert not k8s.api_reachable(), "API server still answers after ctl.sh stop"
+    k8s.ctl("start", "kube-apiserver")
+    wait_until("the API server to be ready again", k8s.api_reachable, timeout=120)
+    assert sorted(ray_pods(k8s, "worker", name, namespace)) == sorted(before)
+
+    patch = [{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName", "value": GROUP},
+             {"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 2}]
+    status, body = k8s.api("PATCH", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/{name}",
+                           patch, "application/json-patch+json")
+    assert status == 200, (status, body)
+    wait_until("the operator to scale up after the restart",
+               lambda: (lambda p: len(p) == 2 and running_on(p, k8s.eci_node))(
+                   ray_pods(k8s, "worker", name, namespace)), timeout=120)

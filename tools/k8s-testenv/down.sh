@@ -11,42 +11,10 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${RAYSENSE_K8S_STATE:-/tmp/raysense-k8s}
-PIDS=$STATE/pids
-[ -d "$PIDS" ] || exit 0
-
-# ours <pid> <name>: the pid is alive and runs <cache>/<component>-*/<component>
-ours() {
-    local exe
-    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-    case "$exe" in
-    "$K8S_BIN_CACHE"/*/"$2"|"$K8S_BIN_CACHE"/*/"$2 (deleted)") return 0 ;;
-    esac
-    return 1
-}
-
-stop_one() {
-    local name=$1 pidfile=$PIDS/$1.pid pid i
-    [ -f "$pidfile" ] || return 0
-    pid=$(cat "$pidfile")
-    if [[ $pid =~ ^[0-9]+$ ]] && ours "$pid" "$name"; then
-        kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 1 100); do
-            ours "$pid" "$name" || break
-            sleep 0.1
-        done
-        if ours "$pid" "$name"; then
-            log "$name (pid $pid) ignored SIGTERM for 10s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null
-            for i in $(seq 1 50); do ours "$pid" "$name" || break; sleep 0.1; done
-        fi
-        ours "$pid" "$name" && { log "could not stop $name (pid $pid)"; return 1; }
-        log "stopped $name (pid $pid)"
-    fi
-    rm -f "$pidfile"
-}
+[ -d "$STATE/pids" ] || exit 0
 
 rc=0
 for name in kwok kuberay-operator kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    stop_one "$name" || rc=1
+    stop_component "$STATE" "$name" || rc=1
 done
 exit $rc

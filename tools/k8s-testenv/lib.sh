@@ -45,3 +45,49 @@ component_version() {
 component_bin() {
     echo "$K8S_BIN_CACHE/$1-$(component_version "$1")/$1"
 }
+
+# --- processes of a state dir (used by up.sh, down.sh, ctl.sh) -------------
+
+# proc_is <pid> <component>: the pid is alive and runs our cached binary of
+# that component (guards against pid reuse after a crash).
+proc_is() {
+    local exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    case "$exe" in
+    "$K8S_BIN_CACHE"/*/"$2"|"$K8S_BIN_CACHE"/*/"$2 (deleted)") return 0 ;;
+    esac
+    return 1
+}
+
+# launch <state> <name>: start <name> detached from its saved command line
+# (<state>/cmds/<name>, NUL-separated argv), appending to logs/<name>.log.
+launch() {
+    local state=$1 name=$2 argv=()
+    [ -f "$state/cmds/$name" ] || die "no saved command for $name in $state/cmds"
+    mapfile -d '' -t argv <"$state/cmds/$name"
+    setsid "${argv[@]}" >>"$state/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$state/pids/$name.pid"
+    log "started $name (pid $!, log $state/logs/$name.log)"
+}
+
+# stop_component <state> <name>: SIGTERM, SIGKILL after 10 s; wait until gone.
+stop_component() {
+    local state=$1 name=$2 pidfile=$1/pids/$2.pid pid i
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    if [[ $pid =~ ^[0-9]+$ ]] && proc_is "$pid" "$name"; then
+        kill -TERM "$pid" 2>/dev/null
+        for i in $(seq 1 100); do
+            proc_is "$pid" "$name" || break
+            sleep 0.1
+        done
+        if proc_is "$pid" "$name"; then
+            log "$name (pid $pid) ignored SIGTERM for 10s, sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null
+            for i in $(seq 1 50); do proc_is "$pid" "$name" || break; sleep 0.1; done
+        fi
+        proc_is "$pid" "$name" && { log "could not stop $name (pid $pid)"; return 1; }
+        log "stopped $name (pid $pid)"
+    fi
+    rm -f "$pidfile"
+}

@@ -60,7 +60,7 @@ if [ -d "$STATE" ] && [ ! -f "$STATE/.raysense-k8s-state" ] && [ ! -d "$STATE/pi
     die "$STATE exists, is not empty and was not created by up.sh: refusing to wipe it"
 fi
 rm -rf "$STATE"
-mkdir -p "$STATE"/{pki,logs,pids,etcd-data} || die "cannot create state dir $STATE"
+mkdir -p "$STATE"/{pki,logs,pids,cmds,etcd-data} || die "cannot create state dir $STATE"
 touch "$STATE/.raysense-k8s-state"
 STATE=$(cd "$STATE" && pwd)
 export RAYSENSE_K8S_STATE=$STATE
@@ -137,11 +137,11 @@ EOF
 
 # --- process handling ------------------------------------------------------
 # start <name> <component> args...: run detached, log to logs/<name>.log
+# The command line is saved in cmds/<name> so ctl.sh can restart it.
 start() {
     local name=$1 comp=$2; shift 2
-    setsid "$(component_bin "$comp")" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
-    echo $! >"$STATE/pids/$name.pid"
-    log "started $name (pid $!, log $STATE/logs/$name.log)"
+    printf '%s\0' "$(component_bin "$comp")" "$@" >"$STATE/cmds/$name"
+    launch "$STATE" "$name"
 }
 
 # wait_for <name> <what> <command...>: poll until the command succeeds, the
@@ -250,7 +250,7 @@ run_kc "waiting for the KubeRay CRDs to be established" wait --for condition=Est
     --timeout "${TIMEOUT}s" crd/rayclusters.ray.io crd/rayjobs.ray.io crd/rayservices.ray.io
 
 # For tests the operator uses the admin kubeconfig instead of a ServiceAccount.
-KUBECONFIG=$ADMIN_KUBECONFIG start kuberay-operator kuberay-operator \
+start kuberay-operator kuberay-operator --kubeconfig "$ADMIN_KUBECONFIG" \
     --metrics-addr "127.0.0.1:$KUBERAY_METRICS_PORT" \
     --health-probe-bind-address "127.0.0.1:$KUBERAY_PROBE_PORT" \
     --enable-leader-election=false --log-stdout-encoder console
