@@ -129,12 +129,19 @@ done
 sleep 2
 
 say "what happened (controller decisions; t = seconds since the tasks were submitted)"
-"$PY" - "$CTL" "$(cat "$WORK/submitted")" "${AGENT_PID:+agent}" <<'PY'
+"$PY" - "$CTL" "$(cat "$WORK/submitted")" "$DASH" "${AGENT_PID:+agent}" <<'PY'
 import json, sys, urllib.request
-ctl, t0, agent = sys.argv[1], float(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3]
-get = lambda p: urllib.request.urlopen(ctl + p, timeout=5).read()
+ctl, t0, dash = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+agent = len(sys.argv) > 4 and sys.argv[4]
+get = lambda p, base=ctl: urllib.request.urlopen(base + p, timeout=10).read()
 for d in json.loads(get("/api/v1/decisions")):
     print(f"  {d['time']}  t={d['time_unix'] - t0:+6.1f}s  {d['message']}")
+print("workers as Ray saw them:")
+for n in json.loads(get("/api/v0/nodes?limit=1000&detail=true", dash))["data"]["result"]["result"]:
+    if n.get("node_name", "").startswith("rs-"):
+        end = n.get("end_time_ms") or 0
+        print(f"  {n['node_name']}: ALIVE at t={n['start_time_ms'] / 1000 - t0:+6.1f}s"
+              + (f", gone at t={end / 1000 - t0:+6.1f}s" if end else f", {n['state']}"))
 if agent:
     print("agents seen by the controller:")
     for a in json.loads(get("/api/v1/status")).get("agents", []):

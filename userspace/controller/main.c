@@ -41,7 +41,8 @@ static void usage(FILE *out)
 		"informed by raysense agents.\n"
 		"\n"
 		"Ray:\n"
-		"  --dashboard URL          Ray dashboard (default http://127.0.0.1:8265)\n"
+		"  --dashboard URL          Ray dashboard (default http://127.0.0.1:8265;\n"
+		"                           --dashboard-url is the same)\n"
 		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
 		"  --dashboard-timeout-ms N per-call timeout (default 2000)\n"
 		"Worker groups (docs/controller-config.md):\n"
@@ -115,6 +116,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 {
 	static const struct option opts[] = {
 		{ "dashboard", required_argument, NULL, O_DASH },
+		{ "dashboard-url", required_argument, NULL, O_DASH },
 		{ "dashboard-token-file", required_argument, NULL, O_DASH_TOKEN },
 		{ "dashboard-timeout-ms", required_argument, NULL, O_DASH_TIMEOUT },
 		{ "config", required_argument, NULL, O_CONFIG },
