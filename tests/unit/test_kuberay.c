@@ -323,10 +323,10 @@ static void test_lease(void)
 	CHECK(lease_record_decode("{\"metadata\":{}}", 15, &back, rv, sizeof(rv), err) == -EINVAL,
 	      "no resourceVersion");
 	CHECK(lease_record_decode("{\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{\"renewTime\":"
-				  "\"yesterday\"}}", 71, &back, rv, sizeof(rv), err) == -EINVAL &&
+				  "\"yesterday\"}}", 69, &back, rv, sizeof(rv), err) == -EINVAL &&
 	      strstr(err, "renewTime"), "bad renewTime: %s", err);
 	CHECK(lease_record_decode("{\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{"
-				  "\"leaseDurationSeconds\":\"15\"}}", 76, &back, rv, sizeof(rv),
+				  "\"leaseDurationSeconds\":\"15\"}}", 73, &back, rv, sizeof(rv),
 				  err) == -EINVAL, "duration as string");
 	CHECK(lease_record_decode("not json", 8, &back, rv, sizeof(rv), err) == -EINVAL, "not json");
 }
