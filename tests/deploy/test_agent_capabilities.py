@@ -277,3 +277,33 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
             proc.kill()
             proc.wait()
         shutil.rmtree(pin, ignore_errors=True)
+
+
+def test_uid_0_is_necessary(agent_bin):
+    """The DaemonSet runs the agent as uid 0 (without DAC_OVERRIDE). As
+    another uid with the very same capabilities (ambient), the tracepoint ids
+    under tracefs (root, 0700) cannot be read and the raylet family fails."""
+    caps = ",".join(f"+{c}" for c in manifest_caps())
+    pin = f"/sys/fs/bpf/raysense-captest-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups",
+         f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}", f"--bounding-set=-all,{caps}",
+         "--", agent_bin, "--pin-dir", pin, "--listen", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, out = time.time() + 30, ""
+        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+        assert "failed to determine tracepoint" in out and "Permission denied" in out, out
+        assert "probe family raylet failed to attach" in out, out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(pin, ignore_errors=True)
