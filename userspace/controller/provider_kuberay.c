@@ -55,8 +55,11 @@ struct kuberay {
 	size_t group_count;
 	struct kuberay_pod *pods;
 	size_t pod_count;
-	struct provider_node *nodes;	/* list() view */
-	size_t node_count;
+	/* list() view.  The buffer is reused, never freed between calls, and
+	 * terminate() edits it in place: the controller keeps pointers into it
+	 * while it acts on one plan. */
+	struct provider_node *nodes;
+	size_t node_count, node_cap;
 	struct seen_pod *seen;
 	size_t seen_count;
 	struct phase_stat phases;
@@ -200,19 +203,19 @@ static int effective_replicas(const struct kuberay_group *g)
 
 /* ------------------------------------------------------------- list() view */
 
-static int push_node(struct kuberay *k, size_t *cap, const char *id, const char *type,
-		     double launched, double stopping)
+static int push_node(struct kuberay *k, const char *id, const char *type, double launched,
+		     double stopping)
 {
 	struct provider_node *n;
 
-	if (k->node_count == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
+	if (k->node_count == k->node_cap) {
+		size_t ncap = k->node_cap ? k->node_cap * 2 : 16;
 		struct provider_node *nn = realloc(k->nodes, ncap * sizeof(*nn));
 
 		if (!nn)
 			return -ENOMEM;
 		k->nodes = nn;
-		*cap = ncap;
+		k->node_cap = ncap;
 	}
 	n = &k->nodes[k->node_count++];
 	memset(n, 0, sizeof(*n));
@@ -225,11 +228,8 @@ static int push_node(struct kuberay *k, size_t *cap, const char *id, const char 
 
 static int rebuild_nodes(struct kuberay *k)
 {
-	size_t cap = 0;
 	double now = unix_now();
 
-	free(k->nodes);
-	k->nodes = NULL;
 	k->node_count = 0;
 	for (size_t i = 0; i < k->pod_count; i++) {
 		const struct kuberay_pod *p = &k->pods[i];
@@ -242,7 +242,7 @@ static int rebuild_nodes(struct kuberay *k)
 		/* The id is what the controller matches against Ray's node name,
 		 * which for a KubeRay pod is its IP (ray start's default); until
 		 * the pod has an IP it is the pod name. */
-		if (g && push_node(k, &cap, p->ip[0] ? p->ip : p->name, p->group, p->created,
+		if (g && push_node(k, p->ip[0] ? p->ip : p->name, p->group, p->created,
 				   stopping ? now : 0))
 			return -ENOMEM;
 	}
@@ -254,7 +254,7 @@ static int rebuild_nodes(struct kuberay *k)
 			char id[PROVIDER_ID_MAX];
 
 			snprintf(id, sizeof(id), "%s" PLACEHOLDER_TAG "%d", g->name, j);
-			if (push_node(k, &cap, id, g->name, now, 0))
+			if (push_node(k, id, g->name, now, 0))
 				return -ENOMEM;
 		}
 	}
@@ -598,6 +598,17 @@ static int kuberay_refresh(struct provider *p, double now_unused)
 
 /* ----------------------------------------------------------- provider ops */
 
+/* Mark list() entries stopping in place (see struct kuberay.nodes). */
+static void mark_stopping(struct kuberay *k, const char *id, const char *alt)
+{
+	double now = unix_now();
+
+	for (size_t i = 0; i < k->node_count; i++)
+		if (!strcmp(k->nodes[i].id, id) || (alt && !strcmp(k->nodes[i].id, alt)))
+			if (k->nodes[i].stop_requested_at == 0)
+				k->nodes[i].stop_requested_at = now;
+}
+
 static int kuberay_launch(struct provider *p, const struct worker_group *wg, char *id_out,
 			  char *err)
 {
@@ -622,7 +633,7 @@ static int kuberay_launch(struct provider *p, const struct worker_group *wg, cha
 	g->queued_launches++;
 	snprintf(id_out, PROVIDER_ID_MAX, "%s" PLACEHOLDER_TAG "%d", g->name,
 		 effective_replicas(g) - live_pods(k, g) - 1);
-	return rebuild_nodes(k);
+	return push_node(k, id_out, g->name, unix_now(), 0);
 }
 
 static int kuberay_terminate(struct provider *p, const char *id, char *err)
@@ -643,7 +654,8 @@ static int kuberay_terminate(struct provider *p, const char *id, char *err)
 		g = find_group(k, group);
 		if (g && g->queued_launches > 0) {
 			g->queued_launches--;
-			return rebuild_nodes(k);
+			mark_stopping(k, id, NULL);
+			return 0;
 		}
 		seterr(err, "%s has no pod yet; it can be terminated once the operator creates it", id);
 		return -EBUSY;
@@ -663,7 +675,8 @@ static int kuberay_terminate(struct provider *p, const char *id, char *err)
 		return 0;
 	if (strv_push(&g->victims, &g->victim_count, id))
 		return -ENOMEM;
-	return rebuild_nodes(k);
+	mark_stopping(k, pod->name, pod->ip[0] ? pod->ip : NULL);
+	return 0;
 }
 
 static size_t kuberay_list(struct provider *p, const struct provider_node **out)
