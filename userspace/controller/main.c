@@ -78,6 +78,7 @@ static void usage(FILE *out)
 		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"  --token-file F           bearer token required on POST /api/v1/signals\n"
+		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n");
@@ -91,7 +92,7 @@ struct args {
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms;
-	double interval, stale_after, cooldown, launch_timeout, stop_grace;
+	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
 };
@@ -108,7 +109,7 @@ static double parse_secs(const char *flag, const char *v)
 enum {
 	O_DASH = 256, O_DASH_TOKEN, O_DASH_TIMEOUT, O_CONFIG, O_GROUP, O_IDLE, O_SPEED, O_MAXW,
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
-	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP,
+	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY,
 };
 
@@ -139,6 +140,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "signal-max-age", required_argument, NULL, O_SIGAGE },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "namespace", required_argument, NULL, O_K8S_NS },
@@ -206,6 +208,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_DRY: a->dry_run = true; break;
 		case O_LISTEN: a->listen = optarg; break;
 		case O_TOKEN: a->token_file = optarg; break;
+		case O_SIGAGE: a->signal_max_age = parse_secs("--signal-max-age", optarg); break;
 		case O_LOG:
 			if (rs_log_parse_level(optarg, &a->level))
 				rs_cli_usage_error(PROG, "bad --log-level '%s' (want debug|info|warn|error)", optarg);
@@ -401,6 +404,7 @@ int main(int argc, char **argv)
 	opts.stale_after_s = a.stale_after;
 	opts.scale_down_cooldown_s = a.cooldown > 0 ? a.cooldown : -1;
 	opts.launch_timeout_s = a.launch_timeout;
+	opts.signal_max_age_s = a.signal_max_age;
 	opts.dry_run = a.dry_run;
 	if (controller_create(&opts, &ctl)) {
 		rs_error("out of memory");
