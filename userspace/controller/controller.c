@@ -286,8 +286,13 @@ static void add_node(struct plan_ctx *p, enum ref_kind kind, const char *type,
 {
 	struct planner_node *n = &p->nodes[p->node_count];
 
+	p->refs[p->node_count] = (struct node_ref){ .kind = kind, .dn = dn };
+	if (pn)
+		snprintf(p->refs[p->node_count].provider_id, PROVIDER_ID_MAX, "%s", pn->id);
 	memset(n, 0, sizeof(*n));
-	n->id = pn ? pn->id : dn->node_id;
+	/* Provider ids are copied into the ref: the provider's array may move
+	 * (a launch grows it) while this plan is acted on. */
+	n->id = pn ? p->refs[p->node_count].provider_id : dn->node_id;
 	n->type = type;
 	n->status = dn ? PLANNER_NODE_RUNNING : PLANNER_NODE_PENDING;
 	n->idle_s = -1;
@@ -298,11 +303,8 @@ static void add_node(struct plan_ctx *p, enum ref_kind kind, const char *type,
 		n->total = resmap_view(&dn->total);
 		n->available = resmap_view(&dn->available);
 	}
-	p->refs[p->node_count] = (struct node_ref){ .kind = kind, .dn = dn };
-	if (pn) {
-		snprintf(p->refs[p->node_count].provider_id, PROVIDER_ID_MAX, "%s", pn->id);
+	if (pn)
 		p->refs[p->node_count].launched_at = pn->launched_at;
-	}
 	p->node_count++;
 }
 
