@@ -149,11 +149,14 @@ class Agent:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                # Start-up can take tens of seconds on a loaded VM (the BPF
+                # verifier on the lifecycle family's programs); SIGTERM lands
+                # after the current family finished loading.
+                self.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"agent did not exit within 30 s of SIGTERM; log {self.log.name}")
+                raise AssertionError(f"agent did not exit within 120 s of SIGTERM; log {self.log.name}")
         if self.proc.returncode == 0 and os.path.exists(self.log.name):
             os.unlink(self.log.name)
         return self.proc.returncode

@@ -202,16 +202,19 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
         h = runq_hist(pin_dir, r.pid)
         assert h is not None
         # Each round keeps the thread runnable for ~spin_ms: one sample in
-        # [64, 128) ms per round; nothing else this process does waits that long.
-        long_waits = sum(h["slots"][26:])
-        assert long_waits == rounds, f"slots: {h['slots']}"
-        # Their total is rounds * spin_ms within 10 %: sum of all samples minus
-        # the short ones (< 64 ms, bounded by their slot tops).
+        # [67, 134) ms per round, nothing longer. (Another RT task on that CPU,
+        # e.g. a concurrent run of this test, can add one more such wait:
+        # the count may exceed `rounds`, never fall short.)
+        long_waits = h["slots"][26]
+        assert long_waits >= rounds and sum(h["slots"][27:]) == 0, f"slots: {h['slots']}"
+        # Their total is at least rounds * spin_ms (minus 10 %): the sum of all
+        # samples minus an upper bound of the short ones (< 67 ms).
         short_max = sum(c * 2 ** (i + 1) for i, c in enumerate(h["slots"][:26]))
         long_sum_ms = (h["sum_ns"] - short_max) / 1e6
         total_ms = h["sum_ns"] / 1e6
         print(f"runq: {long_waits} long waits, total {total_ms:.1f} ms, injected {rounds * spin_ms} ms")
-        assert long_sum_ms >= rounds * spin_ms * 0.9 - 1 and total_ms <= rounds * spin_ms * 1.1
+        assert long_sum_ms >= rounds * spin_ms * 0.9
+        assert total_ms <= long_waits * spin_ms * 1.1 + short_max / 1e6
         text = a.metrics()
         # The process is still alive (blocked on stdin), so a late wakeup may
         # add a sample between the map read and the scrape.

@@ -88,7 +88,13 @@ static int attach_all(const struct rs_probe_ctx *ctx, struct running *run)
 
 	for (const struct rs_probe_family *const *f = rs_probe_families; *f && n < MAX_FAMILIES; f++) {
 		void *state = NULL;
-		int err = (*f)->attach(ctx, &state);
+		int err;
+
+		if (stop_signal) {
+			rs_info("signal %d during start-up: not attaching %s", (int)stop_signal, (*f)->name);
+			break;
+		}
+		err = (*f)->attach(ctx, &state);
 
 		if (err) {
 			rs_error("probe family %s failed to attach: %s (the others keep running)",

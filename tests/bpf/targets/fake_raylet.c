@@ -138,8 +138,9 @@ static void one_lease(struct server_call *call, long delay_us, int phases)
 }
 
 /* Keep this (tracked) thread runnable but off-CPU for spin_ms per round: a
- * SCHED_FIFO child (its own tgid, so untracked) on the same CPU spins for
- * spin_ms right after we wake it, preempting us while we are runnable. */
+ * higher-priority SCHED_FIFO child (its own tgid, so untracked) on the same
+ * CPU spins for spin_ms right after we wake it, preempting us while we are
+ * runnable. */
 static int runq_rounds(int rounds, int spin_ms, int cpu)
 {
 	cpu_set_t set;
@@ -171,6 +172,15 @@ static int runq_rounds(int rounds, int spin_ms, int cpu)
 		_exit(0);
 	}
 	close(go[0]);
+	/* We are SCHED_FIFO too, one priority below the spinner: between RT
+	 * tasks only priority decides, so nothing (not the kernel's fair-server
+	 * reservation for CFS tasks, 6.12+) lets us run during a spin. */
+	{
+		struct sched_param low = { .sched_priority = 5 };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &low))
+			return -1;
+	}
 	sleep_us(100000);   /* let the child become SCHED_FIFO */
 	for (int i = 0; i < rounds; i++) {
 		if (write(go[1], "g", 1) != 1)
@@ -179,6 +189,11 @@ static int runq_rounds(int rounds, int spin_ms, int cpu)
 	}
 	close(go[1]);
 	waitpid(child, NULL, 0);
+	{
+		struct sched_param normal = { .sched_priority = 0 };
+
+		sched_setscheduler(0, SCHED_OTHER, &normal);
+	}
 	return 0;
 }
 
