@@ -240,6 +240,14 @@ def test_sigterm_detaches_everything_and_pins_are_reused(agent_bin, targets, pin
             time.sleep(0.2)
         assert not left, f"programs still loaded after SIGTERM: {left}"
         assert "rs_lease_cnt" in os.listdir(pin_dir)   # maps outlive the agent
+        # ... and decode with no agent: raysensectl maps reads them through the
+        # same collect(); the raylet is no longer watched.
+        ctl = subprocess.run([os.path.join(os.path.dirname(agent_bin), "raysensectl"), "maps", "--dir",
+                              pin_dir], capture_output=True, text=True, check=True).stdout
+        rows = {ln.split()[1].split("{")[0]: ln.split()[0] for ln in ctl.splitlines()
+                if f"raylet_pid={r.pid}," in ln and len(ln.split()) == 2}
+        assert rows.get("raysense_raylet_up") == "0", ctl
+        assert rows.get("raysense_raylet_lease_probes_attached") == "0", ctl
         # A second agent reuses the pins: the raylet's counters continue.
         a2 = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
         try:

@@ -88,8 +88,9 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 
 	snprintf(p, sizeof(p), "%u", pid);
 	err |= rs_snapshot_add_value(snap, "raysense_raylet_up", RS_VALUE_GAUGE, labels, live);
+	/* "Attached" means now: with no agent watching, nothing is attached. */
 	err |= rs_snapshot_add_value(snap, "raysense_raylet_lease_probes_attached", RS_VALUE_GAUGE,
-				     labels, lease_on);
+				     labels, live && lease_on);
 	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
 		struct rs_lease_hkey key = { .tgid = pid, .phase = ph };
 		bool have = m->hist >= 0 && !bpf_map_lookup_elem(m->hist, &key, &h);
