@@ -266,23 +266,36 @@ static void seed_from_proc(struct lifecycle_bpf *skel)
 /* Per-process state in pinned maps may describe processes that came and
  * went while no agent ran: drop it, and zero the gauges derived from it.
  * Histograms and counters (cumulative) are kept. */
+/* Reset per-process state left by a previous agent. The node keys are
+ * collected before any update: updating an (LRU) hash element moves it to the
+ * head of its bucket, so updating while walking with get_next_key can cycle
+ * between two keys of one bucket forever. */
 static void forget_process_state(struct lifecycle_bpf *skel)
 {
 	int procs_fd = bpf_map__fd(skel->maps.lc_procs);
 	int nodes_fd = bpf_map__fd(skel->maps.lc_nodes);
-	__u32 key, next;
+	size_t cap = bpf_map__max_entries(skel->maps.lc_nodes), n_keys = 0;
+	__u32 key, next, *keys;
 	struct rs_lc_node n;
 
 	while (bpf_map_get_next_key(procs_fd, NULL, &next) == 0)
 		bpf_map_delete_elem(procs_fd, &next);
-	for (int err = bpf_map_get_next_key(nodes_fd, NULL, &key); !err;
-	     err = bpf_map_get_next_key(nodes_fd, &key, &key)) {
-		if (bpf_map_lookup_elem(nodes_fd, &key, &n))
+	keys = calloc(cap ? cap : 1, sizeof(*keys));
+	if (!keys) {
+		rs_warn("lifecycle: out of memory resetting node state");
+		return;
+	}
+	for (int err = bpf_map_get_next_key(nodes_fd, NULL, &key); !err && n_keys < cap;
+	     err = bpf_map_get_next_key(nodes_fd, &key, &key))
+		keys[n_keys++] = key;
+	for (size_t i = 0; i < n_keys; i++) {
+		if (bpf_map_lookup_elem(nodes_fd, &keys[i], &n))
 			continue;
 		n.starting = n.idle = n.busy = 0;
 		n.alive = 0;
-		bpf_map_update_elem(nodes_fd, &key, &n, BPF_EXIST);
+		bpf_map_update_elem(nodes_fd, &keys[i], &n, BPF_EXIST);
 	}
+	free(keys);
 }
 
 int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state)
