@@ -112,6 +112,10 @@ def test_base_and_overlay_render(k8s):
 
 def test_server_dry_run_then_apply_accepts_every_object(k8s, installed):
     expected = sorted(map(ref, installed))
+    # The base on its own (outside ACK) ...
+    dry = k8s.kubectl("apply", "-k", str(BASE), "--server-side", "--dry-run=server", "-o", "name")
+    assert sorted(dry.stdout.split()) == sorted(map(ref, render(k8s, BASE))), dry.stdout
+    # ... and the ACK overlay, which the rest of this module installs.
     dry = k8s.kubectl("apply", "-k", str(OVERLAY), "--server-side", "--dry-run=server", "-o", "name")
     assert sorted(dry.stdout.split()) == expected, dry.stdout
     # A dry run creates nothing.
