@@ -7,8 +7,11 @@ Debian's Prometheus 2.42 is built without kubernetes_sd_configs)."""
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
+import time
+import urllib.request
 
 import pytest
 import yaml
@@ -141,19 +144,36 @@ def test_every_query_names_an_exported_metric(bin):
         assert want in seen, f"dashboard never shows {want}"
 
 
-@pytest.mark.xfail(reason="raysense_controller_* metrics are not exported by the controller yet "
-                          "(controller helper's work); remove this mark when they land", strict=False)
-def test_controller_families_match_controller_source():
-    """The controller names the dashboard relies on must exist in the
-    controller's code (so a rename there breaks this test, not Grafana)."""
-    src = ""
-    ctl_dir = os.path.join(REPO, "userspace", "controller")
-    for name in os.listdir(ctl_dir):
-        if name.endswith(".c"):
-            with open(os.path.join(ctl_dir, name)) as f:
-                src += f.read()
-    missing = [n for n in CONTROLLER_FAMILIES if f'"{n}"' not in src]
-    assert not missing, f"controller does not export (yet): {missing}"
+def test_controller_exports_the_dashboard_families(bin, tmp_path):
+    """A real controller (dry run, dashboard unreachable) serves every
+    raysense_controller_* family the dashboard queries, with its TYPE."""
+    port = free_tcp_port()
+    proc = subprocess.Popen(
+        [bin("raysense-controller"), "--dry-run", "--dashboard", "http://127.0.0.1:9",
+         "--worker-group", "cpu1:CPU=1,min=0,max=2", "--listen", f"127.0.0.1:{port}",
+         "--state-dir", str(tmp_path), "--log-level", "warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        text = None
+        deadline = time.time() + 20
+        while time.time() < deadline and text is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert text is not None, "controller never served /metrics"
+        for fam, typ in CONTROLLER_FAMILIES.items():
+            assert f"# TYPE {fam} {typ}" in text, f"controller does not export {fam} as {typ}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_prometheus_config():
