@@ -263,6 +263,32 @@ def test_example_raycluster_accepted_and_head_has_no_autoscaler(k8s, installed):
     assert pod["spec"]["nodeName"] == k8s.regular_node
 
 
+def test_example_eci_worker_tolerates_the_virtual_node(k8s, installed):
+    """One eci-cpu worker, sent to the virtual node the way ACK's ECI webhook
+    does for pods labelled alibabacloud.com/eci (no webhook here, so the test
+    adds the equivalent nodeSelector to the live RayCluster): the example's
+    toleration lets it schedule there, and kwok runs it after the simulated
+    ECI start delay."""
+    rc = k8s.get_json("raycluster/raycluster-eci", "-n", RAY_NS)
+    i = [g["groupName"] for g in rc["spec"]["workerGroupSpecs"]].index("eci-cpu")
+    k8s.kubectl("patch", "raycluster/raycluster-eci", "-n", RAY_NS, "--type=json", "-p", json.dumps([
+        {"op": "test", "path": f"/spec/workerGroupSpecs/{i}/groupName", "value": "eci-cpu"},
+        {"op": "add", "path": f"/spec/workerGroupSpecs/{i}/template/spec/nodeSelector",
+         "value": {"type": "virtual-kubelet"}},
+        {"op": "replace", "path": f"/spec/workerGroupSpecs/{i}/replicas", "value": 1}]))
+
+    def eci_worker():
+        pods = k8s.get_json("pods", "-n", RAY_NS, "-l",
+                            "ray.io/cluster=raycluster-eci,ray.io/group=eci-cpu")["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        return running[0] if running else None
+
+    pod = wait_until("a Running eci-cpu worker", eci_worker, timeout=90)
+    assert pod["spec"]["nodeName"] == k8s.eci_node
+    assert pod["metadata"]["labels"]["alibabacloud.com/eci"] == "true"
+    assert pod["metadata"]["annotations"]["k8s.aliyun.com/eci-use-specs"]
+
+
 def sa_request(k8s, token, method, path, body=None, content_type="application/json"):
     """One API request authenticated as a ServiceAccount; (status, body)."""
     ctx = ssl.create_default_context(cafile=k8s.ca)
