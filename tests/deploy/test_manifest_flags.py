@@ -160,3 +160,20 @@ def test_prometheus_example_matches_the_manifests():
     svc = next(d for d in load("services.yaml") if d["metadata"]["name"] == "raysense-controller")
     assert rules[("__meta_kubernetes_service_name",)] == svc["metadata"]["name"]
     assert rules[("__meta_kubernetes_endpoint_port_name",)] == svc["spec"]["ports"][0]["name"]
+
+
+def test_servicemonitors_select_the_services():
+    """optional/servicemonitor.yaml (not applied here: the prometheus-operator
+    CRDs are absent) selects the Services of deploy/base by label, namespace
+    and port name."""
+    monitors = load("optional/servicemonitor.yaml")
+    services = {d["metadata"]["name"]: d for d in load("services.yaml")}
+    assert {m["metadata"]["name"] for m in monitors} == set(services)
+    for m in monitors:
+        svc = services[m["metadata"]["name"]]
+        sel = m["spec"]["selector"]["matchLabels"]
+        assert all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items())
+        assert m["spec"]["namespaceSelector"]["matchNames"] == [svc["metadata"]["namespace"]]
+        ports = {p["name"] for p in svc["spec"]["ports"]}
+        assert {e["port"] for e in m["spec"]["endpoints"]} <= ports
+        assert all(e["path"] == "/metrics" for e in m["spec"]["endpoints"])
