@@ -184,8 +184,10 @@ struct labels_buf {
 
 static void lb_put(struct labels_buf *b, const char *p, size_t n)
 {
-	if (b->len + n >= sizeof(b->s))
-		n = sizeof(b->s) - 1 - b->len; /* unreachable given the bounds above */
+	size_t room = b->len < sizeof(b->s) - 1 ? sizeof(b->s) - 1 - b->len : 0;
+
+	if (n > room)
+		n = room; /* unreachable given the bounds above */
 	memcpy(b->s + b->len, p, n);
 	b->len += n;
 	b->s[b->len] = '\0';
