@@ -744,6 +744,15 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         assert t["containers_ready_to_ray_alive"] is not None and \
             t["containers_ready_to_ray_alive"] >= 0, t
         assert t["created_to_ray_alive"] >= t["scheduled_to_containers_ready"], t
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert 'raysense_kuberay_patches_total{outcome="ok"} 3' in metrics, metrics[-3000:]
+        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="scheduled_to_containers_'
+                      r'ready",eci="true"\} (\d+)', metrics)
+        assert m and int(m.group(1)) == 2, metrics[-3000:]
+        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="containers_ready_to_'
+                      r'ray_alive",eci="true"\} (\d+)', metrics)
+        assert m and int(m.group(1)) == 2, metrics[-3000:]
         pods = c.pods("eci")
         assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
         assert not pods[busy]["metadata"].get("deletionTimestamp")

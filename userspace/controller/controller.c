@@ -56,6 +56,7 @@ struct controller {
 	double loop_sum;
 	unsigned long loop_count;
 	cJSON *status;
+	char *provider_metrics;		/* provider_ops.metrics_text, last round */
 	double last_ok_fetch;
 	char ray_version[32];
 
@@ -839,7 +840,16 @@ static cJSON *types_json(const struct controller_config *cfg)
 
 static void publish(struct controller *c, cJSON *st, bool ok)
 {
+	/* Built here, on the loop thread: HTTP threads must not read the
+	 * provider's state. */
+	char *pm = c->o.provider.ops->metrics_text ?
+		   c->o.provider.ops->metrics_text(&c->o.provider) : NULL;
+
 	pthread_mutex_lock(&c->lock);
+	if (pm) {
+		free(c->provider_metrics);
+		c->provider_metrics = pm;
+	}
 	if (st) {
 		cJSON_AddStringToObject(st, "ray_version", c->ray_version);
 		cJSON_Delete(c->status);
@@ -1050,6 +1060,7 @@ void controller_destroy(struct controller *c)
 	free(c->last_launch_at);
 	free(c->idle);
 	cJSON_Delete(c->status);
+	free(c->provider_metrics);
 	signals_free(c->signals);
 	if (c->o.provider.ops)
 		c->o.provider.ops->destroy(&c->o.provider);
@@ -1182,6 +1193,8 @@ char *controller_metrics_text(struct controller *c)
 	bprintf(&b, "# HELP raysense_controller_agents Agents whose latest snapshot is kept.\n"
 		"# TYPE raysense_controller_agents gauge\nraysense_controller_agents %zu\n",
 		signals_count(c->signals));
+	if (c->provider_metrics)
+		bprintf(&b, "%s", c->provider_metrics);
 	pthread_mutex_unlock(&c->lock);
 	return b.s;
 }

@@ -47,6 +47,8 @@ struct provider_ops {
 	 * it for the pod startup timeline). */
 	cJSON *(*status_json)(struct provider *p);
 	void (*node_alive)(struct provider *p, const char *id, double unix_s);
+	/* Optional: Prometheus text appended to /metrics (malloc'd). */
+	char *(*metrics_text)(struct provider *p);
 };
 
 struct provider {

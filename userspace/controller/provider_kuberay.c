@@ -705,6 +705,7 @@ static const struct provider_ops kuberay_ops = {
 	.name = "kuberay",
 	.status_json = provider_kuberay_status_json,
 	.node_alive = provider_kuberay_note_alive,
+	.metrics_text = provider_kuberay_metrics_text,
 	.launch = kuberay_launch,
 	.terminate = kuberay_terminate,
 	.refresh = kuberay_refresh,
