@@ -4,6 +4,7 @@
  * /metrics.json answer 503 with a reason when nothing is pinned, gzip is
  * negotiated, unknown paths are 404, and a burst of concurrent scrapes
  * shares collections (the maps are walked a bounded number of times). */
+#include "check.h"
 #include "agent/agent_http.h"
 #include "agent/export.h"
 #include "common/http_client.h"
@@ -16,18 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static atomic_int collect_calls;
 static atomic_int maps_pinned;
@@ -154,8 +144,8 @@ int main(void)
 	CHECK(get("/readyz", NULL, &resp) == 503, "readyz while detaching");
 	rs_http_response_free(&resp);
 	rs_agent_http_stop(h);
-	if (failures) {
-		fprintf(stderr, "test_agent_http: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_agent_http: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_agent_http: ok\n");

@@ -1,13 +1,13 @@
 /* test_cgroup_parse.c -- table test of the pod UID parser over the kubelet
  * cgroupfs and systemd layouts, cgroup v1 and v2 paths, container
  * sub-cgroups, and bad input (non-pods, malformed UIDs, NULL). */
+#include "check.h"
 #include "agent/lifecycle_cgroup.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
 
 #define UID "0f7cbb2e-5a3c-4e0e-9d5c-1a2b3c4d5e6f"
 
@@ -64,20 +64,20 @@ int main(void)
 		memset(uid, 'x', sizeof(uid));
 		err = rs_pod_uid_from_cgroup_path(r->path, uid);
 		if (err != r->want_err) {
-			failures++;
+			check_failures++;
 			fprintf(stderr, "path %s: got %d want %d\n", r->path, err, r->want_err);
 			continue;
 		}
 		if (r->want_uid && strcmp(uid, r->want_uid) != 0) {
-			failures++;
+			check_failures++;
 			fprintf(stderr, "path %s: uid %.37s want %s\n", r->path, uid, r->want_uid);
 		}
 	}
 	if (rs_pod_uid_from_cgroup_path(NULL, uid) != -EINVAL) {
-		failures++;
+		check_failures++;
 		fprintf(stderr, "NULL path: want -EINVAL\n");
 	}
-	if (failures)
-		fprintf(stderr, "test_cgroup_parse: %d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	if (check_failures)
+		fprintf(stderr, "test_cgroup_parse: %d failure(s)\n", check_failures);
+	return check_failures ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * carry cumulative buckets plus the 40 raw slots, non-finite values become
  * null, timelines and workers flatten into rows. (The pytest suite validates
  * a live agent's output against docs/metrics-json.schema.json.) */
+#include "check.h"
 #include "agent/export.h"
 
 #include <math.h>
@@ -10,18 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static double num(const cJSON *obj, const char *key)
 {
@@ -164,8 +154,8 @@ int main(void)
 	arr = rs_export_json(&s, NULL);
 	CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 0, "empty snapshot");
 	cJSON_Delete(arr);
-	if (failures) {
-		fprintf(stderr, "test_export_json: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_export_json: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_export_json: ok\n");

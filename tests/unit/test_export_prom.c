@@ -1,6 +1,7 @@
 /* test_export_prom.c -- Prometheus exposition of hand-built snapshots: log2
  * bucket bounds, cumulative buckets, +Inf == _count, _sum in seconds, label
  * and HELP escaping, family grouping, derived timeline/worker families. */
+#include "check.h"
 #include "agent/export.h"
 
 #include <math.h>
@@ -8,18 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static const struct rs_family_info test_families[] = {
 	{ "raysense_raylet_lease_latency_seconds", "Lease \\ latency\nsecond line", "histogram" },
@@ -303,8 +293,8 @@ int main(void)
 	test_timelines_and_workers();
 	test_format_double();
 	test_empty();
-	if (failures) {
-		fprintf(stderr, "test_export_prom: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_export_prom: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_export_prom: ok\n");

@@ -2,6 +2,7 @@
  * finding "--flag=" values in a NUL-separated /proc cmdline, parsing the
  * GCS port out of --gcs-address, and reading a real /proc/self/cmdline;
  * bad input (missing, malformed, out of range) yields "absent", not junk. */
+#include "check.h"
 #include "agent/lifecycle.h"
 
 #include <errno.h>
@@ -9,18 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static void test_flag(void)
 {
@@ -75,7 +65,7 @@ int main(void)
 	test_flag();
 	test_port();
 	test_read_cmdline();
-	if (failures)
-		fprintf(stderr, "test_lifecycle_proc: %d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	if (check_failures)
+		fprintf(stderr, "test_lifecycle_proc: %d failure(s)\n", check_failures);
+	return check_failures ? 1 : 0;
 }

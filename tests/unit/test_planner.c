@@ -11,6 +11,7 @@
  * The expectations were worked out by hand from Ray 2.60's scheduler.py rules
  * (comments say how); bench/ray_plan.py and tests/golden/test_plan_vs_ray.py
  * additionally check random scenarios against Ray itself. */
+#include "check.h"
 #include "controller/planner.h"
 #include "controller/scenario.h"
 
@@ -20,18 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 /* Common node types: a head with no CPU and a 1-CPU worker group. */
 #define HEAD_TYPE "\"head\": {\"resources\": {\"CPU\": 0, \"memory\": 1e9}}"
@@ -441,8 +431,8 @@ int main(void)
 	test_invalid_input();
 	test_unreported_running_node();
 	test_large_counts();
-	if (failures) {
-		fprintf(stderr, "test_planner: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_planner: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_planner: %zu table rows and 3 API tests passed\n", sizeof(rows) / sizeof(rows[0]));

@@ -4,6 +4,7 @@
  * pointed at a real local HTTP server (common/http_server), retries while
  * the target is down, keeps memory bounded, re-reads a rotated token, and
  * delivers gzip JSON once the target comes back. */
+#include "check.h"
 #include "agent/push.h"
 #include "agent/push_queue.h"
 #include "common/http_server.h"
@@ -16,18 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static char *dupn(const char *s) { return strdup(s); }
 
@@ -274,8 +264,8 @@ int main(void)
 	test_queue_drop_oldest();
 	test_snapshot_document();
 	test_push_down_then_up();
-	if (failures) {
-		fprintf(stderr, "test_push_queue: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_push_queue: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_push_queue: ok\n");

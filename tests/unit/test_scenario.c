@@ -1,6 +1,7 @@
 /* test_scenario.c -- the scenario parser refuses bad input with a message
  * naming the JSON path, accepts the documented format with its defaults,
  * and renders plans with the public fields (launch, terminate, infeasible). */
+#include "check.h"
 #include "controller/planner.h"
 #include "controller/scenario.h"
 
@@ -9,18 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
 
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,  \
-				__LINE__, #cond);                               \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 #define TYPES "\"node_types\": {\"w\": {\"resources\": {\"CPU\": 1}, \"max_workers\": 2}}"
 
@@ -202,8 +192,8 @@ int main(void)
 	test_huge_document();
 	test_deep_nesting();
 	test_defaults_and_render();
-	if (failures) {
-		fprintf(stderr, "test_scenario: %d check(s) failed\n", failures);
+	if (check_failures) {
+		fprintf(stderr, "test_scenario: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_scenario: %zu bad documents refused with their JSON path; defaults and "
