@@ -53,7 +53,7 @@ int rs_export_prom(const struct rs_snapshot *snap, const struct rs_export_ctx *c
 
 #define RS_METRICS_JSON_SCHEMA_VERSION 1
 
-/* /metrics.json: a root-level array of row objects (docs/metrics-json.md).
+/* /metrics.json: a root-level array of row objects (README.md, section "/metrics.json schema").
  * Returns NULL on allocation failure. */
 cJSON *rs_export_json(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx);
 

@@ -1,7 +1,7 @@
 /* export_json.c -- /metrics.json: the snapshot as a root-level array of flat
  * row objects, each with a `time` field, which is the shape Grafana's
  * Infinity datasource reads with no root selector. Histogram rows also carry
- * the raw log2 slots. The schema is documented in docs/metrics-json.md and
+ * the raw log2 slots. The schema is documented in README.md, section "/metrics.json schema" and
  * pinned by docs/metrics-json.schema.json. */
 #include "agent/export.h"
 #include "common/log.h"

@@ -1,5 +1,5 @@
 /* summary.h -- human-readable summary of an agent's signals, from the rows of
- * /metrics.json (docs/metrics-json.md). Shared by `raysensectl agent` (rows
+ * /metrics.json (README.md, section "/metrics.json schema"). Shared by `raysensectl agent` (rows
  * fetched over HTTP) and `raysensectl maps` (rows rendered from the pinned
  * maps), so both print the same thing. */
 #ifndef RAYSENSE_CTL_SUMMARY_H
