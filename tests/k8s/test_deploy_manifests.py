@@ -516,9 +516,6 @@ def test_two_real_controllers_elect_one_leader_with_the_manifest_rbac(k8s, two_c
     assert took < 15, "the leader did not release the Lease on SIGTERM"
 
 
-@pytest.mark.xfail(strict=True, reason="raysense-controller starts its HTTP API only after it "
-                   "holds the Lease: the standby answers no probe, so the Deployment's "
-                   "livenessProbe would restart it into CrashLoopBackOff")
 def test_standby_controller_answers_liveness(k8s, two_controllers):
     leader = elected(k8s, two_controllers)
     _, lport, _ = two_controllers[leader]

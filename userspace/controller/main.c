@@ -353,8 +353,9 @@ int main(int argc, char **argv)
 	struct rs_http_server *srv = NULL;
 	struct controller *ctl = NULL;
 	struct kube_client kube = { 0 }, lease_kube = { 0 };
-	struct leader le;
+	struct leader le = { 0 };
 	bool kuberay, leading = false;
+	int exit_code = RS_EXIT_OK;
 	char host[256], err[PROVIDER_ERR_LEN];
 	char *dash_token, *token;
 	int port, rc;
@@ -376,11 +377,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	kuberay = a.provider && !strcmp(a.provider, "kuberay");
-	if (a.leader_elect) {
-		if (start_leader(&a, &lease_kube, &le))
-			return g_stop ? RS_EXIT_OK : RS_EXIT_FAILURE;
-		leading = true;
-	}
 	lp.ray_bin = a.ray_bin;
 	lp.address = a.address ? a.address : "127.0.0.1:6379";
 	lp.state_dir = a.state_dir ? a.state_dir : "./raysense-state";
@@ -422,7 +418,20 @@ int main(int argc, char **argv)
 	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d%s",
 		opts.dash.base_url, cfg.group_count, host, controller_api_port(srv),
 		a.dry_run ? ", DRY RUN" : "");
-	controller_run(ctl, &g_stop);
+	/* A standby serves the API while it waits for the Lease (so liveness
+	 * probes pass; readiness stays false until it runs the loop). */
+	if (a.leader_elect) {
+		rc = start_leader(&a, &lease_kube, &le);
+		leading = rc == 0;
+		if (rc && !g_stop)
+			exit_code = RS_EXIT_FAILURE;
+	}
+	if (!a.leader_elect || leading)
+		controller_run(ctl, &g_stop);
+	if (leading && !le.leading) {	/* the renewer lost the lease */
+		rs_error("leader election lost; exiting so that a restart re-joins it");
+		exit_code = RS_EXIT_FAILURE;
+	}
 	rs_info("stopping");
 	controller_api_stop(srv);
 	if (a.stop_on_exit)
@@ -432,13 +441,13 @@ int main(int argc, char **argv)
 		leader_stop_renewer(&le);
 		if (leader_release(&le))
 			rs_warn("could not release the lease: %s", le.last_error);
-		leader_free(&le);
 	}
+	leader_free(&le);
 	kube_client_free(&kube);
 	kube_client_free(&lease_kube);
 	config_free(&cfg);
 	free(dash_token);
 	free(token);
 	rs_http_global_cleanup();
-	return RS_EXIT_OK;
+	return exit_code;
 }
