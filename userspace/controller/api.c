@@ -1,4 +1,5 @@
 /* api.c -- HTTP handlers of the controller (see api.h). */
+#include "common/util.h"
 #include "controller/api.h"
 
 #include "common/http_server.h"
@@ -16,14 +17,6 @@ struct api_ctx {
 
 /* One context for every route; lives as long as the process. */
 static struct api_ctx g_ctx;
-
-static double now_unix(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void h_metrics(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
@@ -75,7 +68,7 @@ static void h_signals(const struct rs_http_request *req, struct rs_http_response
 		rs_http_reply_error(resp, 401, "missing or wrong bearer token");
 		return;
 	}
-	rc = signals_ingest(controller_signals(a->c), req->body, req->body_len, now_unix(), err,
+	rc = signals_ingest(controller_signals(a->c), req->body, req->body_len, rs_now_unix(), err,
 			    sizeof(err));
 	if (rc == -EINVAL) {
 		rs_warn("signals: rejected a snapshot: %s", err);

@@ -5,6 +5,7 @@
  * the planner input (head + provider nodes + unmanaged nodes, pending task /
  * actor shapes, placement groups, request_resources), plan, act through the
  * provider, and publish status, decisions and metrics for the HTTP API. */
+#include "common/util.h"
 #include "controller/controller.h"
 
 #include "common/log.h"
@@ -69,22 +70,6 @@ struct controller {
 	char dry_sig[1024];
 };
 
-static double now_unix(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void iso_time(double t, char *out, size_t size)
 {
 	time_t s = (time_t)t;
@@ -103,7 +88,7 @@ static void iso_time(double t, char *out, size_t size)
 /* Record (and log) one decision; takes ownership of d. */
 static void record(struct controller *c, cJSON *d, const char *msg)
 {
-	double t = now_unix();
+	double t = rs_now_unix();
 	char ts[40];
 	size_t cap = c->o.decision_history;
 
@@ -856,7 +841,7 @@ static void publish(struct controller *c, cJSON *st, bool ok)
 		c->status = st;
 	}
 	if (ok)
-		c->last_ok_fetch = now_unix();
+		c->last_ok_fetch = rs_now_unix();
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -979,7 +964,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double no
 
 int controller_tick(struct controller *c)
 {
-	double t0 = mono(), now = now_unix();
+	double t0 = rs_now_mono(), now = rs_now_unix();
 	struct dash_snapshot snap;
 	enum dash_source src;
 	char err[DASH_ERR_LEN] = "";
@@ -990,23 +975,23 @@ int controller_tick(struct controller *c)
 	rc = dash_fetch_snapshot(&c->o.dash, &snap, &src, err);
 	if (rc) {
 		hold(c, src, err, now);
-		observe_loop(c, mono() - t0);
+		observe_loop(c, rs_now_mono() - t0);
 		return 0;
 	}
 	resume(c);
-	rc = plan_and_act(c, &snap, now_unix());
+	rc = plan_and_act(c, &snap, rs_now_unix());
 	dash_snapshot_free(&snap);
-	observe_loop(c, mono() - t0);
+	observe_loop(c, rs_now_mono() - t0);
 	return rc;
 }
 
 void controller_run(struct controller *c, volatile sig_atomic_t *stop)
 {
 	while (!*stop) {
-		double start = mono();
+		double start = rs_now_mono();
 
 		controller_tick(c);
-		while (!*stop && mono() - start < c->o.interval_s)
+		while (!*stop && rs_now_mono() - start < c->o.interval_s)
 			usleep(20000);
 	}
 }
@@ -1080,7 +1065,7 @@ bool controller_ready(struct controller *c)
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
-	ok = c->last_ok_fetch > 0 && now_unix() - c->last_ok_fetch < 10 * c->o.interval_s + 5;
+	ok = c->last_ok_fetch > 0 && rs_now_unix() - c->last_ok_fetch < 10 * c->o.interval_s + 5;
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }

@@ -1,5 +1,6 @@
 /* dashboard.c -- Ray dashboard client: fetches and strict parsers (see
  * dashboard.h for the sources and why each is used). */
+#include "common/util.h"
 #include "controller/dashboard.h"
 
 #include "common/http_client.h"
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+
+#define seterr(err, ...) rs_errf(err, DASH_ERR_LEN, __VA_ARGS__)
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_MAX_RESPONSE (16u << 20)
@@ -28,26 +31,6 @@ static const char *const source_names[DASH_SRC_COUNT] = {
 const char *dash_source_name(enum dash_source s)
 {
 	return s < DASH_SRC_COUNT ? source_names[s] : "unknown";
-}
-
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, DASH_ERR_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static double now_unix(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -807,7 +790,7 @@ int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 	if ((rc = fetch_parse(c, tasks, tasks_cb, snap, err)))
 		goto out;
 	dash_attach_usage(snap);
-	snap->fetched_at = now_unix();
+	snap->fetched_at = rs_now_unix();
 out:
 	if (rc)
 		dash_snapshot_free(snap);

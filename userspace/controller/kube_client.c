@@ -1,6 +1,7 @@
 /* kube_client.c -- Kubernetes API configuration (kubeconfig JSON or
  * in-cluster service account) and requests over libcurl.  See kube_client.h
  * for what is supported and why kubeconfig must be JSON. */
+#include "common/util.h"
 #include "controller/kube_client.h"
 
 #include "common/cli.h"
@@ -17,28 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define seterr(err, ...) rs_errf(err, KUBE_ERR_LEN, __VA_ARGS__)
+
 #define KUBECONFIG_MAX_BYTES (4u << 20)
 #define TOKEN_MAX_BYTES (64u << 10)
-
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, KUBE_ERR_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void client_init(struct kube_client *c)
 {
@@ -405,7 +388,7 @@ void kube_client_free(struct kube_client *c)
  * rotate); a failed re-read keeps the previous token. */
 static void refresh_token(struct kube_client *c)
 {
-	double now = mono_now();
+	double now = rs_now_mono();
 	char *tok = NULL;
 
 	if (!c->token_file[0] || (c->token && now - c->token_read_at < KUBE_TOKEN_REREAD_S))

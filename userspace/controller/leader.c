@@ -1,5 +1,6 @@
 /* leader.c -- Lease-based leader election (client-go semantics; the header
  * explains the algorithm and why validity uses the local clock). */
+#include "common/util.h"
 #include "controller/leader.h"
 
 #include "common/json_util.h"
@@ -15,25 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, KUBE_ERR_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static double unix_now(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
+#define seterr(err, ...) rs_errf(err, KUBE_ERR_LEN, __VA_ARGS__)
 
 /* -------------------------------------------------------------- MicroTime */
 
@@ -278,7 +261,7 @@ int leader_try_acquire_or_renew(struct leader *le, double now)
 	struct lease_record cur, next = { 0 };
 	char path[512], rv[128], err[KUBE_ERR_LEN];
 	struct kube_response r;
-	double wall = unix_now();
+	double wall = rs_now_unix();
 	int rc;
 
 	snprintf(next.holder, sizeof(next.holder), "%s", le->cfg.identity);
@@ -381,7 +364,7 @@ int leader_release(struct leader *le)
 			return 0;	/* someone else already took it */
 		rel.duration_s = 1;
 		rel.acquire_time = cur.acquire_time;
-		rel.renew_time = unix_now();
+		rel.renew_time = rs_now_unix();
 		rel.transitions = cur.transitions;
 		rc = write_lease(le, &rel, rv);
 		if (rc != -EAGAIN)
@@ -395,20 +378,12 @@ int leader_release(struct leader *le)
 
 /* ---------------------------------------------------------- blocking use */
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int leader_acquire_blocking(struct leader *le, volatile sig_atomic_t *stop)
 {
 	bool said = false;
 
 	while (!*stop) {
-		if (leader_tick(le, mono_now()))
+		if (leader_tick(le, rs_now_mono()))
 			return 0;
 		if (!said && le->observed.holder[0]) {
 			rs_info("leader election: waiting for lease %s/%s held by %s", le->cfg.ns,
@@ -426,7 +401,7 @@ static void *renewer(void *arg)
 
 	while (!le->thread_stop) {
 		usleep(100000);
-		if (!leader_tick(le, mono_now())) {
+		if (!leader_tick(le, rs_now_mono())) {
 			rs_error("leader election: lost lease %s/%s; stopping", le->cfg.ns, le->cfg.name);
 			*le->on_loss = 1;
 			break;

@@ -4,6 +4,7 @@
 #include "common/cli.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
@@ -319,7 +320,6 @@ static void stop_all_nodes(struct provider *p, double grace)
 {
 	const struct provider_node *pn;
 	char err[PROVIDER_ERR_LEN];
-	struct timeval tv;
 	size_t n = p->ops->list(p, &pn);
 	double start;
 
@@ -330,11 +330,9 @@ static void stop_all_nodes(struct provider *p, double grace)
 		if (p->ops->terminate(p, id, err))
 			rs_warn("cannot stop %s: %s", id, err);
 	}
-	gettimeofday(&tv, NULL);
-	start = (double)tv.tv_sec + tv.tv_usec / 1e6;
+	start = rs_now_unix();
 	for (;;) {
-		gettimeofday(&tv, NULL);
-		double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
+		double now = rs_now_unix();
 
 		p->ops->refresh(p, now);
 		if (p->ops->list(p, &pn) == 0 || now - start > grace + 10)

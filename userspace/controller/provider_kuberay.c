@@ -3,6 +3,7 @@
  * into guarded JSON Patches, clear workersToDelete when the named pods are
  * gone, resolve patches of unknown outcome, back off on errors.  The header
  * explains the rules; kuberay_types.c holds the pure parsing. */
+#include "common/util.h"
 #include "controller/provider_kuberay.h"
 
 #include "common/log.h"
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#define seterr(err, ...) rs_errf(err, PROVIDER_ERR_LEN, __VA_ARGS__)
 
 #define PLACEHOLDER_TAG "/pending-"
 #define MAX_SEEN 8192
@@ -69,34 +72,6 @@ struct kuberay {
 	struct counters n;
 	char last_error[KUBE_ERR_LEN];
 };
-
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, PROVIDER_ERR_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double unix_now(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static struct kuberay *impl(struct provider *p)
 {
@@ -228,7 +203,7 @@ static int push_node(struct kuberay *k, const char *id, const char *type, double
 
 static int rebuild_nodes(struct kuberay *k)
 {
-	double now = unix_now();
+	double now = rs_now_unix();
 
 	k->node_count = 0;
 	for (size_t i = 0; i < k->pod_count; i++) {
@@ -564,7 +539,7 @@ static void backoff(struct kuberay *k, double now, bool failed)
 static int kuberay_refresh(struct provider *p, double now_unused)
 {
 	struct kuberay *k = impl(p);
-	double now = mono_now();
+	double now = rs_now_mono();
 	int rc, first = 0;
 
 	(void)now_unused;
@@ -601,7 +576,7 @@ static int kuberay_refresh(struct provider *p, double now_unused)
 /* Mark list() entries stopping in place (see struct kuberay.nodes). */
 static void mark_stopping(struct kuberay *k, const char *id, const char *alt)
 {
-	double now = unix_now();
+	double now = rs_now_unix();
 
 	for (size_t i = 0; i < k->node_count; i++)
 		if (!strcmp(k->nodes[i].id, id) || (alt && !strcmp(k->nodes[i].id, alt)))
@@ -633,7 +608,7 @@ static int kuberay_launch(struct provider *p, const struct worker_group *wg, cha
 	g->queued_launches++;
 	snprintf(id_out, PROVIDER_ID_MAX, "%s" PLACEHOLDER_TAG "%d", g->name,
 		 effective_replicas(g) - live_pods(k, g) - 1);
-	return push_node(k, id_out, g->name, unix_now(), 0);
+	return push_node(k, id_out, g->name, rs_now_unix(), 0);
 }
 
 static int kuberay_terminate(struct provider *p, const char *id, char *err)

@@ -3,6 +3,7 @@
  * group), named and labelled with its provider id.  Node state lives in
  * <state_dir>/local-provider.json (written atomically on every change) so a
  * restarted controller re-adopts running nodes instead of losing them. */
+#include "common/util.h"
 #include "controller/provider.h"
 
 #include "common/cli.h"
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define seterr(err, ...) rs_errf(err, PROVIDER_ERR_LEN, __VA_ARGS__)
+
 #define STATE_FILE "local-provider.json"
 #define STATE_MAX_BYTES (4u << 20)
 #define MAX_ARGS 64
@@ -36,26 +39,6 @@ struct local {
 	size_t count;
 	unsigned long next_seq;
 };
-
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, PROVIDER_ERR_LEN, fmt, ap);
-	va_end(ap);
-}
-
-static double now_unix(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 /* ---------------------------------------------------------------- state file */
 
@@ -324,7 +307,7 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	snprintf(l->nodes[l->count].id, sizeof(l->nodes[l->count].id), "%s", id);
 	snprintf(l->nodes[l->count].type, sizeof(l->nodes[l->count].type), "%s", g->name);
 	l->nodes[l->count].pid = pid;
-	l->nodes[l->count].launched_at = now_unix();
+	l->nodes[l->count].launched_at = rs_now_unix();
 	l->count++;
 	l->next_seq++;
 	snprintf(id_out, PROVIDER_ID_MAX, "%s", id);
@@ -358,7 +341,7 @@ static int local_terminate(struct provider *p, const char *id, char *err)
 		seterr(err, "kill(-%d, SIGTERM): %s", n->pid, strerror(e));
 		return -e;
 	}
-	n->stop_requested_at = now_unix();
+	n->stop_requested_at = rs_now_unix();
 	rs_info("local provider: stopping %s (process group %d, SIGTERM)", id, n->pid);
 	return save_state(l);
 }
