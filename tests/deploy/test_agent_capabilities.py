@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -258,8 +259,9 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
                        'exec "$@"\n')
     wrapper.chmod(0o755)
     pin = f"/sys/fs/bpf/raysense-captest-{uuid.uuid4().hex[:8]}"
+    port = free_port()
     proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", str(wrapper), agent_bin,
-                             "--pin-dir", pin, "--listen", f"127.0.0.1:{free_port()}"],
+                             "--pin-dir", pin, "--listen", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, out = time.time() + 30, ""
@@ -270,6 +272,13 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
             out += line
         assert "probe family raylet failed to attach" in out, out
         assert "failed to determine tracepoint" in out, out
+        # The other families keep serving, but the pod must not look Ready.
+        assert "agent running:" in out, out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert r.status == 200
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert not_ready.value.code == 503
     finally:
         proc.terminate()
         try:

@@ -109,6 +109,15 @@ static int attach_all(const struct rs_probe_ctx *ctx, struct running *run)
 	return n;
 }
 
+static int count_families(void)
+{
+	int n = 0;
+
+	for (const struct rs_probe_family *const *f = rs_probe_families; *f && n < MAX_FAMILIES; f++)
+		n++;
+	return n;
+}
+
 static void detach_all(struct running *run, int n)
 {
 	for (int i = n - 1; i >= 0; i--) {
@@ -210,7 +219,13 @@ int main(int argc, char **argv)
 	}
 	rs_info("agent running: %d probe famil%s, maps pinned under %s", n, n == 1 ? "y" : "ies",
 		ctx.pin_dir);
-	rs_outputs_set_ready(true);
+	/* Ready means every family is attached: a family that failed (say, no
+	 * tracefs mount) keeps the pod unready so the misconfiguration shows,
+	 * while the families that did attach keep measuring and serving. */
+	if (n == count_families())
+		rs_outputs_set_ready(true);
+	else
+		rs_warn("not ready: %d of %d probe families attached", n, count_families());
 	poll_loop(run, n);
 	rs_outputs_set_ready(false);
 	rs_info("signal %d: detaching", (int)stop_signal);
