@@ -5,7 +5,6 @@ import gzip
 import http.server
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -15,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from promtext import parse_prom  # noqa: F401 - re-exported for the tests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,23 +87,6 @@ class AgentProc:
                 self.proc.wait()
         shutil.rmtree(self.pin_dir, ignore_errors=True)
         os.unlink(self.log.name)
-
-
-SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
-LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_prom(text):
-    """[(name, {labels}, value)] for every sample line."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE_RE.match(line)
-        assert m, f"unparsable sample line: {line!r}"
-        labels = dict(LABEL_RE.findall(m.group(3) or ""))
-        out.append((m.group(1), labels, float(m.group(4))))
-    return out
 
 
 def series_sum(samples, name, **match):

@@ -10,7 +10,6 @@ Run: RAYSENSE_BUILD_DIR=<build> pytest -rs tests/bpf/test_lifecycle.py
 """
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from raycluster import PYTHON_BIN, free_port  # noqa: E402
+from promtext import parse_prom
 
 FAKES = os.path.join(HERE, "lifecycle_fakes.py")
 PY = os.path.realpath(PYTHON_BIN)
@@ -36,23 +36,6 @@ TOL_S = 0.020
 
 
 # ---------------------------------------------------------------- helpers
-
-LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_prom(text):
-    """[(name, {labels}, value)] from Prometheus text."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = LINE.match(line)
-        assert m, f"unparsable exposition line: {line!r}"
-        labels = dict(LABEL.findall(m.group(3) or ""))
-        out.append((m.group(1), labels, float(m.group(4))))
-    return out
-
 
 def series(samples, name, **want):
     return [(l, v) for n, l, v in samples if n == name
