@@ -24,6 +24,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "bpf"))
+from agentutil import prog_ids_of  # noqa: E402
+
 NR_BPF = 321            # x86_64
 BPF_ENABLE_STATS = 32
 BPF_STATS_RUN_TIME = 0
@@ -78,16 +81,7 @@ LOADS = [("prctl rename", load_rename), ("tcp connect+accept+close", load_tcp),
 def progs_of(pid):
     """{name: (run_cnt, run_time_ns)} of the lc_* programs the process holds
     (prog ids from /proc/PID/fdinfo; this bpftool prints no pids)."""
-    ids = set()
-    fdinfo = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            pass
+    ids = prog_ids_of(pid)
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True,
                          check=True).stdout
     res = {}

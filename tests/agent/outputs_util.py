@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -15,14 +14,10 @@ import time
 import urllib.error
 import urllib.request
 from promtext import parse_prom  # noqa: F401 - re-exported for the tests
+from raycluster import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, headers=None, timeout=10):

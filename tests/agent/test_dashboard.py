@@ -7,7 +7,6 @@ Debian's Prometheus 2.42 is built without kubernetes_sd_configs)."""
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from outputs_util import REPO
+from raycluster import free_port
 
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
 PROM_CONFIG = os.path.join(REPO, "deploy", "prometheus", "prometheus.yml")
@@ -147,7 +147,7 @@ def test_every_query_names_an_exported_metric(bin):
 def test_controller_exports_the_dashboard_families(bin, tmp_path):
     """A real controller (dry run, dashboard unreachable) serves every
     raysense_controller_* family the dashboard queries, with its TYPE."""
-    port = free_tcp_port()
+    port = free_port()
     proc = subprocess.Popen(
         [bin("raysense-controller"), "--dry-run", "--dashboard", "http://127.0.0.1:9",
          "--worker-group", "cpu1:CPU=1,min=0,max=2", "--listen", f"127.0.0.1:{port}",
@@ -169,11 +169,6 @@ def test_controller_exports_the_dashboard_families(bin, tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
 
-
-def free_tcp_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_prometheus_config():

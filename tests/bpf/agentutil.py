@@ -4,17 +4,33 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
+import sys
 import urllib.request
 
+# Importable from bench/ too, not only under pytest's conftest.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from promtext import parse_prom  # noqa: E402
+from raycluster import free_port  # noqa: E402,F401 - used by the tests importing us
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+def prog_ids_of(pid):
+    """IDs of the BPF programs a process holds, from its fds' fdinfo
+    (bpftool's pid column needs a BPF iterator this kernel lacks)."""
+    ids = set()
+    fd_dir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
 
 
 def bpftool_json(*args):
@@ -130,19 +146,7 @@ class Agent:
             return r.read().decode()
 
     def prog_ids(self):
-        """IDs of the BPF programs this agent holds, from its fds' fdinfo
-        (bpftool's pid column needs a BPF iterator this bpftool may lack)."""
-        ids = set()
-        fd_dir = f"/proc/{self.proc.pid}/fdinfo"
-        for fd in os.listdir(fd_dir):
-            try:
-                with open(os.path.join(fd_dir, fd)) as f:
-                    for line in f:
-                        if line.startswith("prog_id:"):
-                            ids.add(int(line.split()[1]))
-            except OSError:
-                pass
-        return ids
+        return prog_ids_of(self.proc.pid)
 
     def stop(self):
         """SIGTERM; returns the exit code. The log is kept only on failure."""
@@ -164,24 +168,13 @@ class Agent:
 
 def metric_value(text, name, **labels):
     """Value of the first sample `name{...}` whose labels include `labels`."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        m = re.match(r'([^{ ]+)(\{(.*)\})? (\S+)', line)
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if all(got.get(k) == str(v) for k, v in labels.items()):
-            return float(m.group(4))
+    for n, got, v in parse_prom(text):
+        if n == name and all(got.get(k) == str(val) for k, val in labels.items()):
+            return v
     return None
 
 
 def metric_hist(text, name, **labels):
     """{le: cumulative count} of a Prometheus histogram series."""
-    out = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "_bucket{"):
-            continue
-        m = re.match(r'[^{]+\{(.*)\} (\S+)', line)
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1)))
-        if all(got.get(k) == str(v) for k, v in labels.items()):
-            out[float(got["le"])] = float(m.group(2))
-    return out
+    return {float(got["le"]): v for n, got, v in parse_prom(text)
+            if n == name + "_bucket" and all(got.get(k) == str(val) for k, val in labels.items())}

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from raycluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAEMONSET = REPO / "deploy" / "base" / "agent-daemonset.yaml"
@@ -48,11 +48,6 @@ def manifest_caps():
     assert sc["runAsUser"] == 0
     return [c.lower() for c in sc["capabilities"]["add"]]
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 CAP_BITS = {"sys_ptrace": 19, "sys_admin": 21, "perfmon": 38, "bpf": 39,

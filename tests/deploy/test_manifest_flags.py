@@ -8,12 +8,12 @@ is a usage error, exit 2). Ports and probe paths are cross-checked too.
 """
 import json
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
+from raycluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
@@ -99,11 +99,6 @@ def start_controller(binary, cfg, tmp_path):
          "--listen", f"127.0.0.1:{port}", "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_controller_config_file_is_accepted(bin, tmp_path):

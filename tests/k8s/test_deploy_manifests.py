@@ -26,7 +26,6 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
 import json
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ import pytest
 import yaml
 
 from k8s_testenv import wait_until
+from raycluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
@@ -387,11 +387,6 @@ def http_status(url):
     except OSError:
         return None
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # The controller container's credentials (controller-deployment.yaml): uid
