@@ -14,12 +14,23 @@ IDLE_S = 10
 DRIVER = r"""
 import json, time, ray
 ray.init(logging_level="ERROR")
+# The two tasks meet at a barrier before returning, so they hold their CPUs
+# at the same time and must run on two workers (a plain sleep let a slow
+# second worker lose its task to the first). The barrier is files in a shared
+# directory (all nodes are on this machine): waiting in ray.get would release
+# the task's CPU and let the other task in on the same node.
+import os, tempfile
+rendezvous = tempfile.mkdtemp(prefix="rs-seed-")
 @ray.remote(num_cpus=1)
-def work():
-    time.sleep(3)
+def work(rendezvous):
+    open(os.path.join(rendezvous, str(os.getpid())), "w").close()
+    deadline = time.time() + 180
+    while len(os.listdir(rendezvous)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
     return ray.get_runtime_context().get_node_id()
 t0 = time.time()
-refs = [work.remote(), work.remote()]
+refs = [work.remote(rendezvous), work.remote(rendezvous)]
 print(json.dumps({"submitted": t0, "nodes": ray.get(refs), "done": time.time()}))
 """
 
