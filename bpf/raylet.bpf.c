@@ -6,7 +6,8 @@
  *   OnReplySent   (gRPC thread, reply on the wire) -> hist[tgid, RPC] += now - start
  * keyed by the ServerCallImpl object (`this`), which is the same object in
  * both calls; this is exactly what Ray's grpc_server_req_process_time_ms
- * measures. Rare-path probes count outcomes (failed, cancelled, spilled).
+ * measures. The reply's serializer tells the outcome (granted, spilled
+ * back, rejected, cancelled): 2 more hits per lease.
  * Opt-in phase probes key the internal::Work object of one lease through the
  * lease managers and the worker pool (see include/raysense/raylet.h).
  *
@@ -53,6 +54,15 @@ struct {
 	__type(key, struct rs_call_key);
 	__type(value, struct rs_work_times);
 } rs_lease_work SEC(".maps");
+
+/* The grpc::ByteBuffer a thread is serializing a lease reply into
+ * (pid_tgid -> ByteBuffer*), from the serializer's entry to its return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u64);
+} rs_reply_out SEC(".maps");
 
 /* Last Work* passed to ScheduleOnNode by a thread (tid -> Work*). */
 struct {
@@ -186,25 +196,91 @@ int BPF_KPROBE(lease_reply_fail, void *call)
 	return lease_done(call, false);
 }
 
-/* ---- rare-path outcome probes ------------------------------------------ */
+/* ---- outcome pair: the reply as serialized ---------------------------- */
+
+/* grpc::GenericSerialize<ProtoBufferWriter, RequestWorkerLeaseReply>(msg,
+ * ByteBuffer *bb, bool *own) serializes the reply the raylet is sending into
+ * bb; it exists only for this reply type, so it fires once per reply. It
+ * returns grpc::Status by value, through a hidden pointer: in rdi on x86-64
+ * (so bb is the 3rd register), in x8 on arm64 (so bb is the 2nd). */
+#if defined(__TARGET_ARCH_x86)
+#define RS_SERIALIZE_BB(ctx) PT_REGS_PARM3(ctx)
+#else
+#define RS_SERIALIZE_BB(ctx) PT_REGS_PARM2(ctx)
+#endif
 
 SEC("uprobe")
-int BPF_KPROBE(lease_cancel)
+int lease_outcome(struct pt_regs *ctx)
 {
-	struct rs_lease_counts *c = counts_of(current_tgid());
+	u64 id = bpf_get_current_pid_tgid();
+	u64 bb = (u64)RS_SERIALIZE_BB(ctx);
 
-	if (c)
-		__sync_fetch_and_add(&c->cancelled, 1);
+	bpf_map_update_elem(&rs_reply_out, &id, &bb, BPF_ANY);
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(lease_spill)
+/* First byte of the wire bytes in a grpc::ByteBuffer, 0 if none. The walk
+ * follows gRPC's public C structs (see RS_GRPC_* in raylet.h). */
+static __always_inline u8 first_wire_byte(u64 bb)
 {
-	struct rs_lease_counts *c = counts_of(current_tgid());
+	u64 raw = 0, slices = 0, count = 0, refcount = 0, bytes = 0;
+	u8 first = 0;
 
+	if (bpf_probe_read_user(&raw, sizeof(raw), (void *)bb) || !raw ||
+	    bpf_probe_read_user(&slices, sizeof(slices), (void *)(raw + RS_GRPC_BB_SLICES)) ||
+	    bpf_probe_read_user(&count, sizeof(count), (void *)(raw + RS_GRPC_BB_COUNT)) ||
+	    !slices || !count ||
+	    bpf_probe_read_user(&refcount, sizeof(refcount), (void *)slices))
+		return 0;
+	if (!refcount) {   /* inlined slice: length byte, then the bytes */
+		u8 len = 0;
+
+		if (bpf_probe_read_user(&len, 1, (void *)(slices + RS_GRPC_SLICE_INLINED_LEN)) || !len)
+			return 0;
+		bytes = slices + RS_GRPC_SLICE_INLINED_BYTES;
+	} else if (bpf_probe_read_user(&bytes, sizeof(bytes), (void *)(slices + RS_GRPC_SLICE_BYTES))) {
+		return 0;
+	}
+	if (!bytes || bpf_probe_read_user(&first, 1, (void *)bytes))
+		return 0;
+	return first;
+}
+
+static __always_inline void count_outcome(struct rs_lease_counts *c, u8 first_tag)
+{
+	switch (first_tag) {
+	case RS_PB_TAG(RS_REPLY_FIELD_WORKER_ADDRESS, RS_PB_LEN):
+		__sync_fetch_and_add(&c->granted, 1);
+		break;
+	case RS_PB_TAG(RS_REPLY_FIELD_RETRY_AT, RS_PB_LEN):
+		__sync_fetch_and_add(&c->spilled, 1);
+		break;
+	case RS_PB_TAG(RS_REPLY_FIELD_CANCELED, RS_PB_VARINT):
+		__sync_fetch_and_add(&c->cancelled, 1);
+		break;
+	case RS_PB_TAG(RS_REPLY_FIELD_REJECTED, RS_PB_VARINT):
+		__sync_fetch_and_add(&c->rejected, 1);
+		break;
+	default:
+		__sync_fetch_and_add(&c->other, 1);
+	}
+}
+
+SEC("uretprobe")
+int lease_outcome_ret(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u64 *bb = bpf_map_lookup_elem(&rs_reply_out, &id);
+	struct rs_lease_counts *c;
+	u8 first_tag;
+
+	if (!bb)
+		return 0;
+	first_tag = first_wire_byte(*bb);
+	bpf_map_delete_elem(&rs_reply_out, &id);
+	c = counts_of(id >> 32);
 	if (c)
-		__sync_fetch_and_add(&c->spilled_local, 1);
+		count_outcome(c, first_tag);
 	return 0;
 }
 
@@ -296,7 +372,7 @@ int BPF_KPROBE(lease_grant, void *self, void *worker, void *map, void *alloc, vo
 	struct rs_lease_counts *c = counts_of(key.tgid);
 
 	if (c)
-		__sync_fetch_and_add(&c->granted, 1);
+		__sync_fetch_and_add(&c->grants, 1);
 	if (!t) {
 		if (c)
 			__sync_fetch_and_add(&c->phase_miss, 1);

@@ -8,6 +8,8 @@ In one run, side by side:
   libbpf-tools runqlat timing ALL tasks.
 Load: pipe ping-pong between two untracked processes (wakeups + switches for
 "everything else"), then M zero-delay leases in the fake raylet (uprobes).
+Leases come in two kinds: plain (HandleRequest/OnReplySent only) and ones
+that also serialize a reply (the outcome pair fires too).
 Prints, from the kernel's bpf stats (BPF_ENABLE_STATS fd, so it does not
 fight other users of the sysctl): events and average ns per event of every
 program, and filtered/baseline ratios. Then the end-to-end uprobe cost: the
@@ -35,6 +37,11 @@ BPF_ENABLE_STATS = 32
 libc = ctypes.CDLL(None, use_errno=True)
 PINGPONG_N = 200000
 LEASES = 20000
+# A granted RequestWorkerLeaseReply (86 bytes, worker_address + worker_pid +
+# resource_mapping) as the pinned Ray's node_manager_pb2 serializes it; see
+# real_replies() in tests/bpf/test_raylet_probes.py.
+GRANTED_REPLY = ("0a4a0a1c" + "6e" * 28 + "120831302e312e322e3318bbb902221c" + "77" * 28 +
+                 "1a050a03435055309221")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -91,6 +98,7 @@ def main():
     fakes, agent, base = [], None, None
     try:
         fakes = [FakeRaylet(full, "--leases", str(LEASES), "--delay-us", "0"),
+                 FakeRaylet(full, "--leases", "0", "--reply", f"{LEASES}:{GRANTED_REPLY}"),
                  FakeRaylet(missing, "--leases", str(LEASES), "--delay-us", "0")]
         agent = Agent(agent_bin, pin_dir, "--raylet-path", os.path.dirname(os.path.dirname(full)) + "/",
                       "--log-level", "info")
@@ -105,7 +113,8 @@ def main():
         pp_ns = float(subprocess.run([pingpong, str(PINGPONG_N)], check=True, capture_output=True,
                                      text=True).stdout)
         with_probes_ns = fakes[0].go()
-        without_probes_ns = fakes[1].go()
+        with_outcome_ns = fakes[1].go()
+        without_probes_ns = fakes[2].go()
         s1 = prog_stats(owner)
 
         print(f"load: {PINGPONG_N} pipe round trips ({pp_ns:.0f} ns each, with both loaded), "
@@ -129,6 +138,12 @@ def main():
         print(f"\nuprobes end to end: lease loop {with_probes_ns / LEASES:.0f} ns/lease with the lease "
               f"probes, {without_probes_ns / LEASES:.0f} ns/lease without: {d / 1000:.1f} us per lease "
               f"= {d / 2000:.1f} us per uprobe hit (2 per lease)")
+        o = (with_outcome_ns - with_probes_ns) / LEASES
+        d4 = (with_outcome_ns - without_probes_ns) / LEASES
+        print(f"outcome pair (uprobe + uretprobe on gRPC's serializer of the reply): "
+              f"{o / 1000:.1f} us more per lease; all 4 default hits: {d4 / 1000:.1f} us per lease "
+              f"= {d4 / max(d, 1):.2f}x the request/reply pair alone")
+        d = d4
         for label, median_ms in (("head raylet (0 CPUs, spills back)", 0.35),
                                  ("worker raylet (starts workers)", 60.0)):
             print(f"  vs median lease latency of the real-Ray test, {label}: {median_ms} ms -> "

@@ -24,16 +24,16 @@ struct rs_raylet_info {
 };
 
 /* The uprobes of the lease family. The first two are the default pair; the
- * rare-path outcome probes are cheap because they fire only on those paths;
+ * outcome pair (entry + return of gRPC's serializer of the reply) is also
+ * default;
  * RS_LP_PHASES_MASK are opt-in (--lease-phases): they fire once or more per
  * lease and each uprobe hit costs ~19 us on this VM. */
 enum rs_lease_probe {
 	RS_LP_REQUEST = 0,   /* ServerCallImpl<..RequestWorkerLease..>::HandleRequest */
 	RS_LP_REPLY_SENT,    /* ...::OnReplySent */
 	RS_LP_REPLY_FAILED,  /* ...::OnReplyFailed */
-	RS_LP_CANCEL_WORK,   /* (anon)::ReplyCancelled(Work const&, ...) */
-	RS_LP_CANCEL_SPTR,   /* (anon)::ReplyCancelled(shared_ptr<Work> const&, ...) */
-	RS_LP_SPILLBACK,     /* LocalLeaseManager::Spillback */
+	RS_LP_OUTCOME,       /* grpc::GenericSerialize<.., RequestWorkerLeaseReply> (entry) */
+	RS_LP_OUTCOME_RET,   /* ... (return: the reply's wire bytes are in memory) */
 	RS_LP_SCHEDULE,      /* ClusterLeaseManager::ScheduleOnNode (phase) */
 	RS_LP_LOCAL_QUEUE,   /* LocalLeaseManager::QueueAndScheduleLease (phase) */
 	RS_LP_POP_WORKER,    /* WorkerPool::PopWorker(spec, cb) (phase) */
@@ -42,6 +42,7 @@ enum rs_lease_probe {
 	RS_LP_COUNT,
 };
 #define RS_LP_REQUIRED_MASK ((1u << RS_LP_REQUEST) | (1u << RS_LP_REPLY_SENT))
+#define RS_LP_OUTCOME_MASK ((1u << RS_LP_OUTCOME) | (1u << RS_LP_OUTCOME_RET))
 #define RS_LP_PHASES_MASK ((1u << RS_LP_SCHEDULE) | (1u << RS_LP_LOCAL_QUEUE) | \
 			   (1u << RS_LP_POP_WORKER) | (1u << RS_LP_POPPED) | \
 			   (1u << RS_LP_GRANT))
@@ -60,17 +61,44 @@ struct rs_lease_hkey {
 	unsigned int phase;
 };
 
+/* Outcome of a lease, read from the wire bytes of the RequestWorkerLeaseReply
+ * the raylet sends: proto3 writes set fields in field-number order and omits
+ * unset ones, so the first tag says what the reply is. Field numbers are the
+ * wire contract of ray.rpc.RequestWorkerLeaseReply (node_manager.proto;
+ * tests/bpf check them against the pinned wheel's descriptor). */
+#define RS_REPLY_FIELD_WORKER_ADDRESS 1   /* Address: a worker was granted */
+#define RS_REPLY_FIELD_RETRY_AT 2         /* Address: spilled back to that raylet */
+#define RS_REPLY_FIELD_CANCELED 4         /* bool */
+#define RS_REPLY_FIELD_REJECTED 7         /* bool (grant_or_reject request) */
+#define RS_PB_TAG(field, wire_type) (((field) << 3) | (wire_type))
+#define RS_PB_VARINT 0
+#define RS_PB_LEN 2
+
+/* Where the wire bytes are, after grpc::GenericSerialize filled a
+ * grpc::ByteBuffer (whose one member is a grpc_byte_buffer *): offsets in
+ * gRPC's public C structs, LP64 (grpc/impl/grpc_types.h grpc_byte_buffer,
+ * grpc/impl/slice_type.h grpc_slice_buffer and grpc_slice). Checked in the
+ * Ray 2.60.0 raylet's machine code (docs/raylet-symbols.md). */
+#define RS_GRPC_BB_SLICES 0x20          /* data.raw.slice_buffer.slices */
+#define RS_GRPC_BB_COUNT 0x28           /* data.raw.slice_buffer.count */
+#define RS_GRPC_SLICE_BYTES 0x10        /* data.refcounted.bytes (refcount != NULL) */
+#define RS_GRPC_SLICE_INLINED_LEN 0x8   /* data.inlined.length (refcount == NULL) */
+#define RS_GRPC_SLICE_INLINED_BYTES 0x9 /* data.inlined.bytes */
+
 /* Value of rs_lease_cnt (key: raylet tgid). Counters only grow. */
 struct rs_lease_counts {
 	unsigned long long requests;      /* HandleRequest hits */
 	unsigned long long replied;       /* OnReplySent matched to a request */
 	unsigned long long failed;        /* OnReplyFailed matched to a request */
 	unsigned long long unmatched;     /* reply without a recorded request */
-	unsigned long long cancelled;     /* ReplyCancelled calls */
-	unsigned long long spilled_local; /* LocalLeaseManager::Spillback calls */
+	unsigned long long granted;       /* reply: worker_address set */
+	unsigned long long spilled;       /* reply: retry_at_raylet_address set */
+	unsigned long long rejected;      /* reply: rejected = true */
+	unsigned long long cancelled;     /* reply: canceled = true */
+	unsigned long long other;         /* reply: none of these (or empty) */
 	unsigned long long scheduled;     /* ScheduleOnNode calls (phase probes) */
 	unsigned long long sched_local;   /* ... that queued locally */
-	unsigned long long granted;       /* Grant calls (phase probes) */
+	unsigned long long grants;        /* Grant calls (phase probes) */
 	unsigned long long popped;        /* PoppedWorkerHandler calls */
 	unsigned long long phase_miss;    /* phase probe found no matching lease */
 	unsigned long long dropped;       /* in-flight map full */

@@ -12,6 +12,7 @@ Tolerances: a lease's measured time = injected sleep + nanosleep overshoot
 average here reaches 14 on 2 CPUs from other work) and
 none below D's log2 slot and >= 90 % in it."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -79,7 +80,9 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
         text = a.metrics()
         lab = {"raylet_pid": r.pid, "node_id": "ab" * 28}
         assert metric_value(text, "raysense_raylet_lease_latency_seconds_count", **lab) == n
-        assert metric_value(text, "raysense_raylet_leases_total", outcome="replied", **lab) == n
+        assert metric_value(text, "raysense_raylet_lease_replies_total", result="sent", **lab) == n
+        # These leases serialize no reply, so no outcome is counted.
+        assert metric_value(text, "raysense_raylet_leases_total", outcome="granted", **lab) == 0
         assert metric_value(text, "raysense_raylet_up", **lab) == 1
         assert metric_value(text, "raysense_raylet_lease_probes_attached", **lab) == 1
     finally:
@@ -87,16 +90,15 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
         assert a.stop() == 0
 
 
-def test_lease_phases_and_outcomes(agent_bin, targets, pin_dir):
+def test_lease_phases(agent_bin, targets, pin_dir):
     n, delay_us = 20, 40000
-    r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us), "--phases",
-                   "--cancel", "3", "--spill", "2")
+    r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us), "--phases")
     a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"], "--lease-phases")
     try:
         run(a, r)
         r.go()
         c = lease_counts(pin_dir, r.pid)
-        assert (c["replied"], c["granted"], c["cancelled"], c["spilled_local"]) == (n, n, 3, 2)
+        assert (c["replied"], c["grants"], c["popped"]) == (n, n, n)
         assert c["scheduled"] == n and c["sched_local"] == n and c["phase_miss"] == 0
         # phase 1 queued = D/4, 2 worker_wait = D/2, 3 to_grant = 3D/4
         for phase, frac in ((1, 0.25), (2, 0.5), (3, 0.75)):
@@ -108,11 +110,73 @@ def test_lease_phases_and_outcomes(agent_bin, targets, pin_dir):
             assert want_ms <= mean_ms <= want_ms + 5
         text = a.metrics()
         lab = {"raylet_pid": r.pid}
-        assert metric_value(text, "raysense_raylet_leases_total", outcome="granted", **lab) == n
-        assert metric_value(text, "raysense_raylet_leases_total", outcome="cancelled", **lab) == 3
-        # 0 placed remotely + 2 spilled from the local queue
-        assert metric_value(text, "raysense_raylet_leases_total", outcome="spilled_or_rejected", **lab) == 2
         assert metric_value(text, "raysense_raylet_lease_phase_seconds_count", phase="worker_wait", **lab) == n
+    finally:
+        r.stop()
+        assert a.stop() == 0
+
+
+def reply_field_numbers_in_header():
+    """The RS_REPLY_FIELD_* numbers the BPF program decodes."""
+    path = os.path.join(os.path.dirname(__file__), "../../include/raysense/raylet.h")
+    with open(path) as f:
+        found = re.findall(r"#define RS_REPLY_FIELD_(\w+) (\d+)", f.read())
+    return {name.lower(): int(num) for name, num in found}
+
+
+def test_reply_field_numbers_match_the_pinned_ray_schema():
+    """The outcome decoding rests on RequestWorkerLeaseReply's field numbers;
+    check them against the pinned Ray wheel's own descriptor."""
+    from ray.core.generated import node_manager_pb2
+    fields = {f.name: f.number for f in node_manager_pb2.RequestWorkerLeaseReply.DESCRIPTOR.fields}
+    ours = reply_field_numbers_in_header()
+    assert ours == {"worker_address": fields["worker_address"],
+                    "retry_at": fields["retry_at_raylet_address"],
+                    "canceled": fields["canceled"], "rejected": fields["rejected"]}
+    # The first-tag rule needs every other field that a granted, spilled,
+    # cancelled or rejected reply can carry to come after its marker field.
+    assert fields["resource_mapping"] > fields["retry_at_raylet_address"]
+    assert min(fields["resources_data"], fields["failure_type"],
+               fields["scheduling_failure_message"]) > fields["rejected"]
+
+
+def real_replies():
+    """Serialized RequestWorkerLeaseReply of each outcome, built with the
+    pinned Ray's generated protobuf classes (what the raylet sends)."""
+    from ray.core.generated import common_pb2, gcs_pb2, node_manager_pb2 as nm
+    addr = common_pb2.Address(node_id=b"n" * 28, ip_address="10.1.2.3", port=40123, worker_id=b"w" * 28)
+    R = nm.RequestWorkerLeaseReply
+    return {
+        "granted": R(worker_address=addr, worker_pid=4242,
+                     resource_mapping=[common_pb2.ResourceMapEntry(name="CPU")]).SerializeToString(),
+        "spilled_back": R(retry_at_raylet_address=addr).SerializeToString(),
+        "rejected": R(rejected=True, resources_data=gcs_pb2.ResourcesData(node_id=b"n" * 28)
+                      ).SerializeToString(),
+        "cancelled": R(canceled=True, failure_type=1,
+                       scheduling_failure_message="owner cancelled").SerializeToString(),
+        "other": b"",
+    }
+
+
+def test_lease_outcomes_from_the_serialized_reply(agent_bin, targets, pin_dir):
+    replies = real_replies()
+    want = {"granted": 7, "spilled_back": 5, "rejected": 3, "cancelled": 2, "other": 1}
+    args = []
+    for outcome, count in want.items():
+        args += ["--reply", f"{count}:{replies[outcome].hex()}"]
+    r = FakeRaylet(targets["full"], "--leases", "0", *args)
+    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    try:
+        run(a, r)
+        r.go()
+        c = lease_counts(pin_dir, r.pid)
+        got = {"granted": c["granted"], "spilled_back": c["spilled"], "rejected": c["rejected"],
+               "cancelled": c["cancelled"], "other": c["other"]}
+        assert got == want
+        assert c["replied"] == sum(want.values())
+        text = a.metrics()
+        for outcome, count in want.items():
+            assert metric_value(text, "raysense_raylet_leases_total", outcome=outcome, raylet_pid=r.pid) == count
     finally:
         r.stop()
         assert a.stop() == 0
@@ -271,7 +335,8 @@ def test_pin_with_old_layout_is_replaced(agent_bin, targets, pin_dir):
     a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
     try:
         run(a, r)
-        assert "pinned map %s has an old layout (value_size 8 -> 96): replacing it" % old in a.text()
+        # struct rs_lease_counts: 15 u64 counters (include/raysense/raylet.h)
+        assert "pinned map %s has an old layout (value_size 8 -> 120): replacing it" % old in a.text()
         r.go()
         assert lease_counts(pin_dir, r.pid)["replied"] == 2
     finally:

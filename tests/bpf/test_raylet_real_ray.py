@@ -30,7 +30,7 @@ import uuid
 
 import pytest
 
-from agentutil import Agent, hist_quantile_s, lease_hist
+from agentutil import Agent, hist_quantile_s, lease_counts, lease_hist
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(600)]
 
@@ -144,6 +144,31 @@ print("ok")
 """
 
 
+OUTCOMES = ("granted", "spilled", "rejected", "cancelled", "other")
+
+
+def agent_outcomes(pin_dir, pid):
+    c = lease_counts(pin_dir, pid) or {}
+    return {k: c.get(k, 0) for k in OUTCOMES}
+
+
+def check_outcomes(pin_dir, nodes, before, result):
+    """Every reply has exactly one outcome. The head has 0 CPUs, so it grants
+    nothing and spills every lease it does not see cancelled back to the
+    worker; the worker grants (its leases come as spillbacks and from the
+    GCS for actors, so it never spills: it is the only node with CPUs)."""
+    delta = {}
+    for k, (pid, _) in nodes.items():
+        now = agent_outcomes(pin_dir, pid)
+        delta[k] = {o: now[o] - before[k][o] for o in OUTCOMES}
+        print(f"{k}: outcomes {delta[k]} of {result[k]['ag_n']} replies")
+        assert sum(delta[k].values()) == result[k]["ag_n"], f"{k}: outcomes do not add up"
+        assert delta[k]["other"] == 0
+    head, worker = delta["head"], delta["worker"]
+    assert head["granted"] == 0 and head["spilled"] > 0 and head["rejected"] == 0
+    assert worker["granted"] > 0 and worker["spilled"] == 0
+
+
 def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
     worker = ray_cluster.add_worker(num_cpus=2)
     nodes = {
@@ -158,6 +183,7 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
         # Ray exports its metrics every ~10 s: wait until both are quiet.
         time.sleep(12)
         before = {k: (ray_lease_metric(port), agent_lease(pin_dir, pid)) for k, (pid, port) in nodes.items()}
+        outcomes0 = {k: agent_outcomes(pin_dir, pid) for k, (pid, _) in nodes.items()}
         ray_cluster.run_python(WORKLOAD, timeout=300)
 
         deadline, result = time.time() + 90, {}
@@ -189,6 +215,7 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
             assert r["ag_n"] == r["ray_n"] and r["ag_n"] > 0, f"{k}: counts differ: {r}"
             check_buckets(k, r["ray_b"], r["ag_slots"])
             assert lo / 2 <= ag_med <= hi * 2, f"{k}: median {ag_med} outside Ray's bucket {lo}-{hi}"
+        check_outcomes(pin_dir, nodes, outcomes0, result)
     finally:
         assert agent.stop() == 0
         shutil.rmtree(pin_dir, ignore_errors=True)
@@ -233,6 +260,72 @@ assert sum(ray.get([f.remote(i) for i in range(12)])) == 66
         from agentutil import metric_value
         assert metric_value(text, "raysense_raylet_up", raylet_pid=old_pid) == 0
         assert metric_value(text, "raysense_raylet_up", raylet_pid=new_pid, node_id=new.node_id) == 1
+    finally:
+        assert agent.stop() == 0
+        shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+BURST = """
+import ray, time
+ray.init()
+
+@ray.remote(num_cpus=1)
+def short(i):
+    time.sleep(0.005)
+    return i
+
+for wave in range(5):
+    assert sum(ray.get([short.remote(i) for i in range(40)])) == 780
+print("ok")
+"""
+
+
+def test_lease_outcomes_and_phases_on_two_workers(fresh_ray_cluster, bin):
+    """With --lease-phases, on a head (0 CPUs) and two 1-CPU workers: every
+    reply of every raylet has one outcome, and their sum equals Ray's own
+    RequestWorkerLease count; a worker's `granted` outcomes (read from the
+    reply bytes) equal its Grant calls (a different code point: the lease
+    manager); the phase probes find every lease they look for; and every
+    ScheduleOnNode that does not queue locally shows up as a spilled-back or
+    rejected reply. How many rejections (a worker asked to grant-or-reject
+    that finds its CPU taken) there are depends on timing, so the count is
+    reported, not asserted."""
+    c = fresh_ray_cluster
+    workers = [c.add_worker(num_cpus=1) for _ in range(2)]
+    nodes = {"head": (raylet_pid_of(c.head_node_id), c.head_ports["--metrics-export-port"])}
+    for i, w in enumerate(workers):
+        nodes[f"worker{i}"] = (raylet_pid_of(w.node_id), w.ports["--metrics-export-port"])
+    pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
+    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-phases")
+    try:
+        for pid, _ in nodes.values():
+            agent.wait_tracking(pid, timeout=60)
+        time.sleep(12)   # Ray exports its metrics every ~10 s
+        ray0 = {k: ray_lease_metric(port)[0] for k, (_, port) in nodes.items()}
+        c.run_python(BURST, timeout=300)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            time.sleep(5)
+            counts = {k: lease_counts(pin_dir, pid) for k, (pid, _) in nodes.items()}
+            ray_n = {k: ray_lease_metric(port)[0] - ray0[k] for k, (_, port) in nodes.items()}
+            if all(c_ and sum(c_[o] for o in OUTCOMES) == ray_n[k] for k, c_ in counts.items()):
+                break
+        for k, c_ in counts.items():
+            print(f"{k}: ray={ray_n[k]:.0f} outcomes={ {o: c_[o] for o in OUTCOMES} } "
+                  f"grants={c_['grants']} scheduled={c_['scheduled']} sched_local={c_['sched_local']} "
+                  f"phase_miss={c_['phase_miss']}")
+        for k, c_ in counts.items():
+            assert sum(c_[o] for o in OUTCOMES) == ray_n[k], f"{k}: outcomes do not add up to Ray's count"
+            assert c_["other"] == 0 and c_["phase_miss"] == 0, k
+            # ScheduleOnNode either queues the lease here or answers "go
+            # elsewhere": spilled back, or rejected under grant_or_reject.
+            # The local lease manager can also send a queued lease elsewhere
+            # (LocalLeaseManager::Spillback), so this is a lower bound.
+            assert c_["spilled"] + c_["rejected"] >= c_["scheduled"] - c_["sched_local"], k
+        assert counts["head"]["granted"] == 0 and counts["head"]["spilled"] > 0
+        for k in ("worker0", "worker1"):
+            assert counts[k]["granted"] == counts[k]["grants"], f"{k}: reply says granted != Grant calls"
+        assert counts["worker0"]["granted"] + counts["worker1"]["granted"] > 0
     finally:
         assert agent.stop() == 0
         shutil.rmtree(pin_dir, ignore_errors=True)

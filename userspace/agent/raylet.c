@@ -33,10 +33,9 @@
 #define RS_GONE_GRACE_S 300
 #define SYM_CACHE_SIZE 4
 
-/* Lease probes attached by default: the RPC pair plus rare-path outcomes. */
-#define DEFAULT_PROBES ((1u << RS_LP_REQUEST) | (1u << RS_LP_REPLY_SENT) | \
-			(1u << RS_LP_REPLY_FAILED) | (1u << RS_LP_CANCEL_WORK) | \
-			(1u << RS_LP_CANCEL_SPTR) | (1u << RS_LP_SPILLBACK))
+/* Lease probes attached by default: the RPC pair, the failed reply, and the
+ * outcome pair on the reply's serializer. */
+#define DEFAULT_PROBES (RS_LP_REQUIRED_MASK | (1u << RS_LP_REPLY_FAILED) | RS_LP_OUTCOME_MASK)
 
 static const char *const lease_pinned_maps[] = {
 	"rs_raylets", "rs_raylet_meta", "rs_lease_hist", "rs_lease_cnt", NULL,
@@ -188,12 +187,12 @@ static void untrack(struct raylet_state *s, struct tracked *t, const char *why)
 static unsigned int attach_probes(struct raylet_state *s, struct tracked *t,
 				  const struct rs_lease_syms *syms, unsigned int want)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	char exe[64];
 	unsigned int attached = 0;
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)t->pid);
 	for (int p = 0; p < RS_LP_COUNT; p++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = rs_lease_probe_at_return(p));
 		struct bpf_program *prog;
 
 		if (!(want & syms->found & (1u << p)))
@@ -274,9 +273,12 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 	info.metrics_port = proc.metrics_port;
 	snprintf(info.node_id, sizeof(info.node_id), "%s", proc.node_id);
 	info.missing = want & ~(syms ? syms->found : 0);
-	/* The reply probes are useless without the request probe and vice versa. */
+	/* The reply probes are useless without the request probe and vice
+	 * versa; the outcome's entry and return probes likewise. */
 	if (info.missing & RS_LP_REQUIRED_MASK)
 		want &= ~RS_LP_REQUIRED_MASK;
+	if (info.missing & RS_LP_OUTCOME_MASK)
+		want &= ~RS_LP_OUTCOME_MASK;
 	log_missing(pid, info.missing);
 	if (syms)
 		info.attached = attach_probes(s, t, syms, want);

@@ -48,24 +48,23 @@ static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m,
 {
 	struct rs_lease_counts c;
 	bool phases = (info->attached & RS_LP_PHASES_MASK) == RS_LP_PHASES_MASK;
+	bool outcomes = (info->attached & RS_LP_OUTCOME_MASK) == RS_LP_OUTCOME_MASK;
 	const char *fam = "raysense_raylet_leases_total";
+	const char *rep = "raysense_raylet_lease_replies_total";
 	const char *ev = "raysense_raylet_lease_probe_events_total";
 	int err = 0;
 
 	if (bpf_map_lookup_elem(m->cnt, &pid, &c))
 		memset(&c, 0, sizeof(c));
 	err |= add_counter(snap, "raysense_raylet_lease_requests_total", p, n, NULL, NULL, c.requests);
-	err |= add_counter(snap, fam, p, n, "outcome", "replied", c.replied);
-	err |= add_counter(snap, fam, p, n, "outcome", "reply_failed", c.failed);
-	err |= add_counter(snap, fam, p, n, "outcome", "cancelled", c.cancelled);
-	if (phases) {
-		/* Placed on another node by the cluster manager, or spilled from
-		 * the local queue; includes grant_or_reject rejections, which
-		 * take the same path and cannot be told apart without DWARF. */
-		double spilled = (double)(c.scheduled - c.sched_local) + c.spilled_local;
-
+	err |= add_counter(snap, rep, p, n, "result", "sent", c.replied);
+	err |= add_counter(snap, rep, p, n, "result", "failed", c.failed);
+	if (outcomes) {
 		err |= add_counter(snap, fam, p, n, "outcome", "granted", c.granted);
-		err |= add_counter(snap, fam, p, n, "outcome", "spilled_or_rejected", spilled);
+		err |= add_counter(snap, fam, p, n, "outcome", "spilled_back", c.spilled);
+		err |= add_counter(snap, fam, p, n, "outcome", "rejected", c.rejected);
+		err |= add_counter(snap, fam, p, n, "outcome", "cancelled", c.cancelled);
+		err |= add_counter(snap, fam, p, n, "outcome", "other", c.other);
 	}
 	err |= add_counter(snap, ev, p, n, "event", "reply_unmatched", c.unmatched);
 	err |= add_counter(snap, ev, p, n, "event", "inflight_dropped", c.dropped);

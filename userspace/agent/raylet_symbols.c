@@ -26,39 +26,40 @@ struct sym_pattern {
 struct probe_def {
 	const char *name;
 	const char *prog;
+	bool at_return;      /* uretprobe */
 	struct sym_pattern alts[MAX_ALTS];
 };
 
 #define SERVER_CALL "_ZN3ray3rpc14ServerCallImpl"
 #define LEASE_RPC "RequestWorkerLeaseRequest"
+/* grpc::GenericSerialize<grpc::ProtoBufferWriter, ray::rpc::RequestWorkerLeaseReply>(
+ * const MessageLite&, ByteBuffer*, bool*): gRPC's serializer of exactly this reply. */
+#define REPLY_SERIALIZE "_ZN4grpc16GenericSerializeINS_17ProtoBufferWriterEN3ray3rpc23RequestWorkerLeaseReplyEEE"
 
 static const struct probe_def probe_defs[RS_LP_COUNT] = {
-	[RS_LP_REQUEST] = { "ServerCallImpl<RequestWorkerLease>::HandleRequest", "lease_request",
+	[RS_LP_REQUEST] = { "ServerCallImpl<RequestWorkerLease>::HandleRequest", "lease_request", false,
 		{ { SERVER_CALL, { LEASE_RPC }, "13HandleRequestEv", NULL } } },
-	[RS_LP_REPLY_SENT] = { "ServerCallImpl<RequestWorkerLease>::OnReplySent", "lease_reply",
+	[RS_LP_REPLY_SENT] = { "ServerCallImpl<RequestWorkerLease>::OnReplySent", "lease_reply", false,
 		{ { SERVER_CALL, { LEASE_RPC }, "11OnReplySentEv", NULL } } },
-	[RS_LP_REPLY_FAILED] = { "ServerCallImpl<RequestWorkerLease>::OnReplyFailed", "lease_reply_fail",
+	[RS_LP_REPLY_FAILED] = { "ServerCallImpl<RequestWorkerLease>::OnReplyFailed", "lease_reply_fail", false,
 		{ { SERVER_CALL, { LEASE_RPC }, "13OnReplyFailedEv", NULL } } },
-	[RS_LP_CANCEL_WORK] = { "ReplyCancelled(const Work&)", "lease_cancel",
-		{ { "_ZN3ray6raylet", { "14ReplyCancelledE", "internal4Work" }, NULL, "shared_ptr" } } },
-	[RS_LP_CANCEL_SPTR] = { "ReplyCancelled(const shared_ptr<Work>&)", "lease_cancel",
-		{ { "_ZN3ray6raylet", { "14ReplyCancelledE", "shared_ptr", "internal4Work" }, NULL, NULL } } },
-	[RS_LP_SPILLBACK] = { "LocalLeaseManager::Spillback", "lease_spill",
-		{ { "_ZN3ray6raylet17LocalLeaseManager9SpillbackE", { NULL }, NULL, NULL },
-		  { "_ZN3ray6raylet16LocalTaskManager9SpillbackE", { NULL }, NULL, NULL } } },
-	[RS_LP_SCHEDULE] = { "ClusterLeaseManager::ScheduleOnNode", "lease_schedule",
+	[RS_LP_OUTCOME] = { "GenericSerialize<RequestWorkerLeaseReply>", "lease_outcome", false,
+		{ { REPLY_SERIALIZE, { NULL }, NULL, NULL } } },
+	[RS_LP_OUTCOME_RET] = { "GenericSerialize<RequestWorkerLeaseReply> (return)",
+		"lease_outcome_ret", true, { { REPLY_SERIALIZE, { NULL }, NULL, NULL } } },
+	[RS_LP_SCHEDULE] = { "ClusterLeaseManager::ScheduleOnNode", "lease_schedule", false,
 		{ { "_ZN3ray6raylet19ClusterLeaseManager14ScheduleOnNodeE", { NULL }, NULL, NULL },
 		  { "_ZN3ray6raylet18ClusterTaskManager14ScheduleOnNodeE", { NULL }, NULL, NULL } } },
-	[RS_LP_LOCAL_QUEUE] = { "LocalLeaseManager::QueueAndScheduleLease", "lease_local_q",
+	[RS_LP_LOCAL_QUEUE] = { "LocalLeaseManager::QueueAndScheduleLease", "lease_local_q", false,
 		{ { "_ZN3ray6raylet17LocalLeaseManager21QueueAndScheduleLeaseE", { NULL }, NULL, NULL },
 		  { "_ZN3ray6raylet16LocalTaskManager20QueueAndScheduleTaskE", { NULL }, NULL, NULL } } },
-	[RS_LP_POP_WORKER] = { "WorkerPool::PopWorker(spec, callback)", "lease_pop",
+	[RS_LP_POP_WORKER] = { "WorkerPool::PopWorker(spec, callback)", "lease_pop", false,
 		{ { "_ZN3ray6raylet10WorkerPool9PopWorkerERKNS_18LeaseSpecification", { NULL }, NULL, NULL },
 		  { "_ZN3ray6raylet10WorkerPool9PopWorkerERKNS_17TaskSpecification", { NULL }, NULL, NULL } } },
-	[RS_LP_POPPED] = { "LocalLeaseManager::PoppedWorkerHandler", "lease_popped",
+	[RS_LP_POPPED] = { "LocalLeaseManager::PoppedWorkerHandler", "lease_popped", false,
 		{ { "_ZN3ray6raylet17LocalLeaseManager19PoppedWorkerHandlerE", { NULL }, NULL, NULL },
 		  { "_ZN3ray6raylet16LocalTaskManager19PoppedWorkerHandlerE", { NULL }, NULL, NULL } } },
-	[RS_LP_GRANT] = { "LocalLeaseManager::Grant", "lease_grant",
+	[RS_LP_GRANT] = { "LocalLeaseManager::Grant", "lease_grant", false,
 		{ { "_ZN3ray6raylet17LocalLeaseManager5GrantE", { NULL }, NULL, NULL },
 		  { "_ZN3ray6raylet16LocalTaskManager8DispatchE", { NULL }, NULL, NULL } } },
 };
@@ -71,6 +72,11 @@ const char *rs_lease_probe_name(enum rs_lease_probe p)
 const char *rs_lease_probe_prog(enum rs_lease_probe p)
 {
 	return p < RS_LP_COUNT ? probe_defs[p].prog : NULL;
+}
+
+bool rs_lease_probe_at_return(enum rs_lease_probe p)
+{
+	return p < RS_LP_COUNT && probe_defs[p].at_return;
 }
 
 void rs_lease_probe_list(unsigned int mask, char *buf, size_t len)
@@ -110,13 +116,12 @@ static bool pattern_matches(const struct sym_pattern *pat, const char *name)
 	return !(pat->exclude && strstr(name, pat->exclude));
 }
 
-static int match_probe(const char *name)
+static bool probe_matches(int p, const char *name)
 {
-	for (int p = 0; p < RS_LP_COUNT; p++)
-		for (int a = 0; a < MAX_ALTS; a++)
-			if (pattern_matches(&probe_defs[p].alts[a], name))
-				return p;
-	return -1;
+	for (int a = 0; a < MAX_ALTS; a++)
+		if (pattern_matches(&probe_defs[p].alts[a], name))
+			return true;
+	return false;
 }
 
 /* Virtual address -> file offset through the executable PT_LOAD segment. */
@@ -139,6 +144,23 @@ static int vaddr_to_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 	return -ENOENT;
 }
 
+/* Record name at vaddr for every still-unfound probe it matches (an entry
+ * probe and its return probe share a symbol). */
+static void record_matches(Elf *elf, const char *name, uint64_t vaddr, struct rs_lease_syms *out)
+{
+	uint64_t off;
+
+	for (int p = 0; p < RS_LP_COUNT; p++) {
+		if ((out->found & (1u << p)) || !probe_matches(p, name))
+			continue;
+		if (vaddr_to_offset(elf, vaddr, &off))
+			return;
+		out->found |= 1u << p;
+		out->offset[p] = off;
+		snprintf(out->name[p], sizeof(out->name[p]), "%s", name);
+	}
+}
+
 static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct rs_lease_syms *out)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -147,23 +169,16 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, struct rs_l
 	for (size_t i = 0; data && i < count; i++) {
 		GElf_Sym sym;
 		const char *name;
-		uint64_t off;
-		int p;
 
 		if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
 		    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name || strncmp(name, "_ZN3ray", 7) || strchr(name, '.'))
+		/* ray:: and grpc:: functions; no clones (.cold, .isra). */
+		if (!name || (strncmp(name, "_ZN3ray", 7) && strncmp(name, "_ZN4grpc", 8)) ||
+		    strchr(name, '.'))
 			continue;
-		p = match_probe(name);
-		if (p < 0 || (out->found & (1u << p)))
-			continue;
-		if (vaddr_to_offset(elf, sym.st_value, &off))
-			continue;
-		out->found |= 1u << p;
-		out->offset[p] = off;
-		snprintf(out->name[p], sizeof(out->name[p]), "%s", name);
+		record_matches(elf, name, sym.st_value, out);
 	}
 }
 

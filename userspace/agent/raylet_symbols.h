@@ -9,6 +9,7 @@
 #ifndef RAYSENSE_AGENT_RAYLET_SYMBOLS_H
 #define RAYSENSE_AGENT_RAYLET_SYMBOLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,8 @@ struct rs_lease_syms {
 const char *rs_lease_probe_name(enum rs_lease_probe p);
 /* Name of the BPF program that serves a probe. */
 const char *rs_lease_probe_prog(enum rs_lease_probe p);
+/* True if the probe is a uretprobe (fires when the function returns). */
+bool rs_lease_probe_at_return(enum rs_lease_probe p);
 
 /* Resolve every probe in the ELF file at path. Returns 0 (check ->found) or
  * -errno (-ENOEXEC: not an ELF file or no symbol table). */

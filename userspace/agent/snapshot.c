@@ -33,9 +33,11 @@ const struct rs_family_info rs_metric_families[] = {
 	  "RequestWorkerLease RPCs received by the raylet (HandleRequest uprobe hits).",
 	  "counter" },
 	{ "raysense_raylet_leases_total",
-	  "Lease RPC outcomes: replied, reply_failed, cancelled (ReplyCancelled); with --lease-phases "
-	  "also granted (Grant) and spilled_or_rejected (placed on another node, spilled from the "
-	  "local queue, or rejected under grant_or_reject).",
+	  "Lease outcomes, read from the RequestWorkerLeaseReply the raylet serializes: granted "
+	  "(worker_address), spilled_back (retry_at_raylet_address), rejected, cancelled, other.",
+	  "counter" },
+	{ "raysense_raylet_lease_replies_total",
+	  "Lease RPC replies by delivery: sent (OnReplySent) or failed (OnReplyFailed).",
 	  "counter" },
 	{ "raysense_raylet_lease_probe_events_total",
 	  "Probe bookkeeping: reply_unmatched (reply without a recorded request, e.g. agent started "

@@ -10,13 +10,15 @@
  * missing-symbol test.
  *
  * Usage: raylet --node_id=HEX [--leases N] [--delay-us D] [--phases]
- *               [--cancel N] [--spill N] [--runq-rounds N --runq-spin-ms MS --cpu C]
+ *               [--reply N:HEX]... [--runq-rounds N --runq-spin-ms MS --cpu C]
+ * --reply N:HEX runs N more leases whose reply serializes to the bytes HEX.
  * It prints "ready <pid>", waits for a line "go" on stdin, runs the
- * workload, prints "done <ns spent in the lease loop>", then waits for stdin EOF before exiting. */
+ * workload, prints "done <ns spent in the lease loops>", then waits for stdin EOF before exiting. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,15 +54,70 @@ NOINLINE void on_reply_sent(struct server_call *self) { BARRIER(); (void)self; }
 NOINLINE void on_reply_failed(struct server_call *self) __asm__(SC "13OnReplyFailedEv");
 NOINLINE void on_reply_failed(struct server_call *self) { BARRIER(); (void)self; }
 
-NOINLINE void reply_cancelled(const struct shared_ptr *w, int type, const void *msg)
-	__asm__("_ZN3ray6raylet12_GLOBAL__N_114ReplyCancelledERKSt10shared_ptrINS0_8internal4WorkEENS_3rpc45RequestWorkerLeaseReply_SchedulingFailureTypeERKSs");
-NOINLINE void reply_cancelled(const struct shared_ptr *w, int type, const void *msg)
-{ BARRIER(); (void)w; (void)type; (void)msg; }
+/* The reply's wire bytes come from the test, which builds them with the
+ * pinned Ray's own generated node_manager_pb2. gRPC's serializer puts them in
+ * a grpc::ByteBuffer; the structs below have the layout of gRPC's public C
+ * structs (grpc_byte_buffer, grpc_slice_buffer, grpc_slice) on x86-64. Like
+ * gRPC, replies up to 23 bytes go in an inlined slice, longer ones in a
+ * refcounted slice. */
+struct reply { const unsigned char *bytes; size_t len; };
+struct grpc_slice {
+	void *refcount;
+	union {
+		struct { size_t length; unsigned char *bytes; } refcounted;
+		struct { unsigned char length; unsigned char bytes[23]; } inlined;
+	} data;
+};
+struct grpc_byte_buffer {
+	void *reserved;
+	int type;
+	union {
+		struct { void *reserved[8]; } reserved;
+		struct {
+			int compression;
+			struct {
+				struct grpc_slice *base_slices, *slices;
+				size_t count, length;
+			} slice_buffer;
+		} raw;
+	} data;
+};
+struct byte_buffer { struct grpc_byte_buffer *buffer; };   /* grpc::ByteBuffer */
+_Static_assert(__builtin_offsetof(struct grpc_byte_buffer, data.raw.slice_buffer.slices) == 0x20 &&
+	       __builtin_offsetof(struct grpc_byte_buffer, data.raw.slice_buffer.count) == 0x28,
+	       "grpc_byte_buffer layout (include/raysense/raylet.h RS_GRPC_BB_*)");
 
-NOINLINE void spillback(void *self, const void *node, const struct shared_ptr *w)
-	__asm__("_ZN3ray6raylet17LocalLeaseManager9SpillbackERKNS_6NodeIDERKSt10shared_ptrINS0_8internal4WorkEE");
-NOINLINE void spillback(void *self, const void *node, const struct shared_ptr *w)
-{ BARRIER(); (void)self; (void)node; (void)w; }
+/* grpc::Status GenericSerialize<ProtoBufferWriter, RequestWorkerLeaseReply>(
+ * const MessageLite&, ByteBuffer*, bool*): the Status comes back through a
+ * hidden pointer, which x86-64 passes first (as here). */
+NOINLINE void generic_serialize(void *status, const struct reply *msg, struct byte_buffer *bb, bool *own)
+	__asm__("_ZN4grpc16GenericSerializeINS_17ProtoBufferWriterEN3ray3rpc23RequestWorkerLeaseReplyEEENS_6StatusERKN6google8protobuf11MessageLiteEPNS_10ByteBufferEPb");
+NOINLINE void generic_serialize(void *status, const struct reply *msg, struct byte_buffer *bb, bool *own)
+{
+	static struct grpc_byte_buffer raw;
+	static struct grpc_slice slice;
+	static unsigned char heap[256];
+	static int refcount;
+
+	BARRIER();
+	(void)status;
+	memset(&raw, 0, sizeof(raw));
+	memset(&slice, 0, sizeof(slice));
+	if (msg->len <= sizeof(slice.data.inlined.bytes)) {
+		slice.data.inlined.length = (unsigned char)msg->len;
+		memcpy(slice.data.inlined.bytes, msg->bytes, msg->len);
+	} else {
+		slice.refcount = &refcount;
+		slice.data.refcounted.length = msg->len;
+		slice.data.refcounted.bytes = heap;
+		memcpy(heap, msg->bytes, msg->len);
+	}
+	raw.data.raw.slice_buffer.base_slices = raw.data.raw.slice_buffer.slices = &slice;
+	raw.data.raw.slice_buffer.count = msg->len ? 1 : 0;
+	raw.data.raw.slice_buffer.length = msg->len;
+	bb->buffer = &raw;
+	*own = true;
+}
 
 NOINLINE void local_queue(void *self, struct shared_ptr *w)
 	__asm__("_ZN3ray6raylet17LocalLeaseManager21QueueAndScheduleLeaseESt10shared_ptrINS0_8internal4WorkEE");
@@ -115,7 +172,8 @@ static void sleep_us(long us)
 /* One lease RPC: request, (phases: queue -> pop -> popped -> grant), reply.
  * With phases the delay is split: delay/4 queued, delay/2 waiting for a
  * worker, the rest before the reply. */
-static void one_lease(struct server_call *call, long delay_us, int phases)
+static void one_lease(struct server_call *call, long delay_us, int phases,
+		      const struct reply *reply)
 {
 	struct work *w = calloc(1, sizeof(*w));
 	struct shared_ptr sp = { w, NULL };
@@ -133,8 +191,41 @@ static void one_lease(struct server_call *call, long delay_us, int phases)
 	} else {
 		sleep_us(delay_us);
 	}
+	if (reply) {
+		struct byte_buffer bb = { NULL };
+		char status[32];
+		bool own;
+
+		generic_serialize(status, reply, &bb, &own);
+	}
 	on_reply_sent(call);
 	free(w);
+}
+
+#define MAX_REPLIES 8
+
+struct reply_run { long count; struct reply reply; unsigned char bytes[128]; };
+
+/* "N:HEX" -> run; 0 or -1 on a malformed argument. */
+static int parse_reply_run(const char *arg, struct reply_run *run)
+{
+	char *hex;
+
+	run->count = strtol(arg, &hex, 10);
+	if (*hex != ':' || run->count < 0)
+		return -1;
+	hex++;
+	run->reply.len = 0;
+	while (hex[0] && hex[1] && run->reply.len < sizeof(run->bytes)) {
+		unsigned int byte;
+
+		if (sscanf(hex, "%2x", &byte) != 1)
+			return -1;
+		run->bytes[run->reply.len++] = (unsigned char)byte;
+		hex += 2;
+	}
+	run->reply.bytes = run->bytes;
+	return *hex ? -1 : 0;
 }
 
 /* Keep this (tracked) thread runnable but off-CPU for spin_ms per round: a
@@ -199,7 +290,9 @@ static int runq_rounds(int rounds, int spin_ms, int cpu)
 
 int main(int argc, char **argv)
 {
-	long leases = 0, delay_us = 10000, cancels = 0, spills = 0;
+	long leases = 0, delay_us = 10000;
+	static struct reply_run runs[MAX_REPLIES];
+	int nruns = 0;
 	int phases = 0, rounds = 0, spin_ms = 50, cpu = 0;
 	static struct server_call calls[4];
 	struct timespec t0, t1;
@@ -212,10 +305,12 @@ int main(int argc, char **argv)
 			leases = atol(argv[++i]);
 		else if (!strcmp(a, "--delay-us") && i + 1 < argc)
 			delay_us = atol(argv[++i]);
-		else if (!strcmp(a, "--cancel") && i + 1 < argc)
-			cancels = atol(argv[++i]);
-		else if (!strcmp(a, "--spill") && i + 1 < argc)
-			spills = atol(argv[++i]);
+		else if (!strcmp(a, "--reply") && i + 1 < argc && nruns < MAX_REPLIES) {
+			if (parse_reply_run(argv[++i], &runs[nruns++])) {
+				fprintf(stderr, "bad --reply %s (want N:HEX)\n", argv[i]);
+				return 2;
+			}
+		}
 		else if (!strcmp(a, "--phases"))
 			phases = 1;
 		else if (!strcmp(a, "--runq-rounds") && i + 1 < argc)
@@ -232,18 +327,11 @@ int main(int argc, char **argv)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long i = 0; i < leases; i++)
-		one_lease(&calls[i % 4], delay_us, phases);
+		one_lease(&calls[i % 4], delay_us, phases, NULL);
+	for (int r = 0; r < nruns; r++)
+		for (long i = 0; i < runs[r].count; i++)
+			one_lease(&calls[i % 4], 0, 0, &runs[r].reply);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (long i = 0; i < cancels; i++) {
-		struct shared_ptr sp = { NULL, NULL };
-
-		reply_cancelled(&sp, 0, NULL);
-	}
-	for (long i = 0; i < spills; i++) {
-		struct shared_ptr sp = { NULL, NULL };
-
-		spillback(NULL, NULL, &sp);
-	}
 	if (rounds && runq_rounds(rounds, spin_ms, cpu)) {
 		perror("runq");
 		return 1;
