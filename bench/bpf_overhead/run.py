@@ -30,7 +30,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/bpf"))
-from agentutil import Agent, FakeRaylet  # noqa: E402
+from agentutil import Agent, FakeRaylet, prog_ids_of  # noqa: E402
 
 NR_BPF = 321  # x86_64
 BPF_ENABLE_STATS = 32
@@ -51,19 +51,6 @@ def enable_bpf_stats():
     if fd < 0:
         raise OSError(ctypes.get_errno(), "BPF_ENABLE_STATS")
     return fd
-
-
-def prog_ids_of(pid):
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            pass
-    return ids
 
 
 def prog_stats(ids):
