@@ -210,6 +210,10 @@ static unsigned int attach_probes(struct raylet_state *s, struct tracked *t,
 			continue;
 		}
 		attached |= 1u << p;
+		/* Which era's name matched, e.g. LocalTaskManager8Dispatch vs
+		 * LocalLeaseManager5Grant (tests/bpf/test_raylet_task_era.py). */
+		rs_debug("raylet pid %d: uprobe %s at %#llx on %s", (int)t->pid, rs_lease_probe_name(p),
+			 (unsigned long long)syms->offset[p], syms->name[p]);
 	}
 	return attached;
 }
