@@ -170,6 +170,9 @@ def test_task_era_raylet_leases_match_ray_and_phases_find_work(taskera_cluster, 
         # The worker granted leases (waves + spilled-back tasks + 3 actors):
         # every Dispatch, PopWorker and PoppedWorkerHandler found its Work.
         granted = worker_c["granted"]
+        print("worker phase samples: " + ", ".join(
+            f"{n}={phase_count(pin_dir, worker_pid, ph)}"
+            for n, ph in (("queued", PH_QUEUED), ("worker_wait", PH_WORKER_WAIT), ("to_grant", PH_TO_GRANT))))
         assert granted >= 3 and worker_c["popped"] >= 3, worker_c
         assert phase_count(pin_dir, worker_pid, PH_TO_GRANT) == granted, "to_grant samples != Dispatch calls"
         assert phase_count(pin_dir, worker_pid, PH_WORKER_WAIT) == worker_c["popped"], "worker_wait != popped"
