@@ -8,6 +8,7 @@
 #include "agent/raylet_symbols.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,26 +100,35 @@ static void test_symbols_bad_input(void)
 	      "found %#x in the test binary", syms.found);
 }
 
-static void test_real_raylet(void)
+/* Resolve the raylet of the Ray wheel in <source>/<venv>, expecting every
+ * probe. False (and nothing checked) when that venv is not installed. */
+static bool resolve_venv_raylet(const char *venv, const char *version, struct rs_lease_syms *syms)
 {
 	const char *src = getenv("RAYSENSE_SOURCE_DIR");
-	char path[1024];
-	struct rs_lease_syms syms;
-	char list[512];
+	char path[1024], list[512];
 	int err;
 
 	if (!src)
-		return;
+		return false;
 	snprintf(path, sizeof(path),
-		 "%s/.venv/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet", src);
+		 "%s/%s/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet", src, venv);
 	if (access(path, R_OK)) {
-		printf("test_raylet_parse: no Ray wheel at %s, real-raylet check not run\n", path);
-		return;
+		printf("test_raylet_parse: no Ray %s at %s (tools/setup.sh), check not run\n", version, path);
+		return false;
 	}
-	err = rs_lease_syms_resolve(path, &syms);
-	CHECK(err == 0, "resolve: %s", strerror(-err));
-	rs_lease_probe_list(((1u << RS_LP_COUNT) - 1) & ~syms.found, list, sizeof(list));
-	CHECK(syms.found == (1u << RS_LP_COUNT) - 1, "probes not found in Ray 2.60.0: %s", list);
+	err = rs_lease_syms_resolve(path, syms);
+	CHECK(err == 0, "resolve Ray %s raylet: %s", version, strerror(-err));
+	rs_lease_probe_list(((1u << RS_LP_COUNT) - 1) & ~syms->found, list, sizeof(list));
+	CHECK(syms->found == (1u << RS_LP_COUNT) - 1, "probes not found in Ray %s: %s", version, list);
+	return err == 0;
+}
+
+static void test_real_raylet(void)
+{
+	struct rs_lease_syms syms;
+
+	if (!resolve_venv_raylet(".venv", "2.60.0", &syms))
+		return;
 	/* Offsets checked with nm on the 2.60.0 wheel (PIE, text vaddr == offset). */
 	CHECK(syms.offset[RS_LP_REQUEST] == 0x321230, "HandleRequest at %#llx",
 	      (unsigned long long)syms.offset[RS_LP_REQUEST]);
@@ -146,30 +156,18 @@ static void test_taskera_raylet(void)
 		{ RS_LP_POPPED, 0x3129f0, "16LocalTaskManager19PoppedWorkerHandler" },
 		{ RS_LP_GRANT, 0x30c270, "16LocalTaskManager8Dispatch" },
 	};
-	const char *src = getenv("RAYSENSE_SOURCE_DIR");
-	char path[1024], list[512];
 	struct rs_lease_syms syms;
-	int err;
 
-	if (!src)
+	if (!resolve_venv_raylet(".venv-ray-taskera", "2.49.2", &syms))
 		return;
-	snprintf(path, sizeof(path), "%s/.venv-ray-taskera/lib/python3.11/site-packages/"
-		 "ray/core/src/ray/raylet/raylet", src);
-	if (access(path, R_OK)) {
-		printf("test_raylet_parse: no Task-era Ray at %s (tools/setup.sh), check not run\n", path);
-		return;
-	}
-	err = rs_lease_syms_resolve(path, &syms);
-	CHECK(err == 0, "resolve Task-era raylet: %s", strerror(-err));
-	rs_lease_probe_list(((1u << RS_LP_COUNT) - 1) & ~syms.found, list, sizeof(list));
-	CHECK(syms.found == (1u << RS_LP_COUNT) - 1, "probes not found in Ray 2.49.2: %s", list);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		enum rs_lease_probe p = want[i].probe;
 
 		CHECK(syms.offset[p] == want[i].offset, "2.49.2 %s at %#llx, want %#llx",
 		      rs_lease_probe_name(p), (unsigned long long)syms.offset[p],
 		      (unsigned long long)want[i].offset);
-		CHECK(strstr(syms.name[p], want[i].in_name) != NULL, "2.49.2 %s matched %s", rs_lease_probe_name(p), syms.name[p]);
+		CHECK(strstr(syms.name[p], want[i].in_name) != NULL, "2.49.2 %s matched %s",
+		      rs_lease_probe_name(p), syms.name[p]);
 	}
 }
 
