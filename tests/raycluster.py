@@ -132,7 +132,12 @@ class RayCluster:
 
     # -- lifecycle
     def _node_ports(self):
+        # The GCS and dashboard ports were picked earlier by free_port() and
+        # are not bound yet: keep them out of the node's range (a clash made
+        # `ray start` fail with "port ... used by other components").
         base = free_port_range(48)
+        while base <= self.gcs_port < base + 48 or base <= self.dashboard_port < base + 48:
+            base = free_port_range(48)
         return {
             "--node-manager-port": base,
             "--object-manager-port": base + 1,
