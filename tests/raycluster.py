@@ -5,6 +5,8 @@ its own temp dir, waits for the dashboard's /api/gcs_healthz, adds and removes
 worker raylets (`ray start --address=...`), and always tears down by killing
 each `ray start --block` process group, so that it never touches another Ray
 on the machine (`ray stop` would kill every Ray on the host).
+RayCluster(venv=...) runs another Ray install (e.g. the Task-era Ray of
+.venv-ray-taskera/) instead of the pinned one in .venv/.
 """
 import json
 import os
@@ -47,12 +49,12 @@ def free_port_range(width=64):
     raise RuntimeError("no free port range")
 
 
-def ray_env():
+def ray_env(venv=VENV):
     env = dict(os.environ)
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     env.setdefault("RAY_DISABLE_DOCKER_CPU_WARNING", "1")
     # Keep the venv's python first so workers use the pinned Ray.
-    env["PATH"] = os.path.join(VENV, "bin") + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.path.join(venv, "bin") + os.pathsep + env.get("PATH", "")
     return env
 
 
@@ -107,7 +109,10 @@ class WorkerNode:
 class RayCluster:
     """A head with num-cpus=0 plus worker raylets, all on 127.0.0.1."""
 
-    def __init__(self, tmp_root=None):
+    def __init__(self, tmp_root=None, venv=None):
+        self.venv = venv or VENV
+        self.ray_bin = os.path.join(self.venv, "bin", "ray")
+        self.python_bin = os.path.join(self.venv, "bin", "python")
         # Unix socket paths must stay short: use /tmp directly.
         self.tmp = tempfile.mkdtemp(prefix="rs-ray-", dir=tmp_root or "/tmp")
         self.gcs_port = free_port()
@@ -127,7 +132,12 @@ class RayCluster:
 
     # -- lifecycle
     def _node_ports(self):
+        # The GCS and dashboard ports were picked earlier by free_port() and
+        # are not bound yet: keep them out of the node's range (a clash made
+        # `ray start` fail with "port ... used by other components").
         base = free_port_range(48)
+        while base <= self.gcs_port < base + 48 or base <= self.dashboard_port < base + 48:
+            base = free_port_range(48)
         return {
             "--node-manager-port": base,
             "--object-manager-port": base + 1,
@@ -143,9 +153,9 @@ class RayCluster:
         log_path = os.path.join(self.tmp, log_name)
         log = open(log_path, "wb")
         proc = subprocess.Popen(
-            [RAY_BIN, "start", "--block", "--disable-usage-stats"] + args,
+            [self.ray_bin, "start", "--block", "--disable-usage-stats"] + args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=ray_env(), start_new_session=True, cwd=self.tmp)
+            env=ray_env(self.venv), start_new_session=True, cwd=self.tmp)
         log.close()
         return proc, log_path
 
@@ -247,9 +257,9 @@ class RayCluster:
 
     def run_python(self, code, timeout=180.0, check=True):
         """Run a driver script connected to this cluster; returns CompletedProcess."""
-        env = ray_env()
+        env = ray_env(self.venv)
         env["RAY_ADDRESS"] = self.address
-        p = subprocess.run([PYTHON_BIN, "-c", code], env=env, capture_output=True,
+        p = subprocess.run([self.python_bin, "-c", code], env=env, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)
         if check and p.returncode != 0:
             raise RuntimeError(f"driver failed rc={p.returncode}\nstdout:\n{p.stdout}\n"

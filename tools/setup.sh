@@ -5,13 +5,17 @@
 #   apt packages      compilers, libbpf/libelf/zlib/libcurl/cJSON/libmicrohttpd,
 #                     bpftool, prometheus (tests)
 #   .venv/            real Ray from PyPI (pinned in tools/requirements.txt)
+#   .venv-ray-taskera/  an older, Task-era Ray (tools/requirements-taskera.txt),
+#                     for tests/bpf/test_raylet_task_era.py only
 #   /sys/fs/bpf       bpffs, /sys/kernel/tracing tracefs (mounted if missing)
 #
-# Env: RAYSENSE_VENV (default <repo>/.venv), RAYSENSE_SKIP_APT=1.
+# Env: RAYSENSE_VENV (default <repo>/.venv), RAYSENSE_TASKERA_VENV (default
+# <repo>/.venv-ray-taskera), RAYSENSE_SKIP_APT=1, RAYSENSE_SKIP_TASKERA=1.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RAYSENSE_VENV:-$REPO/.venv}"
+TASKERA_VENV="${RAYSENSE_TASKERA_VENV:-$REPO/.venv-ray-taskera}"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 APT_PACKAGES=(
@@ -55,17 +59,20 @@ pick_python() {
   return 1
 }
 
+# install_venv DIR REQUIREMENTS: create DIR if missing and install the pinned
+# requirements; skipped when DIR's stamp equals the requirements file.
 install_venv() {
-  local stamp="$VENV/.raysense-requirements"
-  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$REPO/tools/requirements.txt"; then
-    log "python venv up to date ($VENV)"
+  local venv="$1" req="$2"
+  local stamp="$venv/.raysense-requirements"
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$req"; then
+    log "python venv up to date ($venv)"
     return
   fi
   local py; py="$(pick_python)"
-  log "creating venv $VENV with $py"
-  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/tools/requirements.txt"
-  cp "$REPO/tools/requirements.txt" "$stamp"
+  log "creating venv $venv with $py"
+  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
 }
 
 mount_fs() {
@@ -88,7 +95,10 @@ check_kernel() {
 }
 
 install_apt
-install_venv
+install_venv "$VENV" "$REPO/tools/requirements.txt"
+if [ "${RAYSENSE_SKIP_TASKERA:-0}" != 1 ]; then
+  install_venv "$TASKERA_VENV" "$REPO/tools/requirements-taskera.txt"
+fi
 mount_fs
 check_kernel
 if [ -x "$REPO/tools/k8s-testenv/build.sh" ] && [ "${RAYSENSE_SKIP_K8S:-0}" != 1 ]; then

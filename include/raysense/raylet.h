@@ -21,6 +21,10 @@ struct rs_raylet_info {
 	unsigned int metrics_port;    /* --metrics_export_port, 0 if unknown */
 	unsigned long long start_ticks; /* /proc/PID/stat starttime (pid reuse) */
 	char node_id[RS_NODE_ID_LEN]; /* --node_id=..., "" if unknown */
+	/* --node_manager_port, 0 if unknown: tells raylets apart when they
+	 * have no node id (Ray before ~2.30 passed no --node_id). */
+	unsigned int node_manager_port;
+	unsigned int pad;
 };
 
 /* The uprobes of the lease family. The first two are the default pair; the

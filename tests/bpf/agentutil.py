@@ -33,6 +33,44 @@ def prog_ids_of(pid):
 
 
 
+def raylet_pid_of(node_id):
+    """Pid of the raylet started with --node_id=<node_id>."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "raylet":
+                    continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if f"--node_id={node_id}".encode() in f.read().split(b"\0"):
+                    return int(d)
+        except OSError:
+            continue
+    raise AssertionError(f"no raylet process for node {node_id}")
+
+
+LEASE_METHOD = "NodeManagerService.grpc_server.RequestWorkerLease"
+
+
+def ray_lease_metric(port):
+    """(count, sum_ms, {le_ms: cumulative}) of Ray's own lease RPC histogram
+    ray_grpc_server_req_process_time_ms{Method=LEASE_METHOD} on a node's
+    metrics export port."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    count, total, buckets = 0.0, 0.0, {}
+    for n, labels, v in parse_prom(body):
+        if labels.get("Method") != LEASE_METHOD:
+            continue
+        if n == "ray_grpc_server_req_process_time_ms_count":
+            count = v
+        elif n == "ray_grpc_server_req_process_time_ms_sum":
+            total = v
+        elif n == "ray_grpc_server_req_process_time_ms_bucket":
+            buckets[float(labels["le"])] = v
+    return count, total, buckets
+
+
 def bpftool_json(*args):
     out = subprocess.run(["bpftool", "-j", *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout or "null")

@@ -22,54 +22,17 @@ The head has num-cpus=0, so the driver's leases go to the head raylet and are
 spilled back to the worker raylet: both raylets answer RequestWorkerLease and
 are compared separately (this is also the two-raylets-on-one-host case)."""
 import os
-import re
 import shutil
 import time
-import urllib.request
 import uuid
 
 import pytest
 
-from agentutil import Agent, hist_quantile_s, lease_counts, lease_hist
+from agentutil import Agent, hist_quantile_s, lease_counts, lease_hist, ray_lease_metric, raylet_pid_of
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(600)]
 
-METHOD = "NodeManagerService.grpc_server.RequestWorkerLease"
 RAY_LE_MS = [0.1, 1, 10, 100, 1000, 10000, float("inf")]
-
-
-def raylet_pid_of(node_id):
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/comm") as f:
-                if f.read().strip() != "raylet":
-                    continue
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                if f"--node_id={node_id}".encode() in f.read().split(b"\0"):
-                    return int(d)
-        except OSError:
-            continue
-    raise AssertionError(f"no raylet process for node {node_id}")
-
-
-def ray_lease_metric(port):
-    """(count, sum_ms, {le_ms: cumulative}) of Ray's lease RPC histogram."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    count, total, buckets = 0.0, 0.0, {}
-    for line in body.splitlines():
-        if not line.startswith("ray_grpc_server_req_process_time_ms") or f'Method="{METHOD}"' not in line:
-            continue
-        value = float(line.rsplit(" ", 1)[1])
-        if line.startswith("ray_grpc_server_req_process_time_ms_count"):
-            count = value
-        elif line.startswith("ray_grpc_server_req_process_time_ms_sum"):
-            total = value
-        elif line.startswith("ray_grpc_server_req_process_time_ms_bucket"):
-            le = re.search(r'le="([^"]+)"', line).group(1)
-            buckets[float(le)] = value
-    return count, total, buckets
 
 
 def agent_lease(pin_dir, pid):

@@ -209,6 +209,10 @@ static unsigned int attach_probes(struct raylet_state *s, struct tracked *t,
 			continue;
 		}
 		attached |= 1u << p;
+		/* Which era's name matched, e.g. LocalTaskManager8Dispatch vs
+		 * LocalLeaseManager5Grant (tests/bpf/test_raylet_task_era.py). */
+		rs_debug("raylet pid %d: uprobe %s at %#llx on %s", (int)t->pid, rs_lease_probe_name(p),
+			 (unsigned long long)syms->offset[p], syms->name[p]);
 	}
 	return attached;
 }
@@ -271,6 +275,7 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 	info.pid = pid;
 	info.start_ticks = proc.start_ticks;
 	info.metrics_port = proc.metrics_port;
+	info.node_manager_port = proc.node_manager_port;
 	snprintf(info.node_id, sizeof(info.node_id), "%s", proc.node_id);
 	info.missing = want & ~(syms ? syms->found : 0);
 	/* The reply probes are useless without the request probe and vice
@@ -287,8 +292,10 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 	/* Labels first, so a series never appears without them. */
 	bpf_map__update_elem(s->skel->maps.rs_raylet_meta, &key, sizeof(key), &info, sizeof(info), BPF_ANY);
 	bpf_map__update_elem(s->skel->maps.rs_raylets, &key, sizeof(key), &info, sizeof(info), BPF_ANY);
-	rs_info("tracking raylet pid %d (%s) node_id=%s metrics_port=%u via %s: %d lease probe(s) attached%s",
-		(int)pid, proc.exe, proc.node_id[0] ? proc.node_id : "?", proc.metrics_port, how,
+	rs_info("tracking raylet pid %d (%s) node_id=%s node_manager_port=%u metrics_port=%u via %s: "
+		"%d lease probe(s) attached%s",
+		(int)pid, proc.exe, proc.node_id[0] ? proc.node_id : "?", proc.node_manager_port,
+		proc.metrics_port, how,
 		__builtin_popcount(info.attached), s->runq ? ", run-queue latency on" : "");
 	return 0;
 }

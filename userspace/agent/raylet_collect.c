@@ -33,18 +33,24 @@ static void close_maps(struct raylet_maps *m)
 			close(*fds[i]);
 }
 
-static int add_counter(struct rs_snapshot *snap, const char *family, const char *pid,
-		       const char *node, const char *key, const char *value, double v)
-{
-	const char *labels[] = { "raylet_pid", pid, "node_id", node, key, value, NULL };
+/* Every raylet series is labelled raylet_pid, node_id, raylet_port (its
+ * node manager port; "" if unknown), then an optional key=value. */
+#define BASE_LABELS 6
 
-	if (!key)
-		labels[4] = NULL;
+static int add_counter(struct rs_snapshot *snap, const char *family, const char *const *base,
+		       const char *key, const char *value, double v)
+{
+	const char *labels[BASE_LABELS + 3];
+
+	memcpy(labels, base, sizeof(*labels) * BASE_LABELS);
+	labels[BASE_LABELS] = key;
+	labels[BASE_LABELS + 1] = value;
+	labels[BASE_LABELS + 2] = NULL;
 	return rs_snapshot_add_value(snap, family, RS_VALUE_COUNTER, labels, v);
 }
 
 static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m, __u32 pid,
-			  const struct rs_raylet_info *info, const char *p, const char *n)
+			  const struct rs_raylet_info *info, const char *const *base)
 {
 	struct rs_lease_counts c;
 	bool phases = (info->attached & RS_LP_PHASES_MASK) == RS_LP_PHASES_MASK;
@@ -56,29 +62,29 @@ static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m,
 
 	if (bpf_map_lookup_elem(m->cnt, &pid, &c))
 		memset(&c, 0, sizeof(c));
-	err |= add_counter(snap, "raysense_raylet_lease_requests_total", p, n, NULL, NULL, c.requests);
-	err |= add_counter(snap, rep, p, n, "result", "sent", c.replied);
-	err |= add_counter(snap, rep, p, n, "result", "failed", c.failed);
+	err |= add_counter(snap, "raysense_raylet_lease_requests_total", base, NULL, NULL, c.requests);
+	err |= add_counter(snap, rep, base, "result", "sent", c.replied);
+	err |= add_counter(snap, rep, base, "result", "failed", c.failed);
 	if (outcomes) {
-		err |= add_counter(snap, fam, p, n, "outcome", "granted", c.granted);
-		err |= add_counter(snap, fam, p, n, "outcome", "spilled_back", c.spilled);
-		err |= add_counter(snap, fam, p, n, "outcome", "rejected", c.rejected);
-		err |= add_counter(snap, fam, p, n, "outcome", "cancelled", c.cancelled);
-		err |= add_counter(snap, fam, p, n, "outcome", "other", c.other);
+		err |= add_counter(snap, fam, base, "outcome", "granted", c.granted);
+		err |= add_counter(snap, fam, base, "outcome", "spilled_back", c.spilled);
+		err |= add_counter(snap, fam, base, "outcome", "rejected", c.rejected);
+		err |= add_counter(snap, fam, base, "outcome", "cancelled", c.cancelled);
+		err |= add_counter(snap, fam, base, "outcome", "other", c.other);
 	}
-	err |= add_counter(snap, ev, p, n, "event", "reply_unmatched", c.unmatched);
-	err |= add_counter(snap, ev, p, n, "event", "inflight_dropped", c.dropped);
+	err |= add_counter(snap, ev, base, "event", "reply_unmatched", c.unmatched);
+	err |= add_counter(snap, ev, base, "event", "inflight_dropped", c.dropped);
 	if (phases)
-		err |= add_counter(snap, ev, p, n, "event", "phase_unmatched", c.phase_miss);
+		err |= add_counter(snap, ev, base, "event", "phase_unmatched", c.phase_miss);
 	return err ? -ENOMEM : 0;
 }
 
 static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __u32 pid,
 		       const struct rs_raylet_info *info)
 {
-	char p[16];
-	const char *n = info->node_id;
-	const char *labels[] = { "raylet_pid", p, "node_id", n, NULL, NULL, NULL };
+	char p[16], port[16] = "";
+	const char *labels[BASE_LABELS + 3] = { "raylet_pid", p, "node_id", info->node_id,
+						"raylet_port", port, NULL };
 	struct rs_raylet_info live_info;
 	struct rs_hist h;
 	bool live = m->live >= 0 && !bpf_map_lookup_elem(m->live, &pid, &live_info);
@@ -86,6 +92,8 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 	int err = 0;
 
 	snprintf(p, sizeof(p), "%u", pid);
+	if (info->node_manager_port)
+		snprintf(port, sizeof(port), "%u", info->node_manager_port);
 	err |= rs_snapshot_add_value(snap, "raysense_raylet_up", RS_VALUE_GAUGE, labels, live);
 	/* "Attached" means now: with no agent watching, nothing is attached. */
 	err |= rs_snapshot_add_value(snap, "raysense_raylet_lease_probes_attached", RS_VALUE_GAUGE,
@@ -105,13 +113,13 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 		}
 		if (!have)
 			continue;
-		labels[4] = "phase";
-		labels[5] = phase_names[ph];
+		labels[BASE_LABELS] = "phase";
+		labels[BASE_LABELS + 1] = phase_names[ph];
 		err |= rs_snapshot_add_hist(snap, "raysense_raylet_lease_phase_seconds", labels, &h);
-		labels[4] = NULL;
+		labels[BASE_LABELS] = NULL;
 	}
 	if (lease_on && m->cnt >= 0)
-		err |= collect_counts(snap, m, pid, info, p, n);
+		err |= collect_counts(snap, m, pid, info, labels);
 	if (m->runq >= 0) {
 		if (bpf_map_lookup_elem(m->runq, &pid, &h))
 			memset(&h, 0, sizeof(h));

@@ -55,16 +55,36 @@ unsigned long long rs_proc_start_ticks(pid_t pid)
 	return start;
 }
 
+/* If `arg` (alen bytes, maybe not NUL-terminated) is flag<port>: sets *port
+ * (0 when the value is bad) and returns true. */
+static bool port_arg(const char *arg, size_t alen, const char *flag, unsigned int *port)
+{
+	size_t flen = strlen(flag);
+	char tmp[16];
+	long v;
+
+	if (alen < flen || memcmp(arg, flag, flen))
+		return false;
+	*port = 0;
+	if (alen - flen == 0 || alen - flen >= sizeof(tmp))
+		return true;
+	memcpy(tmp, arg + flen, alen - flen);
+	tmp[alen - flen] = '\0';
+	if (!rs_parse_long(tmp, 0, 65535, &v))
+		*port = (unsigned int)v;
+	return true;
+}
+
 void rs_raylet_parse_argv(const char *argv, size_t len, char *node_id, size_t node_id_len,
-			  unsigned int *metrics_port)
+			  unsigned int *metrics_port, unsigned int *node_manager_port)
 {
 	static const char node_flag[] = "--node_id=";
-	static const char port_flag[] = "--metrics_export_port=";
 	size_t i = 0;
 
 	if (node_id_len)
 		node_id[0] = '\0';
 	*metrics_port = 0;
+	*node_manager_port = 0;
 	while (i < len) {
 		const char *arg = argv + i;
 		size_t alen = strnlen(arg, len - i);
@@ -80,17 +100,8 @@ void rs_raylet_parse_argv(const char *argv, size_t len, char *node_id, size_t no
 				memcpy(node_id, v, vlen);
 				node_id[vlen] = '\0';
 			}
-		} else if (!strncmp(arg, port_flag, sizeof(port_flag) - 1)) {
-			char tmp[16];
-			size_t vlen = alen - (sizeof(port_flag) - 1);
-			long port;
-
-			if (vlen > 0 && vlen < sizeof(tmp)) {
-				memcpy(tmp, arg + sizeof(port_flag) - 1, vlen);
-				tmp[vlen] = '\0';
-				if (!rs_parse_long(tmp, 0, 65535, &port))
-					*metrics_port = (unsigned int)port;
-			}
+		} else if (!port_arg(arg, alen, "--metrics_export_port=", metrics_port)) {
+			port_arg(arg, alen, "--node_manager_port=", node_manager_port);
 		}
 		i += alen + 1;
 	}
@@ -122,7 +133,7 @@ int rs_raylet_proc_read(pid_t pid, struct rs_raylet_proc *out)
 	err = read_small(path, argv, 65536, &len);
 	if (!err)
 		rs_raylet_parse_argv(argv, len, out->node_id, sizeof(out->node_id),
-				     &out->metrics_port);
+				     &out->metrics_port, &out->node_manager_port);
 	free(argv);
 	return err;
 }

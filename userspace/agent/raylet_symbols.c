@@ -1,6 +1,7 @@
 /* raylet_symbols.c -- libelf symbol matching for the lease probes
- * (raylet_symbols.h). Patterns were checked against the Ray 2.60.0 raylet,
- * see docs/raylet-symbols.md. */
+ * (raylet_symbols.h). Patterns were checked against the Ray 2.60.0 raylet
+ * (Lease-era names) and the Ray 2.49.2 raylet (Task-era names), see
+ * docs/raylet-symbols.md. */
 #include "agent/raylet_symbols.h"
 
 #include <errno.h>
