@@ -107,7 +107,10 @@ class WorkerNode:
 class RayCluster:
     """A head with num-cpus=0 plus worker raylets, all on 127.0.0.1."""
 
-    def __init__(self, tmp_root=None):
+    def __init__(self, tmp_root=None, env=None):
+        # env: extra environment for every `ray start` of this cluster (e.g.
+        # {"RAY_enable_autoscaler_v2": "1"} on the head and its workers).
+        self.extra_env = dict(env or {})
         # Unix socket paths must stay short: use /tmp directly.
         self.tmp = tempfile.mkdtemp(prefix="rs-ray-", dir=tmp_root or "/tmp")
         self.gcs_port = free_port()
@@ -145,7 +148,7 @@ class RayCluster:
         proc = subprocess.Popen(
             [RAY_BIN, "start", "--block", "--disable-usage-stats"] + args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=ray_env(), start_new_session=True, cwd=self.tmp)
+            env={**ray_env(), **self.extra_env}, start_new_session=True, cwd=self.tmp)
         log.close()
         return proc, log_path
 
@@ -247,7 +250,7 @@ class RayCluster:
 
     def run_python(self, code, timeout=180.0, check=True):
         """Run a driver script connected to this cluster; returns CompletedProcess."""
-        env = ray_env()
+        env = {**ray_env(), **self.extra_env}
         env["RAY_ADDRESS"] = self.address
         p = subprocess.run([PYTHON_BIN, "-c", code], env=env, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)
