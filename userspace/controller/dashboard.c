@@ -1050,47 +1050,50 @@ static int summary_cb(const char *b, size_t l, void *ctx, char *err)
 
 /* Autoscaler v2: clusterStatus is null; read the live views instead (see
  * dashboard.h).  Never fails the snapshot: what cannot be read is missing
- * (v2_error says why), and missing data only holds. */
+ * (v2_error says why), and missing data only holds.
+ * Order matters for the demand merge: usage first, then the cut-off time,
+ * then the text.  A task pending after the cut-off cannot be in that usage
+ * (no double count); one granted between the usage and the text is in
+ * neither (counted next tick: too few, never too many). */
 static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, long limit)
 {
-	struct dash_cluster_status *cs = &snap->cs;
-	struct summary_ctx sc = { cs, NULL };
+	struct dash_cluster_status *cs = &snap->cs, usage = { 0 };
+	struct summary_ctx sc = { &usage, NULL };
 	struct pgs_ctx pc = { 0 };
 	struct rtext_status st;
-	char path[256], err[DASH_ERR_LEN], warn[DASH_ERR_LEN] = "";
-	double t = rs_now_unix();	/* before the text: the demand cut-off */
+	char path[256], err[DASH_ERR_LEN], warn[DASH_ERR_LEN] = "", usage_err[DASH_ERR_LEN] = "";
+	double t;
 
 	snprintf(path, sizeof(path), "/api/v0/placement_groups?limit=%ld&detail=true"
 		 NOT_STATE "CREATED" NOT_STATE "REMOVED", limit);
+	sc.warn = warn;
+	if (fetch_parse(c, "/nodes?view=summary&nocache=1", summary_cb, &sc, err)) {
+		dash_cluster_status_free(&usage);	/* no usage: never idle */
+		seterr(usage_err, "node usage: %s", err);
+	} else if (warn[0]) {
+		seterr(usage_err, "node usage: %s", warn);
+	}
+	t = rs_now_unix();
 	if (fetch_parse(c, "/api/cluster_status?format=1", text_cb, &st, err)) {
+		dash_cluster_status_free(&usage);
 		seterr(snap->v2_error, "status text: %s", err);
 		return;
 	}
 	if (fetch_parse(c, path, pgs_cb, &pc, err)) {
 		rtext_status_free(&st);
+		dash_cluster_status_free(&usage);
 		seterr(snap->v2_error, "placement groups: %s", err);
 		return;
 	}
 	if (dash_v2_status_build(cs, &st, pc.pgs, pc.count, t)) {
 		dash_cluster_status_free(cs);
+		dash_cluster_status_free(&usage);
 		seterr(snap->v2_error, "out of memory");
 		return;
 	}
-	sc.warn = warn;
-	if (fetch_parse(c, "/nodes?view=summary&nocache=1", summary_cb, &sc, err)) {
-		/* No usage: nodes count as unknown, never idle. */
-		for (size_t i = 0; i < cs->usage_count; i++) {
-			free(cs->usage[i].key);
-			resmap_free(&cs->usage[i].used);
-			resmap_free(&cs->usage[i].total);
-		}
-		free(cs->usage);
-		cs->usage = NULL;
-		cs->usage_count = 0;
-		seterr(snap->v2_error, "node usage: %s", err);
-	} else if (warn[0]) {
-		seterr(snap->v2_error, "node usage: %s", warn);
-	}
+	cs->usage = usage.usage;
+	cs->usage_count = usage.usage_count;
+	snprintf(snap->v2_error, sizeof(snap->v2_error), "%s", usage_err);
 }
 
 int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,

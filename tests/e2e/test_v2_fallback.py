@@ -1,0 +1,141 @@
+"""The controller under autoscaler v2 (RAY_enable_autoscaler_v2=1 on a real
+Ray 2.60.0 head, num-cpus=0), where /api/cluster_status has clusterStatus null
+and the controller reads the v2 status text, the state API's placement groups
+and the node summary's per-node usage instead (docs/dashboard-facts.md).
+
+One timeline, local provider launching real raylets:
+  (i)   a pending STRICT_SPREAD group of two {CPU: 1} bundles yields exactly
+        two 1-CPU workers and the group becomes CREATED on them;
+  (ii)  after the group is removed, a task runs on one worker: the other is
+        terminated once idle past the timeout while the busy one is kept;
+        when the task ends it is terminated too;
+  (iii) nothing more than those two nodes is ever launched.
+It also checks that the controller says which demand source it uses.
+"""
+import json
+import os
+import threading
+import time
+
+from controller_proc import Controller, background_driver, stop_driver
+from raycluster import RayCluster
+
+V2_ENV = {"RAY_enable_autoscaler_v2": "1"}
+IDLE_S = 8
+TASK_S = 40
+
+DRIVER = r"""
+import json, os, sys, time, ray
+from ray.util.placement_group import (placement_group, placement_group_table,
+                                      remove_placement_group)
+ray.init(logging_level="ERROR")
+pg = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")
+ray.get(pg.ready(), timeout=240)
+t = placement_group_table(pg)
+print(json.dumps({"phase": "pg", "state": t["state"], "strategy": t["strategy"],
+                  "pg_nodes": list(t["bundles_to_node_id"].values())}), flush=True)
+time.sleep(2)
+remove_placement_group(pg)
+@ray.remote(num_cpus=1)
+def busy(path, s):
+    node = ray.get_runtime_context().get_node_id()
+    with open(path, "w") as f:
+        f.write(node)
+    time.sleep(s)
+    return node
+node = ray.get(busy.remote(sys.argv[1], float(sys.argv[2])))
+print(json.dumps({"phase": "task_done", "node": node, "t": time.time()}), flush=True)
+time.sleep(3600)
+"""
+
+
+def driver_with_args(cluster, path, seconds):
+    code = DRIVER.replace("sys.argv[1]", repr(path)).replace("float(sys.argv[2])",
+                                                               repr(float(seconds)))
+    return background_driver(cluster, code)
+
+
+def read_json_lines(proc, out, stop):
+    for line in proc.stdout:
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+        if stop.is_set():
+            break
+
+
+def test_v2_strict_spread_launch_and_idle_termination(bin, monkeypatch):
+    # Every process of this test (head, the controller's raylets, the driver)
+    # runs with autoscaler v2 on.
+    for k, v in V2_ENV.items():
+        monkeypatch.setenv(k, v)
+    cluster = RayCluster(env=V2_ENV)
+    ctl = drv = None
+    try:
+        cluster.start_head()
+        _, body = cluster.http_get("/api/cluster_status")
+        assert json.loads(body)["data"]["clusterStatus"] is None, body[:300]
+
+        ctl = Controller(bin("raysense-controller"), cluster,
+                         [f"cpu1:CPU=1,min=0,max=4,idle={IDLE_S}"], extra=["--cooldown", "2"])
+        ctl.wait(lambda: ctl.status().get("demand", {}).get("source") == "v2_text", 30,
+                 "demand source v2_text")
+        assert "demand source: v2_text" in ctl.log_text()
+
+        marker = os.path.join(cluster.tmp, "busy_node")
+        drv = driver_with_args(cluster, marker, TASK_S)
+        events, stop = [], threading.Event()
+        reader = threading.Thread(target=read_json_lines, args=(drv, events, stop), daemon=True)
+        reader.start()
+
+        # (i) two launches for the group, the group CREATED on them.
+        pg = ctl.wait(lambda: next((e for e in events if e["phase"] == "pg"), None), 300,
+                      "placement group ready")
+        launches = ctl.actions("launch")
+        assert len(launches) == 2, launches
+        for d in launches:
+            dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
+            assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
+        assert pg["state"] == "CREATED" and pg["strategy"] == "STRICT_SPREAD", pg
+        names = {n["node_id"]: n["node_name"] for n in cluster.nodes()}
+        assert len(set(pg["pg_nodes"])) == 2, pg
+        assert {names[n] for n in pg["pg_nodes"]} == {d["node"] for d in launches}, (pg, launches)
+
+        # (ii) a task on one worker; the other goes once idle past the timeout.
+        busy_id = ctl.wait(lambda: open(marker).read().strip() if os.path.exists(marker)
+                           else None, 120, "the task started")
+        busy_name = names[busy_id]
+        idle_name = ({d["node"] for d in launches} - {busy_name}).pop()
+        t_task = time.time()
+        term = ctl.wait(lambda: [d for d in ctl.actions("terminate") if d["node"] == idle_name],
+                        TASK_S - 5, "the idle worker terminated")[0]
+        assert term["reason"] == "idle", term
+        assert term.get("idle_s", IDLE_S + 1) > IDLE_S, term
+        assert not [d for d in ctl.actions("terminate") if d["node"] == busy_name], \
+            "the node running a task was terminated"
+        assert not [e for e in events if e["phase"] == "task_done"], "task ended too early"
+        st = ctl.status()
+        busy_entry = [n for n in st["nodes"] if n["id"] == busy_name]
+        assert busy_entry and busy_entry[0]["state"] == "running", st["nodes"]
+        assert busy_entry[0]["available"].get("CPU", 0) == 0, busy_entry
+        print(f"\nv2: idle worker {idle_name} terminated {time.time() - t_task:.1f} s after "
+              f"the task started on {busy_name}")
+
+        # ... and the busy one after its task ends and its idle run passes.
+        done = ctl.wait(lambda: next((e for e in events if e["phase"] == "task_done"), None),
+                        TASK_S + 60, "task done")
+        term2 = ctl.wait(lambda: [d for d in ctl.actions("terminate") if d["node"] == busy_name],
+                         IDLE_S + 60, "the formerly busy worker terminated")[0]
+        assert term2["reason"] == "idle", term2
+        assert term2["time_unix"] - done["t"] > IDLE_S - 1, (term2, done)
+
+        # (iii) nothing more was launched.
+        assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
+        assert ctl.status()["demand"]["held_placement_groups"] == []
+        stop.set()
+    finally:
+        if drv is not None:
+            stop_driver(drv)
+        if ctl is not None:
+            ctl.stop()
+        cluster.stop()
