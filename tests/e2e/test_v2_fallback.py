@@ -139,3 +139,70 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, monkeypatch):
         if ctl is not None:
             ctl.stop()
         cluster.stop()
+
+
+HELD_DRIVER = r"""
+import json, os, time, ray
+from ray.util.placement_group import (placement_group, placement_group_table,
+                                      remove_placement_group)
+ray.init(logging_level="ERROR")
+ss = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")
+pack = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="PACK")
+print(json.dumps({"phase": "created"}), flush=True)
+while not os.path.exists(SIGNAL):
+    time.sleep(0.2)
+remove_placement_group(pack)
+ray.get(ss.ready(), timeout=240)
+t = placement_group_table(ss)
+print(json.dumps({"phase": "ss_ready", "state": t["state"],
+                  "pg_nodes": list(t["bundles_to_node_id"].values())}), flush=True)
+time.sleep(3600)
+"""
+
+
+def test_v2_ambiguous_strategies_are_held(bin, monkeypatch):
+    """Two pending groups with the same bundles but different strategies: the
+    v2 text prints one example per strategy, so neither group's strategy is
+    certain.  The controller holds both (no launch), says so in its log and
+    /api/v1/status, and launches as soon as the ambiguity is gone."""
+    for k, v in V2_ENV.items():
+        monkeypatch.setenv(k, v)
+    cluster = RayCluster(env=V2_ENV)
+    ctl = drv = None
+    try:
+        cluster.start_head()
+        ctl = Controller(bin("raysense-controller"), cluster,
+                         ["cpu1:CPU=1,min=0,max=4,idle=60"])
+        signal_path = os.path.join(cluster.tmp, "remove_pack")
+        drv = background_driver(cluster, HELD_DRIVER.replace("SIGNAL", repr(signal_path)))
+        events, stop = [], threading.Event()
+        threading.Thread(target=read_json_lines, args=(drv, events, stop), daemon=True).start()
+        ctl.wait(lambda: any(e["phase"] == "created" for e in events), 120, "groups created")
+
+        held = ctl.wait(lambda: ctl.status()["demand"]["held_placement_groups"], 30,
+                        "two held groups")
+        assert len(held) == 2, held
+        for h in held:
+            assert h["state"] == "PENDING" and h["bundles"] == [{"CPU": 1}, {"CPU": 1}], h
+            assert "strategy not determined" in h["reason"], h
+        time.sleep(8)   # several ticks: still nothing launched for them
+        assert ctl.actions("launch") == [], ctl.actions("launch")
+        assert ctl.status()["demand"]["placement_groups"] == []
+        assert ctl.log_text().count("holding placement group") >= 2
+
+        open(signal_path, "w").close()
+        ready = ctl.wait(lambda: next((e for e in events if e["phase"] == "ss_ready"), None),
+                         300, "STRICT_SPREAD group ready")
+        launches = ctl.actions("launch")
+        assert len(launches) == 2, launches
+        assert ready["state"] == "CREATED" and len(set(ready["pg_nodes"])) == 2, ready
+        for d in launches:
+            dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
+            assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
+        stop.set()
+    finally:
+        if drv is not None:
+            stop_driver(drv)
+        if ctl is not None:
+            ctl.stop()
+        cluster.stop()
