@@ -206,3 +206,86 @@ def test_v2_ambiguous_strategies_are_held(bin, monkeypatch):
         if ctl is not None:
             ctl.stop()
         cluster.stop()
+
+
+SHORT_TASK = r"""
+import time, ray
+ray.init(logging_level="ERROR")
+@ray.remote(num_cpus=1)
+def work():
+    time.sleep(2)
+    return 1
+print(ray.get(work.remote()), flush=True)
+"""
+
+
+def garble_status_text(path, body):
+    """A v2 text Ray 2.60.0 would not print: the request section renamed."""
+    if path.startswith("/api/cluster_status?format=1"):
+        return body.replace(b"From request_resources:", b"From resource requests:")
+    return body
+
+
+def garble_node_usage(path, body):
+    """Every node's usage text replaced by something unparseable."""
+    if path.startswith("/nodes?view=summary"):
+        doc = json.loads(body)
+        res = doc["data"]["nodeLogicalResources"]
+        for k in res:
+            res[k] = "zero of one CPU"
+        return json.dumps(doc).encode()
+    return body
+
+
+def test_v2_unexpected_text_never_scales_down(bin, monkeypatch):
+    """Under v2, a status text or node-usage text that is not exactly what
+    Ray 2.60.0 prints makes that data missing: the idle worker is kept past
+    its idle timeout, the reason is logged and shown; once the text is right
+    again the worker is terminated."""
+    from test_dashboard_faults import FaultProxy
+
+    idle = 5
+    for k, v in V2_ENV.items():
+        monkeypatch.setenv(k, v)
+    cluster = RayCluster(env=V2_ENV)
+    ctl = proxy = None
+    try:
+        cluster.start_head()
+        proxy = FaultProxy(cluster.dashboard_url)
+        ctl = Controller(bin("raysense-controller"), cluster,
+                         [f"cpu1:CPU=1,min=0,max=2,idle={idle}"], dashboard_url=proxy.url,
+                         extra=["--cooldown", "2"])
+        proxy.rewrite = garble_status_text     # from the start: state-API tasks still launch
+        ctl.wait(lambda: ctl.status().get("demand", {}).get("source") == "state_api_only", 30,
+                 "state_api_only while the text is unexpected")
+        cluster.run_python(SHORT_TASK, timeout=300)
+        launches = ctl.actions("launch")
+        assert len(launches) == 1, launches
+        node = launches[0]["node"]
+        t0 = time.time()
+        time.sleep(idle + 4)
+        st = ctl.status()
+        assert not ctl.actions("terminate"), "terminated without usage data"
+        assert "status text" in st["demand"].get("v2_error", ""), st["demand"]
+        assert "autoscaler-v2 data missing or partial: status text" in ctl.log_text()
+        entry = [n for n in st["nodes"] if n["id"] == node][0]
+        assert "idle_s" not in entry, entry    # no idle run without usage
+
+        proxy.rewrite = garble_node_usage      # text fine, usage unparseable
+        ctl.wait(lambda: ctl.status()["demand"]["source"] == "v2_text", 20, "v2_text again")
+        time.sleep(idle + 4)
+        st = ctl.status()
+        assert not ctl.actions("terminate"), "terminated on unparseable usage"
+        assert "node usage" in st["demand"].get("v2_error", ""), st["demand"]
+
+        proxy.rewrite = None
+        term = ctl.wait(lambda: ctl.actions("terminate"), idle + 30, "idle termination")[0]
+        assert term["node"] == node and term["reason"] == "idle", term
+        print(f"\nv2 faults: kept {term['time_unix'] - t0:.1f} s through unexpected text, "
+              f"terminated after idle {term['idle_s']} s once it was right")
+    finally:
+        if ctl is not None:
+            ctl.stop()
+        if proxy is not None:
+            proxy.close()
+        cluster.stop()
