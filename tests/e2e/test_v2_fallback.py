@@ -17,6 +17,8 @@ import os
 import threading
 import time
 
+import pytest
+
 from controller_proc import Controller, background_driver, stop_driver
 from raycluster import RayCluster
 
@@ -49,6 +51,34 @@ time.sleep(3600)
 """
 
 
+@pytest.fixture
+def v2_cluster(monkeypatch):
+    """A head with autoscaler v2; every process of the test (head, the
+    controller's raylets, drivers) runs with RAY_enable_autoscaler_v2=1."""
+    for k, v in V2_ENV.items():
+        monkeypatch.setenv(k, v)
+    c = RayCluster(env=V2_ENV)
+    try:
+        c.start_head()
+        yield c
+    finally:
+        c.stop()
+
+
+def ray_names(cluster):
+    return {n["node_id"]: n["node_name"] for n in cluster.nodes()}
+
+
+def assert_two_strict_spread_launches(ctl):
+    """Exactly two launches, each for a STRICT_SPREAD placement group."""
+    launches = ctl.actions("launch")
+    assert len(launches) == 2, launches
+    for d in launches:
+        dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
+        assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
+    return launches
+
+
 def driver_with_args(cluster, path, seconds):
     code = DRIVER.replace("sys.argv[1]", repr(path)).replace("float(sys.argv[2])",
                                                                repr(float(seconds)))
@@ -64,15 +94,10 @@ def read_json_lines(proc, out, stop):
             break
 
 
-def test_v2_strict_spread_launch_and_idle_termination(bin, monkeypatch):
-    # Every process of this test (head, the controller's raylets, the driver)
-    # runs with autoscaler v2 on.
-    for k, v in V2_ENV.items():
-        monkeypatch.setenv(k, v)
-    cluster = RayCluster(env=V2_ENV)
+def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
+    cluster = v2_cluster
     ctl = drv = None
     try:
-        cluster.start_head()
         _, body = cluster.http_get("/api/cluster_status")
         assert json.loads(body)["data"]["clusterStatus"] is None, body[:300]
 
@@ -91,13 +116,9 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, monkeypatch):
         # (i) two launches for the group, the group CREATED on them.
         pg = ctl.wait(lambda: next((e for e in events if e["phase"] == "pg"), None), 300,
                       "placement group ready")
-        launches = ctl.actions("launch")
-        assert len(launches) == 2, launches
-        for d in launches:
-            dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
-            assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
+        launches = assert_two_strict_spread_launches(ctl)
         assert pg["state"] == "CREATED" and pg["strategy"] == "STRICT_SPREAD", pg
-        names = {n["node_id"]: n["node_name"] for n in cluster.nodes()}
+        names = ray_names(cluster)
         assert len(set(pg["pg_nodes"])) == 2, pg
         assert {names[n] for n in pg["pg_nodes"]} == {d["node"] for d in launches}, (pg, launches)
 
@@ -138,7 +159,6 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, monkeypatch):
             stop_driver(drv)
         if ctl is not None:
             ctl.stop()
-        cluster.stop()
 
 
 HELD_DRIVER = r"""
@@ -160,17 +180,14 @@ time.sleep(3600)
 """
 
 
-def test_v2_ambiguous_strategies_are_held(bin, monkeypatch):
+def test_v2_ambiguous_strategies_are_held(bin, v2_cluster):
     """Two pending groups with the same bundles but different strategies: the
     v2 text prints one example per strategy, so neither group's strategy is
     certain.  The controller holds both (no launch), says so in its log and
     /api/v1/status, and launches as soon as the ambiguity is gone."""
-    for k, v in V2_ENV.items():
-        monkeypatch.setenv(k, v)
-    cluster = RayCluster(env=V2_ENV)
+    cluster = v2_cluster
     ctl = drv = None
     try:
-        cluster.start_head()
         ctl = Controller(bin("raysense-controller"), cluster,
                          ["cpu1:CPU=1,min=0,max=4,idle=60"])
         signal_path = os.path.join(cluster.tmp, "remove_pack")
@@ -193,19 +210,15 @@ def test_v2_ambiguous_strategies_are_held(bin, monkeypatch):
         open(signal_path, "w").close()
         ready = ctl.wait(lambda: next((e for e in events if e["phase"] == "ss_ready"), None),
                          300, "STRICT_SPREAD group ready")
-        launches = ctl.actions("launch")
-        assert len(launches) == 2, launches
+        launches = assert_two_strict_spread_launches(ctl)
         assert ready["state"] == "CREATED" and len(set(ready["pg_nodes"])) == 2, ready
-        for d in launches:
-            dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
-            assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
+        assert {ray_names(cluster)[n] for n in ready["pg_nodes"]} == {d["node"] for d in launches}
         stop.set()
     finally:
         if drv is not None:
             stop_driver(drv)
         if ctl is not None:
             ctl.stop()
-        cluster.stop()
 
 
 SHORT_TASK = r"""
@@ -237,7 +250,7 @@ def garble_node_usage(path, body):
     return body
 
 
-def test_v2_unexpected_text_never_scales_down(bin, monkeypatch):
+def test_v2_unexpected_text_never_scales_down(bin, v2_cluster):
     """Under v2, a status text or node-usage text that is not exactly what
     Ray 2.60.0 prints makes that data missing: the idle worker is kept past
     its idle timeout, the reason is logged and shown; once the text is right
@@ -245,12 +258,9 @@ def test_v2_unexpected_text_never_scales_down(bin, monkeypatch):
     from test_dashboard_faults import FaultProxy
 
     idle = 5
-    for k, v in V2_ENV.items():
-        monkeypatch.setenv(k, v)
-    cluster = RayCluster(env=V2_ENV)
+    cluster = v2_cluster
     ctl = proxy = None
     try:
-        cluster.start_head()
         proxy = FaultProxy(cluster.dashboard_url)
         ctl = Controller(bin("raysense-controller"), cluster,
                          [f"cpu1:CPU=1,min=0,max=2,idle={idle}"], dashboard_url=proxy.url,
@@ -288,4 +298,3 @@ def test_v2_unexpected_text_never_scales_down(bin, monkeypatch):
             ctl.stop()
         if proxy is not None:
             proxy.close()
-        cluster.stop()

@@ -9,6 +9,7 @@
  * request_resources([{CPU:4}]x2 + [{custom_x:1}])), plus malformed,
  * truncated and oversized input. */
 #include "check.h"
+#include "dashboard_fixture.h"
 #include "common/cli.h"
 #include "controller/dashboard.h"
 #include "controller/pg_match.h"
@@ -22,20 +23,6 @@
 #define W1 "573402c3c20ce5ba6d8f2d86fa25b601472d2efaebda6d1a349c12a8"	/* 1 CPU */
 #define W2 "268d15a7c82755a7f90d8ad7bdd9c983fe85b998e327ebde19b14d61"	/* 2 CPU */
 #define HEAD "c000bd7521b8b61d6f05966daad55773c3c36616a6dc05ab125b1098"
-
-static char *load(const char *name, size_t *len)
-{
-	const char *src = getenv("RAYSENSE_SOURCE_DIR");
-	char path[1024];
-	char *buf = NULL;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/dashboard/%s", src ? src : ".", name);
-	if (rs_read_file(path, 16u << 20, &buf, len)) {
-		fprintf(stderr, "cannot read fixture %s\n", path);
-		exit(1);
-	}
-	return buf;
-}
 
 /* ---------------------------------------------------------------- dict repr */
 
