@@ -10,10 +10,13 @@ One timeline, local provider launching real raylets:
         terminated once idle past the timeout while the busy one is kept;
         when the task ends it is terminated too;
   (iii) nothing more than those two nodes is ever launched.
-It also checks that the controller says which demand source it uses.
+It also checks that the controller says which demand source it uses, that
+groups whose strategy is uncertain are held, that unexpected text never
+scales anything down, and request_resources() under v2.
 """
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -298,3 +301,44 @@ def test_v2_unexpected_text_never_scales_down(bin, v2_cluster):
             ctl.stop()
         if proxy is not None:
             proxy.close()
+
+
+REQUEST = r"""
+import ray
+from ray.autoscaler.sdk import request_resources
+ray.init(logging_level="ERROR")
+request_resources(bundles=BUNDLES)
+"""
+
+
+def test_v2_request_resources(bin, v2_cluster):
+    """request_resources() under v2 comes from the status text: two {CPU: 1}
+    bundles -> exactly two workers, kept past their idle timeout while the
+    request stands, terminated once it is cleared; `raysensectl status`
+    shows the source and the request."""
+    cluster, idle = v2_cluster, 5
+    ctl = Controller(bin("raysense-controller"), cluster,
+                     [f"cpu1:CPU=1,min=0,max=4,idle={idle}"], extra=["--cooldown", "2"])
+    try:
+        cluster.run_python(REQUEST.replace("BUNDLES", '[{"CPU": 1}] * 2'), timeout=120)
+        ctl.wait(lambda: len(ctl.actions("launch")) == 2, 60, "two launches")
+        for d in ctl.actions("launch"):
+            assert d["demand"][0]["cause"] == "request_resources", d
+            assert d["demand"][0]["shape"] == {"CPU": 1}, d
+        nodes = [d["node"] for d in ctl.actions("launch")]
+        ctl.wait(lambda: all(ctl.ray_node_of(n) for n in nodes), 120, "both ALIVE")
+        time.sleep(idle + 5)    # idle past the timeout, but the request needs them
+        assert not ctl.actions("terminate"), ctl.actions("terminate")
+        assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
+        out = subprocess.run([bin("raysensectl"), "status", "--url", ctl.url],
+                             capture_output=True, text=True, timeout=20).stdout
+        assert "Demand (source v2_text)" in out, out
+        assert '{"cause":"request_resources","count":2,"shape":{"CPU":1}}' in out, out
+
+        cluster.run_python(REQUEST.replace("BUNDLES", "[]"), timeout=120)
+        ctl.wait(lambda: len(ctl.actions("terminate")) == 2, idle + 40, "both terminated")
+        assert {d["node"] for d in ctl.actions("terminate")} == set(nodes)
+        assert all(d["reason"] == "idle" for d in ctl.actions("terminate"))
+        assert len(ctl.actions("launch")) == 2
+    finally:
+        ctl.stop()
