@@ -435,6 +435,20 @@ static void test_v2_fixtures(void)
 
 	/* Attach to nodes: worker 1 busy now, idle in the idle recording. */
 	struct dash_snapshot snap = { 0 };
+	/* The demand merge on the v2 data, with the state API's answer recorded
+	 * at the same moment (2 pending 1-CPU tasks, the 2-CPU actor). */
+	body = load("v2_tasks_pending.json", &len);
+	CHECK(dash_parse_pending(body, len, &snap, err) == 0 && snap.pending_tasks == 2 &&
+	      snap.pending_actors == 1, "v2 pending: %s", err);
+	free(body);
+	snap.cs = cs;
+	snap.cs.time = 4e9;	/* every task older than the cut-off: the text's demand only */
+	CHECK(dash_merge_demand(&snap, true) == 0 && snap.shape_count == 2 &&
+	      snap.new_since_report == 0, "text demand only: %zu shapes", snap.shape_count);
+	snap.cs.time = 1;	/* every task newer: added to the text's demand */
+	CHECK(dash_merge_demand(&snap, true) == 0 && snap.new_since_report == 3,
+	      "tasks newer than the cut-off added: %ld", snap.new_since_report);
+	memset(&cs, 0, sizeof(cs));	/* now owned by snap */
 	snap.nodes = calloc(2, sizeof(*snap.nodes));
 	snap.node_count = 2;
 	snap.nodes[0].node_id = strdup(W1);
@@ -445,7 +459,6 @@ static void test_v2_fixtures(void)
 	    resmap_set(&snap.nodes[0].total, "node:127.0.0.1", 1) ||
 	    resmap_set(&snap.nodes[1].total, "CPU", 2))
 		exit(1);
-	snap.cs = cs;
 	dash_attach_usage(&snap);
 	CHECK(snap.nodes[0].have_usage && snap.nodes[0].busy &&
 	      resmap_get(&snap.nodes[0].available, "CPU", -1) == 0, "worker 1 busy, 0 CPU free");
