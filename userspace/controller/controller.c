@@ -1,7 +1,8 @@
 /* controller.c -- the control loop (see controller.h for the safety rules).
  *
  * Each tick: refresh the provider, fetch a dashboard snapshot (all or
- * nothing), track per-node idle time from the monitor's usage reports, build
+ * nothing), track per-node idle time from successive usage reports (the v1
+ * monitor's, or the live autoscaler-v2 node summary), build
  * the planner input (head + provider nodes + unmanaged nodes, pending task /
  * actor shapes, placement groups, request_resources), plan, act through the
  * provider, and publish status, decisions and metrics for the HTTP API. */
@@ -143,9 +144,10 @@ static struct idle_track *track_for(struct controller *c, const char *id, double
 	return t;
 }
 
-/* A node's idle run starts at the first monitor report that shows it idle
- * and ends at any report that shows a resource in use.  Only fresh reports
- * count; a node missing from the reports loses its run. */
+/* A node's idle run starts at the first usage report (v1 monitor, or v2 node
+ * summary stamped with the controller's clock) that shows it idle and ends at
+ * any report that shows a resource in use.  Only fresh reports count; a node
+ * missing from the reports, or whose usage text did not parse, loses its run. */
 static void update_idle(struct controller *c, const struct dash_snapshot *s, bool fresh, double now)
 {
 	size_t w = 0;
