@@ -109,10 +109,13 @@ class WorkerNode:
 class RayCluster:
     """A head with num-cpus=0 plus worker raylets, all on 127.0.0.1."""
 
-    def __init__(self, tmp_root=None, venv=None):
+    def __init__(self, tmp_root=None, venv=None, env=None):
         self.venv = venv or VENV
         self.ray_bin = os.path.join(self.venv, "bin", "ray")
         self.python_bin = os.path.join(self.venv, "bin", "python")
+        # env: extra environment for every `ray start` of this cluster (e.g.
+        # {"RAY_enable_autoscaler_v2": "1"} on the head and its workers).
+        self.extra_env = dict(env or {})
         # Unix socket paths must stay short: use /tmp directly.
         self.tmp = tempfile.mkdtemp(prefix="rs-ray-", dir=tmp_root or "/tmp")
         self.gcs_port = free_port()
@@ -155,7 +158,7 @@ class RayCluster:
         proc = subprocess.Popen(
             [self.ray_bin, "start", "--block", "--disable-usage-stats"] + args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=ray_env(self.venv), start_new_session=True, cwd=self.tmp)
+            env={**ray_env(self.venv), **self.extra_env}, start_new_session=True, cwd=self.tmp)
         log.close()
         return proc, log_path
 
@@ -257,7 +260,7 @@ class RayCluster:
 
     def run_python(self, code, timeout=180.0, check=True):
         """Run a driver script connected to this cluster; returns CompletedProcess."""
-        env = ray_env(self.venv)
+        env = {**ray_env(self.venv), **self.extra_env}
         env["RAY_ADDRESS"] = self.address
         p = subprocess.run([self.python_bin, "-c", code], env=env, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)

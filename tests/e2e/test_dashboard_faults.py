@@ -35,6 +35,9 @@ class FaultProxy:
         self.upstream = upstream
         self.mode = "ok"
         self.frozen_cs = None
+        # Optional (path, body) -> body applied to forwarded answers: lets a
+        # test change one endpoint's content (tests/e2e/test_v2_fallback.py).
+        self.rewrite = None
         self.port = free_port()
         self.server = None
         self._start()
@@ -73,6 +76,8 @@ class FaultProxy:
                             status, body, ctype = r.status, r.read(), r.headers.get("Content-Type")
                     except urllib.error.HTTPError as e:
                         status, body, ctype = e.code, e.read(), "text/plain"
+                    if proxy.rewrite is not None:
+                        body = proxy.rewrite(self.path, body)
                     if mode == "truncated" and json_path:
                         body = body[: len(body) // 2]   # valid HTTP, half a JSON document
                     self._send(status, body, ctype=ctype or "application/json")

@@ -175,6 +175,7 @@ static void test_config(void)
 	};
 	static const char *bad_specs[] = {
 		"nocolon", "cpu:CPU", "cpu:min=-1", "cpu:CPU=abc", "c/d:CPU=1", ":CPU=1",
+		"m:CPU=1,memory=1e15", "m:CPU=1,memory=-1", "m:CPU=1,idle=1e10",
 	};
 
 	config_init(&cfg);
@@ -205,6 +206,14 @@ static void test_config(void)
 	config_init(&cfg);
 	CHECK(config_add_group_spec(&cfg, "g:CPU=1,min=3,max=2", err, sizeof(err)) == 0 &&
 	      config_validate(&cfg, err, sizeof(err)) == -EINVAL, "min > max rejected");
+	config_free(&cfg);
+	/* memory in bytes, as in the JSON config (was refused above 1e9). */
+	config_init(&cfg);
+	CHECK(config_add_group_spec(&cfg, "m:CPU=1,memory=4294967296,object_store_memory=1e9",
+				    err, sizeof(err)) == 0 &&
+	      resmap_get(&cfg.groups[0].resources, "memory", 0) == 4294967296.0 &&
+	      resmap_get(&cfg.groups[0].resources, "object_store_memory", 0) == 1e9,
+	      "memory=N accepted: %s", err);
 	config_free(&cfg);
 }
 

@@ -5,6 +5,7 @@
  * un-mangling of usageByNode, the demand merge, and bad input: malformed,
  * truncated, result=false, wrong types, bad strategies. */
 #include "check.h"
+#include "dashboard_fixture.h"
 #include "common/cli.h"
 #include "controller/dashboard.h"
 
@@ -12,20 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *load(const char *name, size_t *len)
-{
-	const char *src = getenv("RAYSENSE_SOURCE_DIR");
-	char path[1024];
-	char *buf = NULL;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/dashboard/%s", src ? src : ".", name);
-	if (rs_read_file(path, 16u << 20, &buf, len)) {
-		fprintf(stderr, "cannot read fixture %s\n", path);
-		exit(1);
-	}
-	return buf;
-}
 
 static const struct dash_node *by_name(const struct dash_snapshot *s, const char *name)
 {

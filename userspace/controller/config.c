@@ -198,13 +198,18 @@ static int spec_item(struct worker_group *g, const char *key, const char *val, c
 		*(key[1] == 'i' ? &g->min_workers : &g->max_workers) = (int)l;
 		return 0;
 	}
-	if (rs_parse_double(val, 0, 1e9, &d))
-		return fail(err, size, "--worker-group %s: %s=%s is not a number >= 0", g->name,
-			    key, val);
 	if (!strcmp(key, "idle")) {
+		if (rs_parse_double(val, 0, 1e9, &d))
+			return fail(err, size, "--worker-group %s: idle=%s is not a number of "
+				    "seconds in [0, 1e9]", g->name, val);
 		g->idle_timeout_s = d;
 		return 0;
 	}
+	/* Resource amounts go up to Ray's MAX_RESOURCE_QUANTITY (100e12):
+	 * memory=N is in bytes, as in the JSON config. */
+	if (rs_parse_double(val, 0, 100e12, &d))
+		return fail(err, size, "--worker-group %s: %s=%s is not a number in [0, 1e14]",
+			    g->name, key, val);
 	if (!key[0])
 		return fail(err, size, "--worker-group %s: empty resource name", g->name);
 	return d > 0 ? resmap_set(&g->resources, key, d) : 0;

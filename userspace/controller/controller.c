@@ -1,7 +1,8 @@
 /* controller.c -- the control loop (see controller.h for the safety rules).
  *
  * Each tick: refresh the provider, fetch a dashboard snapshot (all or
- * nothing), track per-node idle time from the monitor's usage reports, build
+ * nothing), track per-node idle time from successive usage reports (the v1
+ * monitor's, or the live autoscaler-v2 node summary), build
  * the planner input (head + provider nodes + unmanaged nodes, pending task /
  * actor shapes, placement groups, request_resources), plan, act through the
  * provider, and publish status, decisions and metrics for the HTTP API. */
@@ -66,6 +67,9 @@ struct controller {
 	size_t idle_count;
 	double *last_launch_at;			/* [group] */
 	bool holding;
+	int demand_source;		/* enum dash_cs_source of the last tick; -1 = none yet */
+	char v2_error[DASH_ERR_LEN];	/* last logged */
+	char held_sig[1024];		/* ids of the last logged held groups */
 	char infeasible_sig[1024];
 	char dry_sig[1024];
 };
@@ -140,9 +144,10 @@ static struct idle_track *track_for(struct controller *c, const char *id, double
 	return t;
 }
 
-/* A node's idle run starts at the first monitor report that shows it idle
- * and ends at any report that shows a resource in use.  Only fresh reports
- * count; a node missing from the reports loses its run. */
+/* A node's idle run starts at the first usage report (v1 monitor, or v2 node
+ * summary stamped with the controller's clock) that shows it idle and ends at
+ * any report that shows a resource in use.  Only fresh reports count; a node
+ * missing from the reports, or whose usage text did not parse, loses its run. */
 static void update_idle(struct controller *c, const struct dash_snapshot *s, bool fresh, double now)
 {
 	size_t w = 0;
@@ -797,6 +802,22 @@ static cJSON *demand_status(const struct dash_snapshot *s, const struct plan_ctx
 	for (size_t i = 0; a && i < p->in.request_count; i++)
 		cJSON_AddItemToArray(a, demand_json(p, PLANNER_CAUSE_REQUEST_RESOURCES, i,
 						    p->in.requests[i].count));
+	a = cJSON_AddArrayToObject(o, "held_placement_groups");
+	for (size_t i = 0; a && i < s->cs.held_count; i++) {
+		const struct dash_api_pg *pg = &s->cs.held[i];
+		cJSON *h = cJSON_CreateObject(), *b;
+
+		cJSON_AddStringToObject(h, "id", pg->id);
+		cJSON_AddStringToObject(h, "state", pg->state);
+		b = cJSON_AddArrayToObject(h, "bundles");
+		for (size_t k = 0; b && k < pg->bundle_count; k++)
+			cJSON_AddItemToArray(b, resmap_to_json(&pg->bundles[k]));
+		cJSON_AddStringToObject(h, "reason", s->cs.held_why);
+		cJSON_AddItemToArray(a, h);
+	}
+	cJSON_AddStringToObject(o, "source", dash_cs_source_name(s->cs.source));
+	if (s->v2_error[0])
+		cJSON_AddStringToObject(o, "v2_error", s->v2_error);
 	cJSON_AddBoolToObject(o, "cluster_status_present", s->cs.present);
 	if (s->cs.present)
 		cJSON_AddNumberToObject(o, "cluster_status_age_s", round((p->now - s->cs.time) * 10) / 10);
@@ -925,6 +946,37 @@ static void observe_loop(struct controller *c, double secs)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Say (once per change) where the demand comes from, why the autoscaler-v2
+ * data is missing, and which placement groups are held. */
+static void note_source(struct controller *c, const struct dash_snapshot *s)
+{
+	char sig[sizeof(c->held_sig)] = "";
+	size_t len = 0;
+
+	if (c->demand_source != (int)s->cs.source) {
+		rs_info("demand source: %s (%s)", dash_cs_source_name(s->cs.source),
+			s->cs.source == DASH_CS_STRUCTURED ? "the v1 monitor's structured report" :
+			s->cs.source == DASH_CS_V2_TEXT ? "autoscaler v2: clusterStatus null, "
+			"reading the status text, placement groups and node summary" :
+			"no cluster status: state-API tasks only, no placement groups, "
+			"no scale-down");
+		c->demand_source = (int)s->cs.source;
+	}
+	if (strcmp(c->v2_error, s->v2_error)) {
+		if (s->v2_error[0])
+			rs_warn("autoscaler-v2 data missing or partial: %s", s->v2_error);
+		snprintf(c->v2_error, sizeof(c->v2_error), "%s", s->v2_error);
+	}
+	for (size_t i = 0; i < s->cs.held_count && len < sizeof(sig) - 1; i++)
+		len += (size_t)snprintf(sig + len, sizeof(sig) - len, "%s,", s->cs.held[i].id);
+	if (strcmp(sig, c->held_sig)) {
+		for (size_t i = 0; i < s->cs.held_count; i++)
+			rs_warn("holding placement group %s (%zu bundles): no launch for it: %s",
+				s->cs.held[i].id, s->cs.held[i].bundle_count, s->cs.held_why);
+		snprintf(c->held_sig, sizeof(c->held_sig), "%s", sig);
+	}
+}
+
 static int plan_and_act(struct controller *c, struct dash_snapshot *s, double now)
 {
 	struct plan_ctx p = { .now = now };
@@ -932,6 +984,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double no
 	cJSON *st;
 	int rc;
 
+	note_source(c, s);
 	p.usage_fresh = s->cs.present && now - s->cs.time <= c->o.stale_after_s;
 	if (dash_merge_demand(s, p.usage_fresh)) {
 		count_error(c, ERR_PLANNER);
@@ -1018,6 +1071,7 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 		c->o.signal_max_age_s = 30;
 	if (!c->o.decision_history)
 		c->o.decision_history = 500;
+	c->demand_source = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->signals = signals_new();
 	c->decisions = calloc(c->o.decision_history, sizeof(*c->decisions));

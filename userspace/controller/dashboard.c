@@ -5,6 +5,8 @@
 
 #include "common/http_client.h"
 #include "common/json_util.h"
+#include "controller/pg_match.h"
+#include "controller/ray_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,6 +33,18 @@ static const char *const source_names[DASH_SRC_COUNT] = {
 const char *dash_source_name(enum dash_source s)
 {
 	return s < DASH_SRC_COUNT ? source_names[s] : "unknown";
+}
+
+const char *dash_cs_source_name(enum dash_cs_source s)
+{
+	switch (s) {
+	case DASH_CS_STRUCTURED:
+		return "structured";
+	case DASH_CS_V2_TEXT:
+		return "v2_text";
+	default:
+		return "state_api_only";
+	}
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -556,11 +570,250 @@ int dash_parse_cluster_status(const char *body, size_t len, struct dash_cluster_
 		return -EINVAL;
 	}
 	cs->present = true;
+	cs->source = DASH_CS_STRUCTURED;
 	rc = parse_load_metrics(lm, cs, err);
 	cJSON_Delete(root);
 	if (rc)
 		dash_cluster_status_free(cs);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- autoscaler v2 */
+
+int dash_parse_status_text(const char *body, size_t len, struct rtext_status *st, char *err)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const cJSON *data;
+	const char *text;
+	cJSON *root;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (parse_envelope(body, len, &root, &data, err))
+		return -EINVAL;
+	rc = rs_json_get_string(data, "$.data", "clusterStatus", true, &text, &jerr);
+	if (rc)
+		seterr(err, "%s", jerr.msg);
+	else
+		rc = rtext_parse_status(text, strlen(text), st, err);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static void api_pg_clear(struct dash_api_pg *pg)
+{
+	free(pg->id);
+	free(pg->state);
+	for (size_t b = 0; b < pg->bundle_count; b++)
+		resmap_free(&pg->bundles[b]);
+	free(pg->bundles);
+	memset(pg, 0, sizeof(*pg));
+}
+
+void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		api_pg_clear(&pgs[i]);
+	free(pgs);
+}
+
+/* One bundle: kept when not placed yet (node_id absent, null or ""). */
+static int parse_api_bundle(const cJSON *b, const char *path, struct dash_api_pg *pg, char *err)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const cJSON *unit, *node = cJSON_GetObjectItemCaseSensitive(b, "node_id");
+	struct resmap *grown;
+	int rc;
+
+	if (rs_json_get_object(b, path, "unit_resources", true, &unit, &jerr)) {
+		seterr(err, "%s", jerr.msg);
+		return -EINVAL;
+	}
+	if (node && !cJSON_IsNull(node) && !cJSON_IsString(node)) {
+		seterr(err, "%s.node_id: expected a string or null", path);
+		return -EINVAL;
+	}
+	if (cJSON_IsString(node) && node->valuestring[0])
+		return 0;	/* placed */
+	if (pg->bundle_count >= 1000) {
+		seterr(err, "%s: more than 1000 bundles in one group", path);
+		return -EINVAL;
+	}
+	grown = realloc(pg->bundles, (pg->bundle_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	pg->bundles = grown;
+	memset(&grown[pg->bundle_count], 0, sizeof(*grown));
+	rc = resmap_from_json(&grown[pg->bundle_count++], unit, path, false, &jerr);
+	if (rc == -EINVAL)
+		seterr(err, "%s", jerr.msg);
+	return rc;
+}
+
+static int parse_api_pg(const cJSON *item, size_t i, struct dash_api_pg *pg, char *err)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const char *id, *state;
+	const cJSON *bundles, *b;
+	char path[96], bp[128];
+	size_t k = 0;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "$.data.result.result[%zu]", i);
+	if (rs_json_get_string(item, path, "placement_group_id", true, &id, &jerr) ||
+	    rs_json_get_string(item, path, "state", true, &state, &jerr) ||
+	    rs_json_get_array(item, path, "bundles", true, &bundles, &jerr)) {
+		seterr(err, "%s", jerr.msg);
+		return -EINVAL;
+	}
+	pg->id = strdup(id);
+	pg->state = strdup(state);
+	if (!pg->id || !pg->state)
+		return -ENOMEM;
+	cJSON_ArrayForEach(b, bundles) {
+		snprintf(bp, sizeof(bp), "%s.bundles[%zu]", path, k++);
+		if ((rc = parse_api_bundle(b, bp, pg, err)))
+			break;
+	}
+	return rc;
+}
+
+int dash_parse_api_pgs(const char *body, size_t len, struct dash_api_pg **out, size_t *count,
+		       char *err)
+{
+	const cJSON *list, *item;
+	struct dash_api_pg *pgs;
+	cJSON *root;
+	size_t n = 0, i = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*count = 0;
+	if (parse_state_list(body, len, &root, &list, err))
+		return -EINVAL;
+	pgs = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*pgs));
+	if (!pgs) {
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(item, list) {
+		struct dash_api_pg *pg = &pgs[n++];
+
+		rc = parse_api_pg(item, i++, pg, err);
+		if (rc)
+			break;
+		/* Only groups still waiting for bundles are demand. */
+		if ((strcmp(pg->state, "PENDING") && strcmp(pg->state, "RESCHEDULING")) ||
+		    !pg->bundle_count) {
+			api_pg_clear(pg);
+			n--;
+		}
+	}
+	cJSON_Delete(root);
+	if (rc) {
+		dash_api_pgs_free(pgs, n);
+		return rc;
+	}
+	*out = pgs;
+	*count = n;
+	return 0;
+}
+
+int dash_parse_node_summary(const char *body, size_t len, struct dash_cluster_status *cs,
+			    char *warn, char *err)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const cJSON *data, *map, *node;
+	cJSON *root;
+	int rc = 0;
+
+	warn[0] = '\0';
+	if (parse_envelope(body, len, &root, &data, err))
+		return -EINVAL;
+	if (rs_json_get_object(data, "$.data", "nodeLogicalResources", true, &map, &jerr)) {
+		seterr(err, "%s", jerr.msg);
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	cs->usage = calloc((size_t)cJSON_GetArraySize(map) + 1, sizeof(*cs->usage));
+	if (!cs->usage) {
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(node, map) {
+		struct dash_usage *u = &cs->usage[cs->usage_count];
+		char perr[DASH_ERR_LEN];
+
+		if (!cJSON_IsString(node)) {
+			seterr(warn, "nodeLogicalResources.%.80s: not a string (node left out)",
+			       node->string);
+			continue;
+		}
+		rc = rtext_parse_node_usage(node->valuestring, strlen(node->valuestring),
+					    &u->used, &u->total, perr);
+		if (rc == 0 && !(u->key = strdup(node->string)))
+			rc = -ENOMEM;
+		if (rc) {
+			resmap_free(&u->used);
+			resmap_free(&u->total);
+			if (rc != -EINVAL)
+				break;
+			seterr(warn, "nodeLogicalResources.%.80s: %s (node left out)",
+			       node->string, perr);
+			rc = 0;
+			continue;
+		}
+		cs->usage_count++;
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+int dash_v2_status_build(struct dash_cluster_status *cs, struct rtext_status *st,
+			 struct dash_api_pg *pgs, size_t np, double time)
+{
+	size_t nk = 0;
+
+	cs->pgs = calloc(np + 1, sizeof(*cs->pgs));
+	cs->held = calloc(np + 1, sizeof(*cs->held));
+	if (!cs->pgs || !cs->held) {
+		dash_api_pgs_free(pgs, np);
+		rtext_status_free(st);
+		return -ENOMEM;
+	}
+	/* -EINVAL (the sources disagree) leaves every group unknown: held. */
+	(void)pg_match_strategies(st->pg_lines, st->pg_line_count, pgs, np, cs->held_why,
+				  sizeof(cs->held_why));
+	for (size_t i = 0; i < np; i++) {
+		if (!pgs[i].known) {
+			cs->held[cs->held_count++] = pgs[i];
+			continue;
+		}
+		nk++;
+		cs->pgs[cs->pg_count++] = (struct dash_pg){ .strategy = pgs[i].strategy,
+			.bundles = pgs[i].bundles, .bundle_count = pgs[i].bundle_count,
+			.count = 1 };
+		free(pgs[i].id);
+		free(pgs[i].state);
+	}
+	free(pgs);
+	if (cs->held_count && !cs->held_why[0])
+		snprintf(cs->held_why, sizeof(cs->held_why), "strategy not determined: several "
+			 "strategies are pending and the status text shows one example group "
+			 "per strategy (%zu of %zu groups matched)", nk, np);
+	cs->demand = st->tasks;
+	cs->demand_count = st->task_count;
+	cs->requests = st->requests;
+	cs->request_count = st->request_count;
+	st->tasks = NULL;
+	st->task_count = 0;
+	st->requests = NULL;
+	st->request_count = 0;
+	rtext_status_free(st);
+	cs->present = true;
+	cs->source = DASH_CS_V2_TEXT;
+	cs->time = time;
+	return 0;
 }
 
 static const struct dash_usage *usage_for(const struct dash_snapshot *snap,
@@ -657,6 +910,7 @@ void dash_cluster_status_free(struct dash_cluster_status *cs)
 		resmap_free(&cs->usage[i].total);
 	}
 	free(cs->usage);
+	dash_api_pgs_free(cs->held, cs->held_count);
 	memset(cs, 0, sizeof(*cs));
 }
 
@@ -763,6 +1017,84 @@ static int cs_cb(const char *b, size_t l, void *ctx, char *err)
 }
 
 #define STATE_FILTER "&filter_keys=state&filter_predicates=%%3D&filter_values="
+#define NOT_STATE "&filter_keys=state&filter_predicates=%%21%%3D&filter_values="
+
+static int text_cb(const char *b, size_t l, void *ctx, char *err)
+{
+	return dash_parse_status_text(b, l, ctx, err);
+}
+
+struct pgs_ctx {
+	struct dash_api_pg *pgs;
+	size_t count;
+};
+
+static int pgs_cb(const char *b, size_t l, void *ctx, char *err)
+{
+	struct pgs_ctx *p = ctx;
+
+	return dash_parse_api_pgs(b, l, &p->pgs, &p->count, err);
+}
+
+struct summary_ctx {
+	struct dash_cluster_status *cs;
+	char *warn;
+};
+
+static int summary_cb(const char *b, size_t l, void *ctx, char *err)
+{
+	struct summary_ctx *s = ctx;
+
+	return dash_parse_node_summary(b, l, s->cs, s->warn, err);
+}
+
+/* Autoscaler v2: clusterStatus is null; read the live views instead (see
+ * dashboard.h).  Never fails the snapshot: what cannot be read is missing
+ * (v2_error says why), and missing data only holds.
+ * Order matters for the demand merge: usage first, then the cut-off time,
+ * then the text.  A task pending after the cut-off cannot be in that usage
+ * (no double count); one granted between the usage and the text is in
+ * neither (counted next tick: too few, never too many). */
+static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, long limit)
+{
+	struct dash_cluster_status *cs = &snap->cs, usage = { 0 };
+	struct summary_ctx sc = { &usage, NULL };
+	struct pgs_ctx pc = { 0 };
+	struct rtext_status st;
+	char path[256], err[DASH_ERR_LEN], warn[DASH_ERR_LEN] = "", usage_err[DASH_ERR_LEN] = "";
+	double t;
+
+	snprintf(path, sizeof(path), "/api/v0/placement_groups?limit=%ld&detail=true"
+		 NOT_STATE "CREATED" NOT_STATE "REMOVED", limit);
+	sc.warn = warn;
+	if (fetch_parse(c, "/nodes?view=summary&nocache=1", summary_cb, &sc, err)) {
+		dash_cluster_status_free(&usage);	/* no usage: never idle */
+		seterr(usage_err, "node usage: %s", err);
+	} else if (warn[0]) {
+		seterr(usage_err, "node usage: %s", warn);
+	}
+	t = rs_now_unix();
+	if (fetch_parse(c, "/api/cluster_status?format=1", text_cb, &st, err)) {
+		dash_cluster_status_free(&usage);
+		seterr(snap->v2_error, "status text: %s", err);
+		return;
+	}
+	if (fetch_parse(c, path, pgs_cb, &pc, err)) {
+		rtext_status_free(&st);
+		dash_cluster_status_free(&usage);
+		seterr(snap->v2_error, "placement groups: %s", err);
+		return;
+	}
+	if (dash_v2_status_build(cs, &st, pc.pgs, pc.count, t)) {
+		dash_cluster_status_free(cs);
+		dash_cluster_status_free(&usage);
+		seterr(snap->v2_error, "out of memory");
+		return;
+	}
+	cs->usage = usage.usage;
+	cs->usage_count = usage.usage_count;
+	snprintf(snap->v2_error, sizeof(snap->v2_error), "%s", usage_err);
+}
 
 int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 			enum dash_source *failed, char *err)
@@ -786,6 +1118,8 @@ int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 	*failed = DASH_SRC_CLUSTER_STATUS;
 	if ((rc = fetch_parse(c, "/api/cluster_status", cs_cb, snap, err)))
 		goto out;
+	if (!snap->cs.present)
+		fetch_v2(c, snap, limit);
 	*failed = DASH_SRC_TASKS;
 	if ((rc = fetch_parse(c, tasks, tasks_cb, snap, err)))
 		goto out;

@@ -24,6 +24,20 @@
  * The state API carries no placement-group strategy, so PGs come from
  * /api/cluster_status.
  *
+ * Autoscaler v2 (RAY_enable_autoscaler_v2=1 on the head) leaves
+ * clusterStatus null.  The client then reads the same facts from the live
+ * GCS views the v2 dashboard offers (all verified on 2.60.0):
+ *   /api/cluster_status?format=1      status text: task/actor demand, PG
+ *                                     lines with strategies, request_resources
+ *   /api/v0/placement_groups          the pending groups, exact bundles
+ *   /nodes?view=summary&nocache=1     nodeLogicalResources: per-node used/total
+ * parsed by ray_text.c, matched by pg_match.c, and fills the same
+ * dash_cluster_status (source DASH_CS_V2_TEXT) with time = the controller's
+ * clock just before the text was fetched (the text is live, not a report).
+ * Groups whose strategy cannot be determined for certain go to `held`.
+ * If any of that fails, the data is missing (present = false, v2_error says
+ * why): state-API tasks only, no placement groups, no scale-down.
+ *
  * The parse_* functions are pure (bytes in, structs out) so that recorded
  * answers from the real Ray can be unit-tested (tests/fixtures/dashboard). */
 #ifndef RAYSENSE_CONTROLLER_DASHBOARD_H
@@ -88,8 +102,26 @@ struct dash_usage {
 	struct resmap total;
 };
 
+/* A pending placement group from the state API (no strategy there). */
+struct dash_api_pg {
+	char *id;
+	char *state;			/* PENDING or RESCHEDULING */
+	struct resmap *bundles;		/* unplaced bundles (node_id ""), one per unit */
+	size_t bundle_count;
+	bool known;			/* strategy determined (pg_match.c) */
+	enum planner_pg_strategy strategy;
+};
+
+enum dash_cs_source {
+	DASH_CS_NONE = 0,		/* no usable data: state API only */
+	DASH_CS_STRUCTURED,		/* v1 monitor's report */
+	DASH_CS_V2_TEXT,		/* autoscaler v2: text + state API + node summary */
+};
+const char *dash_cs_source_name(enum dash_cs_source s);
+
 struct dash_cluster_status {
 	bool present;			/* false: clusterStatus null (v2, no monitor) */
+	enum dash_cs_source source;
 	double time;			/* monitor's UNIX time of the report */
 	struct dash_shape *demand;	/* resourceDemand (informational) */
 	size_t demand_count;
@@ -99,6 +131,11 @@ struct dash_cluster_status {
 	size_t request_count;
 	struct dash_usage *usage;
 	size_t usage_count;
+	/* DASH_CS_V2_TEXT only: pending groups whose strategy is not certain
+	 * (no launch for them) and why. */
+	struct dash_api_pg *held;
+	size_t held_count;
+	char held_why[DASH_ERR_LEN];
 };
 
 struct dash_snapshot {
@@ -113,6 +150,8 @@ struct dash_snapshot {
 	size_t shape_count;
 	long new_since_report;		/* pending units newer than the report */
 	struct dash_cluster_status cs;
+	/* Why the autoscaler-v2 data is missing or partial ("" = it is not). */
+	char v2_error[DASH_ERR_LEN];
 };
 
 /* Which call failed (for errors_total{source}). */
@@ -138,6 +177,22 @@ int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap,
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report);
 int dash_parse_cluster_status(const char *body, size_t len,
 			      struct dash_cluster_status *cs, char *err);
+/* ---- autoscaler v2 (clusterStatus null) ---- */
+struct rtext_status;
+/* data.clusterStatus text of /api/cluster_status?format=1. */
+int dash_parse_status_text(const char *body, size_t len, struct rtext_status *st, char *err);
+/* /api/v0/placement_groups?detail=true: groups with unplaced bundles. */
+int dash_parse_api_pgs(const char *body, size_t len, struct dash_api_pg **pgs, size_t *count,
+		       char *err);
+/* data.nodeLogicalResources into cs->usage (raw names).  A node whose text
+ * does not parse is left out (no usage: never idle) and named in warn. */
+int dash_parse_node_summary(const char *body, size_t len, struct dash_cluster_status *cs,
+			    char *warn, char *err);
+/* cs from the text and the state API's groups (takes over st's arrays). */
+int dash_v2_status_build(struct dash_cluster_status *cs, struct rtext_status *st,
+			 struct dash_api_pg *pgs, size_t pg_count, double time);
+void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count);
+
 /* Fill each node's have_usage/available/busy from snap->cs.usage. */
 void dash_attach_usage(struct dash_snapshot *snap);
 

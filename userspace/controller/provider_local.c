@@ -221,7 +221,8 @@ static void resources_arg(const struct worker_group *g, char *out, size_t size)
 	for (size_t i = 0; o && i < g->resources.count; i++) {
 		const struct planner_resource *r = &g->resources.items[i];
 
-		if (strcmp(r->name, "CPU") && strcmp(r->name, "GPU"))
+		if (strcmp(r->name, "CPU") && strcmp(r->name, "GPU") && strcmp(r->name, "memory") &&
+		    strcmp(r->name, "object_store_memory"))
 			cJSON_AddNumberToObject(o, r->name, r->value);
 	}
 	s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -259,7 +260,9 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 {
 	struct local *l = p->impl;
 	char id[PROVIDER_ID_MAX], addr[512], cpus[64], gpus[64], res[2048], name[160],
-	     labels[512], tmpdir[4200], logpath[4300];
+	     labels[512], tmpdir[4200], logpath[4300], mem[64], osm[64];
+	double memory = resmap_get(&g->resources, "memory", 0);
+	double store = resmap_get(&g->resources, "object_store_memory", 0);
 	char *argv[MAX_ARGS];
 	struct provider_node *grown;
 	int argc = 0;
@@ -279,6 +282,15 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	argv[argc++] = cpus;
 	argv[argc++] = gpus;
 	argv[argc++] = res;
+	/* Ray refuses these two in --resources ("use --memory"): own flags. */
+	if (memory > 0) {
+		snprintf(mem, sizeof(mem), "--memory=%.0f", memory);
+		argv[argc++] = mem;
+	}
+	if (store > 0) {
+		snprintf(osm, sizeof(osm), "--object-store-memory=%.0f", store);
+		argv[argc++] = osm;
+	}
 	argv[argc++] = name;
 	argv[argc++] = labels;
 	snprintf(tmpdir, sizeof(tmpdir), "--temp-dir=%s/%s", l->cfg.node_temp_root, id);

@@ -88,11 +88,16 @@ static void print_demand_plan(const cJSON *st)
 	char *shapes = compact(cJSON_GetObjectItemCaseSensitive(d, "shapes"));
 	char *pgs = compact(cJSON_GetObjectItemCaseSensitive(d, "placement_groups"));
 	char *req = compact(cJSON_GetObjectItemCaseSensitive(d, "request_resources"));
+	char *held = compact(cJSON_GetObjectItemCaseSensitive(d, "held_placement_groups"));
 	char *plan = compact(p);
 
-	printf("Demand:\n  shapes %s\n  placement groups %s\n  request_resources %s\n",
-	       shapes, pgs, req);
+	printf("Demand (source %s):\n  shapes %s\n  placement groups %s\n"
+	       "  held placement groups %s\n  request_resources %s\n",
+	       str(d, "source", "-"), shapes, pgs, held, req);
+	if (str(d, "v2_error", NULL))
+		printf("  autoscaler-v2 data missing: %s\n", str(d, "v2_error", ""));
 	printf("Last plan:\n  %s\n", plan);
+	free(held);
 	free(shapes);
 	free(pgs);
 	free(req);
