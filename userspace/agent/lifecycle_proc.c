@@ -2,12 +2,12 @@
  * seed its maps with Ray processes that started before the agent, and to
  * learn a raylet's node id and GCS port from its command line. */
 #include "agent/lifecycle.h"
+#include "common/cli.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,14 +61,10 @@ const char *rs_lc_cmdline_flag(const char *buf, size_t len, const char *flag)
 unsigned short rs_lc_parse_port(const char *addr)
 {
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	char *end;
 	long port;
 
-	if (!colon || !isdigit((unsigned char)colon[1]))
-		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || port <= 0 || port > 65535)
+	/* Digits only: strtol (under rs_parse_long) would take " 5" and "+5". */
+	if (!colon || !isdigit((unsigned char)colon[1]) || rs_parse_long(colon + 1, 1, 65535, &port))
 		return 0;
 	return (unsigned short)port;
 }
