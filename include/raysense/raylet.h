@@ -27,11 +27,11 @@ struct rs_raylet_info {
 	unsigned int pad;
 };
 
-/* The uprobes of the lease family. The first two are the default pair; the
- * outcome pair (entry + return of gRPC's serializer of the reply) is also
- * default;
- * RS_LP_PHASES_MASK are opt-in (--lease-phases): they fire once or more per
- * lease and each uprobe hit costs ~19 us on this VM. */
+/* The uprobes of the lease family. Attached by default: the request/reply
+ * pair, the failed reply (rare), and the outcome pair (entry + return of
+ * gRPC's serializer of the reply): 4 hits per lease. RS_LP_PHASES_MASK are
+ * opt-in (--lease-phases): they fire once or more per lease and each uprobe
+ * hit costs ~19 us on this VM (bench/bpf_overhead/run.py). */
 enum rs_lease_probe {
 	RS_LP_REQUEST = 0,   /* ServerCallImpl<..RequestWorkerLease..>::HandleRequest */
 	RS_LP_REPLY_SENT,    /* ...::OnReplySent */
@@ -100,9 +100,13 @@ struct rs_lease_counts {
 	unsigned long long rejected;      /* reply: rejected = true */
 	unsigned long long cancelled;     /* reply: canceled = true */
 	unsigned long long other;         /* reply: none of these (or empty) */
-	unsigned long long scheduled;     /* ScheduleOnNode calls (phase probes) */
+	/* Phase-probe call counts. Not exported (the outcomes above come from
+	 * the reply itself); kept as an independent cross-check of the reply
+	 * decoding that tests/bpf read from the pinned map (granted == grants
+	 * on a worker raylet; spilled + rejected >= scheduled - sched_local). */
+	unsigned long long scheduled;     /* ScheduleOnNode calls */
 	unsigned long long sched_local;   /* ... that queued locally */
-	unsigned long long grants;        /* Grant calls (phase probes) */
+	unsigned long long grants;        /* Grant calls */
 	unsigned long long popped;        /* PoppedWorkerHandler calls */
 	unsigned long long phase_miss;    /* phase probe found no matching lease */
 	unsigned long long dropped;       /* in-flight map full */

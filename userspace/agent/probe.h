@@ -19,7 +19,8 @@ struct rs_probe_ctx {
 	/* Optional: restrict to raylets whose binary path matches (tests). */
 	const char *raylet_path_filter;
 	/* Opt-in per-lease phase uprobes (queue, worker pop, grant): each
-	 * uprobe hit costs ~19 us here, so by default only 2 fire per lease. */
+	 * uprobe hit costs ~19 us here, so by default only 4 fire per lease
+	 * (request, reply, and the reply's outcome pair; see raylet.h). */
 	bool lease_phases;
 };
 
