@@ -265,11 +265,10 @@ static void seed_from_proc(struct lifecycle_bpf *skel)
 
 /* Per-process state in pinned maps may describe processes that came and
  * went while no agent ran: drop it, and zero the gauges derived from it.
- * Histograms and counters (cumulative) are kept. */
-/* Reset per-process state left by a previous agent. The node keys are
- * collected before any update: updating an (LRU) hash element moves it to the
- * head of its bucket, so updating while walking with get_next_key can cycle
- * between two keys of one bucket forever. */
+ * Histograms and counters (cumulative) are kept. The node keys are collected
+ * before any update: updating an (LRU) hash element moves it to the head of
+ * its bucket, so updating while walking with get_next_key can cycle between
+ * two keys of one bucket forever. */
 static void forget_process_state(struct lifecycle_bpf *skel)
 {
 	int procs_fd = bpf_map__fd(skel->maps.lc_procs);

@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 	enum rs_log_level level = RS_LOG_INFO;
 	struct running run[MAX_FAMILIES];
 	struct rs_outputs_config outputs;
-	int c, n, err;
+	int c, n, n_families, err;
 
 	rs_outputs_defaults(&outputs);
 
@@ -217,15 +217,16 @@ int main(int argc, char **argv)
 		rs_outputs_stop();
 		return RS_EXIT_FAILURE;
 	}
+	n_families = count_families();
 	rs_info("agent running: %d probe famil%s, maps pinned under %s", n, n == 1 ? "y" : "ies",
 		ctx.pin_dir);
 	/* Ready means every family is attached: a family that failed (say, no
 	 * tracefs mount) keeps the pod unready so the misconfiguration shows,
 	 * while the families that did attach keep measuring and serving. */
-	if (n == count_families())
+	if (n == n_families)
 		rs_outputs_set_ready(true);
 	else
-		rs_warn("not ready: %d of %d probe families attached", n, count_families());
+		rs_warn("not ready: %d of %d probe families attached", n, n_families);
 	poll_loop(run, n);
 	rs_outputs_set_ready(false);
 	rs_info("signal %d: detaching", (int)stop_signal);
