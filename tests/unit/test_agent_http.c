@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-
 static atomic_int collect_calls;
 static atomic_int maps_pinned;
 static struct rs_hist_series hist;
@@ -144,10 +142,5 @@ int main(void)
 	CHECK(get("/readyz", NULL, &resp) == 503, "readyz while detaching");
 	rs_http_response_free(&resp);
 	rs_agent_http_stop(h);
-	if (check_failures) {
-		fprintf(stderr, "test_agent_http: %d check(s) failed\n", check_failures);
-		return 1;
-	}
-	printf("test_agent_http: ok\n");
-	return 0;
+	CHECK_EXIT();
 }

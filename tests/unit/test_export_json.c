@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 static double num(const cJSON *obj, const char *key)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -154,10 +152,5 @@ int main(void)
 	arr = rs_export_json(&s, NULL);
 	CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 0, "empty snapshot");
 	cJSON_Delete(arr);
-	if (check_failures) {
-		fprintf(stderr, "test_export_json: %d check(s) failed\n", check_failures);
-		return 1;
-	}
-	printf("test_export_json: ok\n");
-	return 0;
+	CHECK_EXIT();
 }

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 static const struct rs_family_info test_families[] = {
 	{ "raysense_raylet_lease_latency_seconds", "Lease \\ latency\nsecond line", "histogram" },
 	{ "raysense_test_events_total", "Events.", "counter" },
@@ -293,10 +291,5 @@ int main(void)
 	test_timelines_and_workers();
 	test_format_double();
 	test_empty();
-	if (check_failures) {
-		fprintf(stderr, "test_export_prom: %d check(s) failed\n", check_failures);
-		return 1;
-	}
-	printf("test_export_prom: ok\n");
-	return 0;
+	CHECK_EXIT();
 }

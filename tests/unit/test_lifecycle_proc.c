@@ -10,8 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-
 static void test_flag(void)
 {
 	static const char cmd[] = "/x/raylet\0--node_id=abc\0--gcs-address=10.0.0.1:6379\0--gcs-address-x=1";
@@ -65,7 +63,5 @@ int main(void)
 	test_flag();
 	test_port();
 	test_read_cmdline();
-	if (check_failures)
-		fprintf(stderr, "test_lifecycle_proc: %d failure(s)\n", check_failures);
-	return check_failures ? 1 : 0;
+	CHECK_EXIT();
 }

@@ -17,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-
 static char *dupn(const char *s) { return strdup(s); }
 
 static void test_queue_drop_oldest(void)
@@ -264,10 +262,5 @@ int main(void)
 	test_queue_drop_oldest();
 	test_snapshot_document();
 	test_push_down_then_up();
-	if (check_failures) {
-		fprintf(stderr, "test_push_queue: %d check(s) failed\n", check_failures);
-		return 1;
-	}
-	printf("test_push_queue: ok\n");
-	return 0;
+	CHECK_EXIT();
 }
