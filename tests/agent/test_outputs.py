@@ -349,5 +349,16 @@ def test_startup_timeline_and_workers_exported(require_bpf, agent, ray_cluster):
     rows = json.loads(http_get(agent.base + "/metrics.json")[2])
     tl = [r for r in rows if r["type"] == "timeline" and str(r["raylet_pid"]) == raylet_pid]
     assert tl and tl[0]["phases_seconds"]["raylet_exec"] is not None
-    wk = [r for r in rows if r["type"] == "workers" and r["ray_node_id"] == late.node_id]
-    assert wk and wk[0]["busy_workers"] + wk[0]["idle_workers"] >= 0
+    # /metrics.json's workers row carries the counts the gauges carry (the
+    # two renderings are cached separately, so retry until they line up).
+    deadline = time.time() + 15
+    while True:
+        gauges = {l["state"]: v for n, l, v in parse_prom(agent.metrics())
+                  if n == "raysense_workers" and l.get("raylet_pid") == raylet_pid}
+        rows = json.loads(http_get(agent.base + "/metrics.json")[2])
+        wk = [(r["busy_workers"], r["idle_workers"]) for r in rows
+              if r["type"] == "workers" and r["ray_node_id"] == late.node_id]
+        if wk == [(gauges.get("busy"), gauges.get("idle"))] or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert wk == [(gauges.get("busy"), gauges.get("idle"))], (wk, gauges)
