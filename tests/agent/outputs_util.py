@@ -148,3 +148,25 @@ for _ in range(%(rounds)d):
     assert sum(ray.get([f.remote(i) for i in range(%(tasks)d)])) == sum(range(%(tasks)d))
 print("ok")
 """
+
+
+# A detached actor pinned to one node: keeps a worker process alive there
+# after the driver exits (a job's other workers die with it).
+PINNED_ACTOR = """
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(namespace="raysense-test")
+@ray.remote(num_cpus=0)
+class Stay:
+    def ping(self):
+        return "pong"
+node = NodeAffinitySchedulingStrategy("%(node)s", soft=False)
+a = Stay.options(name="stay", lifetime="detached", scheduling_strategy=node).remote()
+assert ray.get(a.ping.remote()) == "pong"
+"""
+
+KILL_PINNED_ACTOR = """
+import ray
+ray.init(namespace="raysense-test")
+ray.kill(ray.get_actor("stay"))
+"""

@@ -20,8 +20,8 @@ import urllib.request
 import jsonschema
 import pytest
 
-from outputs_util import (REPO, RAY_WORKLOAD, AgentProc, SnapshotReceiver, free_port,
-                          http_get, parse_prom, series_sum)
+from outputs_util import (REPO, RAY_WORKLOAD, KILL_PINNED_ACTOR, PINNED_ACTOR, AgentProc,
+                          SnapshotReceiver, free_port, http_get, parse_prom, series_sum)
 
 PUSH_INTERVAL = 0.1
 TOKEN = "s3cret-token-1"
@@ -349,16 +349,25 @@ def test_startup_timeline_and_workers_exported(require_bpf, agent, ray_cluster):
     rows = json.loads(http_get(agent.base + "/metrics.json")[2])
     tl = [r for r in rows if r["type"] == "timeline" and str(r["raylet_pid"]) == raylet_pid]
     assert tl and tl[0]["phases_seconds"]["raylet_exec"] is not None
-    # /metrics.json's workers row carries the counts the gauges carry (the
-    # two renderings are cached separately, so retry until they line up).
-    deadline = time.time() + 15
-    while True:
-        gauges = {l["state"]: v for n, l, v in parse_prom(agent.metrics())
-                  if n == "raysense_workers" and l.get("raylet_pid") == raylet_pid}
-        rows = json.loads(http_get(agent.base + "/metrics.json")[2])
-        wk = [(r["busy_workers"], r["idle_workers"]) for r in rows
-              if r["type"] == "workers" and r["ray_node_id"] == late.node_id]
-        if wk == [(gauges.get("busy"), gauges.get("idle"))] or time.time() > deadline:
-            break
-        time.sleep(0.5)
-    assert wk == [(gauges.get("busy"), gauges.get("idle"))], (wk, gauges)
+    # /metrics.json's workers row carries the counts the gauges carry. The
+    # workload's workers died with its driver, so keep one alive: a detached
+    # actor on the new node. (The two renderings are cached separately, so
+    # retry until they line up and show it.)
+    ray_cluster.run_python(PINNED_ACTOR % {"node": late.node_id}, timeout=120)
+    try:
+        deadline = time.time() + 30
+        while True:
+            gauges = {l["state"]: v for n, l, v in parse_prom(agent.metrics())
+                      if n == "raysense_workers" and l.get("raylet_pid") == raylet_pid}
+            rows = json.loads(http_get(agent.base + "/metrics.json")[2])
+            wk = [(r["busy_workers"], r["idle_workers"]) for r in rows
+                  if r["type"] == "workers" and r["ray_node_id"] == late.node_id]
+            same = wk == [(gauges.get("busy"), gauges.get("idle"))]
+            if (same and sum(wk[0]) >= 1) or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        print(f"new node's workers: json {wk} gauges {gauges}")
+        assert same and sum(wk[0]) >= 1, (wk, gauges)
+    finally:
+        ray_cluster.run_python(KILL_PINNED_ACTOR, timeout=120, check=False)
+

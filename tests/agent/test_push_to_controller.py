@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from outputs_util import AgentProc, RAY_WORKLOAD, free_port, http_get, parse_prom, series_sum
+from outputs_util import (AgentProc, KILL_PINNED_ACTOR, PINNED_ACTOR, RAY_WORKLOAD, free_port, http_get,
+                          parse_prom, series_sum)
 
 
 class Controller:
@@ -104,7 +105,25 @@ def test_agent_push_reaches_controller(require_bpf, bin, ray_cluster):
                      "\nagent:\n" + agent.text()[-2000:]
         a, w = mine
         assert a["node_name"] and a["seq"] >= 1 and a["age_s"] < 10
-        assert w["busy_workers"] >= 0 and w["idle_workers"] >= 0
+        # The pushed worker counts are the agent's own gauges for that node,
+        # non-zero: a detached actor keeps a worker alive there once the
+        # driver is gone. Retried while the next push catches up.
+        ray_cluster.run_python(PINNED_ACTOR % {"node": worker.node_id}, timeout=120)
+        try:
+            deadline = time.time() + 30
+            while True:
+                gauges = {l["state"]: v for n, l, v in parse_prom(agent.metrics())
+                          if n == "raysense_workers" and l.get("ray_node_id") == worker.node_id}
+                w = next(w for a_ in controller.status()["agents"] for w in a_["workers"]
+                         if w["ray_node_id"] == worker.node_id)
+                pushed = (w["busy_workers"], w["idle_workers"])
+                same = pushed == (gauges.get("busy"), gauges.get("idle"))
+                if (same and sum(pushed) >= 1) or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            assert same and sum(pushed) >= 1, (pushed, gauges)
+        finally:
+            ray_cluster.run_python(KILL_PINNED_ACTOR, timeout=120, check=False)
         sent = series_sum(parse_prom(agent.metrics()), "raysense_agent_push_sent_total")
         assert sent >= 1
     finally:
