@@ -45,6 +45,9 @@ static void test_argv(void)
 	CHECK(nm_port == 0, "bad nm port %u", nm_port);
 	rs_raylet_parse_argv(ARGV("r\0--node_manager_port=-1\0"), node, sizeof(node), &port, &nm_port);
 	CHECK(nm_port == 0, "negative nm port %u", nm_port);
+	rs_raylet_parse_argv(ARGV("r\0--node_manager_port=+5\0--metrics_export_port= 6\0"), node,
+			     sizeof(node), &port, &nm_port);
+	CHECK(nm_port == 0 && port == 0, "sign/space accepted: nm port %u port %u", nm_port, port);
 	rs_raylet_parse_argv(ARGV("r\0--node_manager_port=123456789012345678\0"), node, sizeof(node),
 			     &port, &nm_port);
 	CHECK(nm_port == 0, "long nm port %u", nm_port);

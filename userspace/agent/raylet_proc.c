@@ -66,7 +66,8 @@ static bool port_arg(const char *arg, size_t alen, const char *flag, unsigned in
 	if (alen < flen || memcmp(arg, flag, flen))
 		return false;
 	*port = 0;
-	if (alen - flen == 0 || alen - flen >= sizeof(tmp))
+	/* Digits only: strtol (under rs_parse_long) would take " 5" and "+5". */
+	if (alen - flen == 0 || alen - flen >= sizeof(tmp) || !isdigit((unsigned char)arg[flen]))
 		return true;
 	memcpy(tmp, arg + flen, alen - flen);
 	tmp[alen - flen] = '\0';
