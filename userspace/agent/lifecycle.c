@@ -344,10 +344,11 @@ int rs_lifecycle_poll(void *state)
 	int procs_fd = bpf_map__fd(st->skel->maps.lc_procs);
 	int gcs_fd = bpf_map__fd(st->skel->maps.lc_tlgcs);
 	__u32 pid;
-	int err;
+	int err, walked = 0;
 
-	for (err = bpf_map_get_next_key(procs_fd, NULL, &pid); !err;
-	     err = bpf_map_get_next_key(procs_fd, &pid, &pid)) {
+	for (err = bpf_map_get_next_key(procs_fd, NULL, &pid);
+	     !err && walked < RS_LC_MAP_WALK_LIMIT;
+	     err = bpf_map_get_next_key(procs_fd, &pid, &pid), walked++) {
 		struct rs_lc_proc p;
 		char cmd[16384];
 		__u32 port;

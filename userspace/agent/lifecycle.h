@@ -8,6 +8,12 @@
 
 extern const struct rs_probe_family rs_lifecycle_family;
 
+/* The probes keep updating the lifecycle maps while userspace walks them,
+ * and an update re-links an element at its bucket's head; a bound (far above
+ * any map's max_entries) guarantees a walk ends even if it keeps meeting
+ * moved keys. Every get_next_key walk of a probe-updated map uses it. */
+#define RS_LC_MAP_WALK_LIMIT (1 << 16)
+
 /* Probe-family entry points (lifecycle.c, lifecycle_collect.c). */
 int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state);
 int rs_lifecycle_poll(void *state);

@@ -20,11 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The probes keep updating these maps while we walk them, and an update
- * re-links an element at its bucket's head; a bound (far above any map's
- * max_entries) guarantees a walk ends even if it keeps meeting moved keys. */
-#define MAP_WALK_LIMIT (1 << 16)
-
 #define F_STARTUP "raysense_worker_startup_seconds"
 #define F_STARTED "raysense_worker_processes_started_total"
 #define F_FAILED "raysense_worker_startup_failures_total"
@@ -79,7 +74,7 @@ static int collect_nodes(const char *pin_dir, struct rs_snapshot *snap, const st
 	if (fd < 0)
 		return fd;
 	for (int e = bpf_map_get_next_key(fd, NULL, &pid), walked = 0;
-	     !e && !err && walked < MAP_WALK_LIMIT;
+	     !e && !err && walked < RS_LC_MAP_WALK_LIMIT;
 	     e = bpf_map_get_next_key(fd, &pid, &pid), walked++) {
 		struct rs_lc_node n;
 		struct rs_worker_activity w = {0};
@@ -165,7 +160,7 @@ static int collect_timelines(const char *pin_dir, struct rs_snapshot *snap, cons
 	}
 	memset(phases, 0, sizeof(phases));
 	for (int e = bpf_map_get_next_key(fd, NULL, &key), walked = 0;
-	     !e && !err && walked < MAP_WALK_LIMIT;
+	     !e && !err && walked < RS_LC_MAP_WALK_LIMIT;
 	     e = bpf_map_get_next_key(fd, &key, &key), walked++) {
 		struct rs_lc_timeline tl;
 		struct rs_timeline t = {0};
@@ -234,7 +229,7 @@ static int collect_gcs(const char *pin_dir, struct rs_snapshot *snap, const stru
 		goto out;
 	}
 	for (int e = bpf_map_get_next_key(ports_fd, NULL, &port), walked = 0;
-	     !e && !err && walked < MAP_WALK_LIMIT;
+	     !e && !err && walked < RS_LC_MAP_WALK_LIMIT;
 	     e = bpf_map_get_next_key(ports_fd, &port, &port), walked++) {
 		struct rs_lc_gcsport gp;
 		char sport[8], spid[16];
@@ -248,7 +243,7 @@ static int collect_gcs(const char *pin_dir, struct rs_snapshot *snap, const stru
 					    (double)gp.accepted);
 	}
 	for (int e = bpf_map_get_next_key(peers_fd, NULL, &pk), walked = 0;
-	     !e && !err && walked < MAP_WALK_LIMIT;
+	     !e && !err && walked < RS_LC_MAP_WALK_LIMIT;
 	     e = bpf_map_get_next_key(peers_fd, &pk, &pk), walked++) {
 		struct rs_lc_peer peer;
 		char sport[8], saddr[INET6_ADDRSTRLEN];
