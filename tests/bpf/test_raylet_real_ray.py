@@ -165,12 +165,12 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
         for k, r in result.items():
             ray_mean = r["ray_sum"] / max(r["ray_n"], 1)
             ag_mean = r["ag_sum"] / max(r["ag_n"], 1)
-            ag_med = hist_quantile_s(r["ag_slots"], 0.5) * 1e3 if r["ag_n"] else None
+            ag_med = hist_quantile_s(r["ag_slots"], 0.5) * 1e3 if r["ag_n"] else float("nan")
             ray_med = ray_median_ms(*r["ray_b"])
             lo, hi = ray_median_bucket(*r["ray_b"])
+            # (The uprobes' own cost per lease is measured by bench/bpf_overhead/run.py.)
             print(f"{k}: leases ray={r['ray_n']:.0f} agent={r['ag_n']}; mean ms ray={ray_mean:.3f} "
-                  f"agent={ag_mean:.3f}; median ms ray~{ray_med:.3f} (bucket {lo}-{hi}) agent~{ag_med:.3f}; "
-                  f"uprobe cost/lease ~{2 * 0.0188:.4f} ms = {2 * 0.0188 / ag_med * 100:.1f}% of median")
+                  f"agent={ag_mean:.3f}; median ms ray~{ray_med:.3f} (bucket {lo}-{hi}) agent~{ag_med:.3f}")
             print(f"{k}: Ray midpoint-approximated mean {ray_mean:.3f} ms vs our exact mean {ag_mean:.3f} ms")
         for k, r in result.items():
             lo, hi = ray_median_bucket(*r["ray_b"])
