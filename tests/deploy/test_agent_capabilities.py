@@ -19,7 +19,6 @@ Checks:
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from raycluster import free_port
+from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 DAEMONSET = REPO / "deploy" / "base" / "agent-daemonset.yaml"
@@ -137,13 +136,7 @@ class Run:
         assert line.split()[:1] == ["done"], f"fake raylet said {line!r}"
 
     def stop(self):
-        if self.agent.poll() is None:
-            self.agent.send_signal(signal.SIGTERM)
-            try:
-                self.agent.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.agent.kill()
-                self.agent.wait()
+        stop_process(self.agent)
         if self.raylet.poll() is None:
             try:
                 self.raylet.stdin.close()
@@ -275,12 +268,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert not_ready.value.code == 503
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(pin, ignore_errors=True)
 
 
@@ -305,10 +293,5 @@ def test_uid_0_is_necessary(agent_bin):
         assert "failed to determine tracepoint" in out and "Permission denied" in out, out
         assert "probe family raylet failed to attach" in out, out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(pin, ignore_errors=True)

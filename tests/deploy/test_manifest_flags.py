@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import yaml
-from raycluster import free_port
+from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
@@ -113,12 +113,7 @@ def test_controller_config_file_is_accepted(bin, tmp_path):
         time.sleep(2)
         assert proc.poll() is None, f"controller exited {proc.returncode}:\n{proc.stdout.read()}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_s=20)
 
     bad = json.loads(cfg.read_text())
     bad["worker_groups"][0]["min_workers"] = 9

@@ -38,7 +38,7 @@ import pytest
 import yaml
 
 from k8s_testenv import wait_until
-from raycluster import free_port
+from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
@@ -445,13 +445,7 @@ def two_controllers(k8s, installed, bin):
         yield procs
     finally:
         for p, _, _ in procs.values():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p)
         k8s.kubectl("delete", "lease/raysense-controller", "-n", RAY_NS, "--ignore-not-found")
         shutil.rmtree(files, ignore_errors=True)
 

@@ -31,6 +31,7 @@ import pytest
 
 from apiproxy import ApiProxy
 from k8s_testenv import wait_until
+from raycluster import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -674,13 +675,7 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
         assert patches("ctl-b") == []
     finally:
         for proc, log in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, grace_s=15)
             log.close()
         dash.kill()
         dash.wait()
@@ -768,13 +763,8 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         assert_patch_rules(docs)
         assert [replicas_ops(x) for x in docs] == [(0, 2, None), (2, 1, [idle]), (1, 1, [])], docs
     finally:
-        if ctl and ctl.poll() is None:
-            ctl.send_signal(signal.SIGTERM)
-            try:
-                ctl.wait(15)
-            except subprocess.TimeoutExpired:
-                ctl.kill()
-                ctl.wait()
+        if ctl:
+            stop_process(ctl, grace_s=15)
         log.close()
         dash.kill()
         dash.wait()
