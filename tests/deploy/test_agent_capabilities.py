@@ -165,6 +165,18 @@ def raylet_bin(build_dir):
     return p
 
 
+def read_startup(proc, timeout=30):
+    """The agent's output (stdout=PIPE) until it reports running or that no
+    probe family attached, it exits, or `timeout` s pass."""
+    deadline, out = time.time() + timeout, ""
+    while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out += line
+    return out
+
+
 def measure(agent_bin, raylet_bin, caps):
     run = Run(agent_bin, raylet_bin, caps)
     try:
@@ -252,12 +264,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
                              "--pin-dir", pin, "--listen", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, out = time.time() + 30, ""
-        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_startup(proc)
         assert "probe family raylet failed to attach" in out, out
         assert "failed to determine tracepoint" in out, out
         # The other families keep serving, but the pod must not look Ready.
@@ -284,12 +291,7 @@ def test_uid_0_is_necessary(agent_bin):
          "--", agent_bin, "--pin-dir", pin, "--listen", f"127.0.0.1:{free_port()}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, out = time.time() + 30, ""
-        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_startup(proc)
         assert "failed to determine tracepoint" in out and "Permission denied" in out, out
         assert "probe family raylet failed to attach" in out, out
     finally:
