@@ -66,6 +66,21 @@ def admin_kubeconfig(k8s, tmp_path_factory):
     return path
 
 
+def logged_patches(log_path):
+    """Every JSON Patch document the provider sent, from a JSON-lines log
+    (the driver's or raysense-controller's)."""
+    docs = []
+    for line in Path(log_path).read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        msg = rec.get("msg", "")
+        if msg.startswith("kuberay: PATCH group "):
+            docs.append(json.loads(msg.split(": ", 2)[2]))
+    return docs
+
+
 class Driver:
     def __init__(self, binary, workdir, kubeconfig, ns, cluster, targets, identity,
                  elect=False, lease_args=(), interval=0.2):
@@ -93,17 +108,7 @@ class Driver:
         return st.get("provider", {}).get("counters", {})
 
     def patches(self):
-        """Every JSON Patch document the provider sent, from its log."""
-        docs = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            msg = rec.get("msg", "")
-            if msg.startswith("kuberay: PATCH group "):
-                docs.append(json.loads(msg.split(": ", 2)[2]))
-        return docs
+        return logged_patches(self.log_path)
 
     def send(self, sig):
         if self.proc.poll() is None:
@@ -650,8 +655,7 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
 
         def patches(identity):
-            text = (tmp_path / f"{identity}.log").read_text()
-            return [line for line in text.splitlines() if "kuberay: PATCH group" in line]
+            return logged_patches(tmp_path / f"{identity}.log")
 
         start("ctl-a")
         wait_until("ctl-a leads", lambda: (lease(k8s, c.ns, "raysense-controller") or {})
@@ -752,14 +756,7 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
         assert not pods[busy]["metadata"].get("deletionTimestamp")
         assert c.group("eci")["replicas"] == 1
-        docs = []
-        for line in log_path.read_text().splitlines():
-            try:
-                msg = json.loads(line).get("msg", "")
-            except json.JSONDecodeError:
-                continue
-            if msg.startswith("kuberay: PATCH group "):
-                docs.append(json.loads(msg.split(": ", 2)[2]))
+        docs = logged_patches(log_path)
         assert_patch_rules(docs)
         assert [replicas_ops(x) for x in docs] == [(0, 2, None), (2, 1, [idle]), (1, 1, [])], docs
     finally:
