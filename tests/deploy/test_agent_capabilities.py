@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from promtext import metric_value
 from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,11 +210,10 @@ def test_manifest_capabilities_attach_every_program(agent_bin, raylet_bin):
         with urllib.request.urlopen(f"http://127.0.0.1:{run.port}/readyz", timeout=10) as r:
             assert r.status == 200
         run.run_leases()
-        text = run.metrics()
-        m = re.search(rf'raysense_raylet_lease_latency_seconds_count{{[^}}]*raylet_pid="{run.raylet_pid}"'
-                      rf'[^}}]*}} (\S+)', text)
-        assert m, "no lease histogram for the raylet in /metrics"
-        assert float(m.group(1)) == LEASES
+        count = metric_value(run.metrics(), "raysense_raylet_lease_latency_seconds_count",
+                             raylet_pid=run.raylet_pid)
+        assert count is not None, "no lease histogram for the raylet in /metrics"
+        assert count == LEASES
         print(f"\nmanifest caps {caps}: {probes} lease uprobes, (programs, links) = {full['progs']}, "
               f"{LEASES}/{LEASES} leases counted (same as a fully privileged agent)")
     finally:

@@ -31,6 +31,7 @@ import pytest
 
 from apiproxy import ApiProxy
 from k8s_testenv import wait_until
+from promtext import metric_value
 from raycluster import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -745,13 +746,11 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         assert t["created_to_ray_alive"] >= t["scheduled_to_containers_ready"], t
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
-        assert 'raysense_kuberay_patches_total{outcome="ok"} 3' in metrics, metrics[-3000:]
-        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="scheduled_to_containers_'
-                      r'ready",eci="true"\} (\d+)', metrics)
-        assert m and int(m.group(1)) == 2, metrics[-3000:]
-        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="containers_ready_to_'
-                      r'ray_alive",eci="true"\} (\d+)', metrics)
-        assert m and int(m.group(1)) == 2, metrics[-3000:]
+        assert metric_value(metrics, "raysense_kuberay_patches_total", outcome="ok") == 3, \
+            metrics[-3000:]
+        for phase in ("scheduled_to_containers_ready", "containers_ready_to_ray_alive"):
+            assert metric_value(metrics, "raysense_kuberay_pod_startup_seconds_count",
+                                phase=phase, eci="true") == 2, metrics[-3000:]
         pods = c.pods("eci")
         assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
         assert not pods[busy]["metadata"].get("deletionTimestamp")
