@@ -26,7 +26,6 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
 import json
 import re
 import shutil
-import ssl
 import subprocess
 import tempfile
 import time
@@ -291,17 +290,7 @@ def test_example_eci_worker_tolerates_the_virtual_node(k8s, installed):
 
 def sa_request(k8s, token, method, path, body=None, content_type="application/json"):
     """One API request authenticated as a ServiceAccount; (status, body)."""
-    ctx = ssl.create_default_context(cafile=k8s.ca)
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(k8s.server + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+    return k8s.api(method, path, body, content_type, token=token)
 
 
 def test_controller_token_makes_the_real_calls(k8s, installed):
