@@ -495,6 +495,9 @@ def test_two_real_controllers_elect_one_leader_with_the_manifest_rbac(k8s, two_c
 
 
 def test_standby_controller_answers_liveness(k8s, two_controllers):
+    """The replica waiting for the Lease serves HTTP: /healthz 200, so the
+    liveness probe does not restart it, and /readyz 503, so it is no Service
+    endpoint and agents push to the leader (deploy/README.md)."""
     leader = elected(k8s, two_controllers)
     _, lport, _ = two_controllers[leader]
     wait_until("the leader's /healthz", lambda: http_status(f"http://127.0.0.1:{lport}/healthz") == 200,
@@ -503,6 +506,7 @@ def test_standby_controller_answers_liveness(k8s, two_controllers):
     _, port, _ = two_controllers[standby]
     time.sleep(3)
     assert http_status(f"http://127.0.0.1:{port}/healthz") == 200
+    assert http_status(f"http://127.0.0.1:{port}/readyz") == 503
 
 
 def test_uninstall_removes_everything(k8s, installed):
