@@ -426,9 +426,7 @@ def _restart_apiserver(k8s, down_s):
     k8s.ctl("kill", "kube-apiserver")
     time.sleep(down_s)
     k8s.ctl("start", "kube-apiserver")
-    wait_until("kube-apiserver ready again",
-               lambda: k8s.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
-               timeout=120)
+    wait_until("kube-apiserver ready again", k8s.api_reachable, timeout=120)
 
 
 def test_apiserver_down_during_scale_converges_without_duplicates(k8s, admin_kubeconfig,
