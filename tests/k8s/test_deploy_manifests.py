@@ -37,6 +37,7 @@ import pytest
 import yaml
 
 from k8s_testenv import wait_until
+from manifests import container, controller_env, expand, workload
 from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,12 +348,9 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
     """The Deployment's controller args, $(VAR)s expanded from the ConfigMap
     (as the kubelet does), with the in-pod paths and addresses replaced by
     local ones; --kubeconfig stands in for the in-cluster token."""
-    docs = [d for d in yaml.safe_load_all((BASE / "controller-deployment.yaml").read_text()) if d]
-    dep = next(d for d in docs if d["kind"] == "Deployment")
-    (c,) = dep["spec"]["template"]["spec"]["containers"]
-    cm = yaml.safe_load((BASE / "controller-configmap.yaml").read_text())["data"]
-    env = dict(cm, POD_NAME=identity)
-    (tmp_path / "controller.json").write_text(cm["controller.json"])
+    c = container("controller-deployment.yaml")
+    env = controller_env(pod_name=identity)
+    (tmp_path / "controller.json").write_text(env["controller.json"])
     (tmp_path / "token").write_text("push-token-for-test\n")
     local = {"--config": str(tmp_path / "controller.json"), "--token-file": str(tmp_path / "token"),
              "--listen": f"127.0.0.1:{port}",
@@ -360,8 +358,7 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
              # controller holds), which is all leader election needs.
              "--dashboard": "http://127.0.0.1:9"}
     args = []
-    for a in c["args"]:
-        a = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a)
+    for a in expand(c["args"], env):
         flag, eq, _ = a.partition("=")
         args.append(f"{flag}={local[flag]}" if eq and flag in local else a)
     return args + [f"--kubeconfig={kubeconfig}"]
@@ -392,8 +389,7 @@ def two_controllers(k8s, installed, bin):
     """Two real raysense-controller processes with the manifest's arguments,
     authenticated as the controller ServiceAccount (a TokenRequest token),
     each in the controller container's sandbox (CONTROLLER_SANDBOX)."""
-    dep = next(d for d in yaml.safe_load_all((BASE / "controller-deployment.yaml").read_text())
-               if d and d["kind"] == "Deployment")
+    dep = workload("controller-deployment.yaml")
     assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65532
     token = k8s.kubectl("create", "token", "raysense-controller", "-n", SYSTEM_NS,
                         "--duration=1h").stdout.strip()
