@@ -27,12 +27,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
+from manifests import container
 from promtext import metric_value
 from raycluster import free_port, stop_process
 
-REPO = Path(__file__).resolve().parents[2]
-DAEMONSET = REPO / "deploy" / "base" / "agent-daemonset.yaml"
 RAYLET_UID = 1000
 LEASES = 12
 
@@ -40,9 +38,7 @@ pytestmark = pytest.mark.usefixtures("require_bpf")
 
 
 def manifest_caps():
-    ds = yaml.safe_load(DAEMONSET.read_text())
-    (container,) = ds["spec"]["template"]["spec"]["containers"]
-    sc = container["securityContext"]
+    sc = container("agent-daemonset.yaml")["securityContext"]
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
     assert sc["runAsUser"] == 0
@@ -250,8 +246,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
     (a private mount namespace with an empty tmpfs over tracefs and debugfs,
     as in a container without that mount), the raylet family cannot attach
     its sched tracepoints."""
-    ds = yaml.safe_load(DAEMONSET.read_text())
-    mounts = {m["mountPath"]: m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    mounts = {m["mountPath"]: m for m in container("agent-daemonset.yaml")["volumeMounts"]}
     assert mounts["/sys/kernel/tracing"].get("readOnly") is True
     wrapper = tmp_path / "hide-tracefs.sh"
     wrapper.write_text("#!/bin/sh\nset -e\nmount -t tmpfs none /sys/kernel/tracing\n"
