@@ -92,6 +92,20 @@ def kill_process_group(proc, grace_s=10.0):
         pass
 
 
+def stop_process(proc, grace_s=30.0, sig=signal.SIGTERM):
+    """Send `sig` to `proc` if it still runs, SIGKILL it after `grace_s`;
+    returns its exit code. For one process; see kill_process_group for a
+    `ray start` process group."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class WorkerNode:
     def __init__(self, proc, num_cpus, resources, log_path, ports):
         self.proc = proc

@@ -91,6 +91,7 @@ CTL_PID=$!
 for i in $(seq 1 60); do
   curl -fsS -m 2 "$CTL/readyz" >/dev/null 2>&1 && break
   kill -0 "$CTL_PID" 2>/dev/null || { tail -20 "$WORK/controller.log"; exit 1; }
+  [ "$i" = 60 ] && { say "the controller never became ready"; tail -20 "$WORK/controller.log"; exit 1; }
   sleep 0.5
 done
 
@@ -120,12 +121,14 @@ print(f"  tasks done in {time.time() - t0:.1f} s on nodes {nodes[0][:12]}… and
 PY
 
 say "waiting for the idle workers to be scaled in (idle timeout ${IDLE_S}s)"
+scaled_in=0
 for _ in $(seq 1 $((IDLE_S + 120))); do
   n=$(curl -fsS -m 2 "$CTL/api/v1/decisions" | "$PY" -c \
       'import json,sys; print(sum(d.get("action")=="terminate" for d in json.load(sys.stdin)))')
-  [ "$n" -ge 2 ] && break
+  [ "$n" -ge 2 ] && { scaled_in=1; break; }
   sleep 1
 done
+[ "$scaled_in" = 1 ] || { say "the workers were not scaled in within $((IDLE_S + 120)) s"; tail -20 "$WORK/controller.log"; exit 1; }
 sleep 2
 
 say "what happened (controller decisions; t = seconds since the tasks were submitted)"

@@ -9,6 +9,8 @@
 # Select tiers with RAYSENSE_TEST_TIERS="unit pytest"; pass pytest arguments
 # after --, e.g. tools/test.sh -- -k seed.
 # Ends with one summary line: "raysense: N passed, N failed, N skipped".
+# RAYSENSE_FAIL_ON_SKIP=1 (set by .ci/run) makes any skip a failure: the only
+# skips are BPF tests without root or BTF, a missing prerequisite in CI.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -72,6 +74,10 @@ PY
   esac
 done
 
+if [ "${RAYSENSE_FAIL_ON_SKIP:-0}" = 1 ] && [ "$skipped" -gt 0 ]; then
+  log "$skipped test(s) skipped and RAYSENSE_FAIL_ON_SKIP=1: counted as one failure"
+  failed=$((failed + 1))
+fi
 log "all tiers done in $(( $(date +%s) - start ))s; logs in $OUT"
 echo "raysense: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -19,7 +19,6 @@ Checks:
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -28,11 +27,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
-from raycluster import free_port
+from manifests import container
+from promtext import metric_value
+from raycluster import free_port, stop_process
 
-REPO = Path(__file__).resolve().parents[2]
-DAEMONSET = REPO / "deploy" / "base" / "agent-daemonset.yaml"
 RAYLET_UID = 1000
 LEASES = 12
 
@@ -40,9 +38,7 @@ pytestmark = pytest.mark.usefixtures("require_bpf")
 
 
 def manifest_caps():
-    ds = yaml.safe_load(DAEMONSET.read_text())
-    (container,) = ds["spec"]["template"]["spec"]["containers"]
-    sc = container["securityContext"]
+    sc = container("agent-daemonset.yaml")["securityContext"]
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
     assert sc["runAsUser"] == 0
@@ -137,13 +133,7 @@ class Run:
         assert line.split()[:1] == ["done"], f"fake raylet said {line!r}"
 
     def stop(self):
-        if self.agent.poll() is None:
-            self.agent.send_signal(signal.SIGTERM)
-            try:
-                self.agent.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.agent.kill()
-                self.agent.wait()
+        stop_process(self.agent)
         if self.raylet.poll() is None:
             try:
                 self.raylet.stdin.close()
@@ -170,6 +160,18 @@ def raylet_bin(build_dir):
     if not os.access(p, os.X_OK):
         pytest.fail(f"{p} not built (tests/bpf/CMakeLists.txt)")
     return p
+
+
+def read_startup(proc, timeout=30):
+    """The agent's output (stdout=PIPE) until it reports running or that no
+    probe family attached, it exits, or `timeout` s pass."""
+    deadline, out = time.time() + timeout, ""
+    while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out += line
+    return out
 
 
 def measure(agent_bin, raylet_bin, caps):
@@ -204,11 +206,10 @@ def test_manifest_capabilities_attach_every_program(agent_bin, raylet_bin):
         with urllib.request.urlopen(f"http://127.0.0.1:{run.port}/readyz", timeout=10) as r:
             assert r.status == 200
         run.run_leases()
-        text = run.metrics()
-        m = re.search(rf'raysense_raylet_lease_latency_seconds_count{{[^}}]*raylet_pid="{run.raylet_pid}"'
-                      rf'[^}}]*}} (\S+)', text)
-        assert m, "no lease histogram for the raylet in /metrics"
-        assert float(m.group(1)) == LEASES
+        count = metric_value(run.metrics(), "raysense_raylet_lease_latency_seconds_count",
+                             raylet_pid=run.raylet_pid)
+        assert count is not None, "no lease histogram for the raylet in /metrics"
+        assert count == LEASES
         print(f"\nmanifest caps {caps}: {probes} lease uprobes, (programs, links) = {full['progs']}, "
               f"{LEASES}/{LEASES} leases counted (same as a fully privileged agent)")
     finally:
@@ -245,8 +246,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
     (a private mount namespace with an empty tmpfs over tracefs and debugfs,
     as in a container without that mount), the raylet family cannot attach
     its sched tracepoints."""
-    ds = yaml.safe_load(DAEMONSET.read_text())
-    mounts = {m["mountPath"]: m for m in ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    mounts = {m["mountPath"]: m for m in container("agent-daemonset.yaml")["volumeMounts"]}
     assert mounts["/sys/kernel/tracing"].get("readOnly") is True
     wrapper = tmp_path / "hide-tracefs.sh"
     wrapper.write_text("#!/bin/sh\nset -e\nmount -t tmpfs none /sys/kernel/tracing\n"
@@ -259,12 +259,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
                              "--pin-dir", pin, "--listen", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, out = time.time() + 30, ""
-        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_startup(proc)
         assert "probe family raylet failed to attach" in out, out
         assert "failed to determine tracepoint" in out, out
         # The other families keep serving, but the pod must not look Ready.
@@ -275,12 +270,7 @@ def test_tracefs_mount_is_necessary(agent_bin, tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert not_ready.value.code == 503
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(pin, ignore_errors=True)
 
 
@@ -296,19 +286,9 @@ def test_uid_0_is_necessary(agent_bin):
          "--", agent_bin, "--pin-dir", pin, "--listen", f"127.0.0.1:{free_port()}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, out = time.time() + 30, ""
-        while time.time() < deadline and "agent running:" not in out and "no probe family" not in out:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
+        out = read_startup(proc)
         assert "failed to determine tracepoint" in out and "Permission denied" in out, out
         assert "probe family raylet failed to attach" in out, out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(pin, ignore_errors=True)

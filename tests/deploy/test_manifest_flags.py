@@ -7,32 +7,12 @@ exits 0 only if the binary knows all of them (an unknown flag or a bad value
 is a usage error, exit 2). Ports and probe paths are cross-checked too.
 """
 import json
-import re
 import subprocess
 import time
-from pathlib import Path
 
 import yaml
-from raycluster import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-BASE = REPO / "deploy" / "base"
-
-
-def load(name):
-    return [d for d in yaml.safe_load_all((BASE / name).read_text()) if d]
-
-
-def container(workload_file):
-    (doc,) = [d for d in load(workload_file) if d["kind"] in ("DaemonSet", "Deployment")]
-    (c,) = doc["spec"]["template"]["spec"]["containers"]
-    return c
-
-
-def expand(args, env):
-    def sub(arg):
-        return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg)
-    return [sub(a) for a in args]
+from manifests import REPO, container, controller_env, expand, load
+from raycluster import free_port, stop_process
 
 
 def run_with_help(binary, args):
@@ -57,13 +37,6 @@ def test_agent_accepts_its_manifest_args(bin):
                    f"{svc['spec']['ports'][0]['port']}/api/v1/signals"), url
     token_mount = next(m for m in c["volumeMounts"] if m["name"] == "push-token")
     assert args["--token-file"] == token_mount["mountPath"] + "/token"
-
-
-def controller_env():
-    (cm,) = load("controller-configmap.yaml")
-    env = dict(cm["data"])
-    env["POD_NAME"] = "raysense-controller-7d4f9-abcde"
-    return env
 
 
 def test_controller_accepts_its_manifest_args(bin):
@@ -113,12 +86,7 @@ def test_controller_config_file_is_accepted(bin, tmp_path):
         time.sleep(2)
         assert proc.poll() is None, f"controller exited {proc.returncode}:\n{proc.stdout.read()}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_s=20)
 
     bad = json.loads(cfg.read_text())
     bad["worker_groups"][0]["min_workers"] = 9

@@ -47,6 +47,8 @@ class ControlPlane:
         self.client_key = str(self.state_dir / "pki" / "admin.key")
         self._ssl = ssl.create_default_context(cafile=self.ca)
         self._ssl.load_cert_chain(self.client_cert, self.client_key)
+        # No client certificate: the API server would take it before a token.
+        self._ssl_token = ssl.create_default_context(cafile=self.ca)
 
     def kubectl(self, *args, input=None, check=True, timeout=60):
         """Run kubectl as cluster admin; returns the CompletedProcess."""
@@ -63,16 +65,21 @@ class ControlPlane:
         """kubectl get ... -o json, parsed."""
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
-    def api(self, method, path, body=None, content_type="application/json"):
-        """Raw HTTPS request to the API server; returns (status, body), the
-        body parsed as JSON when it is JSON (/readyz answers plain text).
-        Connection errors (API server down) raise OSError."""
+    def api(self, method, path, body=None, content_type="application/json", token=None):
+        """Raw HTTPS request to the API server, as cluster admin or, with
+        `token`, as that bearer token (e.g. a ServiceAccount's); returns
+        (status, body), the body parsed as JSON when it is JSON (/readyz
+        answers plain text). Connection errors (API server down) raise OSError."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.server + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", content_type)
+        ctx = self._ssl
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+            ctx = self._ssl_token
         try:
-            with urllib.request.urlopen(req, context=self._ssl, timeout=30) as resp:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
                 return resp.status, _decode(resp.read())
         except urllib.error.HTTPError as err:
             return err.code, _decode(err.read())

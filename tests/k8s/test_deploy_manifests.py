@@ -26,7 +26,6 @@ operator and its CRDs, kwok running a regular node and an ECI virtual node).
 import json
 import re
 import shutil
-import ssl
 import subprocess
 import tempfile
 import time
@@ -38,7 +37,8 @@ import pytest
 import yaml
 
 from k8s_testenv import wait_until
-from raycluster import free_port
+from manifests import container, controller_env, expand, workload
+from raycluster import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "base"
@@ -291,17 +291,7 @@ def test_example_eci_worker_tolerates_the_virtual_node(k8s, installed):
 
 def sa_request(k8s, token, method, path, body=None, content_type="application/json"):
     """One API request authenticated as a ServiceAccount; (status, body)."""
-    ctx = ssl.create_default_context(cafile=k8s.ca)
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(k8s.server + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+    return k8s.api(method, path, body, content_type, token=token)
 
 
 def test_controller_token_makes_the_real_calls(k8s, installed):
@@ -358,12 +348,9 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
     """The Deployment's controller args, $(VAR)s expanded from the ConfigMap
     (as the kubelet does), with the in-pod paths and addresses replaced by
     local ones; --kubeconfig stands in for the in-cluster token."""
-    docs = [d for d in yaml.safe_load_all((BASE / "controller-deployment.yaml").read_text()) if d]
-    dep = next(d for d in docs if d["kind"] == "Deployment")
-    (c,) = dep["spec"]["template"]["spec"]["containers"]
-    cm = yaml.safe_load((BASE / "controller-configmap.yaml").read_text())["data"]
-    env = dict(cm, POD_NAME=identity)
-    (tmp_path / "controller.json").write_text(cm["controller.json"])
+    c = container("controller-deployment.yaml")
+    env = controller_env(pod_name=identity)
+    (tmp_path / "controller.json").write_text(env["controller.json"])
     (tmp_path / "token").write_text("push-token-for-test\n")
     local = {"--config": str(tmp_path / "controller.json"), "--token-file": str(tmp_path / "token"),
              "--listen": f"127.0.0.1:{port}",
@@ -371,8 +358,7 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
              # controller holds), which is all leader election needs.
              "--dashboard": "http://127.0.0.1:9"}
     args = []
-    for a in c["args"]:
-        a = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a)
+    for a in expand(c["args"], env):
         flag, eq, _ = a.partition("=")
         args.append(f"{flag}={local[flag]}" if eq and flag in local else a)
     return args + [f"--kubeconfig={kubeconfig}"]
@@ -403,8 +389,7 @@ def two_controllers(k8s, installed, bin):
     """Two real raysense-controller processes with the manifest's arguments,
     authenticated as the controller ServiceAccount (a TokenRequest token),
     each in the controller container's sandbox (CONTROLLER_SANDBOX)."""
-    dep = next(d for d in yaml.safe_load_all((BASE / "controller-deployment.yaml").read_text())
-               if d and d["kind"] == "Deployment")
+    dep = workload("controller-deployment.yaml")
     assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65532
     token = k8s.kubectl("create", "token", "raysense-controller", "-n", SYSTEM_NS,
                         "--duration=1h").stdout.strip()
@@ -445,13 +430,7 @@ def two_controllers(k8s, installed, bin):
         yield procs
     finally:
         for p, _, _ in procs.values():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p)
         k8s.kubectl("delete", "lease/raysense-controller", "-n", RAY_NS, "--ignore-not-found")
         shutil.rmtree(files, ignore_errors=True)
 
@@ -512,6 +491,9 @@ def test_two_real_controllers_elect_one_leader_with_the_manifest_rbac(k8s, two_c
 
 
 def test_standby_controller_answers_liveness(k8s, two_controllers):
+    """The replica waiting for the Lease serves HTTP: /healthz 200, so the
+    liveness probe does not restart it, and /readyz 503, so it is no Service
+    endpoint and agents push to the leader (deploy/README.md)."""
     leader = elected(k8s, two_controllers)
     _, lport, _ = two_controllers[leader]
     wait_until("the leader's /healthz", lambda: http_status(f"http://127.0.0.1:{lport}/healthz") == 200,
@@ -520,6 +502,7 @@ def test_standby_controller_answers_liveness(k8s, two_controllers):
     _, port, _ = two_controllers[standby]
     time.sleep(3)
     assert http_status(f"http://127.0.0.1:{port}/healthz") == 200
+    assert http_status(f"http://127.0.0.1:{port}/readyz") == 503
 
 
 def test_uninstall_removes_everything(k8s, installed):

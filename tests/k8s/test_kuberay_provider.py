@@ -31,6 +31,8 @@ import pytest
 
 from apiproxy import ApiProxy
 from k8s_testenv import wait_until
+from promtext import metric_value
+from raycluster import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -65,6 +67,21 @@ def admin_kubeconfig(k8s, tmp_path_factory):
     return path
 
 
+def logged_patches(log_path):
+    """Every JSON Patch document the provider sent, from a JSON-lines log
+    (the driver's or raysense-controller's)."""
+    docs = []
+    for line in Path(log_path).read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        msg = rec.get("msg", "")
+        if msg.startswith("kuberay: PATCH group "):
+            docs.append(json.loads(msg.split(": ", 2)[2]))
+    return docs
+
+
 class Driver:
     def __init__(self, binary, workdir, kubeconfig, ns, cluster, targets, identity,
                  elect=False, lease_args=(), interval=0.2):
@@ -92,17 +109,7 @@ class Driver:
         return st.get("provider", {}).get("counters", {})
 
     def patches(self):
-        """Every JSON Patch document the provider sent, from its log."""
-        docs = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            msg = rec.get("msg", "")
-            if msg.startswith("kuberay: PATCH group "):
-                docs.append(json.loads(msg.split(": ", 2)[2]))
-        return docs
+        return logged_patches(self.log_path)
 
     def send(self, sig):
         if self.proc.poll() is None:
@@ -413,24 +420,13 @@ def test_lost_answer_and_unavailable_server_never_duplicate(k8s, admin_kubeconfi
 
 
 def _restart_apiserver(k8s, down_s):
-    pid_file = k8s.state_dir / "pids" / "kube-apiserver.pid"
-    pid = int(pid_file.read_text())
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     # SIGKILL, a crash: on SIGTERM kube-apiserver drains long-running
-    # requests for well over 40 s here.
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while os.path.exists(f"/proc/{pid}/exe"):
-        assert time.monotonic() < deadline, "kube-apiserver did not stop"
-        time.sleep(0.1)
+    # requests for well over 40 s here. ctl.sh waits until it is gone and
+    # relaunches it with up.sh's saved command line and pid file.
+    k8s.ctl("kill", "kube-apiserver")
     time.sleep(down_s)
-    log = open(k8s.state_dir / "logs" / "kube-apiserver.log", "ab")
-    proc = subprocess.Popen(cmdline, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    pid_file.write_text(f"{proc.pid}\n")  # so down.sh stops the new one
-    wait_until("kube-apiserver ready again",
-               lambda: k8s.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
-               timeout=120)
+    k8s.ctl("start", "kube-apiserver")
+    wait_until("kube-apiserver ready again", k8s.api_reachable, timeout=120)
 
 
 def test_apiserver_down_during_scale_converges_without_duplicates(k8s, admin_kubeconfig,
@@ -649,8 +645,7 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
 
         def patches(identity):
-            text = (tmp_path / f"{identity}.log").read_text()
-            return [line for line in text.splitlines() if "kuberay: PATCH group" in line]
+            return logged_patches(tmp_path / f"{identity}.log")
 
         start("ctl-a")
         wait_until("ctl-a leads", lambda: (lease(k8s, c.ns, "raysense-controller") or {})
@@ -674,13 +669,7 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
         assert patches("ctl-b") == []
     finally:
         for proc, log in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, grace_s=15)
             log.close()
         dash.kill()
         dash.wait()
@@ -746,35 +735,21 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         assert t["created_to_ray_alive"] >= t["scheduled_to_containers_ready"], t
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
-        assert 'raysense_kuberay_patches_total{outcome="ok"} 3' in metrics, metrics[-3000:]
-        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="scheduled_to_containers_'
-                      r'ready",eci="true"\} (\d+)', metrics)
-        assert m and int(m.group(1)) == 2, metrics[-3000:]
-        m = re.search(r'raysense_kuberay_pod_startup_seconds_count\{phase="containers_ready_to_'
-                      r'ray_alive",eci="true"\} (\d+)', metrics)
-        assert m and int(m.group(1)) == 2, metrics[-3000:]
+        assert metric_value(metrics, "raysense_kuberay_patches_total", outcome="ok") == 3, \
+            metrics[-3000:]
+        for phase in ("scheduled_to_containers_ready", "containers_ready_to_ray_alive"):
+            assert metric_value(metrics, "raysense_kuberay_pod_startup_seconds_count",
+                                phase=phase, eci="true") == 2, metrics[-3000:]
         pods = c.pods("eci")
         assert sorted(pods) == [busy] and pods[busy]["metadata"]["uid"] == busy_uid
         assert not pods[busy]["metadata"].get("deletionTimestamp")
         assert c.group("eci")["replicas"] == 1
-        docs = []
-        for line in log_path.read_text().splitlines():
-            try:
-                msg = json.loads(line).get("msg", "")
-            except json.JSONDecodeError:
-                continue
-            if msg.startswith("kuberay: PATCH group "):
-                docs.append(json.loads(msg.split(": ", 2)[2]))
+        docs = logged_patches(log_path)
         assert_patch_rules(docs)
         assert [replicas_ops(x) for x in docs] == [(0, 2, None), (2, 1, [idle]), (1, 1, [])], docs
     finally:
-        if ctl and ctl.poll() is None:
-            ctl.send_signal(signal.SIGTERM)
-            try:
-                ctl.wait(15)
-            except subprocess.TimeoutExpired:
-                ctl.kill()
-                ctl.wait()
+        if ctl:
+            stop_process(ctl, grace_s=15)
         log.close()
         dash.kill()
         dash.wait()

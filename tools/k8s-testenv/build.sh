@@ -12,7 +12,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v go >/dev/null || die "go is not installed (need go >= 1.26)"
+# README: Go on PATH or in /usr/local/go/bin (the official tarball's place;
+# tests/k8s/conftest.py looks there too).
+export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || die "go is not installed (need go >= 1.26 on PATH or in /usr/local/go/bin)"
 
 # The operator also runs RayJob/RayService controllers whose CRDs must exist;
 # take them from the very module version that is built.

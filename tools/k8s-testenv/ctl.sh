@@ -4,7 +4,8 @@
 # is relaunched with the exact command line up.sh saved (cmds/<name>); its
 # log is appended to. "start" does not wait for readiness: poll the API.
 #
-# usage: ctl.sh stop|start|restart <component>
+# usage: ctl.sh stop|kill|start|restart <component>
+#   kill: SIGKILL, a crash (kube-apiserver drains for well over 40 s on SIGTERM)
 #   components: etcd kube-apiserver kube-controller-manager kube-scheduler
 #               kuberay-operator kwok
 # Environment: RAYSENSE_K8S_STATE (default /tmp/raysense-k8s)
@@ -12,7 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE=${RAYSENSE_K8S_STATE:-/tmp/raysense-k8s}
-[ $# -eq 2 ] || die "usage: ctl.sh stop|start|restart <component>"
+[ $# -eq 2 ] || die "usage: ctl.sh stop|kill|start|restart <component>"
 action=$1 name=$2
 [ -f "$STATE/cmds/$name" ] || die "unknown component '$name' in $STATE (no cmds/$name; is the control plane up?)"
 
@@ -20,7 +21,8 @@ running() { [ -f "$STATE/pids/$name.pid" ] && proc_is "$(cat "$STATE/pids/$name.
 
 case "$action" in
 stop)    stop_component "$STATE" "$name" ;;
+kill)    stop_component "$STATE" "$name" KILL ;;
 start)   running && die "$name is already running"; launch "$STATE" "$name" ;;
 restart) stop_component "$STATE" "$name"; launch "$STATE" "$name" ;;
-*)       die "unknown action '$action' (stop|start|restart)" ;;
+*)       die "unknown action '$action' (stop|kill|start|restart)" ;;
 esac

@@ -70,13 +70,14 @@ launch() {
     log "started $name (pid $!, log $state/logs/$name.log)"
 }
 
-# stop_component <state> <name>: SIGTERM, SIGKILL after 10 s; wait until gone.
+# stop_component <state> <name> [signal]: send <signal> (default TERM),
+# SIGKILL after 10 s; wait until gone.
 stop_component() {
-    local state=$1 name=$2 pidfile=$1/pids/$2.pid pid i
+    local state=$1 name=$2 sig=${3:-TERM} pidfile=$1/pids/$2.pid pid i
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
     if [[ $pid =~ ^[0-9]+$ ]] && proc_is "$pid" "$name"; then
-        kill -TERM "$pid" 2>/dev/null
+        kill -"$sig" "$pid" 2>/dev/null
         for i in $(seq 1 100); do
             proc_is "$pid" "$name" || break
             sleep 0.1
