@@ -19,7 +19,7 @@ TASKERA_VENV="${RAYSENSE_TASKERA_VENV:-$REPO/.venv-ray-taskera}"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 APT_PACKAGES=(
-  build-essential cmake pkg-config git curl jq openssl procps iproute2 psmisc
+  build-essential cmake pkg-config git curl unzip jq openssl procps iproute2 psmisc
   clang llvm bpftool
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
   prometheus

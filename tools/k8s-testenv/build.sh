@@ -12,10 +12,41 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# README: Go on PATH or in /usr/local/go/bin (the official tarball's place;
-# tests/k8s/conftest.py looks there too).
+# Go >= 1.26: from PATH or /usr/local/go/bin (the official tarball's place);
+# failing that, the toolchain module golang.org/toolchain from the Go module
+# proxy (the same zip `GOTOOLCHAIN=` would fetch), unpacked into the cache.
+GO_TOOLCHAIN=${RAYSENSE_GO_TOOLCHAIN:-go1.26.8}
+GO_CACHE=${RAYSENSE_GO_CACHE:-/var/cache/raysense/go}
 export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || die "go is not installed (need go >= 1.26 on PATH or in /usr/local/go/bin)"
+
+go_is_new_enough() {
+    local v
+    v=$(go env GOVERSION 2>/dev/null) || return 1      # e.g. go1.26.8
+    v=${v#go}
+    [ "${v%%.*}" -gt 1 ] || { local minor=${v#1.}; [ "${minor%%.*}" -ge 26 ]; }
+}
+
+fetch_go_toolchain() {
+    local dir="$GO_CACHE/$GO_TOOLCHAIN" arch proxy zip mod
+    arch=$(uname -m); case "$arch" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+    mod="v0.0.1-$GO_TOOLCHAIN.linux-$arch"
+    if [ ! -x "$dir/bin/go" ]; then
+        proxy=${GOPROXY:-https://proxy.golang.org}; proxy=${proxy%%[,|]*}
+        [ "$proxy" = direct ] || [ "$proxy" = off ] && proxy=https://proxy.golang.org
+        mkdir -p "$GO_CACHE"; zip="$GO_CACHE/$GO_TOOLCHAIN.zip"
+        log "fetching Go $GO_TOOLCHAIN from $proxy (golang.org/toolchain@$mod)"
+        curl -fsSL -o "$zip.tmp" "$proxy/golang.org/toolchain/@v/$mod.zip" ||
+            die "cannot download golang.org/toolchain@$mod from $proxy"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        unzip -q "$zip.tmp" -d "$dir.tmp" || die "cannot unpack $zip.tmp"
+        rm -rf "$dir" && mv "$dir.tmp/golang.org/toolchain@$mod" "$dir" && rm -rf "$dir.tmp" "$zip.tmp"
+        chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*   # zip entries carry no mode bits
+    fi
+    export PATH="$dir/bin:$PATH"
+}
+
+go_is_new_enough || fetch_go_toolchain
+go_is_new_enough || die "no usable Go >= 1.26 (found: $(go env GOVERSION 2>/dev/null || echo none))"
 
 # The operator also runs RayJob/RayService controllers whose CRDs must exist;
 # take them from the very module version that is built.
