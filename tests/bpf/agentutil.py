@@ -12,7 +12,7 @@ import urllib.request
 
 # Importable from bench/ too, not only under pytest's conftest.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from promtext import parse_prom  # noqa: E402
+from promtext import metric_value, parse_prom  # noqa: E402,F401 - metric_value re-exported for the tests
 from raycluster import free_port  # noqa: E402,F401 - used by the tests importing us
 
 
@@ -202,14 +202,6 @@ class Agent:
         if self.proc.returncode == 0 and os.path.exists(self.log.name):
             os.unlink(self.log.name)
         return self.proc.returncode
-
-
-def metric_value(text, name, **labels):
-    """Value of the first sample `name{...}` whose labels include `labels`."""
-    for n, got, v in parse_prom(text):
-        if n == name and all(got.get(k) == str(val) for k, val in labels.items()):
-            return v
-    return None
 
 
 def metric_hist(text, name, **labels):
