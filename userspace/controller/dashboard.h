@@ -211,6 +211,12 @@ int dash_node_has_work(const struct dash_client *c, const char *node_id, bool *b
 
 void dash_snapshot_free(struct dash_snapshot *snap);
 void dash_cluster_status_free(struct dash_cluster_status *cs);
+/* Shared by the structured (v1) and text (v2) parsers: append n >= 0 copies
+ * of b to a bundle array (one realloc), free a bundle array, free a shape
+ * array. */
+int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n);
+void dash_bundles_free(struct resmap *bundles, size_t count);
+void dash_shapes_free(struct dash_shape *shapes, size_t count);
 const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id);
 
 #endif
