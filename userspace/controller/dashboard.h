@@ -197,9 +197,14 @@ void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count);
 void dash_attach_usage(struct dash_snapshot *snap);
 
 /* ---- fetches ---- */
-/* Everything above, in order healthz, nodes, cluster_status, tasks.
- * On failure returns -errno, *failed names the source and err says why;
- * the snapshot is then incomplete and must not be acted on. */
+/* Everything above, in order healthz, nodes, cluster_status, (only when
+ * clusterStatus is null: node summary, status text, placement groups), tasks.
+ * The format-0 cluster_status read stays every tick even under v2: it is
+ * the only sign of which autoscaler the head runs (a restarted head may
+ * switch), and it is three GCS KV reads.  A failed v2 read does not fail
+ * the snapshot (v2_error).  On failure returns -errno, *failed names the
+ * source and err says why; the snapshot is then incomplete and must not be
+ * acted on. */
 int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 			enum dash_source *failed, char *err);
 int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t size,
