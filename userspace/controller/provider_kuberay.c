@@ -59,9 +59,9 @@ struct kuberay {
 	struct kuberay_pod *pods;
 	size_t pod_count;
 	/* list() view, rebuilt into the same buffer (it may move when it
-	 * grows); terminate() marks entries in place.  Callers must not keep
-	 * pointers into it across launch/terminate: controller.c copies the
-	 * ids it acts on (struct node_ref). */
+	 * grows) by refresh(); terminate() marks entries in place (the rule
+	 * of provider.h list()).  controller.c copies the ids it acts on
+	 * (struct node_ref), so nothing keeps pointers in it across a tick. */
 	struct provider_node *nodes;
 	size_t node_count, node_cap;
 	struct seen_pod *seen;
