@@ -257,6 +257,7 @@ static void test_status_text_table(void)
 	/* Oversized text is refused before parsing. */
 	size_t huge = RTEXT_MAX_LEN + 1;
 	char *h = malloc(huge);
+	CHECK(h, "malloc %zu", huge);	/* no silent skip of the size check */
 	if (h) {
 		memset(h, ' ', huge);
 		CHECK(rtext_parse_status(h, huge, &st, err) == -EINVAL && strstr(err, "limit"),
