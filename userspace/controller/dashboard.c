@@ -1088,7 +1088,11 @@ static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, lo
 		seterr(snap->v2_error, "status text: %s", err);
 		return;
 	}
-	if (fetch_parse(c, path, pgs_cb, &pc, err)) {
+	/* No pending group in the text: nothing to match, so no state-API read
+	 * (the common case, every tick).  A group that became pending since
+	 * the text was read is seen next tick; read now, it would make the
+	 * counts disagree and be held anyway. */
+	if (st.pg_line_count && fetch_parse(c, path, pgs_cb, &pc, err)) {
 		rtext_status_free(&st);
 		dash_cluster_status_free(&usage);
 		seterr(snap->v2_error, "placement groups: %s", err);

@@ -198,7 +198,8 @@ void dash_attach_usage(struct dash_snapshot *snap);
 
 /* ---- fetches ---- */
 /* Everything above, in order healthz, nodes, cluster_status, (only when
- * clusterStatus is null: node summary, status text, placement groups), tasks.
+ * clusterStatus is null: node summary, status text, and the placement
+ * groups when the text shows pending ones), tasks.
  * The format-0 cluster_status read stays every tick even under v2: it is
  * the only sign of which autoscaler the head runs (a restarted head may
  * switch), and it is three GCS KV reads.  A failed v2 read does not fail
