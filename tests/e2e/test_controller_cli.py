@@ -21,6 +21,9 @@ BAD_ARGS = [
     (["--worker-group", "a:CPU=1", "--token-file", "/nonexistent/token"], "cannot read token file"),
     (["--config", "/nonexistent/config.json"], "cannot read config"),
     (["--worker-group", "a:CPU=1", "extra"], "unexpected argument"),
+    (["--worker-group", "a:CPU=1", "--provider", "kuberay"], "needs --raycluster"),
+    (["--worker-group", "a:CPU=1", "--leader-elect"], "--leader-elect needs --provider kuberay"),
+    (["--worker-group", "a:CPU=1", "--signal-max-age", "soon"], "bad --signal-max-age"),
 ]
 
 

@@ -88,13 +88,19 @@ def driver_with_args(cluster, path, seconds):
     return background_driver(cluster, code)
 
 
-def read_json_lines(proc, out, stop):
-    for line in proc.stdout:
-        line = line.strip()
-        if line.startswith("{"):
-            out.append(json.loads(line))
-        if stop.is_set():
-            break
+def follow_json_lines(proc):
+    """The driver's JSON stdout lines, appended to the returned list as they
+    come by a daemon thread (it ends when stop_driver closes the pipe)."""
+    events = []
+
+    def read():
+        for line in proc.stdout:
+            line = line.strip()
+            if line.startswith("{"):
+                events.append(json.loads(line))
+
+    threading.Thread(target=read, daemon=True).start()
+    return events
 
 
 def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
@@ -112,9 +118,7 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
 
         marker = os.path.join(cluster.tmp, "busy_node")
         drv = driver_with_args(cluster, marker, TASK_S)
-        events, stop = [], threading.Event()
-        reader = threading.Thread(target=read_json_lines, args=(drv, events, stop), daemon=True)
-        reader.start()
+        events = follow_json_lines(drv)
 
         # (i) two launches for the group, the group CREATED on them.
         pg = ctl.wait(lambda: next((e for e in events if e["phase"] == "pg"), None), 300,
@@ -156,7 +160,6 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
         # (iii) nothing more was launched.
         assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
         assert ctl.status()["demand"]["held_placement_groups"] == []
-        stop.set()
     finally:
         if drv is not None:
             stop_driver(drv)
@@ -195,8 +198,7 @@ def test_v2_ambiguous_strategies_are_held(bin, v2_cluster):
                          ["cpu1:CPU=1,min=0,max=4,idle=60"])
         signal_path = os.path.join(cluster.tmp, "remove_pack")
         drv = background_driver(cluster, HELD_DRIVER.replace("SIGNAL", repr(signal_path)))
-        events, stop = [], threading.Event()
-        threading.Thread(target=read_json_lines, args=(drv, events, stop), daemon=True).start()
+        events = follow_json_lines(drv)
         ctl.wait(lambda: any(e["phase"] == "created" for e in events), 120, "groups created")
 
         held = ctl.wait(lambda: ctl.status()["demand"]["held_placement_groups"], 30,
@@ -216,7 +218,6 @@ def test_v2_ambiguous_strategies_are_held(bin, v2_cluster):
         launches = assert_two_strict_spread_launches(ctl)
         assert ready["state"] == "CREATED" and len(set(ready["pg_nodes"])) == 2, ready
         assert {ray_names(cluster)[n] for n in ready["pg_nodes"]} == {d["node"] for d in launches}
-        stop.set()
     finally:
         if drv is not None:
             stop_driver(drv)

@@ -239,46 +239,39 @@ static void test_pods(void)
 	      "truncated");
 }
 
+/* doc (freed here) must be the JSON patch want. */
+static void check_patch(char *doc, const char *want_json, const char *what)
+{
+	cJSON *d = doc ? cJSON_Parse(doc) : NULL, *want = cJSON_Parse(want_json);
+
+	CHECK(want, "%s: the expected document parses", what);
+	CHECK(d && want && cJSON_Compare(d, want, true), "%s: %s", what, doc ? doc : "(null)");
+	cJSON_Delete(d);
+	cJSON_Delete(want);
+	free(doc);
+}
+
 static void test_patch_documents(void)
 {
 	const char *victims[] = { "rc-eci-worker-a", "rc-eci-worker-b" };
-	char *doc = kuberay_patch_document(1, "eci", 3, 1, victims, 2, true);
-	cJSON *d = cJSON_Parse(doc), *want;
 
-	want = cJSON_Parse(
+	check_patch(kuberay_patch_document(1, "eci", 3, 1, victims, 2, true),
 		"[{\"op\":\"test\",\"path\":\"/spec/workerGroupSpecs/1/groupName\",\"value\":\"eci\"},"
 		"{\"op\":\"test\",\"path\":\"/spec/workerGroupSpecs/1/replicas\",\"value\":3},"
 		"{\"op\":\"replace\",\"path\":\"/spec/workerGroupSpecs/1/replicas\",\"value\":1},"
 		"{\"op\":\"add\",\"path\":\"/spec/workerGroupSpecs/1/scaleStrategy\",\"value\":"
-		"{\"workersToDelete\":[\"rc-eci-worker-a\",\"rc-eci-worker-b\"]}}]");
-	CHECK(d && cJSON_Compare(d, want, true), "scale-down doc: %s", doc);
-	cJSON_Delete(d);
-	cJSON_Delete(want);
-	free(doc);
-
-	doc = kuberay_patch_document(0, "cpu", 2, 4, NULL, 0, false);
-	want = cJSON_Parse(
+		"{\"workersToDelete\":[\"rc-eci-worker-a\",\"rc-eci-worker-b\"]}}]", "scale-down doc");
+	check_patch(kuberay_patch_document(0, "cpu", 2, 4, NULL, 0, false),
 		"[{\"op\":\"test\",\"path\":\"/spec/workerGroupSpecs/0/groupName\",\"value\":\"cpu\"},"
 		"{\"op\":\"test\",\"path\":\"/spec/workerGroupSpecs/0/replicas\",\"value\":2},"
-		"{\"op\":\"replace\",\"path\":\"/spec/workerGroupSpecs/0/replicas\",\"value\":4}]");
-	d = cJSON_Parse(doc);
-	CHECK(d && cJSON_Compare(d, want, true), "scale-up doc: %s", doc);
-	cJSON_Delete(d);
-	cJSON_Delete(want);
-	free(doc);
-
+		"{\"op\":\"replace\",\"path\":\"/spec/workerGroupSpecs/0/replicas\",\"value\":4}]",
+		"scale-up doc");
 	/* replicas absent: add without a test; clear = empty list */
-	doc = kuberay_patch_document(2, "g", -1, 0, NULL, 0, true);
-	want = cJSON_Parse(
+	check_patch(kuberay_patch_document(2, "g", -1, 0, NULL, 0, true),
 		"[{\"op\":\"test\",\"path\":\"/spec/workerGroupSpecs/2/groupName\",\"value\":\"g\"},"
 		"{\"op\":\"add\",\"path\":\"/spec/workerGroupSpecs/2/replicas\",\"value\":0},"
 		"{\"op\":\"add\",\"path\":\"/spec/workerGroupSpecs/2/scaleStrategy\",\"value\":"
-		"{\"workersToDelete\":[]}}]");
-	d = cJSON_Parse(doc);
-	CHECK(d && cJSON_Compare(d, want, true), "clear doc: %s", doc);
-	cJSON_Delete(d);
-	cJSON_Delete(want);
-	free(doc);
+		"{\"workersToDelete\":[]}}]", "clear doc");
 }
 
 static void test_lease(void)

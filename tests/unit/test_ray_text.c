@@ -9,6 +9,7 @@
  * request_resources([{CPU:4}]x2 + [{custom_x:1}])), plus malformed,
  * truncated and oversized input. */
 #include "check.h"
+#include <cjson/cJSON.h>
 #include "dashboard_fixture.h"
 #include "common/cli.h"
 #include "controller/dashboard.h"
@@ -220,18 +221,43 @@ static void test_status_text_table(void)
 	/* No header: the v1 "No cluster status." text is not parsed. */
 	struct rtext_status st;
 	CHECK(rtext_parse_status("No cluster status.", 18, &st, err) == -EINVAL, "v1 placeholder");
-	/* Every truncation of a real text either parses or fails cleanly. */
-	size_t len;
+	/* Truncations of a real answer: a cut JSON document is refused; a cut
+	 * text is refused while it lacks the "Pending Demands:" section, and
+	 * otherwise parses or fails cleanly (ASan checks the reads). */
+	size_t len, json_end, sec_end, text_len;
 	char *body = load("v2_cluster_status_text_demand.json", &len);
-	for (size_t cut = 0; cut < len; cut++) {
-		char e[DASH_ERR_LEN];
-		if (dash_parse_status_text(body, cut, &st, e) == 0)
-			rtext_status_free(&st);
+	char e[DASH_ERR_LEN];
+	for (json_end = len; json_end > 0 && body[json_end - 1] != '}'; json_end--)
+		;
+	for (size_t cut = 0; cut < json_end; cut++)
+		CHECK(dash_parse_status_text(body, cut, &st, e) == -EINVAL,
+		      "JSON cut at %zu of %zu accepted", cut, json_end);
+	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const cJSON *rec = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(doc, "data"), "clusterStatus");
+	const char *sec = cJSON_IsString(rec) ? strstr(rec->valuestring, "Pending Demands:") : NULL;
+	CHECK(sec, "the recorded text has a Pending Demands section");
+	if (sec) {
+		text_len = strlen(rec->valuestring);
+		sec_end = (size_t)(sec - rec->valuestring) + strlen("Pending Demands:");
+		for (size_t cut = 0; cut <= text_len; cut++) {
+			int rc = rtext_parse_status(rec->valuestring, cut, &st, e);
+
+			CHECK(cut >= sec_end || rc == -EINVAL, "text cut at %zu (section ends at %zu) "
+			      "accepted", cut, sec_end);
+			CHECK(rc == 0 || rc == -EINVAL, "text cut at %zu: rc %d", cut, rc);
+			if (rc == 0)
+				rtext_status_free(&st);
+		}
+		CHECK(rtext_parse_status(rec->valuestring, text_len, &st, e) == 0, "whole text: %s", e);
+		rtext_status_free(&st);
 	}
+	cJSON_Delete(doc);
 	free(body);
 	/* Oversized text is refused before parsing. */
 	size_t huge = RTEXT_MAX_LEN + 1;
 	char *h = malloc(huge);
+	CHECK(h, "malloc %zu", huge);	/* no silent skip of the size check */
 	if (h) {
 		memset(h, ' ', huge);
 		CHECK(rtext_parse_status(h, huge, &st, err) == -EINVAL && strstr(err, "limit"),

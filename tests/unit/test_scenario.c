@@ -128,6 +128,7 @@ static void test_deep_nesting(void)
 	char *buf = malloc(2 * depth + 1);
 	struct scenario sc;
 	struct rs_json_error err = { { 0 } };
+	CHECK(buf != NULL, "malloc");
 	if (!buf)
 		return;
 	memset(buf, '[', depth);

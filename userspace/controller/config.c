@@ -1,4 +1,5 @@
 /* config.c -- worker groups from JSON or flags (see config.h). */
+#include "common/util.h"
 #include "controller/config.h"
 
 #include "common/cli.h"
@@ -7,23 +8,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+/* Format the error (common/util.h) and return -EINVAL. */
+#define fail(err, size, ...) (rs_errf(err, size, __VA_ARGS__), -EINVAL)
 
 void config_init(struct controller_config *cfg)
 {

@@ -339,9 +339,7 @@ int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 	double cutoff_ms = snap->cs.time * 1000.0;
 	int rc = 0;
 
-	for (size_t i = 0; i < snap->shape_count; i++)
-		resmap_free(&snap->shapes[i].shape);
-	free(snap->shapes);
+	dash_shapes_free(snap->shapes, snap->shape_count);
 	snap->shapes = NULL;
 	snap->shape_count = 0;
 	snap->new_since_report = 0;
@@ -439,7 +437,6 @@ static int parse_pg(const cJSON *pair, const char *path, struct dash_pg *pg, cha
 	cJSON_ArrayForEach(b, bundles) {
 		const cJSON *shape_obj;
 		struct resmap shape = { 0 };
-		struct resmap *grown;
 		char bp[160];
 		long n;
 		int rc;
@@ -454,16 +451,8 @@ static int parse_pg(const cJSON *pair, const char *path, struct dash_pg *pg, cha
 		rc = resmap_from_json(&shape, shape_obj, bp, false, &jerr);
 		if (rc == -EINVAL)
 			seterr(err, "%s", jerr.msg);
-		for (long k = 0; !rc && k < n; k++) {
-			grown = realloc(pg->bundles, (pg->bundle_count + 1) * sizeof(*grown));
-			if (!grown) {
-				rc = -ENOMEM;
-				break;
-			}
-			pg->bundles = grown;
-			memset(&grown[pg->bundle_count], 0, sizeof(*grown));
-			rc = resmap_copy(&grown[pg->bundle_count++], &shape);
-		}
+		if (!rc)
+			rc = dash_bundles_append(&pg->bundles, &pg->bundle_count, &shape, n);
 		resmap_free(&shape);
 		if (rc)
 			return rc;
@@ -604,9 +593,7 @@ static void api_pg_clear(struct dash_api_pg *pg)
 {
 	free(pg->id);
 	free(pg->state);
-	for (size_t b = 0; b < pg->bundle_count; b++)
-		resmap_free(&pg->bundles[b]);
-	free(pg->bundles);
+	dash_bundles_free(pg->bundles, pg->bundle_count);
 	memset(pg, 0, sizeof(*pg));
 }
 
@@ -887,7 +874,32 @@ const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const c
 	return NULL;
 }
 
-static void shapes_free(struct dash_shape *s, size_t n)
+int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n)
+{
+	struct resmap *grown;
+
+	if (n <= 0)
+		return 0;
+	grown = realloc(*bundles, (*count + (size_t)n) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	*bundles = grown;
+	for (long k = 0; k < n; k++) {
+		memset(&grown[*count], 0, sizeof(*grown));
+		if (resmap_copy(&grown[(*count)++], b))
+			return -ENOMEM;	/* the partial copy is counted: freed with the rest */
+	}
+	return 0;
+}
+
+void dash_bundles_free(struct resmap *bundles, size_t count)
+{
+	for (size_t b = 0; b < count; b++)
+		resmap_free(&bundles[b]);
+	free(bundles);
+}
+
+void dash_shapes_free(struct dash_shape *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		resmap_free(&s[i].shape);
@@ -896,13 +908,10 @@ static void shapes_free(struct dash_shape *s, size_t n)
 
 void dash_cluster_status_free(struct dash_cluster_status *cs)
 {
-	shapes_free(cs->demand, cs->demand_count);
-	shapes_free(cs->requests, cs->request_count);
-	for (size_t i = 0; i < cs->pg_count; i++) {
-		for (size_t b = 0; b < cs->pgs[i].bundle_count; b++)
-			resmap_free(&cs->pgs[i].bundles[b]);
-		free(cs->pgs[i].bundles);
-	}
+	dash_shapes_free(cs->demand, cs->demand_count);
+	dash_shapes_free(cs->requests, cs->request_count);
+	for (size_t i = 0; i < cs->pg_count; i++)
+		dash_bundles_free(cs->pgs[i].bundles, cs->pgs[i].bundle_count);
 	free(cs->pgs);
 	for (size_t i = 0; i < cs->usage_count; i++) {
 		free(cs->usage[i].key);
@@ -919,7 +928,7 @@ void dash_snapshot_free(struct dash_snapshot *snap)
 	for (size_t i = 0; i < snap->node_count; i++)
 		node_free(&snap->nodes[i]);
 	free(snap->nodes);
-	shapes_free(snap->shapes, snap->shape_count);
+	dash_shapes_free(snap->shapes, snap->shape_count);
 	for (size_t i = 0; i < snap->pending_count; i++)
 		resmap_free(&snap->pending[i].shape);
 	free(snap->pending);
@@ -1079,7 +1088,11 @@ static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, lo
 		seterr(snap->v2_error, "status text: %s", err);
 		return;
 	}
-	if (fetch_parse(c, path, pgs_cb, &pc, err)) {
+	/* No pending group in the text: nothing to match, so no state-API read
+	 * (the common case, every tick).  A group that became pending since
+	 * the text was read is seen next tick; read now, it would make the
+	 * counts disagree and be held anyway. */
+	if (st.pg_line_count && fetch_parse(c, path, pgs_cb, &pc, err)) {
 		rtext_status_free(&st);
 		dash_cluster_status_free(&usage);
 		seterr(snap->v2_error, "placement groups: %s", err);

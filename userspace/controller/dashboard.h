@@ -197,9 +197,15 @@ void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count);
 void dash_attach_usage(struct dash_snapshot *snap);
 
 /* ---- fetches ---- */
-/* Everything above, in order healthz, nodes, cluster_status, tasks.
- * On failure returns -errno, *failed names the source and err says why;
- * the snapshot is then incomplete and must not be acted on. */
+/* Everything above, in order healthz, nodes, cluster_status, (only when
+ * clusterStatus is null: node summary, status text, and the placement
+ * groups when the text shows pending ones), tasks.
+ * The format-0 cluster_status read stays every tick even under v2: it is
+ * the only sign of which autoscaler the head runs (a restarted head may
+ * switch), and it is three GCS KV reads.  A failed v2 read does not fail
+ * the snapshot (v2_error).  On failure returns -errno, *failed names the
+ * source and err says why; the snapshot is then incomplete and must not be
+ * acted on. */
 int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
 			enum dash_source *failed, char *err);
 int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t size,
@@ -211,6 +217,12 @@ int dash_node_has_work(const struct dash_client *c, const char *node_id, bool *b
 
 void dash_snapshot_free(struct dash_snapshot *snap);
 void dash_cluster_status_free(struct dash_cluster_status *cs);
+/* Shared by the structured (v1) and text (v2) parsers: append n >= 0 copies
+ * of b to a bundle array (one realloc), free a bundle array, free a shape
+ * array. */
+int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n);
+void dash_bundles_free(struct resmap *bundles, size_t count);
+void dash_shapes_free(struct dash_shape *shapes, size_t count);
 const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id);
 
 #endif

@@ -3,6 +3,7 @@
  * python/ray/autoscaler/_private/kuberay/autoscaling_config.py), the
  * RayCluster's worker groups, worker pods, and the JSON Patch documents the
  * provider sends.  No I/O here, so all of it is table-tested. */
+#include "common/util.h"
 #include "controller/provider_kuberay.h"
 #include "controller/kube_quantity.h"
 #include "controller/leader.h"
@@ -13,20 +14,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void fmt_err(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fmt_err(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-}
 
 static const char *obj_str(const cJSON *o, const char *key)
 {
@@ -54,7 +44,7 @@ static int start_param_int(const cJSON *params, const char *key, double *out, ch
 	*out = strtod(p, NULL);
 	return 0;
 bad:
-	fmt_err(err, err_size, "rayStartParams.%s '%.40s' is not a whole number", key, s);
+	rs_errf(err, err_size, "rayStartParams.%s '%.40s' is not a whole number", key, s);
 	return -EINVAL;
 }
 
@@ -77,13 +67,13 @@ static int container_amount(const cJSON *resources, const char *key, double *out
 		if (cJSON_IsNumber(v)) {
 			q = v->valuedouble;
 		} else if (kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-			fmt_err(err, err_size, "container resources.%s.%s: %s", kinds[i], key, qerr);
+			rs_errf(err, err_size, "container resources.%s.%s: %s", kinds[i], key, qerr);
 			return -EINVAL;
 		}
 		*out = kube_quantity_ceil(q);
 		return 0;
 bad_type:
-		fmt_err(err, err_size, "container resources.%s.%s is not a quantity", kinds[i], key);
+		rs_errf(err, err_size, "container resources.%s.%s is not a quantity", kinds[i], key);
 		return -EINVAL;
 	}
 	return -ENOENT;
@@ -106,7 +96,7 @@ static int container_gpus(const cJSON *resources, double *out, char *err, size_t
 				continue;
 			if (!cJSON_IsString(v) ||
 			    kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-				fmt_err(err, err_size, "container resources.%s.%s is not a quantity",
+				rs_errf(err, err_size, "container resources.%s.%s is not a quantity",
 					kinds[i], v->string);
 				return -EINVAL;
 			}
@@ -148,7 +138,7 @@ static int custom_resources(const char *s, struct resmap *out, char *err, size_t
 	}
 	cJSON_ArrayForEach(v, root) {
 		if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble)) {
-			fmt_err(err, err_size, "rayStartParams.resources: '%.40s' must be a whole number >= 0",
+			rs_errf(err, err_size, "rayStartParams.resources: '%.40s' must be a whole number >= 0",
 				v->string);
 			rc = -EINVAL;
 			break;
@@ -161,7 +151,7 @@ static int custom_resources(const char *s, struct resmap *out, char *err, size_t
 	cJSON_Delete(root);
 	return rc;
 bad:
-	fmt_err(err, err_size, "rayStartParams.resources '%.60s' is not a quoted JSON object "
+	rs_errf(err, err_size, "rayStartParams.resources '%.60s' is not a quoted JSON object "
 		"like '\"{\\\"Custom1\\\": 1}\"'", s);
 	return -EINVAL;
 }
@@ -177,7 +167,7 @@ static int group_resources_override(const cJSON *map, struct resmap *out, char *
 		double q;
 
 		if (!cJSON_IsString(v) || kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-			fmt_err(err, err_size, "resources.%s is not a quantity", v->string);
+			rs_errf(err, err_size, "resources.%s is not a quantity", v->string);
 			return -EINVAL;
 		}
 		if (resmap_set(out, v->string, kube_quantity_ceil(q)))
@@ -199,11 +189,11 @@ int kuberay_node_type(const cJSON *group, struct resmap *out, char *err, size_t 
 	int rc;
 
 	if (!cJSON_IsObject(c0)) {
-		fmt_err(err, err_size, "template.spec.containers[0] is missing");
+		rs_errf(err, err_size, "template.spec.containers[0] is missing");
 		return -EINVAL;
 	}
 	if (params && !cJSON_IsObject(params)) {
-		fmt_err(err, err_size, "rayStartParams is not an object");
+		rs_errf(err, err_size, "rayStartParams is not an object");
 		return -EINVAL;
 	}
 	/* CPU: required, as in Ray ("Autoscaler failed to detect `CPU` resources"). */
@@ -212,7 +202,7 @@ int kuberay_node_type(const cJSON *group, struct resmap *out, char *err, size_t 
 		rc = container_amount(res, "cpu", &v, err, err_size);
 	if (rc == -ENOENT && !cJSON_GetObjectItemCaseSensitive(
 				     cJSON_GetObjectItemCaseSensitive(group, "resources"), "CPU")) {
-		fmt_err(err, err_size, "cannot derive CPU: no rayStartParams.num-cpus and no cpu "
+		rs_errf(err, err_size, "cannot derive CPU: no rayStartParams.num-cpus and no cpu "
 			"limit or request on containers[0]");
 		return -EINVAL;
 	}
@@ -282,7 +272,7 @@ static int parse_group(const cJSON *o, int index, struct kuberay_group *g, char 
 	const char *eci;
 
 	if (!name || !*name || strlen(name) > CONFIG_NAME_MAX) {
-		fmt_err(err, err_size, "$.spec.workerGroupSpecs[%d].groupName is missing or longer "
+		rs_errf(err, err_size, "$.spec.workerGroupSpecs[%d].groupName is missing or longer "
 			"than %d characters", index, CONFIG_NAME_MAX);
 		return -EINVAL;
 	}
@@ -313,12 +303,12 @@ int kuberay_parse_raycluster(const char *body, size_t len, struct kuberay_group 
 	*groups = NULL;
 	*count = 0;
 	if (rs_json_parse(body, len, &root, &jerr)) {
-		fmt_err(err, err_size, "RayCluster: %s", jerr.msg);
+		rs_errf(err, err_size, "RayCluster: %s", jerr.msg);
 		return -EINVAL;
 	}
 	if (rs_json_get_object(root, "$", "spec", true, &spec, &jerr) ||
 	    rs_json_get_array(spec, "$.spec", "workerGroupSpecs", false, &list, &jerr) == -EINVAL) {
-		fmt_err(err, err_size, "RayCluster: %s", jerr.msg);
+		rs_errf(err, err_size, "RayCluster: %s", jerr.msg);
 		cJSON_Delete(root);
 		return -EINVAL;
 	}
@@ -417,7 +407,7 @@ int kuberay_parse_pods(const char *body, size_t len, struct kuberay_pod **pods, 
 	*count = 0;
 	if (rs_json_parse(body, len, &root, &jerr) ||
 	    rs_json_get_array(root, "$", "items", true, &items, &jerr)) {
-		fmt_err(err, err_size, "PodList: %s", jerr.msg);
+		rs_errf(err, err_size, "PodList: %s", jerr.msg);
 		cJSON_Delete(root);
 		return -EINVAL;
 	}
@@ -433,7 +423,7 @@ int kuberay_parse_pods(const char *body, size_t len, struct kuberay_pod **pods, 
 		const char *name = obj_str(meta, "name");
 
 		if (!name || strlen(name) >= PROVIDER_ID_MAX) {
-			fmt_err(err, err_size, "PodList: $.items[%zu].metadata.name is missing or too long", n);
+			rs_errf(err, err_size, "PodList: $.items[%zu].metadata.name is missing or too long", n);
 			free(out);
 			cJSON_Delete(root);
 			return -EINVAL;

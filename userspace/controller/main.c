@@ -426,19 +426,21 @@ int main(int argc, char **argv)
 	}
 	if (!a.leader_elect || leading)
 		controller_run(ctl, &g_stop);
-	if (leading && !le.leading) {	/* the renewer lost the lease */
-		rs_error("leader election lost; exiting so that a restart re-joins it");
-		exit_code = RS_EXIT_FAILURE;
-	}
 	rs_info("stopping");
 	controller_api_stop(srv);
 	if (a.stop_on_exit)
 		stop_all_nodes(&opts.provider, a.stop_grace > 0 ? a.stop_grace : 15);
 	controller_destroy(ctl);
+	/* The renewer keeps the lease through the cleanup above; le.leading
+	 * is only read once that thread is joined (it writes it). */
 	if (leading) {
 		leader_stop_renewer(&le);
-		if (leader_release(&le))
+		if (!le.leading) {
+			rs_error("leader election lost; exiting so that a restart re-joins it");
+			exit_code = RS_EXIT_FAILURE;
+		} else if (leader_release(&le)) {
 			rs_warn("could not release the lease: %s", le.last_error);
+		}
 	}
 	leader_free(&le);
 	kube_client_free(&kube);

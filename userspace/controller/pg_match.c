@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define N_STRATEGIES 4
+#define N_STRATEGIES (PLANNER_PG_STRICT_SPREAD + 1)	/* the last strategy, as in planner.c */
 
 static size_t occurrences(const struct resmap *arr, size_t n, const struct resmap *m)
 {

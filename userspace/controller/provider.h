@@ -38,7 +38,10 @@ struct provider_ops {
 	/* Housekeeping once per tick: reap exited nodes, escalate stops past
 	 * their grace period, persist state.  Returns 0 or -errno. */
 	int (*refresh)(struct provider *p, double now);
-	/* Current nodes (launching, running or stopping). */
+	/* Current nodes (launching, running or stopping).  *out stays valid
+	 * until the next launch, refresh or list call (the array may move);
+	 * terminate only edits entries in place (controller.c relies on it
+	 * when it expires pending nodes while walking the list). */
 	size_t (*list)(struct provider *p, const struct provider_node **out);
 	void (*destroy)(struct provider *p);
 	/* Optional (NULL when not provided), called from the control-loop

@@ -58,9 +58,10 @@ struct kuberay {
 	size_t group_count;
 	struct kuberay_pod *pods;
 	size_t pod_count;
-	/* list() view.  The buffer is reused, never freed between calls, and
-	 * terminate() edits it in place: the controller keeps pointers into it
-	 * while it acts on one plan. */
+	/* list() view, rebuilt into the same buffer (it may move when it
+	 * grows) by refresh(); terminate() marks entries in place (the rule
+	 * of provider.h list()).  controller.c copies the ids it acts on
+	 * (struct node_ref), so nothing keeps pointers in it across a tick. */
 	struct provider_node *nodes;
 	size_t node_count, node_cap;
 	struct seen_pod *seen;

@@ -206,27 +206,14 @@ static int parse_task_tail(struct cur *c, struct resmap *shape, struct rtext_sta
 
 static int pg_add_bundles(struct dash_pg *pg, const struct resmap *b, long n)
 {
-	struct resmap *g;
-
 	if (n < 1 || pg->bundle_count + (size_t)n > MAX_BUNDLES)
 		return -EINVAL;
-	g = realloc(pg->bundles, (pg->bundle_count + (size_t)n) * sizeof(*g));
-	if (!g)
-		return -ENOMEM;
-	pg->bundles = g;
-	for (long k = 0; k < n; k++) {
-		memset(&g[pg->bundle_count], 0, sizeof(*g));
-		if (resmap_copy(&g[pg->bundle_count++], b))
-			return -ENOMEM;
-	}
-	return 0;
+	return dash_bundles_append(&pg->bundles, &pg->bundle_count, b, n);
 }
 
 static void pg_free(struct dash_pg *pg)
 {
-	for (size_t b = 0; b < pg->bundle_count; b++)
-		resmap_free(&pg->bundles[b]);
-	free(pg->bundles);
+	dash_bundles_free(pg->bundles, pg->bundle_count);
 	memset(pg, 0, sizeof(*pg));
 }
 
@@ -372,14 +359,10 @@ int rtext_parse_status(const char *text, size_t len, struct rtext_status *out, c
 
 void rtext_status_free(struct rtext_status *st)
 {
-	for (size_t i = 0; i < st->task_count; i++)
-		resmap_free(&st->tasks[i].shape);
-	for (size_t i = 0; i < st->request_count; i++)
-		resmap_free(&st->requests[i].shape);
+	dash_shapes_free(st->tasks, st->task_count);
+	dash_shapes_free(st->requests, st->request_count);
 	for (size_t i = 0; i < st->pg_line_count; i++)
 		pg_free(&st->pg_lines[i]);
-	free(st->tasks);
-	free(st->requests);
 	free(st->pg_lines);
 	memset(st, 0, sizeof(*st));
 }

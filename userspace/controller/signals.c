@@ -1,4 +1,5 @@
 /* signals.c -- agent snapshot intake and busy hints (see signals.h). */
+#include "common/util.h"
 #include "controller/signals.h"
 
 #include "common/json_util.h"
@@ -6,7 +7,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +35,8 @@ struct signals {
 	unsigned long rejected;
 };
 
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+/* Format the error (common/util.h) and return -EINVAL. */
+#define fail(err, size, ...) (rs_errf(err, size, __VA_ARGS__), -EINVAL)
 
 struct signals *signals_new(void)
 {
