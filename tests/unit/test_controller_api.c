@@ -76,6 +76,7 @@ static void test_api(void)
 	struct controller_config cfg;
 	struct provider_local_config lp = { 0 };
 	struct controller_opts o = { 0 };
+	struct dash_client dash = { 0 };
 	struct controller_api_config ac = { .host = "127.0.0.1", .port = 0, .token = TOKEN,
 					    .max_body = 64 * 1024 };
 	struct controller *c = NULL;
@@ -93,8 +94,9 @@ static void test_api(void)
 	lp.node_temp_root = dir;
 	CHECK(provider_local_create(&lp, &o.provider, err) == 0, "provider: %s", err);
 	/* A dashboard nobody listens on: the controller must hold, not act. */
-	o.dash.base_url = "http://127.0.0.1:1";
-	o.dash.timeout_ms = 500;
+	dash.base_url = "http://127.0.0.1:1";
+	dash.timeout_ms = 500;
+	CHECK(dash_source_create(&dash, &o.source) == 0, "dash_source_create");
 	o.config = &cfg;
 	CHECK(controller_create(&o, &c) == 0, "controller_create");
 	CHECK(controller_api_start(c, &ac, &srv) == 0, "api start");

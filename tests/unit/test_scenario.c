@@ -2,6 +2,7 @@
  * naming the JSON path, accepts the documented format with its defaults,
  * and renders plans with the public fields (launch, terminate, infeasible). */
 #include "check.h"
+#include "controller/plan_json.h"
 #include "controller/planner.h"
 #include "controller/scenario.h"
 
@@ -161,7 +162,7 @@ static void test_defaults_and_render(void)
 	CHECK(sc.in.request_count == 1 && sc.requests[0].shape.count == 1, "bare bundle");
 
 	CHECK(planner_plan(&sc.in, &out) == 0, "plan: %s", out.error);
-	cJSON *json = scenario_render_plan(&sc.in, &out);
+	cJSON *json = plan_json_render(&sc.in, &out);
 	CHECK(json != NULL, "render");
 	/* request_resources {CPU: 0.5} lands on the idle node, so it stays. The
 	 * two tasks: one new node can hold one; the old node is reserved only

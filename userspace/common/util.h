@@ -1,5 +1,6 @@
-/* util.h -- two small helpers every module needs: formatting an error into a
- * caller's fixed-size buffer, and reading the clocks as seconds. */
+/* util.h -- small helpers every module needs: formatting an error into a
+ * caller's fixed-size buffer, reading the clocks as seconds, and writing a
+ * UNIX time as ISO 8601. */
 #ifndef RAYSENSE_UTIL_H
 #define RAYSENSE_UTIL_H
 
@@ -12,5 +13,8 @@ void rs_errf(char *err, size_t len, const char *fmt, ...)
 /* Wall clock (UNIX time) and monotonic clock, in seconds. */
 double rs_now_unix(void);
 double rs_now_mono(void);
+
+/* UNIX time t as "2026-12-04T16:19:37.123Z" (UTC, milliseconds). */
+void rs_iso_time(double t, char *out, size_t size);
 
 #endif

@@ -1,5 +1,6 @@
-/* controller.h -- the control loop: fetch (dashboard) -> plan (planner.h) ->
- * act (provider.h) -> record a decision, once per interval.
+/* controller.h -- the control loop: once per interval, read the cluster
+ * (source.h), plan (plan_input.h -> planner.h), act (actuator.h) and
+ * publish the status, decisions and metrics the HTTP API serves (api.h).
  *
  * Safety rules (docs/controller-config.md explains them):
  *  - a tick whose fetch failed in any part acts on nothing ("hold");
@@ -20,12 +21,12 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
-#include "controller/dashboard.h"
 #include "controller/provider.h"
 #include "controller/signals.h"
+#include "controller/source.h"
 
 struct controller_opts {
-	struct dash_client dash;
+	struct cluster_source source;		/* owned by the controller */
 	struct provider provider;		/* owned by the controller */
 	const struct controller_config *config;
 	double interval_s;			/* default 1 */
@@ -35,15 +36,19 @@ struct controller_opts {
 	double signal_max_age_s;		/* agent hints older are ignored; default 30 */
 	bool dry_run;
 	size_t decision_history;		/* default 500 */
+	/* Wall clock in UNIX seconds; NULL = the real one.  Tests drive ticks
+	 * with their own. */
+	double (*clock)(void);
 };
 
 struct controller;
 
+/* 0 or -ENOMEM; on failure the source and provider in opts are not taken. */
 int controller_create(const struct controller_opts *opts, struct controller **out);
 void controller_destroy(struct controller *c);
 /* One fetch-plan-act round.  Returns 0 when it acted or held on purpose. */
 int controller_tick(struct controller *c);
-/* Tick every interval until *stop is set (or wake early on a signal push). */
+/* Tick every interval until *stop is set. */
 void controller_run(struct controller *c, volatile sig_atomic_t *stop);
 
 /* For the HTTP API (thread-safe; callers own the returned objects). */

@@ -35,18 +35,6 @@ const char *dash_source_name(enum dash_source s)
 	return s < DASH_SRC_COUNT ? source_names[s] : "unknown";
 }
 
-const char *dash_cs_source_name(enum dash_cs_source s)
-{
-	switch (s) {
-	case DASH_CS_STRUCTURED:
-		return "structured";
-	case DASH_CS_V2_TEXT:
-		return "v2_text";
-	default:
-		return "state_api_only";
-	}
-}
-
 /* ---------------------------------------------------------------- parsing */
 
 static int parse_doc(const char *body, size_t len, cJSON **root, char *err)
@@ -137,16 +125,6 @@ int dash_parse_version(const char *body, size_t len, char *ray_version, size_t s
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
-}
-
-static void node_free(struct dash_node *n)
-{
-	free(n->node_id);
-	free(n->node_name);
-	free(n->node_ip);
-	free(n->label_node);
-	resmap_free(&n->total);
-	resmap_free(&n->available);
 }
 
 static int parse_node(const cJSON *item, size_t i, struct dash_node *n, char *err)
@@ -589,21 +567,6 @@ int dash_parse_status_text(const char *body, size_t len, struct rtext_status *st
 	return rc;
 }
 
-static void api_pg_clear(struct dash_api_pg *pg)
-{
-	free(pg->id);
-	free(pg->state);
-	dash_bundles_free(pg->bundles, pg->bundle_count);
-	memset(pg, 0, sizeof(*pg));
-}
-
-void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count)
-{
-	for (size_t i = 0; i < count; i++)
-		api_pg_clear(&pgs[i]);
-	free(pgs);
-}
-
 /* One bundle: kept when not placed yet (node_id absent, null or ""). */
 static int parse_api_bundle(const cJSON *b, const char *path, struct dash_api_pg *pg, char *err)
 {
@@ -692,7 +655,7 @@ int dash_parse_api_pgs(const char *body, size_t len, struct dash_api_pg **out, s
 		/* Only groups still waiting for bundles are demand. */
 		if ((strcmp(pg->state, "PENDING") && strcmp(pg->state, "RESCHEDULING")) ||
 		    !pg->bundle_count) {
-			api_pg_clear(pg);
+			dash_api_pg_clear(pg);
 			n--;
 		}
 	}
@@ -864,76 +827,6 @@ void dash_attach_usage(struct dash_snapshot *snap)
 		else
 			resmap_free(&n->available);
 	}
-}
-
-const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id)
-{
-	for (size_t i = 0; i < snap->node_count; i++)
-		if (strcmp(snap->nodes[i].node_id, node_id) == 0)
-			return &snap->nodes[i];
-	return NULL;
-}
-
-int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n)
-{
-	struct resmap *grown;
-
-	if (n <= 0)
-		return 0;
-	grown = realloc(*bundles, (*count + (size_t)n) * sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	*bundles = grown;
-	for (long k = 0; k < n; k++) {
-		memset(&grown[*count], 0, sizeof(*grown));
-		if (resmap_copy(&grown[(*count)++], b))
-			return -ENOMEM;	/* the partial copy is counted: freed with the rest */
-	}
-	return 0;
-}
-
-void dash_bundles_free(struct resmap *bundles, size_t count)
-{
-	for (size_t b = 0; b < count; b++)
-		resmap_free(&bundles[b]);
-	free(bundles);
-}
-
-void dash_shapes_free(struct dash_shape *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		resmap_free(&s[i].shape);
-	free(s);
-}
-
-void dash_cluster_status_free(struct dash_cluster_status *cs)
-{
-	dash_shapes_free(cs->demand, cs->demand_count);
-	dash_shapes_free(cs->requests, cs->request_count);
-	for (size_t i = 0; i < cs->pg_count; i++)
-		dash_bundles_free(cs->pgs[i].bundles, cs->pgs[i].bundle_count);
-	free(cs->pgs);
-	for (size_t i = 0; i < cs->usage_count; i++) {
-		free(cs->usage[i].key);
-		resmap_free(&cs->usage[i].used);
-		resmap_free(&cs->usage[i].total);
-	}
-	free(cs->usage);
-	dash_api_pgs_free(cs->held, cs->held_count);
-	memset(cs, 0, sizeof(*cs));
-}
-
-void dash_snapshot_free(struct dash_snapshot *snap)
-{
-	for (size_t i = 0; i < snap->node_count; i++)
-		node_free(&snap->nodes[i]);
-	free(snap->nodes);
-	dash_shapes_free(snap->shapes, snap->shape_count);
-	for (size_t i = 0; i < snap->pending_count; i++)
-		resmap_free(&snap->pending[i].shape);
-	free(snap->pending);
-	dash_cluster_status_free(&snap->cs);
-	memset(snap, 0, sizeof(*snap));
 }
 
 /* ---------------------------------------------------------------- fetching */

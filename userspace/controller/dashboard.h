@@ -46,10 +46,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "controller/planner.h"
-#include "controller/resmap.h"
+#include "controller/demand.h"
 
-#define DASH_ERR_LEN 512
 /* Label the local provider puts on its nodes (ray start --labels). */
 #define DASH_LABEL_NODE "raysense.io/node"
 
@@ -59,99 +57,6 @@ struct dash_client {
 	long timeout_ms;		/* per call; default 2000 */
 	size_t max_response;		/* per answer; default 16 MiB */
 	long list_limit;		/* state API limit; default 10000 */
-};
-
-struct dash_node {
-	char *node_id;
-	char *node_name;		/* ray start --node-name (default: the IP) */
-	char *node_ip;
-	char *label_node;		/* DASH_LABEL_NODE label, or NULL */
-	bool is_head;
-	bool alive;			/* state == "ALIVE" */
-	struct resmap total;		/* raw Ray names */
-	/* From /api/cluster_status usageByNode, when it has this node. */
-	bool have_usage;
-	struct resmap available;	/* raw Ray names, total - used */
-	bool busy;			/* some non-"node:" resource in use */
-};
-
-struct dash_shape {
-	enum planner_demand_kind kind;
-	struct resmap shape;
-	long count;
-};
-
-/* One pending task or actor creation task from the state API. */
-struct dash_pending {
-	enum planner_demand_kind kind;
-	struct resmap shape;
-	double pending_since_ms;	/* PENDING_NODE_ASSIGNMENT event time; 0 = unknown */
-};
-
-struct dash_pg {
-	enum planner_pg_strategy strategy;
-	struct resmap *bundles;		/* unplaced bundles, one per unit */
-	size_t bundle_count;
-	long count;
-};
-
-/* One node's entry of usageByNode: mangled resource name -> used, total. */
-struct dash_usage {
-	char *key;			/* node id (read-only provider) or IP */
-	struct resmap used;		/* camelCased names */
-	struct resmap total;
-};
-
-/* A pending placement group from the state API (no strategy there). */
-struct dash_api_pg {
-	char *id;
-	char *state;			/* PENDING or RESCHEDULING */
-	struct resmap *bundles;		/* unplaced bundles (node_id ""), one per unit */
-	size_t bundle_count;
-	bool known;			/* strategy determined (pg_match.c) */
-	enum planner_pg_strategy strategy;
-};
-
-enum dash_cs_source {
-	DASH_CS_NONE = 0,		/* no usable data: state API only */
-	DASH_CS_STRUCTURED,		/* v1 monitor's report */
-	DASH_CS_V2_TEXT,		/* autoscaler v2: text + state API + node summary */
-};
-const char *dash_cs_source_name(enum dash_cs_source s);
-
-struct dash_cluster_status {
-	bool present;			/* false: clusterStatus null (v2, no monitor) */
-	enum dash_cs_source source;
-	double time;			/* monitor's UNIX time of the report */
-	struct dash_shape *demand;	/* resourceDemand (informational) */
-	size_t demand_count;
-	struct dash_pg *pgs;
-	size_t pg_count;
-	struct dash_shape *requests;	/* requestDemand: request_resources() */
-	size_t request_count;
-	struct dash_usage *usage;
-	size_t usage_count;
-	/* DASH_CS_V2_TEXT only: pending groups whose strategy is not certain
-	 * (no launch for them) and why. */
-	struct dash_api_pg *held;
-	size_t held_count;
-	char held_why[DASH_ERR_LEN];
-};
-
-struct dash_snapshot {
-	double fetched_at;		/* UNIX time when the fetch completed */
-	struct dash_node *nodes;
-	size_t node_count;
-	struct dash_pending *pending;	/* state API, one per task */
-	size_t pending_count;
-	long pending_tasks, pending_actors;
-	/* Filled by dash_merge_demand(). */
-	struct dash_shape *shapes;
-	size_t shape_count;
-	long new_since_report;		/* pending units newer than the report */
-	struct dash_cluster_status cs;
-	/* Why the autoscaler-v2 data is missing or partial ("" = it is not). */
-	char v2_error[DASH_ERR_LEN];
 };
 
 /* Which call failed (for errors_total{source}). */
@@ -191,7 +96,6 @@ int dash_parse_node_summary(const char *body, size_t len, struct dash_cluster_st
 /* cs from the text and the state API's groups (takes over st's arrays). */
 int dash_v2_status_build(struct dash_cluster_status *cs, struct rtext_status *st,
 			 struct dash_api_pg *pgs, size_t pg_count, double time);
-void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count);
 
 /* Fill each node's have_usage/available/busy from snap->cs.usage. */
 void dash_attach_usage(struct dash_snapshot *snap);
@@ -215,14 +119,5 @@ int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t si
 int dash_node_has_work(const struct dash_client *c, const char *node_id, bool *busy,
 		       char *err);
 
-void dash_snapshot_free(struct dash_snapshot *snap);
-void dash_cluster_status_free(struct dash_cluster_status *cs);
-/* Shared by the structured (v1) and text (v2) parsers: append n >= 0 copies
- * of b to a bundle array (one realloc), free a bundle array, free a shape
- * array. */
-int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n);
-void dash_bundles_free(struct resmap *bundles, size_t count);
-void dash_shapes_free(struct dash_shape *shapes, size_t count);
-const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id);
 
 #endif

@@ -346,6 +346,7 @@ int main(int argc, char **argv)
 	struct args a = { .level = RS_LOG_INFO };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
+	struct dash_client dash = { 0 };
 	struct provider_local_config lp = { 0 };
 	struct controller_api_config ac = { 0 };
 	struct rs_http_server *srv = NULL;
@@ -390,9 +391,13 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		return RS_EXIT_FAILURE;
-	opts.dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
-	opts.dash.token = dash_token;
-	opts.dash.timeout_ms = a.dash_timeout_ms;
+	dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
+	dash.token = dash_token;
+	dash.timeout_ms = a.dash_timeout_ms;
+	if (dash_source_create(&dash, &opts.source)) {
+		rs_error("out of memory");
+		return RS_EXIT_FAILURE;
+	}
 	opts.config = &cfg;
 	opts.interval_s = a.interval;
 	opts.stale_after_s = a.stale_after;
@@ -414,7 +419,7 @@ int main(int argc, char **argv)
 		return RS_EXIT_FAILURE;
 	}
 	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d%s",
-		opts.dash.base_url, cfg.group_count, host, controller_api_port(srv),
+		dash.base_url, cfg.group_count, host, controller_api_port(srv),
 		a.dry_run ? ", DRY RUN" : "");
 	/* A standby serves the API while it waits for the Lease (so liveness
 	 * probes pass; readiness stays false until it runs the loop). */

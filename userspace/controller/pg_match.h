@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "controller/dashboard.h"
+#include "controller/demand.h"
 
 /* Sets pgs[i].known/strategy.  0 when the sources agree (some groups may
  * still be unknown), -EINVAL when they disagree (why says how; all unknown). */

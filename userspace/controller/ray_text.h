@@ -33,7 +33,7 @@
 
 #include <stddef.h>
 
-#include "controller/dashboard.h"
+#include "controller/demand.h"
 #include "controller/resmap.h"
 
 /* Largest text accepted (the dashboard's answer is also capped by the

@@ -28,7 +28,7 @@
  * together or not at all).  request_resources entries may also be bare
  * bundles ({"CPU": 8}), as ray.autoscaler.sdk.request_resources takes them.
  *
- * Output (scenario_render_plan):
+ * Output (plan_json_render, plan_json.h):
  *   {"launch": {"<type>": 2}, "terminate": [{"id": "n2", "reason": "idle", ...}],
  *    "infeasible": [{"shape": {}, "count": 1, ...}],
  *    "desired": {...}, "kept": [...], "explain": [...]}
@@ -68,9 +68,5 @@ int scenario_parse(const char *buf, size_t len, struct scenario *out,
 		   struct rs_json_error *err);
 
 void scenario_free(struct scenario *s);
-
-/* The plan as a JSON object (caller frees with cJSON_Delete), or NULL when
- * out of memory. */
-cJSON *scenario_render_plan(const struct planner_input *in, const struct planner_output *plan);
 
 #endif

@@ -4,6 +4,7 @@
  * failures (unreadable file, out of memory). */
 #include "ctl/commands.h"
 #include "common/cli.h"
+#include "controller/plan_json.h"
 #include "controller/planner.h"
 #include "controller/scenario.h"
 
@@ -51,7 +52,7 @@ static int read_input(const char *path, char **buf, size_t *len)
 static int print_plan(const struct scenario *sc, const struct planner_output *plan,
 		      bool compact)
 {
-	cJSON *json = scenario_render_plan(&sc->in, plan);
+	cJSON *json = plan_json_render(&sc->in, plan);
 	char *text = NULL;
 	if (json)
 		text = compact ? cJSON_PrintUnformatted(json) : cJSON_Print(json);

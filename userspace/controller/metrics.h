@@ -1,0 +1,45 @@
+/* metrics.h -- the controller's counters and gauges (errors per source,
+ * launches and terminations per group, decisions per action, infeasible
+ * demand, control-loop duration) and their Prometheus text for GET /metrics.
+ * Thread-safe: the loop counts, HTTP threads render. */
+#ifndef RAYSENSE_CONTROLLER_METRICS_H
+#define RAYSENSE_CONTROLLER_METRICS_H
+
+#include <stddef.h>
+
+#include "controller/config.h"
+#include "controller/dashboard.h"
+
+/* errors_total{source}: the dashboard's calls, then these. */
+enum metrics_error {
+	METRICS_ERR_PROVIDER = DASH_SRC_COUNT,
+	METRICS_ERR_PLANNER,
+	METRICS_ERR_COUNT,
+};
+
+/* terminations_total{reason} */
+enum term_reason { TR_IDLE, TR_MAX_PER_TYPE, TR_MAX_GLOBAL, TR_LAUNCH_TIMEOUT, TR_COUNT };
+
+struct controller_metrics;
+struct decision_log;
+struct signals;
+
+/* The group names are read from cfg, which must outlive the metrics. */
+struct controller_metrics *metrics_new(const struct controller_config *cfg);
+void metrics_free(struct controller_metrics *m);
+
+void metrics_error(struct controller_metrics *m, int which);
+void metrics_launch(struct controller_metrics *m, size_t group);
+void metrics_termination(struct controller_metrics *m, size_t group, enum term_reason r);
+void metrics_infeasible(struct controller_metrics *m, double units);
+void metrics_loop(struct controller_metrics *m, double seconds);
+/* Replace the provider's own Prometheus text (takes ownership; NULL keeps
+ * the previous one). */
+void metrics_provider_text(struct controller_metrics *m, char *text);
+
+/* The whole /metrics text (malloc'd), with the decision counts and the
+ * agent count read from their owners.  NULL when out of memory. */
+char *metrics_render(struct controller_metrics *m, struct decision_log *log,
+		     struct signals *sig);
+
+#endif

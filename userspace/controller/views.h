@@ -1,0 +1,26 @@
+/* views.h -- the JSON of GET /api/v1/status: node types, nodes (head,
+ * unmanaged, pending, running, stopping), the demand the plan saw and where
+ * it came from, the last plan (plan_json.h), the provider's status and the
+ * agents.  Built on the loop thread after each tick (HTTP threads must not
+ * read the provider), then published by the controller. */
+#ifndef RAYSENSE_CONTROLLER_VIEWS_H
+#define RAYSENSE_CONTROLLER_VIEWS_H
+
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "controller/config.h"
+#include "controller/demand.h"
+#include "controller/plan_input.h"
+#include "controller/planner.h"
+#include "controller/provider.h"
+#include "controller/signals.h"
+
+/* What every status has, planned or holding. */
+cJSON *views_status_base(const struct controller_config *cfg, struct provider *prov,
+			 struct signals *sig, bool dry_run, double now);
+/* Add "nodes", "demand" and "last_plan" for a planned tick. */
+void views_add_plan(cJSON *st, struct provider *prov, const struct dash_snapshot *s,
+		    const struct plan_input *p, const struct planner_output *out);
+
+#endif
