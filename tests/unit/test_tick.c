@@ -1,0 +1,555 @@
+/* test_tick.c -- whole control-loop ticks without Ray: a scripted cluster
+ * source (source.h), a fake provider (provider.h) and a fake clock drive
+ * controller_tick(), and each table row checks what the loop decided.
+ * Covers every decision kind (launch, terminate for idle / launch timeout /
+ * max, keep, hold, resume, infeasible) and every hold (fetch failed, usage
+ * stale, cool-down, re-check busy, re-check failed, agent busy, dry run).
+ *
+ * The fake world: a head with no resources, and each provider node becomes
+ * an ALIVE Ray node ("ray-<id>", labelled with its id) `alive_after` seconds
+ * after its launch.  The usage report lists every such node, busy or idle
+ * as the step says, written `report_age` seconds before the clock. */
+#include "check.h"
+#include "controller/config.h"
+#include "controller/controller.h"
+#include "controller/provider.h"
+#include "controller/source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- the world */
+
+static double g_clock;
+
+static double fake_clock(void)
+{
+	return g_clock;
+}
+
+struct step {
+	double at;		/* clock for this tick */
+	const char *demand;	/* "CPU=1:2,CPU=8:1" = 2 x {CPU:1}, 1 x {CPU:8}; NULL none */
+	int fail;		/* a dash_source to fail, or -1 */
+	double report_age;	/* the usage report was written this long ago */
+	const char *busy;	/* provider ids Ray shows using resources: "w1,w2" */
+	const char *agent_busy;	/* provider ids an agent reports busy workers on */
+	int recheck;		/* node_has_work: 0 idle, 1 busy, -1 error */
+	/* after the tick */
+	int launched;		/* provider launch calls so far */
+	int terminated;		/* provider terminate calls so far */
+	const char *last;	/* action of the newest decision, NULL = no decision yet */
+	const char *last_reason;/* its "reason", when it has one */
+};
+
+#define END { .at = -1 }
+
+struct world {
+	const struct step *step;
+	double alive_after;
+	int launches, terminations;
+	struct provider_node nodes[64];
+	size_t n;
+	int next_id;
+	unsigned recheck_calls;
+};
+
+static struct world W;
+
+/* ---------------------------------------------------------------- fake provider */
+
+static int fp_launch(struct provider *p, const struct worker_group *g, char *id, char *err)
+{
+	struct provider_node *n = &W.nodes[W.n];
+
+	(void)p;
+	if (W.n == sizeof(W.nodes) / sizeof(W.nodes[0])) {
+		snprintf(err, PROVIDER_ERR_LEN, "full");
+		return -ENOSPC;
+	}
+	memset(n, 0, sizeof(*n));
+	snprintf(n->id, sizeof(n->id), "w%d", ++W.next_id);
+	snprintf(n->type, sizeof(n->type), "%s", g->name);
+	n->launched_at = g_clock;
+	W.n++;
+	W.launches++;
+	snprintf(id, PROVIDER_ID_MAX, "%s", n->id);
+	return 0;
+}
+
+static int fp_terminate(struct provider *p, const char *id, char *err)
+{
+	(void)p;
+	(void)err;
+	for (size_t i = 0; i < W.n; i++)
+		if (!strcmp(W.nodes[i].id, id) && W.nodes[i].stop_requested_at == 0) {
+			W.nodes[i].stop_requested_at = g_clock;
+			W.terminations++;
+		}
+	return 0;
+}
+
+/* A stopped node is gone at the next refresh. */
+static int fp_refresh(struct provider *p, double now)
+{
+	size_t w = 0;
+
+	(void)p;
+	(void)now;
+	for (size_t i = 0; i < W.n; i++)
+		if (W.nodes[i].stop_requested_at == 0)
+			W.nodes[w++] = W.nodes[i];
+	W.n = w;
+	return 0;
+}
+
+static size_t fp_list(struct provider *p, const struct provider_node **out)
+{
+	(void)p;
+	*out = W.nodes;
+	return W.n;
+}
+
+static void fp_destroy(struct provider *p)
+{
+	(void)p;
+}
+
+static const struct provider_ops fake_provider_ops = {
+	.name = "fake",
+	.launch = fp_launch,
+	.terminate = fp_terminate,
+	.refresh = fp_refresh,
+	.list = fp_list,
+	.destroy = fp_destroy,
+};
+
+/* ---------------------------------------------------------------- fake source */
+
+static bool listed(const char *csv, const char *id)
+{
+	size_t n = strlen(id);
+
+	for (const char *p = csv; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, id, n) && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+static int add_demand(struct dash_cluster_status *cs, const char *spec)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char name[32];
+		double amount;
+		long count;
+		struct dash_shape *s;
+
+		if (sscanf(tok, "%31[^=]=%lf:%ld", name, &amount, &count) != 3)
+			return -EINVAL;
+		s = realloc(cs->demand, (cs->demand_count + 1) * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		cs->demand = s;
+		s = &cs->demand[cs->demand_count++];
+		memset(s, 0, sizeof(*s));
+		s->count = count;
+		if (resmap_set(&s->shape, name, amount))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct dash_node *add_node(struct dash_snapshot *s, const char *id, bool head)
+{
+	struct dash_node *n = &s->nodes[s->node_count++];
+	char rid[PROVIDER_ID_MAX + 8];
+
+	memset(n, 0, sizeof(*n));
+	snprintf(rid, sizeof(rid), "ray-%s", id);
+	n->node_id = strdup(rid);
+	n->node_name = strdup(id);
+	n->label_node = head ? NULL : strdup(id);
+	n->is_head = head;
+	n->alive = true;
+	return n;
+}
+
+static int add_usage(struct dash_cluster_status *cs, const struct dash_node *n, bool busy)
+{
+	struct dash_usage *u = &cs->usage[cs->usage_count++];
+
+	memset(u, 0, sizeof(*u));
+	u->key = strdup(n->node_id);
+	for (size_t k = 0; k < n->total.count; k++)
+		if (resmap_set(&u->total, n->total.items[k].name, n->total.items[k].value) ||
+		    resmap_set(&u->used, n->total.items[k].name, busy ? n->total.items[k].value : 0))
+			return -ENOMEM;
+	return 0;
+}
+
+static int add_ray_nodes(const struct step *st, struct dash_snapshot *s)
+{
+	s->nodes = calloc(W.n + 1, sizeof(*s->nodes));
+	s->cs.usage = calloc(W.n + 1, sizeof(*s->cs.usage));
+	if (!s->nodes || !s->cs.usage)
+		return -ENOMEM;
+	add_node(s, "head", true);
+	for (size_t i = 0; i < W.n; i++) {
+		struct dash_node *n;
+
+		if (W.nodes[i].stop_requested_at > 0 ||
+		    g_clock - W.nodes[i].launched_at < W.alive_after)
+			continue;
+		n = add_node(s, W.nodes[i].id, false);
+		if (resmap_set(&n->total, "CPU", 1) || add_usage(&s->cs, n, listed(st->busy, W.nodes[i].id)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fs_fetch(struct cluster_source *src, struct dash_snapshot *s, enum dash_source *failed,
+		    char *err)
+{
+	const struct step *st = W.step;
+
+	(void)src;
+	memset(s, 0, sizeof(*s));
+	if (st->fail >= 0) {
+		*failed = (enum dash_source)st->fail;
+		snprintf(err, DASH_ERR_LEN, "scripted failure");
+		return -EIO;
+	}
+	if (add_ray_nodes(st, s) || (st->demand && add_demand(&s->cs, st->demand)))
+		goto oom;
+	s->cs.present = true;
+	s->cs.source = DASH_CS_STRUCTURED;
+	s->cs.time = g_clock - st->report_age;
+	dash_attach_usage(s);
+	s->fetched_at = g_clock;
+	return 0;
+oom:
+	dash_snapshot_free(s);
+	*failed = DASH_SRC_NODES;
+	return -ENOMEM;
+}
+
+static int fs_version(struct cluster_source *s, char *out, size_t size, char *err)
+{
+	(void)s;
+	(void)err;
+	snprintf(out, size, "9.9.9");
+	return 0;
+}
+
+static int fs_has_work(struct cluster_source *s, const char *id, bool *busy, char *err)
+{
+	(void)s;
+	(void)id;
+	W.recheck_calls++;
+	if (W.step->recheck < 0) {
+		snprintf(err, DASH_ERR_LEN, "scripted re-check failure");
+		return -EIO;
+	}
+	*busy = W.step->recheck > 0;
+	return 0;
+}
+
+static void fs_destroy(struct cluster_source *s)
+{
+	(void)s;
+}
+
+static const struct cluster_source_ops fake_source_ops = {
+	.name = "fake",
+	.fetch = fs_fetch,
+	.version = fs_version,
+	.node_has_work = fs_has_work,
+	.destroy = fs_destroy,
+};
+
+/* ---------------------------------------------------------------- agents */
+
+static void agent_reports(struct controller *c, const char *csv)
+{
+	char doc[2048], workers[1536] = "", err[256];
+	size_t w = 0;
+
+	for (size_t i = 0; i < W.n; i++)
+		if (listed(csv, W.nodes[i].id))
+			w += (size_t)snprintf(workers + w, sizeof(workers) - w,
+					      "%s{\"raylet_pid\":%zu,\"ray_node_id\":\"ray-%s\","
+					      "\"busy_workers\":1,\"idle_workers\":0,"
+					      "\"seconds_since_busy\":0}", w ? "," : "", 100 + i,
+					      W.nodes[i].id);
+	snprintf(doc, sizeof(doc),
+		 "{\"schema_version\":1,\"agent_version\":\"0.1.0\",\"seq\":1,"
+		 "\"taken_unix_ms\":%.0f,\"interval_seconds\":5,\"push_dropped_total\":0,"
+		 "\"node\":{\"node_name\":\"vm\",\"hostname\":\"vm\"},\"histograms\":[],"
+		 "\"values\":[],\"workers\":[%s],\"timelines\":[]}", g_clock * 1000, workers);
+	CHECK(signals_ingest(controller_signals(c), doc, strlen(doc), g_clock, err,
+			     sizeof(err)) == 0, "agent snapshot: %s", err);
+}
+
+/* ---------------------------------------------------------------- the table */
+
+struct tcase {
+	const char *name;
+	const char *group;		/* --worker-group spec */
+	double alive_after;
+	bool dry_run;
+	double cooldown;		/* < 0 = none (0 s) */
+	double launch_timeout;
+	const struct step *steps;
+	int preexisting;		/* provider nodes launched at t=0 */
+};
+
+#define OK(...) { .fail = -1, __VA_ARGS__ }
+
+/* Demand appears -> one launch per task; the node becomes ALIVE and busy;
+ * once idle past the group's 10 s timeout it is terminated. */
+static const struct step scale_out_in[] = {
+	OK(.at = 100, .launched = 0, .last = NULL),
+	OK(.at = 101, .demand = "CPU=1:2", .launched = 2, .last = "launch"),
+	OK(.at = 102, .demand = "CPU=1:2", .launched = 2, .last = "launch"),
+	OK(.at = 104, .busy = "w1,w2", .launched = 2, .last = "launch"),
+	OK(.at = 120, .launched = 2, .terminated = 0, .last = "launch"),  /* idle run starts */
+	OK(.at = 131, .launched = 2, .terminated = 2, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+/* A failed fetch holds everything (even with demand), logged once; the next
+ * good fetch resumes and acts. */
+static const struct step fetch_fails[] = {
+	{ .at = 100, .fail = DASH_SRC_NODES, .demand = "CPU=1:1", .last = "hold" },
+	{ .at = 101, .fail = DASH_SRC_TASKS, .demand = "CPU=1:1", .last = "hold" },
+	{ .at = 102, .fail = DASH_SRC_CLUSTER_STATUS, .last = "hold" },
+	OK(.at = 103, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	END,
+};
+
+/* Resume is recorded when nothing else happens on the good tick. */
+static const struct step resumes[] = {
+	{ .at = 100, .fail = DASH_SRC_HEALTHZ, .last = "hold" },
+	OK(.at = 101, .last = "resume"),
+	END,
+};
+
+/* Stale usage: no termination however long the node looks idle; fresh
+ * again, it goes. */
+static const struct step stale_usage[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .launched = 1, .last = "launch"),
+	OK(.at = 150, .report_age = 60, .launched = 1, .terminated = 0, .last = "launch"),
+	OK(.at = 160, .report_age = 70, .launched = 1, .terminated = 0, .last = "launch"),
+	OK(.at = 161, .launched = 1, .terminated = 0, .last = "launch"),  /* idle run restarts */
+	OK(.at = 172, .launched = 1, .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+/* The re-check before a stop finds a task: keep, recorded; then it fails:
+ * keep again; then idle: terminate. */
+static const struct step recheck[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .launched = 1, .last = "launch"),
+	OK(.at = 114, .recheck = 1, .launched = 1, .last = "keep", .last_reason = "idle"),
+	OK(.at = 115, .recheck = -1, .launched = 1, .last = "keep", .last_reason = "idle"),
+	OK(.at = 116, .launched = 1, .terminated = 1, .last = "terminate"),
+	END,
+};
+
+/* An agent reporting busy workers keeps an idle node; silent agents (or
+ * stale reports) do not. */
+static const struct step agent_busy[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .launched = 1, .last = "launch"),
+	OK(.at = 114, .agent_busy = "w1", .launched = 1, .last = "launch"),
+	OK(.at = 150, .launched = 1, .terminated = 1, .last = "terminate"),
+	END,
+};
+
+/* Cool-down: a launch in the group blocks its scale-down for 30 s. */
+static const struct step cooldown[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .launched = 1, .last = "launch"),
+	OK(.at = 115, .launched = 1, .last = "launch"),
+	OK(.at = 131, .launched = 1, .terminated = 1, .last = "terminate"),
+	END,
+};
+
+/* A launch that never becomes ALIVE is given up after the launch timeout. */
+static const struct step never_alive[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 150, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 161, .launched = 1, .terminated = 1, .last = "terminate",
+	   .last_reason = "launch_timeout"),
+	END,
+};
+
+/* Demand no group can hold: one infeasible decision, no launch. */
+static const struct step infeasible[] = {
+	OK(.at = 100, .demand = "CPU=8:3", .launched = 0, .last = "infeasible"),
+	OK(.at = 101, .demand = "CPU=8:3", .launched = 0, .last = "infeasible"),
+	END,
+};
+
+/* More nodes than max after a config change cannot happen here, but
+ * min_workers can: with min=1 a node is launched without demand. */
+static const struct step min_workers[] = {
+	OK(.at = 100, .launched = 1, .last = "launch"),
+	OK(.at = 104, .launched = 1, .last = "launch"),
+	OK(.at = 200, .launched = 1, .last = "launch"),
+	END,
+};
+
+/* Dry run: decisions are recorded (once per distinct plan), the provider
+ * is never called. */
+static const struct step dry_run[] = {
+	OK(.at = 100, .demand = "CPU=1:2", .launched = 0, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:2", .launched = 0, .last = "launch"),
+	END,
+};
+
+/* Two idle nodes from before, max lowered to 1: one goes at once, for
+ * max_workers_per_type; busy ones would be kept (Ray keeps nodes in use). */
+static const struct step over_max[] = {
+	OK(.at = 100, .busy = "w1,w2", .last = NULL),
+	OK(.at = 101, .terminated = 1, .last = "terminate", .last_reason = "max_workers_per_type"),
+	OK(.at = 102, .terminated = 1, .last = "terminate"),
+	END,
+};
+
+static const struct tcase cases[] = {
+	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0 },
+	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0 },
+	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0 },
+	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0 },
+	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0 },
+	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0 },
+	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0 },
+	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0 },
+	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0 },
+	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0 },
+	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0 },
+	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2 },
+};
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void check_step(const struct tcase *tc, size_t i, struct controller *c)
+{
+	const struct step *st = &tc->steps[i];
+	cJSON *dec = controller_decisions_json(c, 1);
+	const cJSON *d = cJSON_GetArrayItem(dec, 0);
+	const char *action = str_of(d, "action"), *reason = str_of(d, "reason");
+
+	CHECK(W.launches == st->launched, "%s step %zu: %d launches, want %d", tc->name, i,
+	      W.launches, st->launched);
+	CHECK(W.terminations == st->terminated, "%s step %zu: %d terminations, want %d",
+	      tc->name, i, W.terminations, st->terminated);
+	if (st->last)
+		CHECK(action && !strcmp(action, st->last), "%s step %zu: last decision %s, want %s",
+		      tc->name, i, action ? action : "(none)", st->last);
+	else
+		CHECK(!d, "%s step %zu: unexpected decision %s", tc->name, i, action);
+	if (st->last_reason)
+		CHECK(reason && !strcmp(reason, st->last_reason), "%s step %zu: reason %s, want %s",
+		      tc->name, i, reason ? reason : "(none)", st->last_reason);
+	cJSON_Delete(dec);
+}
+
+static struct controller *make(const struct tcase *tc, struct controller_config *cfg)
+{
+	struct controller_opts o = {
+		.source = { &fake_source_ops, NULL },
+		.provider = { &fake_provider_ops, NULL },
+		.config = cfg,
+		.dry_run = tc->dry_run,
+		.scale_down_cooldown_s = tc->cooldown < 0 ? 0 : tc->cooldown,
+		.launch_timeout_s = tc->launch_timeout,
+		.clock = fake_clock,
+	};
+	struct controller *c = NULL;
+	char err[256];
+
+	config_init(cfg);
+	cfg->upscaling_speed = 1000;	/* as raysense-controller sets it */
+	CHECK(config_add_group_spec(cfg, tc->group, err, sizeof(err)) == 0, "%s", err);
+	CHECK(controller_create(&o, &c) == 0, "controller_create");
+	return c;
+}
+
+static void run_case(const struct tcase *tc)
+{
+	struct controller_config cfg;
+	struct controller *c;
+
+	memset(&W, 0, sizeof(W));
+	W.alive_after = tc->alive_after;
+	for (int i = 0; i < tc->preexisting; i++) {
+		struct worker_group g = { .name = "cpu1" };
+		char id[PROVIDER_ID_MAX], err[PROVIDER_ERR_LEN];
+
+		g_clock = 0;
+		fp_launch(NULL, &g, id, err);
+	}
+	W.launches = 0;
+	c = make(tc, &cfg);
+	for (size_t i = 0; c && tc->steps[i].at >= 0; i++) {
+		W.step = &tc->steps[i];
+		g_clock = W.step->at;
+		if (W.step->agent_busy)
+			agent_reports(c, W.step->agent_busy);
+		CHECK(controller_tick(c) == 0, "%s step %zu: tick failed", tc->name, i);
+		check_step(tc, i, c);
+	}
+	controller_destroy(c);
+	config_free(&cfg);
+}
+
+/* The status and the metrics say what the ticks did. */
+static void test_views(void)
+{
+	struct controller_config cfg;
+	struct controller *c = make(&cases[0], &cfg);
+	cJSON *st;
+	char *m;
+
+	memset(&W, 0, sizeof(W));
+	W.alive_after = 3;
+	W.step = &scale_out_in[1];
+	g_clock = 101;
+	CHECK(controller_tick(c) == 0, "tick");
+	st = controller_status_json(c);
+	CHECK(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+		      cJSON_GetObjectItemCaseSensitive(st, "last_plan"), "launch"), "cpu1") &&
+	      !strcmp(str_of(st, "ray_version"), "9.9.9"), "status has the plan and version");
+	m = controller_metrics_text(c);
+	CHECK(m && strstr(m, "raysense_controller_decisions_total{action=\"launch\"} 2\n"),
+	      "decisions by action: %s", m ? m : "(null)");
+	CHECK(m && strstr(m, "raysense_controller_launches_total{type=\"cpu1\"} 2\n"), "launches");
+	CHECK(controller_ready(c), "ready after a good fetch");
+	g_clock += 1000;
+	CHECK(!controller_ready(c), "not ready long after the last good fetch");
+	free(m);
+	cJSON_Delete(st);
+	controller_destroy(c);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+	test_views();
+	CHECK_EXIT();
+}
