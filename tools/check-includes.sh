@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# check-includes.sh -- print the include graph of userspace/ and fail on a
+# cycle or on an include that breaks the layering in docs/architecture.md:
+#   - pure modules (the planner, the plan input and its JSON, the demand
+#     types and parsers, idle runs, scenarios) include nothing that does I/O;
+#   - common/ includes nothing from agent/, controller/ or ctl/;
+#   - agent/ and controller/ do not include each other.
+# Usage: tools/check-includes.sh [--graph]   (--graph prints every edge)
+# Exit 0 when clean, 1 with one line per violation.  Run by ctest.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO/userspace"
+
+# Pure modules, and the headers they must not reach directly.
+PURE='^controller/(planner|planner_pack|plan_input|plan_json|resmap|demand|idle_tracker|scenario|pg_match|ray_text)\.[ch]$'
+IO='^(common/(http_client|http_server|log|gzip)|controller/(dashboard|source|dash_source|provider_kuberay|kube_client|leader|api|controller|actuator|signals))\.h$|^<(curl/|microhttpd|bpf/)'
+
+edges="$(mktemp)"; trap 'rm -f "$edges"' EXIT
+find common agent controller ctl -name '*.[ch]' | sort | while read -r f; do
+  sed -n 's/^#include[[:space:]]*"\([^"]*\)".*/\1/p; s/^#include[[:space:]]*\(<[^>]*>\).*/\1/p' "$f" |
+    while read -r inc; do
+      case "$inc" in
+      \<*) printf '%s %s\n' "$f" "$inc" ;;
+      */*) printf '%s %s\n' "$f" "$inc" ;;
+      *) printf '%s %s\n' "$f" "$(dirname "$f")/$inc" ;;   # same-directory include
+      esac
+    done
+done >"$edges"
+
+[ "${1:-}" = --graph ] && grep -v ' <' "$edges"
+
+bad=0
+while read -r from to; do
+  if [[ "$from" =~ $PURE && "$to" =~ $IO ]]; then
+    echo "layering: $from includes $to (a pure module must not do I/O)"; bad=1
+  fi
+  case "$from" in
+  common/*) [[ "$to" =~ ^(agent|controller|ctl)/ ]] && { echo "layering: $from includes $to (common/ depends on nothing)"; bad=1; } ;;
+  agent/*) [[ "$to" =~ ^controller/ ]] && { echo "layering: $from includes $to (agent and controller are separate)"; bad=1; } ;;
+  controller/*) [[ "$to" =~ ^agent/ ]] && { echo "layering: $from includes $to (agent and controller are separate)"; bad=1; } ;;
+  esac
+done <"$edges"
+
+# A .c file including its own header is not a cycle: check header edges only.
+if ! out="$(grep -v ' <' "$edges" | awk '$1 ~ /\.h$/' | tsort 2>&1 >/dev/null)"; then
+  echo "include cycle: $out"; bad=1
+elif [ -n "$out" ]; then
+  echo "include cycle: $out"; bad=1
+fi
+n_files=$(cut -d' ' -f1 "$edges" | sort -u | wc -l)
+n_edges=$(grep -vc ' <' "$edges" || true)
+[ "$bad" -eq 0 ] && echo "include graph: $n_files files, $n_edges project includes, no cycle, layering kept"
+exit "$bad"
