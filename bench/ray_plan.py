@@ -24,19 +24,44 @@ Mapping (matches what Ray's GCS/instance manager would feed the scheduler):
 Ray's "desired" launches are compared with raysense's "desired" (before
 the reconciler's upscaling-speed limit, which is not part of the scheduler).
 
-Usage: ray_plan.py SCENARIO.json   (prints the JSON above)
+With --limit (ray_plan(scn, limit=True)) the reply then goes through the
+pinned Ray's own reconciler steps that follow the scheduler in
+Reconciler._step_next (reconciler.py l. 307-325): _scale_cluster (the
+scheduler is replaced by one returning this reply) applies the
+terminations and queues the launches, _terminate_instances, then
+_handle_instances_launch partitions the instances by status and calls
+_compute_to_launch.  All three run on a real InstanceManager over an
+in-memory store, so Ray's status transitions are checked too.  The result
+adds
+  "launch": {type: n}   instances Ray moved QUEUED -> REQUESTED this round,
+  "head_running": bool  Ray scales nothing until the head is RAY_RUNNING,
+  "reconcile_error": str or null  (e.g. an invalid status transition).
+Pending scenario nodes become REQUESTED instances there: raysense counts
+pending nodes as in flight (deviation D6), REQUESTED is Ray's in-flight
+status, and the scheduler treats REQUESTED and ALLOCATED alike (both are
+pending nodes with the type's resources; the pending idle timeout is off).
+
+Usage: ray_plan.py [--limit] SCENARIO.json   (prints the JSON above)
 """
 import json
+import logging
 import sys
 import time
 
+from ray.autoscaler._private.constants import AUTOSCALER_MAX_CONCURRENT_LAUNCHES
 from ray.autoscaler.v2.instance_manager.config import NodeTypeConfig
+from ray.autoscaler.v2.instance_manager.instance_manager import InstanceManager
+from ray.autoscaler.v2.instance_manager.instance_storage import InstanceStorage
+from ray.autoscaler.v2.instance_manager.reconciler import Reconciler
+from ray.autoscaler.v2.instance_manager.storage import InMemoryStorage
 from ray.autoscaler.v2.scheduler import ResourceDemandScheduler, SchedulingRequest
 from ray.autoscaler.v2.schema import AutoscalerInstance
 from ray.core.generated.autoscaler_pb2 import (
     AffinityConstraint,
     AntiAffinityConstraint,
+    AutoscalingState,
     ClusterResourceConstraint,
+    ClusterResourceState,
     GangResourceRequest,
     NodeState,
     NodeStatus,
@@ -62,7 +87,7 @@ def _shape_entries(lst, bare_ok=False):
     return out
 
 
-def build_request(scn):
+def build_request(scn, pending_status=Instance.ALLOCATED):
     head = scn.get("head_node_type")
     configs = {}
     for name, t in scn["node_types"].items():
@@ -82,7 +107,7 @@ def build_request(scn):
             instance_id=n["id"],
             cloud_instance_id=n["id"],
             instance_type=n["type"],
-            status=Instance.RAY_RUNNING if running else Instance.ALLOCATED,
+            status=Instance.RAY_RUNNING if running else pending_status,
             node_kind=NodeKind.HEAD if n["type"] == head else NodeKind.WORKER,
             node_id=("%032x" % (i + 1)) if running else "",
         )
@@ -187,22 +212,105 @@ def summarize(reply, seconds, cpu_seconds):
     }
 
 
-def ray_plan(scn):
-    req = build_request(scn)
+class _Reply:
+    """Scheduler stand-in for _scale_cluster: returns the reply computed
+    from build_request() (the same instances _scale_cluster would send)."""
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def schedule(self, _request):
+        return self.reply
+
+
+class _Config:
+    """The AutoscalingConfig getters the reconciler steps below read."""
+
+    def __init__(self, scn, req):
+        self.req = req
+        self.speed = float(scn.get("upscaling_speed", 0.0))  # DEFAULT_UPSCALING_SPEED
+        self.conc = scn.get("max_concurrent_launches", AUTOSCALER_MAX_CONCURRENT_LAUNCHES)
+        self.provider = None
+
+    def get_node_type_configs(self):
+        return self.req.node_type_configs
+
+    def get_max_num_nodes(self):
+        return self.req.max_num_nodes
+
+    def get_idle_timeout_s(self):
+        return self.req.idle_timeout_s
+
+    def get_pending_idle_timeout_s(self):
+        return None
+
+    def disable_launch_config_check(self):
+        return True
+
+    def get_upscaling_speed(self):
+        return self.speed
+
+    def get_max_concurrent_launches(self):
+        return self.conc
+
+
+class _NoCloudData:
+    def get_resource_availabilities(self):
+        return {}
+
+    def get_recoverable_resource_availabilities(self):
+        return {}
+
+
+def reconcile_launch(scn, req, reply):
+    """Ray's reconciler after the scheduler: {type: instances requested}."""
+    # Ray logs every status transition at INFO; this is a batch run.
+    logging.getLogger("ray.autoscaler.v2.instance_manager").setLevel(logging.WARNING)
+    im = InstanceManager(InstanceStorage("raysense", InMemoryStorage()), [])
+    im._instance_storage.batch_upsert_instances([i.im_instance for i in req.current_instances])
+    before = {i.instance_id for i in Reconciler._get_im_instances(im)[0]
+              if i.status == Instance.REQUESTED}
+    config = _Config(scn, req)
+    Reconciler._scale_cluster(
+        autoscaling_state=AutoscalingState(), instance_manager=im,
+        cloud_resource_monitor=_NoCloudData(), ray_state=ClusterResourceState(),
+        scheduler=_Reply(reply), autoscaling_config=config, cloud_provider=None)
+    Reconciler._terminate_instances(instance_manager=im)
+    Reconciler._handle_instances_launch(instance_manager=im, autoscaling_config=config)
+    launch = {}
+    for i in Reconciler._get_im_instances(im)[0]:
+        if i.status == Instance.REQUESTED and i.instance_id not in before:
+            launch[i.instance_type] = launch.get(i.instance_type, 0) + 1
+    return launch, Reconciler._is_head_node_running(im)
+
+
+def ray_plan(scn, limit=False):
+    req = build_request(scn, Instance.REQUESTED if limit else Instance.ALLOCATED)
     sched = ResourceDemandScheduler()
     c0 = time.process_time()
     t0 = time.perf_counter()
     reply = sched.schedule(req)
-    return summarize(reply, time.perf_counter() - t0, time.process_time() - c0)
+    out = summarize(reply, time.perf_counter() - t0, time.process_time() - c0)
+    if limit:
+        out["launch"], out["head_running"], out["reconcile_error"] = {}, False, None
+        try:
+            out["launch"], out["head_running"] = reconcile_launch(scn, req, reply)
+        except AssertionError as e:  # Ray refused an update (invalid transition)
+            out["reconcile_error"] = str(e) or "AssertionError"
+    return out
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    limit = bool(args) and args[0] == "--limit"
+    if limit:
+        args = args[1:]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(sys.argv[1]) as f:
+    with open(args[0]) as f:
         scn = json.load(f)
-    print(json.dumps(ray_plan(scn), sort_keys=True))
+    print(json.dumps(ray_plan(scn, limit), sort_keys=True))
     return 0
 
 

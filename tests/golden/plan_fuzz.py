@@ -5,6 +5,11 @@ The generator only produces states Ray itself could report: a node idle for
 s > 0 seconds has all its logical resources free, nodes per type stay within
 max_workers (over-max handling deliberately differs, deviation D1), and agent
 busy hints are absent (raysense-only input).
+
+With limit=True it also varies what the upscaling limit depends on:
+upscaling_speed, max_concurrent_launches, and idle nodes that report fewer
+CPUs than their type (demand then launches the type while the same round
+stops such a node).
 """
 import random
 
@@ -28,7 +33,7 @@ FRACTIONAL_SHAPES = [
 ]
 
 
-def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None):
+def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None, limit=False):
     shapes = shapes or SHAPES
     n_types = n_types or rng.randint(1, 5)
     types = {"head": {"resources": {"CPU": 0, "memory": 8 * 2**30}, "max_workers": 0}}
@@ -47,6 +52,10 @@ def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None):
         "idle_timeout_s": 60,
         "upscaling_speed": 1000,
     }
+    if limit:
+        scn["upscaling_speed"] = rng.choice([0, 0.5, 1, 2, 1000])
+        if rng.random() < 0.5:
+            scn["max_concurrent_launches"] = rng.randint(1, 12)
     use_global_max = rng.random() < 0.5
     nodes = [{"id": "head", "type": "head", "total": dict(types["head"]["resources"]),
               "available": dict(types["head"]["resources"]), "idle_s": 1000}]
@@ -65,6 +74,8 @@ def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None):
         else:
             total = dict(t["resources"])
             if rng.random() < 0.5:
+                if limit and total.get("CPU", 0) >= 2 and rng.random() < 0.7:
+                    total["CPU"] /= 2
                 avail = dict(total)
                 node["idle_s"] = rng.choice([0.5, 5, 20, 59, 61, 100, 1000])
             else:
@@ -88,6 +99,11 @@ def gen_scenario(rng, n_types=None, n_nodes=None, n_entries=None, shapes=None):
         bundles = [dict(rng.choice(shapes[:9])) for _ in range(rng.randint(1, 4))]
         demand["placement_groups"].append(
             {"strategy": strat, "bundles": bundles, "count": rng.randint(1, 2)})
+    if limit and rng.random() < 0.7:
+        # Whole nodes of one type: they fit no node shrunk below its type.
+        tn = "t%d" % rng.randrange(n_types)
+        shape = {k: v for k, v in types[tn]["resources"].items() if k != "memory"}
+        demand["tasks"].append({"shape": shape, "count": rng.randint(1, 8)})
     if rng.random() < 0.2:
         demand["request_resources"] = [
             {"shape": dict(rng.choice(shapes[:6])), "count": rng.randint(1, 8)}]

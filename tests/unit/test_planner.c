@@ -10,7 +10,29 @@
  *   infeas   "kind#index:count:reason,..."
  * The expectations were worked out by hand from Ray 2.60's scheduler.py rules
  * (comments say how); bench/ray_plan.py and tests/golden/test_plan_vs_ray.py
- * additionally check random scenarios against Ray itself. */
+ * additionally check random scenarios against Ray itself.
+ *
+ * The upscaling limit, as the pinned wheel does it
+ * (ray/autoscaler/v2/instance_manager/reconciler.py, Ray 2.60.0):
+ *   - _step_next (l. 307-325) runs _scale_cluster before
+ *     _handle_instances_launch.  _scale_cluster applies the scheduler's
+ *     to_terminate (l. 1299-1331: RAY_RUNNING -> RAY_STOP_REQUESTED,
+ *     ALLOCATED/RAY_INSTALLING -> TERMINATING, QUEUED -> TERMINATED) and
+ *     queues to_launch as QUEUED instances (l. 1333-1345).
+ *   - _handle_instances_launch (l. 823-878) then sorts instances by status
+ *     (l. 829-839): running = RAY_RUNNING per type, in flight = REQUESTED of
+ *     all types.  ALLOCATED, RAY_INSTALLING and the nodes this round stops
+ *     count as neither.
+ *   - _compute_to_launch (l. 880-937), types in order of their first QUEUED
+ *     instance: n = max(1, ceil(upscaling_speed * max(running[type], 1)))
+ *     (l. 915-918); n = min(max_concurrent_launches - in_flight, n)
+ *     (l. 903, 921-924; AUTOSCALER_MAX_CONCURRENT_LAUNCHES = 10); n clamped
+ *     to [0, QUEUED[type]] (l. 927-928); in_flight += n.  Pending nodes of the type do not
+ *     lower its own allowance, only the cluster-wide one.
+ * raysense cannot tell REQUESTED from ALLOCATED and counts every pending node
+ * as in flight (D6).  The rows under "the upscaling limit" state one case
+ * each: no terminations, terminations of the same type, of another type,
+ * pending nodes. */
 #include "check.h"
 #include "controller/planner.h"
 #include "controller/scenario.h"
@@ -33,6 +55,17 @@
 #define BUSY_CPU1(id) "{\"id\": \"" id "\", \"type\": \"cpu1\", \"total\": {\"CPU\": 1}, " \
 		      "\"available\": {\"CPU\": 0}, \"idle_s\": 0}"
 #define FAST "\"upscaling_speed\": 1000, \"head_node_type\": \"head\""
+/* The upscaling limit rows: upscaling_speed 1, a 2-CPU worker group. */
+#define SPEED1 "\"upscaling_speed\": 1.0, \"head_node_type\": \"head\""
+#define CPU2_TYPE "\"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 20}"
+#define BUSY_CPU2(id) "{\"id\": \"" id "\", \"type\": \"cpu2\", \"total\": {\"CPU\": 2}, " \
+		      "\"available\": {\"CPU\": 0}, \"idle_s\": 0}"
+/* A cpu2 node idle past the timeout that reports only 1 CPU (e.g. num-cpus
+ * set below the group's resources): 2-CPU demand cannot use it, so the same
+ * round both stops it and launches its type. */
+#define SMALL_IDLE_CPU2(id, extra) "{\"id\": \"" id "\", \"type\": \"cpu2\", \"total\": {\"CPU\": 1}, " \
+				   "\"available\": {\"CPU\": 1}, \"idle_s\": 100" extra "}"
+#define CPU2_TASKS(n) "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": " #n "}]}"
 
 struct row {
 	const char *name;
@@ -141,6 +174,38 @@ static const struct row rows[] = {
 	  "{\"id\": \"p2\", \"type\": \"cpu1\", \"status\": \"pending\"}],"
 	  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 6}]}}",
 	  "cpu1:1", "cpu1:4", "", "", "" },
+
+	/* --- the upscaling limit after this round's terminations (rule at the top) --- */
+	{ "limit, no terminations: two running cpu2 -> ceil(1 * 2) = 2 start",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU2_TYPE "}, " SPEED1 ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") "], " CPU2_TASKS(5) "}",
+	  "cpu2:2", "cpu2:5", "", "", "" },
+	{ "limit, same type terminating: the idle cpu2 is stopped first, so 2 running -> 2 start, not 3",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU2_TYPE "}, " SPEED1 ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") ", " SMALL_IDLE_CPU2("s", "") "],"
+	  CPU2_TASKS(5) "}",
+	  "cpu2:2", "cpu2:5", "s:idle", "", "" },
+	{ "limit, same type, kept by the agent's busy hint (D2): Ray stops it, so it does not count",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU2_TYPE "}, " SPEED1 ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") ", "
+	  SMALL_IDLE_CPU2("s", ", \"busy_workers\": 1") "], " CPU2_TASKS(5) "}",
+	  "cpu2:2", "cpu2:5", "", "s:agent_reports_busy", "" },
+	{ "limit, another type terminating: cpu2's own running count is unchanged -> 2 start",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 4) ", " CPU2_TYPE "}, " SPEED1 ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") ", " IDLE_CPU1("i", 100) "],"
+	  CPU2_TASKS(5) "}",
+	  "cpu2:2", "cpu2:5", "i:idle", "", "" },
+	{ "limit, pending nodes: not running, and they do not lower their type's allowance -> 2 start",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU2_TYPE "}, " SPEED1 ","
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") ","
+	  "{\"id\": \"p\", \"type\": \"cpu2\", \"status\": \"pending\"}], " CPU2_TASKS(6) "}",
+	  "cpu2:2", "cpu2:5", "", "", "" },
+	{ "limit, pending nodes count toward max_concurrent_launches (D6): 3 - 2 in flight -> 1 starts",
+	  "{\"node_types\": {" HEAD_TYPE ", " CPU2_TYPE "}, " SPEED1 ", \"max_concurrent_launches\": 3,"
+	  "\"nodes\": [" HEAD_NODE ", " BUSY_CPU2("b1") ", " BUSY_CPU2("b2") ", " SMALL_IDLE_CPU2("s", "") ","
+	  "{\"id\": \"p1\", \"type\": \"cpu2\", \"status\": \"pending\"},"
+	  "{\"id\": \"p2\", \"type\": \"cpu2\", \"status\": \"pending\"}], " CPU2_TASKS(6) "}",
+	  "cpu2:1", "cpu2:4", "s:idle", "", "" },
 
 	/* --- placement groups --- */
 	{ "STRICT_SPREAD of two bundles needs two nodes",

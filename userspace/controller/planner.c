@@ -17,7 +17,13 @@
  * _compute_to_launch):  per type, at most
  *     max(1, ceil(upscaling_speed * max(running_of_type, 1)))
  * nodes start per round, and at most max_concurrent_launches (10) nodes are
- * in flight cluster-wide.
+ * in flight cluster-wide.  running_of_type counts RAY_RUNNING instances
+ * only, after Ray has applied this round's terminations (_step_next runs
+ * _scale_cluster first, which moves them to RAY_STOP_REQUESTED): a node
+ * that this round stops (idle, over max) does not count, nor does a pending
+ * one.  For idle nodes the count follows Ray's own rule even where the D2
+ * guards keep the node; nodes kept by D1 may count, but their type (or the
+ * whole cluster) is at max then, so nothing of it is launched anyway.
  *
  * Bin-packing (planner_pack.c: _try_schedule, _sched_best_node,
  * SchedulingNode.try_schedule):
@@ -394,6 +400,9 @@ static int add_termination(struct planner *p, struct snode *n, enum planner_term
 			return -ENOMEM;
 		o->terminations = np;
 	}
+	/* Idle stops are counted by Ray's own rule in phase_idle. */
+	if (r != PLANNER_TERM_IDLE && src->status == PLANNER_NODE_RUNNING)
+		p->stopping[n->type]++;
 	o->terminations[o->termination_count++] = (struct planner_termination){
 		.node_index = n->input, .id = src->id, .type = src->type, .reason = r,
 		.idle_s = src->status == PLANNER_NODE_RUNNING ? src->idle_s : -1,
@@ -801,9 +810,10 @@ static int phase_idle(struct planner *p)
 	size_t T = p->in->node_type_count;
 	int *count = calloc(T ? T : 1, sizeof(*count));
 	int *terminated = calloc(T ? T : 1, sizeof(*terminated));
+	int *ray_stops = calloc(T ? T : 1, sizeof(*ray_stops));
 	size_t *order = NULL;
 	int err = -ENOMEM;
-	if (!count || !terminated)
+	if (!count || !terminated || !ray_stops)
 		goto out;
 	for (size_t t = 0; t < T; t++)
 		count[t] = pack_count_type(p, t, true);
@@ -829,12 +839,16 @@ static int phase_idle(struct planner *p)
 			err = add_kept(p, n->input, PLANNER_KEEP_NEEDED);
 			continue;
 		}
+		/* Ray stops this node unless min_workers keeps it, whatever
+		 * the D2 guards below decide: the launch limit follows Ray. */
+		int min = p->in->node_types[n->type].min_workers;
+		if (count[n->type] - ray_stops[n->type] > min)
+			ray_stops[n->type]++;
 		enum planner_keep_reason why = PLANNER_KEEP_IN_USE;
 		if (!removable(p, n, timeout, &why)) {
 			err = add_kept(p, n->input, why);
 			continue;
 		}
-		int min = p->in->node_types[n->type].min_workers;
 		if (count[n->type] - terminated[n->type] <= min) {
 			err = add_kept(p, n->input, PLANNER_KEEP_MIN_WORKERS);
 			continue;
@@ -842,9 +856,12 @@ static int phase_idle(struct planner *p)
 		terminated[n->type]++;
 		err = add_termination(p, n, PLANNER_TERM_IDLE, timeout);
 	}
+	for (size_t t = 0; t < T && !err; t++)
+		p->stopping[t] += ray_stops[t];
 out:
 	free(count);
 	free(terminated);
+	free(ray_stops);
 	free(order);
 	return err;
 }
@@ -911,6 +928,10 @@ static int build_launches(struct planner *p)
 		else if (!p->in->node_types[t].is_head)
 			in_flight++;	/* D6 */
 	}
+	/* Ray applies this round's terminations before the limit
+	 * (reconciler.py, _step_next), so stopping nodes are not running. */
+	for (size_t t = 0; t < T; t++)
+		running[t] -= p->stopping[t];
 	for (size_t i = 0; i < o->new_node_count; i++) {
 		size_t t = o->new_nodes[i].type_index;
 		if (seen[t])
@@ -963,6 +984,7 @@ static void planner_free(struct planner *p)
 	}
 	free(p->shapes);
 	free(p->type_max);
+	free(p->stopping);
 	for (size_t t = 0; p->type_res && t < p->in->node_type_count; t++)
 		pack_rvec_free(&p->type_res[t]);
 	free(p->type_res);
@@ -981,7 +1003,8 @@ static int setup(struct planner *p)
 	if (p->gpu_id < 0)
 		return -ENOMEM;
 	p->type_max = calloc(T ? T : 1, sizeof(*p->type_max));
-	if (!p->type_max)
+	p->stopping = calloc(T ? T : 1, sizeof(*p->stopping));
+	if (!p->type_max || !p->stopping)
 		return -ENOMEM;
 	p->type_res = calloc(T ? T : 1, sizeof(*p->type_res));
 	if (!p->type_res)

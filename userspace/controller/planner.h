@@ -125,7 +125,9 @@ struct planner_input {
 	 * + launched; < 0 = no global cap. */
 	int max_workers;
 	/* Ray's upscaling_speed (>= 0).  Per type and round, at most
-	 * max(1, ceil(upscaling_speed * max(running_of_type, 1))) nodes start. */
+	 * max(1, ceil(upscaling_speed * max(running_of_type, 1))) nodes start;
+	 * running_of_type leaves out pending nodes and the nodes this round
+	 * stops, as Ray's reconciler does. */
 	double upscaling_speed;
 	/* Cap on nodes in flight (pending) across the cluster; <= 0 = default
 	 * PLANNER_DEFAULT_MAX_CONCURRENT_LAUNCHES. */

@@ -149,6 +149,10 @@ struct planner {
 	int *type_max;		/* clamped max per type */
 	struct rvec *type_res;	/* interned resources per type */
 	int global_max;		/* -1 = none */
+	/* Per type: running nodes that Ray's scheduler takes out of RAY_RUNNING
+	 * this round.  Ray's reconciler no longer counts them as running when
+	 * it limits launches (reconciler.py, _compute_to_launch). */
+	int *stopping;
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
 	struct saved *saved;
