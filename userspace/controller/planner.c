@@ -139,25 +139,41 @@ static long type_index(const struct planner_input *in, const char *name)
 static int cmp_node_id(const void *a, const void *b, void *nodes)
 {
 	const struct planner_node *n = nodes;
-	return strcmp(n[*(const size_t *)a].id, n[*(const size_t *)b].id);
+	const size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(n[x].id, n[y].id);
+	return c ? c : (x < y ? -1 : x > y);
 }
 
-/* Node ids must be unique (they name terminations).  O(n log n). */
-static int check_unique_ids(struct planner *p)
+int planner_find_duplicate_id(const struct planner_node *nodes, size_t n, size_t *first,
+			      size_t *second)
 {
-	size_t n = p->in->node_count;
 	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	int found = 0;
+
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = i;
-	qsort_r(idx, n, sizeof(*idx), cmp_node_id, (void *)p->in->nodes);
-	int err = 0;
-	for (size_t i = 1; i < n && !err; i++)
-		if (strcmp(p->in->nodes[idx[i - 1]].id, p->in->nodes[idx[i]].id) == 0)
-			err = fail(p, "node id '%s' appears twice", p->in->nodes[idx[i]].id);
+	qsort_r(idx, n, sizeof(*idx), cmp_node_id, (void *)nodes);
+	for (size_t i = 1; i < n && !found; i++)
+		if (strcmp(nodes[idx[i - 1]].id, nodes[idx[i]].id) == 0) {
+			*first = idx[i - 1];
+			*second = idx[i];
+			found = 1;
+		}
 	free(idx);
-	return err;
+	return found;
+}
+
+/* Node ids must be unique (they name terminations). */
+static int check_unique_ids(struct planner *p)
+{
+	size_t a, b;
+	int rc = planner_find_duplicate_id(p->in->nodes, p->in->node_count, &a, &b);
+
+	if (rc < 0)
+		return rc;
+	return rc ? fail(p, "node id '%s' appears twice", p->in->nodes[b].id) : 0;
 }
 
 static int validate(struct planner *p)

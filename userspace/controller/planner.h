@@ -254,6 +254,11 @@ struct planner_output {
  * with planner_output_free() before the call. */
 int planner_plan(const struct planner_input *in, struct planner_output *out);
 
+/* Two nodes with the same id, O(n log n): 1 with their indexes (first <
+ * second in input order when ids tie), 0 when all ids differ, -ENOMEM. */
+int planner_find_duplicate_id(const struct planner_node *nodes, size_t n, size_t *first,
+			      size_t *second);
+
 void planner_output_free(struct planner_output *out);
 
 /* Stable lower-case names for logs and JSON. */

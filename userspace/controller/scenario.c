@@ -312,33 +312,20 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 	return 0;
 }
 
-static int cmp_node_id(const void *a, const void *b, void *nodes)
-{
-	const struct planner_node *n = nodes;
-	const size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(n[x].id, n[y].id);
-	return c ? c : (x < y ? -1 : x > y);
-}
-
 /* Node ids name terminations, so they must be unique.  O(n log n). */
 static int check_unique_ids(struct scenario *s, struct rs_json_error *err)
 {
-	size_t n = s->in.node_count;
-	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
-	int rc = 0;
-	if (!idx)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		idx[i] = i;
-	qsort_r(idx, n, sizeof(*idx), cmp_node_id, s->nodes);
-	for (size_t i = 1; i < n && !rc; i++)
-		if (strcmp(s->nodes[idx[i - 1]].id, s->nodes[idx[i]].id) == 0) {
-			rs_json_set_error(err, "$.nodes[%zu].id: '%s' also used by $.nodes[%zu]",
-					  idx[i], s->nodes[idx[i]].id, idx[i - 1]);
-			rc = -EINVAL;
-		}
-	free(idx);
-	return rc;
+	size_t a, b;
+	int rc = planner_find_duplicate_id(s->nodes, s->in.node_count, &a, &b);
+
+	if (rc < 0)
+		return rc;
+	if (rc) {
+		rs_json_set_error(err, "$.nodes[%zu].id: '%s' also used by $.nodes[%zu]", b,
+				  s->nodes[b].id, a);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int parse_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
