@@ -2,6 +2,7 @@
 #include "agent/agent_http.h"
 #include "agent/export.h"
 #include "common/http_server.h"
+#include "common/prom_text.h"
 #include "common/log.h"
 
 #include <errno.h>

@@ -78,6 +78,22 @@ const struct rs_family_info rs_metric_families[] = {
 	{ NULL, NULL, NULL },
 };
 
+const char *const rs_startup_phase_names[RS_STARTUP_PHASES] = RS_STARTUP_PHASE_NAMES_INIT;
+
+uint64_t rs_timeline_phase_ns(const struct rs_timeline *t, enum rs_startup_phase p)
+{
+	const uint64_t at[RS_STARTUP_PHASES] = { t->cgroup_created_ns, t->first_exec_ns,
+						 t->raylet_exec_ns, t->raylet_listen_ns,
+						 t->gcs_connected_ns };
+
+	return (unsigned)p < RS_STARTUP_PHASES ? at[p] : 0;
+}
+
+uint64_t rs_timeline_start_ns(const struct rs_timeline *t)
+{
+	return t->cgroup_created_ns ? t->cgroup_created_ns : t->first_exec_ns;
+}
+
 static void copy_labels(struct rs_label *dst, int *n, const char *const *labels)
 {
 	*n = 0;

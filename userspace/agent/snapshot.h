@@ -58,6 +58,28 @@ struct rs_timeline {
 	uint32_t raylet_pid;
 };
 
+/* The phases of a timeline, in order, and their names as exported (the
+ * `phase` label of /metrics, the keys of /metrics.json timelines). The
+ * initializer is a macro so raysensectl can name them without linking the
+ * agent. */
+enum rs_startup_phase {
+	RS_STARTUP_CGROUP_CREATED,
+	RS_STARTUP_FIRST_EXEC,
+	RS_STARTUP_RAYLET_EXEC,
+	RS_STARTUP_RAYLET_LISTEN,
+	RS_STARTUP_GCS_CONNECTED,
+	RS_STARTUP_PHASES,
+};
+#define RS_STARTUP_PHASE_NAMES_INIT                                            \
+	{ "cgroup_created", "first_exec", "raylet_exec", "raylet_listen",      \
+	  "gcs_connected" }
+extern const char *const rs_startup_phase_names[RS_STARTUP_PHASES];
+
+/* When the timeline reached phase p (ns, 0 = not seen), and when it started:
+ * cgroup creation, else the first exec. */
+uint64_t rs_timeline_phase_ns(const struct rs_timeline *t, enum rs_startup_phase p);
+uint64_t rs_timeline_start_ns(const struct rs_timeline *t);
+
 /* Per-node worker activity (what the controller uses to confirm idleness). */
 struct rs_worker_activity {
 	uint32_t raylet_pid;
