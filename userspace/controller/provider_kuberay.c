@@ -7,6 +7,7 @@
 #include "controller/provider_kuberay.h"
 
 #include "common/log.h"
+#include "common/prom_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -948,35 +949,45 @@ cJSON *provider_kuberay_status_json(struct provider *p)
 	return o;
 }
 
+#define M_PATCHES "raysense_kuberay_patches_total"
+#define M_STARTUP "raysense_kuberay_pod_startup_seconds"
+
+static void put_patch_counters(struct rs_prom_text *w, const struct counters *n)
+{
+	rs_prom_family(w, M_PATCHES, "RayCluster JSON patches by outcome.", RS_PROM_COUNTER);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "ok" }), n->patch_ok);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "conflict" }),
+			   n->conflicts);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "unknown" }),
+			   n->uncertain);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "error" }), n->errors);
+}
+
+static void put_startup_phases(struct rs_prom_text *w, const struct phase_stat *ps)
+{
+	rs_prom_family(w, M_STARTUP, "Pod startup phases seen through the Kubernetes API "
+		       "(creation, PodScheduled, ContainersReady, Ray node ALIVE).",
+		       RS_PROM_SUMMARY);
+	for (int eci = 0; eci < 2; eci++)
+		for (int ph = 0; ph < PHASE_COUNT; ph++) {
+			const char *e = eci ? "true" : "false";
+
+			rs_prom_sample(w, M_STARTUP, "_sum",
+				       RS_PROM_LABELS({ "phase", phase_names[ph] }, { "eci", e }),
+				       ps->sum[eci][ph]);
+			rs_prom_sample_i64(w, M_STARTUP, "_count",
+					   RS_PROM_LABELS({ "phase", phase_names[ph] }, { "eci", e }),
+					   ps->count[eci][ph]);
+		}
+}
+
 char *provider_kuberay_metrics_text(struct provider *p)
 {
 	struct kuberay *k = impl(p);
-	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
+	struct rs_prom_text w;
 
-	if (!buf)
-		return NULL;
-#define EMIT(...) (len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, __VA_ARGS__))
-	EMIT("# HELP raysense_kuberay_patches_total RayCluster JSON patches by outcome.\n"
-	     "# TYPE raysense_kuberay_patches_total counter\n");
-	EMIT("raysense_kuberay_patches_total{outcome=\"ok\"} %ld\n", k->n.patch_ok);
-	EMIT("raysense_kuberay_patches_total{outcome=\"conflict\"} %ld\n", k->n.conflicts);
-	EMIT("raysense_kuberay_patches_total{outcome=\"unknown\"} %ld\n", k->n.uncertain);
-	EMIT("raysense_kuberay_patches_total{outcome=\"error\"} %ld\n", k->n.errors);
-	EMIT("# HELP raysense_kuberay_pod_startup_seconds Pod startup phases seen through the "
-	     "Kubernetes API (creation, PodScheduled, ContainersReady, Ray node ALIVE).\n"
-	     "# TYPE raysense_kuberay_pod_startup_seconds summary\n");
-	for (int eci = 0; eci < 2; eci++)
-		for (int ph = 0; ph < PHASE_COUNT; ph++) {
-			EMIT("raysense_kuberay_pod_startup_seconds_sum{phase=\"%s\",eci=\"%s\"} %.6f\n",
-			     phase_names[ph], eci ? "true" : "false", k->phases.sum[eci][ph]);
-			EMIT("raysense_kuberay_pod_startup_seconds_count{phase=\"%s\",eci=\"%s\"} %ld\n",
-			     phase_names[ph], eci ? "true" : "false", k->phases.count[eci][ph]);
-		}
-#undef EMIT
-	if (len >= cap) {	/* cannot happen with the fixed label set; be safe */
-		free(buf);
-		return NULL;
-	}
-	return buf;
+	rs_prom_init(&w, RS_PROM_FLOAT_FIXED6);
+	put_patch_counters(&w, &k->n);
+	put_startup_phases(&w, &k->phases);
+	return rs_prom_finish(&w, NULL);
 }
