@@ -678,6 +678,8 @@ static void kuberay_destroy(struct provider *p)
 	p->impl = NULL;
 }
 
+static void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s);
+
 static const struct provider_ops kuberay_ops = {
 	.name = "kuberay",
 	.status_json = provider_kuberay_status_json,
@@ -775,7 +777,9 @@ static void track_seen(struct kuberay *k)
 	}
 }
 
-void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s)
+/* provider_ops.node_alive: the Ray node of provider id (pod IP or name) is
+ * ALIVE; the first report closes its startup timeline. */
+static void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s)
 {
 	struct kuberay *k = impl(p);
 	const struct kuberay_pod *pod = find_pod_by_id(k, id);
@@ -784,56 +788,6 @@ void provider_kuberay_note_alive(struct provider *p, const char *id, double unix
 	if (s && s->ray_alive <= 0)
 		s->ray_alive = unix_s;
 	track_seen(k);
-}
-
-const struct kuberay_pod *provider_kuberay_pod_for_ip(struct provider *p, const char *ip)
-{
-	struct kuberay *k = impl(p);
-	const struct kuberay_pod *by_host = NULL;
-	int host_matches = 0;
-
-	if (!ip || !*ip)
-		return NULL;
-	for (size_t i = 0; i < k->pod_count; i++) {
-		if (!strcmp(k->pods[i].ip, ip))
-			return &k->pods[i];
-		if (!strcmp(k->pods[i].host_ip, ip)) {
-			by_host = &k->pods[i];
-			host_matches++;
-		}
-	}
-	return host_matches == 1 ? by_host : NULL;
-}
-
-int provider_kuberay_groups(struct provider *p, struct controller_config *out)
-{
-	struct kuberay *k = impl(p);
-	size_t n = 0;
-
-	if (!k->have_state)
-		return -EAGAIN;
-	config_free(out);
-	config_init(out);
-	out->groups = calloc(k->group_count ? k->group_count : 1, sizeof(*out->groups));
-	if (!out->groups)
-		return -ENOMEM;
-	for (size_t i = 0; i < k->group_count; i++) {
-		const struct kuberay_group *g = &k->groups[i];
-		struct worker_group *w = &out->groups[n];
-
-		if (!g->type_ok)
-			continue;
-		snprintf(w->name, sizeof(w->name), "%s", g->name);
-		if (resmap_copy(&w->resources, &g->node_type))
-			return -ENOMEM;
-		w->min_workers = g->min_replicas * g->num_of_hosts;
-		w->max_workers = g->max_replicas > INT32_MAX / (g->num_of_hosts ? g->num_of_hosts : 1)
-					 ? INT32_MAX : g->max_replicas * g->num_of_hosts;
-		w->idle_timeout_s = -1;
-		n++;
-	}
-	out->group_count = n;
-	return 0;
 }
 
 static cJSON *strv_json(char *const *v, size_t n)
