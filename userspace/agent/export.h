@@ -21,6 +21,14 @@
 #define RS_FAMILY_STARTUP_PHASE_SECONDS "raysense_startup_phase_seconds"
 #define RS_FAMILY_WORKERS "raysense_workers"
 #define RS_FAMILY_SECONDS_SINCE_BUSY "raysense_raylet_seconds_since_busy"
+/* The agent's own metrics (agent_http.c appends them as ctx->extra). */
+#define RS_FAMILY_PUSH_DROPPED "raysense_agent_push_dropped_total"
+#define RS_FAMILY_PUSH_SENT "raysense_agent_push_sent_total"
+#define RS_FAMILY_PUSH_FAILURES "raysense_agent_push_failures_total"
+#define RS_FAMILY_PUSH_QUEUE_SNAPSHOTS "raysense_agent_push_queue_snapshots"
+#define RS_FAMILY_PUSH_QUEUE_BYTES "raysense_agent_push_queue_bytes"
+#define RS_FAMILY_AGENT_READY "raysense_agent_ready"
+#define RS_FAMILY_AGENT_BUILD_INFO "raysense_agent_build_info"
 
 /* Families derived by the exporters (timelines, workers) and the agent's own
  * metrics (push, build info), NULL-terminated. */

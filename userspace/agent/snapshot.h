@@ -1,7 +1,7 @@
 /* snapshot.h -- one consistent read of everything the agent measured.
  *
- * This is the contract between the probe side (collect.c reads the pinned BPF
- * maps) and the output side (Prometheus text, JSON, push to the controller,
+ * This is the contract between the probe side (each family's collect(),
+ * e.g. raylet_collect.c, reads the pinned BPF maps) and the output side (Prometheus text, JSON, push to the controller,
  * raysensectl). Collection reads maps by their pinned path, so raysensectl can
  * decode them with no agent running. */
 #ifndef RAYSENSE_AGENT_SNAPSHOT_H
@@ -112,11 +112,12 @@ struct rs_snapshot {
 
 /* Fill *snap from the maps pinned under pin_dir (default /sys/fs/bpf/raysense).
  * Returns 0 or -errno (-ENOENT when nothing is pinned there). Free with
- * rs_snapshot_free(). Implemented by the probe side (collect.c). */
+ * rs_snapshot_free(). Runs every family's collect() (snapshot.c). */
 int rs_snapshot_collect(const char *pin_dir, struct rs_snapshot *snap);
 void rs_snapshot_free(struct rs_snapshot *snap);
 
-/* Every family the agent can export, NULL-terminated (collect.c). */
+/* HELP/TYPE of every family the probe side exports, NULL-terminated
+ * (snapshot.c). */
 extern const struct rs_family_info rs_metric_families[];
 
 #endif
