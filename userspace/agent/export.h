@@ -58,7 +58,8 @@ double rs_hist_slot_le_seconds(unsigned slot);
 /* Prometheus text format 0.0.4 (served as RS_PROM_CONTENT_TYPE,
  * common/prom_text.h) into a malloc'd, NUL-terminated buffer.
  * Returns 0 or -ENOMEM. Series with invalid metric or label names are
- * skipped with a warning, never emitted half-valid. */
+ * skipped, never emitted half-valid (skipped families and histogram series
+ * are logged as warnings; counter and gauge series silently). */
 int rs_export_prom(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
 		   char **out, size_t *out_len);
 

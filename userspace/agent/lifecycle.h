@@ -23,10 +23,8 @@ extern const struct rs_probe_family rs_lifecycle_family;
  * moved keys. Every get_next_key walk of a probe-updated map uses it. */
 #define RS_LC_MAP_WALK_LIMIT (1 << 16)
 
-/* Probe-family entry points (lifecycle.c, lifecycle_collect.c). */
-int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state);
-int rs_lifecycle_poll(void *state);
-void rs_lifecycle_detach(void *state);
+/* collect() of the family (lifecycle_collect.c); attach, poll and detach
+ * are reached through rs_lifecycle_family (lifecycle.c). */
 int rs_lifecycle_collect(const char *pin_dir, struct rs_snapshot *snap);
 
 /* Shared helpers (lifecycle_proc.c): read /proc/<pid>/cmdline into buf
