@@ -12,6 +12,14 @@
 #define RS_NODE_ID_LEN 64           /* Ray node id, hex (56 chars) + NUL */
 #define RS_MAX_INFLIGHT 16384       /* lease RPCs / leases in flight */
 
+/* Names of the maps, as pinned under the agent's pin dir (the BPF objects
+ * declare them with these identifiers). */
+#define RS_RL_MAP_RAYLETS "rs_raylets"
+#define RS_RL_MAP_META "rs_raylet_meta"
+#define RS_RL_MAP_LEASE_HIST "rs_lease_hist"
+#define RS_RL_MAP_LEASE_CNT "rs_lease_cnt"
+#define RS_RL_MAP_RUNQ_HIST "rs_runq_hist"
+
 /* Value of rs_raylets (key: raylet tgid). Written by userspace discovery;
  * read by the BPF filters (presence only) and by collect(). */
 struct rs_raylet_info {

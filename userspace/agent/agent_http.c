@@ -2,6 +2,7 @@
 #include "agent/agent_http.h"
 #include "agent/export.h"
 #include "common/http_server.h"
+#include "common/prom_text.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -58,19 +59,19 @@ static size_t self_values(struct rs_agent_http *h, struct rs_value_series *v, bo
 	struct rs_push_stats ps;
 	size_t n = 0;
 
-	set_value(&v[n++], "raysense_agent_ready", RS_VALUE_GAUGE, ready ? 1 : 0);
-	set_value(&v[n], "raysense_agent_build_info", RS_VALUE_GAUGE, 1);
+	set_value(&v[n++], RS_FAMILY_AGENT_READY, RS_VALUE_GAUGE, ready ? 1 : 0);
+	set_value(&v[n], RS_FAMILY_AGENT_BUILD_INFO, RS_VALUE_GAUGE, 1);
 	snprintf(v[n].labels[0].key, RS_LABEL_KEY_LEN, "version");
 	snprintf(v[n].labels[0].value, RS_LABEL_VALUE_LEN, "%s", RAYSENSE_VERSION);
 	v[n++].n_labels = 1;
 	if (!h->cfg.push)
 		return n;
 	rs_push_get_stats(h->cfg.push, &ps);
-	set_value(&v[n++], "raysense_agent_push_dropped_total", RS_VALUE_COUNTER, (double)ps.dropped);
-	set_value(&v[n++], "raysense_agent_push_sent_total", RS_VALUE_COUNTER, (double)ps.sent);
-	set_value(&v[n++], "raysense_agent_push_failures_total", RS_VALUE_COUNTER, (double)ps.failures);
-	set_value(&v[n++], "raysense_agent_push_queue_snapshots", RS_VALUE_GAUGE, (double)ps.queued);
-	set_value(&v[n++], "raysense_agent_push_queue_bytes", RS_VALUE_GAUGE, (double)ps.queued_bytes);
+	set_value(&v[n++], RS_FAMILY_PUSH_DROPPED, RS_VALUE_COUNTER, (double)ps.dropped);
+	set_value(&v[n++], RS_FAMILY_PUSH_SENT, RS_VALUE_COUNTER, (double)ps.sent);
+	set_value(&v[n++], RS_FAMILY_PUSH_FAILURES, RS_VALUE_COUNTER, (double)ps.failures);
+	set_value(&v[n++], RS_FAMILY_PUSH_QUEUE_SNAPSHOTS, RS_VALUE_GAUGE, (double)ps.queued);
+	set_value(&v[n++], RS_FAMILY_PUSH_QUEUE_BYTES, RS_VALUE_GAUGE, (double)ps.queued_bytes);
 	return n;
 }
 

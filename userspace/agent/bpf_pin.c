@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int rs_bpf_pin_path(char *buf, size_t len, const char *pin_dir, const char *name)
+/* "<pin_dir>/<name>" into buf; -ENAMETOOLONG if it does not fit. */
+static int rs_bpf_pin_path(char *buf, size_t len, const char *pin_dir, const char *name)
 {
 	int n = snprintf(buf, len, "%s/%s", pin_dir, name);
 

@@ -16,9 +16,6 @@
 int rs_bpf_pin_maps(struct bpf_object *obj, const char *pin_dir,
 		    const char *const *map_names);
 
-/* "<pin_dir>/<name>" into buf; -ENAMETOOLONG if it does not fit. */
-int rs_bpf_pin_path(char *buf, size_t len, const char *pin_dir, const char *name);
-
 /* Open a pinned map read-only-ish by path; returns fd or -errno. */
 int rs_bpf_open_pinned(const char *pin_dir, const char *name);
 

@@ -16,7 +16,19 @@
 
 #include "agent/snapshot.h"
 
-#define RS_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+/* The families the exporters derive from timelines and worker activity. */
+#define RS_FAMILY_STARTUP_PHASE_TIMESTAMP "raysense_startup_phase_timestamp_seconds"
+#define RS_FAMILY_STARTUP_PHASE_SECONDS "raysense_startup_phase_seconds"
+#define RS_FAMILY_WORKERS "raysense_workers"
+#define RS_FAMILY_SECONDS_SINCE_BUSY "raysense_raylet_seconds_since_busy"
+/* The agent's own metrics (agent_http.c appends them as ctx->extra). */
+#define RS_FAMILY_PUSH_DROPPED "raysense_agent_push_dropped_total"
+#define RS_FAMILY_PUSH_SENT "raysense_agent_push_sent_total"
+#define RS_FAMILY_PUSH_FAILURES "raysense_agent_push_failures_total"
+#define RS_FAMILY_PUSH_QUEUE_SNAPSHOTS "raysense_agent_push_queue_snapshots"
+#define RS_FAMILY_PUSH_QUEUE_BYTES "raysense_agent_push_queue_bytes"
+#define RS_FAMILY_AGENT_READY "raysense_agent_ready"
+#define RS_FAMILY_AGENT_BUILD_INFO "raysense_agent_build_info"
 
 /* Families derived by the exporters (timelines, workers) and the agent's own
  * metrics (push, build info), NULL-terminated. */
@@ -42,12 +54,12 @@ const struct rs_family_info *rs_export_family_info(const struct rs_export_ctx *c
  * The last slot also holds every larger value, so it has no finite bound:
  * exporters fold it into +Inf only. */
 double rs_hist_slot_le_seconds(unsigned slot);
-/* Shortest "%g" text that reads back as exactly `v` ("2e-09", "0.001024"). */
-void rs_format_double(double v, char *buf, size_t len);
 
-/* Prometheus text format 0.0.4 into a malloc'd, NUL-terminated buffer.
+/* Prometheus text format 0.0.4 (served as RS_PROM_CONTENT_TYPE,
+ * common/prom_text.h) into a malloc'd, NUL-terminated buffer.
  * Returns 0 or -ENOMEM. Series with invalid metric or label names are
- * skipped with a warning, never emitted half-valid. */
+ * skipped, never emitted half-valid (skipped families and histogram series
+ * are logged as warnings; counter and gauge series silently). */
 int rs_export_prom(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
 		   char **out, size_t *out_len);
 

@@ -10,11 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const phase_names[] = {
-	"cgroup_created", "first_exec", "raylet_exec", "raylet_listen", "gcs_connected",
-};
-#define N_PHASES (sizeof(phase_names) / sizeof(phase_names[0]))
-
 cJSON *rs_json_labels(const struct rs_label *labels, int n_labels)
 {
 	cJSON *obj = cJSON_CreateObject();
@@ -108,16 +103,9 @@ static cJSON *value_row(const struct rs_snapshot *snap, const struct rs_value_se
 	return row;
 }
 
-static uint64_t phase_ns(const struct rs_timeline *t, size_t phase)
-{
-	const uint64_t v[N_PHASES] = { t->cgroup_created_ns, t->first_exec_ns, t->raylet_exec_ns,
-				       t->raylet_listen_ns, t->gcs_connected_ns };
-	return v[phase];
-}
-
 cJSON *rs_json_timeline(const struct rs_timeline *t)
 {
-	uint64_t start = t->cgroup_created_ns ? t->cgroup_created_ns : t->first_exec_ns;
+	uint64_t start = rs_timeline_start_ns(t);
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *at, *rel;
 
@@ -128,11 +116,11 @@ cJSON *rs_json_timeline(const struct rs_timeline *t)
 	cJSON_AddNumberToObject(obj, "raylet_pid", t->raylet_pid);
 	at = cJSON_AddObjectToObject(obj, "phases_unix_seconds");
 	rel = cJSON_AddObjectToObject(obj, "phases_seconds");
-	for (size_t p = 0; at && rel && p < N_PHASES; p++) {
-		uint64_t ns = phase_ns(t, p);
+	for (int p = 0; at && rel && p < RS_STARTUP_PHASES; p++) {
+		uint64_t ns = rs_timeline_phase_ns(t, p);
 
-		add_number_or_null(at, phase_names[p], (double)ns / 1e9, ns != 0);
-		add_number_or_null(rel, phase_names[p], (double)(ns - start) / 1e9,
+		add_number_or_null(at, rs_startup_phase_names[p], (double)ns / 1e9, ns != 0);
+		add_number_or_null(rel, rs_startup_phase_names[p], (double)(ns - start) / 1e9,
 				   ns && start && ns >= start);
 	}
 	return obj;
@@ -140,7 +128,7 @@ cJSON *rs_json_timeline(const struct rs_timeline *t)
 
 static cJSON *timeline_row(const struct rs_snapshot *snap, const struct rs_timeline *t)
 {
-	cJSON *row = new_row(snap, "timeline", "raysense_startup_phase_seconds");
+	cJSON *row = new_row(snap, "timeline", RS_FAMILY_STARTUP_PHASE_SECONDS);
 	cJSON *tl = rs_json_timeline(t);
 
 	if (!row || !tl) {
@@ -160,7 +148,7 @@ static cJSON *timeline_row(const struct rs_snapshot *snap, const struct rs_timel
 
 static cJSON *workers_row(const struct rs_snapshot *snap, const struct rs_worker_activity *w)
 {
-	cJSON *row = new_row(snap, "workers", "raysense_workers");
+	cJSON *row = new_row(snap, "workers", RS_FAMILY_WORKERS);
 
 	if (!row)
 		return NULL;

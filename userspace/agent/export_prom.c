@@ -1,55 +1,50 @@
-/* export_prom.c -- Prometheus text exposition (format 0.0.4) of a snapshot.
+/* export_prom.c -- Prometheus text exposition (format 0.0.4) of a snapshot,
+ * written with the common writer (common/prom_text.h, which does the
+ * escaping and number formatting).
  *
- * Rules followed (prometheus/docs exposition_formats.md):
- *  - one HELP and one TYPE line per family, before its samples, and all the
- *    samples of a family in one uninterrupted group;
- *  - histogram buckets cumulative with ascending `le`, a `+Inf` bucket equal to
- *    `_count`, and `_sum` in seconds;
- *  - label values escaped (\\, \", \n); HELP escaped (\\, \n).
- * log2 slot i holds [2^i, 2^(i+1)) ns, so its bucket is le = 2^(i+1) ns stated
- * in seconds. The last slot also absorbs everything larger, so it gets no
- * finite bound and is only counted in +Inf. */
+ * What this file adds: one HELP and one TYPE line per family and all the
+ * samples of a family in one group even when the snapshot interleaves them;
+ * duplicate series dropped; a node label on every series; log2 histograms
+ * as cumulative buckets. Slot i holds [2^i, 2^(i+1)) ns, so its bucket is
+ * le = 2^(i+1) ns stated in seconds; the last slot also absorbs everything
+ * larger, so it gets no finite bound and is only counted in +Inf. _sum is in
+ * seconds. */
 #include "agent/export.h"
 #include "common/log.h"
+#include "common/prom_text.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const struct rs_family_info rs_export_families[] = {
-	{ "raysense_startup_phase_timestamp_seconds",
+	{ RS_FAMILY_STARTUP_PHASE_TIMESTAMP,
 	  "UNIX time at which a pod or Ray node reached a startup phase "
 	  "(cgroup_created, first_exec, raylet_exec, raylet_listen, gcs_connected).", "gauge" },
-	{ "raysense_startup_phase_seconds",
+	{ RS_FAMILY_STARTUP_PHASE_SECONDS,
 	  "Seconds from the first observed startup event of a pod or Ray node "
 	  "(cgroup creation, else first exec) to each later phase.", "gauge" },
-	{ "raysense_workers",
+	{ RS_FAMILY_WORKERS,
 	  "Ray worker processes of a raylet by state (busy = running a task or actor, idle = leased out nothing).",
 	  "gauge" },
-	{ "raysense_raylet_seconds_since_busy",
+	{ RS_FAMILY_SECONDS_SINCE_BUSY,
 	  "Seconds since any worker of the raylet was last seen busy.", "gauge" },
-	{ "raysense_agent_push_dropped_total",
+	{ RS_FAMILY_PUSH_DROPPED,
 	  "Snapshots dropped from the push queue (oldest first) because the controller was unreachable or slow.",
 	  "counter" },
-	{ "raysense_agent_push_sent_total", "Snapshots delivered to the controller (2xx answer).", "counter" },
-	{ "raysense_agent_push_failures_total", "Push attempts that failed (no answer, timeout or non-2xx).",
+	{ RS_FAMILY_PUSH_SENT, "Snapshots delivered to the controller (2xx answer).", "counter" },
+	{ RS_FAMILY_PUSH_FAILURES, "Push attempts that failed (no answer, timeout or non-2xx).",
 	  "counter" },
-	{ "raysense_agent_push_queue_snapshots", "Snapshots waiting in the push queue.", "gauge" },
-	{ "raysense_agent_push_queue_bytes", "Bytes of gzip snapshots waiting in the push queue.", "gauge" },
-	{ "raysense_agent_ready", "1 when the probes are attached and the pinned maps are readable.", "gauge" },
-	{ "raysense_agent_build_info", "Agent version (value is always 1).", "gauge" },
+	{ RS_FAMILY_PUSH_QUEUE_SNAPSHOTS, "Snapshots waiting in the push queue.", "gauge" },
+	{ RS_FAMILY_PUSH_QUEUE_BYTES, "Bytes of gzip snapshots waiting in the push queue.", "gauge" },
+	{ RS_FAMILY_AGENT_READY, "1 when the probes are attached and the pinned maps are readable.", "gauge" },
+	{ RS_FAMILY_AGENT_BUILD_INFO, "Agent version (value is always 1).", "gauge" },
 	{ NULL, NULL, NULL },
 };
-
-static const char *const phase_names[] = {
-	"cgroup_created", "first_exec", "raylet_exec", "raylet_listen", "gcs_connected",
-};
-#define N_PHASES (sizeof(phase_names) / sizeof(phase_names[0]))
 
 /* ---- shared helpers (also used by export_json.c) ---- */
 
@@ -72,25 +67,6 @@ const struct rs_family_info *rs_export_family_info(const struct rs_export_ctx *c
 double rs_hist_slot_le_seconds(unsigned slot)
 {
 	return ldexp(1.0, (int)slot + 1) / 1e9;
-}
-
-void rs_format_double(double v, char *buf, size_t len)
-{
-	if (isnan(v)) {
-		snprintf(buf, len, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	/* %.17g always round-trips but prints 2.0000000000000001e-09; take the
-	 * shortest precision that reads back exactly. */
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(buf, len, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
-	}
 }
 
 unsigned long long rs_hist_total(const struct rs_hist *h)
@@ -125,122 +101,7 @@ double rs_hist_quantile_seconds(const struct rs_hist *h, double q)
 	return rs_hist_slot_le_seconds(RS_HIST_SLOTS - 1);
 }
 
-/* ---- name validation and escaping ---- */
-
-static bool valid_name(const char *s, bool allow_colon)
-{
-	if (!s || !*s)
-		return false;
-	for (const char *p = s; *p; p++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (allow_colon && c == ':') || (p != s && c >= '0' && c <= '9');
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-static bool valid_labels(const struct rs_label *labels, int n)
-{
-	for (int i = 0; i < n; i++) {
-		if (!valid_name(labels[i].key, false) || strncmp(labels[i].key, "__", 2) == 0 ||
-		    strcmp(labels[i].key, "le") == 0)
-			return false;
-	}
-	return true;
-}
-
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static size_t utf8_seq_len(const unsigned char *p)
-{
-	size_t n;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xE0) == 0xC0 && p[0] >= 0xC2)
-		n = 2;
-	else if ((p[0] & 0xF0) == 0xE0)
-		n = 3;
-	else if ((p[0] & 0xF8) == 0xF0 && p[0] <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return n;
-}
-
-/* A growing text buffer for one series' label block. Label keys and values
- * are bounded (RS_LABEL_*_LEN), so the block is bounded too:
- * (RS_MAX_LABELS + 1) * (key + "=\"" + 3 * value + "\",") < LABELS_MAX. */
-#define LABELS_MAX 4096
-
-struct labels_buf {
-	char s[LABELS_MAX];
-	size_t len;
-};
-
-static void lb_put(struct labels_buf *b, const char *p, size_t n)
-{
-	size_t room = b->len < sizeof(b->s) - 1 ? sizeof(b->s) - 1 - b->len : 0;
-
-	if (n > room)
-		n = room; /* unreachable given the bounds above */
-	memcpy(b->s + b->len, p, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-/* Label value: escape \\, \" and \n; replace invalid UTF-8 with U+FFFD so
- * the whole exposition stays valid UTF-8. */
-static void lb_put_value(struct labels_buf *b, const char *v)
-{
-	const unsigned char *p = (const unsigned char *)v;
-
-	while (*p) {
-		size_t n = utf8_seq_len(p);
-
-		if (n == 0) {
-			lb_put(b, "\xEF\xBF\xBD", 3);
-			p++;
-			continue;
-		}
-		if (*p == '\\')
-			lb_put(b, "\\\\", 2);
-		else if (*p == '"')
-			lb_put(b, "\\\"", 2);
-		else if (*p == '\n')
-			lb_put(b, "\\n", 2);
-		else
-			lb_put(b, (const char *)p, n);
-		p += n;
-	}
-}
-
-static void put_help(FILE *f, const char *family, const char *help)
-{
-	fprintf(f, "# HELP %s ", family);
-	for (const char *p = help; *p; p++) {
-		if (*p == '\\')
-			fputs("\\\\", f);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*p, f);
-	}
-	fputc('\n', f);
-}
-
-/* ---- series rendering ---- */
-
-/* A series' labels plus the node label (when known and not already set). */
-struct label_set {
-	const struct rs_label *labels;
-	int n;
-	const char *node;
-};
+/* ---- labels ---- */
 
 static bool has_label(const struct rs_label *labels, int n, const char *key)
 {
@@ -250,52 +111,28 @@ static bool has_label(const struct rs_label *labels, int n, const char *key)
 	return false;
 }
 
-static struct label_set make_label_set(const struct rs_snapshot *snap,
-				       const struct rs_label *labels, int n)
+/* The node label first (when the snapshot knows the node); returns how
+ * many labels it put in out[]. */
+static size_t node_label(const struct rs_snapshot *snap, struct rs_prom_label *out)
 {
-	struct label_set ls = { labels, n, NULL };
-
-	if (n < 0)
-		ls.n = 0;
-	if (ls.n > RS_MAX_LABELS)
-		ls.n = RS_MAX_LABELS;
-	if (snap->node_name[0] && !has_label(labels, ls.n, "node"))
-		ls.node = snap->node_name;
-	return ls;
+	if (!snap->node_name[0])
+		return 0;
+	out[0] = (struct rs_prom_label){ "node", snap->node_name };
+	return 1;
 }
 
-/* The label pairs of a series without braces: node="a",raylet_pid="1". */
-static void render_labels(const struct label_set *ls, struct labels_buf *b)
+/* A series' labels as the writer takes them: node (unless the series sets
+ * its own) then the series' labels, at most RS_MAX_LABELS of them. */
+static size_t series_labels(const struct rs_snapshot *snap, const struct rs_label *labels,
+			    int n, struct rs_prom_label *out)
 {
-	b->len = 0;
-	b->s[0] = '\0';
-	if (ls->node) {
-		lb_put(b, "node=\"", 6);
-		lb_put_value(b, ls->node);
-		lb_put(b, "\"", 1);
-	}
-	for (int i = 0; i < ls->n; i++) {
-		if (b->len)
-			lb_put(b, ",", 1);
-		lb_put(b, ls->labels[i].key, strlen(ls->labels[i].key));
-		lb_put(b, "=\"", 2);
-		lb_put_value(b, ls->labels[i].value);
-		lb_put(b, "\"", 1);
-	}
-}
+	size_t k;
 
-/* name{labels} or name{labels,le="x"} or bare name. */
-static void put_series_name(FILE *f, const char *family, const char *suffix,
-			    const struct labels_buf *b, const char *le)
-{
-	if (!b->len && !le) {
-		fprintf(f, "%s%s", family, suffix);
-		return;
-	}
-	if (!le)
-		fprintf(f, "%s%s{%s}", family, suffix, b->s);
-	else
-		fprintf(f, "%s%s{%s%sle=\"%s\"}", family, suffix, b->s, b->len ? "," : "", le);
+	n = n < 0 ? 0 : n > RS_MAX_LABELS ? RS_MAX_LABELS : n;
+	k = has_label(labels, n, "node") ? 0 : node_label(snap, out);
+	for (int i = 0; i < n; i++)
+		out[k++] = (struct rs_prom_label){ labels[i].key, labels[i].value };
+	return k;
 }
 
 static bool same_labels(const struct rs_label *a, int na, const struct rs_label *b, int nb)
@@ -314,84 +151,94 @@ static bool same_labels(const struct rs_label *a, int na, const struct rs_label 
 	return true;
 }
 
+/* ---- families ---- */
+
+static void put_header(struct rs_prom_text *w, const struct rs_export_ctx *ctx,
+		       const char *family, enum rs_prom_type type)
+{
+	const struct rs_family_info *info = rs_export_family_info(ctx, family);
+
+	rs_prom_family(w, family, info && info->help ? info->help
+						      : "raysense metric (no description).", type);
+}
+
 /* The finite bucket bounds as text, computed once: "2e-09" ... "549.755813888". */
 static char le_text[RS_HIST_SLOTS - 1][32];
+static const char *le_ptrs[RS_HIST_SLOTS - 1];
 static pthread_once_t le_once = PTHREAD_ONCE_INIT;
 
 static void init_le_text(void)
 {
-	for (unsigned i = 0; i + 1 < RS_HIST_SLOTS; i++)
-		rs_format_double(rs_hist_slot_le_seconds(i), le_text[i], sizeof(le_text[i]));
+	for (unsigned i = 0; i + 1 < RS_HIST_SLOTS; i++) {
+		rs_prom_format_double(rs_hist_slot_le_seconds(i), RS_PROM_FLOAT_SHORTEST,
+				      le_text[i], sizeof(le_text[i]));
+		le_ptrs[i] = le_text[i];
+	}
 }
 
-static void put_hist(FILE *f, const char *family, const struct label_set *ls,
-		     const struct rs_hist *h)
+/* Every finite bucket on every scrape: Prometheus needs a stable set. */
+static int put_hist(struct rs_prom_text *w, const char *family,
+		    const struct rs_prom_label *labels, size_t n, const struct rs_hist *h)
 {
-	struct labels_buf b;
-	unsigned long long cum = 0;
-	char sum[40];
+	uint64_t cum[RS_HIST_SLOTS - 1], total = 0;
+	struct rs_prom_hist ph = { .n_buckets = RS_HIST_SLOTS - 1, .le_text = le_ptrs,
+				   .cumulative = cum, .sum = (double)h->sum_ns / 1e9 };
 
 	pthread_once(&le_once, init_le_text);
-	render_labels(ls, &b);
-	/* Every finite bucket on every scrape: Prometheus needs a stable set. */
 	for (unsigned i = 0; i + 1 < RS_HIST_SLOTS; i++) {
-		cum += h->slots[i];
-		put_series_name(f, family, "_bucket", &b, le_text[i]);
-		fprintf(f, " %llu\n", cum);
+		total += h->slots[i];
+		cum[i] = total;
 	}
-	cum += h->slots[RS_HIST_SLOTS - 1];
-	put_series_name(f, family, "_bucket", &b, "+Inf");
-	fprintf(f, " %llu\n", cum);
-	rs_format_double((double)h->sum_ns / 1e9, sum, sizeof(sum));
-	put_series_name(f, family, "_sum", &b, NULL);
-	fprintf(f, " %s\n", sum);
-	put_series_name(f, family, "_count", &b, NULL);
-	fprintf(f, " %llu\n", cum);
+	ph.count = total + h->slots[RS_HIST_SLOTS - 1];
+	return rs_prom_histogram(w, family, labels, n, &ph);
 }
 
-static void put_header(FILE *f, const struct rs_export_ctx *ctx, const char *family,
-		       const char *type)
+/* True when series k repeats an earlier series (from `first`) of its family. */
+static bool hist_is_dup(const struct rs_snapshot *snap, size_t first, size_t k)
 {
-	const struct rs_family_info *info = rs_export_family_info(ctx, family);
+	const struct rs_hist_series *s = &snap->hists[k];
 
-	put_help(f, family, info && info->help ? info->help : "raysense metric (no description).");
-	fprintf(f, "# TYPE %s %s\n", family, type);
+	for (size_t j = first; j < k; j++)
+		if (strcmp(snap->hists[j].family, s->family) == 0 &&
+		    same_labels(snap->hists[j].labels, snap->hists[j].n_labels, s->labels,
+				s->n_labels))
+			return true;
+	return false;
 }
 
-static void put_hist_families(FILE *f, const struct rs_snapshot *snap,
+static void put_hist_family(struct rs_prom_text *w, const struct rs_snapshot *snap,
+			    const struct rs_export_ctx *ctx, size_t first)
+{
+	const char *family = snap->hists[first].family;
+
+	if (!rs_prom_valid_metric_name(family)) {
+		rs_warn("prometheus: skipping histogram with invalid name '%s'", family);
+		return;
+	}
+	put_header(w, ctx, family, RS_PROM_HISTOGRAM);
+	for (size_t k = first; k < snap->n_hists; k++) {
+		const struct rs_hist_series *s = &snap->hists[k];
+		struct rs_prom_label labels[RS_MAX_LABELS + 1];
+		size_t n;
+
+		if (strcmp(s->family, family) != 0 || hist_is_dup(snap, first, k))
+			continue;
+		n = series_labels(snap, s->labels, s->n_labels, labels);
+		if (put_hist(w, family, labels, n, &s->hist) == -EINVAL)
+			rs_warn("prometheus: skipping %s series with an invalid label name", family);
+	}
+}
+
+static void put_hist_families(struct rs_prom_text *w, const struct rs_snapshot *snap,
 			      const struct rs_export_ctx *ctx)
 {
 	for (size_t i = 0; i < snap->n_hists; i++) {
-		const char *family = snap->hists[i].family;
 		bool seen = false;
 
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(snap->hists[j].family, family) == 0;
-		if (seen)
-			continue;
-		if (!valid_name(family, true)) {
-			rs_warn("prometheus: skipping histogram with invalid name '%s'", family);
-			continue;
-		}
-		put_header(f, ctx, family, "histogram");
-		for (size_t k = i; k < snap->n_hists; k++) {
-			const struct rs_hist_series *s = &snap->hists[k];
-			struct label_set ls = make_label_set(snap, s->labels, s->n_labels);
-			bool dup = false;
-
-			if (strcmp(s->family, family) != 0)
-				continue;
-			if (!valid_labels(s->labels, ls.n)) {
-				rs_warn("prometheus: skipping %s series with an invalid label name", family);
-				continue;
-			}
-			for (size_t j = i; j < k && !dup; j++)
-				dup = strcmp(snap->hists[j].family, family) == 0 &&
-				      same_labels(snap->hists[j].labels, snap->hists[j].n_labels,
-						  s->labels, s->n_labels);
-			if (!dup)
-				put_hist(f, family, &ls, &s->hist);
-		}
+			seen = strcmp(snap->hists[j].family, snap->hists[i].family) == 0;
+		if (!seen)
+			put_hist_family(w, snap, ctx, i);
 	}
 }
 
@@ -404,6 +251,11 @@ static const struct rs_value_series *value_at(const struct rs_snapshot *snap,
 	return &ctx->extra[i - snap->n_values];
 }
 
+static size_t n_values(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx)
+{
+	return snap->n_values + (ctx->extra ? ctx->n_extra : 0);
+}
+
 static bool family_is_hist(const struct rs_snapshot *snap, const char *family)
 {
 	for (size_t i = 0; i < snap->n_hists; i++)
@@ -412,52 +264,64 @@ static bool family_is_hist(const struct rs_snapshot *snap, const char *family)
 	return false;
 }
 
-static void put_value(FILE *f, const char *family, const struct label_set *ls, double v)
+static bool value_is_dup(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			 size_t first, size_t k)
 {
-	struct labels_buf b;
-	char buf[40];
+	const struct rs_value_series *v = value_at(snap, ctx, k);
 
-	render_labels(ls, &b);
-	rs_format_double(v, buf, sizeof(buf));
-	put_series_name(f, family, "", &b, NULL);
-	fprintf(f, " %s\n", buf);
+	for (size_t j = first; j < k; j++) {
+		const struct rs_value_series *u = value_at(snap, ctx, j);
+
+		if (strcmp(u->family, v->family) == 0 &&
+		    same_labels(u->labels, u->n_labels, v->labels, v->n_labels))
+			return true;
+	}
+	return false;
 }
 
-static void put_value_families(FILE *f, const struct rs_snapshot *snap,
+/* One sample of a counter or gauge series; "le" is refused as a label name
+ * here too (it would read as a bucket bound). */
+static void put_value(struct rs_prom_text *w, const struct rs_snapshot *snap,
+		      const struct rs_value_series *v)
+{
+	struct rs_prom_label labels[RS_MAX_LABELS + 1];
+	size_t n = series_labels(snap, v->labels, v->n_labels, labels);
+
+	if (has_label(v->labels, v->n_labels < RS_MAX_LABELS ? v->n_labels : RS_MAX_LABELS, "le"))
+		return;
+	rs_prom_sample(w, v->family, NULL, labels, n, v->value);
+}
+
+static void put_value_family(struct rs_prom_text *w, const struct rs_snapshot *snap,
+			     const struct rs_export_ctx *ctx, size_t first)
+{
+	const struct rs_value_series *s = value_at(snap, ctx, first);
+
+	if (!rs_prom_valid_metric_name(s->family) || family_is_hist(snap, s->family)) {
+		rs_warn("prometheus: skipping value family '%s' (invalid or clashing name)",
+			s->family);
+		return;
+	}
+	put_header(w, ctx, s->family, s->kind == RS_VALUE_COUNTER ? RS_PROM_COUNTER : RS_PROM_GAUGE);
+	for (size_t k = first; k < n_values(snap, ctx); k++) {
+		const struct rs_value_series *v = value_at(snap, ctx, k);
+
+		if (strcmp(v->family, s->family) == 0 && !value_is_dup(snap, ctx, first, k))
+			put_value(w, snap, v);
+	}
+}
+
+static void put_value_families(struct rs_prom_text *w, const struct rs_snapshot *snap,
 			       const struct rs_export_ctx *ctx)
 {
-	size_t n = snap->n_values + (ctx->extra ? ctx->n_extra : 0);
-
-	for (size_t i = 0; i < n; i++) {
-		const struct rs_value_series *s = value_at(snap, ctx, i);
+	for (size_t i = 0; i < n_values(snap, ctx); i++) {
+		const char *family = value_at(snap, ctx, i)->family;
 		bool seen = false;
 
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(value_at(snap, ctx, j)->family, s->family) == 0;
-		if (seen)
-			continue;
-		if (!valid_name(s->family, true) || family_is_hist(snap, s->family)) {
-			rs_warn("prometheus: skipping value family '%s' (invalid or clashing name)",
-				s->family);
-			continue;
-		}
-		put_header(f, ctx, s->family, s->kind == RS_VALUE_COUNTER ? "counter" : "gauge");
-		for (size_t k = i; k < n; k++) {
-			const struct rs_value_series *v = value_at(snap, ctx, k);
-			struct label_set ls = make_label_set(snap, v->labels, v->n_labels);
-			bool dup = false;
-
-			if (strcmp(v->family, s->family) != 0 || !valid_labels(v->labels, ls.n))
-				continue;
-			for (size_t j = i; j < k && !dup; j++) {
-				const struct rs_value_series *w = value_at(snap, ctx, j);
-
-				dup = strcmp(w->family, s->family) == 0 &&
-				      same_labels(w->labels, w->n_labels, v->labels, v->n_labels);
-			}
-			if (!dup)
-				put_value(f, s->family, &ls, v->value);
-		}
+			seen = strcmp(value_at(snap, ctx, j)->family, family) == 0;
+		if (!seen)
+			put_value_family(w, snap, ctx, i);
 	}
 }
 
@@ -465,133 +329,126 @@ static void put_value_families(FILE *f, const struct rs_snapshot *snap,
 static bool family_exported(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
 			    const char *family)
 {
-	size_t n = snap->n_values + (ctx->extra ? ctx->n_extra : 0);
-
 	if (family_is_hist(snap, family))
 		return true;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n_values(snap, ctx); i++)
 		if (strcmp(value_at(snap, ctx, i)->family, family) == 0)
 			return true;
 	return false;
 }
 
-static uint64_t phase_ns(const struct rs_timeline *t, size_t phase)
+/* ---- derived families: startup timelines, worker activity ---- */
+
+/* Writes the family header before the first sample only (*header). */
+static void put_derived(struct rs_prom_text *w, const struct rs_export_ctx *ctx,
+			const char *family, bool *header, const struct rs_prom_label *labels,
+			size_t n, double v)
 {
-	const uint64_t v[N_PHASES] = { t->cgroup_created_ns, t->first_exec_ns, t->raylet_exec_ns,
-				       t->raylet_listen_ns, t->gcs_connected_ns };
-	return v[phase];
+	if (!*header) {
+		put_header(w, ctx, family, RS_PROM_GAUGE);
+		*header = true;
+	}
+	rs_prom_sample(w, family, NULL, labels, n, v);
 }
 
-static uint64_t timeline_start_ns(const struct rs_timeline *t)
+/* Labels of one timeline phase sample; pid is the caller's buffer. */
+static size_t timeline_labels(const struct rs_snapshot *snap, const struct rs_timeline *t,
+			      const char *phase, char pid[16], struct rs_prom_label *out)
 {
-	return t->cgroup_created_ns ? t->cgroup_created_ns : t->first_exec_ns;
-}
+	size_t n = node_label(snap, out);
 
-static void add_label(struct rs_label *out, int *n, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void add_label(struct rs_label *out, int *n, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-
-	snprintf(out[*n].key, sizeof(out[*n].key), "%s", key);
-	va_start(ap, fmt);
-	vsnprintf(out[*n].value, sizeof(out[*n].value), fmt, ap);
-	va_end(ap);
-	(*n)++;
-}
-
-/* Labels of one timeline phase sample. */
-static int timeline_labels(const struct rs_timeline *t, const char *phase,
-			   struct rs_label *out)
-{
-	int n = 0;
-
-	add_label(out, &n, "timeline", "%s", t->key);
+	out[n++] = (struct rs_prom_label){ "timeline", t->key };
 	if (t->pod_uid[0])
-		add_label(out, &n, "pod_uid", "%s", t->pod_uid);
-	if (t->raylet_pid)
-		add_label(out, &n, "raylet_pid", "%u", t->raylet_pid);
-	add_label(out, &n, "phase", "%s", phase);
+		out[n++] = (struct rs_prom_label){ "pod_uid", t->pod_uid };
+	if (t->raylet_pid) {
+		snprintf(pid, 16, "%u", t->raylet_pid);
+		out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
+	}
+	out[n++] = (struct rs_prom_label){ "phase", phase };
 	return n;
 }
 
-static void put_timelines(FILE *f, const struct rs_snapshot *snap,
+static void put_timelines(struct rs_prom_text *w, const struct rs_snapshot *snap,
 			  const struct rs_export_ctx *ctx, bool relative)
 {
-	const char *family = relative ? "raysense_startup_phase_seconds"
-				      : "raysense_startup_phase_timestamp_seconds";
+	const char *family = relative ? RS_FAMILY_STARTUP_PHASE_SECONDS
+				      : RS_FAMILY_STARTUP_PHASE_TIMESTAMP;
 	bool header = false;
 
 	if (family_exported(snap, ctx, family))
 		return;
 	for (size_t i = 0; i < snap->n_timelines; i++) {
 		const struct rs_timeline *t = &snap->timelines[i];
-		uint64_t start = timeline_start_ns(t);
+		uint64_t start = rs_timeline_start_ns(t);
 
-		for (size_t p = 0; p < N_PHASES; p++) {
-			struct rs_label labels[RS_MAX_LABELS];
-			struct label_set ls;
-			uint64_t at = phase_ns(t, p);
+		for (int p = 0; p < RS_STARTUP_PHASES; p++) {
+			struct rs_prom_label labels[5];
+			char pid[16];
+			uint64_t at = rs_timeline_phase_ns(t, p);
+			size_t n;
 
 			if (!at || (relative && (!start || at < start)))
 				continue;
-			ls = make_label_set(snap, labels, timeline_labels(t, phase_names[p], labels));
-			if (!header) {
-				put_header(f, ctx, family, "gauge");
-				header = true;
-			}
-			put_value(f, family, &ls,
-				  relative ? (double)(at - start) / 1e9 : (double)at / 1e9);
+			n = timeline_labels(snap, t, rs_startup_phase_names[p], pid, labels);
+			put_derived(w, ctx, family, &header, labels, n,
+				    relative ? (double)(at - start) / 1e9 : (double)at / 1e9);
 		}
 	}
 }
 
-static int worker_labels(const struct rs_worker_activity *w, const char *state,
-			 struct rs_label *out)
+/* Labels of one worker activity sample (state NULL: none). */
+static size_t worker_labels(const struct rs_snapshot *snap, const struct rs_worker_activity *a,
+			    const char *state, char pid[16], struct rs_prom_label *out)
 {
-	int n = 0;
+	size_t n = node_label(snap, out);
 
-	add_label(out, &n, "raylet_pid", "%u", w->raylet_pid);
-	if (w->node_id[0])
-		add_label(out, &n, "ray_node_id", "%s", w->node_id);
+	snprintf(pid, 16, "%u", a->raylet_pid);
+	out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
+	if (a->node_id[0])
+		out[n++] = (struct rs_prom_label){ "ray_node_id", a->node_id };
 	if (state)
-		add_label(out, &n, "state", "%s", state);
+		out[n++] = (struct rs_prom_label){ "state", state };
 	return n;
 }
 
-static void put_workers(FILE *f, const struct rs_snapshot *snap, const struct rs_export_ctx *ctx)
+static void put_workers(struct rs_prom_text *w, const struct rs_snapshot *snap,
+			const struct rs_export_ctx *ctx)
 {
-	static const char *workers = "raysense_workers";
-	static const char *since = "raysense_raylet_seconds_since_busy";
-	struct rs_label labels[RS_MAX_LABELS];
-	struct label_set ls;
 	bool header = false;
 
-	if (snap->n_workers && !family_exported(snap, ctx, workers)) {
-		put_header(f, ctx, workers, "gauge");
-		for (size_t i = 0; i < snap->n_workers; i++) {
-			const struct rs_worker_activity *w = &snap->workers[i];
-
-			ls = make_label_set(snap, labels, worker_labels(w, "busy", labels));
-			put_value(f, workers, &ls, w->busy_workers);
-			ls = make_label_set(snap, labels, worker_labels(w, "idle", labels));
-			put_value(f, workers, &ls, w->idle_workers);
-		}
-	}
-	if (family_exported(snap, ctx, since))
+	if (family_exported(snap, ctx, RS_FAMILY_WORKERS))
 		return;
 	for (size_t i = 0; i < snap->n_workers; i++) {
-		const struct rs_worker_activity *w = &snap->workers[i];
+		const struct rs_worker_activity *a = &snap->workers[i];
+		struct rs_prom_label labels[4];
+		char pid[16];
+		size_t n;
 
-		if (w->seconds_since_busy < 0)
+		n = worker_labels(snap, a, "busy", pid, labels);
+		put_derived(w, ctx, RS_FAMILY_WORKERS, &header, labels, n, a->busy_workers);
+		n = worker_labels(snap, a, "idle", pid, labels);
+		put_derived(w, ctx, RS_FAMILY_WORKERS, &header, labels, n, a->idle_workers);
+	}
+}
+
+static void put_since_busy(struct rs_prom_text *w, const struct rs_snapshot *snap,
+			   const struct rs_export_ctx *ctx)
+{
+	bool header = false;
+
+	if (family_exported(snap, ctx, RS_FAMILY_SECONDS_SINCE_BUSY))
+		return;
+	for (size_t i = 0; i < snap->n_workers; i++) {
+		const struct rs_worker_activity *a = &snap->workers[i];
+		struct rs_prom_label labels[3];
+		char pid[16];
+		size_t n;
+
+		if (a->seconds_since_busy < 0)
 			continue;
-		if (!header) {
-			put_header(f, ctx, since, "gauge");
-			header = true;
-		}
-		ls = make_label_set(snap, labels, worker_labels(w, NULL, labels));
-		put_value(f, since, &ls, w->seconds_since_busy);
+		n = worker_labels(snap, a, NULL, pid, labels);
+		put_derived(w, ctx, RS_FAMILY_SECONDS_SINCE_BUSY, &header, labels, n,
+			    a->seconds_since_busy);
 	}
 }
 
@@ -599,29 +456,17 @@ int rs_export_prom(const struct rs_snapshot *snap, const struct rs_export_ctx *c
 		   char **out, size_t *out_len)
 {
 	static const struct rs_export_ctx no_ctx = { 0 };
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	struct rs_prom_text w;
 
-	if (!f)
-		return -ENOMEM;
 	if (!ctx)
 		ctx = &no_ctx;
-	put_hist_families(f, snap, ctx);
-	put_value_families(f, snap, ctx);
-	put_timelines(f, snap, ctx, false);
-	put_timelines(f, snap, ctx, true);
-	put_workers(f, snap, ctx);
-	if (ferror(f)) {
-		fclose(f);
-		free(buf);
-		return -ENOMEM;
-	}
-	if (fclose(f) != 0) {
-		free(buf);
-		return -ENOMEM;
-	}
-	*out = buf;
-	*out_len = len;
-	return 0;
+	rs_prom_init(&w, RS_PROM_FLOAT_SHORTEST);
+	put_hist_families(&w, snap, ctx);
+	put_value_families(&w, snap, ctx);
+	put_timelines(&w, snap, ctx, false);
+	put_timelines(&w, snap, ctx, true);
+	put_workers(&w, snap, ctx);
+	put_since_busy(&w, snap, ctx);
+	*out = rs_prom_finish(&w, out_len);
+	return *out ? 0 : -ENOMEM;
 }

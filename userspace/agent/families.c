@@ -1,10 +1,8 @@
 /* families.c -- the registry of probe families the agent runs (probe.h).
  * Order matters only for logs: main.c attaches them in this order and
  * detaches them in reverse. */
-#include "agent/probe.h"
-
-extern const struct rs_probe_family rs_raylet_family;
-extern const struct rs_probe_family rs_lifecycle_family; /* lifecycle.c */
+#include "agent/lifecycle.h"
+#include "agent/raylet.h"
 
 const struct rs_probe_family *const rs_probe_families[] = {
 	&rs_raylet_family,

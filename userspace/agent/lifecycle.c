@@ -297,7 +297,9 @@ static void forget_process_state(struct lifecycle_bpf *skel)
 	free(keys);
 }
 
-int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state)
+static int rs_lifecycle_poll(void *state);
+
+static int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state)
 {
 	struct lc_state *st;
 	int err;
@@ -338,7 +340,7 @@ fail:
 	return err;
 }
 
-int rs_lifecycle_poll(void *state)
+static int rs_lifecycle_poll(void *state)
 {
 	struct lc_state *st = state;
 	int procs_fd = bpf_map__fd(st->skel->maps.lc_procs);
@@ -369,7 +371,7 @@ int rs_lifecycle_poll(void *state)
 	return 0;
 }
 
-void rs_lifecycle_detach(void *state)
+static void rs_lifecycle_detach(void *state)
 {
 	struct lc_state *st = state;
 

@@ -8,16 +8,23 @@
 
 extern const struct rs_probe_family rs_lifecycle_family;
 
+/* Families this probe family exports (HELP/TYPE in snapshot.c). */
+#define RS_FAMILY_WORKER_STARTUP "raysense_worker_startup_seconds"
+#define RS_FAMILY_WORKERS_STARTED "raysense_worker_processes_started_total"
+#define RS_FAMILY_WORKER_STARTUP_FAILURES "raysense_worker_startup_failures_total"
+#define RS_FAMILY_NODE_STARTUP_PHASE "raysense_node_startup_phase_seconds"
+#define RS_FAMILY_GCS_ACCEPTED "raysense_gcs_accepted_connections_total"
+#define RS_FAMILY_GCS_PEER_FIRST_SEEN "raysense_gcs_peer_first_seen_timestamp_seconds"
+#define RS_FAMILY_GCS_PEER_ACCEPTED "raysense_gcs_peer_accepted_connections_total"
+
 /* The probes keep updating the lifecycle maps while userspace walks them,
  * and an update re-links an element at its bucket's head; a bound (far above
  * any map's max_entries) guarantees a walk ends even if it keeps meeting
  * moved keys. Every get_next_key walk of a probe-updated map uses it. */
 #define RS_LC_MAP_WALK_LIMIT (1 << 16)
 
-/* Probe-family entry points (lifecycle.c, lifecycle_collect.c). */
-int rs_lifecycle_attach(const struct rs_probe_ctx *ctx, void **state);
-int rs_lifecycle_poll(void *state);
-void rs_lifecycle_detach(void *state);
+/* collect() of the family (lifecycle_collect.c); attach, poll and detach
+ * are reached through rs_lifecycle_family (lifecycle.c). */
 int rs_lifecycle_collect(const char *pin_dir, struct rs_snapshot *snap);
 
 /* Shared helpers (lifecycle_proc.c): read /proc/<pid>/cmdline into buf

@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define F_STARTUP "raysense_worker_startup_seconds"
-#define F_STARTED "raysense_worker_processes_started_total"
-#define F_FAILED "raysense_worker_startup_failures_total"
-#define F_PHASE "raysense_node_startup_phase_seconds"
-#define F_GCS_ACCEPTED "raysense_gcs_accepted_connections_total"
-#define F_PEER_FIRST "raysense_gcs_peer_first_seen_timestamp_seconds"
-#define F_PEER_ACCEPTED "raysense_gcs_peer_accepted_connections_total"
+#define F_STARTUP RS_FAMILY_WORKER_STARTUP
+#define F_STARTED RS_FAMILY_WORKERS_STARTED
+#define F_FAILED RS_FAMILY_WORKER_STARTUP_FAILURES
+#define F_PHASE RS_FAMILY_NODE_STARTUP_PHASE
+#define F_GCS_ACCEPTED RS_FAMILY_GCS_ACCEPTED
+#define F_PEER_FIRST RS_FAMILY_GCS_PEER_FIRST_SEEN
+#define F_PEER_ACCEPTED RS_FAMILY_GCS_PEER_ACCEPTED
 
 /* HELP/TYPE of these families: rs_metric_families in snapshot.c. */
 

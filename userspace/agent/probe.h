@@ -20,7 +20,8 @@ struct rs_probe_ctx {
 	const char *raylet_path_filter;
 	/* Opt-in per-lease phase uprobes (queue, worker pop, grant): each
 	 * uprobe hit costs ~19 us here, so by default only 4 fire per lease
-	 * (request, reply, and the reply's outcome pair; see raylet.h). */
+	 * (request, reply, and the reply's outcome pair; see
+	 * raysense/raylet.h). */
 	bool lease_phases;
 };
 

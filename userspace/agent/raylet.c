@@ -10,7 +10,7 @@
  * binary are kept apart by the kernel's pid filter, and raylets inside other
  * mount namespaces (pods) resolve too. Series of an exited raylet stay for
  * RS_GONE_GRACE_S so the last scrape sees their final values. */
-#include "agent/probe.h"
+#include "agent/raylet.h"
 #include "agent/bpf_pin.h"
 #include "agent/raylet_proc.h"
 #include "agent/raylet_symbols.h"
@@ -38,7 +38,7 @@
 #define DEFAULT_PROBES (RS_LP_REQUIRED_MASK | (1u << RS_LP_REPLY_FAILED) | RS_LP_OUTCOME_MASK)
 
 static const char *const lease_pinned_maps[] = {
-	"rs_raylets", "rs_raylet_meta", "rs_lease_hist", "rs_lease_cnt", NULL,
+	RS_RL_MAP_RAYLETS, RS_RL_MAP_META, RS_RL_MAP_LEASE_HIST, RS_RL_MAP_LEASE_CNT, NULL,
 };
 
 struct tracked {
@@ -164,7 +164,7 @@ static void forget_series(struct raylet_state *s, pid_t pid)
 
 		bpf_map__delete_elem(s->skel->maps.rs_lease_hist, &hk, sizeof(hk), 0);
 	}
-	fd = rs_bpf_open_pinned(s->pin_dir, "rs_runq_hist");
+	fd = rs_bpf_open_pinned(s->pin_dir, RS_RL_MAP_RUNQ_HIST);
 	if (fd >= 0) {
 		bpf_map_delete_elem(fd, &key);
 		close(fd);
@@ -471,8 +471,6 @@ static void raylet_detach(void *state)
 	raylet_bpf__destroy(s->skel);
 	free(s);
 }
-
-int rs_raylet_collect(const char *pin_dir, struct rs_snapshot *snap);
 
 const struct rs_probe_family rs_raylet_family = {
 	.name = "raylet",

@@ -3,7 +3,7 @@
  * Works with or without a running agent (raysensectl reads the same pins):
  * rs_raylet_meta lists every raylet with series and its labels; rs_raylets
  * is the set a running agent watches right now (raysense_raylet_up). */
-#include "agent/probe.h"
+#include "agent/raylet.h"
 #include "agent/bpf_pin.h"
 #include "raysense/raylet.h"
 
@@ -55,14 +55,14 @@ static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m,
 	struct rs_lease_counts c;
 	bool phases = (info->attached & RS_LP_PHASES_MASK) == RS_LP_PHASES_MASK;
 	bool outcomes = (info->attached & RS_LP_OUTCOME_MASK) == RS_LP_OUTCOME_MASK;
-	const char *fam = "raysense_raylet_leases_total";
-	const char *rep = "raysense_raylet_lease_replies_total";
-	const char *ev = "raysense_raylet_lease_probe_events_total";
+	const char *fam = RS_FAMILY_LEASES;
+	const char *rep = RS_FAMILY_LEASE_REPLIES;
+	const char *ev = RS_FAMILY_LEASE_PROBE_EVENTS;
 	int err = 0;
 
 	if (bpf_map_lookup_elem(m->cnt, &pid, &c))
 		memset(&c, 0, sizeof(c));
-	err |= add_counter(snap, "raysense_raylet_lease_requests_total", base, NULL, NULL, c.requests);
+	err |= add_counter(snap, RS_FAMILY_LEASE_REQUESTS, base, NULL, NULL, c.requests);
 	err |= add_counter(snap, rep, base, "result", "sent", c.replied);
 	err |= add_counter(snap, rep, base, "result", "failed", c.failed);
 	if (outcomes) {
@@ -94,9 +94,9 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 	snprintf(p, sizeof(p), "%u", pid);
 	if (info->node_manager_port)
 		snprintf(port, sizeof(port), "%u", info->node_manager_port);
-	err |= rs_snapshot_add_value(snap, "raysense_raylet_up", RS_VALUE_GAUGE, labels, live);
+	err |= rs_snapshot_add_value(snap, RS_FAMILY_RAYLET_UP, RS_VALUE_GAUGE, labels, live);
 	/* "Attached" means now: with no agent watching, nothing is attached. */
-	err |= rs_snapshot_add_value(snap, "raysense_raylet_lease_probes_attached", RS_VALUE_GAUGE,
+	err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_PROBES_ATTACHED, RS_VALUE_GAUGE,
 				     labels, live && lease_on);
 	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
 		struct rs_lease_hkey key = { .tgid = pid, .phase = ph };
@@ -107,7 +107,7 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 				continue;
 			if (!have)
 				memset(&h, 0, sizeof(h));
-			err |= rs_snapshot_add_hist(snap, "raysense_raylet_lease_latency_seconds",
+			err |= rs_snapshot_add_hist(snap, RS_FAMILY_LEASE_LATENCY,
 						    labels, &h);
 			continue;
 		}
@@ -115,7 +115,7 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 			continue;
 		labels[BASE_LABELS] = "phase";
 		labels[BASE_LABELS + 1] = phase_names[ph];
-		err |= rs_snapshot_add_hist(snap, "raysense_raylet_lease_phase_seconds", labels, &h);
+		err |= rs_snapshot_add_hist(snap, RS_FAMILY_LEASE_PHASE, labels, &h);
 		labels[BASE_LABELS] = NULL;
 	}
 	if (lease_on && m->cnt >= 0)
@@ -123,7 +123,7 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 	if (m->runq >= 0) {
 		if (bpf_map_lookup_elem(m->runq, &pid, &h))
 			memset(&h, 0, sizeof(h));
-		err |= rs_snapshot_add_hist(snap, "raysense_raylet_runq_latency_seconds", labels, &h);
+		err |= rs_snapshot_add_hist(snap, RS_FAMILY_RUNQ_LATENCY, labels, &h);
 	}
 	return err ? -ENOMEM : 0;
 }
@@ -135,13 +135,13 @@ int rs_raylet_collect(const char *pin_dir, struct rs_snapshot *snap)
 	__u32 key, next, *prev = NULL;
 	int err = 0;
 
-	m.meta = rs_bpf_open_pinned(pin_dir, "rs_raylet_meta");
+	m.meta = rs_bpf_open_pinned(pin_dir, RS_RL_MAP_META);
 	if (m.meta < 0)
 		return m.meta;
-	m.live = rs_bpf_open_pinned(pin_dir, "rs_raylets");
-	m.hist = rs_bpf_open_pinned(pin_dir, "rs_lease_hist");
-	m.cnt = rs_bpf_open_pinned(pin_dir, "rs_lease_cnt");
-	m.runq = rs_bpf_open_pinned(pin_dir, "rs_runq_hist");
+	m.live = rs_bpf_open_pinned(pin_dir, RS_RL_MAP_RAYLETS);
+	m.hist = rs_bpf_open_pinned(pin_dir, RS_RL_MAP_LEASE_HIST);
+	m.cnt = rs_bpf_open_pinned(pin_dir, RS_RL_MAP_LEASE_CNT);
+	m.runq = rs_bpf_open_pinned(pin_dir, RS_RL_MAP_RUNQ_HIST);
 	while (!err && !bpf_map_get_next_key(m.meta, prev, &next)) {
 		key = next;
 		prev = &key;

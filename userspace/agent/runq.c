@@ -1,6 +1,7 @@
 /* runq.c -- run-queue latency loader (runq.h). */
 #include "agent/runq.h"
 #include "agent/bpf_pin.h"
+#include "raysense/raylet.h"
 #include "common/log.h"
 
 #include "runqlat.skel.h"
@@ -33,7 +34,7 @@ static bool kernel_has_prev_state_arg(void)
 	return yes;
 }
 
-static const char *const runq_pinned_maps[] = { "rs_raylets", "rs_runq_hist", NULL };
+static const char *const runq_pinned_maps[] = { RS_RL_MAP_RAYLETS, RS_RL_MAP_RUNQ_HIST, NULL };
 
 int rs_runq_open(const char *pin_dir, bool filter_raylets, struct runqlat_bpf **out)
 {

@@ -1,7 +1,8 @@
 /* snapshot.c -- building a snapshot: the appenders used by each family's
  * collect(), rs_snapshot_collect() which runs them all over the pinned maps,
  * and the HELP/TYPE metadata of every exported family (snapshot.h). */
-#include "agent/probe.h"
+#include "agent/lifecycle.h"
+#include "agent/raylet.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,71 +13,87 @@
 
 const struct rs_family_info rs_metric_families[] = {
 	/* raylet family (raylet.c, raylet_collect.c) */
-	{ "raysense_raylet_up",
+	{ RS_FAMILY_RAYLET_UP,
 	  "1 while a running agent watches this raylet (pid alive, probes attached), else 0.",
 	  "gauge" },
-	{ "raysense_raylet_lease_probes_attached",
+	{ RS_FAMILY_LEASE_PROBES_ATTACHED,
 	  "1 when the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this raylet; "
 	  "0 when its binary lacks those symbols (see the agent log for which).",
 	  "gauge" },
-	{ "raysense_raylet_lease_latency_seconds",
+	{ RS_FAMILY_LEASE_LATENCY,
 	  "Raylet RequestWorkerLease RPC latency: ServerCallImpl::HandleRequest (request arrived) to "
 	  "OnReplySent/OnReplyFailed (reply written), per RPC; the same span as Ray's "
 	  "grpc_server_req_process_time_ms.",
 	  "histogram" },
-	{ "raysense_raylet_lease_phase_seconds",
+	{ RS_FAMILY_LEASE_PHASE,
 	  "Opt-in (--lease-phases) phases of one lease inside the raylet: queued (local lease manager "
 	  "queue to PopWorker), worker_wait (PopWorker to PoppedWorkerHandler), to_grant (local queue "
 	  "to Grant).",
 	  "histogram" },
-	{ "raysense_raylet_lease_requests_total",
+	{ RS_FAMILY_LEASE_REQUESTS,
 	  "RequestWorkerLease RPCs received by the raylet (HandleRequest uprobe hits).",
 	  "counter" },
-	{ "raysense_raylet_leases_total",
+	{ RS_FAMILY_LEASES,
 	  "Lease outcomes, read from the RequestWorkerLeaseReply the raylet serializes: granted "
 	  "(worker_address), spilled_back (retry_at_raylet_address), rejected, cancelled, other.",
 	  "counter" },
-	{ "raysense_raylet_lease_replies_total",
+	{ RS_FAMILY_LEASE_REPLIES,
 	  "Lease RPC replies by delivery: sent (OnReplySent) or failed (OnReplyFailed).",
 	  "counter" },
-	{ "raysense_raylet_lease_probe_events_total",
+	{ RS_FAMILY_LEASE_PROBE_EVENTS,
 	  "Probe bookkeeping: reply_unmatched (reply without a recorded request, e.g. agent started "
 	  "mid-RPC), inflight_dropped (in-flight map full), phase_unmatched (phase probe saw an "
 	  "unknown lease).",
 	  "counter" },
-	{ "raysense_raylet_runq_latency_seconds",
+	{ RS_FAMILY_RUNQ_LATENCY,
 	  "Run-queue latency of raylet threads: time runnable (woken or preempted) before running "
 	  "on a CPU (sched_wakeup, sched_wakeup_new, sched_switch).",
 	  "histogram" },
 	/* Families of other probe families are listed below this line. */
 	/* lifecycle family (lifecycle.c, lifecycle_collect.c) */
-	{ "raysense_worker_startup_seconds",
+	{ RS_FAMILY_WORKER_STARTUP,
 	  "Worker process startup: the raylet's fork of the worker to the worker's first TCP "
 	  "listen (its gRPC server, opened just before it registers with the raylet).",
 	  "histogram" },
-	{ "raysense_worker_processes_started_total",
+	{ RS_FAMILY_WORKERS_STARTED,
 	  "Worker processes a raylet forked and exec'd (*_worker.py).",
 	  "counter" },
-	{ "raysense_worker_startup_failures_total",
+	{ RS_FAMILY_WORKER_STARTUP_FAILURES,
 	  "Worker processes that exited before becoming ready (reason=exited), or after more "
 	  "than Ray's 60 s registration timeout (reason=timeout).",
 	  "counter" },
-	{ "raysense_node_startup_phase_seconds",
+	{ RS_FAMILY_NODE_STARTUP_PHASE,
 	  "Node/pod startup phases: first_exec (pod cgroup -> first exec), raylet_exec (first "
 	  "exec or `ray start` -> raylet exec), raylet_listen and gcs_connected (raylet exec -> "
 	  "that event; the raylet does both concurrently).",
 	  "histogram" },
-	{ "raysense_gcs_accepted_connections_total",
+	{ RS_FAMILY_GCS_ACCEPTED,
 	  "TCP connections accepted on a gcs_server listening port.",
 	  "counter" },
-	{ "raysense_gcs_peer_first_seen_timestamp_seconds",
+	{ RS_FAMILY_GCS_PEER_FIRST_SEEN,
 	  "UNIX time of the first connection a gcs_server accepted from a peer address.",
 	  "gauge" },
-	{ "raysense_gcs_peer_accepted_connections_total",
+	{ RS_FAMILY_GCS_PEER_ACCEPTED,
 	  "TCP connections a gcs_server accepted from a peer address.",
 	  "counter" },
 	{ NULL, NULL, NULL },
 };
+
+const char *const rs_startup_phase_names[RS_STARTUP_PHASES] = RS_STARTUP_PHASE_NAMES_INIT;
+
+uint64_t rs_timeline_phase_ns(const struct rs_timeline *t, enum rs_startup_phase p)
+{
+	const uint64_t at[RS_STARTUP_PHASES] = { t->cgroup_created_ns, t->first_exec_ns,
+						 t->raylet_exec_ns, t->raylet_listen_ns,
+						 t->gcs_connected_ns };
+
+	return (unsigned)p < RS_STARTUP_PHASES ? at[p] : 0;
+}
+
+uint64_t rs_timeline_start_ns(const struct rs_timeline *t)
+{
+	return t->cgroup_created_ns ? t->cgroup_created_ns : t->first_exec_ns;
+}
 
 static void copy_labels(struct rs_label *dst, int *n, const char *const *labels)
 {

@@ -1,7 +1,7 @@
 /* snapshot.h -- one consistent read of everything the agent measured.
  *
- * This is the contract between the probe side (collect.c reads the pinned BPF
- * maps) and the output side (Prometheus text, JSON, push to the controller,
+ * This is the contract between the probe side (each family's collect(),
+ * e.g. raylet_collect.c, reads the pinned BPF maps) and the output side (Prometheus text, JSON, push to the controller,
  * raysensectl). Collection reads maps by their pinned path, so raysensectl can
  * decode them with no agent running. */
 #ifndef RAYSENSE_AGENT_SNAPSHOT_H
@@ -58,6 +58,28 @@ struct rs_timeline {
 	uint32_t raylet_pid;
 };
 
+/* The phases of a timeline, in order, and their names as exported (the
+ * `phase` label of /metrics, the keys of /metrics.json timelines). The
+ * initializer is a macro so raysensectl can name them without linking the
+ * agent. */
+enum rs_startup_phase {
+	RS_STARTUP_CGROUP_CREATED,
+	RS_STARTUP_FIRST_EXEC,
+	RS_STARTUP_RAYLET_EXEC,
+	RS_STARTUP_RAYLET_LISTEN,
+	RS_STARTUP_GCS_CONNECTED,
+	RS_STARTUP_PHASES,
+};
+#define RS_STARTUP_PHASE_NAMES_INIT                                            \
+	{ "cgroup_created", "first_exec", "raylet_exec", "raylet_listen",      \
+	  "gcs_connected" }
+extern const char *const rs_startup_phase_names[RS_STARTUP_PHASES];
+
+/* When the timeline reached phase p (ns, 0 = not seen), and when it started:
+ * cgroup creation, else the first exec. */
+uint64_t rs_timeline_phase_ns(const struct rs_timeline *t, enum rs_startup_phase p);
+uint64_t rs_timeline_start_ns(const struct rs_timeline *t);
+
 /* Per-node worker activity (what the controller uses to confirm idleness). */
 struct rs_worker_activity {
 	uint32_t raylet_pid;
@@ -90,11 +112,12 @@ struct rs_snapshot {
 
 /* Fill *snap from the maps pinned under pin_dir (default /sys/fs/bpf/raysense).
  * Returns 0 or -errno (-ENOENT when nothing is pinned there). Free with
- * rs_snapshot_free(). Implemented by the probe side (collect.c). */
+ * rs_snapshot_free(). Runs every family's collect() (snapshot.c). */
 int rs_snapshot_collect(const char *pin_dir, struct rs_snapshot *snap);
 void rs_snapshot_free(struct rs_snapshot *snap);
 
-/* Every family the agent can export, NULL-terminated (collect.c). */
+/* HELP/TYPE of every family the probe side exports, NULL-terminated
+ * (snapshot.c). */
 extern const struct rs_family_info rs_metric_families[];
 
 #endif

@@ -7,6 +7,7 @@
 #include "controller/provider_kuberay.h"
 
 #include "common/log.h"
+#include "common/prom_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -677,6 +678,8 @@ static void kuberay_destroy(struct provider *p)
 	p->impl = NULL;
 }
 
+static void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s);
+
 static const struct provider_ops kuberay_ops = {
 	.name = "kuberay",
 	.status_json = provider_kuberay_status_json,
@@ -774,7 +777,9 @@ static void track_seen(struct kuberay *k)
 	}
 }
 
-void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s)
+/* provider_ops.node_alive: the Ray node of provider id (pod IP or name) is
+ * ALIVE; the first report closes its startup timeline. */
+static void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s)
 {
 	struct kuberay *k = impl(p);
 	const struct kuberay_pod *pod = find_pod_by_id(k, id);
@@ -783,56 +788,6 @@ void provider_kuberay_note_alive(struct provider *p, const char *id, double unix
 	if (s && s->ray_alive <= 0)
 		s->ray_alive = unix_s;
 	track_seen(k);
-}
-
-const struct kuberay_pod *provider_kuberay_pod_for_ip(struct provider *p, const char *ip)
-{
-	struct kuberay *k = impl(p);
-	const struct kuberay_pod *by_host = NULL;
-	int host_matches = 0;
-
-	if (!ip || !*ip)
-		return NULL;
-	for (size_t i = 0; i < k->pod_count; i++) {
-		if (!strcmp(k->pods[i].ip, ip))
-			return &k->pods[i];
-		if (!strcmp(k->pods[i].host_ip, ip)) {
-			by_host = &k->pods[i];
-			host_matches++;
-		}
-	}
-	return host_matches == 1 ? by_host : NULL;
-}
-
-int provider_kuberay_groups(struct provider *p, struct controller_config *out)
-{
-	struct kuberay *k = impl(p);
-	size_t n = 0;
-
-	if (!k->have_state)
-		return -EAGAIN;
-	config_free(out);
-	config_init(out);
-	out->groups = calloc(k->group_count ? k->group_count : 1, sizeof(*out->groups));
-	if (!out->groups)
-		return -ENOMEM;
-	for (size_t i = 0; i < k->group_count; i++) {
-		const struct kuberay_group *g = &k->groups[i];
-		struct worker_group *w = &out->groups[n];
-
-		if (!g->type_ok)
-			continue;
-		snprintf(w->name, sizeof(w->name), "%s", g->name);
-		if (resmap_copy(&w->resources, &g->node_type))
-			return -ENOMEM;
-		w->min_workers = g->min_replicas * g->num_of_hosts;
-		w->max_workers = g->max_replicas > INT32_MAX / (g->num_of_hosts ? g->num_of_hosts : 1)
-					 ? INT32_MAX : g->max_replicas * g->num_of_hosts;
-		w->idle_timeout_s = -1;
-		n++;
-	}
-	out->group_count = n;
-	return 0;
 }
 
 static cJSON *strv_json(char *const *v, size_t n)
@@ -948,35 +903,45 @@ cJSON *provider_kuberay_status_json(struct provider *p)
 	return o;
 }
 
+#define M_PATCHES "raysense_kuberay_patches_total"
+#define M_STARTUP "raysense_kuberay_pod_startup_seconds"
+
+static void put_patch_counters(struct rs_prom_text *w, const struct counters *n)
+{
+	rs_prom_family(w, M_PATCHES, "RayCluster JSON patches by outcome.", RS_PROM_COUNTER);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "ok" }), n->patch_ok);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "conflict" }),
+			   n->conflicts);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "unknown" }),
+			   n->uncertain);
+	rs_prom_sample_i64(w, M_PATCHES, NULL, RS_PROM_LABELS({ "outcome", "error" }), n->errors);
+}
+
+static void put_startup_phases(struct rs_prom_text *w, const struct phase_stat *ps)
+{
+	rs_prom_family(w, M_STARTUP, "Pod startup phases seen through the Kubernetes API "
+		       "(creation, PodScheduled, ContainersReady, Ray node ALIVE).",
+		       RS_PROM_SUMMARY);
+	for (int eci = 0; eci < 2; eci++)
+		for (int ph = 0; ph < PHASE_COUNT; ph++) {
+			const char *e = eci ? "true" : "false";
+
+			rs_prom_sample(w, M_STARTUP, "_sum",
+				       RS_PROM_LABELS({ "phase", phase_names[ph] }, { "eci", e }),
+				       ps->sum[eci][ph]);
+			rs_prom_sample_i64(w, M_STARTUP, "_count",
+					   RS_PROM_LABELS({ "phase", phase_names[ph] }, { "eci", e }),
+					   ps->count[eci][ph]);
+		}
+}
+
 char *provider_kuberay_metrics_text(struct provider *p)
 {
 	struct kuberay *k = impl(p);
-	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
+	struct rs_prom_text w;
 
-	if (!buf)
-		return NULL;
-#define EMIT(...) (len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, __VA_ARGS__))
-	EMIT("# HELP raysense_kuberay_patches_total RayCluster JSON patches by outcome.\n"
-	     "# TYPE raysense_kuberay_patches_total counter\n");
-	EMIT("raysense_kuberay_patches_total{outcome=\"ok\"} %ld\n", k->n.patch_ok);
-	EMIT("raysense_kuberay_patches_total{outcome=\"conflict\"} %ld\n", k->n.conflicts);
-	EMIT("raysense_kuberay_patches_total{outcome=\"unknown\"} %ld\n", k->n.uncertain);
-	EMIT("raysense_kuberay_patches_total{outcome=\"error\"} %ld\n", k->n.errors);
-	EMIT("# HELP raysense_kuberay_pod_startup_seconds Pod startup phases seen through the "
-	     "Kubernetes API (creation, PodScheduled, ContainersReady, Ray node ALIVE).\n"
-	     "# TYPE raysense_kuberay_pod_startup_seconds summary\n");
-	for (int eci = 0; eci < 2; eci++)
-		for (int ph = 0; ph < PHASE_COUNT; ph++) {
-			EMIT("raysense_kuberay_pod_startup_seconds_sum{phase=\"%s\",eci=\"%s\"} %.6f\n",
-			     phase_names[ph], eci ? "true" : "false", k->phases.sum[eci][ph]);
-			EMIT("raysense_kuberay_pod_startup_seconds_count{phase=\"%s\",eci=\"%s\"} %ld\n",
-			     phase_names[ph], eci ? "true" : "false", k->phases.count[eci][ph]);
-		}
-#undef EMIT
-	if (len >= cap) {	/* cannot happen with the fixed label set; be safe */
-		free(buf);
-		return NULL;
-	}
-	return buf;
+	rs_prom_init(&w, RS_PROM_FLOAT_FIXED6);
+	put_patch_counters(&w, &k->n);
+	put_startup_phases(&w, &k->phases);
+	return rs_prom_finish(&w, NULL);
 }

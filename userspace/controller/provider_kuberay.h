@@ -111,16 +111,6 @@ void kuberay_groups_free(struct kuberay_group *groups, size_t count);
 
 int provider_kuberay_create(const struct provider_kuberay_config *cfg, struct provider *out,
 			    char *err);
-/* Worker groups as controller node types (min/max from the RayCluster,
- * resources derived as above); groups whose type could not be derived are
- * left out.  Valid after the first successful refresh.  0 or -EAGAIN. */
-int provider_kuberay_groups(struct provider *p, struct controller_config *out);
-/* The pod serving a Ray node: pod IP first, then the node IP when exactly one
- * pod runs there.  NULL if none. */
-const struct kuberay_pod *provider_kuberay_pod_for_ip(struct provider *p, const char *ip);
-/* Record that the Ray node of provider node id (pod IP or name) is ALIVE,
- * first time only (for the startup timeline; also provider_ops.node_alive). */
-void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s);
 /* Status (groups, pods, pending deletes, ECI marks, timings, counters). */
 cJSON *provider_kuberay_status_json(struct provider *p);
 /* Prometheus text: patch counters and pod startup phase sums/counts. */

@@ -1,6 +1,7 @@
 /* summary.c -- the human summary of /metrics.json rows (see summary.h). */
 #include "ctl/summary.h"
 #include "ctl/commands.h"
+#include "agent/snapshot.h" /* startup phase names (header only: no agent link) */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -161,8 +162,7 @@ static void print_workers(FILE *out, const cJSON *rows)
 
 static void print_timelines(FILE *out, const cJSON *rows)
 {
-	static const char *const phases[] = { "cgroup_created", "first_exec", "raylet_exec",
-					      "raylet_listen", "gcs_connected" };
+	static const char *const phases[RS_STARTUP_PHASES] = RS_STARTUP_PHASE_NAMES_INIT;
 	const cJSON *row;
 	bool header = false;
 
