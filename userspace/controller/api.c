@@ -3,6 +3,7 @@
 #include "controller/api.h"
 
 #include "common/http_server.h"
+#include "common/prom_text.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@ static void h_metrics(const struct rs_http_request *req, struct rs_http_response
 		rs_http_reply_error(resp, 500, "out of memory");
 		return;
 	}
-	rs_http_reply_text(resp, 200, "text/plain; version=0.0.4", text, strlen(text));
+	rs_http_reply_text(resp, 200, RS_PROM_CONTENT_TYPE, text, strlen(text));
 }
 
 static void h_status(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)

@@ -2,11 +2,12 @@
  * (metrics.h). */
 #include "controller/metrics.h"
 
+#include "common/prom_text.h"
 #include "controller/decisions.h"
 #include "controller/signals.h"
 
 #include <pthread.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,116 +122,87 @@ void metrics_provider_text(struct controller_metrics *m, char *text)
 
 /* ---------------------------------------------------------------- text */
 
-struct buf {
-	char *s;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
+static void render_decisions(struct rs_prom_text *w, struct decision_log *log)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->s && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? b->cap : 4096);
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *s = realloc(b->s, cap);
-		if (!s)
-			return;
-		b->s = s;
-		b->cap = cap;
-	}
-}
-
-static void render_decisions(struct buf *b, struct decision_log *log)
-{
+	static const char name[] = "raysense_controller_decisions_total";
 	unsigned long n[DECISION_ACTION_COUNT];
 
 	decision_log_counts(log, n);
-	bprintf(b, "# HELP raysense_controller_decisions_total Decisions recorded, per action.\n"
-		"# TYPE raysense_controller_decisions_total counter\n");
+	rs_prom_family(w, name, "Decisions recorded, per action.", RS_PROM_COUNTER);
 	for (int a = 0; a < DECISION_ACTION_COUNT; a++)
-		bprintf(b, "raysense_controller_decisions_total{action=\"%s\"} %lu\n",
-			decision_action_name((enum decision_action)a), n[a]);
+		rs_prom_sample_u64(w, name, NULL, RS_PROM_LABELS({ "action",
+				   decision_action_name((enum decision_action)a) }), n[a]);
 }
 
-static void render_groups(struct buf *b, const struct controller_metrics *m)
+static void render_groups(struct rs_prom_text *w, const struct controller_metrics *m)
 {
+	static const char launches[] = "raysense_controller_launches_total";
+	static const char terms[] = "raysense_controller_terminations_total";
 	const struct controller_config *cfg = m->cfg;
 
-	bprintf(b, "# HELP raysense_controller_launches_total Nodes launched, per worker group.\n"
-		"# TYPE raysense_controller_launches_total counter\n");
+	rs_prom_family(w, launches, "Nodes launched, per worker group.", RS_PROM_COUNTER);
 	for (size_t g = 0; g < cfg->group_count; g++)
-		bprintf(b, "raysense_controller_launches_total{type=\"%s\"} %lu\n",
-			cfg->groups[g].name, m->launches[g]);
-	bprintf(b, "# HELP raysense_controller_terminations_total Nodes terminated, per worker "
-		"group and reason.\n# TYPE raysense_controller_terminations_total counter\n");
+		rs_prom_sample_u64(w, launches, NULL, RS_PROM_LABELS({ "type", cfg->groups[g].name }),
+				   m->launches[g]);
+	rs_prom_family(w, terms, "Nodes terminated, per worker group and reason.",
+		       RS_PROM_COUNTER);
 	for (size_t g = 0; g < cfg->group_count; g++)
 		for (int r = 0; r < TR_COUNT; r++)
-			bprintf(b, "raysense_controller_terminations_total{type=\"%s\",reason=\"%s\"} "
-				"%lu\n", cfg->groups[g].name, term_reason_names[r],
-				m->terminations[g][r]);
+			rs_prom_sample_u64(w, terms, NULL,
+					   RS_PROM_LABELS({ "type", cfg->groups[g].name },
+							  { "reason", term_reason_names[r] }),
+					   m->terminations[g][r]);
 }
 
-static void render_loop(struct buf *b, const struct controller_metrics *m)
+static void render_loop(struct rs_prom_text *w, const struct controller_metrics *m)
 {
-	unsigned long cum = 0;
+	static const char name[] = "raysense_controller_loop_duration_seconds";
+	uint64_t cum[N_BUCKETS];
+	uint64_t total = 0;
+	struct rs_prom_hist h = {
+		.n_buckets = N_BUCKETS, .le = loop_buckets, .cumulative = cum,
+		.sum = m->loop_sum,
+	};
 
-	bprintf(b, "# HELP raysense_controller_loop_duration_seconds Duration of one control "
-		"loop round.\n# TYPE raysense_controller_loop_duration_seconds histogram\n");
-	for (size_t i = 0; i < N_BUCKETS; i++) {
-		cum += m->loop_hist[i];
-		bprintf(b, "raysense_controller_loop_duration_seconds_bucket{le=\"%g\"} %lu\n",
-			loop_buckets[i], cum);
-	}
-	cum += m->loop_hist[N_BUCKETS];
-	bprintf(b, "raysense_controller_loop_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
-		"raysense_controller_loop_duration_seconds_sum %g\n"
-		"raysense_controller_loop_duration_seconds_count %lu\n", cum, m->loop_sum,
-		m->loop_count);
+	for (size_t i = 0; i < N_BUCKETS; i++)
+		cum[i] = total += m->loop_hist[i];
+	h.count = total + m->loop_hist[N_BUCKETS];
+	rs_prom_family(w, name, "Duration of one control loop round.", RS_PROM_HISTOGRAM);
+	rs_prom_histogram(w, name, NULL, 0, &h);
 }
 
-static void render_errors(struct buf *b, const struct controller_metrics *m)
+static void render_errors(struct rs_prom_text *w, const struct controller_metrics *m)
 {
-	bprintf(b, "# HELP raysense_controller_errors_total Failed calls, per source.\n"
-		"# TYPE raysense_controller_errors_total counter\n");
+	static const char name[] = "raysense_controller_errors_total";
+
+	rs_prom_family(w, name, "Failed calls, per source.", RS_PROM_COUNTER);
 	for (int i = 0; i < METRICS_ERR_COUNT; i++)
-		bprintf(b, "raysense_controller_errors_total{source=\"%s\"} %lu\n",
-			i == METRICS_ERR_PROVIDER ? "provider" :
-			i == METRICS_ERR_PLANNER ? "planner" :
-			dash_source_name((enum dash_source)i), m->errors[i]);
+		rs_prom_sample_u64(w, name, NULL, RS_PROM_LABELS({ "source",
+				   i == METRICS_ERR_PROVIDER ? "provider" :
+				   i == METRICS_ERR_PLANNER ? "planner" :
+				   dash_source_name((enum dash_source)i) }), m->errors[i]);
 }
 
 char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 		     struct signals *sig)
 {
-	struct buf b = { 0 };
+	struct rs_prom_text w;
 
-	render_decisions(&b, log);
+	rs_prom_init(&w, RS_PROM_FLOAT_G);
+	render_decisions(&w, log);
 	pthread_mutex_lock(&m->lock);
-	render_groups(&b, m);
-	bprintf(&b, "# HELP raysense_controller_infeasible_demand Demand units no node type can "
-		"hold (or capped by max), last round.\n"
-		"# TYPE raysense_controller_infeasible_demand gauge\n"
-		"raysense_controller_infeasible_demand %g\n", m->infeasible_units);
-	render_loop(&b, m);
-	render_errors(&b, m);
-	bprintf(&b, "# HELP raysense_controller_agents Agents whose latest snapshot is kept.\n"
-		"# TYPE raysense_controller_agents gauge\nraysense_controller_agents %zu\n",
-		signals_count(sig));
+	render_groups(&w, m);
+	rs_prom_family(&w, "raysense_controller_infeasible_demand", "Demand units no node type "
+		       "can hold (or capped by max), last round.", RS_PROM_GAUGE);
+	rs_prom_sample(&w, "raysense_controller_infeasible_demand", NULL, NULL, 0,
+		       m->infeasible_units);
+	render_loop(&w, m);
+	render_errors(&w, m);
+	rs_prom_family(&w, "raysense_controller_agents", "Agents whose latest snapshot is kept.",
+		       RS_PROM_GAUGE);
+	rs_prom_sample_u64(&w, "raysense_controller_agents", NULL, NULL, 0, signals_count(sig));
 	if (m->provider_text)
-		bprintf(&b, "%s", m->provider_text);
+		rs_prom_raw(&w, m->provider_text);
 	pthread_mutex_unlock(&m->lock);
-	return b.s;
+	return rs_prom_finish(&w, NULL);
 }
