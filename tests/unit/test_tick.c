@@ -37,6 +37,8 @@ struct step {
 	const char *busy;	/* provider ids Ray shows using resources: "w1,w2" */
 	const char *agent_busy;	/* provider ids an agent reports busy workers on */
 	int recheck;		/* node_has_work: 0 idle, 1 busy, -1 error */
+	bool list_missing;	/* the pending-task list is not there (slow or failed) */
+	double list_age;	/* else it was read this long ago */
 	/* after the tick */
 	int launched;		/* provider launch calls so far */
 	int terminated;		/* provider terminate calls so far */
@@ -229,6 +231,10 @@ static int fs_fetch(struct cluster_source *src, struct dash_snapshot *s, enum da
 	s->cs.present = true;
 	s->cs.source = DASH_CS_STRUCTURED;
 	s->cs.time = g_clock - st->report_age;
+	if (st->list_missing)
+		snprintf(s->pending_error, DASH_ERR_LEN, "task list not read yet: timed out");
+	else
+		s->pending_read_at = g_clock - st->list_age;
 	dash_attach_usage(s);
 	s->fetched_at = g_clock;
 	return 0;
@@ -406,6 +412,18 @@ static const struct step min_workers[] = {
 	END,
 };
 
+/* A slow or failed pending-task list (a 5 s state-API call at 20,000
+ * tasks) never blocks scale-up: launches go on from the report; only
+ * scale-down waits, and a list older than the report holds it too. */
+static const struct step slow_list[] = {
+	OK(.at = 100, .list_missing = true, .demand = "CPU=1:2", .launched = 2, .last = "launch"),
+	OK(.at = 103, .list_missing = true, .launched = 2, .last = "launch"),
+	OK(.at = 120, .list_missing = true, .launched = 2, .terminated = 0, .last = "launch"),
+	OK(.at = 121, .list_age = 5, .launched = 2, .terminated = 0, .last = "launch"),
+	OK(.at = 122, .launched = 2, .terminated = 2, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
 /* Dry run: decisions are recorded (once per distinct plan), the provider
  * is never called. */
 static const struct step dry_run[] = {
@@ -435,6 +453,7 @@ static const struct tcase cases[] = {
 	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0 },
 	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0 },
 	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0 },
+	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0 },
 	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2 },
 };
 

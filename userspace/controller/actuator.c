@@ -197,6 +197,10 @@ static const char *veto(struct actuator *a, const struct plan_input *p,
 		return "not a node this controller launched";
 	if (!p->usage_fresh)
 		return "per-node usage is stale";
+	if (p->scale_down_hold) {
+		snprintf(buf, size, "%.200s", p->scale_down_hold);
+		return buf;
+	}
 	if (p->now - a->last_launch_at[g] < a->d.cooldown_s) {
 		snprintf(buf, size, "cool-down: a %s node was launched %.1f s ago (< %.0f s)",
 			 tm->type, p->now - a->last_launch_at[g], a->d.cooldown_s);

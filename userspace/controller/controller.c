@@ -139,6 +139,15 @@ static bool busy_hint(void *ctx, const char *ray_node_id, int *busy, double *age
 				 age);
 }
 
+/* A slow pending-task list holds scale-down only (dash_source.c). */
+static const char *scale_down_hold(const struct dash_snapshot *s)
+{
+	if (dash_pending_complete(s))
+		return NULL;
+	return s->pending_error[0] ? s->pending_error :
+	       "the pending-task list was read before the usage report";
+}
+
 static int build_input(struct controller *c, const struct dash_snapshot *s, bool fresh,
 		       double t, struct plan_input *p)
 {
@@ -149,6 +158,7 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.busy_hint = busy_hint,
 		.hint_ctx = c,
 		.usage_fresh = fresh,
+		.scale_down_hold = scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
 		.now = t,
 	};

@@ -21,6 +21,7 @@
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_MAX_RESPONSE (16u << 20)
 #define DEFAULT_LIST_LIMIT 10000
+#define DEFAULT_TASKS_TIMEOUT_MS 30000
 
 static const char *const source_names[DASH_SRC_COUNT] = {
 	[DASH_SRC_HEALTHZ] = "gcs_healthz",
@@ -1002,36 +1003,46 @@ static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, lo
 	snprintf(snap->v2_error, sizeof(snap->v2_error), "%s", usage_err);
 }
 
-int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
-			enum dash_source *failed, char *err)
+int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
+		       enum dash_source *failed, char *err)
 {
 	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
-	char nodes[128], tasks[256];
+	char nodes[128];
 	int rc;
 
 	memset(snap, 0, sizeof(*snap));
 	snprintf(nodes, sizeof(nodes), "/api/v0/nodes?limit=%ld&detail=true", limit);
-	snprintf(tasks, sizeof(tasks), "/api/v0/tasks?limit=%ld&detail=true" STATE_FILTER
-		 "PENDING_NODE_ASSIGNMENT", limit);
 	*failed = DASH_SRC_HEALTHZ;
 	if ((rc = fetch_healthz(c, err)))
 		goto out;
 	*failed = DASH_SRC_NODES;
 	if ((rc = fetch_parse(c, nodes, nodes_cb, snap, err)))
 		goto out;
-	/* The report first: every task pending after it was written is then
-	 * in the task list that follows (see dash_merge_demand). */
 	*failed = DASH_SRC_CLUSTER_STATUS;
 	if ((rc = fetch_parse(c, "/api/cluster_status", cs_cb, snap, err)))
 		goto out;
 	if (!snap->cs.present)
 		fetch_v2(c, snap, limit);
-	*failed = DASH_SRC_TASKS;
-	if ((rc = fetch_parse(c, tasks, tasks_cb, snap, err)))
-		goto out;
 	dash_attach_usage(snap);
 	snap->fetched_at = rs_now_unix();
 out:
+	if (rc)
+		dash_snapshot_free(snap);
+	return rc;
+}
+
+int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, char *err)
+{
+	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
+	struct dash_client slow = *c;
+	char tasks[256];
+	int rc;
+
+	memset(snap, 0, sizeof(*snap));
+	slow.timeout_ms = c->tasks_timeout_ms > 0 ? c->tasks_timeout_ms : DEFAULT_TASKS_TIMEOUT_MS;
+	snprintf(tasks, sizeof(tasks), "/api/v0/tasks?limit=%ld&detail=true" STATE_FILTER
+		 "PENDING_NODE_ASSIGNMENT", limit);
+	rc = fetch_parse(&slow, tasks, tasks_cb, snap, err);
 	if (rc)
 		dash_snapshot_free(snap);
 	return rc;

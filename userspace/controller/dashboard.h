@@ -57,6 +57,7 @@ struct dash_client {
 	long timeout_ms;		/* per call; default 2000 */
 	size_t max_response;		/* per answer; default 16 MiB */
 	long list_limit;		/* state API limit; default 10000 */
+	long tasks_timeout_ms;		/* the pending-task list; default 30000 */
 };
 
 /* Which call failed (for errors_total{source}). */
@@ -101,17 +102,22 @@ int dash_v2_status_build(struct dash_cluster_status *cs, struct rtext_status *st
 void dash_attach_usage(struct dash_snapshot *snap);
 
 /* ---- fetches ---- */
-/* Everything above, in order healthz, nodes, cluster_status, (only when
- * clusterStatus is null: node summary, status text, and the placement
- * groups when the text shows pending ones), tasks.
- * The format-0 cluster_status read stays every tick even under v2: it is
- * the only sign of which autoscaler the head runs (a restarted head may
- * switch), and it is three GCS KV reads.  A failed v2 read does not fail
- * the snapshot (v2_error).  On failure returns -errno, *failed names the
- * source and err says why; the snapshot is then incomplete and must not be
- * acted on. */
-int dash_fetch_snapshot(const struct dash_client *c, struct dash_snapshot *snap,
-			enum dash_source *failed, char *err);
+/* The cluster, every tick: healthz, nodes, cluster_status, and (only when
+ * clusterStatus is null) the node summary, the status text, and the
+ * placement groups when the text shows pending ones; usage is attached to
+ * the nodes.  The format-0 cluster_status read stays every tick even under
+ * v2: it is the only sign of which autoscaler the head runs (a restarted
+ * head may switch), and it is three GCS KV reads.  A failed v2 read does not
+ * fail the snapshot (v2_error).  On failure returns -errno, *failed names
+ * the source and err says why; the snapshot is then empty and must not be
+ * acted on.  No pending-task list: see dash_fetch_pending. */
+int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
+		       enum dash_source *failed, char *err);
+/* The state API's pending tasks and actor creation tasks into snap's
+ * pending fields (nothing else is set), with tasks_timeout_ms.  Its cost on
+ * the head grows with the number of tasks (seconds at 20,000), so the
+ * dashboard source reads it in the background (dash_source.c). */
+int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, char *err);
 int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t size,
 		       char *err);
 /* Fresh check before terminating a node: any task not FINISHED/FAILED or any

@@ -100,15 +100,48 @@ void dash_cluster_status_free(struct dash_cluster_status *cs)
 	memset(cs, 0, sizeof(*cs));
 }
 
+static void pending_free(struct dash_snapshot *s)
+{
+	for (size_t i = 0; i < s->pending_count; i++)
+		resmap_free(&s->pending[i].shape);
+	free(s->pending);
+	s->pending = NULL;
+	s->pending_count = 0;
+}
+
 void dash_snapshot_free(struct dash_snapshot *snap)
 {
 	for (size_t i = 0; i < snap->node_count; i++)
 		node_free(&snap->nodes[i]);
 	free(snap->nodes);
 	dash_shapes_free(snap->shapes, snap->shape_count);
-	for (size_t i = 0; i < snap->pending_count; i++)
-		resmap_free(&snap->pending[i].shape);
-	free(snap->pending);
+	pending_free(snap);
 	dash_cluster_status_free(&snap->cs);
 	memset(snap, 0, sizeof(*snap));
+}
+
+int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src)
+{
+	dst->pending = calloc(src->pending_count + 1, sizeof(*dst->pending));
+	if (!dst->pending)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->pending_count; i++) {
+		dst->pending[i] = src->pending[i];
+		memset(&dst->pending[i].shape, 0, sizeof(dst->pending[i].shape));
+		dst->pending_count++;
+		if (resmap_copy(&dst->pending[i].shape, &src->pending[i].shape)) {
+			pending_free(dst);
+			return -ENOMEM;
+		}
+	}
+	dst->pending_tasks = src->pending_tasks;
+	dst->pending_actors = src->pending_actors;
+	return 0;
+}
+
+bool dash_pending_complete(const struct dash_snapshot *s)
+{
+	if (s->pending_error[0] || s->pending_read_at <= 0)
+		return false;
+	return !s->cs.present || s->pending_read_at >= s->cs.time;
 }

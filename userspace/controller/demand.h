@@ -101,6 +101,11 @@ struct dash_snapshot {
 	struct dash_pending *pending;	/* state API, one per task */
 	size_t pending_count;
 	long pending_tasks, pending_actors;
+	/* The pending-task list is read in the background (dash_source.c):
+	 * when the read it came from began (0 = no list), and why there is no
+	 * list or why it is too old to trust ("" = it is current). */
+	double pending_read_at;
+	char pending_error[DASH_ERR_LEN];
 	/* Filled by dash_merge_demand(). */
 	struct dash_shape *shapes;
 	size_t shape_count;
@@ -111,6 +116,13 @@ struct dash_snapshot {
 };
 
 void dash_snapshot_free(struct dash_snapshot *snap);
+/* Copy src's pending tasks and counts into dst (which has none).  0 or
+ * -ENOMEM (dst then has none). */
+int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src);
+/* The pending-task list covers every task that became pending after the
+ * report (it was read after the report was written): only then may nodes
+ * be stopped, since a task the list misses could be headed for them. */
+bool dash_pending_complete(const struct dash_snapshot *s);
 /* Free one group's fields (zeroed after), or a whole array of them. */
 void dash_api_pg_clear(struct dash_api_pg *pg);
 void dash_api_pgs_free(struct dash_api_pg *pgs, size_t count);

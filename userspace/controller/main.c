@@ -45,7 +45,11 @@ static void usage(FILE *out)
 		"  --dashboard URL          Ray dashboard (default http://127.0.0.1:8265;\n"
 		"                           --dashboard-url is the same)\n"
 		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
-		"  --dashboard-timeout-ms N per-call timeout (default 2000)\n"
+		"  --dashboard-timeout-ms N per-call timeout of the reads every tick makes (default 2000)\n"
+		"  --tasks-timeout-ms N     timeout of the pending-task list, read in the background\n"
+		"                           and paced by its cost (default 30000)\n"
+		"  --tasks-wait-ms N        how long a tick waits for a fresh task list before it\n"
+		"                           plans with the last one (default 300)\n"
 		"Worker groups (docs/controller-config.md):\n"
 		"  --config FILE            JSON config with worker_groups\n"
 		"  --worker-group SPEC      NAME:CPU=1,GPU=0,<res>=N,min=0,max=4,idle=60 (repeatable)\n"
@@ -92,7 +96,7 @@ struct args {
 	bool leader_elect;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
-	long dash_timeout_ms;
+	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
@@ -111,7 +115,8 @@ enum {
 	O_DASH = 256, O_DASH_TOKEN, O_DASH_TIMEOUT, O_CONFIG, O_GROUP, O_IDLE, O_SPEED, O_MAXW,
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
-	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY,
+	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
+	O_TASKS_WAIT,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -148,6 +153,8 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "raycluster", required_argument, NULL, O_RAYCLUSTER },
 		{ "leader-elect", no_argument, NULL, O_LEADER },
 		{ "lease-name", required_argument, NULL, O_LEASE },
+		{ "tasks-timeout-ms", required_argument, NULL, O_TASKS_TIMEOUT },
+		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -167,6 +174,16 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			if (rs_parse_long(optarg, 50, 600000, &l))
 				rs_cli_usage_error(PROG, "bad --dashboard-timeout-ms '%s' (50..600000)", optarg);
 			a->dash_timeout_ms = l;
+			break;
+		case O_TASKS_TIMEOUT:
+			if (rs_parse_long(optarg, 100, 600000, &l))
+				rs_cli_usage_error(PROG, "bad --tasks-timeout-ms '%s' (100..600000)", optarg);
+			a->tasks_timeout_ms = l;
+			break;
+		case O_TASKS_WAIT:
+			if (rs_parse_long(optarg, 0, 10000, &l))
+				rs_cli_usage_error(PROG, "bad --tasks-wait-ms '%s' (0..10000)", optarg);
+			a->tasks_wait_ms = l;
 			break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_GROUP:
@@ -343,7 +360,7 @@ static void stop_all_nodes(struct provider *p, double grace)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = RS_LOG_INFO };
+	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1 };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
@@ -394,7 +411,8 @@ int main(int argc, char **argv)
 	dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
 	dash.token = dash_token;
 	dash.timeout_ms = a.dash_timeout_ms;
-	if (dash_source_create(&dash, &opts.source)) {
+	dash.tasks_timeout_ms = a.tasks_timeout_ms;
+	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0, &opts.source)) {
 		rs_error("out of memory");
 		return RS_EXIT_FAILURE;
 	}

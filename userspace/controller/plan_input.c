@@ -209,6 +209,7 @@ int plan_input_build(const struct plan_sources *src, struct plan_input *out)
 
 	memset(out, 0, sizeof(*out));
 	out->usage_fresh = src->usage_fresh;
+	out->scale_down_hold = src->scale_down_hold;
 	out->now = src->now;
 	out->types = calloc(PLAN_FIRST_GROUP_TYPE + src->config->group_count, sizeof(*out->types));
 	out->nodes = calloc(max_nodes, sizeof(*out->nodes));

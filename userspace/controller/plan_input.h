@@ -47,6 +47,9 @@ struct plan_sources {
 	busy_hint_fn busy_hint;			/* NULL = no agents */
 	void *hint_ctx;
 	bool usage_fresh;			/* per-node usage recent enough to trust */
+	/* Why no node may be stopped this tick though usage is fresh (the
+	 * detail that would show demand for it is missing), or NULL. */
+	const char *scale_down_hold;
 	double launch_timeout_s;
 	double now;
 };
@@ -55,6 +58,7 @@ struct plan_input {
 	struct planner_input in;
 	struct node_ref *refs;			/* [in.node_count] */
 	bool usage_fresh;
+	const char *scale_down_hold;		/* from plan_sources */
 	double now;
 	/* storage behind `in` */
 	struct planner_node_type *types;

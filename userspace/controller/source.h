@@ -37,8 +37,11 @@ struct cluster_source {
 	void *impl;
 };
 
-/* The production source: the Ray dashboard at cfg->base_url.  cfg's strings
- * are borrowed and must outlive the source.  0 or -ENOMEM. */
-int dash_source_create(const struct dash_client *cfg, struct cluster_source *out);
+/* The production source: the Ray dashboard at cfg->base_url (dash_source.c).
+ * The pending-task list is read on a thread of its own; a tick waits at most
+ * tasks_wait_s for a fresh one (< 0 = the default 0.3 s).  cfg's strings are
+ * borrowed and must outlive the source.  0 or -errno. */
+int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
+		       struct cluster_source *out);
 
 #endif

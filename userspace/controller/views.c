@@ -163,6 +163,14 @@ static cJSON *demand_json(const struct dash_snapshot *s, const struct plan_input
 		cJSON_AddNumberToObject(o, "cluster_status_age_s",
 					round((p->now - s->cs.time) * 10) / 10);
 	cJSON_AddBoolToObject(o, "usage_fresh", p->usage_fresh);
+	cJSON_AddBoolToObject(o, "pending_list_complete", dash_pending_complete(s));
+	if (s->pending_read_at > 0)
+		cJSON_AddNumberToObject(o, "pending_list_age_s",
+					round((p->now - s->pending_read_at) * 10) / 10);
+	if (s->pending_error[0])
+		cJSON_AddStringToObject(o, "pending_list_error", s->pending_error);
+	if (p->scale_down_hold)
+		cJSON_AddStringToObject(o, "scale_down_hold", p->scale_down_hold);
 	return o;
 }
 
