@@ -38,6 +38,9 @@ class FaultProxy:
         # Optional (path, body) -> body applied to forwarded answers: lets a
         # test change one endpoint's content (tests/e2e/test_v2_fallback.py).
         self.rewrite = None
+        # Optional path prefix -> seconds to wait before forwarding (a slow
+        # state-API call, as at 20,000 pending tasks).
+        self.delay = {}
         self.port = free_port()
         self.server = None
         self._start()
@@ -67,6 +70,9 @@ class FaultProxy:
                         return self._send(500, b'{"result": false, "msg": "injected fault", "data": {}}')
                     if mode == "hang":
                         time.sleep(6)  # past the controller's 1 s timeout
+                    for prefix, secs in list(proxy.delay.items()):
+                        if self.path.startswith(prefix):
+                            time.sleep(secs)
                     if mode == "freeze_cs" and self.path.startswith("/api/cluster_status"):
                         return self._send(200, proxy.frozen_cs)
                     if mode == "malformed" and json_path:
@@ -192,6 +198,42 @@ def test_controller_holds_on_dashboard_faults_and_recovers(fresh_ray_cluster, bi
         assert 'raysense_controller_errors_total{source="gcs_healthz"}' in metrics
         print(f"\nfaults: holds={len(ctl.actions('hold'))} resumes={len(ctl.actions('resume'))} "
               f"launches={len(ctl.actions('launch'))} terminations={len(ctl.actions('terminate'))}")
+    finally:
+        if driver is not None and driver.poll() is None:
+            stop_driver(driver)
+        ctl.stop()
+        proxy.close()
+
+
+def test_slow_task_list_never_blocks_scale_up(fresh_ray_cluster, bin):
+    """Every /api/v0/tasks call takes 5 s (past the 1 s per-call timeout of
+    the reads each tick makes): the controller still launches for the
+    demand the report shows, keeps its tick short, and says the task list
+    is what holds scale-down."""
+    cluster = fresh_ray_cluster
+    proxy = FaultProxy(cluster.dashboard_url)
+    proxy.delay["/api/v0/tasks"] = 5
+    ctl = Controller(bin("raysense-controller"), cluster, [f"cpu1:CPU=1,min=0,max=2,idle={IDLE_S}"],
+                     dashboard_url=proxy.url,
+                     extra=["--dashboard-timeout-ms", "1000", "--tasks-timeout-ms", "8000"])
+    driver = None
+    try:
+        t0 = time.time()
+        driver = background_driver(cluster, DRIVER)
+        ctl.wait(lambda: no_new(ctl, "launch", t0), 40, "launch while the task list is slow")
+        assert not no_new(ctl, "hold", t0), no_new(ctl, "hold", t0)
+        demand = ctl.status()["demand"]
+        assert "pending_list_complete" in demand, demand
+        out, err = stop_driver(driver) if driver.wait(timeout=240) is not None else ("", "")
+        assert len(ctl.actions("launch")) == 1, ctl.actions("launch")
+        m = ctl.metrics()
+        count = [float(line.split()[-1]) for line in m.splitlines()
+                 if line.startswith("raysense_controller_loop_duration_seconds_count")][0]
+        slow = [float(line.split()[-1]) for line in m.splitlines()
+                if line.startswith('raysense_controller_loop_duration_seconds_bucket{le="1"}')][0]
+        assert slow == count, f"{count - slow} of {count} ticks took more than 1 s"
+        print(f"\nslow task list: launched {time.time() - t0:.1f} s after submission; "
+              f"{int(count)} ticks, all <= 1 s")
     finally:
         if driver is not None and driver.poll() is None:
             stop_driver(driver)
