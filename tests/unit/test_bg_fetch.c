@@ -1,8 +1,8 @@
 /* test_bg_fetch.c -- the background reader (bg_fetch.h) on a fake clock:
  * the first read starts at once; a caller never blocks longer than it asks
  * (a read that takes "5 s" leaves the answer missing, not the caller
- * waiting); reads are paced by their cost (a kick before the pace allows
- * is remembered, not run); a failed read keeps the last good answer and
+ * waiting); reads are paced by their cost through a bucket of
+ * read-seconds (a kick before the bucket allows is remembered, not run); a failed read keeps the last good answer and
  * says why; stop waits for a read in progress. */
 #include "check.h"
 #include "controller/bg_fetch.h"
@@ -85,7 +85,7 @@ static struct seen peek(struct bg_fetch *b)
 int main(void)
 {
 	struct bg_fetch_config cfg = {
-		.name = "test", .fetch = fake_read, .free_answer = free, .cost_factor = 4,
+		.name = "test", .fetch = fake_read, .free_answer = free, .duty = 0.2, .burst_s = 0.5,
 		.max_interval_s = 1e6, .clock = fake_clock,
 	};
 	struct bg_fetch *b = NULL;
@@ -105,11 +105,12 @@ int main(void)
 	      "answer 1 read at 1000 in 1 s: %d %g %g", s.answer, s.info.answer_started_at,
 	      s.info.last_duration_s);
 
-	/* Paced: the next read may start at 1001 + 4 * 1 = 1005. */
+	/* Paced: the first read took 1 s of a 0.5 s bucket; at 0.2 s/s it is
+	 * positive again 2.5 s after the read ended (1003.5). */
 	gen = bg_fetch_generation(b);
 	bg_fetch_kick(b);
 	CHECK(!bg_fetch_wait(b, gen, 0.7), "a kick before the pace allows does not read");
-	advance(4.5);
+	advance(3);
 	CHECK(bg_fetch_wait(b, gen, 10), "the remembered kick reads once the pace allows");
 	CHECK(peek(b).answer == 2, "answer 2");
 

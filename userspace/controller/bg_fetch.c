@@ -13,7 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_COST_FACTOR 19.0
+#define DEFAULT_DUTY 0.05
+#define DEFAULT_BURST_S 10.0
 #define DEFAULT_MAX_INTERVAL_S 5.0
 
 struct bg_fetch {
@@ -26,7 +27,8 @@ struct bg_fetch {
 	void *answer;
 	struct bg_fetch_info info;
 	unsigned long reads;		/* reads ended, good or not */
-	double next_allowed;		/* the pace: no read before this */
+	double tokens;			/* read-seconds left in the bucket (may go below 0) */
+	double tokens_at;		/* clock of the last refill */
 	double last_end;
 };
 
@@ -63,7 +65,7 @@ static void keep_result(struct bg_fetch *b, int rc, void *answer, const char *er
 	}
 	b->reads++;
 	b->last_end = end;
-	b->next_allowed = end + b->cfg.cost_factor * (end - start);
+	b->tokens -= end - start;
 	pthread_cond_broadcast(&b->done);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -84,16 +86,23 @@ static void read_once(struct bg_fetch *b)
 	keep_result(b, rc, answer, err, start, end);
 }
 
-/* Seconds until the next read may start; 0 = now.  Under the lock. */
-static double wait_needed(const struct bg_fetch *b)
+static void refill(struct bg_fetch *b, double now)
 {
-	double now = clock_now(b), due = b->last_end + b->cfg.max_interval_s;
+	if (now > b->tokens_at)
+		b->tokens = fmin(b->cfg.burst_s, b->tokens + (now - b->tokens_at) * b->cfg.duty);
+	b->tokens_at = now;
+}
 
-	if (b->kicked && now >= b->next_allowed)
-		return 0;
-	if (now >= due && now >= b->next_allowed)
-		return 0;
-	return b->kicked ? b->next_allowed - now : fmax(due, b->next_allowed) - now;
+/* Seconds until the next read may start; 0 = now.  Under the lock. */
+static double wait_needed(struct bg_fetch *b)
+{
+	double now = clock_now(b), due = b->last_end + b->cfg.max_interval_s, paced;
+
+	refill(b, now);
+	paced = b->tokens > 0 ? 0 : -b->tokens / b->cfg.duty + 1e-3;
+	if (b->kicked || now >= due)
+		return paced;
+	return fmax(due - now, paced);
 }
 
 static void *loop(void *arg)
@@ -127,8 +136,12 @@ int bg_fetch_start(const struct bg_fetch_config *cfg, struct bg_fetch **out)
 	if (!b)
 		return -ENOMEM;
 	b->cfg = *cfg;
-	if (b->cfg.cost_factor <= 0)
-		b->cfg.cost_factor = DEFAULT_COST_FACTOR;
+	if (b->cfg.duty <= 0 || b->cfg.duty > 1)
+		b->cfg.duty = DEFAULT_DUTY;
+	if (b->cfg.burst_s <= 0)
+		b->cfg.burst_s = DEFAULT_BURST_S;
+	b->tokens = b->cfg.burst_s;
+	b->tokens_at = clock_now(b);
 	if (b->cfg.max_interval_s <= 0)
 		b->cfg.max_interval_s = DEFAULT_MAX_INTERVAL_S;
 	b->kicked = true;	/* the first read at once */

@@ -1,10 +1,13 @@
 /* bg_fetch.h -- a slow source read on its own thread, so that the control
  * loop never waits on it longer than it chooses to: the loop takes the last
- * good answer and its age.  The reads are paced by their own cost (after a
- * read of d seconds the next one starts no sooner than cost_factor * d
- * later), so an expensive call (the state API's task list at 20,000 pending
- * tasks) cannot keep the Ray head busy, while a cheap one runs every tick.
- * Thread-safe. */
+ * good answer and its age.  Reads are paced by their own cost with a token
+ * bucket of read-seconds: it refills at `duty` seconds per second (5 % by
+ * default) up to `burst_s`, each read spends its duration, and a read starts
+ * only while the bucket is not empty.  So over time at most `duty` of the
+ * wall clock is spent reading (an expensive call, such as the state API's
+ * task list at 20,000 pending tasks, cannot keep the Ray head busy), a
+ * cheap one still runs every tick, and one slow read (a transient hang)
+ * does not stall the next ones.  Thread-safe. */
 #ifndef RAYSENSE_CONTROLLER_BG_FETCH_H
 #define RAYSENSE_CONTROLLER_BG_FETCH_H
 
@@ -24,8 +27,9 @@ struct bg_fetch_config {
 	bg_fetch_fn fetch;
 	bg_free_fn free_answer;
 	void *ctx;
-	double cost_factor;		/* pace: next start >= end + factor * duration; default 19 (5 %) */
-	double max_interval_s;		/* read at least this often, unasked; default 5 */
+	double duty;			/* share of the wall clock spent reading; default 0.05 */
+	double burst_s;			/* read-seconds the bucket holds; default 10 */
+	double max_interval_s;		/* read at least this often, unasked (pace allowing); default 5 */
 	bg_clock_fn clock;
 };
 
