@@ -22,6 +22,7 @@ import re
 
 import pytest
 from manifests import REPO
+from promql import grouping_labels, metric_names
 
 SRC = REPO / "userspace"
 DASHBOARD = REPO / "deploy" / "grafana" / "raysense-dashboard.json"
@@ -35,14 +36,6 @@ PENDING = {
     # hold, resume, infeasible), in the controller engineer's branch.
     ("raysense_controller_decisions_total", "action"),
 }
-
-PROMQL_WORDS = {
-    "sum", "rate", "increase", "by", "without", "histogram_quantile", "min", "max", "avg",
-    "count", "le", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
-    "unless", "label_values", "topk", "bottomk", "irate", "delta", "deriv", "time", "vector",
-    "clamp_min", "clamp_max", "abs", "sort", "sort_desc",
-}
-
 
 def format_families():
     """{family: (type, labels)} from the controller's format strings."""
@@ -136,22 +129,6 @@ def all_targets():
             yield f"variable {v['name']}", {"expr": v["definition"]}
 
 
-def metric_names(expr):
-    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
-    stripped = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", stripped)
-    names = set()
-    for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
-        tok = m.group(0)
-        if stripped[m.end():].lstrip().startswith("(") or tok in PROMQL_WORDS:
-            continue
-        if m.start() > 0 and stripped[m.start() - 1] == "$":
-            continue
-        if re.fullmatch(r"\d.*", tok):
-            continue
-        names.add(tok)
-    return names
-
-
 def family_of(name, families):
     if name in families:
         return name
@@ -159,11 +136,6 @@ def family_of(name, families):
     if base != name and families.get(base, ("",))[0] in ("histogram", "summary"):
         return base
     return None
-
-
-def grouping_labels(expr):
-    return {lbl.strip() for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr)
-            for lbl in group.split(",") if lbl.strip()}
 
 
 def test_parsers():
