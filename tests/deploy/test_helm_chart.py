@@ -223,19 +223,44 @@ def test_example_older_kernel(helm):
     assert one(docs, "Deployment", "raysense-controller") == one(default, "Deployment", "raysense-controller")
 
 
-@pytest.mark.parametrize("sets, message", [
-    (["agent.tolerations[0].key=virtual-kubelet.io/provider",
-      "agent.tolerations[0].operator=Exists"], "virtual-kubelet.io/provider"),
-    (["rayClusters[0].namespace=a", "rayClusters[0].name=x", "rayClusters[0].config.worker_groups=null",
-      "rayClusters[1].namespace=b", "rayClusters[1].name=y", "rayClusters[1].controllerName=c",
-      "rayClusters[0].controllerName=c"], "controller name"),
-    (["agent.pushTo=nobody"], "agent.pushTo"),
-    (["rayClusters[0].name=x"], "namespace is required"),
+GROUPS = {"worker_groups": [{"name": "cpu", "resources": {"CPU": 1}, "min_workers": 0, "max_workers": 2}]}
+
+
+@pytest.mark.parametrize("values, message", [
+    # The agent never runs on virtual (ECI) nodes.
+    ({"agent": {"tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists"}]}},
+     "virtual-kubelet.io/provider"),
+    # Two controllers may not share their objects' names (and Lease).
+    ({"rayClusters": [{"namespace": "a", "name": "x", "controllerName": "c", "config": GROUPS},
+                      {"namespace": "b", "name": "rc-y", "controllerName": "c", "config": GROUPS}]},
+     "controller name"),
+    ({"rayClusters": [{"namespace": "a", "name": "x", "config": GROUPS},
+                      {"namespace": "b", "name": "x", "config": GROUPS}]}, "controller name"),
+    ({"agent": {"pushTo": "nobody"}}, "agent.pushTo"),
+    # values.schema.json
+    ({"rayClusters": [{"name": "x", "config": GROUPS}]}, "missing property 'namespace'"),
+    ({"agent": {"capabilities": ["CAP_SYS_ADMIN"]}}, "/agent/capabilities/0"),
+    ({"rayClusters": [{"namespace": "a", "name": "x", "config": GROUPS, "dashbordUrl": "typo"}]},
+     "dashbordUrl"),
 ])
-def test_chart_refuses(helm, sets, message):
-    proc = template(helm, sets=sets, check=False)
+def test_chart_refuses(helm, values, message, tmp_path):
+    f = tmp_path / "values.yaml"
+    f.write_text(yaml.safe_dump(values))
+    proc = template(helm, f, check=False)
     assert isinstance(proc, subprocess.CompletedProcess) and proc.returncode != 0, "rendered"
     assert message in proc.stderr, proc.stderr
+
+
+def test_controller_only_release(helm):
+    """One release per RayCluster: every release but one without the agent."""
+    docs = template(helm, sets=["agent.enabled=false", "rayClusters[0].namespace=team-c",
+                                "rayClusters[0].name=rc-c", "rayClusters[0].controllerName=raysense-team-c",
+                                "rayClusters[0].config.worker_groups[0].name=cpu",
+                                "rayClusters[0].config.worker_groups[0].max_workers=3"])
+    assert not find(docs, "DaemonSet") and not find(docs, "PriorityClass")
+    assert {d["metadata"]["name"] for d in find(docs, "ServiceAccount")} == {"raysense-team-c"}
+    assert {d["metadata"]["name"] for d in find(docs, "NetworkPolicy")} == {"raysense-team-c"}
+    assert one(docs, "Role", "raysense-team-c")["metadata"]["namespace"] == "team-c"
 
 
 def run_with_help(binary, args):
