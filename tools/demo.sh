@@ -26,6 +26,8 @@ PY="$VENV/bin/python"
 say() { printf '\033[1m[demo %s]\033[0m %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 if [ "${RAYSENSE_SKIP_SETUP:-0}" != 1 ]; then
+  # Only what the demo runs: no Task-era Ray, no Kubernetes test environment
+  # (tools/test.sh sets those up with --tests).
   say "setting up (tools/setup.sh)"
   "$REPO/tools/setup.sh"
 fi

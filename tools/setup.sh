@@ -1,22 +1,44 @@
 #!/usr/bin/env bash
-# setup.sh -- install everything raysense needs to build, demo and test, on
-# Debian bookworm. Idempotent: a second run only checks and returns quickly.
+# setup.sh -- install what raysense needs to build, demo and test, on Debian
+# bookworm. Idempotent: a second run only checks and returns quickly.
+#
+#   tools/setup.sh            what the demo runs: apt packages, .venv, mounts
+#   tools/setup.sh --tests    also what only the tests need (tools/test.sh):
+#                             .venv-ray-taskera and the Kubernetes test
+#                             environment (tools/k8s-testenv/build.sh)
+#   --taskera, --k8s          one of those two parts
 #
 #   apt packages      compilers, libbpf/libelf/zlib/libcurl/cJSON/libmicrohttpd,
 #                     bpftool, prometheus (tests)
 #   .venv/            real Ray from PyPI (pinned in tools/requirements.txt)
 #   .venv-ray-taskera/  an older, Task-era Ray (tools/requirements-taskera.txt),
 #                     for tests/bpf/test_raylet_task_era.py only
+#   k8s-testenv       kube-apiserver, etcd, KubeRay operator, kwok, helm... built
+#                     from the Go module proxy into /var/cache/raysense/k8s-bin,
+#                     for tests/k8s and the chart tests only
 #   /sys/fs/bpf       bpffs, /sys/kernel/tracing tracefs (mounted if missing)
 #
 # Env: RAYSENSE_VENV (default <repo>/.venv), RAYSENSE_TASKERA_VENV (default
-# <repo>/.venv-ray-taskera), RAYSENSE_SKIP_APT=1, RAYSENSE_SKIP_TASKERA=1.
+# <repo>/.venv-ray-taskera), RAYSENSE_SKIP_APT=1, RAYSENSE_SKIP_TASKERA=1,
+# RAYSENSE_SKIP_K8S=1 (skip a part even when asked for).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RAYSENSE_VENV:-$REPO/.venv}"
 TASKERA_VENV="${RAYSENSE_TASKERA_VENV:-$REPO/.venv-ray-taskera}"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+WANT_TASKERA=0; WANT_K8S=0
+for arg in "$@"; do
+  case "$arg" in
+  --tests) WANT_TASKERA=1; WANT_K8S=1 ;;
+  --taskera) WANT_TASKERA=1 ;;
+  --k8s) WANT_K8S=1 ;;
+  *) echo "usage: tools/setup.sh [--tests | --taskera | --k8s]" >&2; exit 2 ;;
+  esac
+done
+[ "${RAYSENSE_SKIP_TASKERA:-0}" = 1 ] && WANT_TASKERA=0
+[ "${RAYSENSE_SKIP_K8S:-0}" = 1 ] && WANT_K8S=0
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git curl unzip jq openssl procps iproute2 psmisc
@@ -96,12 +118,12 @@ check_kernel() {
 
 install_apt
 install_venv "$VENV" "$REPO/tools/requirements.txt"
-if [ "${RAYSENSE_SKIP_TASKERA:-0}" != 1 ]; then
+if [ "$WANT_TASKERA" = 1 ]; then
   install_venv "$TASKERA_VENV" "$REPO/tools/requirements-taskera.txt"
 fi
 mount_fs
 check_kernel
-if [ -x "$REPO/tools/k8s-testenv/build.sh" ] && [ "${RAYSENSE_SKIP_K8S:-0}" != 1 ]; then
+if [ "$WANT_K8S" = 1 ]; then
   "$REPO/tools/k8s-testenv/build.sh"
 fi
 log "setup done"

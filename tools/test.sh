@@ -25,7 +25,10 @@ log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 passed=0; failed=0; skipped=0
 start=$(date +%s)
 
-"$REPO/tools/setup.sh" || { log "setup failed"; echo "raysense: 0 passed, 1 failed"; exit 1; }
+# The Task-era venv and the Kubernetes test environment serve pytest only.
+SETUP_PARTS=()
+case " $TIERS " in *" pytest "*) SETUP_PARTS=(--tests) ;; esac
+"$REPO/tools/setup.sh" "${SETUP_PARTS[@]}" || { log "setup failed"; echo "raysense: 0 passed, 1 failed"; exit 1; }
 
 run_ctest() { # dir label
   local dir="$1" label="$2" out="$OUT/ctest-$2.txt"

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from outputs_util import REPO
+from promql import metric_names
 from raycluster import free_port
 
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
@@ -29,14 +30,6 @@ CONTROLLER_FAMILIES = {
     "raysense_controller_infeasible_demand": "gauge",
     "raysense_controller_loop_duration_seconds": "histogram",
 }
-
-PROMQL_WORDS = {
-    "sum", "rate", "increase", "by", "without", "histogram_quantile", "min", "max", "avg",
-    "count", "le", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
-    "unless", "label_values", "topk", "bottomk", "irate", "delta", "deriv", "time", "vector",
-    "clamp_min", "clamp_max", "abs", "sort", "sort_desc",
-}
-
 
 def agent_families(bin):
     out = subprocess.run([bin("raysensectl"), "maps", "--families"], capture_output=True,
@@ -55,23 +48,6 @@ def all_panels(dash):
     for p in dash["panels"]:
         yield p
         yield from p.get("panels", [])
-
-
-def metric_names(expr):
-    """Metric names in a PromQL expression: identifiers not inside {...} or
-    [...], not followed by '(' (functions), not PromQL keywords."""
-    stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
-    stripped = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", stripped)
-    names = set()
-    for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
-        tok = m.group(0)
-        rest = stripped[m.end():].lstrip()
-        if rest.startswith("(") or tok in PROMQL_WORDS or tok.startswith("$"):
-            continue
-        if m.start() > 0 and stripped[m.start() - 1] == "$":
-            continue
-        names.add(tok)
-    return names
 
 
 def family_of(name, families):

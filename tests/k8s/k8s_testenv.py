@@ -37,6 +37,7 @@ class ControlPlane:
         self.ca = values["K8S_CA"]
         self.state_dir = Path(values["K8S_STATE"])
         self.kubectl_bin = values["K8S_KUBECTL"]
+        self.helm_bin = values.get("K8S_HELM")
         self.regular_node = values["K8S_REGULAR_NODE"]
         self.eci_node = values["K8S_ECI_NODE"]
         self.regular_node_ip = values["K8S_REGULAR_NODE_IP"]
@@ -59,6 +60,15 @@ class ControlPlane:
             raise AssertionError(
                 f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
                 f"{proc.stderr}{proc.stdout}")
+        return proc
+
+    def helm(self, *args, check=True, timeout=180):
+        """Run helm against this control plane; returns the CompletedProcess."""
+        proc = subprocess.run([self.helm_bin, "--kubeconfig", self.kubeconfig, *args],
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stderr}{proc.stdout}")
         return proc
 
     def get_json(self, *args):

@@ -3,7 +3,7 @@ RBAC and PodSecurity admission, controller-manager, scheduler, the KubeRay
 operator and its CRDs, kwok running a regular node and an ECI virtual node).
 
 - Both kustomizations render with the real kubectl (`kubectl kustomize`).
-- The ack-eci overlay (the base plus ACK patches) passes a server-side dry
+- The ack-eci overlay (the chart rendered with its ACK example values) passes a server-side dry
   run and a real `kubectl apply -k`; every rendered object is accepted and
   then exists.
 - The agent DaemonSet gets exactly one pod, on the regular node: it tolerates

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build.sh - build the test control plane binaries (kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, etcd, KubeRay operator,
-# kwok) from the Go module proxy into a version-keyed cache:
+# kwok) and the Helm client from the Go module proxy into a version-keyed cache:
 #   ${RAYSENSE_K8S_BIN_CACHE:-/var/cache/raysense/k8s-bin}/<component>-<version>/<component>
 # A component whose cached binary exists and was built by the same recipe
 # (ldflags, GOFLAGS, wrapper go.sum; stored in <dir>/recipe) is not rebuilt,
@@ -70,6 +70,11 @@ ldflags() {
             f="$f -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
             f="$f -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
         done ;;
+    helm)
+        # As helm's Makefile does for a release tag (`helm version` shows it).
+        f="$f -X helm.sh/helm/v4/internal/version.version=$v"
+        f="$f -X helm.sh/helm/v4/internal/version.metadata="
+        f="$f -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
     esac
     echo "$f"
 }

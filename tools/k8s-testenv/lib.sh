@@ -9,7 +9,9 @@ K8S_TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 K8S_BIN_CACHE=${RAYSENSE_K8S_BIN_CACHE:-/var/cache/raysense/k8s-bin}
 
 # Build order matters on a 2-core machine: the slowest (kube-apiserver) first.
-K8S_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kuberay-operator kwok"
+# helm is not part of the control plane: the chart tests and
+# tools/render-manifests.sh run it as a client.
+K8S_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kuberay-operator kwok helm"
 
 die() { echo "k8s-testenv: error: $*" >&2; exit 1; }
 log() { echo "k8s-testenv: $*" >&2; }
@@ -25,6 +27,8 @@ component_module() {
         echo "kuberay github.com/ray-project/kuberay/ray-operator github.com/ray-project/kuberay/ray-operator" ;;
     kwok)
         echo "kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok" ;;
+    helm)
+        echo "helm helm.sh/helm/v4/cmd/helm helm.sh/helm/v4" ;;
     *) return 1 ;;
     esac
 }
