@@ -3,10 +3,12 @@ exporters' source (no binaries): every metric a query names is a family the
 source exports, and every label a query groups by (`by (...)`), and every
 {{label}} in a legend, is a label the source puts on that family.
 
-The families and labels are read from the C source:
-- the controller (userspace/controller/controller.c) and the KubeRay provider
-  (provider_kuberay.c) write their exposition with format strings, so
-  `raysense_x{a=\\"%s\\",b=\\"%s\\"}` gives family x labels {a, b};
+The families and labels come from:
+- the controller: a real raysense-controller's /metrics (--dry-run, a
+  dashboard nobody answers: every family is written from the start, with
+  its labels);
+- the KubeRay provider: its contract below (tests/k8s/test_kuberay_provider.py
+  reads those series from the real provider's /metrics);
 - the agent's families are the rs_family_info tables (snapshot.c,
   export_prom.c, plus agent_http.c's set_value calls); their labels are built
   at run time, so a family's allowed labels are those the files naming it put
@@ -19,6 +21,10 @@ binaries' output.
 """
 import json
 import re
+import subprocess
+import tempfile
+import time
+import urllib.request
 
 import pytest
 from manifests import REPO
@@ -26,28 +32,45 @@ from promql import grouping_labels, metric_names
 
 SRC = REPO / "userspace"
 DASHBOARD = REPO / "deploy" / "grafana" / "raysense-dashboard.json"
-FORMAT_SOURCES = [SRC / "controller" / "controller.c", SRC / "controller" / "provider_kuberay.c"]
 AGENT_DIR = SRC / "agent"
 
-# Labels being added by a change not merged yet, (family, label): the
-# dashboard already uses them. Remove an entry once the source has it.
-PENDING = {
-    # controller.c: decisions_total per action (launch, terminate, keep,
-    # hold, resume, infeasible), in the controller engineer's branch.
-    ("raysense_controller_decisions_total", "action"),
+# The KubeRay provider's families and labels (provider_kuberay.c).
+KUBERAY_FAMILIES = {
+    "raysense_kuberay_patches_total": ("counter", {"outcome"}),
+    "raysense_kuberay_pod_startup_seconds": ("histogram", {"phase", "eci", "le"}),
 }
 
-def format_families():
-    """{family: (type, labels)} from the controller's format strings."""
+
+def controller_families(bin):
+    """{family: (type, labels)} from a real controller's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from raycluster import free_port
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="rs-dash-") as state:
+        proc = subprocess.Popen([bin("raysense-controller"), "--dry-run",
+                                 "--dashboard", "http://127.0.0.1:1", "--dashboard-timeout-ms", "200",
+                                 "--worker-group", "g:CPU=1,max=1", "--state-dir", state,
+                                 "--listen", f"127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            text = None
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                        text = r.read().decode()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert text, "the controller never served /metrics"
     fams = {}
-    for path in FORMAT_SOURCES:
-        text = path.read_text()
-        for name, typ in re.findall(r"# TYPE (raysense_\w+) (\w+)", text):
-            fams[name] = (typ, set())
-        for name, body in re.findall(r"(raysense_\w+)\{((?:\w+=\\\"[^\\]*\\\",?)+)\}", text):
-            base = re.sub(r"_(bucket|sum|count)$", "", name)
-            if base in fams:
-                fams[base][1].update(re.findall(r"(\w+)=\\\"", body))
+    for fam in text_string_to_metric_families(text):
+        labels = {k for s in fam.samples for k in s.labels}
+        # The parser drops a counter's _total from the family name.
+        name = fam.name + "_total" if fam.type == "counter" else fam.name
+        fams[name] = (fam.type, labels)
     return fams
 
 
@@ -58,6 +81,10 @@ def label_keys_in(text):
     for body in re.findall(r"\{\s*((?:\"\w+\"\s*,\s*[^,{}]+?\s*,\s*)+)NULL\s*\}", text):
         items = [i.strip() for i in body.split(",") if i.strip()]
         keys.update(i.strip('"') for i in items[0::2] if re.fullmatch(r'"\w+"', i))
+    # common/prom_text: RS_PROM_LABELS({ "k", v }, { "k2", v2 })
+    for body in re.findall(r"RS_PROM_LABELS\((.*?)\)\s*[,;)]", text, flags=re.S):
+        keys.update(re.findall(r"\{\s*\"(\w+)\"\s*,", body))
+    keys.update(re.findall(r"\(struct rs_prom_label\)\{\s*\"(\w+)\"", text))
     keys.update(re.findall(r"add_label\([^,]+,[^,]+,\s*\"(\w+)\"", text))
     keys.update(re.findall(r"add_counter\([^,]+,[^,]+,[^,]+,\s*\"(\w+)\"", text))
     keys.update(re.findall(r"labels\[[\w +]+\]\s*=\s*\"(\w+)\"", text))
@@ -65,44 +92,46 @@ def label_keys_in(text):
     return keys
 
 
-def agent_families():
-    """{family: (type, labels)} for the agent."""
-    fams = {}
-    files = {p: p.read_text() for p in sorted(AGENT_DIR.glob("*.c"))}
+def agent_families(bin):
+    """{family: (type, labels)} for the agent: names and types from the real
+    binary (`raysensectl maps --families`), labels from the source files that
+    name the family (by its literal or by the macro that spells it)."""
+    out = subprocess.run([bin("raysensectl"), "maps", "--families"], capture_output=True,
+                         text=True, check=True).stdout
+    fams = {name: (typ, set()) for name, typ in (l.split() for l in out.splitlines() if l.strip())}
+    files = {p: p.read_text() for p in sorted(AGENT_DIR.glob("*.[ch]"))}
+    macros = {}
     for text in files.values():
-        for name, typ in re.findall(r"\{\s*\"(raysense_\w+)\",\s*(?:\"(?:[^\"\\]|\\.)*\"\s*)+,\s*\"(\w+)\"\s*\}",
-                                    text):
-            fams[name] = (typ, set())
-        for name, kind in re.findall(r"set_value\([^,]+,\s*\"(raysense_\w+)\",\s*RS_VALUE_(\w+)", text):
-            fams.setdefault(name, (kind.lower(), set()))
+        for macro, name in re.findall(r"#define\s+(\w+)\s+\"(raysense_\w+)\"", text):
+            macros.setdefault(name, set()).add(macro)
     for name, (typ, labels) in fams.items():
         labels.add("node")
         if typ == "histogram":
             labels.add("le")
+        spellings = {f'"{name}"'} | macros.get(name, set())
         for text in files.values():
-            if f'"{name}"' in text:
+            if any(sp in text for sp in spellings):
                 labels.update(label_keys_in(text))
     return fams
 
 
 @pytest.fixture(scope="module")
-def families():
-    fams = agent_families()
-    for name, (typ, labels) in format_families().items():
+def families(bin):
+    fams = agent_families(bin)
+    for name, (typ, labels) in {**controller_families(bin), **KUBERAY_FAMILIES}.items():
         assert name not in fams, f"{name} exported twice"
         fams[name] = (typ, labels)
-    for fam, label in PENDING:
-        fams[fam][1].add(label)
     return fams
 
 
 def test_source_extraction(families):
     """What the extraction finds, on families whose labels are known."""
+    assert families["raysense_controller_decisions_total"][1] == {"action"}
     assert families["raysense_controller_launches_total"][1] == {"type"}
     assert families["raysense_controller_terminations_total"][1] == {"type", "reason"}
     assert families["raysense_controller_infeasible_demand"][1] == set()
     assert families["raysense_controller_loop_duration_seconds"] == ("histogram", {"le"})
-    assert families["raysense_kuberay_pod_startup_seconds"][1] == {"phase", "eci"}
+    assert families["raysense_kuberay_pod_startup_seconds"][1] == {"phase", "eci", "le"}
     assert families["raysense_raylet_lease_latency_seconds"][0] == "histogram"
     assert {"raylet_pid", "node_id", "raylet_port", "node", "le"} <= \
         families["raysense_raylet_lease_latency_seconds"][1]
