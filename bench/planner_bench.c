@@ -7,8 +7,8 @@
  * REPEAT runs, default 20), and the plan summary used for the agreement
  * check (desired launches per type, infeasible counts, terminations). */
 #include "common/cli.h"
-#include "controller/planner.h"
-#include "controller/scenario.h"
+#include "controller/plan/planner.h"
+#include "controller/plan/scenario.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 
 The baseline for bench/planner_bench and for the differential tests: it turns
 a scenario (the public `raysensectl plan` format, see
-userspace/controller/scenario.h) into the SchedulingRequest that Ray's
+userspace/controller/plan/scenario.h) into the SchedulingRequest that Ray's
 autoscaler v2 builds from GCS state, runs the pinned Ray's
 `ray.autoscaler.v2.scheduler.ResourceDemandScheduler.schedule()`, and reports
 what it decided in the same terms as raysense's plan:

@@ -12,8 +12,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO/userspace"
 
 # Pure modules, and the headers they must not reach directly.
-PURE='^controller/(planner|planner_pack|plan_input|plan_json|resmap|demand|idle_tracker|scenario|pg_match|ray_text)\.[ch]$'
-IO='^(common/(http_client|http_server|log|gzip)|controller/(dashboard|source|dash_source|provider_kuberay|kube_client|leader|api|controller|actuator|signals))\.h$|^<(curl/|microhttpd|bpf/)'
+PURE='^controller/(plan/(planner|planner_pack|plan_input|plan_json|resmap|idle_tracker|scenario)|source/(demand|pg_match|ray_text))\.[ch]$'
+IO='^(common/(http_client|http_server|log|gzip)|controller/(source/(dashboard|source|bg_fetch|signals)|provider/(provider_kuberay|kube_client|leader)|act/actuator|api|controller))\.h$|^<(curl/|microhttpd|bpf/)'
 
 edges="$(mktemp)"; trap 'rm -f "$edges"' EXIT
 find common agent controller ctl -name '*.[ch]' | sort | while read -r f; do

@@ -17,9 +17,9 @@
 #include "common/json_util.h"
 #include "common/cli.h"
 #include "common/log.h"
-#include "controller/kube_client.h"
-#include "controller/leader.h"
-#include "controller/provider_kuberay.h"
+#include "controller/provider/kube_client.h"
+#include "controller/provider/leader.h"
+#include "controller/provider/provider_kuberay.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -295,7 +295,7 @@ def sa_request(k8s, token, method, path, body=None, content_type="application/js
 
 
 def test_controller_token_makes_the_real_calls(k8s, installed):
-    """The controller's own API calls (userspace/controller/provider_kuberay.c
+    """The controller's own API calls (userspace/controller/provider/provider_kuberay.c
     and leader.c), made with a token of its ServiceAccount: GET the
     RayCluster, LIST its pods by label, a guarded JSON Patch of a group's
     replicas, and the Lease create/get/update; then calls it must not make."""

@@ -5,7 +5,7 @@
  * read-seconds (a kick before the bucket allows is remembered, not run); a failed read keeps the last good answer and
  * says why; stop waits for a read in progress. */
 #include "check.h"
-#include "controller/bg_fetch.h"
+#include "controller/source/bg_fetch.h"
 
 #include <errno.h>
 #include <pthread.h>

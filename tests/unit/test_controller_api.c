@@ -10,7 +10,7 @@
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
-#include "controller/provider.h"
+#include "controller/provider/provider.h"
 
 #include <errno.h>
 #include <stdio.h>

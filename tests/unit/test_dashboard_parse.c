@@ -7,7 +7,7 @@
 #include "check.h"
 #include "dashboard_fixture.h"
 #include "common/cli.h"
-#include "controller/dashboard.h"
+#include "controller/source/dashboard.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -8,10 +8,10 @@
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/json_util.h"
-#include "controller/kube_client.h"
-#include "controller/kube_quantity.h"
-#include "controller/leader.h"
-#include "controller/provider_kuberay.h"
+#include "controller/provider/kube_client.h"
+#include "controller/provider/kube_quantity.h"
+#include "controller/provider/leader.h"
+#include "controller/provider/provider_kuberay.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,7 +5,7 @@
  * busy hints land, and which demand reaches the planner. */
 #include "check.h"
 #include "controller/config.h"
-#include "controller/plan_input.h"
+#include "controller/plan/plan_input.h"
 
 #include <stdio.h>
 #include <stdlib.h>

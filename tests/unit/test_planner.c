@@ -34,8 +34,8 @@
  * each: no terminations, terminations of the same type, of another type,
  * pending nodes. */
 #include "check.h"
-#include "controller/planner.h"
-#include "controller/scenario.h"
+#include "controller/plan/planner.h"
+#include "controller/plan/scenario.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,7 +5,7 @@
  * group (SIGTERM), and the state file rewritten after each change. */
 #include "check.h"
 #include "common/cli.h"
-#include "controller/provider.h"
+#include "controller/provider/provider.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -12,9 +12,9 @@
 #include <cjson/cJSON.h>
 #include "dashboard_fixture.h"
 #include "common/cli.h"
-#include "controller/dashboard.h"
-#include "controller/pg_match.h"
-#include "controller/ray_text.h"
+#include "controller/source/dashboard.h"
+#include "controller/source/pg_match.h"
+#include "controller/source/ray_text.h"
 
 #include <errno.h>
 #include <stdio.h>

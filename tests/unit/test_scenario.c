@@ -2,9 +2,9 @@
  * naming the JSON path, accepts the documented format with its defaults,
  * and renders plans with the public fields (launch, terminate, infeasible). */
 #include "check.h"
-#include "controller/plan_json.h"
-#include "controller/planner.h"
-#include "controller/scenario.h"
+#include "controller/plan/plan_json.h"
+#include "controller/plan/planner.h"
+#include "controller/plan/scenario.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
 #include "check.h"
 #include "controller/config.h"
 #include "controller/controller.h"
-#include "controller/provider.h"
-#include "controller/source.h"
+#include "controller/provider/provider.h"
+#include "controller/source/source.h"
 
 #include <errno.h>
 #include <stdio.h>

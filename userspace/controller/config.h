@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "controller/resmap.h"
+#include "controller/plan/resmap.h"
 
 #define CONFIG_NAME_MAX 48
 

@@ -9,12 +9,12 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "controller/actuator.h"
-#include "controller/decisions.h"
-#include "controller/idle_tracker.h"
+#include "controller/act/actuator.h"
+#include "controller/act/decisions.h"
+#include "controller/plan/idle_tracker.h"
 #include "controller/metrics.h"
-#include "controller/notes.h"
-#include "controller/plan_input.h"
+#include "controller/act/notes.h"
+#include "controller/plan/plan_input.h"
 #include "controller/views.h"
 
 #include <errno.h>

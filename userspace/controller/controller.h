@@ -21,9 +21,9 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
-#include "controller/provider.h"
-#include "controller/signals.h"
-#include "controller/source.h"
+#include "controller/provider/provider.h"
+#include "controller/source/signals.h"
+#include "controller/source/source.h"
 
 struct controller_opts {
 	struct cluster_source source;		/* owned by the controller */

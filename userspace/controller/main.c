@@ -8,10 +8,10 @@
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
-#include "controller/kube_client.h"
-#include "controller/leader.h"
-#include "controller/provider.h"
-#include "controller/provider_kuberay.h"
+#include "controller/provider/kube_client.h"
+#include "controller/provider/leader.h"
+#include "controller/provider/provider.h"
+#include "controller/provider/provider_kuberay.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -3,8 +3,8 @@
 #include "controller/metrics.h"
 
 #include "common/prom_text.h"
-#include "controller/decisions.h"
-#include "controller/signals.h"
+#include "controller/act/decisions.h"
+#include "controller/source/signals.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "controller/config.h"
-#include "controller/dashboard.h"
+#include "controller/source/dashboard.h"
 
 /* errors_total{source}: the dashboard's calls, then these. */
 enum metrics_error {

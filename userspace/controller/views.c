@@ -2,7 +2,7 @@
 #include "controller/views.h"
 
 #include "common/util.h"
-#include "controller/plan_json.h"
+#include "controller/plan/plan_json.h"
 
 #include <math.h>
 #include <string.h>

@@ -10,11 +10,11 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
-#include "controller/demand.h"
-#include "controller/plan_input.h"
-#include "controller/planner.h"
-#include "controller/provider.h"
-#include "controller/signals.h"
+#include "controller/source/demand.h"
+#include "controller/plan/plan_input.h"
+#include "controller/plan/planner.h"
+#include "controller/provider/provider.h"
+#include "controller/source/signals.h"
 
 /* What every status has, planned or holding. */
 cJSON *views_status_base(const struct controller_config *cfg, struct provider *prov,

@@ -1,12 +1,12 @@
 /* cmd_plan.c -- `raysensectl plan FILE`: run the planner offline on a
- * scenario (format in userspace/controller/scenario.h) and print the plan as
+ * scenario (format in userspace/controller/plan/scenario.h) and print the plan as
  * JSON.  Exit codes: 0 plan printed, 2 bad usage or bad scenario, 1 other
  * failures (unreadable file, out of memory). */
 #include "ctl/commands.h"
 #include "common/cli.h"
-#include "controller/plan_json.h"
-#include "controller/planner.h"
-#include "controller/scenario.h"
+#include "controller/plan/plan_json.h"
+#include "controller/plan/planner.h"
+#include "controller/plan/scenario.h"
 
 #include <errno.h>
 #include <getopt.h>

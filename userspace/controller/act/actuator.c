@@ -1,0 +1,280 @@
+/* actuator.c -- plans to provider calls, with the safety vetoes and the
+ * launch/termination bookkeeping (actuator.h). */
+#include "controller/act/actuator.h"
+
+#include "common/log.h"
+#include "controller/plan/plan_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int actuator_init(struct actuator *a, const struct actuator_deps *deps)
+{
+	memset(a, 0, sizeof(*a));
+	a->d = *deps;
+	a->last_launch_at = calloc(deps->config->group_count + 1, sizeof(*a->last_launch_at));
+	return a->last_launch_at ? 0 : -ENOMEM;
+}
+
+void actuator_fini(struct actuator *a)
+{
+	free(a->last_launch_at);
+	a->last_launch_at = NULL;
+}
+
+static bool provider_stop(struct actuator *a, const char *id)
+{
+	char err[PROVIDER_ERR_LEN] = "";
+
+	if (a->d.dry_run || !a->d.provider->ops->terminate(a->d.provider, id, err))
+		return true;
+	metrics_error(a->d.metrics, METRICS_ERR_PROVIDER);
+	rs_error("provider: cannot stop %s: %s", id, err);
+	return false;
+}
+
+/* ---------------------------------------------------------------- reconcile */
+
+static void expire_pending(struct actuator *a, const struct provider_node *pn, int g, double now)
+{
+	cJSON *d = decision_new(DECISION_TERMINATE);
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "terminate %s: not ALIVE in Ray %.0f s after launch", pn->id,
+		 now - pn->launched_at);
+	cJSON_AddStringToObject(d, "type", pn->type);
+	cJSON_AddStringToObject(d, "node", pn->id);
+	cJSON_AddStringToObject(d, "reason", "launch_timeout");
+	provider_stop(a, pn->id);
+	metrics_termination(a->d.metrics, (size_t)g, TR_LAUNCH_TIMEOUT);
+	decision_record(a->d.log, d, msg, now);
+}
+
+void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now)
+{
+	struct provider *prov = a->d.provider;
+	const struct provider_node *pn;
+	/* terminate edits entries in place (provider.h), so pn stays valid. */
+	size_t np = prov->ops->list(prov, &pn);
+
+	for (size_t i = 0; i < np; i++) {
+		int g = plan_group_index(a->d.config, pn[i].type);
+		const struct dash_node *dn;
+
+		if (pn[i].stop_requested_at > 0 || g < 0)
+			continue;
+		dn = plan_ray_node_of(s, pn[i].id);
+		if (dn && prov->ops->node_alive)
+			prov->ops->node_alive(prov, pn[i].id, now);
+		if (plan_launch_expired(&pn[i], dn, now, a->d.launch_timeout_s))
+			expire_pending(a, &pn[i], g, now);
+	}
+}
+
+/* ---------------------------------------------------------------- launches */
+
+static int count_provider_nodes(struct actuator *a, const char *type)
+{
+	const struct provider_node *pn;
+	size_t np = a->d.provider->ops->list(a->d.provider, &pn);
+	int n = 0;
+
+	for (size_t i = 0; i < np; i++)
+		if (!type || !strcmp(pn[i].type, type))
+			n++;
+	return n;
+}
+
+/* The demand behind the nth launch of type t. */
+static cJSON *launch_demand(const struct plan_input *p, const struct planner_output *out,
+			    size_t t, size_t nth)
+{
+	cJSON *because = cJSON_CreateArray();
+	size_t seen = 0;
+
+	for (size_t i = 0; because && i < out->new_node_count; i++) {
+		const struct planner_new_node *nn = &out->new_nodes[i];
+
+		if (nn->type_index != t || nn->deferred || seen++ != nth)
+			continue;
+		for (size_t r = 0; r < nn->reason_count; r++) {
+			const struct planner_reason *re = &out->reasons[nn->reason_start + r];
+
+			cJSON_AddItemToArray(because, plan_json_demand(&p->in, re->cause, re->index,
+								       re->count));
+		}
+	}
+	return because;
+}
+
+static void launch_one(struct actuator *a, const struct plan_input *p,
+		       const struct planner_output *out, size_t t, size_t nth)
+{
+	size_t g = t - PLAN_FIRST_GROUP_TYPE;
+	const struct worker_group *wg = &a->d.config->groups[g];
+	char id[PROVIDER_ID_MAX] = "(dry-run)", err[PROVIDER_ERR_LEN] = "", msg[768], *dem;
+	cJSON *d, *because;
+
+	if (!a->d.dry_run && a->d.provider->ops->launch(a->d.provider, wg, id, err)) {
+		metrics_error(a->d.metrics, METRICS_ERR_PROVIDER);
+		rs_error("provider: cannot launch a %s node: %s", wg->name, err);
+		return;
+	}
+	a->last_launch_at[g] = p->now;
+	because = launch_demand(p, out, t, nth);
+	dem = because ? cJSON_PrintUnformatted(because) : NULL;
+	snprintf(msg, sizeof(msg), "launch %s node %s for %.600s", wg->name, id, dem ? dem : "?");
+	free(dem);
+	d = decision_new(DECISION_LAUNCH);
+	cJSON_AddStringToObject(d, "type", wg->name);
+	cJSON_AddStringToObject(d, "node", id);
+	if (!cJSON_AddItemToObject(d, "demand", because))
+		cJSON_Delete(because);
+	metrics_launch(a->d.metrics, g);
+	decision_record(a->d.log, d, msg, p->now);
+}
+
+static void do_launches(struct actuator *a, const struct plan_input *p,
+			const struct planner_output *out)
+{
+	const struct controller_config *cfg = a->d.config;
+	int total = count_provider_nodes(a, NULL);
+
+	for (size_t t = PLAN_FIRST_GROUP_TYPE; t < out->launch_count; t++) {
+		const struct worker_group *g = &cfg->groups[t - PLAN_FIRST_GROUP_TYPE];
+		/* Stopping nodes still run: count them so max holds at every instant. */
+		int room = g->max_workers - count_provider_nodes(a, g->name);
+		int n = out->launches[t].count;
+
+		if (cfg->max_workers >= 0 && cfg->max_workers - total < room)
+			room = cfg->max_workers - total;
+		if (n > room) {
+			rs_info("launch of %d %s node(s) capped to %d: stopping nodes still count "
+				"against max", n, g->name, room > 0 ? room : 0);
+			n = room;
+		}
+		for (int k = 0; k < n; k++, total++)
+			launch_one(a, p, out, t, (size_t)k);
+	}
+}
+
+/* ---------------------------------------------------------------- terminations */
+
+static cJSON *term_json(const struct planner_termination *tm, const struct node_ref *ref,
+			enum decision_action action)
+{
+	cJSON *d = decision_new(action);
+
+	cJSON_AddStringToObject(d, "type", tm->type);
+	cJSON_AddStringToObject(d, "node", tm->id);
+	if (ref->dn)
+		cJSON_AddStringToObject(d, "ray_node_id", ref->dn->node_id);
+	cJSON_AddStringToObject(d, "reason", planner_term_reason_name(tm->reason));
+	if (tm->idle_s >= 0)
+		cJSON_AddNumberToObject(d, "idle_s", round(tm->idle_s * 10) / 10);
+	if (tm->timeout_s >= 0)
+		cJSON_AddNumberToObject(d, "idle_timeout_s", tm->timeout_s);
+	return d;
+}
+
+/* A veto that is a decision of its own (recorded as "keep"), not an
+ * expected pause such as staleness or the cool-down (logged at debug). */
+#define VETO_RECHECK "re-check"
+
+/* Why this termination must not happen now, or NULL. */
+static const char *veto(struct actuator *a, const struct plan_input *p,
+			const struct planner_termination *tm, const struct node_ref *ref,
+			char *buf, size_t size)
+{
+	int g = plan_group_index(a->d.config, tm->type);
+	char err[DASH_ERR_LEN] = "";
+	bool busy = true;
+
+	if (ref->kind != REF_PROVIDER || g < 0)
+		return "not a node this controller launched";
+	if (!p->usage_fresh)
+		return "per-node usage is stale";
+	if (p->scale_down_hold) {
+		snprintf(buf, size, "%.200s", p->scale_down_hold);
+		return buf;
+	}
+	if (p->now - a->last_launch_at[g] < a->d.cooldown_s) {
+		snprintf(buf, size, "cool-down: a %s node was launched %.1f s ago (< %.0f s)",
+			 tm->type, p->now - a->last_launch_at[g], a->d.cooldown_s);
+		return buf;
+	}
+	if (!ref->dn)
+		return NULL;	/* pending (over max): nothing runs there yet */
+	if (a->d.source->ops->node_has_work(a->d.source, ref->dn->node_id, &busy, err)) {
+		metrics_error(a->d.metrics, DASH_SRC_TASKS);
+		snprintf(buf, size, VETO_RECHECK " failed (%.200s)", err);
+		return buf;
+	}
+	return busy ? VETO_RECHECK " found a task or actor on it" : NULL;
+}
+
+static enum term_reason term_reason_of(enum planner_term_reason r)
+{
+	return r == PLANNER_TERM_IDLE ? TR_IDLE : r == PLANNER_TERM_MAX_PER_TYPE ? TR_MAX_PER_TYPE :
+	       TR_MAX_GLOBAL;
+}
+
+static void terminate_one(struct actuator *a, const struct plan_input *p,
+			  const struct planner_termination *tm)
+{
+	const struct node_ref *ref = &p->refs[tm->node_index];
+	char buf[256], msg[512];
+	const char *why = veto(a, p, tm, ref, buf, sizeof(buf));
+
+	if (why) {
+		snprintf(msg, sizeof(msg), "keep %s: %s", tm->id, why);
+		if (!strncmp(why, VETO_RECHECK, strlen(VETO_RECHECK)))
+			decision_record(a->d.log, term_json(tm, ref, DECISION_KEEP), msg, p->now);
+		else
+			rs_debug("not terminating %s: %s", tm->id, why);
+		return;
+	}
+	if (!provider_stop(a, tm->id))
+		return;
+	if (tm->reason == PLANNER_TERM_IDLE)
+		snprintf(msg, sizeof(msg), "terminate %s node %s: idle %.1f s > timeout %.0f s",
+			 tm->type, tm->id, tm->idle_s, tm->timeout_s);
+	else
+		snprintf(msg, sizeof(msg), "terminate %s node %s: %s", tm->type, tm->id,
+			 planner_term_reason_name(tm->reason));
+	metrics_termination(a->d.metrics, (size_t)plan_group_index(a->d.config, tm->type),
+			    term_reason_of(tm->reason));
+	decision_record(a->d.log, term_json(tm, ref, DECISION_TERMINATE), msg, p->now);
+}
+
+/* In --dry-run the same plan repeats every tick: act on (record) it once. */
+static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
+{
+	char sig[sizeof(a->dry_sig)] = "";
+	size_t w = 0;
+
+	if (!a->d.dry_run)
+		return false;
+	for (size_t t = 0; t < out->launch_count && w < sizeof(sig) - 64; t++)
+		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "%s=%d,", out->launches[t].type,
+				      out->launches[t].count);
+	for (size_t i = 0; i < out->termination_count && w < sizeof(sig) - 128; i++)
+		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "-%s,", out->terminations[i].id);
+	if (!strcmp(sig, a->dry_sig))
+		return true;
+	snprintf(a->dry_sig, sizeof(a->dry_sig), "%s", sig);
+	return false;
+}
+
+void actuator_apply(struct actuator *a, const struct plan_input *p,
+		    const struct planner_output *out)
+{
+	if (dry_run_repeat(a, out))
+		return;
+	do_launches(a, p, out);
+	for (size_t i = 0; i < out->termination_count; i++)
+		terminate_one(a, p, &out->terminations[i]);
+}

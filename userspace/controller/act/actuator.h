@@ -1,0 +1,50 @@
+/* actuator.h -- a plan becomes provider calls.  It launches what the plan
+ * asks for, capped so that max_workers holds at every instant (stopping
+ * nodes still count); it stops the nodes the plan terminates unless a safety
+ * rule vetoes it (stale usage, the group's cool-down after a launch, a fresh
+ * re-check through the cluster source finding work on the node); it gives
+ * up on launches that never became ALIVE; and it records each decision and
+ * counts it.  --dry-run records the same decisions without calling the
+ * provider.  Loop thread only. */
+#ifndef RAYSENSE_CONTROLLER_ACTUATOR_H
+#define RAYSENSE_CONTROLLER_ACTUATOR_H
+
+#include <stdbool.h>
+
+#include "controller/config.h"
+#include "controller/act/decisions.h"
+#include "controller/metrics.h"
+#include "controller/plan/plan_input.h"
+#include "controller/plan/planner.h"
+#include "controller/provider/provider.h"
+#include "controller/source/source.h"
+
+struct actuator_deps {
+	struct provider *provider;
+	struct cluster_source *source;		/* for the re-check before a stop */
+	const struct controller_config *config;
+	struct decision_log *log;
+	struct controller_metrics *metrics;
+	double cooldown_s;			/* no stop in a group within this of its launch */
+	double launch_timeout_s;		/* launched, not ALIVE after this: give up */
+	bool dry_run;
+};
+
+struct actuator {
+	struct actuator_deps d;
+	double *last_launch_at;			/* [group], the plan's clock */
+	char dry_sig[1024];			/* --dry-run: the last plan recorded */
+};
+
+int actuator_init(struct actuator *a, const struct actuator_deps *deps);
+void actuator_fini(struct actuator *a);
+
+/* Before planning: tell the provider which of its nodes Ray lists ALIVE,
+ * and stop the launches that stayed pending past the launch timeout. */
+void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now);
+/* Launch and terminate as the plan says (once per distinct plan in
+ * --dry-run). */
+void actuator_apply(struct actuator *a, const struct plan_input *p,
+		    const struct planner_output *out);
+
+#endif

@@ -1,0 +1,95 @@
+/* notes.c -- once-per-change log lines and infeasible-demand decisions
+ * (notes.h). */
+#include "controller/act/notes.h"
+
+#include "common/log.h"
+#include "controller/plan/plan_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void notes_init(struct loop_notes *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->demand_source = -1;
+}
+
+static const char *source_detail(enum dash_cs_source s)
+{
+	switch (s) {
+	case DASH_CS_STRUCTURED:
+		return "the v1 monitor's structured report";
+	case DASH_CS_V2_TEXT:
+		return "autoscaler v2: clusterStatus null, reading the status text, placement "
+		       "groups and node summary";
+	default:
+		return "no cluster status: state-API tasks only, no placement groups, "
+		       "no scale-down";
+	}
+}
+
+static void note_held(struct loop_notes *n, const struct dash_cluster_status *cs)
+{
+	char sig[sizeof(n->held_sig)] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < cs->held_count && len < sizeof(sig) - 1; i++)
+		len += (size_t)snprintf(sig + len, sizeof(sig) - len, "%s,", cs->held[i].id);
+	if (!strcmp(sig, n->held_sig))
+		return;
+	for (size_t i = 0; i < cs->held_count; i++)
+		rs_warn("holding placement group %s (%zu bundles): no launch for it: %s",
+			cs->held[i].id, cs->held[i].bundle_count, cs->held_why);
+	snprintf(n->held_sig, sizeof(n->held_sig), "%s", sig);
+}
+
+void notes_source(struct loop_notes *n, const struct dash_snapshot *s)
+{
+	if (n->demand_source != (int)s->cs.source) {
+		rs_info("demand source: %s (%s)", dash_cs_source_name(s->cs.source),
+			source_detail(s->cs.source));
+		n->demand_source = (int)s->cs.source;
+	}
+	if (strcmp(n->v2_error, s->v2_error)) {
+		if (s->v2_error[0])
+			rs_warn("autoscaler-v2 data missing or partial: %s", s->v2_error);
+		snprintf(n->v2_error, sizeof(n->v2_error), "%s", s->v2_error);
+	}
+	note_held(n, &s->cs);
+}
+
+void notes_infeasible(struct loop_notes *n, const struct plan_input *p,
+		      const struct planner_output *out, struct decision_log *log,
+		      struct controller_metrics *m)
+{
+	cJSON *arr = cJSON_CreateArray();
+	double units = 0;
+	char *sig;
+
+	for (size_t i = 0; arr && i < out->infeasible_count; i++) {
+		const struct planner_infeasible *f = &out->infeasible[i];
+		cJSON *o = plan_json_demand(&p->in, f->cause, f->index, f->count);
+
+		cJSON_AddStringToObject(o, "reason", planner_infeasible_reason_name(f->reason));
+		cJSON_AddItemToArray(arr, o);
+		units += (double)f->count;
+	}
+	metrics_infeasible(m, units);
+	sig = cJSON_PrintUnformatted(arr);
+	if (sig && strcmp(sig, n->infeasible_sig) != 0) {
+		snprintf(n->infeasible_sig, sizeof(n->infeasible_sig), "%s", sig);
+		if (out->infeasible_count) {
+			cJSON *d = decision_new(DECISION_INFEASIBLE);
+			char msg[768];
+
+			snprintf(msg, sizeof(msg), "infeasible demand, nothing launched for it: %.600s",
+				 sig);
+			if (cJSON_AddItemToObject(d, "demand", arr))
+				arr = NULL;
+			decision_record(log, d, msg, p->now);
+		}
+	}
+	free(sig);
+	cJSON_Delete(arr);
+}

@@ -1,0 +1,29 @@
+/* plan_json.h -- the one JSON rendering of a plan and of the demand behind
+ * it, shared by `raysensectl plan` (scenario.h input) and the controller
+ * (/api/v1/status "last_plan", the "demand" of each decision, the status's
+ * demand lists).
+ *
+ * A plan: {"launch": {TYPE: N}, "desired": {TYPE: N},
+ *          "terminate": [{"id", "reason", "type", "idle_s", "timeout_s"}],
+ *          "kept": [{"id", "reason"}],
+ *          "infeasible": [DEMAND + "reason"],
+ *          "explain": [{"action": "launch"|"defer", "type", "because": [DEMAND],
+ *                       "text"} | {"action": "terminate", "id", "text"}]}
+ * A DEMAND: {"cause", "count", "kind", "shape", "index"}, plus "strategy"
+ * and "bundles" for a placement group ("shape" is then the sum of one
+ * copy's bundles) and "type" for min_workers (no kind or shape). */
+#ifndef RAYSENSE_CONTROLLER_PLAN_JSON_H
+#define RAYSENSE_CONTROLLER_PLAN_JSON_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "controller/plan/planner.h"
+
+/* The plan (caller frees with cJSON_Delete), or NULL when out of memory. */
+cJSON *plan_json_render(const struct planner_input *in, const struct planner_output *plan);
+/* One demand entry of `in` (see above), or NULL when out of memory. */
+cJSON *plan_json_demand(const struct planner_input *in, enum planner_cause cause, size_t index,
+			long count);
+
+#endif

@@ -1,0 +1,915 @@
+/* planner_pack.c -- the planner's bin-packing engine: Ray 2.60's
+ * ResourceDemandScheduler._try_schedule, _sched_best_node and
+ * SchedulingNode.try_schedule / _compute_score, over interned sparse
+ * resource vectors (see the comment at the top of planner.c for the rules).
+ *
+ * Requests are runs of identical copies, sorted in Ray's order and grouped
+ * into segments of identical requests (Ray's per-shape "unschedulable"
+ * cache), so a node's trial costs one fit check per distinct request, not
+ * per copy.  A trial works on a scratch copy of the node; only the winner is
+ * committed.  All-or-nothing attempts (placement groups, request_resources)
+ * journal what they change and roll back on failure. */
+#include "controller/plan/planner_pack.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- arrays */
+
+static int rvec_reserve(struct rvec *v, int need)
+{
+	if (need <= v->cap)
+		return 0;
+	int cap = v->cap ? v->cap * 2 : 8;
+	while (cap < need)
+		cap *= 2;
+	int *ids = realloc(v->ids, (size_t)cap * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	v->ids = ids;
+	double *vals = realloc(v->vals, (size_t)cap * sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	v->vals = vals;
+	v->cap = cap;
+	return 0;
+}
+
+static int rvec_push(struct rvec *v, int id, double val)
+{
+	int err = rvec_reserve(v, v->n + 1);
+	if (err)
+		return err;
+	v->ids[v->n] = id;
+	v->vals[v->n] = val;
+	v->n++;
+	return 0;
+}
+
+static int rvec_copy(struct rvec *dst, const struct rvec *src)
+{
+	int err = rvec_reserve(dst, src->n);
+	if (err)
+		return err;
+	if (src->n) {
+		memcpy(dst->ids, src->ids, (size_t)src->n * sizeof(int));
+		memcpy(dst->vals, src->vals, (size_t)src->n * sizeof(double));
+	}
+	dst->n = src->n;
+	return 0;
+}
+
+void pack_rvec_free(struct rvec *v)
+{
+	free(v->ids);
+	free(v->vals);
+	memset(v, 0, sizeof(*v));
+}
+
+int pack_rvec_find(const struct rvec *v, int id)
+{
+	for (int i = 0; i < v->n; i++)
+		if (v->ids[i] == id)
+			return i;
+	return -1;
+}
+
+
+/* ------------------------------------------------------ resource interning */
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int names_grow(struct names *t)
+{
+	size_t nslots = t->nslots ? t->nslots * 2 : 256;
+	int *slots = malloc(nslots * sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < nslots; i++)
+		slots[i] = -1;
+	for (int id = 0; id < t->n; id++) {
+		size_t s = hash_str(t->name[id]) & (nslots - 1);
+		while (slots[s] >= 0)
+			s = (s + 1) & (nslots - 1);
+		slots[s] = id;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = nslots;
+	return 0;
+}
+
+/* Returns the id of `name`, adding it if new; -ENOMEM on failure. */
+int pack_names_intern(struct names *t, const char *name)
+{
+	if ((size_t)(t->n + 1) * 2 > t->nslots && names_grow(t))
+		return -ENOMEM;
+	size_t s = hash_str(name) & (t->nslots - 1);
+	while (t->slots[s] >= 0) {
+		if (strcmp(t->name[t->slots[s]], name) == 0)
+			return t->slots[s];
+		s = (s + 1) & (t->nslots - 1);
+	}
+	if (t->n == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 64;
+		const char **nm = realloc(t->name, (size_t)cap * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		t->name = nm;
+		bool *im = realloc(t->implicit, (size_t)cap * sizeof(*im));
+		if (!im)
+			return -ENOMEM;
+		t->implicit = im;
+		t->cap = cap;
+	}
+	int id = t->n++;
+	t->name[id] = name;
+	t->implicit[id] = strncmp(name, IMPLICIT_PREFIX, strlen(IMPLICIT_PREFIX)) == 0;
+	t->slots[s] = id;
+	return id;
+}
+
+void pack_names_free(struct names *t)
+{
+	free(t->name);
+	free(t->implicit);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---------------------------------------------------------------- shapes */
+
+int pack_intern(struct planner *p, const struct planner_resources *r,
+		       bool positive_only, struct rvec *dst)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		if (positive_only && !(r->items[i].value > 0))
+			continue;
+		int id = pack_names_intern(&p->names, r->items[i].name);
+		if (id < 0)
+			return id;
+		int err = rvec_push(dst, id, r->items[i].value);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct name_sort {
+	const struct planner *p;
+	const struct shape *s;
+};
+
+static int cmp_by_name(const void *a, const void *b, void *arg)
+{
+	const struct name_sort *ns = arg;
+	int ia = *(const int *)a, ib = *(const int *)b;
+	return strcmp(ns->p->names.name[ns->s->res.ids[ia]],
+		      ns->p->names.name[ns->s->res.ids[ib]]);
+}
+
+/* Takes ownership of nothing; returns a new shape built from `res`. */
+static struct shape *shape_new(struct planner *p, struct rvec *res)
+{
+	struct shape *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->res = *res;
+	memset(res, 0, sizeof(*res));
+	s->sorted = malloc((size_t)(s->res.n ? s->res.n : 1) * sizeof(int));
+	if (!s->sorted || VEC_PUSH(p->shapes, p->nshapes, p->capshapes, s)) {
+		free(s->sorted);
+		pack_rvec_free(&s->res);
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < s->res.n; i++)
+		s->sorted[i] = i;
+	struct name_sort ns = { p, s };
+	qsort_r(s->sorted, (size_t)s->res.n, sizeof(int), cmp_by_name, &ns);
+	s->sum = 0;
+	for (int i = 0; i < s->res.n; i++) {
+		s->sum += s->res.vals[s->sorted[i]];
+		if (s->res.ids[i] == p->gpu_id)
+			s->has_gpu = true;
+	}
+	return s;
+}
+
+struct shape *pack_shape_from(struct planner *p, const struct planner_resources *r)
+{
+	struct rvec v = { 0 };
+	if (pack_intern(p, r, true, &v)) {
+		pack_rvec_free(&v);
+		return NULL;
+	}
+	return shape_new(p, &v);
+}
+
+/* STRICT_PACK: all bundles summed into one request, keys in first-seen order
+ * (utils.py, combine_requests_with_affinity). */
+struct shape *pack_shape_sum(struct planner *p, const struct planner_pg_demand *g)
+{
+	struct rvec v = { 0 };
+	for (size_t b = 0; b < g->bundle_count; b++) {
+		const struct planner_resources *r = &g->bundles[b];
+		for (size_t i = 0; i < r->count; i++) {
+			if (!(r->items[i].value > 0))
+				continue;
+			int id = pack_names_intern(&p->names, r->items[i].name);
+			if (id < 0)
+				goto nomem;
+			int at = pack_rvec_find(&v, id);
+			if (at >= 0)
+				v.vals[at] += r->items[i].value;
+			else if (rvec_push(&v, id, r->items[i].value))
+				goto nomem;
+		}
+	}
+	return shape_new(p, &v);
+nomem:
+	pack_rvec_free(&v);
+	return NULL;
+}
+
+/* Ray's _sort_resource_request key, descending; ties keep input order. */
+static int cmp_runs(const void *a, const void *b, void *planner)
+{
+	const struct planner *p = planner;
+	const struct run *x = a, *y = b;
+	int cx = x->constraint != C_NONE, cy = y->constraint != C_NONE;
+	if (cx != cy)
+		return cy - cx;
+	if (x->shape->res.n != y->shape->res.n)
+		return y->shape->res.n - x->shape->res.n;
+	if (x->shape->sum != y->shape->sum)
+		return x->shape->sum < y->shape->sum ? 1 : -1;
+	for (int i = 0; i < x->shape->res.n; i++) {
+		int ix = x->shape->sorted[i], iy = y->shape->sorted[i];
+		int c = strcmp(p->names.name[x->shape->res.ids[ix]],
+			       p->names.name[y->shape->res.ids[iy]]);
+		if (c)
+			return -c;
+		double vx = x->shape->res.vals[ix], vy = y->shape->res.vals[iy];
+		if (vx != vy)
+			return vx < vy ? 1 : -1;
+	}
+	return x->pos < y->pos ? -1 : (x->pos > y->pos);
+}
+
+static bool same_request(const struct run *x, const struct run *y)
+{
+	if (x->constraint != y->constraint || x->label != y->label)
+		return false;
+	if (x->shape == y->shape)
+		return true;
+	if (x->shape->res.n != y->shape->res.n)
+		return false;
+	for (int i = 0; i < x->shape->res.n; i++) {
+		int ix = x->shape->sorted[i], iy = y->shape->sorted[i];
+		if (x->shape->res.ids[ix] != y->shape->res.ids[iy] ||
+		    x->shape->res.vals[ix] != y->shape->res.vals[iy])
+			return false;
+	}
+	return true;
+}
+
+/* Sorts runs in Ray's order and groups identical requests into segments. */
+int pack_sort_runs(struct planner *p, struct run *runs, size_t n,
+		     struct segment **segs_out, size_t *nsegs_out)
+{
+	for (size_t i = 0; i < n; i++)
+		runs[i].pos = i;
+	qsort_r(runs, n, sizeof(*runs), cmp_runs, p);
+	struct segment *segs = malloc((n ? n : 1) * sizeof(*segs));
+	if (!segs)
+		return -ENOMEM;
+	size_t nsegs = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || !same_request(&runs[i - 1], &runs[i])) {
+			segs[nsegs].first = i;
+			segs[nsegs].remaining = 0;
+			nsegs++;
+		}
+		segs[nsegs - 1].end = i + 1;
+		segs[nsegs - 1].remaining += runs[i].remaining;
+		runs[i].seg = (int)(nsegs - 1);
+	}
+	*segs_out = segs;
+	*nsegs_out = nsegs;
+	return 0;
+}
+
+/* ------------------------------------------------------------ node basics */
+
+static double lookup_avail(const struct planner *p, const struct rvec *avail, int id)
+{
+	int at = pack_rvec_find(avail, id);
+	if (at >= 0)
+		return avail->vals[at];
+	return p->names.implicit[id] ? 1.0 : 0.0;
+}
+
+/* _fits(): every requested amount <= available (implicit resources: 1). */
+bool pack_fits(const struct planner *p, const struct rvec *avail, const struct shape *s)
+{
+	for (int i = 0; i < s->res.n; i++)
+		if (s->res.vals[i] > lookup_avail(p, avail, s->res.ids[i]))
+			return false;
+	return true;
+}
+
+/* _inplace_subtract(), `times` copies at once. */
+static int subtract(const struct planner *p, struct rvec *avail, const struct shape *s,
+		    double times)
+{
+	for (int i = 0; i < s->res.n; i++) {
+		int at = pack_rvec_find(avail, s->res.ids[i]);
+		if (at < 0) {
+			int err = rvec_push(avail, s->res.ids[i],
+					    p->names.implicit[s->res.ids[i]] ? 1.0 : 0.0);
+			if (err)
+				return err;
+			at = avail->n - 1;
+		}
+		avail->vals[at] -= times == 1.0 ? s->res.vals[i] : s->res.vals[i] * times;
+		if (avail->vals[at] < 0)
+			avail->vals[at] = 0;
+	}
+	return 0;
+}
+
+/* How many more copies fit, by division (used only for bulk placement). */
+static long fit_count(const struct planner *p, const struct rvec *avail, const struct shape *s)
+{
+	double k = 1e18;
+	for (int i = 0; i < s->res.n; i++) {
+		double q = floor(lookup_avail(p, avail, s->res.ids[i]) / s->res.vals[i]);
+		if (q < k)
+			k = q;
+	}
+	return k > (double)PLANNER_MAX_COUNT ? PLANNER_MAX_COUNT : (long)k;
+}
+
+static int node_init_from_type(struct planner *p, struct snode *n, size_t type)
+{
+	int err = rvec_copy(&n->total, &p->type_res[type]);
+	for (int s = 0; s < SRC_N && !err; s++)
+		err = rvec_copy(&n->avail[s], &n->total);
+	return err;
+}
+
+void pack_node_free(struct snode *n)
+{
+	pack_rvec_free(&n->total);
+	for (int s = 0; s < SRC_N; s++) {
+		pack_rvec_free(&n->avail[s]);
+		pack_rvec_free(&n->reqd[s]);
+	}
+	free(n->reasons);
+}
+
+/* Adds a node; returns its index or -ENOMEM. */
+long pack_add_node(struct planner *p, size_t type, size_t input, enum nstate state)
+{
+	struct snode n = { .type = type, .input = input, .state = state };
+	n.head = p->in->node_types[type].is_head;
+	if (VEC_PUSH(p->nodes, p->nnodes, p->capnodes, n))
+		return -ENOMEM;
+	struct snode *np = &p->nodes[p->nnodes - 1];
+	const struct planner_node *src = input == NO_INDEX ? NULL : &p->in->nodes[input];
+	int err;
+	if (src && src->status == PLANNER_NODE_RUNNING && src->have_resources) {
+		np->running_ray = true;
+		np->exhaustible = true;
+		np->idle_ms = src->idle_s > 0 ? src->idle_s * 1000.0 : 0;
+		err = pack_intern(p, &src->total, false, &np->total);
+		if (!err)
+			err = pack_intern(p, &src->available, false, &np->avail[SRC_DEMAND]);
+		if (!err)
+			err = rvec_copy(&np->avail[SRC_CONSTRAINT], &np->total);
+	} else {
+		/* Pending, or running without a report (D3): the type's
+		 * resources stand in, as for Ray's pending instances. */
+		err = node_init_from_type(p, np, type);
+	}
+	return err ? err : (long)(p->nnodes - 1);
+}
+
+/* ----------------------------------------------------------------- trials */
+
+static int trial_reset(struct trial *t, const struct snode *n, int src)
+{
+	t->nlabels = 0;
+	t->nplaced = 0;
+	t->gpu_req = n->gpu_req[src];
+	int err = rvec_copy(&t->avail, &n->avail[src]);
+	if (!err)
+		err = rvec_copy(&t->reqd, &n->reqd[src]);
+	return err;
+}
+
+void pack_trial_free(struct trial *t)
+{
+	pack_rvec_free(&t->avail);
+	pack_rvec_free(&t->reqd);
+	free(t->labels);
+	free(t->placed_run);
+	free(t->placed_k);
+	memset(t, 0, sizeof(*t));
+}
+
+static int trial_note_request(struct trial *t, const struct shape *s)
+{
+	for (int i = 0; i < s->res.n; i++)
+		if (pack_rvec_find(&t->reqd, s->res.ids[i]) < 0 &&
+		    rvec_push(&t->reqd, s->res.ids[i], 0))
+			return -ENOMEM;
+	/* Ray: any("GPU" in r.resources_bundle); zero amounts are dropped
+	 * from shapes, as the GCS does. */
+	if (s->has_gpu)
+		t->gpu_req = true;
+	return 0;
+}
+
+static int trial_record(struct trial *t, size_t run, long k)
+{
+	if (t->nplaced == t->capplaced) {
+		size_t c = t->capplaced ? t->capplaced * 2 : 64;
+		size_t *r = realloc(t->placed_run, c * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		t->placed_run = r;
+		long *kk = realloc(t->placed_k, c * sizeof(*kk));
+		if (!kk)
+			return -ENOMEM;
+		t->placed_k = kk;
+		t->capplaced = c;
+	}
+	t->placed_run[t->nplaced] = run;
+	t->placed_k[t->nplaced] = k;
+	t->nplaced++;
+	return 0;
+}
+
+static bool trial_has_label(const struct trial *t, int label)
+{
+	for (size_t i = 0; i < t->nlabels; i++)
+		if (t->labels[i] == label)
+			return true;
+	return false;
+}
+
+/* Places copies of one run; returns copies placed or -ENOMEM. */
+static long place_run(struct planner *p, struct trial *t, struct run *r, long budget)
+{
+	long k = 0;
+	while (k < budget && pack_fits(p, &t->avail, r->shape)) {
+		if (k >= BULK_PLACE_AFTER) {	/* D8 */
+			long more = fit_count(p, &t->avail, r->shape);
+			if (more > budget - k)
+				more = budget - k;
+			if (more <= 0)
+				break;
+			if (subtract(p, &t->avail, r->shape, (double)more))
+				return -ENOMEM;
+			k += more;
+			break;
+		}
+		if (subtract(p, &t->avail, r->shape, 1.0))
+			return -ENOMEM;
+		k++;
+		if (r->constraint == C_ANTI)
+			break;	/* the node now carries the label */
+	}
+	return k;
+}
+
+/* SchedulingNode._compute_score(). */
+static void compute_score(const struct planner *p, const struct snode *n, struct trial *t)
+{
+	int matching = 0;
+	for (int i = 0; i < t->reqd.n; i++)
+		if (pack_rvec_find(&n->total, t->reqd.ids[i]) >= 0)
+			matching++;
+	double minu = 0, sum = 0;
+	int cnt = 0;
+	for (int i = 0; i < n->total.n; i++) {
+		double v = n->total.vals[i];
+		if (v == 0)
+			continue;
+		int at = pack_rvec_find(&t->avail, n->total.ids[i]);
+		if (at < 0)
+			continue;
+		double util = (v - t->avail.vals[at]) / v;
+		double u = v * pow(util, 3.0);
+		if (cnt == 0 || u < minu)
+			minu = u;
+		sum += u;
+		cnt++;
+	}
+	bool gpu_node = false;
+	if (p->gpu_id >= 0) {
+		int at = pack_rvec_find(&n->total, p->gpu_id);
+		gpu_node = at >= 0 && n->total.vals[at] > 0;
+	}
+	t->score.gpu_ok = !(gpu_node && !t->gpu_req);
+	t->score.matching = matching;
+	t->score.min_util = cnt ? minu : 0;
+	t->score.mean_util = cnt ? sum / cnt : 0;
+}
+
+static int score_cmp(const struct score *a, const struct score *b)
+{
+	if (a->gpu_ok != b->gpu_ok)
+		return a->gpu_ok - b->gpu_ok;
+	if (a->matching != b->matching)
+		return a->matching - b->matching;
+	if (a->min_util != b->min_util)
+		return a->min_util < b->min_util ? -1 : 1;
+	if (a->mean_util != b->mean_util)
+		return a->mean_util < b->mean_util ? -1 : 1;
+	return 0;
+}
+
+/* SchedulingNode.pack_try_schedule() on a scratch copy of node n.
+ * Returns copies placed (0 = nothing fits) or -ENOMEM. */
+static long try_node(struct planner *p, struct trial *t, const struct snode *n,
+		     struct reqs *q)
+{
+	long total = 0;
+	bool copied = false;	/* the scratch copy is made at the first fit */
+	for (size_t si = 0; si < q->nsegs; si++) {
+		struct segment *sg = &q->segs[si];
+		if (sg->remaining == 0)
+			continue;
+		struct run *head = &q->runs[sg->first];
+		if (copied && head->constraint == C_ANTI && trial_has_label(t, head->label))
+			continue;
+		if (!pack_fits(p, copied ? &t->avail : &n->avail[q->src], head->shape))
+			continue;
+		if (!copied) {
+			if (trial_reset(t, n, q->src))
+				return -ENOMEM;
+			copied = true;
+		}
+		for (size_t ri = sg->first; ri < sg->end; ri++) {
+			struct run *r = &q->runs[ri];
+			if (r->remaining == 0)
+				continue;
+			long k = place_run(p, t, r, r->remaining);
+			if (k < 0)
+				return k;
+			if (k > 0) {
+				if (trial_record(t, ri, k) || trial_note_request(t, r->shape))
+					return -ENOMEM;
+				total += k;
+				if (r->constraint == C_ANTI) {
+					if (VEC_PUSH(t->labels, t->nlabels, t->caplabels, r->label))
+						return -ENOMEM;
+					break;
+				}
+			}
+			if (!pack_fits(p, &t->avail, r->shape))
+				break;
+		}
+	}
+	if (total > 0)
+		compute_score(p, n, t);
+	return total;
+}
+
+/* Remembers a node's state before an all-or-nothing attempt changes it.
+ * Nodes created by the attempt itself are simply dropped on rollback. */
+static int journal_save(struct planner *p, size_t idx, int src)
+{
+	if (!p->journal || idx >= p->first_new_in_attempt)
+		return 0;
+	struct snode *n = &p->nodes[idx];
+	struct saved s = { .node = idx, .gpu_req = n->gpu_req[src],
+			   .needed = n->needed[src], .nreasons = n->nreasons };
+	if (rvec_copy(&s.avail, &n->avail[src]) || rvec_copy(&s.reqd, &n->reqd[src]) ||
+	    VEC_PUSH(p->saved, p->nsaved, p->capsaved, s)) {
+		pack_rvec_free(&s.avail);
+		pack_rvec_free(&s.reqd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int pack_reason_add(struct snode *n, enum planner_cause cause, size_t index, long count)
+{
+	if (n->nreasons && n->reasons[n->nreasons - 1].cause == cause &&
+	    n->reasons[n->nreasons - 1].index == index) {
+		n->reasons[n->nreasons - 1].count += count;
+		return 0;
+	}
+	struct planner_reason r = { .cause = cause, .index = index, .count = count };
+	return VEC_PUSH(n->reasons, n->nreasons, n->capreasons, r);
+}
+
+/* Makes the best trial the node's state and consumes the placed requests. */
+static int commit(struct planner *p, size_t idx, struct trial *t, struct reqs *q)
+{
+	int err = journal_save(p, idx, q->src);
+	if (err)
+		return err;
+	struct snode *n = &p->nodes[idx];
+	if (rvec_copy(&n->avail[q->src], &t->avail) || rvec_copy(&n->reqd[q->src], &t->reqd))
+		return -ENOMEM;
+	n->gpu_req[q->src] = t->gpu_req;
+	n->needed[q->src] = true;
+	for (size_t i = 0; i < t->nplaced; i++) {
+		struct run *r = &q->runs[t->placed_run[i]];
+		long k = t->placed_k[i];
+		r->remaining -= k;
+		q->segs[r->seg].remaining -= k;
+		q->left -= k;
+		if (n->state == N_TO_LAUNCH && pack_reason_add(n, r->cause, r->index, k))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Restores nodes touched by a failed all-or-nothing attempt. */
+static void rollback(struct planner *p, int src)
+{
+	for (size_t i = p->nsaved; i-- > 0;) {
+		struct saved *s = &p->saved[i];
+		struct snode *n = &p->nodes[s->node];
+		struct rvec tmp = n->avail[src];
+		n->avail[src] = s->avail;
+		s->avail = tmp;
+		tmp = n->reqd[src];
+		n->reqd[src] = s->reqd;
+		s->reqd = tmp;
+		n->gpu_req[src] = s->gpu_req;
+		n->needed[src] = s->needed;
+		n->nreasons = s->nreasons;
+	}
+	while (p->nnodes > p->first_new_in_attempt)
+		pack_node_free(&p->nodes[--p->nnodes]);
+}
+
+void pack_journal_clear(struct planner *p)
+{
+	for (size_t i = 0; i < p->nsaved; i++) {
+		pack_rvec_free(&p->saved[i].avail);
+		pack_rvec_free(&p->saved[i].reqd);
+	}
+	p->nsaved = 0;
+}
+
+/* _sched_best_node(): tries every candidate, commits the best one and removes
+ * it from `cand`.  Returns the chosen node index, -1 if none fits, or
+ * -ENOMEM.  `dead[i]` marks candidates that placed nothing; they never will
+ * again in this call (resources and requests only shrink), so they are
+ * skipped but keep their place in the list. */
+static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
+			    bool *dead)
+{
+	long best = -1;
+	int cur = 0;
+	for (size_t i = 0; i < *ncand; i++) {
+		if (dead && dead[i])
+			continue;
+		struct snode *n = &p->nodes[cand[i]];
+		long k = try_node(p, &p->trial[cur], n, q);
+		if (k < 0)
+			return k;
+		if (k == 0) {
+			if (dead)
+				dead[i] = true;
+			continue;
+		}
+		if (best < 0 || score_cmp(&p->trial[cur].score, &p->trial[1 - cur].score) > 0) {
+			best = (long)i;
+			cur = 1 - cur;	/* keep this trial as the best */
+		}
+	}
+	if (best < 0)
+		return -1;
+	size_t idx = cand[best];
+	int err = commit(p, idx, &p->trial[1 - cur], q);
+	if (err)
+		return err;
+	memmove(&cand[best], &cand[best + 1], (*ncand - (size_t)best - 1) * sizeof(*cand));
+	if (dead)
+		memmove(&dead[best], &dead[best + 1], (*ncand - (size_t)best - 1) * sizeof(*dead));
+	(*ncand)--;
+	return (long)idx;
+}
+
+/* ------------------------------------------------------ context counting */
+
+int pack_count_type(const struct planner *p, size_t type, bool skip_terminating)
+{
+	int c = 0;
+	for (size_t i = 0; i < p->nctx; i++) {
+		const struct snode *n = &p->nodes[p->ctx[i]];
+		if (n->type == type && !(skip_terminating && n->state == N_TO_TERMINATE))
+			c++;
+	}
+	return c;
+}
+
+/* Worker nodes in the context, including those being terminated (D5). */
+static int count_workers(const struct planner *p)
+{
+	int c = 0;
+	for (size_t i = 0; i < p->nctx; i++)
+		if (!p->nodes[p->ctx[i]].head)
+			c++;
+	return c;
+}
+
+static bool can_fit_any(const struct planner *p, const struct rvec *avail, struct reqs *q)
+{
+	if (q->nsegs == 0)
+		return true;
+	for (size_t si = 0; si < q->nsegs; si++)
+		if (pack_fits(p, avail, q->runs[q->segs[si].first].shape))
+			return true;
+	return false;
+}
+
+/* ResourceDemandScheduler._try_schedule().  Updates the context order the
+ * way Ray's ctx.update(target_nodes) does.  Returns 0 or -ENOMEM; q->left
+ * says what did not fit. */
+int pack_try_schedule(struct planner *p, struct reqs *q)
+{
+	size_t n = p->nctx;
+	size_t *cand = malloc((n + 1) * sizeof(*cand));
+	size_t *exhausted = malloc((n + 1) * sizeof(*exhausted));
+	size_t *picked = malloc((n + 1) * sizeof(*picked));
+	bool *dead = calloc(n + 1, sizeof(*dead));
+	size_t *pool = NULL, *newn = NULL;
+	size_t ncand = 0, nexh = 0, npicked = 0, npool = 0, nnew = 0, capnew = 0;
+	size_t first_new = p->nnodes;
+	int *avail_type = NULL;
+	int err = -ENOMEM;
+	if (!cand || !exhausted || !picked || !dead)
+		goto out;
+
+	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
+	for (size_t i = 0; i < n; i++) {
+		struct snode *nd = &p->nodes[p->ctx[i]];
+		if (nd->exhaustible && !can_fit_any(p, &nd->avail[q->src], q))
+			exhausted[nexh++] = p->ctx[i];
+		else
+			cand[ncand++] = p->ctx[i];
+	}
+	for (size_t i = 0; i < ncand; i++)	/* D4 */
+		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
+
+	while (q->left > 0 && ncand > 0) {
+		long idx = sched_best_node(p, q, cand, &ncand, dead);
+		if (idx == -1)
+			break;
+		if (idx < 0) {
+			err = (int)idx;
+			goto out;
+		}
+		picked[npicked++] = (size_t)idx;
+	}
+
+	/* New nodes: one template per type with quota, in node type order. */
+	size_t T = p->in->node_type_count;
+	avail_type = calloc(T ? T : 1, sizeof(*avail_type));
+	pool = malloc((T ? T : 1) * sizeof(*pool));
+	if (!avail_type || !pool)
+		goto out;
+	for (size_t t = 0; t < T; t++) {
+		avail_type[t] = p->in->node_types[t].is_head ? 0 :
+			p->type_max[t] - pack_count_type(p, t, false);
+	}
+	int workers = count_workers(p);
+	for (size_t t = 0; t < T && q->left > 0; t++) {
+		if (avail_type[t] <= 0)
+			continue;
+		long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
+		if (idx < 0)
+			goto out;
+		pool[npool++] = (size_t)idx;
+	}
+	while (q->left > 0 && npool > 0) {
+		if (p->global_max >= 0 && workers >= p->global_max)
+			break;
+		long idx = sched_best_node(p, q, pool, &npool, NULL);
+		if (idx == -1)
+			break;
+		if (idx < 0) {
+			err = (int)idx;
+			goto out;
+		}
+		if (VEC_PUSH(newn, nnew, capnew, (size_t)idx))
+			goto out;
+		workers++;
+		size_t t = p->nodes[idx].type;
+		if (--avail_type[t] > 0) {
+			long tidx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
+			if (tidx < 0)
+				goto out;
+			pool[npool++] = (size_t)tidx;
+		}
+	}
+
+	/* Unused templates are dropped.  They are the newest nodes unless a
+	 * later template was used; compact the node array accordingly. */
+	{
+		bool *keep = calloc(p->nnodes - first_new + 1, sizeof(*keep));
+		if (!keep)
+			goto out;
+		for (size_t i = 0; i < nnew; i++)
+			keep[newn[i] - first_new] = true;
+		size_t w = first_new;
+		size_t *remap = malloc((p->nnodes - w + 1) * sizeof(*remap));
+		if (!remap) {
+			free(keep);
+			goto out;
+		}
+		for (size_t i = w; i < p->nnodes; i++) {
+			if (keep[i - first_new]) {
+				remap[i - first_new] = w;
+				if (w != i)
+					p->nodes[w] = p->nodes[i];
+				w++;
+			} else {
+				pack_node_free(&p->nodes[i]);
+			}
+		}
+		p->nnodes = w;
+		for (size_t i = 0; i < nnew; i++)
+			newn[i] = remap[newn[i] - first_new];
+		free(remap);
+		free(keep);
+	}
+
+	/* Context order: picked, other candidates, exhausted, new nodes. */
+	size_t total = npicked + ncand + nexh + nnew;
+	if (total > p->capctx) {
+		size_t *c = realloc(p->ctx, total * sizeof(*c));
+		if (!c)
+			goto out;
+		p->ctx = c;
+		p->capctx = total;
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < npicked; i++)
+		p->ctx[w++] = picked[i];
+	for (size_t i = 0; i < ncand; i++)
+		p->ctx[w++] = cand[i];
+	for (size_t i = 0; i < nexh; i++)
+		p->ctx[w++] = exhausted[i];
+	for (size_t i = 0; i < nnew; i++)
+		p->ctx[w++] = newn[i];
+	p->nctx = w;
+	err = 0;
+out:
+	free(cand);
+	free(exhausted);
+	free(picked);
+	free(dead);
+	free(pool);
+	free(newn);
+	free(avail_type);
+	return err;
+}
+
+/* An all-or-nothing attempt: schedule, and undo everything if any copy is
+ * left over.  Returns 1 if placed, 0 if not, or -ENOMEM. */
+int pack_try_schedule_atomic(struct planner *p, struct reqs *q)
+{
+	size_t *saved_ctx = malloc((p->nctx + 1) * sizeof(*saved_ctx));
+	if (!saved_ctx)
+		return -ENOMEM;
+	memcpy(saved_ctx, p->ctx, p->nctx * sizeof(*saved_ctx));
+	size_t saved_nctx = p->nctx;
+	p->journal = true;
+	p->first_new_in_attempt = p->nnodes;
+	int err = pack_try_schedule(p, q);
+	p->journal = false;
+	if (err) {
+		free(saved_ctx);
+		pack_journal_clear(p);
+		return err;
+	}
+	if (q->left > 0) {
+		rollback(p, q->src);
+		memcpy(p->ctx, saved_ctx, saved_nctx * sizeof(*saved_ctx));
+		p->nctx = saved_nctx;
+	}
+	pack_journal_clear(p);
+	free(saved_ctx);
+	return q->left == 0;
+}

@@ -1,0 +1,206 @@
+/* planner_pack.h -- internal to the planner: the bin-packing engine shared
+ * by planner.c (phases, validation, output) and planner_pack.c (Ray's
+ * _try_schedule: requests, scratch trials, scoring, all-or-nothing attempts).
+ * Not a public interface; see planner.h. */
+#ifndef RAYSENSE_PLANNER_PACK_H
+#define RAYSENSE_PLANNER_PACK_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "controller/plan/planner.h"
+
+#define IMPLICIT_PREFIX "node:__internal_implicit_resource_"
+#define BULK_PLACE_AFTER 1024
+#define NO_INDEX ((size_t)-1)
+
+/* Ray's ResourceRequestSource: demand packs on available resources,
+ * request_resources on total resources. */
+enum src { SRC_DEMAND = 0, SRC_CONSTRAINT = 1, SRC_N = 2 };
+enum nstate { N_SCHEDULABLE, N_TO_LAUNCH, N_TO_TERMINATE };
+enum constraint { C_NONE = 0, C_AFFINITY = 1, C_ANTI = 2 };
+
+/* A sparse resource vector: interned resource ids and amounts, in order. */
+struct rvec {
+	int n, cap;
+	int *ids;
+	double *vals;
+};
+
+/* A growable array of plain structs. */
+#define VEC_PUSH(arr, n, cap, item)                                           \
+	({                                                                    \
+		int __err = 0;                                                \
+		if ((n) == (cap)) {                                           \
+			size_t __c = (cap) ? (cap) * 2 : 16;                  \
+			void *__p = realloc((arr), __c * sizeof(*(arr)));     \
+			if (!__p)                                             \
+				__err = -ENOMEM;                              \
+			else {                                                \
+				(arr) = __p;                                  \
+				(cap) = __c;                                  \
+			}                                                     \
+		}                                                             \
+		if (!__err)                                                   \
+			(arr)[(n)++] = (item);                                \
+		__err;                                                        \
+	})
+
+/* Interned resource names: ids are dense, names borrowed from the input. */
+struct names {
+	const char **name;	/* by id */
+	bool *implicit;		/* by id */
+	int n, cap;
+	int *slots;		/* open addressing, -1 = empty */
+	size_t nslots;
+};
+
+/* ------------------------------------------------------------- requests */
+
+/* A resource request shape, positive amounts only, plus the sort key. */
+struct shape {
+	struct rvec res;	/* in request order */
+	int *sorted;		/* indexes into res, by resource name */
+	double sum;		/* of amounts, in name order */
+	bool has_gpu;
+};
+
+/* `remaining` copies of one request.  Runs are what gets sorted. */
+struct run {
+	struct shape *shape;
+	enum constraint constraint;
+	int label;		/* anti-affinity label (one per placement group) */
+	long remaining;
+	enum planner_cause cause;
+	size_t index;
+	size_t pos;		/* position before sorting (stability) */
+	int seg;		/* segment of identical requests, after sorting */
+};
+
+/* Contiguous runs with identical requests (Ray's per-shape cache). */
+struct segment {
+	size_t first, end;
+	long remaining;
+};
+
+/* -------------------------------------------------------------- the nodes */
+
+struct snode {
+	size_t type;		/* node type index */
+	size_t input;		/* index into input.nodes, NO_INDEX for new nodes */
+	enum nstate state;
+	bool head;
+	bool running_ray;	/* Ray reported it (Ray's ray_node_id != "") */
+	bool exhaustible;	/* Ray's RAY_RUNNING: subject to the pre-filter */
+	double idle_ms;
+	struct rvec total;
+	struct rvec avail[SRC_N];
+	struct rvec reqd[SRC_N];	/* resource ids requested (vals unused) */
+	bool gpu_req[SRC_N];
+	bool needed[SRC_N];
+	/* explanation (new nodes) */
+	struct planner_reason *reasons;
+	size_t nreasons, capreasons;
+};
+
+/* Saved state of a node touched by an all-or-nothing attempt. */
+struct saved {
+	size_t node;
+	struct rvec avail, reqd;
+	bool gpu_req, needed;
+	size_t nreasons;
+};
+
+struct score {
+	int gpu_ok;
+	int matching;
+	double min_util;
+	double mean_util;
+};
+
+/* Scratch state of one trial placement on a node. */
+struct trial {
+	struct rvec avail;
+	struct rvec reqd;
+	bool gpu_req;
+	int *labels;
+	size_t nlabels, caplabels;
+	size_t *placed_run;	/* run indexes that got copies */
+	long *placed_k;
+	size_t nplaced, capplaced;
+	struct score score;
+};
+
+/* One planning call's state. */
+struct planner {
+	const struct planner_input *in;
+	struct planner_output *out;
+	struct names names;
+	int gpu_id;
+	struct shape **shapes;
+	size_t nshapes, capshapes;
+	struct snode *nodes;	/* all nodes ever created (existing first) */
+	size_t nnodes, capnodes;
+	size_t *ctx;		/* Ray's context order: node indexes */
+	size_t nctx, capctx;
+	int *type_max;		/* clamped max per type */
+	struct rvec *type_res;	/* interned resources per type */
+	int global_max;		/* -1 = none */
+	/* Per type: running nodes that Ray's scheduler takes out of RAY_RUNNING
+	 * this round.  Ray's reconciler no longer counts them as running when
+	 * it limits launches (reconciler.py, _compute_to_launch). */
+	int *stopping;
+	int next_label;
+	struct trial trial[2];	/* current attempt and best so far */
+	struct saved *saved;
+	size_t nsaved, capsaved;
+	bool journal;		/* record saves (all-or-nothing attempts) */
+	size_t first_new_in_attempt;
+};
+
+/* The requests of one _try_schedule call, sorted and segmented. */
+struct reqs {
+	struct run *runs;
+	size_t nruns;
+	struct segment *segs;
+	size_t nsegs;
+	long left;		/* copies not yet placed */
+	int src;
+};
+
+void pack_rvec_free(struct rvec *v);
+int pack_rvec_find(const struct rvec *v, int id);
+/* Id of `name` (added if new), or -ENOMEM. */
+int pack_names_intern(struct names *t, const char *name);
+void pack_names_free(struct names *t);
+/* Appends a resource map to `dst`, interning names; positive_only drops
+ * zero amounts (demand shapes). */
+int pack_intern(struct planner *p, const struct planner_resources *r, bool positive_only,
+		struct rvec *dst);
+/* Shapes are owned by the planner and freed with it; NULL = out of memory. */
+struct shape *pack_shape_from(struct planner *p, const struct planner_resources *r);
+struct shape *pack_shape_sum(struct planner *p, const struct planner_pg_demand *g);
+/* Sorts runs in Ray's order and groups identical requests into segments. */
+int pack_sort_runs(struct planner *p, struct run *runs, size_t n, struct segment **segs_out,
+		   size_t *nsegs_out);
+/* Ray's _fits(): every amount available (implicit resources count as 1). */
+bool pack_fits(const struct planner *p, const struct rvec *avail, const struct shape *s);
+/* Adds an existing (input index) or new (NO_INDEX) node; index or -ENOMEM. */
+long pack_add_node(struct planner *p, size_t type, size_t input, enum nstate state);
+void pack_node_free(struct snode *n);
+void pack_trial_free(struct trial *t);
+/* Records on a new node that `count` units of a demand were placed there. */
+int pack_reason_add(struct snode *n, enum planner_cause cause, size_t index, long count);
+void pack_journal_clear(struct planner *p);
+/* Nodes of `type` in the context, optionally without those terminating. */
+int pack_count_type(const struct planner *p, size_t type, bool skip_terminating);
+/* Ray's _try_schedule: existing nodes first, then new nodes; updates the
+ * context order like ctx.update().  0 or -ENOMEM; q->left = not placed. */
+int pack_try_schedule(struct planner *p, struct reqs *q);
+/* The same, all or nothing: 1 placed, 0 not (nothing changed), -ENOMEM. */
+int pack_try_schedule_atomic(struct planner *p, struct reqs *q);
+
+#endif

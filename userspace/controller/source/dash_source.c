@@ -1,0 +1,170 @@
+/* dash_source.c -- the Ray dashboard as the control loop's cluster source
+ * (source.h).  The cheap reads (nodes, cluster status, v2 views) run in the
+ * tick; the pending-task list, whose cost on the head grows with the number
+ * of tasks, is read in the background (bg_fetch.h) and paced by its own
+ * cost.  A tick asks for a fresh list and waits for it at most tasks_wait_s;
+ * otherwise it takes the last one.  A list older than the report adds no
+ * demand (dash_merge_demand only counts tasks pending after the report) and
+ * holds scale-down (dash_pending_complete); so a slow list never delays a
+ * launch the report justifies. */
+#include "controller/source/source.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "controller/source/bg_fetch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Without a report (no cluster status) the list is all the demand: older
+ * than this it may count tasks that have started since, so it is dropped. */
+#define PENDING_MAX_AGE_S 10.0
+
+struct dash_reader {
+	struct dash_client client;
+	double tasks_wait_s;
+	struct bg_fetch *tasks;
+};
+
+static struct dash_reader *impl(struct cluster_source *s)
+{
+	return s->impl;
+}
+
+static int read_pending(void *ctx, void **answer, char *err)
+{
+	struct dash_reader *d = ctx;
+	struct dash_snapshot *snap = malloc(sizeof(*snap));
+	char e[DASH_ERR_LEN] = "";
+	int rc;
+
+	if (!snap)
+		return -ENOMEM;
+	rc = dash_fetch_pending(&d->client, snap, e);
+	if (rc) {
+		free(snap);
+		snprintf(err, BG_ERR_LEN, "%s", e);
+		return rc;
+	}
+	*answer = snap;
+	return 0;
+}
+
+static void free_pending(void *answer)
+{
+	dash_snapshot_free(answer);
+	free(answer);
+}
+
+struct take_ctx {
+	struct dash_snapshot *snap;
+	double now;
+};
+
+static void take_pending(const void *answer, const struct bg_fetch_info *info, void *ctx)
+{
+	struct take_ctx *t = ctx;
+	struct dash_snapshot *s = t->snap;
+	double age = t->now - info->answer_started_at;
+
+	if (!answer) {
+		rs_errf(s->pending_error, DASH_ERR_LEN, "task list not read yet%s%.400s",
+			info->last_error[0] ? ": " : "", info->last_error);
+		return;
+	}
+	if (!s->cs.present && age > PENDING_MAX_AGE_S) {
+		rs_errf(s->pending_error, DASH_ERR_LEN, "task list is %.0f s old (read took %.1f s)",
+			age, info->last_duration_s);
+		return;
+	}
+	if (dash_pending_copy(s, answer)) {
+		rs_errf(s->pending_error, DASH_ERR_LEN, "out of memory");
+		return;
+	}
+	s->pending_read_at = info->answer_started_at;
+	if (info->last_error[0])
+		rs_errf(s->pending_error, DASH_ERR_LEN, "the last task-list read failed: %.400s",
+			info->last_error);
+}
+
+static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
+		    enum dash_source *failed, char *err)
+{
+	struct dash_reader *d = impl(src);
+	unsigned long gen = bg_fetch_generation(d->tasks);
+	struct take_ctx t = { snap, 0 };
+	int rc;
+
+	bg_fetch_kick(d->tasks);
+	rc = dash_fetch_cluster(&d->client, snap, failed, err);
+	if (rc)
+		return rc;
+	bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
+	t.now = rs_now_unix();
+	bg_fetch_with(d->tasks, take_pending, &t);
+	return 0;
+}
+
+static int ds_version(struct cluster_source *s, char *out, size_t size, char *err)
+{
+	return dash_fetch_version(&impl(s)->client, out, size, err);
+}
+
+static int ds_node_has_work(struct cluster_source *s, const char *ray_node_id, bool *busy,
+			    char *err)
+{
+	return dash_node_has_work(&impl(s)->client, ray_node_id, busy, err);
+}
+
+static const char *ds_describe(struct cluster_source *s)
+{
+	return impl(s)->client.base_url;
+}
+
+static void ds_destroy(struct cluster_source *s)
+{
+	struct dash_reader *d = impl(s);
+
+	if (!d)
+		return;
+	bg_fetch_stop(d->tasks);
+	free(d);
+	s->impl = NULL;
+}
+
+static const struct cluster_source_ops dash_source_ops = {
+	.name = "dashboard",
+	.fetch = ds_fetch,
+	.version = ds_version,
+	.node_has_work = ds_node_has_work,
+	.describe = ds_describe,
+	.destroy = ds_destroy,
+};
+
+int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
+		       struct cluster_source *out)
+{
+	struct dash_reader *d = calloc(1, sizeof(*d));
+	struct bg_fetch_config bc = {
+		.name = "task list",
+		.fetch = read_pending,
+		.free_answer = free_pending,
+	};
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->client = *cfg;
+	d->tasks_wait_s = tasks_wait_s >= 0 ? tasks_wait_s : 0.3;
+	bc.ctx = d;
+	rc = bg_fetch_start(&bc, &d->tasks);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	out->ops = &dash_source_ops;
+	out->impl = d;
+	return 0;
+}

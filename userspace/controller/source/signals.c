@@ -1,0 +1,250 @@
+/* signals.c -- agent snapshot intake and busy hints (see signals.h). */
+#include "common/util.h"
+#include "controller/source/signals.h"
+
+#include "common/json_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct worker_hint {
+	char ray_node_id[64];
+	int busy_workers;
+	int idle_workers;
+	double seconds_since_busy;	/* < 0 = never */
+};
+
+struct agent {
+	char node_name[128];
+	char hostname[128];
+	double seq;
+	double taken_unix_ms;
+	double received_at;
+	struct worker_hint *workers;
+	size_t worker_count;
+};
+
+struct signals {
+	pthread_mutex_t lock;
+	struct agent *agents;
+	size_t count;
+	unsigned long rejected;
+};
+
+/* Format the error (common/util.h) and return -EINVAL. */
+#define fail(err, size, ...) (rs_errf(err, size, __VA_ARGS__), -EINVAL)
+
+struct signals *signals_new(void)
+{
+	struct signals *s = calloc(1, sizeof(*s));
+
+	if (s)
+		pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+void signals_free(struct signals *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->count; i++)
+		free(s->agents[i].workers);
+	free(s->agents);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int parse_worker(const cJSON *o, size_t i, struct worker_hint *w, char *err, size_t size)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const char *id;
+	double busy, idle = 0, since = -1;
+	char path[48];
+	int rc;
+
+	snprintf(path, sizeof(path), "$.workers[%zu]", i);
+	if (rs_json_get_string(o, path, "ray_node_id", true, &id, &jerr) ||
+	    rs_json_get_number(o, path, "busy_workers", true, &busy, &jerr) ||
+	    rs_json_get_number(o, path, "idle_workers", false, &idle, &jerr) < -ENOENT)
+		return fail(err, size, "%s", jerr.msg);
+	rc = rs_json_get_number(o, path, "seconds_since_busy", false, &since, &jerr);
+	if (rc < -ENOENT)
+		return fail(err, size, "%s", jerr.msg);
+	if (rc == -ENOENT)
+		since = -1;
+	if (strlen(id) >= sizeof(w->ray_node_id))
+		return fail(err, size, "%s.ray_node_id: too long", path);
+	if (!isfinite(busy) || busy < 0 || busy > 1e6 || !isfinite(idle) || idle < 0 ||
+	    idle > 1e6 || !isfinite(since))
+		return fail(err, size, "%s: counts must be finite and >= 0", path);
+	snprintf(w->ray_node_id, sizeof(w->ray_node_id), "%s", id);
+	w->busy_workers = (int)busy;
+	w->idle_workers = (int)idle;
+	w->seconds_since_busy = since;
+	return 0;
+}
+
+static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const cJSON *node, *workers, *w;
+	const char *name, *host = "";
+	double version;
+	size_t i = 0;
+
+	if (rs_json_get_number(root, "$", "schema_version", true, &version, &jerr) ||
+	    rs_json_get_number(root, "$", "seq", true, &a->seq, &jerr) ||
+	    rs_json_get_number(root, "$", "taken_unix_ms", true, &a->taken_unix_ms, &jerr) ||
+	    rs_json_get_object(root, "$", "node", true, &node, &jerr) ||
+	    rs_json_get_string(node, "$.node", "node_name", true, &name, &jerr) ||
+	    rs_json_get_string(node, "$.node", "hostname", false, &host, &jerr) < -ENOENT ||
+	    rs_json_get_array(root, "$", "workers", true, &workers, &jerr))
+		return fail(err, size, "%s", jerr.msg);
+	if (version != 1)
+		return fail(err, size, "$.schema_version: %g is not supported (want 1)", version);
+	if (!name[0] || strlen(name) >= sizeof(a->node_name) || strlen(host) >= sizeof(a->hostname))
+		return fail(err, size, "$.node: node_name empty or too long");
+	snprintf(a->node_name, sizeof(a->node_name), "%s", name);
+	snprintf(a->hostname, sizeof(a->hostname), "%s", host);
+	if (cJSON_GetArraySize(workers) > 4096)
+		return fail(err, size, "$.workers: more than 4096 entries");
+	a->workers = calloc((size_t)cJSON_GetArraySize(workers) + 1, sizeof(*a->workers));
+	if (!a->workers)
+		return -ENOMEM;
+	cJSON_ArrayForEach(w, workers) {
+		int rc = parse_worker(w, i, &a->workers[i], err, size);
+
+		if (rc)
+			return rc;
+		i++;
+	}
+	a->worker_count = i;
+	return 0;
+}
+
+int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
+		   size_t size)
+{
+	struct rs_json_error jerr = { { 0 } };
+	struct agent a = { 0 };
+	cJSON *root;
+	int rc;
+
+	if (rs_json_parse(body, len, &root, &jerr))
+		return fail(err, size, "%s", jerr.msg);
+	rc = parse_doc(root, &a, err, size);
+	cJSON_Delete(root);
+	if (rc) {
+		free(a.workers);
+		return rc;
+	}
+	a.received_at = now;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->count; i++) {
+		if (!strcmp(s->agents[i].node_name, a.node_name)) {
+			free(s->agents[i].workers);
+			s->agents[i] = a;
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+	}
+	if (s->count >= SIGNALS_MAX_AGENTS) {
+		rc = -ENOSPC;
+	} else {
+		struct agent *g = realloc(s->agents, (s->count + 1) * sizeof(*g));
+
+		if (!g) {
+			rc = -ENOMEM;
+		} else {
+			s->agents = g;
+			s->agents[s->count++] = a;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		free(a.workers);
+		snprintf(err, size, "cannot keep the snapshot: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
+		       int *busy_workers, double *busy_age_s)
+{
+	bool found = false;
+
+	*busy_workers = -1;
+	*busy_age_s = -1;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->count && !found; i++) {
+		const struct agent *a = &s->agents[i];
+
+		if (now - a->received_at > max_age_s)
+			continue;
+		for (size_t k = 0; k < a->worker_count; k++) {
+			const struct worker_hint *w = &a->workers[k];
+
+			if (strcmp(w->ray_node_id, ray_node_id))
+				continue;
+			*busy_workers = w->busy_workers;
+			*busy_age_s = w->seconds_since_busy < 0 ? -1 :
+				      w->seconds_since_busy + (now - a->received_at);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+size_t signals_count(struct signals *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+cJSON *signals_to_json(struct signals *s, double now)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; arr && i < s->count; i++) {
+		const struct agent *a = &s->agents[i];
+		cJSON *o = cJSON_CreateObject(), *ws;
+
+		if (!o)
+			break;
+		cJSON_AddStringToObject(o, "node_name", a->node_name);
+		cJSON_AddStringToObject(o, "hostname", a->hostname);
+		cJSON_AddNumberToObject(o, "seq", a->seq);
+		cJSON_AddNumberToObject(o, "taken_unix_ms", a->taken_unix_ms);
+		cJSON_AddNumberToObject(o, "age_s", now - a->received_at);
+		ws = cJSON_AddArrayToObject(o, "workers");
+		for (size_t k = 0; ws && k < a->worker_count; k++) {
+			cJSON *w = cJSON_CreateObject();
+
+			if (!w)
+				break;
+			cJSON_AddStringToObject(w, "ray_node_id", a->workers[k].ray_node_id);
+			cJSON_AddNumberToObject(w, "busy_workers", a->workers[k].busy_workers);
+			cJSON_AddNumberToObject(w, "idle_workers", a->workers[k].idle_workers);
+			if (a->workers[k].seconds_since_busy >= 0)
+				cJSON_AddNumberToObject(w, "seconds_since_busy",
+							a->workers[k].seconds_since_busy);
+			else
+				cJSON_AddNullToObject(w, "seconds_since_busy");
+			cJSON_AddItemToArray(ws, w);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
