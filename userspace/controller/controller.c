@@ -2,14 +2,16 @@
  * checks, act, record.  Each job lives in its own module: the cluster source
  * (source.h), idle runs (idle_tracker.h), the planner input (plan_input.h),
  * the planner (planner.h), the actuator (actuator.h), the decision log
- * (decisions.h), once-per-change notes (notes.h), the status JSON (views.h)
- * and the metrics (metrics.h).  This file only wires them together and owns
+ * (decisions.h), once-per-change notes (notes.h), the fusion rules around
+ * the planner (fusion/fusion.h), the status JSON (views.h) and the metrics
+ * (metrics.h).  This file only wires them together and owns
  * the state the HTTP threads read. */
 #include "controller/controller.h"
 
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/act/actuator.h"
+#include "controller/fusion/fusion.h"
 #include "controller/act/decisions.h"
 #include "controller/plan/idle_tracker.h"
 #include "controller/metrics.h"
@@ -18,11 +20,12 @@
 #include "controller/views.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 struct controller {
 	struct controller_opts o;
@@ -30,16 +33,23 @@ struct controller {
 	struct decision_log *log;
 	struct controller_metrics *metrics;
 
-	pthread_mutex_t lock;		/* the three fields below */
+	pthread_mutex_t lock;		/* the fields below up to "loop thread only" */
 	cJSON *status;
 	double last_ok_fetch;
 	char ray_version[32];
+	pthread_cond_t wake;		/* controller_kick */
+	bool kicked;
 
 	/* loop thread only */
 	struct actuator act;
 	struct idle_tracker idle;
 	struct loop_notes notes;
 	bool holding;
+	struct fusion fusion;
+	double *group_timeouts;		/* [group] launch timeout this tick */
+	struct fusion_notes fnotes;	/* this tick's */
+	char kept_sig[2048];		/* nodes fusion kept last tick (said once) */
+	int agents_fresh;		/* -1 unknown, 0 none, 1 some (said once) */
 };
 
 static double now(const struct controller *c)
@@ -129,6 +139,157 @@ static void resume(struct controller *c, double t)
 	}
 }
 
+/* ---------------------------------------------------------------- fusion */
+
+static double obs_timeout(void *ctx, size_t g, double configured)
+{
+	return fusion_launch_timeout(&((struct controller *)ctx)->fusion, g, configured);
+}
+
+static void obs_launched(void *ctx, size_t g, double t)
+{
+	fusion_node_launched(&((struct controller *)ctx)->fusion, g, t);
+}
+
+static void obs_alive(void *ctx, size_t g, double startup_s)
+{
+	struct controller *c = ctx;
+
+	fusion_node_alive(&c->fusion, g, startup_s);
+	metrics_startup(c->metrics, g, startup_s);
+}
+
+static void obs_stopped_idle(void *ctx, size_t g, double t)
+{
+	fusion_node_stopped_idle(&((struct controller *)ctx)->fusion, g, t);
+}
+
+static void obs_gave_up(void *ctx, size_t g, const char *node, double waited, double t)
+{
+	struct controller *c = ctx;
+
+	fusion_launch_given_up(&c->fusion, g, node, waited, t, &c->fnotes);
+}
+
+static const char *group_name(const struct controller *c, size_t g)
+{
+	return g < c->o.config->group_count ? c->o.config->groups[g].name : "?";
+}
+
+static void record_fallback(struct controller *c, const struct fusion_note *n, double t)
+{
+	cJSON *d = decision_new(DECISION_FALLBACK);
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "fallback: %s launch %s not ALIVE after %.0f s (stuck); group "
+		 "%s backed off for %.0f s, its demand goes to the other groups", group_name(c, n->group),
+		 n->node, n->value, group_name(c, n->group), n->limit);
+	cJSON_AddStringToObject(d, "type", group_name(c, n->group));
+	cJSON_AddStringToObject(d, "node", n->node);
+	cJSON_AddStringToObject(d, "reason", fusion_note_kind_name(n->kind));
+	cJSON_AddNumberToObject(d, "waited_s", round(n->value * 10) / 10);
+	cJSON_AddNumberToObject(d, "backoff_s", n->limit);
+	decision_record(c->log, d, msg, t);
+}
+
+static void record_keep(struct controller *c, const struct fusion_note *n, double t)
+{
+	cJSON *d = decision_new(DECISION_KEEP);
+	char msg[512];
+
+	if (n->kind == FUSION_KEEP_LEASE)
+		snprintf(msg, sizeof(msg), "keep %s: it served a lease %.1f s ago (< %.0f s)",
+			 n->node, n->value, n->limit);
+	else
+		snprintf(msg, sizeof(msg), "keep %s: %.1f rejected/spilled-back leases per second "
+			 "(> %.1f): no scale-down in a burst", n->node, n->value, n->limit);
+	cJSON_AddStringToObject(d, "type", group_name(c, n->group));
+	cJSON_AddStringToObject(d, "node", n->node);
+	cJSON_AddStringToObject(d, "reason", fusion_note_kind_name(n->kind));
+	cJSON_AddNumberToObject(d, "value", round(n->value * 10) / 10);
+	cJSON_AddNumberToObject(d, "limit", n->limit);
+	decision_record(c->log, d, msg, t);
+}
+
+/* Decisions for what fusion did this tick; a node kept for the same
+ * reason as last tick is not recorded again. */
+static void record_fusion(struct controller *c, double t)
+{
+	char sig[sizeof(c->kept_sig)] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < c->fnotes.n; i++) {
+		const struct fusion_note *n = &c->fnotes.v[i];
+		char key[160];
+
+		if (n->kind == FUSION_FALLBACK) {
+			record_fallback(c, n, t);
+			continue;
+		}
+		snprintf(key, sizeof(key), "%d:%s:%zu,", n->kind, n->node, n->group);
+		if (len + strlen(key) < sizeof(sig))
+			len += (size_t)snprintf(sig + len, sizeof(sig) - len, "%s", key);
+		if (n->kind == FUSION_ADAPTIVE_IDLE) {
+			if (!strstr(c->kept_sig, key))
+				rs_info("adaptive idle timeout: %s keeps idle nodes %.0f s (demand "
+					"returned; configured %.0f s)", group_name(c, n->group),
+					n->value, n->limit);
+			continue;
+		}
+		if (!strstr(c->kept_sig, key))
+			record_keep(c, n, t);
+	}
+	snprintf(c->kept_sig, sizeof(c->kept_sig), "%s", sig);
+}
+
+/* Agents' lease times per plan node; the reject rate; says once when the
+ * agents' data goes stale (then fusion's keep rules have nothing to act on
+ * and decisions follow the logical demand alone). */
+static double *lease_times(struct controller *c, const struct plan_input *p,
+			   struct fusion_signals *sig)
+{
+	double *at = calloc(p->in.node_count + 1, sizeof(*at));
+	int fresh;
+
+	sig->reject_rate = signals_reject_rate(c->signals, p->now, c->o.signal_max_age_s);
+	for (size_t i = 0; at && i < p->in.node_count; i++) {
+		struct node_leases nl;
+
+		if (p->refs[i].dn && signals_node_leases(c->signals, p->refs[i].dn->node_id, p->now,
+							 c->o.signal_max_age_s, &nl))
+			at[i] = nl.last_lease_at;
+	}
+	sig->last_lease_at = at;
+	fresh = sig->reject_rate >= 0;
+	if (c->agents_fresh != fresh) {
+		if (fresh)
+			rs_info("agent signals fresh: fusion rules active");
+		else if (c->agents_fresh > 0)
+			rs_warn("agent signals missing or older than %.0f s: deciding from the logical "
+				"demand alone", c->o.signal_max_age_s);
+		c->agents_fresh = fresh;
+	}
+	return at;
+}
+
+static void fuse_after(struct controller *c, const struct plan_input *p,
+		       struct planner_output *out)
+{
+	struct fusion_signals sig = { 0 };
+	double *at;
+
+	if (!c->fusion.cfg.enabled)
+		return;
+	at = lease_times(c, p, &sig);
+	fusion_filter_plan(&c->fusion, p, out, &sig, &c->fnotes);
+	free(at);
+}
+
+static void kick_on_queueing(void *ctx)
+{
+	controller_kick(ctx);
+}
+
 /* ---------------------------------------------------------------- the tick */
 
 static bool busy_hint(void *ctx, const char *ray_node_id, int *busy, double *age)
@@ -160,8 +321,12 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.usage_fresh = fresh,
 		.scale_down_hold = scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
+		.group_launch_timeout_s = c->group_timeouts,
 		.now = t,
 	};
+
+	for (size_t g = 0; g < c->o.config->group_count; g++)
+		c->group_timeouts[g] = actuator_launch_timeout(&c->act, g);
 
 	src.pnode_count = c->o.provider.ops->list(&c->o.provider, &src.pnodes);
 	return plan_input_build(&src, p);
@@ -180,10 +345,13 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
 		return -ENOMEM;
 	}
+	c->fnotes.n = 0;
 	actuator_reconcile(&c->act, s, t);
 	rc = build_input(c, s, fresh, t, &p);
-	if (!rc)
+	if (!rc) {
+		fusion_adjust_input(&c->fusion, &p, &c->fnotes);
 		rc = planner_plan(&p.in, &out);
+	}
 	if (rc) {
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
 		rs_error("planner: %s", rc == -EINVAL ? out.error : strerror(-rc));
@@ -191,9 +359,12 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 		return rc;
 	}
 	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
+	fuse_after(c, &p, &out);
+	record_fusion(c, t);
 	actuator_apply(&c->act, &p, &out);
 	st = status_base(c, t);
 	views_add_plan(st, &c->o.provider, s, &p, &out);
+	views_add_fusion(st, &c->fusion, c->o.config, &p);
 	publish(c, st, true);
 	planner_output_free(&out);
 	plan_input_free(&p);
@@ -224,14 +395,45 @@ int controller_tick(struct controller *c)
 	return rc;
 }
 
+void controller_kick(struct controller *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->kicked = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Sleep until the interval is over, a kick comes (no sooner than 0.25 s
+ * after the tick began), or *stop is set (checked every 50 ms: a signal
+ * handler sets it). */
+static void wait_next(struct controller *c, double start, volatile sig_atomic_t *stop)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!*stop) {
+		double elapsed = rs_now_mono() - start;
+		struct timespec ts;
+		double t;
+
+		if (elapsed >= c->o.interval_s || (c->kicked && elapsed >= 0.25))
+			break;
+		t = rs_now_unix() + 0.05;
+		ts.tv_sec = (time_t)t;
+		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+	}
+	if (c->kicked)
+		rs_debug("tick early: an agent reported leases queueing");
+	c->kicked = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
 void controller_run(struct controller *c, volatile sig_atomic_t *stop)
 {
 	while (!*stop) {
 		double start = rs_now_mono();
 
 		controller_tick(c);
-		while (!*stop && rs_now_mono() - start < c->o.interval_s)
-			usleep(20000);
+		wait_next(c, start, stop);
 	}
 }
 
@@ -262,6 +464,14 @@ static int init_actuator(struct controller *c)
 		.cooldown_s = c->o.scale_down_cooldown_s,
 		.launch_timeout_s = c->o.launch_timeout_s,
 		.dry_run = c->o.dry_run,
+		.obs = {
+			.ctx = c,
+			.launch_timeout = obs_timeout,
+			.launched = obs_launched,
+			.alive = obs_alive,
+			.stopped_idle = obs_stopped_idle,
+			.gave_up = obs_gave_up,
+		},
 	};
 
 	return actuator_init(&c->act, &deps);
@@ -270,6 +480,9 @@ static int init_actuator(struct controller *c)
 static void free_parts(struct controller *c)
 {
 	actuator_fini(&c->act);
+	fusion_fini(&c->fusion);
+	free(c->group_timeouts);
+	pthread_cond_destroy(&c->wake);
 	idle_tracker_free(&c->idle);
 	decision_log_free(c->log);
 	metrics_free(c->metrics);
@@ -288,14 +501,20 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 	c->o = *opts;
 	apply_defaults(&c->o);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
 	notes_init(&c->notes);
+	c->agents_fresh = -1;
 	c->signals = signals_new();
 	c->log = decision_log_new(c->o.decision_history, c->o.dry_run);
 	c->metrics = metrics_new(c->o.config);
-	if (!c->signals || !c->log || !c->metrics || init_actuator(c)) {
+	c->group_timeouts = calloc(c->o.config->group_count + 1, sizeof(*c->group_timeouts));
+	if (!c->signals || !c->log || !c->metrics || !c->group_timeouts || init_actuator(c) ||
+	    fusion_init(&c->fusion, &c->o.fusion, c->o.config->group_count)) {
 		free_parts(c);
 		return -ENOMEM;
 	}
+	if (c->o.fusion.enabled)
+		signals_set_queueing_hook(c->signals, kick_on_queueing, c);
 	*out = c;
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
+#include "controller/fusion/fusion.h"
 #include "controller/provider/provider.h"
 #include "controller/source/signals.h"
 #include "controller/source/source.h"
@@ -36,6 +37,8 @@ struct controller_opts {
 	double signal_max_age_s;		/* agent hints older are ignored; default 30 */
 	bool dry_run;
 	size_t decision_history;		/* default 500 */
+	/* Signal fusion (fusion/fusion.h); all zero = off: Ray's plans. */
+	struct fusion_config fusion;
 	/* Wall clock in UNIX seconds; NULL = the real one.  Tests drive ticks
 	 * with their own. */
 	double (*clock)(void);
@@ -48,8 +51,12 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 void controller_destroy(struct controller *c);
 /* One fetch-plan-act round.  Returns 0 when it acted or held on purpose. */
 int controller_tick(struct controller *c);
-/* Tick every interval until *stop is set. */
+/* Tick every interval until *stop is set; with fusion on, an agent snapshot
+ * showing leases queueing starts the next tick at once (at most every
+ * 0.25 s). */
 void controller_run(struct controller *c, volatile sig_atomic_t *stop);
+/* Start the next tick now (thread-safe). */
+void controller_kick(struct controller *c);
 
 /* For the HTTP API (thread-safe; callers own the returned objects). */
 cJSON *controller_status_json(struct controller *c);

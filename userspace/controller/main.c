@@ -80,6 +80,14 @@ static void usage(FILE *out)
 		"  --cooldown S             no scale-down of a type this long after its launch (default 10)\n"
 		"  --launch-timeout S       give up on a node not ALIVE after S (default 180)\n"
 		"  --dry-run                plan and log decisions, never launch or terminate\n"
+		"Signal fusion (docs/controller-config.md; never more nodes than the demand needs):\n"
+		"  --signals on|off         use agent and startup signals (default on); off = Ray's plans\n"
+		"  --keep-after-lease S     no idle stop of a node that served a lease this recently (30)\n"
+		"  --reject-burst R         no idle stop while rejected+spilled-back leases/s exceed R (5)\n"
+		"  --stuck-factor K         a launch not ALIVE after K x its group's p95 startup is\n"
+		"                           given up and the group backed off (3)\n"
+		"  --backoff S              how long a stuck group is backed off (120)\n"
+		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
 		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"  --token-file F           bearer token required on POST /api/v1/signals\n"
@@ -98,6 +106,7 @@ struct args {
 	size_t n_extra;
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
+	struct fusion_config fusion;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
 };
@@ -116,7 +125,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT,
+	O_TASKS_WAIT, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -154,6 +163,12 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "leader-elect", no_argument, NULL, O_LEADER },
 		{ "lease-name", required_argument, NULL, O_LEASE },
 		{ "tasks-timeout-ms", required_argument, NULL, O_TASKS_TIMEOUT },
+		{ "signals", required_argument, NULL, O_SIGNALS },
+		{ "keep-after-lease", required_argument, NULL, O_KEEP_LEASE },
+		{ "reject-burst", required_argument, NULL, O_REJECT_BURST },
+		{ "stuck-factor", required_argument, NULL, O_STUCK },
+		{ "backoff", required_argument, NULL, O_BACKOFF },
+		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "help", no_argument, NULL, 'h' },
@@ -185,6 +200,20 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 				rs_cli_usage_error(PROG, "bad --tasks-wait-ms '%s' (0..10000)", optarg);
 			a->tasks_wait_ms = l;
 			break;
+		case O_SIGNALS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				rs_cli_usage_error(PROG, "bad --signals '%s' (want on or off)", optarg);
+			a->fusion.enabled = !strcmp(optarg, "on");
+			break;
+		case O_KEEP_LEASE: a->fusion.keep_after_lease_s = parse_secs("--keep-after-lease", optarg); break;
+		case O_REJECT_BURST: a->fusion.reject_burst_per_s = parse_secs("--reject-burst", optarg); break;
+		case O_STUCK:
+			a->fusion.stuck_factor = parse_secs("--stuck-factor", optarg);
+			if (a->fusion.stuck_factor < 1)
+				rs_cli_usage_error(PROG, "bad --stuck-factor '%s' (want >= 1)", optarg);
+			break;
+		case O_BACKOFF: a->fusion.backoff_s = parse_secs("--backoff", optarg); break;
+		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_GROUP:
 			if (config_add_group_spec(cfg, optarg, err, sizeof(err)))
@@ -378,6 +407,7 @@ int main(int argc, char **argv)
 
 	config_init(&cfg);
 	cfg.upscaling_speed = 1000;
+	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
 	rs_log_init("controller", a.level);
 	dash_token = read_token(a.dash_token_file, "dashboard token file");
@@ -423,6 +453,7 @@ int main(int argc, char **argv)
 	opts.launch_timeout_s = a.launch_timeout;
 	opts.signal_max_age_s = a.signal_max_age;
 	opts.dry_run = a.dry_run;
+	opts.fusion = a.fusion;
 	if (controller_create(&opts, &ctl)) {
 		rs_error("out of memory");
 		return RS_EXIT_FAILURE;
@@ -436,9 +467,9 @@ int main(int argc, char **argv)
 		controller_destroy(ctl);
 		return RS_EXIT_FAILURE;
 	}
-	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d%s",
+	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d, signals %s%s",
 		dash.base_url, cfg.group_count, host, controller_api_port(srv),
-		a.dry_run ? ", DRY RUN" : "");
+		a.fusion.enabled ? "on" : "off", a.dry_run ? ", DRY RUN" : "");
 	/* A standby serves the API while it waits for the Lease (so liveness
 	 * probes pass; readiness stays false until it runs the loop). */
 	if (a.leader_elect) {

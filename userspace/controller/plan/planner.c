@@ -941,8 +941,8 @@ static int build_launches(struct planner *p)
 		size_t t = (size_t)type_index(in, in->nodes[i].type);
 		if (in->nodes[i].status == PLANNER_NODE_RUNNING)
 			running[t]++;
-		else if (!p->in->node_types[t].is_head)
-			in_flight++;	/* D6 */
+		else if (!p->in->node_types[t].is_head && !in->nodes[i].started)
+			in_flight++;	/* D6; a started node only with fusion */
 	}
 	/* Ray applies this round's terminations before the limit
 	 * (reconciler.py, _step_next), so stopping nodes are not running. */

@@ -87,6 +87,10 @@ struct planner_node {
 	 * busy_age_s is known and not past the node's idle timeout. */
 	int busy_workers;
 	double busy_age_s;
+	/* A pending node whose machine already runs (raysense fusion: a pod
+	 * scheduled, a process started): it no longer counts as in flight for
+	 * max_concurrent_launches.  False = Ray's rule (in flight until ALIVE). */
+	bool started;
 };
 
 /* Where a demand entry came from; only used for explanations and reports. */
