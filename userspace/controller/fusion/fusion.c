@@ -28,13 +28,16 @@ int fusion_init(struct fusion *f, const struct fusion_config *cfg, size_t group_
 	f->cfg = *cfg;
 	f->group_count = group_count;
 	f->g = calloc(group_count + 1, sizeof(*f->g));
-	return f->g ? 0 : -ENOMEM;
+	f->order = calloc(PLAN_FIRST_GROUP_TYPE + group_count, sizeof(*f->order));
+	return f->g && f->order ? 0 : -ENOMEM;
 }
 
 void fusion_fini(struct fusion *f)
 {
 	free(f->g);
+	free(f->order);
 	f->g = NULL;
+	f->order = NULL;
 }
 
 const char *fusion_note_kind_name(enum fusion_note_kind k)
@@ -167,6 +170,38 @@ static void adapt_idle(struct fusion *f, struct plan_input *p, size_t g, double 
 	note(notes, FUSION_ADAPTIVE_IDLE, g, NULL, want, base);
 }
 
+/* Fastest measured group first; only when every group is measured (an
+ * unmeasured group may be the fast one). */
+static void order_by_speed(struct fusion *f, struct plan_input *p)
+{
+	double p50[f->group_count + 1];
+	size_t n = PLAN_FIRST_GROUP_TYPE + f->group_count;
+
+	if (p->in.node_type_count != n)
+		return;
+	for (size_t g = 0; g < f->group_count; g++) {
+		struct startup_stats st;
+
+		startup_stats(&f->g[g].startup, &st);
+		if (st.n < f->cfg.stuck_min_samples || !st.n)
+			return;
+		p50[g] = st.p50;
+	}
+	for (size_t t = 0; t < n; t++)
+		f->order[t] = t;
+	/* Insertion sort of the groups (stable: config order on equal p50). */
+	for (size_t i = PLAN_FIRST_GROUP_TYPE + 1; i < n; i++)
+		for (size_t j = i; j > PLAN_FIRST_GROUP_TYPE &&
+		     p50[f->order[j] - PLAN_FIRST_GROUP_TYPE] <
+		     p50[f->order[j - 1] - PLAN_FIRST_GROUP_TYPE]; j--) {
+			size_t tmp = f->order[j];
+
+			f->order[j] = f->order[j - 1];
+			f->order[j - 1] = tmp;
+		}
+	p->in.type_order = f->order;
+}
+
 void fusion_adjust_input(struct fusion *f, struct plan_input *p, struct fusion_notes *notes)
 {
 	if (!f->cfg.enabled)
@@ -179,6 +214,7 @@ void fusion_adjust_input(struct fusion *f, struct plan_input *p, struct fusion_n
 			back_off(p, PLAN_FIRST_GROUP_TYPE + g);
 		adapt_idle(f, p, g, p->now, notes);
 	}
+	order_by_speed(f, p);
 }
 
 /* ---------------------------------------------------------------- after planning */

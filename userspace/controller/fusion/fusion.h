@@ -15,6 +15,9 @@
  *    nothing more meanwhile, so its demand is planned onto the next feasible
  *    group, and the stuck node is stopped, so the total never exceeds what
  *    the demand needs;
+ *  - faster group on ties: once every group's startup is measured, groups
+ *    are offered to the planner fastest first (planner_input.type_order),
+ *    so where Ray's scorer rates two groups equal the faster one wins;
  *  - adaptive idle timeout: when demand came back to a group within
  *    returned_window_s of an idle stop there, its idle nodes are kept up to
  *    max(configured, min(idle_max_s, idle_beta x the group's p90 startup));
@@ -85,6 +88,7 @@ struct fusion {
 	struct fusion_config cfg;
 	struct fusion_group *g;		/* [group_count] */
 	size_t group_count;
+	size_t *order;			/* [PLAN_FIRST_GROUP_TYPE + group_count] */
 };
 
 int fusion_init(struct fusion *f, const struct fusion_config *cfg, size_t group_count);

@@ -139,6 +139,11 @@ struct planner_input {
 	/* Default idle timeout in seconds; < 0 = no idle termination for types
 	 * without their own timeout. */
 	double idle_timeout_s;
+	/* Optional (NULL = node type order, Ray's): a permutation of the node
+	 * type indexes.  New-node templates are tried in this order, so when
+	 * Ray's scorer rates two types equal the earlier one here wins (raysense
+	 * fusion puts faster-starting groups first).  Never changes a score. */
+	const size_t *type_order;
 
 	const struct planner_node *nodes;
 	size_t node_count;
