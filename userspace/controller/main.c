@@ -50,6 +50,8 @@ static void usage(FILE *out)
 		"                           and paced by its cost (default 30000)\n"
 		"  --tasks-wait-ms N        how long a tick waits for a fresh task list before it\n"
 		"                           plans with the last one (default 300)\n"
+		"  --tasks-max-pending N    read the task list only while the report shows at most N\n"
+		"                           pending tasks (default 2000; above, it stalls the dashboard)\n"
 		"Worker groups (docs/controller-config.md):\n"
 		"  --config FILE            JSON config with worker_groups\n"
 		"  --worker-group SPEC      NAME:CPU=1,GPU=0,<res>=N,min=0,max=4,idle=60 (repeatable)\n"
@@ -104,7 +106,7 @@ struct args {
 	bool leader_elect;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
-	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms;
+	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	struct fusion_config fusion;
 	bool dry_run, stop_on_exit;
@@ -125,7 +127,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -170,6 +172,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "backoff", required_argument, NULL, O_BACKOFF },
 		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
+		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -214,6 +217,11 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			break;
 		case O_BACKOFF: a->fusion.backoff_s = parse_secs("--backoff", optarg); break;
 		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
+		case O_TASKS_MAX:
+			if (rs_parse_long(optarg, 0, 100000000, &l))
+				rs_cli_usage_error(PROG, "bad --tasks-max-pending '%s' (0..1e8)", optarg);
+			a->tasks_max_pending = l;
+			break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_GROUP:
 			if (config_add_group_spec(cfg, optarg, err, sizeof(err)))
@@ -389,7 +397,7 @@ static void stop_all_nodes(struct provider *p, double grace)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1 };
+	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1 };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
@@ -442,7 +450,8 @@ int main(int argc, char **argv)
 	dash.token = dash_token;
 	dash.timeout_ms = a.dash_timeout_ms;
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
-	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0, &opts.source)) {
+	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
+			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");
 		return RS_EXIT_FAILURE;
 	}
