@@ -258,6 +258,7 @@ int rs_agent_http_start(const struct rs_agent_http_config *cfg, struct rs_agent_
 	scfg.probe_listener = cfg->probe_port >= 0;
 	scfg.probe_host = cfg->probe_host;
 	scfg.probe_port = cfg->probe_port;
+	scfg.probe_required = cfg->probe_required;
 	err = rs_http_server_start(&scfg, &h->srv);
 	if (err) {
 		pthread_mutex_destroy(&h->lock);

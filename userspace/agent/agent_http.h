@@ -33,6 +33,7 @@ struct rs_agent_http_config {
 	unsigned request_deadline_ms; /* 0 = RS_HTTP_DEFAULT_DEADLINE_MS */
 	const char *probe_host;     /* default: host */
 	int probe_port;             /* probe listener; 0 = any free port, -1 = none */
+	bool probe_required;        /* fail to start when the probe port is taken */
 };
 
 struct rs_agent_http;

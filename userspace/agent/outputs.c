@@ -104,6 +104,8 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 		.probe_host = cfg->probe_host[0] ? cfg->probe_host : cfg->listen_host,
 		.probe_port = cfg->probe_port ? cfg->probe_port
 			      : cfg->listen_port ? cfg->listen_port + 1 : 0,
+		/* An explicit --probe-listen must bind; the derived default warns. */
+		.probe_required = cfg->probe_port > 0,
 	};
 	int err;
 

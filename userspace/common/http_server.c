@@ -476,6 +476,7 @@ static int start_probe_listener(struct rs_http_server *srv,
 		.timeout_s = main_params->timeout_s,
 	};
 	double deadline_ms = or_default(cfg->request_deadline_ms, RS_HTTP_DEFAULT_DEADLINE_MS);
+	int err;
 
 	srv->probe.srv = srv;
 	srv->probe.probe_only = true;
@@ -484,7 +485,14 @@ static int start_probe_listener(struct rs_http_server *srv,
 					: RS_HTTP_PROBE_DEADLINE_MS) / 1000.0;
 	if (!cfg->probe_listener)
 		return 0;
-	return start_listener(&srv->probe, &p);
+	err = start_listener(&srv->probe, &p);
+	if (err && !cfg->probe_required) {
+		rs_warn("http server: no probe listener on %s:%d: %s; /healthz and /readyz are "
+			"served on the main port only", p.host, p.port, strerror(-err));
+		srv->probe.port = -1;
+		return 0;
+	}
+	return err;
 }
 
 static void free_server(struct rs_http_server *srv)

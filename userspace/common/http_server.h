@@ -83,6 +83,7 @@ struct rs_http_server_config {
 	bool probe_listener;        /* serve the `probe` routes on probe_host:probe_port too */
 	const char *probe_host;     /* default: host */
 	int probe_port;             /* 0 = any free port (see rs_http_server_probe_port) */
+	bool probe_required;        /* fail when the probe port cannot be bound; else warn */
 };
 
 struct rs_http_server;
