@@ -114,6 +114,18 @@ def _close_all(socks):
             pass
 
 
+def _still_open(s, byte=b""):
+    """Send `byte` (if any), then peek for the server's FIN or RST."""
+    try:
+        if byte:
+            s.send(byte)
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
 def slowloris(host, port, n=300, seconds=6.0):
     """n connections that each send a request's headers one byte per second
     and never finish them. Returns how many the server had closed by the end."""
@@ -124,14 +136,11 @@ def slowloris(host, port, n=300, seconds=6.0):
     while time.monotonic() < end:
         byte = line[pos % len(line)].encode()
         for s in socks:
-            if s in closed:
-                continue
-            try:
-                s.send(byte)
-            except OSError:
+            if s not in closed and not _still_open(s, byte):
                 closed.add(s)
         pos += 1
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+    closed.update(s for s in socks if s not in closed and not _still_open(s))
     _close_all(socks)
     return len(closed)
 
@@ -145,14 +154,14 @@ def flood(host, port, n=2000, seconds=5.0):
     return len(socks)
 
 
-def chunked_trickle(host, port, path, seconds=15.0, every=0.5, headers=""):
-    """POST `path` with a chunked body, one small chunk every `every` seconds,
-    for at most `seconds`. Returns (seconds until the server closed the
-    connection or None, whatever the server answered)."""
+def chunked_trickle(host, port, path, seconds=15.0, every=0.5, headers="", method="POST"):
+    """`method` `path` with a chunked body, one small chunk every `every`
+    seconds, for at most `seconds`. Returns (seconds until the server closed
+    the connection or None, whatever the server answered)."""
     t0 = time.monotonic()
     got = b""
     with socket.create_connection((host, port), timeout=5) as s:
-        s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        s.sendall((f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                    f"{headers}Transfer-Encoding: chunked\r\n\r\n").encode())
         while time.monotonic() - t0 < seconds:
             try:
@@ -171,13 +180,14 @@ def chunked_trickle(host, port, path, seconds=15.0, every=0.5, headers=""):
     return None, got
 
 
-def oversized_and_garbled(host, port, seconds=2.0):
-    """Oversized headers and bodies, and garbage, one after the other for
-    `seconds` (each must end -- answer or close -- within 5 s). Returns the
-    first line of every answer."""
+def oversized_and_garbled(host, port, seconds=2.0, body_target="POST /api/v1/signals"):
+    """Oversized headers and bodies (a 100 MB one declared to `body_target`,
+    "METHOD /path"), and garbage, one after the other for `seconds` (each
+    must end -- answer or close -- within 5 s). Returns the first line of
+    every answer."""
     cases = [
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n",
-        b"POST /api/v1/signals HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
+        body_target.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
         + b"{" * 65536,
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(2000),
         b"GET /" + b"A" * 100000 + b" HTTP/1.1\r\n\r\n",
