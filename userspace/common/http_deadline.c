@@ -14,7 +14,8 @@ struct rs_deadline_entry {
 	int fd;
 	double deadline_s;
 	double expires;             /* rs_now_mono() seconds */
-	bool expired;               /* already shut down by a sweep */
+	enum rs_deadline_phase phase;
+	bool expired;               /* the expire hook ran */
 };
 
 struct rs_deadline_watch {
@@ -29,8 +30,9 @@ struct rs_deadline_watch {
 	pthread_t thread;
 };
 
-static void shutdown_fd(int fd, void *arg)
+static void shutdown_fd(int fd, enum rs_deadline_phase phase, void *arg)
 {
+	(void)phase;
 	(void)arg;
 	(void)shutdown(fd, SHUT_RDWR); /* the peer may be gone already */
 }
@@ -150,20 +152,35 @@ void rs_deadline_restart(struct rs_deadline_watch *w, struct rs_deadline_entry *
 		return;
 	pthread_mutex_lock(&w->lock);
 	e->expires = now + e->deadline_s;
+	e->phase = RS_DEADLINE_HEADERS;
 	pthread_mutex_unlock(&w->lock);
 }
 
-bool rs_deadline_expired(struct rs_deadline_watch *w, const struct rs_deadline_entry *e,
-			 double now)
+/* Expire `e` if it is past its deadline and was not yet; lock held. */
+static bool expire_locked(struct rs_deadline_watch *w, struct rs_deadline_entry *e, double now)
 {
-	bool expired;
+	if (e->expired || now <= e->expires)
+		return false;
+	e->expired = true;
+	w->expired_total++;
+	w->expire(e->fd, e->phase, w->arg);
+	return true;
+}
+
+bool rs_deadline_enter(struct rs_deadline_watch *w, struct rs_deadline_entry *e,
+		       enum rs_deadline_phase phase, double now)
+{
+	bool ok;
 
 	if (!e)
-		return false;
+		return true;
 	pthread_mutex_lock(&w->lock);
-	expired = e->expired || now > e->expires;
+	expire_locked(w, e, now);
+	ok = !e->expired;
+	if (ok)
+		e->phase = phase;
 	pthread_mutex_unlock(&w->lock);
-	return expired;
+	return ok;
 }
 
 void rs_deadline_remove(struct rs_deadline_watch *w, struct rs_deadline_entry *e)
@@ -182,14 +199,8 @@ size_t rs_deadline_sweep(struct rs_deadline_watch *w, double now)
 	size_t n = 0;
 
 	pthread_mutex_lock(&w->lock);
-	for (struct rs_deadline_entry *e = w->head.next; e != &w->head; e = e->next) {
-		if (e->expired || now <= e->expires)
-			continue;
-		e->expired = true;
-		w->expire(e->fd, w->arg);
-		n++;
-	}
-	w->expired_total += n;
+	for (struct rs_deadline_entry *e = w->head.next; e != &w->head; e = e->next)
+		n += expire_locked(w, e, now);
 	pthread_mutex_unlock(&w->lock);
 	return n;
 }

@@ -23,9 +23,18 @@
 struct rs_deadline_watch;
 struct rs_deadline_entry;
 
-/* What the sweeper does to an expired connection; the default (expire =
- * NULL) is shutdown(fd, SHUT_RDWR). Called with the watch's lock held. */
-typedef void (*rs_deadline_expire_fn)(int fd, void *arg);
+/* Where a connection's current request is: the expire hook answers 408 to
+ * a request whose body is late, and just closes the others. */
+enum rs_deadline_phase {
+	RS_DEADLINE_HEADERS,        /* waiting for (the rest of) the headers */
+	RS_DEADLINE_BODY,           /* headers done, reading the body */
+	RS_DEADLINE_ANSWER,         /* the handler runs or the answer is sent */
+};
+
+/* What expiry does to a connection; the default (expire = NULL) is
+ * shutdown(fd, SHUT_RDWR). Called with the watch's lock held, once per
+ * expiry, from the sweeper or from rs_deadline_enter. */
+typedef void (*rs_deadline_expire_fn)(int fd, enum rs_deadline_phase phase, void *arg);
 
 /* period_ms > 0 starts a sweeper thread that sweeps every period_ms;
  * 0 starts none (the caller sweeps, as the unit tests do). Returns 0 or
@@ -40,12 +49,16 @@ void rs_deadline_watch_destroy(struct rs_deadline_watch *w);
  * has only the idle timeout). */
 struct rs_deadline_entry *rs_deadline_add(struct rs_deadline_watch *w, int fd,
 					  double deadline_s, double now);
-/* A request completed: the next one gets a full deadline from `now`. */
+/* A request completed: the next one gets a full deadline from `now`, in
+ * RS_DEADLINE_HEADERS. */
 void rs_deadline_restart(struct rs_deadline_watch *w, struct rs_deadline_entry *e,
 			 double now);
-/* True once `now` is past the entry's expiry. */
-bool rs_deadline_expired(struct rs_deadline_watch *w, const struct rs_deadline_entry *e,
-			 double now);
+/* The request moves to (or stays in) `phase`. Returns false when it is past
+ * its deadline: the entry is then expired (at once, if the sweeper has not
+ * done it yet) and the caller must drop the request. An untracked (NULL)
+ * entry never expires. */
+bool rs_deadline_enter(struct rs_deadline_watch *w, struct rs_deadline_entry *e,
+		       enum rs_deadline_phase phase, double now);
 /* Forget (and free) an entry; NULL is a no-op. */
 void rs_deadline_remove(struct rs_deadline_watch *w, struct rs_deadline_entry *e);
 /* Expire every entry past its deadline that was not expired yet (each one

@@ -292,10 +292,10 @@ static struct rs_deadline_entry *conn_deadline(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
-/* The request outlived its deadline while its body was arriving: answer 408
- * on the socket (libmicrohttpd cannot queue a reply mid-body) and have
- * libmicrohttpd close the connection. */
-static enum MHD_Result deadline_abort(struct MHD_Connection *conn)
+/* The deadline watch's expire hook. A request whose body is late gets a 408
+ * written on the socket (libmicrohttpd cannot queue a reply mid-body); then
+ * the socket is shut down and libmicrohttpd, seeing EOF, closes it. */
+static void expire_connection(int fd, enum rs_deadline_phase phase, void *arg)
 {
 #define BODY_408 "{\"error\":\"request deadline exceeded\",\"status\":408}"
 	static const char msg[] = "HTTP/1.1 408 Request Timeout\r\n"
@@ -303,12 +303,19 @@ static enum MHD_Result deadline_abort(struct MHD_Connection *conn)
 				  "Content-Type: application/json\r\n"
 				  "Content-Length: 50\r\n\r\n" BODY_408;
 	_Static_assert(sizeof(BODY_408) - 1 == 50, "Content-Length of the 408 body");
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-	if (ci && send(ci->connect_fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	(void)arg;
+	if (phase == RS_DEADLINE_BODY && send(fd, msg, sizeof(msg) - 1,
+					      MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		rs_debug("http server: cannot send 408: %s", strerror(errno));
-	return MHD_NO;
+	(void)shutdown(fd, SHUT_RDWR); /* the peer may be gone already */
+}
+
+/* Move the request to `phase`; false (drop the request) past its deadline. */
+static bool in_time(struct listener *l, struct MHD_Connection *conn,
+		    enum rs_deadline_phase phase)
+{
+	return rs_deadline_enter(l->srv->watch, conn_deadline(conn), phase, rs_now_mono());
 }
 
 static enum MHD_Result begin_request(struct listener *l, struct MHD_Connection *conn,
@@ -316,13 +323,17 @@ static enum MHD_Result begin_request(struct listener *l, struct MHD_Connection *
 {
 	struct upload *up = calloc(1, sizeof(*up));
 	struct rs_http_response resp = { 0 };
+	bool answered;
 
 	if (!up)
 		return MHD_NO;
 	*con_cls = up;
-	if (!early_answer(l, conn, method, url, up, &resp))
-		return MHD_YES;
-	return send_response(conn, &resp, false);
+	answered = early_answer(l, conn, method, url, up, &resp);
+	if (!in_time(l, conn, answered ? RS_DEADLINE_ANSWER : RS_DEADLINE_BODY)) {
+		free(resp.body);
+		return MHD_NO;
+	}
+	return answered ? send_response(conn, &resp, false) : MHD_YES;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn,
@@ -338,8 +349,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn,
 	(void)version;
 	if (!up)
 		return begin_request(l, conn, method, url, con_cls);
-	if (rs_deadline_expired(l->srv->watch, conn_deadline(conn), rs_now_mono()))
-		return deadline_abort(conn);
+	if (!in_time(l, conn, *upload_data_size ? RS_DEADLINE_BODY : RS_DEADLINE_ANSWER))
+		return MHD_NO;
 	if (*upload_data_size) {
 		enum MHD_Result r = upload_append(up, upload_data, *upload_data_size,
 						  l->srv->max_body);
@@ -544,7 +555,7 @@ int rs_http_server_start(const struct rs_http_server_config *cfg,
 	srv = alloc_server(cfg);
 	if (!srv)
 		return -ENOMEM;
-	err = rs_deadline_watch_create(SWEEP_PERIOD_MS, NULL, NULL, &srv->watch);
+	err = rs_deadline_watch_create(SWEEP_PERIOD_MS, expire_connection, NULL, &srv->watch);
 	if (!err)
 		err = start_listener(&srv->main, &p);
 	if (!err)
