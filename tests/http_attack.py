@@ -17,6 +17,18 @@ import threading
 import time
 
 PROBE_TIMEOUT_S = 10.0
+# Attack from other loopback addresses, by hand only: "127.0.0.2" (one
+# address: what the per-address limit leaves to other clients) or
+# "127.0.0.2+20" (20 addresses in turn: a distributed attack).
+ATTACK_SRC = os.environ.get("RS_ATTACK_SRC")
+
+
+def _sources():
+    if not ATTACK_SRC:
+        return [None]
+    first, _, count = ATTACK_SRC.partition("+")
+    base = first.rsplit(".", 1)
+    return [f"{base[0]}.{int(base[1]) + i}" for i in range(int(count or 1))]
 
 
 def raise_fd_limit(want=8192):
@@ -91,13 +103,15 @@ class Prober:
 
 
 def _connect_many(host, port, n, deadline):
-    socks = []
-    for _ in range(n):
+    socks, srcs = [], _sources()
+    for i in range(n):
         if time.monotonic() > deadline:
             break
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         try:
+            if srcs[i % len(srcs)]:
+                s.bind((srcs[i % len(srcs)], 0))
             s.connect_ex((host, port))
         except OSError:
             s.close()
