@@ -26,7 +26,6 @@ struct rs_deadline_watch {
 	void *arg;
 	unsigned period_ms;
 	bool stop, has_thread;
-	unsigned long expired_total;
 	pthread_t thread;
 };
 
@@ -162,7 +161,6 @@ static bool expire_locked(struct rs_deadline_watch *w, struct rs_deadline_entry 
 	if (e->expired || now <= e->expires)
 		return false;
 	e->expired = true;
-	w->expired_total++;
 	w->expire(e->fd, e->phase, w->arg);
 	return true;
 }
@@ -201,16 +199,6 @@ size_t rs_deadline_sweep(struct rs_deadline_watch *w, double now)
 	pthread_mutex_lock(&w->lock);
 	for (struct rs_deadline_entry *e = w->head.next; e != &w->head; e = e->next)
 		n += expire_locked(w, e, now);
-	pthread_mutex_unlock(&w->lock);
-	return n;
-}
-
-unsigned long rs_deadline_expired_total(struct rs_deadline_watch *w)
-{
-	unsigned long n;
-
-	pthread_mutex_lock(&w->lock);
-	n = w->expired_total;
 	pthread_mutex_unlock(&w->lock);
 	return n;
 }

@@ -64,7 +64,5 @@ void rs_deadline_remove(struct rs_deadline_watch *w, struct rs_deadline_entry *e
 /* Expire every entry past its deadline that was not expired yet (each one
  * once); returns how many. */
 size_t rs_deadline_sweep(struct rs_deadline_watch *w, double now);
-/* Connections expired so far, for logs and tests. */
-unsigned long rs_deadline_expired_total(struct rs_deadline_watch *w);
 
 #endif
