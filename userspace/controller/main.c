@@ -93,6 +93,10 @@ static void usage(FILE *out)
 		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"  --token-file F           bearer token required on POST /api/v1/signals\n"
+		"  --probe-listen PORT|off  port of the /healthz, /readyz listener on the --listen host\n"
+		"                           (default: the API port + 1); keeps answering under load\n"
+		"  --http-per-ip-limit N    connections per client address (default 32)\n"
+		"  --http-request-deadline-ms N  total time for one request, headers and body (5000)\n"
 		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
@@ -107,6 +111,7 @@ struct args {
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
+	long probe_port, http_per_ip, http_deadline_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	struct fusion_config fusion;
 	bool dry_run, stop_on_exit;
@@ -127,7 +132,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -173,6 +178,9 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
+		{ "probe-listen", required_argument, NULL, O_PROBE },
+		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
+		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -221,6 +229,21 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			if (rs_parse_long(optarg, 0, 100000000, &l))
 				rs_cli_usage_error(PROG, "bad --tasks-max-pending '%s' (0..1e8)", optarg);
 			a->tasks_max_pending = l;
+			break;
+		case O_PROBE:
+			if (!strcmp(optarg, "off"))
+				a->probe_port = -1;
+			else if (rs_parse_long(optarg, 1, 65535, &a->probe_port))
+				rs_cli_usage_error(PROG, "bad --probe-listen '%s' (a port or off)", optarg);
+			break;
+		case O_PER_IP:
+			if (rs_parse_long(optarg, 1, 100000, &a->http_per_ip))
+				rs_cli_usage_error(PROG, "bad --http-per-ip-limit '%s' (1..100000)", optarg);
+			break;
+		case O_DEADLINE:
+			if (rs_parse_long(optarg, 100, 600000, &a->http_deadline_ms))
+				rs_cli_usage_error(PROG, "bad --http-request-deadline-ms '%s' (100..600000)",
+						   optarg);
 			break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_GROUP:
@@ -470,15 +493,19 @@ int main(int argc, char **argv)
 	ac.host = host;
 	ac.port = port;
 	ac.token = token;
+	ac.probe_port = (int)a.probe_port;
+	ac.per_ip_limit = (unsigned)a.http_per_ip;
+	ac.request_deadline_ms = (unsigned)a.http_deadline_ms;
 	rc = controller_api_start(ctl, &ac, &srv);
 	if (rc) {
 		rs_error("cannot listen on %s:%d: %s", host, port, strerror(-rc));
 		controller_destroy(ctl);
 		return RS_EXIT_FAILURE;
 	}
-	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d, signals %s%s",
-		dash.base_url, cfg.group_count, host, controller_api_port(srv),
-		a.fusion.enabled ? "on" : "off", a.dry_run ? ", DRY RUN" : "");
+	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d, probes on %d, "
+		"signals %s%s", dash.base_url, cfg.group_count, host, controller_api_port(srv),
+		controller_api_probe_port(srv), a.fusion.enabled ? "on" : "off",
+		a.dry_run ? ", DRY RUN" : "");
 	/* A standby serves the API while it waits for the Lease (so liveness
 	 * probes pass; readiness stays false until it runs the loop). */
 	if (a.leader_elect) {
