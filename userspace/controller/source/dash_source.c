@@ -94,6 +94,38 @@ static void take_pending(const void *answer, const struct bg_fetch_info *info, v
 			info->last_error);
 }
 
+struct list_size {
+	bool known;
+	size_t count;
+	double read_at;
+};
+
+static void look_size(const void *answer, const struct bg_fetch_info *info, void *ctx)
+{
+	struct list_size *ls = ctx;
+
+	ls->known = answer != NULL;
+	ls->count = answer ? ((const struct dash_snapshot *)answer)->pending_count : 0;
+	ls->read_at = info->answer_started_at;
+}
+
+/* Read the list now?  Not while the report shows more than
+ * tasks_max_pending pending tasks; and after a list that was full (more
+ * than that), not until a report written since says the backlog is below
+ * it (the report lags a burst by up to its 5 s cadence).  Without a report
+ * only the pace limits it. */
+static bool list_wanted(struct dash_reader *d, const struct dash_snapshot *s, long report)
+{
+	struct list_size ls;
+
+	if (report > d->tasks_max_pending)
+		return false;
+	bg_fetch_with(d->tasks, look_size, &ls);
+	if (!ls.known || ls.count <= (size_t)d->tasks_max_pending || !s->cs.present)
+		return true;
+	return s->cs.time > ls.read_at;
+}
+
 /* Pending tasks and actors the cheap reads show (the report's demand or
  * the v2 text's); -1 when there is no report. */
 static long report_pending(const struct dash_snapshot *s)
@@ -114,23 +146,25 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 	struct take_ctx t = { snap, 0 };
 	unsigned long gen;
 	long pending;
+	bool wanted;
 	int rc;
 
 	rc = dash_fetch_cluster(&d->client, snap, failed, err);
 	if (rc)
 		return rc;
 	pending = report_pending(snap);
-	if (pending <= d->tasks_max_pending) {
+	wanted = list_wanted(d, snap, pending);
+	if (wanted) {
 		gen = bg_fetch_generation(d->tasks);
 		bg_fetch_kick(d->tasks);
 		bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
 	}
 	t.now = rs_now_unix();
 	bg_fetch_with(d->tasks, take_pending, &t);
-	if (pending > d->tasks_max_pending)
-		rs_errf(snap->pending_error, DASH_ERR_LEN, "not read: the report shows %ld pending "
-			"tasks (> %ld), the list would cost the dashboard seconds", pending,
-			d->tasks_max_pending);
+	if (!wanted)
+		rs_errf(snap->pending_error, DASH_ERR_LEN, "not read: more than %ld tasks pending "
+			"(report %ld), the list would stall the dashboard", d->tasks_max_pending,
+			pending);
 	return 0;
 }
 
@@ -187,6 +221,8 @@ int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
 	d->client = *cfg;
 	d->tasks_wait_s = tasks_wait_s >= 0 ? tasks_wait_s : 0.3;
 	d->tasks_max_pending = tasks_max_pending >= 0 ? tasks_max_pending : 2000;
+	/* One more than the most it may see: a full answer means "too many". */
+	d->client.tasks_limit = d->tasks_max_pending + 1;
 	bc.ctx = d;
 	rc = bg_fetch_start(&bc, &d->tasks);
 	if (rc) {

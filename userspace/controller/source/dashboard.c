@@ -1033,7 +1033,8 @@ out:
 
 int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, char *err)
 {
-	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
+	long limit = c->tasks_limit > 0 ? c->tasks_limit :
+		     c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
 	struct dash_client slow = *c;
 	char tasks[256];
 	int rc;

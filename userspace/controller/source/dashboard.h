@@ -58,6 +58,7 @@ struct dash_client {
 	size_t max_response;		/* per answer; default 16 MiB */
 	long list_limit;		/* state API limit; default 10000 */
 	long tasks_timeout_ms;		/* the pending-task list; default 30000 */
+	long tasks_limit;		/* its state-API limit; default list_limit */
 };
 
 /* Which call failed (for errors_total{source}). */
