@@ -8,10 +8,15 @@
  * node-seconds run from launch to stop. */
 #include "check.h"
 #include "controller/plan/replay.h"
+#include "controller/trace_record.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "common/cli.h"
 
 struct expect {
 	double node_seconds, p50, p99;
@@ -203,11 +208,71 @@ static void test_recorded(void)
 	replay_trace_free(&t);
 }
 
+/* One recorder tick with `n` CPU:1 tasks pending at now. */
+static void record_tick(struct trace_record *r, const struct fusion *f, double now, long n)
+{
+	static const struct planner_resource cpu = { "CPU", 1 };
+	struct planner_shape_demand d = { PLANNER_DEMAND_TASK, { &cpu, 1 }, n };
+	struct plan_input p = { .now = now };
+
+	p.in.shapes = &d;
+	p.in.shape_count = n > 0;
+	CHECK(trace_record_tick(r, &p, f) == 0, "tick at %g", now);
+}
+
+/* The controller's recording parses as a trace: pending 3, 5, 2, 0, 4
+ * CPU:1 tasks over five ticks are submissions of 3, 2, 4 (a rise only);
+ * startups the model learned become the group's recorded samples. */
+static void test_record_roundtrip(void)
+{
+	char path[] = "/tmp/test_replay_XXXXXX", err[512], *buf = NULL;
+	struct controller_config cfg;
+	struct fusion_config fc;
+	struct trace_record *r;
+	struct replay_trace t;
+	struct fusion f;
+	size_t len = 0;
+	int fd = mkstemp(path);
+
+	config_init(&cfg);
+	CHECK(fd >= 0 && config_add_group_spec(&cfg, "cpu:CPU=4,min=0,max=8,idle=30", err,
+					       sizeof(err)) == 0, "setup: %s", err);
+	fusion_config_defaults(&fc);
+	CHECK(fusion_init(&f, &fc, cfg.group_count) == 0, "fusion");
+	CHECK(trace_record_open(&r, path, &cfg, 300, 45, 5000) == 0, "open %s", path);
+	record_tick(r, &f, 5000, 3);
+	fusion_node_alive(&f, 0, 33);
+	record_tick(r, &f, 5001, 5);
+	record_tick(r, &f, 5002, 2);
+	record_tick(r, &f, 5003, 0);
+	fusion_node_alive(&f, 0, 41);
+	record_tick(r, &f, 5004, 4);
+	trace_record_close(r);
+	CHECK(rs_read_file(path, REPLAY_MAX_BYTES, &buf, &len) == 0, "read back");
+	CHECK(buf && replay_trace_parse(buf, len, &t, err, sizeof(err)) == 0, "parse: %s\n%s", err,
+	      buf ? buf : "");
+	CHECK(t.task_count == 9 && t.sub_count == 3, "tasks %ld in %zu submits", t.task_count,
+	      t.sub_count);
+	CHECK(t.sub_count == 3 && t.subs[1].t == 1 && t.subs[1].count == 2 &&
+	      t.subs[2].t == 4 && t.subs[2].count == 4 && t.subs[2].duration_s == 45, "submits");
+	CHECK(t.startup[0].dist == REPLAY_RECORDED && t.startup[0].sample_count == 2 &&
+	      t.startup[0].samples[1] == 41, "recorded startups");
+	CHECK(t.launch_timeout_s == 300 && t.cfg.groups[0].idle_timeout_s == 30, "settings");
+	replay_trace_free(&t);
+	free(buf);
+	fusion_fini(&f);
+	config_free(&cfg);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	test_cases();
 	test_deterministic();
 	test_bad();
 	test_recorded();
+	test_record_roundtrip();
 	CHECK_EXIT();
 }
