@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- the world */
 
@@ -343,6 +344,7 @@ struct tcase {
 	int preexisting;		/* provider nodes launched at t=0 */
 	bool fusion;			/* --signals on (else off: Ray's plans) */
 	int max_concurrent;		/* 0 = Ray's 10 */
+	const char *record_trace;	/* NULL in the table */
 };
 
 #define OK(...) { .fail = -1, __VA_ARGS__ }
@@ -541,31 +543,31 @@ static const struct step burst_off[] = {
 };
 
 static const struct tcase cases[] = {
-	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0 },
-	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0 },
-	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0, false, 0 },
-	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0, false, 0 },
-	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0, false, 0 },
-	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0, false, 0 },
-	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0, false, 0 },
-	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0, false, 0 },
-	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0, false, 0 },
-	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0, false, 0 },
-	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0, false, 0 },
-	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0, false, 0 },
-	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2, false, 0 },
+	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0, NULL },
+	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0, NULL },
+	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0, false, 0, NULL },
+	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0, false, 0, NULL },
+	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0, false, 0, NULL },
+	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0, false, 0, NULL },
+	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0, false, 0, NULL },
+	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0, false, 0, NULL },
+	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0, false, 0, NULL },
+	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0, false, 0, NULL },
+	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0, false, 0, NULL },
+	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0, false, 0, NULL },
+	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2, false, 0, NULL },
 	{ "fusion: keep after a lease", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180,
-	  keep_lease, 0, true, 0 },
+	  keep_lease, 0, true, 0, NULL },
 	{ "fusion: reject burst", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, keep_burst,
-	  0, true, 0 },
+	  0, true, 0, NULL },
 	{ "fusion: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
-	  3, false, -1, 60, stuck, 0, true, 0 },
+	  3, false, -1, 60, stuck, 0, true, 0, NULL },
 	{ "fusion off: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
-	  3, false, -1, 60, stuck_off, 0, false, 0 },
+	  3, false, -1, 60, stuck_off, 0, false, 0, NULL },
 	{ "fusion: burst not throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
-	  burst_on, 0, true, 2 },
+	  burst_on, 0, true, 2, NULL },
 	{ "fusion off: burst throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
-	  burst_off, 0, false, 2 },
+	  burst_off, 0, false, 2, NULL },
 };
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -610,6 +612,7 @@ static struct controller *make(const struct tcase *tc, struct controller_config 
 		.scale_down_cooldown_s = tc->cooldown < 0 ? 0 : tc->cooldown,
 		.launch_timeout_s = tc->launch_timeout,
 		.clock = fake_clock,
+		.record_trace = tc->record_trace,
 	};
 	struct controller *c = NULL;
 	char err[256];
@@ -694,10 +697,50 @@ static void test_views(void)
 	config_free(&cfg);
 }
 
+/* --record-trace: a header, then the demand as it becomes pending. */
+static void test_record_trace(void)
+{
+	struct controller_config cfg;
+	struct tcase tc = cases[0];
+	char path[] = "/tmp/rs-trace-XXXXXX", line[4096];
+	struct controller *c;
+	int fd = mkstemp(path), lines = 0, submits = 0;
+	FILE *f;
+
+	CHECK(fd >= 0, "mkstemp");
+	close(fd);
+	memset(&W, 0, sizeof(W));
+	W.alive_after = 3;
+	tc.record_trace = path;
+	c = make(&tc, &cfg);
+	for (int i = 0; c && i < 3; i++) {
+		W.step = &scale_out_in[i];
+		g_clock = W.step->at;
+		CHECK(controller_tick(c) == 0, "tick");
+	}
+	controller_destroy(c);
+	config_free(&cfg);
+	f = fopen(path, "r");
+	CHECK(f != NULL, "trace written");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!lines++)
+			CHECK(strstr(line, "\"replay\":1") && strstr(line, "\"cpu1\""), "header: %s", line);
+		if (strstr(line, "\"submit\"")) {
+			submits++;
+			CHECK(strstr(line, "\"count\":2"), "two tasks became pending: %s", line);
+		}
+	}
+	CHECK(submits == 1, "one submit line (the demand appears once): %d", submits);
+	if (f)
+		fclose(f);
+	unlink(path);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_views();
+	test_record_trace();
 	CHECK_EXIT();
 }

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "controller/act/actuator.h"
 #include "controller/fusion/fusion.h"
+#include "controller/trace_record.h"
 #include "controller/act/decisions.h"
 #include "controller/plan/idle_tracker.h"
 #include "controller/metrics.h"
@@ -50,6 +51,7 @@ struct controller {
 	struct fusion_notes fnotes;	/* this tick's */
 	char kept_sig[2048];		/* nodes fusion kept last tick (said once) */
 	int agents_fresh;		/* -1 unknown, 0 none, 1 some (said once) */
+	struct trace_record *rec;	/* --record-trace, or NULL */
 };
 
 static double now(const struct controller *c)
@@ -349,6 +351,8 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 	actuator_reconcile(&c->act, s, t);
 	rc = build_input(c, s, fresh, t, &p);
 	if (!rc) {
+		if (trace_record_tick(c->rec, &p, &c->fusion) == -EIO)
+			rs_warn("cannot write the trace to %s", c->o.record_trace);
 		fusion_adjust_input(&c->fusion, &p, &c->fnotes);
 		rc = planner_plan(&p.in, &out);
 	}
@@ -481,6 +485,7 @@ static void free_parts(struct controller *c)
 {
 	actuator_fini(&c->act);
 	fusion_fini(&c->fusion);
+	trace_record_close(c->rec);
 	free(c->group_timeouts);
 	pthread_cond_destroy(&c->wake);
 	idle_tracker_free(&c->idle);
@@ -515,6 +520,16 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 	}
 	if (c->o.fusion.enabled)
 		signals_set_queueing_hook(c->signals, kick_on_queueing, c);
+	if (c->o.record_trace) {
+		int rc = trace_record_open(&c->rec, c->o.record_trace, c->o.config,
+					   c->o.launch_timeout_s, c->o.record_task_duration_s > 0 ?
+					   c->o.record_task_duration_s : 60, now(c));
+
+		if (rc) {
+			free_parts(c);
+			return rc;
+		}
+	}
 	*out = c;
 	return 0;
 }

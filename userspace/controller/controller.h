@@ -39,6 +39,9 @@ struct controller_opts {
 	size_t decision_history;		/* default 500 */
 	/* Signal fusion (fusion/fusion.h); all zero = off: Ray's plans. */
 	struct fusion_config fusion;
+	/* Record a replay trace here (docs/replay.md); NULL = no. */
+	const char *record_trace;
+	double record_task_duration_s;		/* stands for every task's; default 60 */
 	/* Wall clock in UNIX seconds; NULL = the real one.  Tests drive ticks
 	 * with their own. */
 	double (*clock)(void);
@@ -46,7 +49,8 @@ struct controller_opts {
 
 struct controller;
 
-/* 0 or -ENOMEM; on failure the source and provider in opts are not taken. */
+/* 0, -ENOMEM, or -errno when the trace file cannot be created; on failure
+ * the source and provider in opts are not taken. */
 int controller_create(const struct controller_opts *opts, struct controller **out);
 void controller_destroy(struct controller *c);
 /* One fetch-plan-act round.  Returns 0 when it acted or held on purpose. */

@@ -82,6 +82,9 @@ static void usage(FILE *out)
 		"  --cooldown S             no scale-down of a type this long after its launch (default 10)\n"
 		"  --launch-timeout S       give up on a node not ALIVE after S (default 180)\n"
 		"  --dry-run                plan and log decisions, never launch or terminate\n"
+		"  --record-trace FILE      record the demand as a replay trace (raysensectl replay;\n"
+		"                           docs/replay.md); --trace-task-duration S stands for\n"
+		"                           every task's run time in it (60)\n"
 		"Signal fusion (docs/controller-config.md; never more nodes than the demand needs):\n"
 		"  --signals on|off         use agent and startup signals (default on); off = Ray's plans\n"
 		"  --keep-after-lease S     no idle stop of a node that served a lease this recently (30)\n"
@@ -114,6 +117,8 @@ struct args {
 	long probe_port, http_per_ip, http_deadline_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	struct fusion_config fusion;
+	const char *record_trace;
+	double trace_task_s;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
 };
@@ -132,7 +137,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -179,6 +184,8 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
 		{ "probe-listen", required_argument, NULL, O_PROBE },
+		{ "record-trace", required_argument, NULL, O_TRACE },
+		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
 		{ "identity", required_argument, NULL, O_IDENTITY },
@@ -230,6 +237,8 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 				rs_cli_usage_error(PROG, "bad --tasks-max-pending '%s' (0..1e8)", optarg);
 			a->tasks_max_pending = l;
 			break;
+		case O_TRACE: a->record_trace = optarg; break;
+		case O_TRACE_TASK: a->trace_task_s = parse_secs("--trace-task-duration", optarg); break;
 		case O_PROBE:
 			if (!strcmp(optarg, "off"))
 				a->probe_port = -1;
@@ -486,8 +495,13 @@ int main(int argc, char **argv)
 	opts.signal_max_age_s = a.signal_max_age;
 	opts.dry_run = a.dry_run;
 	opts.fusion = a.fusion;
-	if (controller_create(&opts, &ctl)) {
-		rs_error("out of memory");
+	opts.record_trace = a.record_trace;
+	opts.record_task_duration_s = a.trace_task_s;
+	rc = controller_create(&opts, &ctl);
+	if (rc) {
+		rs_error("cannot start the controller: %s%s%s%s", strerror(-rc),
+			 a.record_trace ? " (trace file " : "", a.record_trace ? a.record_trace : "",
+			 a.record_trace ? ")" : "");
 		return RS_EXIT_FAILURE;
 	}
 	ac.host = host;
