@@ -345,6 +345,7 @@ struct tcase {
 	bool fusion;			/* --signals on (else off: Ray's plans) */
 	int max_concurrent;		/* 0 = Ray's 10 */
 	const char *record_trace;	/* NULL in the table */
+	double grace;			/* scale_up_grace_s */
 };
 
 #define OK(...) { .fail = -1, __VA_ARGS__ }
@@ -542,32 +543,43 @@ static const struct step burst_off[] = {
 	END,
 };
 
+/* A fetch that fails right after a good one still launches from the good
+ * answer (scale-up never waits on a slow source), within the grace; it
+ * never terminates. */
+static const struct step grace[] = {
+	OK(.at = 100, .demand = "CPU=1:4", .launched = 2, .last = "launch"),
+	{ .at = 101, .fail = DASH_SRC_NODES, .demand = "CPU=1:4", .launched = 4, .last = "launch" },
+	END,
+};
+
 static const struct tcase cases[] = {
-	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0, NULL },
-	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0, NULL },
-	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0, false, 0, NULL },
-	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0, false, 0, NULL },
-	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0, false, 0, NULL },
-	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0, false, 0, NULL },
-	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0, false, 0, NULL },
-	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0, false, 0, NULL },
-	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0, false, 0, NULL },
-	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0, false, 0, NULL },
-	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0, false, 0, NULL },
-	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0, false, 0, NULL },
-	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2, false, 0, NULL },
+	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0, NULL, 0 },
+	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0, NULL, 0 },
+	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0, false, 0, NULL, 0 },
+	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0, false, 0, NULL, 0 },
+	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0, false, 0, NULL, 0 },
+	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0, false, 0, NULL, 0 },
+	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0, false, 0, NULL, 0 },
+	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0, false, 0, NULL, 0 },
+	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0, false, 0, NULL, 0 },
+	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0, false, 0, NULL, 0 },
+	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0, false, 0, NULL, 0 },
+	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0, false, 0, NULL, 0 },
+	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2, false, 0, NULL, 0 },
 	{ "fusion: keep after a lease", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180,
-	  keep_lease, 0, true, 0, NULL },
+	  keep_lease, 0, true, 0, NULL, 0 },
 	{ "fusion: reject burst", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, keep_burst,
-	  0, true, 0, NULL },
+	  0, true, 0, NULL, 0 },
 	{ "fusion: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
-	  3, false, -1, 60, stuck, 0, true, 0, NULL },
+	  3, false, -1, 60, stuck, 0, true, 0, NULL, 0 },
 	{ "fusion off: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
-	  3, false, -1, 60, stuck_off, 0, false, 0, NULL },
+	  3, false, -1, 60, stuck_off, 0, false, 0, NULL, 0 },
 	{ "fusion: burst not throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
-	  burst_on, 0, true, 2, NULL },
+	  burst_on, 0, true, 2, NULL, 0 },
 	{ "fusion off: burst throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
-	  burst_off, 0, false, 2, NULL },
+	  burst_off, 0, false, 2, NULL, 0 },
+	{ "grace: launch from the last answer", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1,
+	  180, grace, 0, true, 2, NULL, 5 },
 };
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -613,6 +625,7 @@ static struct controller *make(const struct tcase *tc, struct controller_config 
 		.launch_timeout_s = tc->launch_timeout,
 		.clock = fake_clock,
 		.record_trace = tc->record_trace,
+		.scale_up_grace_s = tc->grace,
 	};
 	struct controller *c = NULL;
 	char err[256];

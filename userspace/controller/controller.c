@@ -56,8 +56,9 @@ static void hold(struct controller *c, enum dash_source src, const char *err, do
 		cJSON *d = decision_new(DECISION_HOLD);
 		char msg[768];
 
-		snprintf(msg, sizeof(msg), "hold: no launch or termination until the dashboard "
-			 "answers again (%s: %.600s)", dash_source_name(src), err);
+		snprintf(msg, sizeof(msg), "hold: no termination until the dashboard answers "
+			 "again, and launches only from its last answer for %.0f s (%s: %.600s)",
+			 c->o.scale_up_grace_s, dash_source_name(src), err);
 		cJSON_AddStringToObject(d, "source", dash_source_name(src));
 		cJSON_AddStringToObject(d, "error", err);
 		decision_record(c->log, d, msg, t);
@@ -121,7 +122,7 @@ static const char *scale_down_hold(const struct dash_snapshot *s)
 }
 
 static int build_input(struct controller *c, const struct dash_snapshot *s, bool fresh,
-		       double t, struct plan_input *p)
+		       double t, const char *stale, struct plan_input *p)
 {
 	struct plan_sources src = {
 		.config = c->o.config,
@@ -130,7 +131,7 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.busy_hint = busy_hint,
 		.hint_ctx = c,
 		.usage_fresh = fresh,
-		.scale_down_hold = scale_down_hold(s),
+		.scale_down_hold = stale ? stale : scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
 		.group_launch_timeout_s = c->group_timeouts,
 		.now = t,
@@ -143,7 +144,10 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 	return plan_input_build(&src, p);
 }
 
-static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
+/* One planned round.  stale != NULL: s is the last good snapshot (this
+ * tick's fetch failed): launches only, nothing learned from it again. */
+static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
+			const char *stale)
 {
 	struct plan_input p;
 	struct planner_output out = { 0 };
@@ -152,12 +156,13 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 	int rc;
 
 	notes_source(&c->notes, s);
-	if (dash_merge_demand(s, fresh) || idle_tracker_update(&c->idle, s, fresh, t)) {
+	if (dash_merge_demand(s, fresh) || (!stale && idle_tracker_update(&c->idle, s, fresh, t))) {
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
 		return -ENOMEM;
 	}
-	actuator_reconcile(&c->act, s, t);
-	rc = build_input(c, s, fresh, t, &p);
+	if (!stale)
+		actuator_reconcile(&c->act, s, t);
+	rc = build_input(c, s, fresh, t, stale, &p);
 	if (!rc) {
 		if (trace_record_tick(c->rec, &p, &c->fusion.fusion) == -EIO)
 			rs_warn("cannot write the trace to %s", c->o.record_trace);
@@ -176,7 +181,9 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 	st = status_base(c, t);
 	views_add_plan(st, &c->o.provider, s, &p, &out);
 	views_add_fusion(st, &c->fusion.fusion, c->o.config, &p);
-	publish(c, st, true);
+	if (stale)
+		cJSON_AddStringToObject(st, "holding", stale);
+	publish(c, st, !stale);
 	planner_output_free(&out);
 	plan_input_free(&p);
 	return 0;
@@ -195,13 +202,21 @@ int controller_tick(struct controller *c)
 	rc = c->o.source.ops->fetch(&c->o.source, &snap, &failed, err);
 	if (rc) {
 		hold(c, failed, err, t);
+		if (c->have_last && t - c->last_at <= c->o.scale_up_grace_s)
+			plan_and_act(c, &c->last, t, "the dashboard did not answer: launches only, "
+				     "from its last answer");
 		metrics_loop(c->metrics, rs_now_mono() - t0);
 		return 0;
 	}
 	t = controller_now(c);
 	resume(c, t);
-	rc = plan_and_act(c, &snap, t);
-	dash_snapshot_free(&snap);
+	rc = plan_and_act(c, &snap, t, NULL);
+	/* Kept for the ticks whose fetch fails: scale-up goes on from it for
+	 * scale_up_grace_s; scale-down never does. */
+	dash_snapshot_free(&c->last);
+	c->last = snap;
+	c->have_last = true;
+	c->last_at = t;
 	metrics_loop(c->metrics, rs_now_mono() - t0);
 	return rc;
 }

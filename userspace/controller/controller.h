@@ -3,7 +3,9 @@
  * publish the status, decisions and metrics the HTTP API serves (api.h).
  *
  * Safety rules (docs/controller-config.md explains them):
- *  - a tick whose fetch failed in any part acts on nothing ("hold");
+ *  - a tick whose fetch failed in any part terminates nothing ("hold"); for
+ *    scale_up_grace_s after the last good fetch it still launches from
+ *    that answer (scale-up never waits on a slow source), then nothing;
  *  - nodes are terminated only when the per-node usage (/api/cluster_status,
  *    written by Ray's monitor) is fresh (report age <= stale_after_s), the
  *    node was seen idle in those reports for its idle timeout, a fresh state
@@ -35,6 +37,7 @@ struct controller_opts {
 	double scale_down_cooldown_s;		/* after a launch of a type; default 10 */
 	double launch_timeout_s;		/* pending -> give up; default 180 */
 	double signal_max_age_s;		/* agent hints older are ignored; default 30 */
+	double scale_up_grace_s;		/* launch from the last good fetch this long; 0 = not */
 	bool dry_run;
 	size_t decision_history;		/* default 500 */
 	/* Signal fusion (fusion/fusion.h); all zero = off: Ray's plans. */

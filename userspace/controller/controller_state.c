@@ -26,6 +26,8 @@ static void apply_defaults(struct controller_opts *o)
 		o->launch_timeout_s = 180;
 	if (o->signal_max_age_s <= 0)
 		o->signal_max_age_s = 30;
+	if (o->scale_up_grace_s < 0)
+		o->scale_up_grace_s = 0;
 }
 
 static int init_fusion(struct controller *c)
@@ -69,6 +71,7 @@ static void free_parts(struct controller *c)
 	actuator_fini(&c->act);
 	fusion_loop_fini(&c->fusion);
 	trace_record_close(c->rec);
+	dash_snapshot_free(&c->last);
 	free(c->group_timeouts);
 	pthread_cond_destroy(&c->wake);
 	idle_tracker_free(&c->idle);

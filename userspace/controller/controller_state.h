@@ -38,6 +38,9 @@ struct controller {
 	struct fusion_loop fusion;
 	double *group_timeouts;		/* [group] launch timeout this tick */
 	struct trace_record *rec;	/* --record-trace, or NULL */
+	struct dash_snapshot last;	/* the last good fetch, and when */
+	bool have_last;
+	double last_at;
 };
 
 /* The controller's clock (opts.clock or the wall clock). */

@@ -81,6 +81,8 @@ static void usage(FILE *out)
 		"  --stale-after S          max age of the per-node usage report for scale-down (default 15)\n"
 		"  --cooldown S             no scale-down of a type this long after its launch (default 10)\n"
 		"  --launch-timeout S       give up on a node not ALIVE after S (default 180)\n"
+		"  --scale-up-grace S       when a fetch fails, still launch from the last good\n"
+		"                           answer if it is at most S old (default 5; 0 = hold all)\n"
 		"  --dry-run                plan and log decisions, never launch or terminate\n"
 		"  --record-trace FILE      record the demand as a replay trace (raysensectl replay;\n"
 		"                           docs/replay.md); --trace-task-duration S stands for\n"
@@ -116,6 +118,7 @@ struct args {
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
 	long probe_port, http_per_ip, http_deadline_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
+	double scale_up_grace;
 	struct fusion_config fusion;
 	const char *record_trace;
 	double trace_task_s;
@@ -137,7 +140,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -185,6 +188,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
 		{ "probe-listen", required_argument, NULL, O_PROBE },
 		{ "record-trace", required_argument, NULL, O_TRACE },
+		{ "scale-up-grace", required_argument, NULL, O_GRACE_UP },
 		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
@@ -238,6 +242,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			a->tasks_max_pending = l;
 			break;
 		case O_TRACE: a->record_trace = optarg; break;
+		case O_GRACE_UP: a->scale_up_grace = parse_secs("--scale-up-grace", optarg); break;
 		case O_TRACE_TASK: a->trace_task_s = parse_secs("--trace-task-duration", optarg); break;
 		case O_PROBE:
 			if (!strcmp(optarg, "off"))
@@ -429,7 +434,8 @@ static void stop_all_nodes(struct provider *p, double grace)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1 };
+	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1,
+			  .scale_up_grace = 5 };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
@@ -493,6 +499,7 @@ int main(int argc, char **argv)
 	opts.scale_down_cooldown_s = a.cooldown > 0 ? a.cooldown : -1;
 	opts.launch_timeout_s = a.launch_timeout;
 	opts.signal_max_age_s = a.signal_max_age;
+	opts.scale_up_grace_s = a.scale_up_grace;
 	opts.dry_run = a.dry_run;
 	opts.fusion = a.fusion;
 	opts.record_trace = a.record_trace;
