@@ -46,6 +46,8 @@ static void usage(FILE *out)
 		"                           --dashboard-url is the same)\n"
 		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
 		"  --dashboard-timeout-ms N per-call timeout of the reads every tick makes (default 2000)\n"
+		"  --tick-budget-ms N       all reads of one tick together (default 800), so a tick\n"
+		"                           stays within its second however slow the dashboard is\n"
 		"  --tasks-timeout-ms N     timeout of the pending-task list, read in the background\n"
 		"                           and paced by its cost (default 30000)\n"
 		"  --tasks-wait-ms N        how long a tick waits for a fresh task list before it\n"
@@ -116,7 +118,7 @@ struct args {
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
-	long probe_port, http_per_ip, http_deadline_ms;
+	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	double scale_up_grace;
 	struct fusion_config fusion;
@@ -140,7 +142,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_TICK_BUDGET, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -189,6 +191,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "probe-listen", required_argument, NULL, O_PROBE },
 		{ "record-trace", required_argument, NULL, O_TRACE },
 		{ "scale-up-grace", required_argument, NULL, O_GRACE_UP },
+		{ "tick-budget-ms", required_argument, NULL, O_TICK_BUDGET },
 		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
@@ -242,6 +245,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			a->tasks_max_pending = l;
 			break;
 		case O_TRACE: a->record_trace = optarg; break;
+		case O_TICK_BUDGET:
+			if (rs_parse_long(optarg, 50, 600000, &a->tick_budget_ms))
+				rs_cli_usage_error(PROG, "bad --tick-budget-ms '%s' (50..600000)", optarg);
+			break;
 		case O_GRACE_UP: a->scale_up_grace = parse_secs("--scale-up-grace", optarg); break;
 		case O_TRACE_TASK: a->trace_task_s = parse_secs("--trace-task-duration", optarg); break;
 		case O_PROBE:
@@ -488,6 +495,7 @@ int main(int argc, char **argv)
 	dash.token = dash_token;
 	dash.timeout_ms = a.dash_timeout_ms;
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
+	dash.tick_budget_ms = a.tick_budget_ms;
 	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
 			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");
