@@ -135,7 +135,7 @@ CASES = {
     "pg_10x10000": big_pg_case,
     "tasks_300k": lambda rng: tasks_case(300000, 40, rng),
     "tasks_1M_x1000": lambda rng: tasks_case(1000000, 1000, rng),
-    "nodes_100k": lambda rng: nodes_case(100000, rng),
+    "nodes_100k": lambda rng: nodes_case(99999, rng),
     "groups_100": lambda rng: groups_case(100, rng),
 }
 

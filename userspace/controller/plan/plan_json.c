@@ -291,6 +291,13 @@ cJSON *plan_json_render(const struct planner_input *in, const struct planner_out
 	cJSON *root = cJSON_CreateObject();
 	if (!root)
 		return NULL;
+	/* Only a cut plan says so: plans of rounds that finished keep their
+	 * shape. */
+	if (p->cut && (!cJSON_AddTrueToObject(root, "cut") ||
+		       !cJSON_AddStringToObject(root, "cut_stage", planner_stage_name(p->cut_stage)))) {
+		cJSON_Delete(root);
+		return NULL;
+	}
 	if (render_launches(p, root) || render_terminations(in, p, root) ||
 	    render_infeasible(in, p, root) || render_explain(in, p, root)) {
 		cJSON_Delete(root);

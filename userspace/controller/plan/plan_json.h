@@ -8,7 +8,9 @@
  *          "kept": [{"id", "reason"}],
  *          "infeasible": [DEMAND + "reason"],
  *          "explain": [{"action": "launch"|"defer", "type", "because": [DEMAND],
- *                       "text"} | {"action": "terminate", "id", "text"}]}
+ *                       "text"} | {"action": "terminate", "id", "text"}],
+ *          "cut": true, "cut_stage": STAGE (only when the work budget cut
+ *          the round, see planner_output.cut)}
  * A DEMAND: {"cause", "count", "kind", "shape", "index"}, plus "strategy"
  * and "bundles" for a placement group ("shape" is then the sum of one
  * copy's bundles) and "type" for min_workers (no kind or shape). */
