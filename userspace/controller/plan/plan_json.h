@@ -13,7 +13,8 @@
  *          the round, see planner_output.cut)}
  * A DEMAND: {"cause", "count", "kind", "shape", "index"}, plus "strategy"
  * and "bundles" for a placement group ("shape" is then the sum of one
- * copy's bundles) and "type" for min_workers (no kind or shape). */
+ * copy's bundles; a group of more than 64 bundles has "bundle_count"
+ * instead of "shape" and "bundles", so the JSON stays linear in the plan) and "type" for min_workers (no kind or shape). */
 #ifndef RAYSENSE_CONTROLLER_PLAN_JSON_H
 #define RAYSENSE_CONTROLLER_PLAN_JSON_H
 

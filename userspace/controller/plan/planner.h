@@ -29,8 +29,8 @@
 #define PLANNER_MAX_NODES 100000
 /* Work budget of one planning call when planner_input.work_budget is 0, in
  * basic steps (one step = one resource compared, subtracted or copied while
- * packing).  About 1 s on one core of a 2020s server; see docs/planner.md. */
-#define PLANNER_DEFAULT_WORK_BUDGET 400000000ULL
+ * packing).  0.2 to 0.6 s on one core of the bench machine (bench/run_planner_scale.sh). */
+#define PLANNER_DEFAULT_WORK_BUDGET 100000000ULL
 /* Upper bound on one demand entry's count (tasks, actors, placement groups,
  * request_resources). */
 #define PLANNER_MAX_COUNT 100000000L

@@ -713,6 +713,7 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 {
 	long best = -1;
 	int cur = 0;
+	pack_spend(p, *ncand);	/* the scan itself, dead candidates included */
 	for (size_t i = 0; i < *ncand; i++) {
 		if (p->cut)
 			return -1;	/* nothing is committed from a cut round */
@@ -803,6 +804,8 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	int err = -ENOMEM;
 	if (!cand || !exhausted || !picked || !dead)
 		goto out;
+	/* The passes over the whole context below (filter, counts, order). */
+	pack_spend(p, 4 * (uint64_t)n + p->in->node_type_count);
 
 	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
 	for (size_t i = 0; i < n; i++) {
@@ -832,10 +835,10 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	pool = malloc((T ? T : 1) * sizeof(*pool));
 	if (!avail_type || !pool)
 		goto out;
-	for (size_t t = 0; t < T; t++) {
-		avail_type[t] = p->in->node_types[t].is_head ? 0 :
-			p->type_max[t] - pack_count_type(p, t, false);
-	}
+	for (size_t i = 0; i < p->nctx; i++)	/* one pass, not one per type */
+		avail_type[p->nodes[p->ctx[i]].type]--;
+	for (size_t t = 0; t < T; t++)
+		avail_type[t] = p->in->node_types[t].is_head ? 0 : p->type_max[t] + avail_type[t];
 	int workers = count_workers(p);
 	/* The cap on new nodes applies to the total too, not only per type. */
 	long room_new = PLANNER_MAX_NODES - pack_count_new(p);
