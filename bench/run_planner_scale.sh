@@ -47,7 +47,7 @@ fi
 run_one() {
 	res=$( (ulimit -v "$mem_kib"; timeout "$timeout_s" "$1" "$2") 2>/dev/null) || {
 		rc=$?
-		[ $rc -eq 124 ] && echo "> ${timeout_s}s - - -" || echo "failed(rc=$rc) - - -"
+		[ $rc -eq 124 ] && echo ">${timeout_s}s - - -" || echo "failed(rc=$rc) - - -"
 		return 0
 	}
 	echo "$res" | awk '{printf "%.3f %.0f %s %s\n", $1 + $2, $3 / 1024, $4, $6}'
