@@ -489,6 +489,80 @@ static void test_large_counts(void)
 	scenario_free(&sc);
 }
 
+static int total_desired(const struct planner_output *out)
+{
+	int n = 0;
+	for (size_t t = 0; t < out->launch_count; t++)
+		n += out->launches[t].desired;
+	return n;
+}
+
+/* The work budget: a cut round is deterministic (a count of steps, not a
+ * clock), launches only what was planned before the cut, terminates
+ * nothing, says where it stopped, and a large budget changes nothing. */
+static void test_work_budget(void)
+{
+	/* The idle cpu1 node cannot hold the two-CPU tasks: an uncut plan
+	 * stops it. */
+	const char *s = "{\"node_types\": {" HEAD_TYPE ", " CPU1(0, 10) ", "
+			"\"cpu2\": {\"resources\": {\"CPU\": 2}, \"max_workers\": 1000}}, " FAST ","
+			"\"idle_timeout_s\": 60, \"nodes\": [" HEAD_NODE ", " IDLE_CPU1("idle", 600) "],"
+			"\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": 500}],"
+			"\"placement_groups\": [{\"strategy\": \"STRICT_SPREAD\","
+			"\"bundles\": [{\"GPU\": 1}]}]}}";
+	struct scenario sc;
+	struct rs_json_error err = { { 0 } };
+	struct planner_output full = { 0 }, cut = { 0 }, again = { 0 };
+
+	CHECK(scenario_parse(s, strlen(s), &sc, &err) == 0, "parse: %s", err.msg);
+	CHECK(planner_plan(&sc.in, &full) == 0 && !full.cut && full.termination_count == 1,
+	      "uncut plan: %s", full.error);
+	sc.in.work_budget = full.work / 2;
+	CHECK(planner_plan(&sc.in, &cut) == 0 && cut.cut, "cut plan (budget %llu)",
+	      sc.in.work_budget);
+	CHECK(cut.cut_stage == PLANNER_STAGE_DEMAND, "cut in %s, want demand",
+	      planner_stage_name(cut.cut_stage));
+	CHECK(cut.termination_count == 0, "a cut plan terminated %zu node(s)",
+	      cut.termination_count);
+	CHECK(total_desired(&cut) > 0 && total_desired(&cut) < total_desired(&full),
+	      "cut plan wants %d nodes, the full one %d", total_desired(&cut), total_desired(&full));
+	CHECK(planner_plan(&sc.in, &again) == 0 && again.work == cut.work &&
+	      total_desired(&again) == total_desired(&cut), "cut plans differ");
+	for (size_t i = 0; i < cut.infeasible_count; i++)
+		CHECK(cut.infeasible[i].cause != PLANNER_CAUSE_SHAPE,
+		      "a cut demand stage reported demand infeasible");
+	planner_output_free(&again);
+	sc.in.work_budget = full.work * 2;
+	CHECK(planner_plan(&sc.in, &again) == 0 && !again.cut &&
+	      total_desired(&again) == total_desired(&full) && again.termination_count == 1,
+	      "a larger budget changed the plan");
+	planner_output_free(&full);
+	planner_output_free(&cut);
+	planner_output_free(&again);
+	scenario_free(&sc);
+}
+
+/* PLANNER_MAX_NODES caps the new nodes of one plan in total, not only per
+ * type (KubeRay's default maxReplicas is 2^31-1). */
+static void test_total_node_cap(void)
+{
+	const char *s = "{\"node_types\": {"
+			"\"a\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000},"
+			"\"b\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000}},"
+			"\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": 1}]}}";
+	struct scenario sc;
+	struct rs_json_error err = { { 0 } };
+	struct planner_output out = { 0 };
+
+	CHECK(scenario_parse(s, strlen(s), &sc, &err) == 0, "parse: %s", err.msg);
+	CHECK(planner_plan(&sc.in, &out) == 0, "plan: %s", out.error);
+	CHECK(total_desired(&out) == PLANNER_MAX_NODES, "%d nodes wanted, cap %d",
+	      total_desired(&out), PLANNER_MAX_NODES);
+	CHECK(out.launches[0].desired == PLANNER_MAX_NODES, "type a first");
+	planner_output_free(&out);
+	scenario_free(&sc);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -496,10 +570,12 @@ int main(void)
 	test_invalid_input();
 	test_unreported_running_node();
 	test_large_counts();
+	test_work_budget();
+	test_total_node_cap();
 	if (check_failures) {
 		fprintf(stderr, "test_planner: %d check(s) failed\n", check_failures);
 		return 1;
 	}
-	printf("test_planner: %zu table rows and 3 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
+	printf("test_planner: %zu table rows and 5 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
 	return 0;
 }

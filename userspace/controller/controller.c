@@ -175,6 +175,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 		plan_input_free(&p);
 		return rc;
 	}
+	notes_cut(&c->notes, &out, c->metrics);
 	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
 	fusion_loop_after(&c->fusion, &p, &out);
 	actuator_apply(&c->act, &p, &out);

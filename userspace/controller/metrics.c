@@ -27,6 +27,7 @@ struct controller_metrics {
 	unsigned long (*terminations)[TR_COUNT];	/* [group][reason] */
 	unsigned long errors[METRICS_ERR_COUNT];
 	double infeasible_units;
+	unsigned long plans_cut;
 	unsigned long loop_hist[N_BUCKETS + 1];
 	double loop_sum;
 	unsigned long loop_count;
@@ -121,6 +122,13 @@ void metrics_startup(struct controller_metrics *m, size_t group, double startup_
 		return;
 	pthread_mutex_lock(&m->lock);
 	startup_add(&m->startup[group], startup_s);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_plan_cut(struct controller_metrics *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->plans_cut++;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -230,6 +238,10 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 		       "can hold (or capped by max), last round.", RS_PROM_GAUGE);
 	rs_prom_sample(&w, "raysense_controller_infeasible_demand", NULL, NULL, 0,
 		       m->infeasible_units);
+	rs_prom_family(&w, "raysense_controller_plans_cut_total", "Rounds whose plan was cut by "
+		       "the planner's work budget (launches planned before the cut only, no "
+		       "termination).", RS_PROM_COUNTER);
+	rs_prom_sample_u64(&w, "raysense_controller_plans_cut_total", NULL, NULL, 0, m->plans_cut);
 	render_loop(&w, m);
 	render_startup(&w, m);
 	render_errors(&w, m);

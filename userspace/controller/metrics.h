@@ -34,6 +34,8 @@ void metrics_launch(struct controller_metrics *m, size_t group);
 void metrics_termination(struct controller_metrics *m, size_t group, enum term_reason r);
 void metrics_infeasible(struct controller_metrics *m, double units);
 void metrics_loop(struct controller_metrics *m, double seconds);
+/* The planner ran out of its work budget this round (the plan was cut). */
+void metrics_plan_cut(struct controller_metrics *m);
 /* A node of the group became ALIVE startup_s after its launch. */
 void metrics_startup(struct controller_metrics *m, size_t group, double startup_s);
 /* Replace the provider's own Prometheus text (takes ownership; NULL keeps

@@ -59,6 +59,21 @@ void notes_source(struct loop_notes *n, const struct dash_snapshot *s)
 	note_held(n, &s->cs);
 }
 
+void notes_cut(struct loop_notes *n, const struct planner_output *out,
+	       struct controller_metrics *m)
+{
+	if (out->cut) {
+		metrics_plan_cut(m);
+		if (!n->cut)
+			rs_warn("plan cut by the planner's work budget in stage %s: launching what "
+				"was planned before the cut, terminating nothing",
+				planner_stage_name(out->cut_stage));
+	} else if (n->cut) {
+		rs_info("plans complete again (no work-budget cut)");
+	}
+	n->cut = out->cut;
+}
+
 void notes_infeasible(struct loop_notes *n, const struct plan_input *p,
 		      const struct planner_output *out, struct decision_log *log,
 		      struct controller_metrics *m)

@@ -17,10 +17,14 @@ struct loop_notes {
 	char v2_error[DASH_ERR_LEN];	/* last said */
 	char held_sig[1024];		/* ids of the held groups last said */
 	char infeasible_sig[1024];	/* the infeasible demand last recorded */
+	bool cut;			/* the last plan was cut (said once per run of cuts) */
 };
 
 void notes_init(struct loop_notes *n);
 void notes_source(struct loop_notes *n, const struct dash_snapshot *s);
+/* The planner's work budget cut this round: counted, logged once per run. */
+void notes_cut(struct loop_notes *n, const struct planner_output *out,
+	       struct controller_metrics *m);
 void notes_infeasible(struct loop_notes *n, const struct plan_input *p,
 		      const struct planner_output *out, struct decision_log *log,
 		      struct controller_metrics *m);

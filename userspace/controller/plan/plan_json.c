@@ -90,8 +90,18 @@ static void demand_text(const struct planner_input *in, enum planner_cause cause
 	snprintf(text, len, "?");
 }
 
+/* A demand is rendered once per node planned for it, and one placement
+ * group may have 10,000 bundles and as many nodes: past this many bundles a
+ * group's DEMAND says "bundle_count" instead of listing them, so a plan's
+ * JSON stays linear in its size. */
+#define PLAN_JSON_MAX_BUNDLES 64
+
 static int add_pg(cJSON *o, const struct planner_pg_demand *g)
 {
+	if (g->bundle_count > PLAN_JSON_MAX_BUNDLES)
+		return cJSON_AddStringToObject(o, "kind", "placement_group") &&
+		       cJSON_AddStringToObject(o, "strategy", planner_pg_strategy_name(g->strategy)) &&
+		       cJSON_AddNumberToObject(o, "bundle_count", (double)g->bundle_count) ? 0 : -ENOMEM;
 	cJSON *shape = render_pg_total(g), *bundles = render_bundles(g);
 
 	if (!shape || !bundles || !cJSON_AddStringToObject(o, "kind", "placement_group") ||
@@ -291,6 +301,13 @@ cJSON *plan_json_render(const struct planner_input *in, const struct planner_out
 	cJSON *root = cJSON_CreateObject();
 	if (!root)
 		return NULL;
+	/* Only a cut plan says so: plans of rounds that finished keep their
+	 * shape. */
+	if (p->cut && (!cJSON_AddTrueToObject(root, "cut") ||
+		       !cJSON_AddStringToObject(root, "cut_stage", planner_stage_name(p->cut_stage)))) {
+		cJSON_Delete(root);
+		return NULL;
+	}
 	if (render_launches(p, root) || render_terminations(in, p, root) ||
 	    render_infeasible(in, p, root) || render_explain(in, p, root)) {
 		cJSON_Delete(root);

@@ -8,10 +8,13 @@
  *          "kept": [{"id", "reason"}],
  *          "infeasible": [DEMAND + "reason"],
  *          "explain": [{"action": "launch"|"defer", "type", "because": [DEMAND],
- *                       "text"} | {"action": "terminate", "id", "text"}]}
+ *                       "text"} | {"action": "terminate", "id", "text"}],
+ *          "cut": true, "cut_stage": STAGE (only when the work budget cut
+ *          the round, see planner_output.cut)}
  * A DEMAND: {"cause", "count", "kind", "shape", "index"}, plus "strategy"
  * and "bundles" for a placement group ("shape" is then the sum of one
- * copy's bundles) and "type" for min_workers (no kind or shape). */
+ * copy's bundles; a group of more than 64 bundles has "bundle_count"
+ * instead of "shape" and "bundles", so the JSON stays linear in the plan) and "type" for min_workers (no kind or shape). */
 #ifndef RAYSENSE_CONTROLLER_PLAN_JSON_H
 #define RAYSENSE_CONTROLLER_PLAN_JSON_H
 

@@ -282,7 +282,7 @@ static int validate(struct planner *p)
 
 /* ------------------------------------------------------------ infeasible */
 
-static bool shape_fits_somewhere(const struct planner *p, const struct shape *s)
+static bool shape_fits_somewhere(struct planner *p, const struct shape *s)
 {
 	for (size_t t = 0; t < p->in->node_type_count; t++) {
 		const struct planner_node_type *nt = &p->in->node_types[t];
@@ -327,12 +327,13 @@ static int phase_min_workers(struct planner *p)
 	size_t added = 0;
 	size_t *fresh = NULL;
 	size_t nfresh = 0, capfresh = 0;
-	for (size_t t = 0; t < T; t++) {
+	for (size_t t = 0; t < T && !p->cut; t++) {
 		const struct planner_node_type *nt = &p->in->node_types[t];
 		if (nt->is_head)
 			continue;
 		int have = pack_count_type(p, t, true);
-		for (int k = have; k < nt->min_workers && k < p->type_max[t]; k++) {
+		for (int k = have; k < nt->min_workers && k < p->type_max[t] &&
+		     added < PLANNER_MAX_NODES && !p->cut; k++) {
 			long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
 			if (idx < 0 || VEC_PUSH(fresh, nfresh, capfresh, (size_t)idx)) {
 				free(fresh);
@@ -685,7 +686,7 @@ static int phase_constraints(struct planner *p)
 		int placed = pack_try_schedule_atomic(p, &q);
 		if (placed < 0)
 			err = placed;
-		for (size_t i = 0; placed == 0 && i < in->request_count && !err; i++) {
+		for (size_t i = 0; placed == 0 && !p->cut && i < in->request_count && !err; i++) {
 			if (in->requests[i].count == 0)
 				continue;
 			struct shape *s = NULL;
@@ -777,16 +778,18 @@ static int phase_placement_groups(struct planner *p)
 		long failed = 0;
 		struct reqs q = { .src = SRC_DEMAND };
 		err = pg_requests(p, g, i, &q);
-		for (long c = 0; c < g->count && !err && q.nruns; c++) {
+		for (long c = 0; c < g->count && !err && q.nruns && !p->cut; c++) {
 			for (size_t r = 0; r < q.nruns; r++)
 				q.runs[r].remaining = 1;
-			for (size_t s = 0; s < q.nsegs; s++)
+			for (size_t s = 0; s < q.nsegs; s++) {
 				q.segs[s].remaining = (long)(q.segs[s].end - q.segs[s].first);
+				q.segs[s].next = q.segs[s].first;
+			}
 			q.left = (long)q.nruns;
 			int placed = pack_try_schedule_atomic(p, &q);
 			if (placed < 0) {
 				err = placed;
-			} else if (!placed) {
+			} else if (!placed && !p->cut) {
 				/* Nothing changed, so every identical copy
 				 * left fails the same way. */
 				failed = g->count - c;
@@ -833,7 +836,7 @@ static int phase_shapes(struct planner *p)
 	signed char *no_fit = calloc(q.nsegs + 1, 1);	/* 0 unknown, 1 no, 2 yes */
 	if (!no_fit && !err)
 		err = -ENOMEM;
-	for (size_t i = 0; !err && i < in->shape_count; i++) {
+	for (size_t i = 0; !err && !p->cut && i < in->shape_count; i++) {
 		struct run *r = by_index[i];
 		if (!r || r->remaining == 0)
 			continue;
@@ -1073,6 +1076,38 @@ static int setup(struct planner *p)
 	return 0;
 }
 
+static int phase_max_workers(struct planner *p)
+{
+	int err = phase_max_per_type(p);
+	return err ? err : phase_max_global(p);
+}
+
+/* Ray's stages in order, until one fails or the budget runs out.  A cut
+ * round terminates nothing: what it decided to stop was decided on a plan
+ * that did not see all the demand. */
+static int run_stages(struct planner *p)
+{
+	static int (*const stage_fn[])(struct planner *) = {
+		[PLANNER_STAGE_MIN_WORKERS] = phase_min_workers,
+		[PLANNER_STAGE_MAX_WORKERS] = phase_max_workers,
+		[PLANNER_STAGE_REQUEST_RESOURCES] = phase_constraints,
+		[PLANNER_STAGE_PLACEMENT_GROUPS] = phase_placement_groups,
+		[PLANNER_STAGE_DEMAND] = phase_shapes,
+		[PLANNER_STAGE_IDLE] = phase_idle,
+	};
+	int err = 0;
+	for (int s = PLANNER_STAGE_MIN_WORKERS; s <= PLANNER_STAGE_IDLE && !err; s++) {
+		err = stage_fn[s](p);
+		if (!err && p->cut) {
+			p->out->cut = true;
+			p->out->cut_stage = (enum planner_stage)s;
+			p->out->termination_count = 0;
+			break;
+		}
+	}
+	return err;
+}
+
 int planner_plan(const struct planner_input *in, struct planner_output *out)
 {
 	struct planner p = { .in = in, .out = out };
@@ -1080,23 +1115,13 @@ int planner_plan(const struct planner_input *in, struct planner_output *out)
 	int err = validate(&p);
 	if (err)
 		return err;
+	p.budget = in->work_budget ? in->work_budget : PLANNER_DEFAULT_WORK_BUDGET;
 	err = setup(&p);
 	if (!err)
-		err = phase_min_workers(&p);
-	if (!err)
-		err = phase_max_per_type(&p);
-	if (!err)
-		err = phase_max_global(&p);
-	if (!err)
-		err = phase_constraints(&p);
-	if (!err)
-		err = phase_placement_groups(&p);
-	if (!err)
-		err = phase_shapes(&p);
-	if (!err)
-		err = phase_idle(&p);
+		err = run_stages(&p);
 	if (!err)
 		err = build_launches(&p);
+	out->work = p.work;
 	planner_free(&p);
 	if (err) {
 		char msg[sizeof(out->error)];
@@ -1163,6 +1188,20 @@ const char *planner_infeasible_reason_name(enum planner_infeasible_reason r)
 }
 
 static const char *const strategy_names[] = { "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD" };
+
+const char *planner_stage_name(enum planner_stage s)
+{
+	switch (s) {
+	case PLANNER_STAGE_NONE: return "none";
+	case PLANNER_STAGE_MIN_WORKERS: return "min_workers";
+	case PLANNER_STAGE_MAX_WORKERS: return "max_workers";
+	case PLANNER_STAGE_REQUEST_RESOURCES: return "request_resources";
+	case PLANNER_STAGE_PLACEMENT_GROUPS: return "placement_groups";
+	case PLANNER_STAGE_DEMAND: return "demand";
+	case PLANNER_STAGE_IDLE: return "idle";
+	}
+	return "unknown";
+}
 
 const char *planner_pg_strategy_name(enum planner_pg_strategy s)
 {

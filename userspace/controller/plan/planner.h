@@ -27,6 +27,10 @@
 /* Upper bound on any node count the planner will create or reason about;
  * larger max_workers values are clamped to it so memory stays bounded. */
 #define PLANNER_MAX_NODES 100000
+/* Work budget of one planning call when planner_input.work_budget is 0, in
+ * basic steps (one step = one resource compared, subtracted or copied while
+ * packing).  0.2 to 0.6 s on one core of the bench machine (bench/run_planner_scale.sh). */
+#define PLANNER_DEFAULT_WORK_BUDGET 100000000ULL
 /* Upper bound on one demand entry's count (tasks, actors, placement groups,
  * request_resources). */
 #define PLANNER_MAX_COUNT 100000000L
@@ -159,6 +163,22 @@ struct planner_input {
 	 * kind is ignored. */
 	const struct planner_shape_demand *requests;
 	size_t request_count;
+
+	/* Basic steps (see PLANNER_DEFAULT_WORK_BUDGET) the call may spend;
+	 * 0 = the default.  A count of steps, not a clock, so a cut plan is
+	 * deterministic.  Past it, the round is cut (planner_output.cut). */
+	unsigned long long work_budget;
+};
+
+/* The planner's stages, in order; names where a round was cut. */
+enum planner_stage {
+	PLANNER_STAGE_NONE = 0,
+	PLANNER_STAGE_MIN_WORKERS,
+	PLANNER_STAGE_MAX_WORKERS,
+	PLANNER_STAGE_REQUEST_RESOURCES,
+	PLANNER_STAGE_PLACEMENT_GROUPS,
+	PLANNER_STAGE_DEMAND,
+	PLANNER_STAGE_IDLE,
 };
 
 /* Why a new node is planned. */
@@ -254,6 +274,15 @@ struct planner_output {
 	size_t kept_count;
 	struct planner_infeasible *infeasible;
 	size_t infeasible_count;
+	/* The work budget ran out in stage cut_stage: the plan holds the nodes
+	 * planned before the cut (still under the launch limit), no
+	 * terminations, no infeasible demand from the cut stage on, and the
+	 * later stages did not run.  Demand not yet considered is planned next
+	 * round.  The caller logs it and counts it. */
+	bool cut;
+	enum planner_stage cut_stage;
+	/* Basic steps spent (<= the budget plus one step's worth). */
+	unsigned long long work;
 	/* On -EINVAL: what was wrong, naming the offending input. */
 	char error[256];
 };
@@ -276,6 +305,7 @@ const char *planner_keep_reason_name(enum planner_keep_reason r);
 const char *planner_cause_name(enum planner_cause c);
 const char *planner_infeasible_reason_name(enum planner_infeasible_reason r);
 const char *planner_pg_strategy_name(enum planner_pg_strategy s);
+const char *planner_stage_name(enum planner_stage s);
 /* Parses "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"; 0 or -EINVAL. */
 int planner_pg_strategy_parse(const char *s, enum planner_pg_strategy *out);
 

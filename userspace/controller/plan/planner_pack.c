@@ -78,6 +78,23 @@ int pack_rvec_find(const struct rvec *v, int id)
 	return -1;
 }
 
+/* pack_rvec_find() starting where the last lookup in the same loop ended
+ * (*hint).  Loops walk vectors built from the same resource maps, usually
+ * in the same order, so a lookup costs one probe instead of a scan: with
+ * 128 resources that is the difference between O(n) and O(n^2) per fit. */
+static int rvec_seek(const struct rvec *v, int id, int *hint)
+{
+	int n = v->n, h = *hint < n ? *hint : 0;
+	for (int k = 0; k < n; k++) {
+		int i = h + k < n ? h + k : h + k - n;
+		if (v->ids[i] == id) {
+			*hint = i + 1;
+			return i;
+		}
+	}
+	return -1;
+}
+
 
 /* ------------------------------------------------------ resource interning */
 
@@ -298,6 +315,7 @@ int pack_sort_runs(struct planner *p, struct run *runs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0 || !same_request(&runs[i - 1], &runs[i])) {
 			segs[nsegs].first = i;
+			segs[nsegs].next = i;
 			segs[nsegs].remaining = 0;
 			nsegs++;
 		}
@@ -312,29 +330,34 @@ int pack_sort_runs(struct planner *p, struct run *runs, size_t n,
 
 /* ------------------------------------------------------------ node basics */
 
-static double lookup_avail(const struct planner *p, const struct rvec *avail, int id)
+static double lookup_avail(const struct planner *p, const struct rvec *avail, int id,
+			   int *hint)
 {
-	int at = pack_rvec_find(avail, id);
+	int at = rvec_seek(avail, id, hint);
 	if (at >= 0)
 		return avail->vals[at];
 	return p->names.implicit[id] ? 1.0 : 0.0;
 }
 
 /* _fits(): every requested amount <= available (implicit resources: 1). */
-bool pack_fits(const struct planner *p, const struct rvec *avail, const struct shape *s)
+bool pack_fits(struct planner *p, const struct rvec *avail, const struct shape *s)
 {
+	pack_spend(p, (uint64_t)s->res.n + 1);
+	int hint = 0;
 	for (int i = 0; i < s->res.n; i++)
-		if (s->res.vals[i] > lookup_avail(p, avail, s->res.ids[i]))
+		if (s->res.vals[i] > lookup_avail(p, avail, s->res.ids[i], &hint))
 			return false;
 	return true;
 }
 
 /* _inplace_subtract(), `times` copies at once. */
-static int subtract(const struct planner *p, struct rvec *avail, const struct shape *s,
+static int subtract(struct planner *p, struct rvec *avail, const struct shape *s,
 		    double times)
 {
+	pack_spend(p, (uint64_t)s->res.n + 1);
+	int hint = 0;
 	for (int i = 0; i < s->res.n; i++) {
-		int at = pack_rvec_find(avail, s->res.ids[i]);
+		int at = rvec_seek(avail, s->res.ids[i], &hint);
 		if (at < 0) {
 			int err = rvec_push(avail, s->res.ids[i],
 					    p->names.implicit[s->res.ids[i]] ? 1.0 : 0.0);
@@ -350,11 +373,12 @@ static int subtract(const struct planner *p, struct rvec *avail, const struct sh
 }
 
 /* How many more copies fit, by division (used only for bulk placement). */
-static long fit_count(const struct planner *p, const struct rvec *avail, const struct shape *s)
+static long fit_count(struct planner *p, const struct rvec *avail, const struct shape *s)
 {
 	double k = 1e18;
+	int hint = 0;
 	for (int i = 0; i < s->res.n; i++) {
-		double q = floor(lookup_avail(p, avail, s->res.ids[i]) / s->res.vals[i]);
+		double q = floor(lookup_avail(p, avail, s->res.ids[i], &hint) / s->res.vals[i]);
 		if (q < k)
 			k = q;
 	}
@@ -383,6 +407,7 @@ void pack_node_free(struct snode *n)
 long pack_add_node(struct planner *p, size_t type, size_t input, enum nstate state)
 {
 	struct snode n = { .type = type, .input = input, .state = state };
+	pack_spend(p, (uint64_t)p->type_res[type].n + 1);
 	n.head = p->in->node_types[type].is_head;
 	if (VEC_PUSH(p->nodes, p->nnodes, p->capnodes, n))
 		return -ENOMEM;
@@ -408,8 +433,9 @@ long pack_add_node(struct planner *p, size_t type, size_t input, enum nstate sta
 
 /* ----------------------------------------------------------------- trials */
 
-static int trial_reset(struct trial *t, const struct snode *n, int src)
+static int trial_reset(struct planner *p, struct trial *t, const struct snode *n, int src)
 {
+	pack_spend(p, (uint64_t)n->avail[src].n + (uint64_t)n->reqd[src].n + 1);
 	t->nlabels = 0;
 	t->nplaced = 0;
 	t->gpu_req = n->gpu_req[src];
@@ -431,8 +457,9 @@ void pack_trial_free(struct trial *t)
 
 static int trial_note_request(struct trial *t, const struct shape *s)
 {
+	int hint = 0;
 	for (int i = 0; i < s->res.n; i++)
-		if (pack_rvec_find(&t->reqd, s->res.ids[i]) < 0 &&
+		if (rvec_seek(&t->reqd, s->res.ids[i], &hint) < 0 &&
 		    rvec_push(&t->reqd, s->res.ids[i], 0))
 			return -ENOMEM;
 	/* Ray: any("GPU" in r.resources_bundle); zero amounts are dropped
@@ -496,19 +523,21 @@ static long place_run(struct planner *p, struct trial *t, struct run *r, long bu
 }
 
 /* SchedulingNode._compute_score(). */
-static void compute_score(const struct planner *p, const struct snode *n, struct trial *t)
+static void compute_score(struct planner *p, const struct snode *n, struct trial *t)
 {
-	int matching = 0;
+	pack_spend(p, (uint64_t)n->total.n + (uint64_t)t->reqd.n + 1);
+	int matching = 0, hint = 0;
 	for (int i = 0; i < t->reqd.n; i++)
-		if (pack_rvec_find(&n->total, t->reqd.ids[i]) >= 0)
+		if (rvec_seek(&n->total, t->reqd.ids[i], &hint) >= 0)
 			matching++;
+	hint = 0;
 	double minu = 0, sum = 0;
 	int cnt = 0;
 	for (int i = 0; i < n->total.n; i++) {
 		double v = n->total.vals[i];
 		if (v == 0)
 			continue;
-		int at = pack_rvec_find(&t->avail, n->total.ids[i]);
+		int at = rvec_seek(&t->avail, n->total.ids[i], &hint);
 		if (at < 0)
 			continue;
 		double util = (v - t->avail.vals[at]) / v;
@@ -549,6 +578,7 @@ static long try_node(struct planner *p, struct trial *t, const struct snode *n,
 {
 	long total = 0;
 	bool copied = false;	/* the scratch copy is made at the first fit */
+	pack_spend(p, q->nsegs);
 	for (size_t si = 0; si < q->nsegs; si++) {
 		struct segment *sg = &q->segs[si];
 		if (sg->remaining == 0)
@@ -559,11 +589,11 @@ static long try_node(struct planner *p, struct trial *t, const struct snode *n,
 		if (!pack_fits(p, copied ? &t->avail : &n->avail[q->src], head->shape))
 			continue;
 		if (!copied) {
-			if (trial_reset(t, n, q->src))
+			if (trial_reset(p, t, n, q->src))
 				return -ENOMEM;
 			copied = true;
 		}
-		for (size_t ri = sg->first; ri < sg->end; ri++) {
+		for (size_t ri = sg->next; ri < sg->end; ri++) {
 			struct run *r = &q->runs[ri];
 			if (r->remaining == 0)
 				continue;
@@ -633,7 +663,10 @@ static int commit(struct planner *p, size_t idx, struct trial *t, struct reqs *q
 		struct run *r = &q->runs[t->placed_run[i]];
 		long k = t->placed_k[i];
 		r->remaining -= k;
-		q->segs[r->seg].remaining -= k;
+		struct segment *sg = &q->segs[r->seg];
+		sg->remaining -= k;
+		while (sg->next < sg->end && q->runs[sg->next].remaining == 0)
+			sg->next++;
 		q->left -= k;
 		if (n->state == N_TO_LAUNCH && pack_reason_add(n, r->cause, r->index, k))
 			return -ENOMEM;
@@ -680,7 +713,10 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 {
 	long best = -1;
 	int cur = 0;
+	pack_spend(p, *ncand);	/* the scan itself, dead candidates included */
 	for (size_t i = 0; i < *ncand; i++) {
+		if (p->cut)
+			return -1;	/* nothing is committed from a cut round */
 		if (dead && dead[i])
 			continue;
 		struct snode *n = &p->nodes[cand[i]];
@@ -723,6 +759,14 @@ int pack_count_type(const struct planner *p, size_t type, bool skip_terminating)
 	return c;
 }
 
+long pack_count_new(const struct planner *p)
+{
+	long c = 0;
+	for (size_t i = 0; i < p->nctx; i++)
+		c += p->nodes[p->ctx[i]].state == N_TO_LAUNCH;
+	return c;
+}
+
 /* Worker nodes in the context, including those being terminated (D5). */
 static int count_workers(const struct planner *p)
 {
@@ -733,7 +777,7 @@ static int count_workers(const struct planner *p)
 	return c;
 }
 
-static bool can_fit_any(const struct planner *p, const struct rvec *avail, struct reqs *q)
+static bool can_fit_any(struct planner *p, const struct rvec *avail, struct reqs *q)
 {
 	if (q->nsegs == 0)
 		return true;
@@ -760,6 +804,8 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	int err = -ENOMEM;
 	if (!cand || !exhausted || !picked || !dead)
 		goto out;
+	/* The passes over the whole context below (filter, counts, order). */
+	pack_spend(p, 4 * (uint64_t)n + p->in->node_type_count);
 
 	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
 	for (size_t i = 0; i < n; i++) {
@@ -789,11 +835,13 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	pool = malloc((T ? T : 1) * sizeof(*pool));
 	if (!avail_type || !pool)
 		goto out;
-	for (size_t t = 0; t < T; t++) {
-		avail_type[t] = p->in->node_types[t].is_head ? 0 :
-			p->type_max[t] - pack_count_type(p, t, false);
-	}
+	for (size_t i = 0; i < p->nctx; i++)	/* one pass, not one per type */
+		avail_type[p->nodes[p->ctx[i]].type]--;
+	for (size_t t = 0; t < T; t++)
+		avail_type[t] = p->in->node_types[t].is_head ? 0 : p->type_max[t] + avail_type[t];
 	int workers = count_workers(p);
+	/* The cap on new nodes applies to the total too, not only per type. */
+	long room_new = PLANNER_MAX_NODES - pack_count_new(p);
 	for (size_t k = 0; k < T && q->left > 0; k++) {
 		/* Ties go to the earlier template: node type order, or the
 		 * caller's preference (raysense fusion: faster groups first). */
@@ -806,7 +854,7 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 		pool[npool++] = (size_t)idx;
 	}
 	while (q->left > 0 && npool > 0) {
-		if (p->global_max >= 0 && workers >= p->global_max)
+		if ((p->global_max >= 0 && workers >= p->global_max) || room_new <= 0)
 			break;
 		long idx = sched_best_node(p, q, pool, &npool, NULL);
 		if (idx == -1)
@@ -818,6 +866,7 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 		if (VEC_PUSH(newn, nnew, capnew, (size_t)idx))
 			goto out;
 		workers++;
+		room_new--;
 		size_t t = p->nodes[idx].type;
 		if (--avail_type[t] > 0) {
 			long tidx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);

@@ -83,6 +83,9 @@ struct run {
 /* Contiguous runs with identical requests (Ray's per-shape cache). */
 struct segment {
 	size_t first, end;
+	/* First run with copies left: runs of a segment are identical, so they
+	 * are consumed in order and the spent ones need no second look. */
+	size_t next;
 	long remaining;
 };
 
@@ -159,7 +162,20 @@ struct planner {
 	size_t nsaved, capsaved;
 	bool journal;		/* record saves (all-or-nothing attempts) */
 	size_t first_new_in_attempt;
+	/* Basic steps spent and allowed; `cut` once the budget is spent: every
+	 * loop that places demand or adds nodes stops at its next check. */
+	uint64_t work, budget;
+	bool cut;
 };
+
+/* Spends `units` basic steps; true once the round is cut. */
+static inline bool pack_spend(struct planner *p, uint64_t units)
+{
+	p->work += units;
+	if (p->work > p->budget)
+		p->cut = true;
+	return p->cut;
+}
 
 /* The requests of one _try_schedule call, sorted and segmented. */
 struct reqs {
@@ -187,7 +203,7 @@ struct shape *pack_shape_sum(struct planner *p, const struct planner_pg_demand *
 int pack_sort_runs(struct planner *p, struct run *runs, size_t n, struct segment **segs_out,
 		   size_t *nsegs_out);
 /* Ray's _fits(): every amount available (implicit resources count as 1). */
-bool pack_fits(const struct planner *p, const struct rvec *avail, const struct shape *s);
+bool pack_fits(struct planner *p, const struct rvec *avail, const struct shape *s);
 /* Adds an existing (input index) or new (NO_INDEX) node; index or -ENOMEM. */
 long pack_add_node(struct planner *p, size_t type, size_t input, enum nstate state);
 void pack_node_free(struct snode *n);
@@ -195,6 +211,8 @@ void pack_trial_free(struct trial *t);
 /* Records on a new node that `count` units of a demand were placed there. */
 int pack_reason_add(struct snode *n, enum planner_cause cause, size_t index, long count);
 void pack_journal_clear(struct planner *p);
+/* New nodes (to launch) in the context. */
+long pack_count_new(const struct planner *p);
 /* Nodes of `type` in the context, optionally without those terminating. */
 int pack_count_type(const struct planner *p, size_t type, bool skip_terminating);
 /* Ray's _try_schedule: existing nodes first, then new nodes; updates the
