@@ -178,6 +178,61 @@ static void test_pending_and_merge(void)
 		CHECK(err[0] != '\0', "%s: an error message", what);             \
 	} while (0)
 
+static void add_pending(struct dash_snapshot *s, const char *res, double amount, double since_ms)
+{
+	struct dash_pending *p = realloc(s->pending, (s->pending_count + 1) * sizeof(*p));
+
+	CHECK(p != NULL, "realloc");
+	if (!p)
+		return;
+	s->pending = p;
+	p = &s->pending[s->pending_count++];
+	memset(p, 0, sizeof(*p));
+	p->pending_since_ms = since_ms;
+	CHECK(resmap_set(&p->shape, res, amount) == 0, "resmap_set");
+}
+
+/* A truncated v1 report lists whole shapes until its vector passes 1000:
+ * the shapes it leaves out come from the task list, whatever their age;
+ * the shapes it lists come from it alone (no double count). */
+static void test_truncated_report_merge(void)
+{
+	struct dash_snapshot s = { 0 };
+	struct dash_shape *d = calloc(1, sizeof(*d));
+	long cpu1 = 0, cpu4 = 0;
+
+	CHECK(d != NULL, "calloc");
+	if (!d)
+		return;
+	s.cs.present = true;
+	s.cs.source = DASH_CS_STRUCTURED;
+	s.cs.time = 1000;
+	d->count = 5000;
+	resmap_set(&d->shape, "CPU", 4);
+	s.cs.demand = d;
+	s.cs.demand_count = 1;
+	add_pending(&s, "CPU", 4, 900e3);
+	add_pending(&s, "CPU", 1, 900e3);
+	add_pending(&s, "CPU", 1, 950e3);
+	for (int truncated = 0; truncated < 2; truncated++) {
+		s.cs.demand_truncated = truncated;
+		CHECK(dash_merge_demand(&s, true) == 0, "merge");
+		cpu1 = cpu4 = 0;
+		for (size_t i = 0; i < s.shape_count; i++) {
+			double cpu = resmap_get(&s.shapes[i].shape, "CPU", 0);
+
+			if (cpu == 1)
+				cpu1 += s.shapes[i].count;
+			else if (cpu == 4)
+				cpu4 += s.shapes[i].count;
+		}
+		CHECK(cpu4 == 5000, "truncated %d: {CPU:4} from the report only: %ld", truncated, cpu4);
+		CHECK(cpu1 == (truncated ? 2 : 0), "truncated %d: {CPU:1} from the list: %ld", truncated,
+		      cpu1);
+	}
+	dash_snapshot_free(&s);
+}
+
 static void test_bad_input(void)
 {
 	struct dash_snapshot s = { 0 };
@@ -237,6 +292,7 @@ static void test_bad_input(void)
 
 int main(void)
 {
+	test_truncated_report_merge();
 	test_camel_case();
 	test_version();
 	test_nodes_and_usage();

@@ -52,6 +52,8 @@ static void usage(FILE *out)
 		"                           and paced by its cost (default 30000)\n"
 		"  --tasks-wait-ms N        how long a tick waits for a fresh task list before it\n"
 		"                           plans with the last one (default 300)\n"
+		"  --demand-vector-max N    the head's AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE\n"
+		"                           (default 1000): a report past it may hide whole shapes\n"
 		"  --tasks-max-pending N    read the task list only while the report shows at most N\n"
 		"                           pending tasks (default 2000; above, it stalls the dashboard)\n"
 		"Worker groups (docs/controller-config.md):\n"
@@ -118,7 +120,7 @@ struct args {
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
-	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms;
+	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms, demand_vector_max;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	double scale_up_grace;
 	struct fusion_config fusion;
@@ -142,7 +144,7 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_TICK_BUDGET, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -192,6 +194,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "record-trace", required_argument, NULL, O_TRACE },
 		{ "scale-up-grace", required_argument, NULL, O_GRACE_UP },
 		{ "tick-budget-ms", required_argument, NULL, O_TICK_BUDGET },
+		{ "demand-vector-max", required_argument, NULL, O_VECTOR_MAX },
 		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
@@ -245,6 +248,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			a->tasks_max_pending = l;
 			break;
 		case O_TRACE: a->record_trace = optarg; break;
+		case O_VECTOR_MAX:
+			if (rs_parse_long(optarg, 1, 1000000000, &a->demand_vector_max))
+				rs_cli_usage_error(PROG, "bad --demand-vector-max '%s'", optarg);
+			break;
 		case O_TICK_BUDGET:
 			if (rs_parse_long(optarg, 50, 600000, &a->tick_budget_ms))
 				rs_cli_usage_error(PROG, "bad --tick-budget-ms '%s' (50..600000)", optarg);
@@ -496,6 +503,7 @@ int main(int argc, char **argv)
 	dash.timeout_ms = a.dash_timeout_ms;
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
 	dash.tick_budget_ms = a.tick_budget_ms;
+	dash.demand_vector_max = a.demand_vector_max;
 	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
 			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");

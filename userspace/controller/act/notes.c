@@ -51,6 +51,16 @@ void notes_source(struct loop_notes *n, const struct dash_snapshot *s)
 			source_detail(s->cs.source));
 		n->demand_source = (int)s->cs.source;
 	}
+	if (s->cs.demand_truncated != n->truncated) {
+		if (s->cs.demand_truncated)
+			rs_warn("the monitor's report is truncated (its demand vector passed Ray's "
+				"AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE): shapes it leaves out are "
+				"taken from the task list, read as often as its cost allows; raise that "
+				"variable on the head to see them at once (docs/demand-at-scale.md)");
+		else
+			rs_info("the monitor's report lists all pending shapes again");
+		n->truncated = s->cs.demand_truncated;
+	}
 	if (strcmp(n->v2_error, s->v2_error)) {
 		if (s->v2_error[0])
 			rs_warn("autoscaler-v2 data missing or partial: %s", s->v2_error);

@@ -18,6 +18,7 @@ struct loop_notes {
 	char held_sig[1024];		/* ids of the held groups last said */
 	char infeasible_sig[1024];	/* the infeasible demand last recorded */
 	bool cut;			/* the last plan was cut (said once per run of cuts) */
+	bool truncated;			/* the report was truncated (said once per change) */
 };
 
 void notes_init(struct loop_notes *n);

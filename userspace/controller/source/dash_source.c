@@ -42,12 +42,14 @@ static int read_pending(void *ctx, void **answer, char *err)
 {
 	struct dash_reader *d = ctx;
 	struct dash_snapshot *snap = malloc(sizeof(*snap));
+	struct dash_client client = d->client;	/* strings and timeouts: fixed */
 	char e[DASH_ERR_LEN] = "";
 	int rc;
 
 	if (!snap)
 		return -ENOMEM;
-	rc = dash_fetch_pending(&d->client, snap, e);
+	client.tasks_limit = __atomic_load_n(&d->client.tasks_limit, __ATOMIC_RELAXED);
+	rc = dash_fetch_pending(&client, snap, e);
 	if (rc) {
 		free(snap);
 		snprintf(err, BG_ERR_LEN, "%s", e);
@@ -113,11 +115,18 @@ static void look_size(const void *answer, const struct bg_fetch_info *info, void
  * tasks_max_pending pending tasks; and after a list that was full (more
  * than that), not until a report written since says the backlog is below
  * it (the report lags a burst by up to its 5 s cadence).  Without a report
- * only the pace limits it. */
+ * only the pace limits it.  Except: a truncated report (demand.h) hides
+ * whole shapes, and the list is the one place they show: then it is read
+ * whole (the state API's limit) as often as the pace allows. */
 static bool list_wanted(struct dash_reader *d, const struct dash_snapshot *s, long report)
 {
 	struct list_size ls;
 
+	if (s->cs.demand_truncated) {
+		__atomic_store_n(&d->client.tasks_limit, 0, __ATOMIC_RELAXED);	/* list_limit */
+		return true;
+	}
+	__atomic_store_n(&d->client.tasks_limit, d->tasks_max_pending + 1, __ATOMIC_RELAXED);
 	if (report > d->tasks_max_pending)
 		return false;
 	bg_fetch_with(d->tasks, look_size, &ls);

@@ -23,6 +23,7 @@
 #define DEFAULT_LIST_LIMIT 10000
 #define DEFAULT_TASKS_TIMEOUT_MS 30000
 #define DEFAULT_TICK_BUDGET_MS 800
+#define DEFAULT_DEMAND_VECTOR_MAX 1000	/* Ray's AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE */
 
 static const char *const source_names[DASH_SRC_COUNT] = {
 	[DASH_SRC_HEALTHZ] = "gcs_healthz",
@@ -314,6 +315,15 @@ static bool pg_shape(const struct resmap *m)
 	return false;
 }
 
+/* A shape the (truncated) report lists. */
+static bool in_report(const struct dash_cluster_status *cs, const struct resmap *shape)
+{
+	for (size_t i = 0; i < cs->demand_count; i++)
+		if (resmap_equal(&cs->demand[i].shape, shape))
+			return true;
+	return false;
+}
+
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 {
 	double cutoff_ms = snap->cs.time * 1000.0;
@@ -331,7 +341,8 @@ int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 	for (size_t i = 0; !rc && i < snap->pending_count; i++) {
 		const struct dash_pending *p = &snap->pending[i];
 
-		if (use_report && !(p->pending_since_ms > cutoff_ms))
+		if (use_report && !(p->pending_since_ms > cutoff_ms) &&
+		    !(snap->cs.demand_truncated && !in_report(&snap->cs, &p->shape)))
 			continue;	/* in the report already: demand or usage */
 		rc = shapes_add(&snap->shapes, &snap->shape_count, p->kind, &p->shape, 1);
 		snap->new_since_report++;
@@ -1014,6 +1025,16 @@ static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, lo
 	snprintf(snap->v2_error, sizeof(snap->v2_error), "%s", usage_err);
 }
 
+/* The v1 report lists whole shapes until its vector passes max entries. */
+static void mark_truncated(struct dash_cluster_status *cs, long max)
+{
+	long n = 0;
+
+	for (size_t i = 0; i < cs->demand_count; i++)
+		n += cs->demand[i].count;
+	cs->demand_truncated = cs->source == DASH_CS_STRUCTURED && n > max;
+}
+
 int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err)
 {
@@ -1038,6 +1059,9 @@ int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *s
 		goto out;
 	if (!snap->cs.present)
 		fetch_v2(c, snap, limit);
+	else
+		mark_truncated(&snap->cs, client->demand_vector_max > 0 ? client->demand_vector_max :
+			       DEFAULT_DEMAND_VECTOR_MAX);
 	dash_attach_usage(snap);
 	snap->fetched_at = rs_now_unix();
 out:

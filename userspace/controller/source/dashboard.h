@@ -60,6 +60,7 @@ struct dash_client {
 	long tasks_timeout_ms;		/* the pending-task list; default 30000 */
 	long tasks_limit;		/* its state-API limit; default list_limit */
 	long tick_budget_ms;		/* dash_fetch_cluster's reads together; default 800 */
+	long demand_vector_max;		/* the head's AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE; default 1000 */
 	double deadline;		/* internal: UNIX time the current reads must end by; 0 = none */
 };
 
@@ -82,7 +83,9 @@ int dash_parse_nodes(const char *body, size_t len, struct dash_snapshot *snap, c
  * tasks inside a placement group are skipped (the group is the demand). */
 int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap, char *err);
 /* Build snap->shapes: with use_report, the report's resourceDemand plus the
- * pending tasks newer than the report; without, every pending task. */
+ * pending tasks newer than the report, and, when the report was truncated,
+ * every listed task of a shape the report leaves out; without, every
+ * pending task. */
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report);
 int dash_parse_cluster_status(const char *body, size_t len,
 			      struct dash_cluster_status *cs, char *err);

@@ -141,7 +141,8 @@ int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src
 
 bool dash_pending_complete(const struct dash_snapshot *s)
 {
-	if (s->pending_error[0] || s->pending_read_at <= 0)
+	/* A truncated report means a backlog the list cannot hold either. */
+	if (s->pending_error[0] || s->pending_read_at <= 0 || s->cs.demand_truncated)
 		return false;
 	return !s->cs.present || s->pending_read_at >= s->cs.time;
 }

@@ -81,6 +81,11 @@ struct dash_cluster_status {
 	double time;			/* monitor's UNIX time of the report */
 	struct dash_shape *demand;	/* resourceDemand (informational) */
 	size_t demand_count;
+	/* The v1 monitor stops listing shapes once its demand vector passes
+	 * AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE (1000) entries: a whole
+	 * shape at a time, so a shape absent here may be pending in thousands
+	 * (docs/demand-at-scale.md).  Set when the listed demand passes it. */
+	bool demand_truncated;
 	struct dash_pg *pgs;
 	size_t pg_count;
 	struct dash_shape *requests;	/* requestDemand: request_resources() */
@@ -120,8 +125,9 @@ void dash_snapshot_free(struct dash_snapshot *snap);
  * -ENOMEM (dst then has none). */
 int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src);
 /* The pending-task list covers every task that became pending after the
- * report (it was read after the report was written): only then may nodes
- * be stopped, since a task the list misses could be headed for them. */
+ * report (it was read after the report was written, and the report is not
+ * truncated): only then may nodes be stopped, since a task the list misses
+ * could be headed for them. */
 bool dash_pending_complete(const struct dash_snapshot *s);
 /* Free one group's fields (zeroed after), or a whole array of them. */
 void dash_api_pg_clear(struct dash_api_pg *pg);
