@@ -374,7 +374,7 @@ NODE_TYPES = {
 TYPE_SHAPE = {"w_cpu1": "cpu1", "w_cpu2": "cpu2", "w_cpu4": "cpu4", "w_mem": "mem"}
 
 
-def autoscaling_config(mode, max_workers):
+def autoscaling_config(mode, max_workers, upscaling_speed=1.0):
     types = {k: {"resources": v, "node_config": {}, "min_workers": 0,
                  "max_workers": max_workers} for k, v in NODE_TYPES.items()}
     types["ray.head.default"] = {"resources": {}, "node_config": {}, "max_workers": 0}
@@ -387,7 +387,7 @@ def autoscaling_config(mode, max_workers):
     return {
         "cluster_name": "demand-at-scale", "max_workers": 4 * max_workers,
         "provider": provider, "available_node_types": types,
-        "head_node_type": "ray.head.default", "auth": {}, "upscaling_speed": 1.0,
+        "head_node_type": "ray.head.default", "auth": {}, "upscaling_speed": upscaling_speed,
         "idle_timeout_minutes": 60, "docker": {}, "initialization_commands": [],
         "setup_commands": [], "head_setup_commands": [], "worker_setup_commands": [],
         "head_start_ray_commands": [], "worker_start_ray_commands": [],
@@ -407,8 +407,9 @@ def phase_autoscaler(n, mode, args):
     c.extra_env["RAYSENSE_BENCH_LAUNCH_LOG"] = launch_log
     cfg = os.path.join(c.tmp, "autoscaling.json")
     with open(cfg, "w") as f:
-        json.dump(autoscaling_config(mode, args.max_workers), f)
-    rec = {"phase": "autoscaler", "n": n, "mode": mode, "window_s": args.autoscaler_window}
+        json.dump(autoscaling_config(mode, args.max_workers, args.upscaling_speed), f)
+    rec = {"phase": "autoscaler", "n": n, "mode": mode, "window_s": args.autoscaler_window,
+           "upscaling_speed": args.upscaling_speed}
     drv = None
     try:
         c.start_head(timeout=120, extra_args=[f"--autoscaling-config={cfg}"])
@@ -445,11 +446,43 @@ def phase_autoscaler(n, mode, args):
         r, b = get(base + "/api/cluster_status?format=1", 10)
         if b:
             rec["text_final"] = json.loads(b)["data"].get("clusterStatus")
+        rec["monitor"] = monitor_log_stats(c.tmp, t_sub, end)
     finally:
         if drv:
             kill_process_group(drv, grace_s=5)
         c.stop()
     return rec
+
+
+TOOK_RE = re.compile(r"^(\S+ \S+)\s+INFO autoscaler.py:\d+ -- The autoscaler took ([0-9.]+) seconds")
+LEGACY_RE = re.compile(r"^(\S+ \S+)\s+WARNING util.py:\d+ -- Dropping the empty legacy field head_node")
+
+
+def monitor_log_stats(tmp, t_sub, end):
+    """Iteration times of Ray's autoscaler from its monitor.log: v1 logs 'The
+    autoscaler took X seconds'; v2 logs nothing per iteration, but reloads its
+    config (one 'Dropping the empty legacy field head_node' warning) at the start
+    of each one, so the gap between two such lines is the update time + the 5 s
+    sleep."""
+    import datetime
+    import glob
+    out = {"v1_took_s": [], "v2_iteration_gaps_s": []}
+    files = {os.path.realpath(f) for f in
+             glob.glob(os.path.join(tmp, "ray", "session_*", "logs", "monitor.log"))}
+    for f in sorted(files):
+        prev = None
+        with open(f, errors="replace") as fh:
+            for line in fh:
+                m = TOOK_RE.match(line)
+                if m:
+                    out["v1_took_s"].append(float(m.group(2)))
+                m = LEGACY_RE.match(line)
+                if m:
+                    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                    if prev is not None and t >= t_sub:
+                        out["v2_iteration_gaps_s"].append(round(t - prev, 2))
+                    prev = t
+    return out
 
 
 def phase_controller(n, mode, args):
@@ -544,13 +577,18 @@ def print_table(records, out=sys.stdout):
             cells.append(f"{k} {i:.2f}/{p.get('mean', 0):.2f} (max {p.get('max', 0):.2f})")
         print(f"N={r['n']} {r['mode']}: " + ", ".join(cells), file=out)
     print("\n== Ray's autoscaler (fake_multinode, recording provider, 5 s loop) ==", file=out)
-    print("| N | mode | first launch s per shape | nodes launched in window |", file=out)
-    print("|---|---|---|---|", file=out)
+    print("| N | mode | upscaling_speed | first launch s per node type | nodes launched in window | "
+          "update s (min-max) |", file=out)
+    print("|---|---|---|---|---|---|", file=out)
     for r in records:
         if r.get("phase") != "autoscaler" or "first_launch_s" not in r:
             continue
         fl = " ".join(f"{k}:{v}" for k, v in sorted(r["first_launch_s"].items())) or "none"
-        print(f"| {r['n']} | {r['mode']} | {fl} | {fmt_shapes(r['nodes_launched'])} |", file=out)
+        mon = r.get("monitor") or {}
+        it = mon.get("v1_took_s") or [max(0.0, round(g - 5.0, 2)) for g in mon.get("v2_iteration_gaps_s", [])]
+        its = f"{min(it):.1f}-{max(it):.1f}" if it else "-"
+        print(f"| {r['n']} | {r['mode']} | {r.get('upscaling_speed')} | {fl} | "
+              f"{fmt_shapes(r['nodes_launched'])} | {its} |", file=out)
     for r in records:
         if r.get("phase") == "controller":
             print(f"controller N={r['n']} {r['mode']}: first launch {r.get('first_launch')} "
@@ -573,6 +611,9 @@ def main():
                     help="pause between two rounds of state-API calls (s)")
     ap.add_argument("--autoscaler-window", type=float, default=30.0)
     ap.add_argument("--max-workers", type=int, default=1000, help="per worker type")
+    ap.add_argument("--upscaling-speed", type=float, default=1.0,
+                    help="autoscaler upscaling_speed (Ray's default 1.0 caps launches "
+                         "by the node count, not by the demand)")
     ap.add_argument("--ray-env", nargs="*", default=[],
                     help="extra K=V for the head's environment (e.g. RAY_max_...=...)")
     ap.add_argument("--controller", help="command to measure (phase controller); {dashboard}")
