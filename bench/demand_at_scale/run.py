@@ -269,14 +269,16 @@ class SourceLog:
         if meta is not None:
             self.meta = meta
 
-    def stats(self, t_sub):
+    def stats(self, t_sub, quiet_until=None):
         ok = [c for c in self.calls if c[3]]
+        quiet = sorted(c[1] for c in ok if quiet_until is not None and c[0] < quiet_until)
         secs = sorted(c[1] for c in ok)
         byts = [c[2] for c in ok]
         return {
             "calls": len(self.calls), "ok": len(ok),
             "secs_median": secs[len(secs) // 2] if secs else None,
             "secs_max": secs[-1] if secs else None,
+            "secs_median_quiet": quiet[len(quiet) // 2] if quiet else None,
             "bytes_max": max(byts) if byts else None,
             "first_seen_s": {s: round(t - t_sub, 2) for s, t in sorted(self.first.items())},
             "last": self.last, "max_shapes": self.max_shapes, "meta": self.meta,
@@ -320,7 +322,10 @@ def phase_sources(n, mode, args):
                 srcs["nodes"].add(t, r, None)
                 stop.wait(max(0.0, args.poll - (time.time() - t)))
 
+        heavy_from = t_sub + args.heavy_start
+
         def heavy():
+            stop.wait(max(0.0, heavy_from - time.time()))
             while not stop.is_set() and time.time() < deadline:
                 t = time.time()
                 r, b = get(base + "/api/v0/tasks?limit=10000&detail=true&" + PENDING_FILTER, 60)
@@ -348,10 +353,13 @@ def phase_sources(n, mode, args):
             th.join(timeout=65)
         rec["submit"] = {"secs": round(holder["t_end"] - holder["t_start"], 2),
                          "init_secs": round(holder["t_start"] - t_sub, 2)} if holder else None
-        rec["sources"] = {k: v.stats(t_sub) for k, v in srcs.items()}
+        rec["sources"] = {k: v.stats(t_sub, heavy_from) for k, v in srcs.items()}
         rec["cpu_idle"] = sampler.summary(t_idle0, t_idle1)
         t_load0 = holder.get("t_end", t_sub) if holder else t_sub
-        rec["cpu_polled"] = sampler.summary(t_load0, deadline)
+        # cheap polling only (after submission, before the state-API poller starts)
+        rec["cpu_cheap"] = sampler.summary(t_load0 + 1, heavy_from)
+        rec["cpu_polled"] = sampler.summary(heavy_from + 1, deadline)
+        rec["heavy_start_s"] = args.heavy_start
         # One more text sample, to keep the whole status text for the doc.
         r, b = get(base + "/api/cluster_status?format=1", 10)
         if b:
@@ -551,9 +559,9 @@ def fmt_shapes(d, order=("cpu1", "cpu2", "cpu4", "mem")):
 def print_table(records, out=sys.stdout):
     print("\n== sources (shapes seen at the end of the window; first-seen s after submit start) ==",
           file=out)
-    print("| N | mode | submit s | source | calls | median s | max s | max bytes | last shapes | "
-          "first seen s |", file=out)
-    print("|---|---|---|---|---|---|---|---|---|---|", file=out)
+    print("| N | mode | submit s | source | calls | median s (quiet) | median s | max s | max bytes "
+          "| last shapes | first seen s |", file=out)
+    print("|---|---|---|---|---|---|---|---|---|---|---|", file=out)
     for r in records:
         if r.get("phase") != "sources" or "sources" not in r:
             continue
@@ -563,18 +571,21 @@ def print_table(records, out=sys.stdout):
             fs = " ".join(f"{a}:{b}" for a, b in s["first_seen_s"].items()) or "-"
             ms = f"{s['secs_median']:.3f}" if s["secs_median"] is not None else "-"
             mx = f"{s['secs_max']:.3f}" if s["secs_max"] is not None else "-"
+            mq = f"{s['secs_median_quiet']:.3f}" if s.get("secs_median_quiet") is not None else "-"
             last = fmt_shapes(s["last"]) if k != "nodes" else "(cost only)"
-            print(f"| {r['n']} | {r['mode']} | {sub} | {k} | {s['calls']} | {ms} | {mx} | "
+            print(f"| {r['n']} | {r['mode']} | {sub} | {k} | {s['calls']} | {mq} | {ms} | {mx} | "
                   f"{s['bytes_max']} | {last} | {fs} |", file=out)
-    print("\n== head CPU (cores; idle / while polled) ==", file=out)
+    print("\n== head CPU (cores, mean; idle / cheap calls every --poll s / cheap + state API) ==",
+          file=out)
     for r in records:
         if r.get("phase") != "sources" or "cpu_polled" not in r:
             continue
         cells = []
         for k in ("gcs", "raylet", "dashboard", "agent", "monitor"):
             i = r["cpu_idle"].get(k, {}).get("mean", 0)
+            ch = r.get("cpu_cheap", {}).get(k, {}).get("mean", 0)
             p = r["cpu_polled"].get(k, {})
-            cells.append(f"{k} {i:.2f}/{p.get('mean', 0):.2f} (max {p.get('max', 0):.2f})")
+            cells.append(f"{k} {i:.2f}/{ch:.2f}/{p.get('mean', 0):.2f} (max {p.get('max', 0):.2f})")
         print(f"N={r['n']} {r['mode']}: " + ", ".join(cells), file=out)
     print("\n== Ray's autoscaler (fake_multinode, recording provider, 5 s loop) ==", file=out)
     print("| N | mode | upscaling_speed | first launch s per node type | nodes launched in window | "
@@ -609,6 +620,9 @@ def main():
     ap.add_argument("--poll", type=float, default=1.0, help="cheap dashboard calls period (s)")
     ap.add_argument("--heavy-gap", type=float, default=2.0,
                     help="pause between two rounds of state-API calls (s)")
+    ap.add_argument("--heavy-start", type=float, default=20.0,
+                    help="sources phase: start the state-API poller this many seconds "
+                         "after submission (before it: cheap calls alone, 'quiet')")
     ap.add_argument("--autoscaler-window", type=float, default=30.0)
     ap.add_argument("--max-workers", type=int, default=1000, help="per worker type")
     ap.add_argument("--upscaling-speed", type=float, default=1.0,
