@@ -505,7 +505,16 @@ def phase_controller(n, mode, args):
         cmd = args.controller.replace("{dashboard}", c.dashboard_url)
         errp = os.path.join(c.tmp, "controller.err")
         ctl = subprocess.Popen(shlex.split(cmd), stdout=subprocess.DEVNULL,
-                               stderr=open(errp, "wb"), start_new_session=True)
+                               stderr=subprocess.PIPE, start_new_session=True)
+        lines = []  # (arrival time, text)
+
+        def rd():
+            with open(errp, "wb") as keep:
+                for raw in ctl.stderr:
+                    lines.append((time.time(), raw))
+                    keep.write(raw)
+
+        threading.Thread(target=rd, daemon=True).start()
         time.sleep(2)
         drv = start_driver(c, n, args.order, {})
         t_sub = time.time()
@@ -522,19 +531,22 @@ def phase_controller(n, mode, args):
             time.sleep(1)
         first = {}
         launches = 0
-        with open(errp, "rb") as f:
-            for line in f:
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue
-                if d.get("action") != "launch":
-                    continue
-                launches += 1
-                for item in d.get("demand") or []:
-                    shp = item.get("shape") or item.get("resources") or item
-                    if isinstance(shp, dict):
-                        first.setdefault(shape_name(shp), d.get("ts") or d.get("time"))
+        for arrived, raw in list(lines):
+            try:
+                d = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(d, dict) or d.get("action") != "launch":
+                continue
+            launches += 1
+            t = d.get("time_unix")
+            t = float(t) if isinstance(t, (int, float)) else arrived
+            if t > end:
+                continue
+            for item in d.get("demand") or []:
+                shp = item.get("shape") if isinstance(item, dict) else None
+                if isinstance(shp, dict):
+                    first.setdefault(shape_name(shp), round(t - t_sub, 2))
         rec.update({"first_launch": first, "launch_lines": launches,
                     "loop_duration_lines": loop[-4:], "t_sub": t_sub,
                     "submit": holder or None})
