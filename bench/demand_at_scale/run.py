@@ -455,6 +455,13 @@ def phase_autoscaler(n, mode, args):
         if b:
             rec["text_final"] = json.loads(b)["data"].get("clusterStatus")
         rec["monitor"] = monitor_log_stats(c.tmp, t_sub, end)
+        if args.keep_logs:
+            import glob
+            import shutil
+            dst = os.path.join(args.keep_logs, f"autoscaler-{n}-{mode}")
+            os.makedirs(dst, exist_ok=True)
+            for f in glob.glob(os.path.join(c.tmp, "ray", "session_latest", "logs", "monitor*")):
+                shutil.copy(f, dst)
     finally:
         if drv:
             kill_process_group(drv, grace_s=5)
@@ -645,6 +652,8 @@ def main():
     ap.add_argument("--controller", help="command to measure (phase controller); {dashboard}")
     ap.add_argument("--controller-metrics", help="URL of the controller's /metrics")
     ap.add_argument("--out", default=None, help="write raw records (JSON) here")
+    ap.add_argument("--keep-logs", default=None,
+                    help="autoscaler phase: copy Ray's monitor logs under this folder")
     args = ap.parse_args()
     if "controller" in args.phases and not args.controller:
         ap.error("--phases controller needs --controller CMD")
