@@ -458,7 +458,7 @@ static int start_listener(struct listener *l, const struct listen_params *p)
 		 * before it to stderr in its own format. */
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, p->threads,
+		MHD_OPTION_THREAD_POOL_SIZE, p->threads > 1 ? p->threads : 0u, /* 1 = no pool: MHD warns */
 		MHD_OPTION_CONNECTION_LIMIT, p->conn_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, p->per_ip_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, p->timeout_s,
