@@ -451,6 +451,13 @@ static int start_listener(struct listener *l, const struct listen_params *p)
 		return -EINVAL;
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
+	/* A pool of one (or none) is asked for by leaving the option out: MHD
+	 * warns about 0 and 1. */
+	struct MHD_OptionItem pool[] = {
+		{ p->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, p->threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
 	errno = 0;
 	l->daemon = MHD_start_daemon(
 		flags, (uint16_t)p->port, NULL, NULL, access_handler, l,
@@ -458,7 +465,7 @@ static int start_listener(struct listener *l, const struct listen_params *p)
 		 * before it to stderr in its own format. */
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, p->threads > 1 ? p->threads : 0u, /* 1 = no pool: MHD warns */
+		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_CONNECTION_LIMIT, p->conn_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, p->per_ip_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, p->timeout_s,
