@@ -34,12 +34,17 @@ struct controller {
 	cJSON *status;
 	double last_ok_fetch;
 	char ray_version[32];
+	char provider_hold[1024];	/* why the provider does not let us act; "" = it does */
 
 	/* loop thread only */
 	struct actuator act;
 	struct idle_tracker idle;
 	struct loop_notes notes;
 	bool holding;
+	/* Worker groups the provider gave (provider_ops.groups), double-buffered:
+	 * o.config points at cfgs[cur] once the first set arrived. */
+	struct controller_config cfgs[2];
+	int cur;			/* -1 = none yet (o.config is the caller's) */
 };
 
 static double now(const struct controller *c)
@@ -200,6 +205,106 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 	return 0;
 }
 
+/* ------------------------------------------------------- the provider's say */
+
+static int swap_config(struct controller *c, struct controller_config *next)
+{
+	int slot = c->cur == 0 ? 1 : 0, rc;
+
+	c->cfgs[slot] = *next;
+	rc = metrics_set_config(c->metrics, &c->cfgs[slot]);
+	if (!rc && (rc = actuator_set_config(&c->act, &c->cfgs[slot])))
+		metrics_set_config(c->metrics, c->o.config);	/* back, best effort */
+	if (rc) {
+		config_free(&c->cfgs[slot]);
+		return rc;
+	}
+	for (size_t i = 0; i < next->group_count; i++)
+		rs_info("worker group %s: min %d, max %d, idle timeout %g s", next->groups[i].name,
+			next->groups[i].min_workers, next->groups[i].max_workers,
+			next->groups[i].idle_timeout_s >= 0 ? next->groups[i].idle_timeout_s
+							    : next->idle_timeout_s);
+	rs_info("worker groups from the provider: %zu group(s), upscaling speed %g", next->group_count,
+		next->upscaling_speed);
+	if (c->cur >= 0)
+		config_free(&c->cfgs[c->cur]);
+	c->cur = slot;
+	c->o.config = &c->cfgs[slot];
+	return 0;
+}
+
+/* Swap in the provider's worker groups when they changed (a tick boundary:
+ * nothing holds indices into the old set).  -EAGAIN while it has none yet. */
+static int sync_groups(struct controller *c)
+{
+	struct provider *prov = &c->o.provider;
+	struct controller_config next;
+	int rc;
+
+	if (!prov->ops->groups)
+		return 0;
+	rc = prov->ops->groups(prov, &next);
+	if (rc)		/* keep the last set; none yet is a reason to wait */
+		return c->cur < 0 ? rc : 0;
+	if (c->cur >= 0 && config_equal(&next, c->o.config)) {
+		config_free(&next);
+		return 0;
+	}
+	rc = swap_config(c, &next);
+	if (rc)
+		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
+	return c->cur < 0 ? rc : 0;
+}
+
+/* Record a change of the provider's hold: log, decision, metric. */
+static void note_provider_hold(struct controller *c, const char *why, double t)
+{
+	char msg[1100];
+	cJSON *d;
+
+	if (why) {
+		snprintf(msg, sizeof(msg), "hold: not acting: %s", why);
+		d = decision_new(DECISION_HOLD);
+		cJSON_AddStringToObject(d, "source", "provider");
+		cJSON_AddStringToObject(d, "error", why);
+		decision_record(c->log, d, msg, t);
+	} else {
+		decision_record(c->log, decision_new(DECISION_RESUME),
+				"resume: the provider lets the controller act again", t);
+	}
+}
+
+/* The provider's say before a tick: swap its worker groups in, and hold
+ * while it does not let us act (another autoscaler owns the cluster, or its
+ * groups are not known yet).  True = hold this tick. */
+static bool provider_gate(struct controller *c, double t)
+{
+	struct provider *prov = &c->o.provider;
+	const char *other = prov->ops->blocked ? prov->ops->blocked(prov) : NULL;
+	const char *why = other;
+	bool changed;
+	cJSON *st;
+
+	if (sync_groups(c) && !why)
+		why = "waiting for the provider's worker groups (the RayCluster is not read yet)";
+	metrics_other_autoscaler(c->metrics, other != NULL);
+	pthread_mutex_lock(&c->lock);
+	changed = strcmp(c->provider_hold, why ? why : "") != 0;
+	snprintf(c->provider_hold, sizeof(c->provider_hold), "%s", why ? why : "");
+	pthread_mutex_unlock(&c->lock);
+	if (changed)
+		note_provider_hold(c, why, t);
+	if (!why)
+		return false;
+	st = status_base(c, t);
+	if (st) {
+		cJSON_AddStringToObject(st, "holding", why);
+		cJSON_AddBoolToObject(st, "other_autoscaler", other != NULL);
+	}
+	publish(c, st, false);
+	return true;
+}
+
 int controller_tick(struct controller *c)
 {
 	double t0 = rs_now_mono(), t = now(c);
@@ -210,6 +315,10 @@ int controller_tick(struct controller *c)
 
 	if (c->o.provider.ops->refresh(&c->o.provider, t))
 		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
+	if (provider_gate(c, t)) {
+		metrics_loop(c->metrics, rs_now_mono() - t0);
+		return 0;
+	}
 	rc = c->o.source.ops->fetch(&c->o.source, &snap, &failed, err);
 	if (rc) {
 		hold(c, failed, err, t);
@@ -274,6 +383,8 @@ static void free_parts(struct controller *c)
 	decision_log_free(c->log);
 	metrics_free(c->metrics);
 	signals_free(c->signals);
+	for (int i = 0; i < 2; i++)
+		config_free(&c->cfgs[i]);
 	cJSON_Delete(c->status);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -286,6 +397,7 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 	if (!c)
 		return -ENOMEM;
 	c->o = *opts;
+	c->cur = -1;
 	apply_defaults(&c->o);
 	pthread_mutex_init(&c->lock, NULL);
 	notes_init(&c->notes);
@@ -318,14 +430,23 @@ struct signals *controller_signals(struct controller *c)
 	return c->signals;
 }
 
-bool controller_ready(struct controller *c)
+bool controller_ready_why(struct controller *c, char *why, size_t size)
 {
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
 	ok = c->last_ok_fetch > 0 && now(c) - c->last_ok_fetch < 10 * c->o.interval_s + 5;
+	if (why)
+		snprintf(why, size, "%s", c->provider_hold[0] ? c->provider_hold :
+			 "no successful dashboard fetch recently");
+	ok = ok && !c->provider_hold[0];
 	pthread_mutex_unlock(&c->lock);
 	return ok;
+}
+
+bool controller_ready(struct controller *c)
+{
+	return controller_ready_why(c, NULL, 0);
 }
 
 cJSON *controller_status_json(struct controller *c)

@@ -6,6 +6,7 @@
 #include "controller/act/decisions.h"
 #include "controller/source/signals.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ struct controller_metrics {
 	unsigned long (*terminations)[TR_COUNT];	/* [group][reason] */
 	unsigned long errors[METRICS_ERR_COUNT];
 	double infeasible_units;
+	bool other_autoscaler;
 	unsigned long loop_hist[N_BUCKETS + 1];
 	double loop_sum;
 	unsigned long loop_count;
@@ -50,6 +52,44 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	return m;
+}
+
+int metrics_set_config(struct controller_metrics *m, const struct controller_config *cfg)
+{
+	size_t ng = cfg->group_count + 1;
+	unsigned long *launches = calloc(ng, sizeof(*launches));
+	unsigned long (*terms)[TR_COUNT] = calloc(ng, sizeof(*terms));
+	int *map = calloc(ng, sizeof(*map));
+
+	if (!launches || !terms || !map) {
+		free(launches);
+		free(terms);
+		free(map);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&m->lock);
+	config_group_map(m->cfg, cfg, map);
+	for (size_t i = 0; i < cfg->group_count; i++) {
+		if (map[i] < 0)
+			continue;
+		launches[i] = m->launches[map[i]];
+		memcpy(terms[i], m->terminations[map[i]], sizeof(terms[i]));
+	}
+	free(m->launches);
+	free(m->terminations);
+	m->launches = launches;
+	m->terminations = terms;
+	m->cfg = cfg;
+	pthread_mutex_unlock(&m->lock);
+	free(map);
+	return 0;
+}
+
+void metrics_other_autoscaler(struct controller_metrics *m, bool on)
+{
+	pthread_mutex_lock(&m->lock);
+	m->other_autoscaler = on;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_free(struct controller_metrics *m)
@@ -198,6 +238,11 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 		       m->infeasible_units);
 	render_loop(&w, m);
 	render_errors(&w, m);
+	rs_prom_family(&w, "raysense_controller_other_autoscaler", "1 while another autoscaler "
+		       "(KubeRay enableInTreeAutoscaling) owns the cluster and nothing is done.",
+		       RS_PROM_GAUGE);
+	rs_prom_sample_u64(&w, "raysense_controller_other_autoscaler", NULL, NULL, 0,
+			   m->other_autoscaler);
 	rs_prom_family(&w, "raysense_controller_agents", "Agents whose latest snapshot is kept.",
 		       RS_PROM_GAUGE);
 	rs_prom_sample_u64(&w, "raysense_controller_agents", NULL, NULL, 0, signals_count(sig));
