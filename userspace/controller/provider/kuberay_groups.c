@@ -163,7 +163,7 @@ int kuberay_spec_parse(const char *body, size_t len, struct kuberay_spec *out, c
 {
 	const cJSON *spec, *list, *o;
 	struct rs_json_error jerr;
-	cJSON *root;
+	cJSON *root = NULL;
 	int i = 0, rc = 0;
 
 	memset(out, 0, sizeof(*out));
