@@ -844,13 +844,19 @@ def test_controller_takes_its_groups_from_the_raycluster(k8s, admin_kubeconfig, 
         assert_patch_rules(docs)
         assert [replicas_ops(x) for x in docs] == [(0, 1, None), (1, 2, None)], docs
 
-        status, body = c.patch([{"op": "add", "path": "/spec/workerGroupSpecs/-",
+        # In front: eci moves to index 1 and back, its counters follow its name.
+        status, body = c.patch([{"op": "add", "path": "/spec/workerGroupSpecs/0",
                                  "value": regular_group("cpu", replicas=0, max_replicas=2)}])
         assert status == 200, body
         t = wait_until("group cpu offered", lambda: ctl.node_type("cpu"), timeout=10)
         assert t["resources"] == {"CPU": 4, "custom_x": 2, "memory": 16 * GiB}, t
         assert t["max_workers"] == 2, t
-        status, body = c.patch([{"op": "remove", "path": "/spec/workerGroupSpecs/1"}])
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_launches_total", type="eci") == 2, \
+            metrics[:3000]
+        status, body = c.patch([{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName",
+                                 "value": "cpu"},
+                                {"op": "remove", "path": "/spec/workerGroupSpecs/0"}])
         assert status == 200, body
         wait_until("group cpu gone", lambda: ctl.node_type("cpu") is None, timeout=10)
         _, metrics = ctl.get("/metrics")
@@ -901,5 +907,21 @@ def test_controller_never_fights_the_in_tree_autoscaler(k8s, admin_kubeconfig, b
         _, metrics = ctl.get("/metrics")
         assert metric_value(metrics, "raysense_controller_other_autoscaler") == 0
         assert "resume: the provider lets the controller act again" in ctl.log_path.read_text()
+    finally:
+        ctl.close()
+
+
+def test_ignore_in_tree_autoscaler_flag_acts_anyway(k8s, admin_kubeconfig, bin, tmp_path):
+    """--ignore-in-tree-autoscaler (tests only): the controller scales a
+    RayCluster with enableInTreeAutoscaling: true, and does not hold."""
+    c = Cluster(k8s, "kr-intree-ignored", "rc", [eci_group(replicas=0, max_replicas=5)],
+                spec_extra={"enableInTreeAutoscaling": True})
+    ctl = Controller(bin, tmp_path, c, admin_kubeconfig,
+                     ["--interval", "0.5", "--ignore-in-tree-autoscaler"])
+    try:
+        wait_until("2 replicas", lambda: c.group("eci").get("replicas") == 2, timeout=20)
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_other_autoscaler") == 0
+        assert "not acting" not in ctl.log_path.read_text()
     finally:
         ctl.close()
