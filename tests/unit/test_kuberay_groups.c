@@ -9,6 +9,7 @@
 
 #include "controller/act/actuator.h"
 #include "controller/config.h"
+#include "controller/group_set.h"
 #include "controller/metrics.h"
 #include "controller/plan/planner.h"
 #include "controller/provider/kuberay_groups.h"
@@ -313,11 +314,71 @@ static void test_state_follows_names(void)
 	config_free(&c2);
 }
 
+/* A provider whose groups op answers with a copy of *g_groups (NULL = -EAGAIN). */
+static const struct controller_config *g_groups;
+
+static int fp_groups(struct provider *p, struct controller_config *out)
+{
+	char notes[256] = "";
+	struct controller_config none;
+
+	(void)p;
+	if (!g_groups)
+		return -EAGAIN;
+	config_init(&none);
+	none.upscaling_speed = none.idle_timeout_s = -1;
+	return kuberay_spec_merge(g_groups, &none, out, notes, sizeof(notes));
+}
+
+static const struct provider_ops fp_ops = { .name = "fake", .groups = fp_groups };
+
+static void test_group_set(void)
+{
+	struct controller_config initial, c1, c2;
+	const struct controller_config *active = &initial, *before;
+	struct provider prov = { &fp_ops, NULL };
+	struct actuator_deps deps = { 0 };
+	struct controller_metrics *m;
+	struct group_set gs;
+	struct actuator a;
+
+	config_init(&initial);
+	two_groups(&c1, "alpha", "beta");
+	two_groups(&c2, "beta", NULL);
+	m = metrics_new(&initial);
+	deps.config = &initial;
+	CHECK(actuator_init(&a, &deps) == 0, "actuator");
+	group_set_init(&gs);
+	g_groups = NULL;
+	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == -EAGAIN && active == &initial,
+	      "no groups yet: wait");
+	g_groups = &c1;
+	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c1) &&
+	      a.d.config == active, "first set taken");
+	a.last_launch_at[1] = 42;	/* beta */
+	metrics_launch(m, 1);
+	before = active;
+	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && active == before,
+	      "same set: no swap");
+	g_groups = &c2;
+	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c2) &&
+	      active != before && a.last_launch_at[0] == 42, "beta moved to 0, its state followed");
+	g_groups = NULL;
+	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c2),
+	      "a failing provider keeps the last set");
+	actuator_fini(&a);
+	metrics_free(m);
+	group_set_free(&gs);
+	config_free(&c1);
+	config_free(&c2);
+}
+
 int main(void)
 {
 	test_group_table();
 	test_cluster_options();
 	test_merge();
 	test_state_follows_names();
+	test_group_set();
 	CHECK_EXIT();
 }

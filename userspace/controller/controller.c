@@ -14,6 +14,7 @@
 #include "controller/plan/idle_tracker.h"
 #include "controller/metrics.h"
 #include "controller/act/notes.h"
+#include "controller/group_set.h"
 #include "controller/plan/plan_input.h"
 #include "controller/views.h"
 
@@ -41,10 +42,8 @@ struct controller {
 	struct idle_tracker idle;
 	struct loop_notes notes;
 	bool holding;
-	/* Worker groups the provider gave (provider_ops.groups), double-buffered:
-	 * o.config points at cfgs[cur] once the first set arrived. */
-	struct controller_config cfgs[2];
-	int cur;			/* -1 = none yet (o.config is the caller's) */
+	/* The provider's worker groups (o.config points there once it gave a set). */
+	struct group_set groups;
 };
 
 static double now(const struct controller *c)
@@ -207,55 +206,6 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 
 /* ------------------------------------------------------- the provider's say */
 
-static int swap_config(struct controller *c, struct controller_config *next)
-{
-	int slot = c->cur == 0 ? 1 : 0, rc;
-
-	c->cfgs[slot] = *next;
-	rc = metrics_set_config(c->metrics, &c->cfgs[slot]);
-	if (!rc && (rc = actuator_set_config(&c->act, &c->cfgs[slot])))
-		metrics_set_config(c->metrics, c->o.config);	/* back, best effort */
-	if (rc) {
-		config_free(&c->cfgs[slot]);
-		return rc;
-	}
-	for (size_t i = 0; i < next->group_count; i++)
-		rs_info("worker group %s: min %d, max %d, idle timeout %g s", next->groups[i].name,
-			next->groups[i].min_workers, next->groups[i].max_workers,
-			next->groups[i].idle_timeout_s >= 0 ? next->groups[i].idle_timeout_s
-							    : next->idle_timeout_s);
-	rs_info("worker groups from the provider: %zu group(s), upscaling speed %g", next->group_count,
-		next->upscaling_speed);
-	if (c->cur >= 0)
-		config_free(&c->cfgs[c->cur]);
-	c->cur = slot;
-	c->o.config = &c->cfgs[slot];
-	return 0;
-}
-
-/* Swap in the provider's worker groups when they changed (a tick boundary:
- * nothing holds indices into the old set).  -EAGAIN while it has none yet. */
-static int sync_groups(struct controller *c)
-{
-	struct provider *prov = &c->o.provider;
-	struct controller_config next;
-	int rc;
-
-	if (!prov->ops->groups)
-		return 0;
-	rc = prov->ops->groups(prov, &next);
-	if (rc)		/* keep the last set; none yet is a reason to wait */
-		return c->cur < 0 ? rc : 0;
-	if (c->cur >= 0 && config_equal(&next, c->o.config)) {
-		config_free(&next);
-		return 0;
-	}
-	rc = swap_config(c, &next);
-	if (rc)
-		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
-	return c->cur < 0 ? rc : 0;
-}
-
 /* Record a change of the provider's hold: log, decision, metric. */
 static void note_provider_hold(struct controller *c, const char *why, double t)
 {
@@ -285,7 +235,7 @@ static bool provider_gate(struct controller *c, double t)
 	bool changed;
 	cJSON *st;
 
-	if (sync_groups(c) && !why)
+	if (group_set_sync(&c->groups, prov, c->metrics, &c->act, &c->o.config) && !why)
 		why = "waiting for the provider's worker groups (the RayCluster is not read yet)";
 	metrics_other_autoscaler(c->metrics, other != NULL);
 	pthread_mutex_lock(&c->lock);
@@ -383,8 +333,7 @@ static void free_parts(struct controller *c)
 	decision_log_free(c->log);
 	metrics_free(c->metrics);
 	signals_free(c->signals);
-	for (int i = 0; i < 2; i++)
-		config_free(&c->cfgs[i]);
+	group_set_free(&c->groups);
 	cJSON_Delete(c->status);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -397,7 +346,7 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 	if (!c)
 		return -ENOMEM;
 	c->o = *opts;
-	c->cur = -1;
+	group_set_init(&c->groups);
 	apply_defaults(&c->o);
 	pthread_mutex_init(&c->lock, NULL);
 	notes_init(&c->notes);
