@@ -12,7 +12,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO/userspace"
 
 # Pure modules, and the headers they must not reach directly.
-PURE='^controller/(plan/(planner|planner_pack|plan_input|plan_json|resmap|idle_tracker|scenario)|source/(demand|pg_match|ray_text))\.[ch]$'
+PURE='^controller/(plan/(planner|planner_pack|plan_input|plan_json|resmap|idle_tracker|scenario|replay|replay_trace)|source/(demand|pg_match|ray_text|lease_report)|fusion/(fusion|startup_model))\.[ch]$'
 IO='^(common/(http_client|http_server|log|gzip)|controller/(source/(dashboard|source|bg_fetch|signals)|provider/(provider_kuberay|kube_client|leader)|act/actuator|api|controller))\.h$|^<(curl/|microhttpd|bpf/)'
 
 edges="$(mktemp)"; trap 'rm -f "$edges"' EXIT

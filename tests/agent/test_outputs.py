@@ -54,7 +54,9 @@ def agent(bin, worker, push_port, token_file):
         pytest.skip("BPF unavailable: not root")
     a = AgentProc(bin("raysense-agent"),
                   "--controller-url", f"http://127.0.0.1:{push_port}/v1/snapshots",
-                  "--token-file", token_file, "--push-interval", str(PUSH_INTERVAL))
+                  "--token-file", token_file, "--push-interval", str(PUSH_INTERVAL),
+                  # 100 concurrent scrapers below, all from 127.0.0.1.
+                  "--http-per-ip-limit", "256")
     try:
         a.wait_ready()
         yield a

@@ -77,6 +77,10 @@ int main(void)
 	struct rs_agent_http_config cfg = {
 		.host = "127.0.0.1", .port = 0, .pin_dir = "/nonexistent",
 		.collect = fake_collect, .free_snapshot = NULL,
+		/* 32 scrapers on one address, each closing and reopening: above
+		 * the default per-address limit (32), which counts closed
+		 * connections until the server reaps them. */
+		.per_ip_limit = 128, .probe_port = -1,
 	};
 	struct rs_agent_http *h = NULL;
 	struct rs_http_client_response resp;

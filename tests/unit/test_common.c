@@ -179,10 +179,10 @@ static void test_http(void)
 {
 	static char token[] = "s3cret";
 	const struct rs_http_route routes[] = {
-		{ "POST", "/echo", handle_echo, NULL },
-		{ "GET", "/big", handle_big, NULL },
-		{ "GET", "/secret", handle_secret, token },
-		{ "GET", "/slow", handle_slow, NULL },
+		{ "POST", "/echo", handle_echo, NULL, NULL, false },
+		{ "GET", "/big", handle_big, NULL, NULL, false },
+		{ "GET", "/secret", handle_secret, token, NULL, false },
+		{ "GET", "/slow", handle_slow, NULL, NULL, false },
 	};
 	struct rs_http_server_config cfg = {
 		.host = "127.0.0.1", .port = 0, .routes = routes, .n_routes = 4,

@@ -96,7 +96,7 @@ static void test_api(void)
 	/* A dashboard nobody listens on: the controller must hold, not act. */
 	dash.base_url = "http://127.0.0.1:1";
 	dash.timeout_ms = 500;
-	CHECK(dash_source_create(&dash, -1, &o.source) == 0, "dash_source_create");
+	CHECK(dash_source_create(&dash, -1, -1, &o.source) == 0, "dash_source_create");
 	o.config = &cfg;
 	CHECK(controller_create(&o, &c) == 0, "controller_create");
 	CHECK(controller_api_start(c, &ac, &srv) == 0, "api start");

@@ -484,7 +484,7 @@ static void echo_auth(const struct rs_http_request *req, struct rs_http_response
 
 static void test_token_reread(void)
 {
-	static const struct rs_http_route routes[] = { { "GET", "/t", echo_auth, NULL } };
+	static const struct rs_http_route routes[] = { { "GET", "/t", echo_auth, NULL, NULL, false } };
 	struct rs_http_server_config sc = { .host = "127.0.0.1", .routes = routes, .n_routes = 1 };
 	struct rs_http_server *srv = NULL;
 	struct kube_client c = { 0 };

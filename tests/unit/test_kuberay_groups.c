@@ -9,6 +9,7 @@
 
 #include "controller/act/actuator.h"
 #include "controller/config.h"
+#include "controller/fusion/fusion.h"
 #include "controller/group_set.h"
 #include "controller/metrics.h"
 #include "controller/plan/planner.h"
@@ -266,6 +267,23 @@ static void two_groups(struct controller_config *c, const char *a, const char *b
 	CHECK(config_parse_json(c, json, strlen(json), err, sizeof(err)) == 0, "%s", err);
 }
 
+/* The fusion rules' per-group state (startup model, back-off) too. */
+static void test_fusion_follows(void)
+{
+	static const int map[] = { -1, 1 };	/* gamma (new), alpha (was 1) */
+	struct fusion_config fc;
+	struct fusion f;
+
+	fusion_config_defaults(&fc);
+	CHECK(fusion_init(&f, &fc, 2) == 0, "fusion");
+	f.g[1].backoff_until = 7;
+	fusion_node_alive(&f, 1, 12.5);
+	CHECK(fusion_regroup(&f, map, 2) == 0 && f.group_count == 2, "regroup");
+	CHECK(f.g[0].backoff_until == 0 && f.g[0].startup.count == 0, "a new group starts empty");
+	CHECK(f.g[1].backoff_until == 7 && f.g[1].startup.count == 1, "alpha kept its state");
+	fusion_fini(&f);
+}
+
 static void test_state_follows_names(void)
 {
 	struct controller_config c1, c2;
@@ -312,6 +330,7 @@ static void test_state_follows_names(void)
 	actuator_fini(&a);
 	config_free(&c1);
 	config_free(&c2);
+	test_fusion_follows();
 }
 
 /* A provider whose groups op answers with a copy of *g_groups (NULL = -EAGAIN). */
@@ -341,6 +360,7 @@ static void test_group_set(void)
 	struct controller_metrics *m;
 	struct group_set gs;
 	struct actuator a;
+	struct group_followers f = { 0 };
 
 	config_init(&initial);
 	two_groups(&c1, "alpha", "beta");
@@ -349,22 +369,24 @@ static void test_group_set(void)
 	deps.config = &initial;
 	CHECK(actuator_init(&a, &deps) == 0, "actuator");
 	group_set_init(&gs);
+	f.metrics = m;
+	f.act = &a;
 	g_groups = NULL;
-	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == -EAGAIN && active == &initial,
+	CHECK(group_set_sync(&gs, &prov, &f, &active) == -EAGAIN && active == &initial,
 	      "no groups yet: wait");
 	g_groups = &c1;
-	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c1) &&
+	CHECK(group_set_sync(&gs, &prov, &f, &active) == 0 && config_equal(active, &c1) &&
 	      a.d.config == active, "first set taken");
 	a.last_launch_at[1] = 42;	/* beta */
 	metrics_launch(m, 1);
 	before = active;
-	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && active == before,
+	CHECK(group_set_sync(&gs, &prov, &f, &active) == 0 && active == before,
 	      "same set: no swap");
 	g_groups = &c2;
-	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c2) &&
+	CHECK(group_set_sync(&gs, &prov, &f, &active) == 0 && config_equal(active, &c2) &&
 	      active != before && a.last_launch_at[0] == 42, "beta moved to 0, its state followed");
 	g_groups = NULL;
-	CHECK(group_set_sync(&gs, &prov, m, &a, &active) == 0 && config_equal(active, &c2),
+	CHECK(group_set_sync(&gs, &prov, &f, &active) == 0 && config_equal(active, &c2),
 	      "a failing provider keeps the last set");
 	actuator_fini(&a);
 	metrics_free(m);

@@ -163,7 +163,7 @@ static void intake(const struct rs_http_request *req, struct rs_http_response *r
 
 static int free_port(void)
 {
-	static const struct rs_http_route none[] = { { "GET", "/x", intake, NULL } };
+	static const struct rs_http_route none[] = { { "GET", "/x", intake, NULL, NULL, false } };
 	struct rs_http_server_config cfg = { .host = "127.0.0.1", .port = 0, .routes = none, .n_routes = 1 };
 	struct rs_http_server *srv;
 	int port;
@@ -191,7 +191,7 @@ static void write_token(const char *path, const char *tok)
 
 static void test_push_down_then_up(void)
 {
-	static const struct rs_http_route routes[] = { { "POST", "/v1/snapshots", intake, NULL } };
+	static const struct rs_http_route routes[] = { { "POST", "/v1/snapshots", intake, NULL, NULL, false } };
 	char url[128], token_path[] = "/tmp/rs-test-token-XXXXXX";
 	int port = free_port(), fd = mkstemp(token_path);
 	struct rs_push_config cfg = {

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "controller/config.h"
 #include "controller/controller.h"
+#include "controller/fusion/fusion.h"
 #include "controller/provider/provider.h"
 #include "controller/source/source.h"
 
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- the world */
 
@@ -38,12 +40,16 @@ struct step {
 	const char *agent_busy;	/* provider ids an agent reports busy workers on */
 	int recheck;		/* node_has_work: 0 idle, 1 busy, -1 error */
 	bool list_missing;	/* the pending-task list is not there (slow or failed) */
+	const char *lease_on;	/* provider ids an agent saw serve leases since its last push */
+	int rejects;		/* cumulative rejected leases the agent reports (0 = none) */
+	double alive_after;	/* from this step, new launches become ALIVE this late */
 	double list_age;	/* else it was read this long ago */
 	/* after the tick */
 	int launched;		/* provider launch calls so far */
 	int terminated;		/* provider terminate calls so far */
 	const char *last;	/* action of the newest decision, NULL = no decision yet */
 	const char *last_reason;/* its "reason", when it has one */
+	const char *last_type;	/* its worker group, when given */
 };
 
 #define END { .at = -1 }
@@ -53,6 +59,7 @@ struct world {
 	double alive_after;
 	int launches, terminations;
 	struct provider_node nodes[64];
+	double alive_at[64];		/* when each becomes ALIVE in Ray */
 	size_t n;
 	int next_id;
 	unsigned recheck_calls;
@@ -76,6 +83,9 @@ static int fp_launch(struct provider *p, const struct worker_group *g, char *id,
 	snprintf(n->type, sizeof(n->type), "%s", g->name);
 	n->launched_at = g_clock;
 	W.n++;
+	n->started_at = g_clock;	/* a process runs from its launch */
+	n->launched_at = g_clock;
+	W.alive_at[W.n - 1] = g_clock + W.alive_after;
 	W.launches++;
 	snprintf(id, PROVIDER_ID_MAX, "%s", n->id);
 	return 0;
@@ -101,8 +111,10 @@ static int fp_refresh(struct provider *p, double now)
 	(void)p;
 	(void)now;
 	for (size_t i = 0; i < W.n; i++)
-		if (W.nodes[i].stop_requested_at == 0)
+		if (W.nodes[i].stop_requested_at == 0) {
+			W.alive_at[w] = W.alive_at[i];
 			W.nodes[w++] = W.nodes[i];
+		}
 	W.n = w;
 	return 0;
 }
@@ -204,8 +216,7 @@ static int add_ray_nodes(const struct step *st, struct dash_snapshot *s)
 	for (size_t i = 0; i < W.n; i++) {
 		struct dash_node *n;
 
-		if (W.nodes[i].stop_requested_at > 0 ||
-		    g_clock - W.nodes[i].launched_at < W.alive_after)
+		if (W.nodes[i].stop_requested_at > 0 || g_clock < W.alive_at[i])
 			continue;
 		n = add_node(s, W.nodes[i].id, false);
 		if (resmap_set(&n->total, "CPU", 1) || add_usage(&s->cs, n, listed(st->busy, W.nodes[i].id)))
@@ -280,23 +291,42 @@ static const struct cluster_source_ops fake_source_ops = {
 
 /* ---------------------------------------------------------------- agents */
 
-static void agent_reports(struct controller *c, const char *csv)
+/* One agent speaks for every node here: busy workers on `busy`, leases
+ * served since its last push on `leases`, and a cumulative count of
+ * rejected lease replies per node. */
+static void agent_reports(struct controller *c, const struct step *st)
 {
-	char doc[2048], workers[1536] = "", err[256];
-	size_t w = 0;
+	char doc[8192], workers[2048] = "", hists[2048] = "", values[2048] = "", err[256];
+	size_t w = 0, h = 0, v = 0;
 
-	for (size_t i = 0; i < W.n; i++)
-		if (listed(csv, W.nodes[i].id))
+	for (size_t i = 0; i < W.n; i++) {
+		const char *id = W.nodes[i].id;
+
+		if (listed(st->agent_busy, id))
 			w += (size_t)snprintf(workers + w, sizeof(workers) - w,
 					      "%s{\"raylet_pid\":%zu,\"ray_node_id\":\"ray-%s\","
 					      "\"busy_workers\":1,\"idle_workers\":0,"
-					      "\"seconds_since_busy\":0}", w ? "," : "", 100 + i,
-					      W.nodes[i].id);
+					      "\"seconds_since_busy\":0}", w ? "," : "", 100 + i, id);
+		if (listed(st->lease_on, id))
+			h += (size_t)snprintf(hists + h, sizeof(hists) - h,
+					      "%s{\"family\":\"raysense_raylet_lease_latency_seconds\","
+					      "\"labels\":{\"node_id\":\"ray-%s\"},"
+					      "\"total\":{\"count\":3,\"sum_ns\":3000,\"slots\":[0,3]},"
+					      "\"delta\":{\"count\":3,\"sum_ns\":3000,\"slots\":[0,3]}}",
+					      h ? "," : "", id);
+		if (st->rejects)
+			v += (size_t)snprintf(values + v, sizeof(values) - v,
+					      "%s{\"family\":\"raysense_raylet_leases_total\","
+					      "\"kind\":\"counter\",\"labels\":{\"node_id\":\"ray-%s\","
+					      "\"outcome\":\"rejected\"},\"value\":%d}", v ? "," : "", id,
+					      st->rejects);
+	}
 	snprintf(doc, sizeof(doc),
 		 "{\"schema_version\":1,\"agent_version\":\"0.1.0\",\"seq\":1,"
-		 "\"taken_unix_ms\":%.0f,\"interval_seconds\":5,\"push_dropped_total\":0,"
-		 "\"node\":{\"node_name\":\"vm\",\"hostname\":\"vm\"},\"histograms\":[],"
-		 "\"values\":[],\"workers\":[%s],\"timelines\":[]}", g_clock * 1000, workers);
+		 "\"taken_unix_ms\":%.0f,\"interval_seconds\":1,\"push_dropped_total\":0,"
+		 "\"node\":{\"node_name\":\"vm\",\"hostname\":\"vm\"},\"histograms\":[%s],"
+		 "\"values\":[%s],\"workers\":[%s],\"timelines\":[]}", g_clock * 1000, hists,
+		 values, workers);
 	CHECK(signals_ingest(controller_signals(c), doc, strlen(doc), g_clock, err,
 			     sizeof(err)) == 0, "agent snapshot: %s", err);
 }
@@ -312,6 +342,10 @@ struct tcase {
 	double launch_timeout;
 	const struct step *steps;
 	int preexisting;		/* provider nodes launched at t=0 */
+	bool fusion;			/* --signals on (else off: Ray's plans) */
+	int max_concurrent;		/* 0 = Ray's 10 */
+	const char *record_trace;	/* NULL in the table */
+	double grace;			/* scale_up_grace_s */
 };
 
 #define OK(...) { .fail = -1, __VA_ARGS__ }
@@ -441,20 +475,111 @@ static const struct step over_max[] = {
 	END,
 };
 
+/* Fusion: a node that served a lease within 30 s is not stopped for
+ * idleness (one keep decision, not one per tick); once the lease is older,
+ * it goes. */
+static const struct step keep_lease[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .launched = 1, .last = "launch"),
+	OK(.at = 110, .lease_on = "w1", .launched = 1, .last = "launch"),
+	OK(.at = 114, .launched = 1, .last = "keep", .last_reason = "recent_lease"),
+	OK(.at = 120, .launched = 1, .last = "keep", .last_reason = "recent_lease"),
+	OK(.at = 141, .launched = 1, .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+/* Fusion: no idle stop while lease replies are rejected in a burst. */
+static const struct step keep_burst[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .rejects = 10, .launched = 1, .last = "launch"),
+	OK(.at = 114, .rejects = 50, .launched = 1, .last = "keep", .last_reason = "reject_burst"),
+	OK(.at = 115, .rejects = 50, .launched = 1, .terminated = 1, .last = "terminate"),
+	END,
+};
+
+/* Fusion: the slow group's second launch is stuck (never ALIVE); after 3 x
+ * its p95 (one 3 s sample: 9 s) it is given up, the group is backed off
+ * and the same demand goes to the fast group: 3 launches, never 2 nodes
+ * in flight for the one task. */
+static const struct step stuck[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .busy = "w1", .launched = 1, .last = "launch"),
+	OK(.at = 104, .launched = 1, .last = "launch"),
+	OK(.at = 115, .launched = 1, .terminated = 1, .last = "terminate"),
+	OK(.at = 120, .alive_after = 1000, .demand = "CPU=1:1", .launched = 2, .terminated = 1,
+	   .last = "launch"),
+	OK(.at = 128, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 130, .demand = "CPU=1:1", .launched = 3, .terminated = 2, .last = "launch",
+	   .last_type = "fast"),
+	END,
+};
+
+/* Without fusion the same stuck launch waits for the configured 60 s. */
+static const struct step stuck_off[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 103, .busy = "w1", .launched = 1, .last = "launch"),
+	OK(.at = 104, .launched = 1, .last = "launch"),
+	OK(.at = 115, .launched = 1, .terminated = 1, .last = "terminate"),
+	OK(.at = 120, .alive_after = 1000, .demand = "CPU=1:1", .launched = 2, .terminated = 1,
+	   .last = "launch"),
+	OK(.at = 130, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 181, .demand = "CPU=1:1", .launched = 3, .terminated = 2, .last = "launch"),
+	END,
+};
+
+/* Fusion: with at most 2 launches in flight, started (not yet ALIVE)
+ * nodes no longer count: a burst of 4 gets its 4 nodes in two ticks. */
+static const struct step burst_on[] = {
+	OK(.at = 100, .demand = "CPU=1:4", .launched = 2, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:4", .launched = 4, .last = "launch"),
+	END,
+};
+
+/* Ray's rule: in flight until ALIVE (5 s here), so the next two wait. */
+static const struct step burst_off[] = {
+	OK(.at = 100, .demand = "CPU=1:4", .launched = 2, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:4", .launched = 2, .last = "launch"),
+	OK(.at = 106, .demand = "CPU=1:4", .busy = "w1,w2", .launched = 4, .last = "launch"),
+	END,
+};
+
+/* A fetch that fails right after a good one still launches from the good
+ * answer (scale-up never waits on a slow source), within the grace; it
+ * never terminates. */
+static const struct step grace[] = {
+	OK(.at = 100, .demand = "CPU=1:4", .launched = 2, .last = "launch"),
+	{ .at = 101, .fail = DASH_SRC_NODES, .demand = "CPU=1:4", .launched = 4, .last = "launch" },
+	END,
+};
+
 static const struct tcase cases[] = {
-	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0 },
-	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0 },
-	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0 },
-	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0 },
-	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0 },
-	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0 },
-	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0 },
-	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0 },
-	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0 },
-	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0 },
-	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0 },
-	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0 },
-	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2 },
+	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0, NULL, 0 },
+	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0, NULL, 0 },
+	{ "resume", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, resumes, 0, false, 0, NULL, 0 },
+	{ "stale usage", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, stale_usage, 0, false, 0, NULL, 0 },
+	{ "re-check", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, recheck, 0, false, 0, NULL, 0 },
+	{ "agent busy", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, agent_busy, 0, false, 0, NULL, 0 },
+	{ "cool-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, 30, 180, cooldown, 0, false, 0, NULL, 0 },
+	{ "never alive", "cpu1:CPU=1,min=0,max=4,idle=10", 1000, false, -1, 60, never_alive, 0, false, 0, NULL, 0 },
+	{ "infeasible", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, infeasible, 0, false, 0, NULL, 0 },
+	{ "min workers", "cpu1:CPU=1,min=1,max=4,idle=10", 3, false, -1, 180, min_workers, 0, false, 0, NULL, 0 },
+	{ "dry run", "cpu1:CPU=1,min=0,max=4,idle=10", 3, true, -1, 180, dry_run, 0, false, 0, NULL, 0 },
+	{ "slow task list", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, slow_list, 0, false, 0, NULL, 0 },
+	{ "over max", "cpu1:CPU=1,min=0,max=1,idle=10", 3, false, -1, 180, over_max, 2, false, 0, NULL, 0 },
+	{ "fusion: keep after a lease", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180,
+	  keep_lease, 0, true, 0, NULL, 0 },
+	{ "fusion: reject burst", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, keep_burst,
+	  0, true, 0, NULL, 0 },
+	{ "fusion: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
+	  3, false, -1, 60, stuck, 0, true, 0, NULL, 0 },
+	{ "fusion off: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
+	  3, false, -1, 60, stuck_off, 0, false, 0, NULL, 0 },
+	{ "fusion: burst not throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
+	  burst_on, 0, true, 2, NULL, 0 },
+	{ "fusion off: burst throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
+	  burst_off, 0, false, 2, NULL, 0 },
+	{ "grace: launch from the last answer", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1,
+	  180, grace, 0, true, 2, NULL, 5 },
 };
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -480,6 +605,9 @@ static void check_step(const struct tcase *tc, size_t i, struct controller *c)
 		      tc->name, i, action ? action : "(none)", st->last);
 	else
 		CHECK(!d, "%s step %zu: unexpected decision %s", tc->name, i, action);
+	if (st->last_type)
+		CHECK(str_of(d, "type") && !strcmp(str_of(d, "type"), st->last_type),
+		      "%s step %zu: type %s, want %s", tc->name, i, str_of(d, "type"), st->last_type);
 	if (st->last_reason)
 		CHECK(reason && !strcmp(reason, st->last_reason), "%s step %zu: reason %s, want %s",
 		      tc->name, i, reason ? reason : "(none)", st->last_reason);
@@ -496,13 +624,25 @@ static struct controller *make(const struct tcase *tc, struct controller_config 
 		.scale_down_cooldown_s = tc->cooldown < 0 ? 0 : tc->cooldown,
 		.launch_timeout_s = tc->launch_timeout,
 		.clock = fake_clock,
+		.record_trace = tc->record_trace,
+		.scale_up_grace_s = tc->grace,
 	};
 	struct controller *c = NULL;
 	char err[256];
 
 	config_init(cfg);
 	cfg->upscaling_speed = 1000;	/* as raysense-controller sets it */
-	CHECK(config_add_group_spec(cfg, tc->group, err, sizeof(err)) == 0, "%s", err);
+	cfg->max_concurrent_launches = tc->max_concurrent;
+	for (const char *g = tc->group; g; g = strchr(g, ' ') ? strchr(g, ' ') + 1 : NULL) {
+		char spec[128];
+
+		snprintf(spec, sizeof(spec), "%.*s", (int)strcspn(g, " "), g);
+		CHECK(config_add_group_spec(cfg, spec, err, sizeof(err)) == 0, "%s", err);
+	}
+	if (tc->fusion) {
+		fusion_config_defaults(&o.fusion);
+		o.fusion.stuck_min_samples = 1;
+	}
 	CHECK(controller_create(&o, &c) == 0, "controller_create");
 	return c;
 }
@@ -516,18 +656,23 @@ static void run_case(const struct tcase *tc)
 	W.alive_after = tc->alive_after;
 	for (int i = 0; i < tc->preexisting; i++) {
 		struct worker_group g = { .name = "cpu1" };
+
+		W.alive_after = 0;
 		char id[PROVIDER_ID_MAX], err[PROVIDER_ERR_LEN];
 
 		g_clock = 0;
 		fp_launch(NULL, &g, id, err);
 	}
 	W.launches = 0;
+	W.alive_after = tc->alive_after;
 	c = make(tc, &cfg);
 	for (size_t i = 0; c && tc->steps[i].at >= 0; i++) {
 		W.step = &tc->steps[i];
 		g_clock = W.step->at;
-		if (W.step->agent_busy)
-			agent_reports(c, W.step->agent_busy);
+		if (W.step->alive_after > 0)
+			W.alive_after = W.step->alive_after;
+		if (W.step->agent_busy || W.step->lease_on || W.step->rejects)
+			agent_reports(c, W.step);
 		CHECK(controller_tick(c) == 0, "%s step %zu: tick failed", tc->name, i);
 		check_step(tc, i, c);
 	}
@@ -565,10 +710,50 @@ static void test_views(void)
 	config_free(&cfg);
 }
 
+/* --record-trace: a header, then the demand as it becomes pending. */
+static void test_record_trace(void)
+{
+	struct controller_config cfg;
+	struct tcase tc = cases[0];
+	char path[] = "/tmp/rs-trace-XXXXXX", line[4096];
+	struct controller *c;
+	int fd = mkstemp(path), lines = 0, submits = 0;
+	FILE *f;
+
+	CHECK(fd >= 0, "mkstemp");
+	close(fd);
+	memset(&W, 0, sizeof(W));
+	W.alive_after = 3;
+	tc.record_trace = path;
+	c = make(&tc, &cfg);
+	for (int i = 0; c && i < 3; i++) {
+		W.step = &scale_out_in[i];
+		g_clock = W.step->at;
+		CHECK(controller_tick(c) == 0, "tick");
+	}
+	controller_destroy(c);
+	config_free(&cfg);
+	f = fopen(path, "r");
+	CHECK(f != NULL, "trace written");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!lines++)
+			CHECK(strstr(line, "\"replay\":1") && strstr(line, "\"cpu1\""), "header: %s", line);
+		if (strstr(line, "\"submit\"")) {
+			submits++;
+			CHECK(strstr(line, "\"count\":2"), "two tasks became pending: %s", line);
+		}
+	}
+	CHECK(submits == 1, "one submit line (the demand appears once): %d", submits);
+	if (f)
+		fclose(f);
+	unlink(path);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_views();
+	test_record_trace();
 	CHECK_EXIT();
 }

@@ -242,16 +242,23 @@ int rs_agent_http_start(const struct rs_agent_http_config *cfg, struct rs_agent_
 	}
 	atomic_init(&h->attached, false);
 	pthread_mutex_init(&h->lock, NULL);
-	routes[0] = (struct rs_http_route){ "GET", "/metrics", handle_metrics, h };
-	routes[1] = (struct rs_http_route){ "GET", "/metrics.json", handle_metrics_json, h };
-	routes[2] = (struct rs_http_route){ "GET", "/healthz", handle_healthz, h };
-	routes[3] = (struct rs_http_route){ "GET", "/readyz", handle_readyz, h };
+	routes[0] = (struct rs_http_route){ "GET", "/metrics", handle_metrics, h, NULL, false };
+	routes[1] = (struct rs_http_route){ "GET", "/metrics.json", handle_metrics_json, h, NULL,
+					    false };
+	routes[2] = (struct rs_http_route){ "GET", "/healthz", handle_healthz, h, NULL, true };
+	routes[3] = (struct rs_http_route){ "GET", "/readyz", handle_readyz, h, NULL, true };
 	scfg.host = cfg->host ? cfg->host : "0.0.0.0";
 	scfg.port = cfg->port;
 	scfg.routes = routes;
 	scfg.n_routes = 4;
 	scfg.max_body = AGENT_HTTP_MAX_BODY;
 	scfg.threads = AGENT_HTTP_THREADS;
+	scfg.per_ip_limit = cfg->per_ip_limit;
+	scfg.request_deadline_ms = cfg->request_deadline_ms;
+	scfg.probe_listener = cfg->probe_port >= 0;
+	scfg.probe_host = cfg->probe_host;
+	scfg.probe_port = cfg->probe_port;
+	scfg.probe_required = cfg->probe_required;
 	err = rs_http_server_start(&scfg, &h->srv);
 	if (err) {
 		pthread_mutex_destroy(&h->lock);
@@ -261,11 +268,20 @@ int rs_agent_http_start(const struct rs_agent_http_config *cfg, struct rs_agent_
 	}
 	rs_info("serving /metrics, /metrics.json, /healthz, /readyz on %s:%d", scfg.host,
 		rs_http_server_port(h->srv));
+	if (scfg.probe_listener)
+		rs_info("/healthz and /readyz also on the probe listener %s:%d",
+			scfg.probe_host ? scfg.probe_host : scfg.host,
+			rs_http_server_probe_port(h->srv));
 	*out = h;
 	return 0;
 }
 
 int rs_agent_http_port(const struct rs_agent_http *h) { return rs_http_server_port(h->srv); }
+
+int rs_agent_http_probe_port(const struct rs_agent_http *h)
+{
+	return rs_http_server_probe_port(h->srv);
+}
 
 void rs_agent_http_set_ready(struct rs_agent_http *h, bool attached)
 {

@@ -175,6 +175,9 @@ int main(int argc, char **argv)
 		case RS_OPT_CONTROLLER_URL:
 		case RS_OPT_TOKEN_FILE:
 		case RS_OPT_PUSH_INTERVAL:
+		case RS_OPT_PROBE_LISTEN:
+		case RS_OPT_HTTP_PER_IP:
+		case RS_OPT_HTTP_DEADLINE:
 			rs_outputs_parse_opt(&outputs, PROG, c, optarg);
 			break;
 		case 'F':

@@ -32,16 +32,44 @@ static bool numeric_address(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+static void parse_addr(const char *prog, const char *flag, const char *arg, char *host,
+		       int *port)
+{
+	if (rs_parse_listen_addr(arg, "0.0.0.0", host, port))
+		rs_cli_usage_error(prog, "bad %s '%s' (want host:port, :port or port)", flag, arg);
+	if (!numeric_address(host))
+		rs_cli_usage_error(prog, "bad %s '%s': the host must be a numeric IPv4 "
+				   "or [IPv6] address, e.g. 0.0.0.0:9640 or [::]:9640", flag, arg);
+}
+
+static unsigned parse_uint(const char *prog, const char *flag, const char *arg, long min,
+			   long max)
+{
+	long v;
+
+	if (rs_parse_long(arg, min, max, &v))
+		rs_cli_usage_error(prog, "bad %s '%s' (want %ld..%ld)", flag, arg, min, max);
+	return (unsigned)v;
+}
+
 void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int opt,
 			  const char *arg)
 {
 	switch (opt) {
 	case RS_OPT_LISTEN:
-		if (rs_parse_listen_addr(arg, "0.0.0.0", cfg->listen_host, &cfg->listen_port))
-			rs_cli_usage_error(prog, "bad --listen '%s' (want host:port, :port or port)", arg);
-		if (!numeric_address(cfg->listen_host))
-			rs_cli_usage_error(prog, "bad --listen '%s': the host must be a numeric IPv4 "
-					   "or [IPv6] address, e.g. 0.0.0.0:9640 or [::]:9640", arg);
+		parse_addr(prog, "--listen", arg, cfg->listen_host, &cfg->listen_port);
+		break;
+	case RS_OPT_PROBE_LISTEN:
+		if (strcmp(arg, "off") == 0)
+			cfg->probe_port = -1;
+		else
+			parse_addr(prog, "--probe-listen", arg, cfg->probe_host, &cfg->probe_port);
+		break;
+	case RS_OPT_HTTP_PER_IP:
+		cfg->http_per_ip_limit = parse_uint(prog, "--http-per-ip-limit", arg, 1, 100000);
+		break;
+	case RS_OPT_HTTP_DEADLINE:
+		cfg->http_deadline_ms = parse_uint(prog, "--http-request-deadline-ms", arg, 100, 600000);
 		break;
 	case RS_OPT_CONTROLLER_URL:
 		if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0)
@@ -71,6 +99,13 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 		.collect = rs_snapshot_collect,
 		.free_snapshot = rs_snapshot_free,
 		.families = rs_metric_families,
+		.per_ip_limit = cfg->http_per_ip_limit,
+		.request_deadline_ms = cfg->http_deadline_ms,
+		.probe_host = cfg->probe_host[0] ? cfg->probe_host : cfg->listen_host,
+		.probe_port = cfg->probe_port ? cfg->probe_port
+			      : cfg->listen_port ? cfg->listen_port + 1 : 0,
+		/* An explicit --probe-listen must bind; the derived default warns. */
+		.probe_required = cfg->probe_port > 0,
 	};
 	int err;
 

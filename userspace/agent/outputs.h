@@ -13,20 +13,32 @@ enum {
 	RS_OPT_CONTROLLER_URL,
 	RS_OPT_TOKEN_FILE,
 	RS_OPT_PUSH_INTERVAL,
+	RS_OPT_PROBE_LISTEN,
+	RS_OPT_HTTP_PER_IP,
+	RS_OPT_HTTP_DEADLINE,
 };
 
 #define RS_OUTPUTS_LONG_OPTIONS                                                   \
 	{ "listen", required_argument, NULL, RS_OPT_LISTEN },                     \
 	{ "controller-url", required_argument, NULL, RS_OPT_CONTROLLER_URL },     \
 	{ "token-file", required_argument, NULL, RS_OPT_TOKEN_FILE },             \
-	{ "push-interval", required_argument, NULL, RS_OPT_PUSH_INTERVAL }
+	{ "push-interval", required_argument, NULL, RS_OPT_PUSH_INTERVAL },       \
+	{ "probe-listen", required_argument, NULL, RS_OPT_PROBE_LISTEN },         \
+	{ "http-per-ip-limit", required_argument, NULL, RS_OPT_HTTP_PER_IP },     \
+	{ "http-request-deadline-ms", required_argument, NULL, RS_OPT_HTTP_DEADLINE }
 
 #define RS_OUTPUTS_USAGE                                                                    \
 	"  --listen ADDR         serve /metrics, /metrics.json, /healthz, /readyz on\n"     \
 	"                        ADDR (host:port, :port or port; default 0.0.0.0:9640)\n"   \
 	"  --controller-url URL  POST a gzip JSON snapshot to URL every push interval\n"     \
 	"  --token-file FILE     bearer token for the push (re-read when it changes)\n"     \
-	"  --push-interval SECS  push interval in seconds (default 5)\n"
+	"  --push-interval SECS  push interval in seconds (default 5)\n"                   \
+	"  --probe-listen ADDR   also serve /healthz, /readyz on ADDR, with their own\n"   \
+	"                        connection slots, for the Kubernetes probes (default:\n"   \
+	"                        the --listen host, its port + 1, i.e. 9641; 'off')\n"      \
+	"  --http-per-ip-limit N connections per client address (default 32; 256 in all)\n" \
+	"  --http-request-deadline-ms N  time a request (headers, body, answer) may\n"    \
+	"                        take, from accept or the previous request (default 5000)\n"
 
 struct rs_outputs_config {
 	char listen_host[256];
@@ -34,9 +46,13 @@ struct rs_outputs_config {
 	const char *controller_url;
 	const char *token_file;
 	double push_interval_s;
+	char probe_host[256];       /* "" = listen_host */
+	int probe_port;             /* 0 = listen_port + 1; -1 = no probe listener */
+	unsigned http_per_ip_limit; /* 0 = the server's default */
+	unsigned http_deadline_ms;  /* 0 = the server's default */
 };
 
-/* Defaults: 0.0.0.0:9640, no push, 5 s. */
+/* Defaults: 0.0.0.0:9640 (probes on 9641), no push, 5 s. */
 void rs_outputs_defaults(struct rs_outputs_config *cfg);
 /* Handle one RS_OPT_* option; exits with usage error (code 2) on bad input. */
 void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int opt,

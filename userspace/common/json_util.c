@@ -2,6 +2,7 @@
 #include "common/json_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -149,5 +150,70 @@ int rs_json_get_array(const cJSON *obj, const char *path, const char *key,
 		return -EINVAL;
 	}
 	*out = item;
+	return 0;
+}
+
+/* Only keys in `allowed` (NULL-terminated) or starting with '_'. */
+int rs_json_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
+		      struct rs_json_error *err)
+{
+	const cJSON *it, *prev;
+	cJSON_ArrayForEach(it, obj) {
+		for (prev = obj->child; prev != it; prev = prev->next)
+			if (prev->string && it->string && strcmp(prev->string, it->string) == 0) {
+				rs_json_set_error(err, "%s: field '%s' appears twice", path,
+						  it->string);
+				return -EINVAL;
+			}
+		bool ok = it->string && it->string[0] == '_';
+		for (size_t i = 0; !ok && allowed[i]; i++)
+			ok = strcmp(it->string, allowed[i]) == 0;
+		if (!ok) {
+			rs_json_set_error(err, "%s: unknown field '%s'", path,
+					  it->string ? it->string : "");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* An optional whole number in [min, max]; absent leaves *out unchanged. */
+int rs_json_get_whole(const cJSON *obj, const char *path, const char *key, bool required,
+		   long min, long max, long *out, struct rs_json_error *err)
+{
+	double v;
+	int rc = rs_json_get_number(obj, path, key, required, &v, err);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (!isfinite(v) || v != floor(v)) {
+		rs_json_set_error(err, "%s.%s: expected a whole number", path, key);
+		return -EINVAL;
+	}
+	if (v < (double)min || v > (double)max) {
+		rs_json_set_error(err, "%s.%s: %.17g is out of range [%ld, %ld]", path, key,
+				  v, min, max);
+		return -EINVAL;
+	}
+	*out = (long)v;
+	return 0;
+}
+
+/* An optional number in [min, +inf); absent leaves *out unchanged. */
+int rs_json_get_nonneg(const cJSON *obj, const char *path, const char *key, double *out,
+		      struct rs_json_error *err)
+{
+	double v;
+	int rc = rs_json_get_number(obj, path, key, false, &v, err);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (!isfinite(v) || v < 0) {
+		rs_json_set_error(err, "%s.%s: must be a finite number >= 0", path, key);
+		return -EINVAL;
+	}
+	*out = v;
 	return 0;
 }

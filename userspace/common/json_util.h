@@ -30,6 +30,18 @@ int rs_json_get_object(const cJSON *obj, const char *path, const char *key,
 int rs_json_get_array(const cJSON *obj, const char *path, const char *key,
 		      bool required, const cJSON **out, struct rs_json_error *err);
 
+/* Only keys in `allowed` (NULL-terminated) or starting with '_' (comments),
+ * each at most once.  0 or -EINVAL. */
+int rs_json_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
+		       struct rs_json_error *err);
+/* A whole number in [min, max]; absent (and !required) leaves *out unchanged
+ * and returns 0. */
+int rs_json_get_whole(const cJSON *obj, const char *path, const char *key, bool required,
+		      long min, long max, long *out, struct rs_json_error *err);
+/* An optional finite number >= 0; absent leaves *out unchanged. */
+int rs_json_get_nonneg(const cJSON *obj, const char *path, const char *key, double *out,
+		       struct rs_json_error *err);
+
 void rs_json_set_error(struct rs_json_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -58,17 +58,25 @@ static void h_decisions(const struct rs_http_request *req, struct rs_http_respon
 	rs_http_reply_json(resp, 200, controller_decisions_json(a->c, (size_t)limit));
 }
 
+/* On the headers, before the (gzip) body is read or inflated. */
+static bool auth_signals(const struct rs_http_request *req, struct rs_http_response *resp,
+			 void *ctx)
+{
+	struct api_ctx *a = ctx;
+
+	if (!a->token || rs_http_bearer_ok(req, a->token))
+		return true;
+	rs_warn("signals: rejected a snapshot with a missing or wrong bearer token");
+	rs_http_reply_error(resp, 401, "missing or wrong bearer token");
+	return false;
+}
+
 static void h_signals(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
 	struct api_ctx *a = ctx;
 	char err[512];
 	int rc;
 
-	if (a->token && !rs_http_bearer_ok(req, a->token)) {
-		rs_warn("signals: rejected a snapshot with a missing or wrong bearer token");
-		rs_http_reply_error(resp, 401, "missing or wrong bearer token");
-		return;
-	}
 	rc = signals_ingest(controller_signals(a->c), req->body, req->body_len, rs_now_unix(), err,
 			    sizeof(err));
 	if (rc == -EINVAL) {
@@ -106,12 +114,12 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 			 struct rs_http_server **out)
 {
 	static struct rs_http_route routes[] = {
-		{ "GET", "/metrics", h_metrics, &g_ctx },
-		{ "GET", "/api/v1/status", h_status, &g_ctx },
-		{ "GET", "/api/v1/decisions", h_decisions, &g_ctx },
-		{ "POST", "/api/v1/signals", h_signals, &g_ctx },
-		{ "GET", "/healthz", h_healthz, &g_ctx },
-		{ "GET", "/readyz", h_readyz, &g_ctx },
+		{ "GET", "/metrics", h_metrics, &g_ctx, NULL, false },
+		{ "GET", "/api/v1/status", h_status, &g_ctx, NULL, false },
+		{ "GET", "/api/v1/decisions", h_decisions, &g_ctx, NULL, false },
+		{ "POST", "/api/v1/signals", h_signals, &g_ctx, auth_signals, false },
+		{ "GET", "/healthz", h_healthz, &g_ctx, NULL, true },
+		{ "GET", "/readyz", h_readyz, &g_ctx, NULL, true },
 	};
 	struct rs_http_server_config sc = {
 		.host = cfg->host,
@@ -119,11 +127,21 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 		.routes = routes,
 		.n_routes = sizeof(routes) / sizeof(routes[0]),
 		.max_body = cfg->max_body ? cfg->max_body : (1u << 20),
+		.per_ip_limit = cfg->per_ip_limit,
+		.request_deadline_ms = cfg->request_deadline_ms,
+		.probe_listener = cfg->probe_port >= 0,
+		.probe_port = cfg->probe_port > 0 ? cfg->probe_port : cfg->port ? cfg->port + 1 : 0,
 	};
+	int rc;
 
 	g_ctx.c = c;
 	g_ctx.token = cfg->token;
-	return rs_http_server_start(&sc, out);
+	rc = rs_http_server_start(&sc, out);
+	if (!rc && sc.probe_listener)
+		rs_info("/healthz and /readyz also on the probe listener %s:%d",
+			cfg->host ? cfg->host : "0.0.0.0",
+			rs_http_server_probe_port(*out));
+	return rc;
 }
 
 void controller_api_stop(struct rs_http_server *srv)
@@ -134,4 +152,9 @@ void controller_api_stop(struct rs_http_server *srv)
 int controller_api_port(const struct rs_http_server *srv)
 {
 	return rs_http_server_port(srv);
+}
+
+int controller_api_probe_port(const struct rs_http_server *srv)
+{
+	return rs_http_server_probe_port(srv);
 }

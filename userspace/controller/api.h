@@ -2,8 +2,10 @@
  *   GET  /metrics            Prometheus text (raysense_controller_*)
  *   GET  /api/v1/status      node types, nodes, current demand, last plan, agents
  *   GET  /api/v1/decisions   recent decisions, JSON array with "time" (?limit=N)
- *   POST /api/v1/signals     agent snapshots (gzip JSON, bearer token)
- *   GET  /healthz, /readyz */
+ *   POST /api/v1/signals     agent snapshots (gzip JSON, bearer token, checked
+ *                            on the headers before the body is read)
+ *   GET  /healthz, /readyz   also on the probe listener (API port + 1 by
+ *                            default), which keeps its own connection slots */
 #ifndef RAYSENSE_CONTROLLER_API_H
 #define RAYSENSE_CONTROLLER_API_H
 
@@ -16,6 +18,9 @@ struct controller_api_config {
 	int port;
 	const char *token;		/* required bearer token for POST; NULL = none */
 	size_t max_body;		/* default 1 MiB */
+	unsigned per_ip_limit;		/* 0 = RS_HTTP_DEFAULT_PER_IP_LIMIT */
+	unsigned request_deadline_ms;	/* 0 = RS_HTTP_DEFAULT_DEADLINE_MS */
+	int probe_port;			/* 0 = port + 1 (any free one when port is 0); -1 = none */
 };
 
 struct rs_http_server;
@@ -24,5 +29,7 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 			 struct rs_http_server **out);
 void controller_api_stop(struct rs_http_server *srv);
 int controller_api_port(const struct rs_http_server *srv);
+/* The probe listener's port, or -1 without one. */
+int controller_api_probe_port(const struct rs_http_server *srv);
 
 #endif

@@ -2,54 +2,22 @@
  * checks, act, record.  Each job lives in its own module: the cluster source
  * (source.h), idle runs (idle_tracker.h), the planner input (plan_input.h),
  * the planner (planner.h), the actuator (actuator.h), the decision log
- * (decisions.h), once-per-change notes (notes.h), the status JSON (views.h)
- * and the metrics (metrics.h).  This file only wires them together and owns
- * the state the HTTP threads read. */
-#include "controller/controller.h"
+ * (decisions.h), once-per-change notes (notes.h), the fusion rules around
+ * the planner (fusion_loop.h), the status JSON (views.h) and the metrics
+ * (metrics.h).  The state and its set-up live in controller_state.[ch]. */
+#include "controller/controller_state.h"
 
 #include "common/log.h"
 #include "common/util.h"
-#include "controller/act/actuator.h"
-#include "controller/act/decisions.h"
-#include "controller/plan/idle_tracker.h"
-#include "controller/metrics.h"
-#include "controller/act/notes.h"
-#include "controller/group_set.h"
 #include "controller/plan/plan_input.h"
 #include "controller/views.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
-struct controller {
-	struct controller_opts o;
-	struct signals *signals;
-	struct decision_log *log;
-	struct controller_metrics *metrics;
 
-	pthread_mutex_t lock;		/* the three fields below */
-	cJSON *status;
-	double last_ok_fetch;
-	char ray_version[32];
-	char provider_hold[1024];	/* why the provider does not let us act; "" = it does */
-
-	/* loop thread only */
-	struct actuator act;
-	struct idle_tracker idle;
-	struct loop_notes notes;
-	bool holding;
-	/* The provider's worker groups (o.config points there once it gave a set). */
-	struct group_set groups;
-};
-
-static double now(const struct controller *c)
-{
-	return c->o.clock ? c->o.clock() : rs_now_unix();
-}
 
 /* ---------------------------------------------------------------- publishing */
 
@@ -68,7 +36,7 @@ static void publish(struct controller *c, cJSON *st, bool fetched_ok)
 		c->status = st;
 	}
 	if (fetched_ok)
-		c->last_ok_fetch = now(c);
+		c->last_ok_fetch = controller_now(c);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -88,8 +56,9 @@ static void hold(struct controller *c, enum dash_source src, const char *err, do
 		cJSON *d = decision_new(DECISION_HOLD);
 		char msg[768];
 
-		snprintf(msg, sizeof(msg), "hold: no launch or termination until the dashboard "
-			 "answers again (%s: %.600s)", dash_source_name(src), err);
+		snprintf(msg, sizeof(msg), "hold: no termination until the dashboard answers "
+			 "again, and launches only from its last answer for %.0f s (%s: %.600s)",
+			 c->o.scale_up_grace_s, dash_source_name(src), err);
 		cJSON_AddStringToObject(d, "source", dash_source_name(src));
 		cJSON_AddStringToObject(d, "error", err);
 		decision_record(c->log, d, msg, t);
@@ -139,7 +108,7 @@ static bool busy_hint(void *ctx, const char *ray_node_id, int *busy, double *age
 {
 	struct controller *c = ctx;
 
-	return signals_busy_hint(c->signals, ray_node_id, now(c), c->o.signal_max_age_s, busy,
+	return signals_busy_hint(c->signals, ray_node_id, controller_now(c), c->o.signal_max_age_s, busy,
 				 age);
 }
 
@@ -153,7 +122,7 @@ static const char *scale_down_hold(const struct dash_snapshot *s)
 }
 
 static int build_input(struct controller *c, const struct dash_snapshot *s, bool fresh,
-		       double t, struct plan_input *p)
+		       double t, const char *stale, struct plan_input *p)
 {
 	struct plan_sources src = {
 		.config = c->o.config,
@@ -162,16 +131,23 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.busy_hint = busy_hint,
 		.hint_ctx = c,
 		.usage_fresh = fresh,
-		.scale_down_hold = scale_down_hold(s),
+		.scale_down_hold = stale ? stale : scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
+		.group_launch_timeout_s = c->group_timeouts,
 		.now = t,
 	};
+
+	for (size_t g = 0; g < c->o.config->group_count; g++)
+		c->group_timeouts[g] = actuator_launch_timeout(&c->act, g);
 
 	src.pnode_count = c->o.provider.ops->list(&c->o.provider, &src.pnodes);
 	return plan_input_build(&src, p);
 }
 
-static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
+/* One planned round.  stale != NULL: s is the last good snapshot (this
+ * tick's fetch failed): launches only, nothing learned from it again. */
+static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
+			const char *stale)
 {
 	struct plan_input p;
 	struct planner_output out = { 0 };
@@ -180,14 +156,19 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 	int rc;
 
 	notes_source(&c->notes, s);
-	if (dash_merge_demand(s, fresh) || idle_tracker_update(&c->idle, s, fresh, t)) {
+	if (dash_merge_demand(s, fresh) || (!stale && idle_tracker_update(&c->idle, s, fresh, t))) {
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
 		return -ENOMEM;
 	}
-	actuator_reconcile(&c->act, s, t);
-	rc = build_input(c, s, fresh, t, &p);
-	if (!rc)
+	if (!stale)
+		actuator_reconcile(&c->act, s, t);
+	rc = build_input(c, s, fresh, t, stale, &p);
+	if (!rc) {
+		if (trace_record_tick(c->rec, &p, &c->fusion.fusion) == -EIO)
+			rs_warn("cannot write the trace to %s", c->o.record_trace);
+		fusion_loop_before(&c->fusion, &p);
 		rc = planner_plan(&p.in, &out);
+	}
 	if (rc) {
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
 		rs_error("planner: %s", rc == -EINVAL ? out.error : strerror(-rc));
@@ -195,10 +176,14 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 		return rc;
 	}
 	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
+	fusion_loop_after(&c->fusion, &p, &out);
 	actuator_apply(&c->act, &p, &out);
 	st = status_base(c, t);
 	views_add_plan(st, &c->o.provider, s, &p, &out);
-	publish(c, st, true);
+	views_add_fusion(st, &c->fusion.fusion, c->o.config, &p);
+	if (stale)
+		cJSON_AddStringToObject(st, "holding", stale);
+	publish(c, st, !stale);
 	planner_output_free(&out);
 	plan_input_free(&p);
 	return 0;
@@ -206,7 +191,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t)
 
 /* ------------------------------------------------------- the provider's say */
 
-/* Record a change of the provider's hold: log, decision, metric. */
+/* Record a change of the provider's hold as a decision (logged once). */
 static void note_provider_hold(struct controller *c, const char *why, double t)
 {
 	char msg[1100];
@@ -224,6 +209,26 @@ static void note_provider_hold(struct controller *c, const char *why, double t)
 	}
 }
 
+/* Swap the provider's worker groups in when they changed (group_set.h).
+ * Non-zero while it has none yet. */
+static int sync_groups(struct controller *c)
+{
+	struct group_followers f = {
+		.metrics = c->metrics, .act = &c->act, .fusion = &c->fusion,
+		.group_timeouts = &c->group_timeouts,
+	};
+	const struct controller_config *before = c->o.config;
+	int rc = group_set_sync(&c->groups, &c->o.provider, &f, &c->o.config);
+
+	if (c->o.config != before && c->rec) {
+		rs_warn("worker groups changed: trace recording to %s stops (its header lists the "
+			"old groups)", c->o.record_trace);
+		trace_record_close(c->rec);
+		c->rec = NULL;
+	}
+	return rc;
+}
+
 /* The provider's say before a tick: swap its worker groups in, and hold
  * while it does not let us act (another autoscaler owns the cluster, or its
  * groups are not known yet).  True = hold this tick. */
@@ -235,7 +240,7 @@ static bool provider_gate(struct controller *c, double t)
 	bool changed;
 	cJSON *st;
 
-	if (group_set_sync(&c->groups, prov, c->metrics, &c->act, &c->o.config) && !why)
+	if (sync_groups(c) && !why)
 		why = "waiting for the provider's worker groups (the RayCluster is not read yet)";
 	metrics_other_autoscaler(c->metrics, other != NULL);
 	pthread_mutex_lock(&c->lock);
@@ -257,7 +262,7 @@ static bool provider_gate(struct controller *c, double t)
 
 int controller_tick(struct controller *c)
 {
-	double t0 = rs_now_mono(), t = now(c);
+	double t0 = rs_now_mono(), t = controller_now(c);
 	struct dash_snapshot snap;
 	enum dash_source failed;
 	char err[DASH_ERR_LEN] = "";
@@ -272,15 +277,55 @@ int controller_tick(struct controller *c)
 	rc = c->o.source.ops->fetch(&c->o.source, &snap, &failed, err);
 	if (rc) {
 		hold(c, failed, err, t);
+		if (c->have_last && t - c->last_at <= c->o.scale_up_grace_s)
+			plan_and_act(c, &c->last, t, "the dashboard did not answer: launches only, "
+				     "from its last answer");
 		metrics_loop(c->metrics, rs_now_mono() - t0);
 		return 0;
 	}
-	t = now(c);
+	t = controller_now(c);
 	resume(c, t);
-	rc = plan_and_act(c, &snap, t);
-	dash_snapshot_free(&snap);
+	rc = plan_and_act(c, &snap, t, NULL);
+	/* Kept for the ticks whose fetch fails: scale-up goes on from it for
+	 * scale_up_grace_s; scale-down never does. */
+	dash_snapshot_free(&c->last);
+	c->last = snap;
+	c->have_last = true;
+	c->last_at = t;
 	metrics_loop(c->metrics, rs_now_mono() - t0);
 	return rc;
+}
+
+void controller_kick(struct controller *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->kicked = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Sleep until the interval is over, a kick comes (no sooner than 0.25 s
+ * after the tick began), or *stop is set (checked every 50 ms: a signal
+ * handler sets it). */
+static void wait_next(struct controller *c, double start, volatile sig_atomic_t *stop)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!*stop) {
+		double elapsed = rs_now_mono() - start;
+		struct timespec ts;
+		double t;
+
+		if (elapsed >= c->o.interval_s || (c->kicked && elapsed >= 0.25))
+			break;
+		t = rs_now_unix() + 0.05;
+		ts.tv_sec = (time_t)t;
+		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+	}
+	if (c->kicked)
+		rs_debug("tick early: an agent reported leases queueing");
+	c->kicked = false;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void controller_run(struct controller *c, volatile sig_atomic_t *stop)
@@ -289,135 +334,7 @@ void controller_run(struct controller *c, volatile sig_atomic_t *stop)
 		double start = rs_now_mono();
 
 		controller_tick(c);
-		while (!*stop && rs_now_mono() - start < c->o.interval_s)
-			usleep(20000);
+		wait_next(c, start, stop);
 	}
 }
 
-/* ---------------------------------------------------------------- lifecycle */
-
-static void apply_defaults(struct controller_opts *o)
-{
-	if (o->interval_s <= 0)
-		o->interval_s = 1;
-	if (o->stale_after_s <= 0)
-		o->stale_after_s = 15;
-	if (o->scale_down_cooldown_s < 0)
-		o->scale_down_cooldown_s = 10;
-	if (o->launch_timeout_s <= 0)
-		o->launch_timeout_s = 180;
-	if (o->signal_max_age_s <= 0)
-		o->signal_max_age_s = 30;
-}
-
-static int init_actuator(struct controller *c)
-{
-	struct actuator_deps deps = {
-		.provider = &c->o.provider,
-		.source = &c->o.source,
-		.config = c->o.config,
-		.log = c->log,
-		.metrics = c->metrics,
-		.cooldown_s = c->o.scale_down_cooldown_s,
-		.launch_timeout_s = c->o.launch_timeout_s,
-		.dry_run = c->o.dry_run,
-	};
-
-	return actuator_init(&c->act, &deps);
-}
-
-static void free_parts(struct controller *c)
-{
-	actuator_fini(&c->act);
-	idle_tracker_free(&c->idle);
-	decision_log_free(c->log);
-	metrics_free(c->metrics);
-	signals_free(c->signals);
-	group_set_free(&c->groups);
-	cJSON_Delete(c->status);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-int controller_create(const struct controller_opts *opts, struct controller **out)
-{
-	struct controller *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	c->o = *opts;
-	group_set_init(&c->groups);
-	apply_defaults(&c->o);
-	pthread_mutex_init(&c->lock, NULL);
-	notes_init(&c->notes);
-	c->signals = signals_new();
-	c->log = decision_log_new(c->o.decision_history, c->o.dry_run);
-	c->metrics = metrics_new(c->o.config);
-	if (!c->signals || !c->log || !c->metrics || init_actuator(c)) {
-		free_parts(c);
-		return -ENOMEM;
-	}
-	*out = c;
-	return 0;
-}
-
-void controller_destroy(struct controller *c)
-{
-	if (!c)
-		return;
-	if (c->o.provider.ops)
-		c->o.provider.ops->destroy(&c->o.provider);
-	if (c->o.source.ops)
-		c->o.source.ops->destroy(&c->o.source);
-	free_parts(c);
-}
-
-/* ---------------------------------------------------------------- API views */
-
-struct signals *controller_signals(struct controller *c)
-{
-	return c->signals;
-}
-
-bool controller_ready_why(struct controller *c, char *why, size_t size)
-{
-	bool ok;
-
-	pthread_mutex_lock(&c->lock);
-	ok = c->last_ok_fetch > 0 && now(c) - c->last_ok_fetch < 10 * c->o.interval_s + 5;
-	if (why)
-		snprintf(why, size, "%s", c->provider_hold[0] ? c->provider_hold :
-			 "no successful dashboard fetch recently");
-	ok = ok && !c->provider_hold[0];
-	pthread_mutex_unlock(&c->lock);
-	return ok;
-}
-
-bool controller_ready(struct controller *c)
-{
-	return controller_ready_why(c, NULL, 0);
-}
-
-cJSON *controller_status_json(struct controller *c)
-{
-	cJSON *st;
-
-	pthread_mutex_lock(&c->lock);
-	st = c->status ? cJSON_Duplicate(c->status, true) : NULL;
-	pthread_mutex_unlock(&c->lock);
-	if (!st) {
-		st = cJSON_CreateObject();
-		cJSON_AddStringToObject(st, "holding", "no successful fetch yet");
-	}
-	return st;
-}
-
-cJSON *controller_decisions_json(struct controller *c, size_t limit)
-{
-	return decision_log_json(c->log, limit);
-}
-
-char *controller_metrics_text(struct controller *c)
-{
-	return metrics_render(c->metrics, c->log, c->signals);
-}

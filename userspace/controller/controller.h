@@ -3,7 +3,9 @@
  * publish the status, decisions and metrics the HTTP API serves (api.h).
  *
  * Safety rules (docs/controller-config.md explains them):
- *  - a tick whose fetch failed in any part acts on nothing ("hold");
+ *  - a tick whose fetch failed in any part terminates nothing ("hold"); for
+ *    scale_up_grace_s after the last good fetch it still launches from
+ *    that answer (scale-up never waits on a slow source), then nothing;
  *  - nodes are terminated only when the per-node usage (/api/cluster_status,
  *    written by Ray's monitor) is fresh (report age <= stale_after_s), the
  *    node was seen idle in those reports for its idle timeout, a fresh state
@@ -21,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
+#include "controller/fusion/fusion.h"
 #include "controller/provider/provider.h"
 #include "controller/source/signals.h"
 #include "controller/source/source.h"
@@ -34,8 +37,14 @@ struct controller_opts {
 	double scale_down_cooldown_s;		/* after a launch of a type; default 10 */
 	double launch_timeout_s;		/* pending -> give up; default 180 */
 	double signal_max_age_s;		/* agent hints older are ignored; default 30 */
+	double scale_up_grace_s;		/* launch from the last good fetch this long; 0 = not */
 	bool dry_run;
 	size_t decision_history;		/* default 500 */
+	/* Signal fusion (fusion/fusion.h); all zero = off: Ray's plans. */
+	struct fusion_config fusion;
+	/* Record a replay trace here (docs/replay.md); NULL = no. */
+	const char *record_trace;
+	double record_task_duration_s;		/* stands for every task's; default 60 */
 	/* Wall clock in UNIX seconds; NULL = the real one.  Tests drive ticks
 	 * with their own. */
 	double (*clock)(void);
@@ -43,13 +52,18 @@ struct controller_opts {
 
 struct controller;
 
-/* 0 or -ENOMEM; on failure the source and provider in opts are not taken. */
+/* 0, -ENOMEM, or -errno when the trace file cannot be created; on failure
+ * the source and provider in opts are not taken. */
 int controller_create(const struct controller_opts *opts, struct controller **out);
 void controller_destroy(struct controller *c);
 /* One fetch-plan-act round.  Returns 0 when it acted or held on purpose. */
 int controller_tick(struct controller *c);
-/* Tick every interval until *stop is set. */
+/* Tick every interval until *stop is set; with fusion on, an agent snapshot
+ * showing leases queueing starts the next tick at once (at most every
+ * 0.25 s). */
 void controller_run(struct controller *c, volatile sig_atomic_t *stop);
+/* Start the next tick now (thread-safe). */
+void controller_kick(struct controller *c);
 
 /* For the HTTP API (thread-safe; callers own the returned objects). */
 cJSON *controller_status_json(struct controller *c);

@@ -5,6 +5,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 void group_set_init(struct group_set *gs)
 {
@@ -33,18 +34,42 @@ static void log_groups(const struct controller_config *c)
 		c->group_count, c->upscaling_speed);
 }
 
+static int resize(double **v, size_t n)
+{
+	double *nv = calloc(n, sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	free(*v);
+	*v = nv;
+	return 0;
+}
+
+/* Point every follower at cfg.  0 or -ENOMEM (some may have moved). */
+static int follow(const struct group_followers *f, const struct controller_config *cfg)
+{
+	int rc = metrics_set_config(f->metrics, cfg);
+
+	if (!rc)
+		rc = actuator_set_config(f->act, cfg);
+	if (!rc && f->fusion)
+		rc = fusion_loop_set_config(f->fusion, cfg);
+	if (!rc && f->group_timeouts)
+		rc = resize(f->group_timeouts, cfg->group_count + 1);
+	return rc;
+}
+
 /* Make next (taken) the active set.  0 or -ENOMEM (nothing changed). */
 static int swap_in(struct group_set *gs, struct controller_config *next,
-		   struct controller_metrics *m, struct actuator *a,
-		   const struct controller_config **active)
+		   const struct group_followers *f, const struct controller_config **active)
 {
 	int slot = gs->cur == 0 ? 1 : 0, rc;
 
 	config_free(&gs->cfgs[slot]);
 	gs->cfgs[slot] = *next;
-	rc = metrics_set_config(m, &gs->cfgs[slot]);
-	if (!rc && (rc = actuator_set_config(a, &gs->cfgs[slot])))
-		metrics_set_config(m, *active);		/* back, best effort */
+	rc = follow(f, &gs->cfgs[slot]);
+	if (rc && follow(f, *active))	/* back, by name again */
+		rs_error("out of memory while changing worker groups");
 	if (rc) {
 		config_free(&gs->cfgs[slot]);
 		return rc;
@@ -57,8 +82,8 @@ static int swap_in(struct group_set *gs, struct controller_config *next,
 	return 0;
 }
 
-int group_set_sync(struct group_set *gs, struct provider *p, struct controller_metrics *m,
-		   struct actuator *a, const struct controller_config **active)
+int group_set_sync(struct group_set *gs, struct provider *p, const struct group_followers *f,
+		   const struct controller_config **active)
 {
 	struct controller_config next;
 	int rc;
@@ -72,8 +97,8 @@ int group_set_sync(struct group_set *gs, struct provider *p, struct controller_m
 		config_free(&next);
 		return 0;
 	}
-	rc = swap_in(gs, &next, m, a, active);
+	rc = swap_in(gs, &next, f, active);
 	if (rc)
-		metrics_error(m, METRICS_ERR_PROVIDER);
+		metrics_error(f->metrics, METRICS_ERR_PROVIDER);
 	return gs->cur < 0 ? rc : 0;
 }

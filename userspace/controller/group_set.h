@@ -8,6 +8,7 @@
 
 #include "controller/act/actuator.h"
 #include "controller/config.h"
+#include "controller/fusion_loop.h"
 #include "controller/metrics.h"
 #include "controller/provider/provider.h"
 
@@ -16,14 +17,21 @@ struct group_set {
 	int cur;			/* index of the active set; -1 = none yet */
 };
 
+/* Whoever keeps per-group state: re-indexed by name on a swap. */
+struct group_followers {
+	struct controller_metrics *metrics;
+	struct actuator *act;
+	struct fusion_loop *fusion;	/* NULL = none */
+	double **group_timeouts;	/* [group] scratch, resized; NULL = none */
+};
+
 void group_set_init(struct group_set *gs);
 void group_set_free(struct group_set *gs);
 /* Ask the provider for its groups; when they differ from *active, make the
- * new set active for the metrics, the actuator and *active (the old one is
- * freed).  0 (also when the provider has no such op, or keeps failing after
+ * new set active for the followers and *active (the old one is freed).  0 (also when the provider has no such op, or keeps failing after
  * a first set), or -errno while no set was ever taken (-EAGAIN: the provider
  * does not know them yet). */
-int group_set_sync(struct group_set *gs, struct provider *p, struct controller_metrics *m,
-		   struct actuator *a, const struct controller_config **active);
+int group_set_sync(struct group_set *gs, struct provider *p, const struct group_followers *f,
+		   const struct controller_config **active);
 
 #endif

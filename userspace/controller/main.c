@@ -46,10 +46,14 @@ static void usage(FILE *out)
 		"                           --dashboard-url is the same)\n"
 		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
 		"  --dashboard-timeout-ms N per-call timeout of the reads every tick makes (default 2000)\n"
+		"  --tick-budget-ms N       all reads of one tick together (default 800), so a tick\n"
+		"                           stays within its second however slow the dashboard is\n"
 		"  --tasks-timeout-ms N     timeout of the pending-task list, read in the background\n"
 		"                           and paced by its cost (default 30000)\n"
 		"  --tasks-wait-ms N        how long a tick waits for a fresh task list before it\n"
 		"                           plans with the last one (default 300)\n"
+		"  --tasks-max-pending N    read the task list only while the report shows at most N\n"
+		"                           pending tasks (default 2000; above, it stalls the dashboard)\n"
 		"Worker groups (docs/controller-config.md):\n"
 		"  --config FILE            JSON config with worker_groups\n"
 		"  --worker-group SPEC      NAME:CPU=1,GPU=0,<res>=N,min=0,max=4,idle=60 (repeatable)\n"
@@ -86,10 +90,27 @@ static void usage(FILE *out)
 		"  --stale-after S          max age of the per-node usage report for scale-down (default 15)\n"
 		"  --cooldown S             no scale-down of a type this long after its launch (default 10)\n"
 		"  --launch-timeout S       give up on a node not ALIVE after S (default 180)\n"
+		"  --scale-up-grace S       when a fetch fails, still launch from the last good\n"
+		"                           answer if it is at most S old (default 5; 0 = hold all)\n"
 		"  --dry-run                plan and log decisions, never launch or terminate\n"
+		"  --record-trace FILE      record the demand as a replay trace (raysensectl replay;\n"
+		"                           docs/replay.md); --trace-task-duration S stands for\n"
+		"                           every task's run time in it (60)\n"
+		"Signal fusion (docs/controller-config.md; never more nodes than the demand needs):\n"
+		"  --signals on|off         use agent and startup signals (default on); off = Ray's plans\n"
+		"  --keep-after-lease S     no idle stop of a node that served a lease this recently (30)\n"
+		"  --reject-burst R         no idle stop while rejected+spilled-back leases/s exceed R (5)\n"
+		"  --stuck-factor K         a launch not ALIVE after K x its group's p95 startup is\n"
+		"                           given up and the group backed off (3)\n"
+		"  --backoff S              how long a stuck group is backed off (120)\n"
+		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
 		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"  --token-file F           bearer token required on POST /api/v1/signals\n"
+		"  --probe-listen PORT|off  port of the /healthz, /readyz listener on the --listen host\n"
+		"                           (default: the API port + 1); keeps answering under load\n"
+		"  --http-per-ip-limit N    connections per client address (default 32)\n"
+		"  --http-request-deadline-ms N  total time for one request, headers and body (5000)\n"
 		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
@@ -105,8 +126,13 @@ struct args {
 	size_t n_group_specs;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
-	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms;
+	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
+	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
+	double scale_up_grace;
+	struct fusion_config fusion;
+	const char *record_trace;
+	double trace_task_s;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
 };
@@ -125,7 +151,8 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_IGNORE_IN_TREE,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_TICK_BUDGET, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_IGNORE_IN_TREE,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -174,7 +201,21 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "leader-elect", no_argument, NULL, O_LEADER },
 		{ "lease-name", required_argument, NULL, O_LEASE },
 		{ "tasks-timeout-ms", required_argument, NULL, O_TASKS_TIMEOUT },
+		{ "signals", required_argument, NULL, O_SIGNALS },
+		{ "keep-after-lease", required_argument, NULL, O_KEEP_LEASE },
+		{ "reject-burst", required_argument, NULL, O_REJECT_BURST },
+		{ "stuck-factor", required_argument, NULL, O_STUCK },
+		{ "backoff", required_argument, NULL, O_BACKOFF },
+		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
+		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
+		{ "probe-listen", required_argument, NULL, O_PROBE },
+		{ "record-trace", required_argument, NULL, O_TRACE },
+		{ "scale-up-grace", required_argument, NULL, O_GRACE_UP },
+		{ "tick-budget-ms", required_argument, NULL, O_TICK_BUDGET },
+		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
+		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
+		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "ignore-in-tree-autoscaler", no_argument, NULL, O_IGNORE_IN_TREE },
 		{ "help", no_argument, NULL, 'h' },
@@ -205,6 +246,47 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			if (rs_parse_long(optarg, 0, 10000, &l))
 				rs_cli_usage_error(PROG, "bad --tasks-wait-ms '%s' (0..10000)", optarg);
 			a->tasks_wait_ms = l;
+			break;
+		case O_SIGNALS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				rs_cli_usage_error(PROG, "bad --signals '%s' (want on or off)", optarg);
+			a->fusion.enabled = !strcmp(optarg, "on");
+			break;
+		case O_KEEP_LEASE: a->fusion.keep_after_lease_s = parse_secs("--keep-after-lease", optarg); break;
+		case O_REJECT_BURST: a->fusion.reject_burst_per_s = parse_secs("--reject-burst", optarg); break;
+		case O_STUCK:
+			a->fusion.stuck_factor = parse_secs("--stuck-factor", optarg);
+			if (a->fusion.stuck_factor < 1)
+				rs_cli_usage_error(PROG, "bad --stuck-factor '%s' (want >= 1)", optarg);
+			break;
+		case O_BACKOFF: a->fusion.backoff_s = parse_secs("--backoff", optarg); break;
+		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
+		case O_TASKS_MAX:
+			if (rs_parse_long(optarg, 0, 100000000, &l))
+				rs_cli_usage_error(PROG, "bad --tasks-max-pending '%s' (0..1e8)", optarg);
+			a->tasks_max_pending = l;
+			break;
+		case O_TRACE: a->record_trace = optarg; break;
+		case O_TICK_BUDGET:
+			if (rs_parse_long(optarg, 50, 600000, &a->tick_budget_ms))
+				rs_cli_usage_error(PROG, "bad --tick-budget-ms '%s' (50..600000)", optarg);
+			break;
+		case O_GRACE_UP: a->scale_up_grace = parse_secs("--scale-up-grace", optarg); break;
+		case O_TRACE_TASK: a->trace_task_s = parse_secs("--trace-task-duration", optarg); break;
+		case O_PROBE:
+			if (!strcmp(optarg, "off"))
+				a->probe_port = -1;
+			else if (rs_parse_long(optarg, 1, 65535, &a->probe_port))
+				rs_cli_usage_error(PROG, "bad --probe-listen '%s' (a port or off)", optarg);
+			break;
+		case O_PER_IP:
+			if (rs_parse_long(optarg, 1, 100000, &a->http_per_ip))
+				rs_cli_usage_error(PROG, "bad --http-per-ip-limit '%s' (1..100000)", optarg);
+			break;
+		case O_DEADLINE:
+			if (rs_parse_long(optarg, 100, 600000, &a->http_deadline_ms))
+				rs_cli_usage_error(PROG, "bad --http-request-deadline-ms '%s' (100..600000)",
+						   optarg);
 			break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_GROUP:	/* parsed below, once the provider is known */
@@ -388,7 +470,8 @@ static void stop_all_nodes(struct provider *p, double grace)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1 };
+	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1,
+			  .scale_up_grace = 5 };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
@@ -409,6 +492,7 @@ int main(int argc, char **argv)
 	a.group_specs = calloc((size_t)argc + 1, sizeof(*a.group_specs));
 	if (!a.group_specs)
 		return RS_EXIT_FAILURE;
+	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
 	rs_log_init("controller", a.level);
 	dash_token = read_token(a.dash_token_file, "dashboard token file");
@@ -443,7 +527,9 @@ int main(int argc, char **argv)
 	dash.token = dash_token;
 	dash.timeout_ms = a.dash_timeout_ms;
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
-	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0, &opts.source)) {
+	dash.tick_budget_ms = a.tick_budget_ms;
+	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
+			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");
 		return RS_EXIT_FAILURE;
 	}
@@ -453,22 +539,33 @@ int main(int argc, char **argv)
 	opts.scale_down_cooldown_s = a.cooldown > 0 ? a.cooldown : -1;
 	opts.launch_timeout_s = a.launch_timeout;
 	opts.signal_max_age_s = a.signal_max_age;
+	opts.scale_up_grace_s = a.scale_up_grace;
 	opts.dry_run = a.dry_run;
-	if (controller_create(&opts, &ctl)) {
-		rs_error("out of memory");
+	opts.fusion = a.fusion;
+	opts.record_trace = a.record_trace;
+	opts.record_task_duration_s = a.trace_task_s;
+	rc = controller_create(&opts, &ctl);
+	if (rc) {
+		rs_error("cannot start the controller: %s%s%s%s", strerror(-rc),
+			 a.record_trace ? " (trace file " : "", a.record_trace ? a.record_trace : "",
+			 a.record_trace ? ")" : "");
 		return RS_EXIT_FAILURE;
 	}
 	ac.host = host;
 	ac.port = port;
 	ac.token = token;
+	ac.probe_port = (int)a.probe_port;
+	ac.per_ip_limit = (unsigned)a.http_per_ip;
+	ac.request_deadline_ms = (unsigned)a.http_deadline_ms;
 	rc = controller_api_start(ctl, &ac, &srv);
 	if (rc) {
 		rs_error("cannot listen on %s:%d: %s", host, port, strerror(-rc));
 		controller_destroy(ctl);
 		return RS_EXIT_FAILURE;
 	}
-	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d%s",
-		dash.base_url, cfg.group_count, host, controller_api_port(srv),
+	rs_info("controller up: dashboard %s, %zu worker group(s), API on %s:%d, probes on %d, "
+		"signals %s%s", dash.base_url, cfg.group_count, host, controller_api_port(srv),
+		controller_api_probe_port(srv), a.fusion.enabled ? "on" : "off",
 		a.dry_run ? ", DRY RUN" : "");
 	/* A standby serves the API while it waits for the Lease (so liveness
 	 * probes pass; readiness stays false until it runs the loop). */

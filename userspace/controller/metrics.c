@@ -4,6 +4,7 @@
 
 #include "common/prom_text.h"
 #include "controller/act/decisions.h"
+#include "controller/fusion/startup_model.h"
 #include "controller/source/signals.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ struct controller_metrics {
 	double loop_sum;
 	unsigned long loop_count;
 	char *provider_text;
+	struct startup_group *startup;			/* [group] */
 };
 
 struct controller_metrics *metrics_new(const struct controller_config *cfg)
@@ -44,9 +46,11 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 	m->cfg = cfg;
 	m->launches = calloc(ng, sizeof(*m->launches));
 	m->terminations = calloc(ng, sizeof(*m->terminations));
-	if (!m->launches || !m->terminations) {
+	m->startup = calloc(ng, sizeof(*m->startup));
+	if (!m->launches || !m->terminations || !m->startup) {
 		free(m->launches);
 		free(m->terminations);
+		free(m->startup);
 		free(m);
 		return NULL;
 	}
@@ -54,35 +58,52 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 	return m;
 }
 
+/* Group i of cfg takes the counters of old group map[i]; the old arrays
+ * come back in the arguments (to be freed).  Under m->lock. */
+static void regroup(struct controller_metrics *m, const struct controller_config *cfg,
+		    const int *map, unsigned long **launches,
+		    unsigned long (**terms)[TR_COUNT], struct startup_group **startup)
+{
+	unsigned long *l = *launches, (*t)[TR_COUNT] = *terms;
+	struct startup_group *st = *startup;
+
+	for (size_t i = 0; i < cfg->group_count; i++) {
+		if (map[i] < 0)
+			continue;
+		l[i] = m->launches[map[i]];
+		memcpy(t[i], m->terminations[map[i]], sizeof(t[i]));
+		st[i] = m->startup[map[i]];
+	}
+	*launches = m->launches;
+	*terms = m->terminations;
+	*startup = m->startup;
+	m->launches = l;
+	m->terminations = t;
+	m->startup = st;
+	m->cfg = cfg;
+}
+
 int metrics_set_config(struct controller_metrics *m, const struct controller_config *cfg)
 {
 	size_t ng = cfg->group_count + 1;
 	unsigned long *launches = calloc(ng, sizeof(*launches));
 	unsigned long (*terms)[TR_COUNT] = calloc(ng, sizeof(*terms));
+	struct startup_group *startup = calloc(ng, sizeof(*startup));
 	int *map = calloc(ng, sizeof(*map));
+	int rc = -ENOMEM;
 
-	if (!launches || !terms || !map) {
-		free(launches);
-		free(terms);
-		free(map);
-		return -ENOMEM;
+	if (launches && terms && startup && map) {
+		pthread_mutex_lock(&m->lock);
+		config_group_map(m->cfg, cfg, map);
+		regroup(m, cfg, map, &launches, &terms, &startup);
+		pthread_mutex_unlock(&m->lock);
+		rc = 0;
 	}
-	pthread_mutex_lock(&m->lock);
-	config_group_map(m->cfg, cfg, map);
-	for (size_t i = 0; i < cfg->group_count; i++) {
-		if (map[i] < 0)
-			continue;
-		launches[i] = m->launches[map[i]];
-		memcpy(terms[i], m->terminations[map[i]], sizeof(terms[i]));
-	}
-	free(m->launches);
-	free(m->terminations);
-	m->launches = launches;
-	m->terminations = terms;
-	m->cfg = cfg;
-	pthread_mutex_unlock(&m->lock);
+	free(launches);
+	free(terms);
+	free(startup);
 	free(map);
-	return 0;
+	return rc;
 }
 
 void metrics_other_autoscaler(struct controller_metrics *m, bool on)
@@ -99,6 +120,7 @@ void metrics_free(struct controller_metrics *m)
 	free(m->launches);
 	free(m->terminations);
 	free(m->provider_text);
+	free(m->startup);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -147,6 +169,15 @@ void metrics_loop(struct controller_metrics *m, double seconds)
 	m->loop_hist[b]++;
 	m->loop_sum += seconds;
 	m->loop_count++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_startup(struct controller_metrics *m, size_t group, double startup_s)
+{
+	if (group >= m->cfg->group_count)
+		return;
+	pthread_mutex_lock(&m->lock);
+	startup_add(&m->startup[group], startup_s);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -211,6 +242,26 @@ static void render_loop(struct rs_prom_text *w, const struct controller_metrics 
 	rs_prom_histogram(w, name, NULL, 0, &h);
 }
 
+static void render_startup(struct rs_prom_text *w, const struct controller_metrics *m)
+{
+	static const char name[] = "raysense_controller_startup_seconds";
+
+	rs_prom_family(w, name, "Launch to Ray ALIVE, per worker group, as the controller saw it.",
+		       RS_PROM_HISTOGRAM);
+	for (size_t g = 0; g < m->cfg->group_count; g++) {
+		const struct startup_group *sg = &m->startup[g];
+		uint64_t cum[STARTUP_BUCKETS], total = 0;
+		struct rs_prom_hist h = {
+			.n_buckets = STARTUP_BUCKETS, .le = startup_bucket_le, .cumulative = cum,
+			.count = sg->count, .sum = sg->sum,
+		};
+
+		for (size_t b = 0; b < STARTUP_BUCKETS; b++)
+			cum[b] = total += sg->hist[b];
+		rs_prom_histogram(w, name, RS_PROM_LABELS({ "type", m->cfg->groups[g].name }), &h);
+	}
+}
+
 static void render_errors(struct rs_prom_text *w, const struct controller_metrics *m)
 {
 	static const char name[] = "raysense_controller_errors_total";
@@ -237,6 +288,7 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 	rs_prom_sample(&w, "raysense_controller_infeasible_demand", NULL, NULL, 0,
 		       m->infeasible_units);
 	render_loop(&w, m);
+	render_startup(&w, m);
 	render_errors(&w, m);
 	rs_prom_family(&w, "raysense_controller_other_autoscaler", "1 while another autoscaler "
 		       "(KubeRay enableInTreeAutoscaling) owns the cluster and nothing is done.",

@@ -1,6 +1,7 @@
 /* metrics.h -- the controller's counters and gauges (errors per source,
  * launches and terminations per group, decisions per action, infeasible
- * demand, control-loop duration) and their Prometheus text for GET /metrics.
+ * demand, control-loop duration, launch -> ALIVE per group) and their
+ * Prometheus text for GET /metrics.
  * Thread-safe: the loop counts, HTTP threads render. */
 #ifndef RAYSENSE_CONTROLLER_METRICS_H
 #define RAYSENSE_CONTROLLER_METRICS_H
@@ -41,6 +42,8 @@ void metrics_launch(struct controller_metrics *m, size_t group);
 void metrics_termination(struct controller_metrics *m, size_t group, enum term_reason r);
 void metrics_infeasible(struct controller_metrics *m, double units);
 void metrics_loop(struct controller_metrics *m, double seconds);
+/* A node of the group became ALIVE startup_s after its launch. */
+void metrics_startup(struct controller_metrics *m, size_t group, double startup_s);
 /* Replace the provider's own Prometheus text (takes ownership; NULL keeps
  * the previous one). */
 void metrics_provider_text(struct controller_metrics *m, char *text);

@@ -181,3 +181,37 @@ void views_add_plan(cJSON *st, struct provider *prov, const struct dash_snapshot
 	cJSON_AddItemToObject(st, "demand", demand_json(s, p));
 	cJSON_AddItemToObject(st, "last_plan", plan_json_render(&p->in, out));
 }
+
+static cJSON *group_fusion_json(const struct fusion *f, const struct plan_input *p, size_t g)
+{
+	const struct planner_node_type *t = &p->types[PLAN_FIRST_GROUP_TYPE + g];
+	cJSON *o = cJSON_CreateObject();
+	struct startup_stats st;
+
+	fusion_startup_stats(f, g, &st);
+	cJSON_AddStringToObject(o, "type", t->name);
+	cJSON_AddNumberToObject(o, "startup_samples", (double)st.n);
+	if (st.n) {
+		cJSON_AddNumberToObject(o, "startup_p50_s", round(st.p50 * 10) / 10);
+		cJSON_AddNumberToObject(o, "startup_p90_s", round(st.p90 * 10) / 10);
+		cJSON_AddNumberToObject(o, "startup_p95_s", round(st.p95 * 10) / 10);
+	}
+	if (f->g[g].backoff_until > p->now)
+		cJSON_AddNumberToObject(o, "backed_off_s", round((f->g[g].backoff_until - p->now) * 10) / 10);
+	cJSON_AddNumberToObject(o, "idle_timeout_s", t->idle_timeout_s >= 0 ? t->idle_timeout_s :
+				p->in.idle_timeout_s);
+	return o;
+}
+
+void views_add_fusion(cJSON *st, const struct fusion *f, const struct controller_config *cfg,
+		      const struct plan_input *p)
+{
+	cJSON *o = cJSON_AddObjectToObject(st, "fusion"), *groups;
+
+	if (!o)
+		return;
+	cJSON_AddBoolToObject(o, "enabled", f->cfg.enabled);
+	groups = cJSON_AddArrayToObject(o, "groups");
+	for (size_t g = 0; groups && g < cfg->group_count && g < f->group_count; g++)
+		cJSON_AddItemToArray(groups, group_fusion_json(f, p, g));
+}

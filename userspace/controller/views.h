@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller/config.h"
+#include "controller/fusion/fusion.h"
 #include "controller/source/demand.h"
 #include "controller/plan/plan_input.h"
 #include "controller/plan/planner.h"
@@ -22,5 +23,10 @@ cJSON *views_status_base(const struct controller_config *cfg, struct provider *p
 /* Add "nodes", "demand" and "last_plan" for a planned tick. */
 void views_add_plan(cJSON *st, struct provider *prov, const struct dash_snapshot *s,
 		    const struct plan_input *p, const struct planner_output *out);
+
+/* Add "fusion": whether it is on, and per group the startup model, the
+ * launch timeout, any back-off and the idle timeout in force. */
+void views_add_fusion(cJSON *st, const struct fusion *f, const struct controller_config *cfg,
+		      const struct plan_input *p);
 
 #endif

@@ -104,6 +104,40 @@ static void print_demand_plan(const cJSON *st)
 	free(plan);
 }
 
+static double num(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static void print_fusion(const cJSON *st)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(st, "fusion"), *g;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(st, "demand");
+
+	if (str(d, "scale_down_hold", NULL))
+		printf("Scale-down held: %s\n", str(d, "scale_down_hold", ""));
+	if (!f)
+		return;
+	printf("Signal fusion: %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "enabled")) ?
+	       "on" : "off (Ray's plans)");
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(f, "groups")) {
+		double n = num(g, "startup_samples", 0), off = num(g, "backed_off_s", 0);
+
+		printf("  %-16s startup", str(g, "type", "?"));
+		if (n > 0)
+			printf(" p50 %.1fs p90 %.1fs p95 %.1fs (%g samples)", num(g, "startup_p50_s", 0),
+			       num(g, "startup_p90_s", 0), num(g, "startup_p95_s", 0), n);
+		else
+			printf(" not measured yet");
+		printf(", idle timeout %gs", num(g, "idle_timeout_s", 0));
+		if (off > 0)
+			printf(", BACKED OFF %.0fs more", off);
+		printf("\n");
+	}
+}
+
 static void print_decisions(const cJSON *decisions)
 {
 	const cJSON *d;
@@ -170,6 +204,7 @@ int cmd_status(int argc, char **argv)
 		print_types(st);
 		print_nodes(st);
 		print_demand_plan(st);
+		print_fusion(st);
 		print_decisions(dec);
 		cJSON_Delete(dec);
 	}

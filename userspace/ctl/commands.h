@@ -14,5 +14,6 @@ int cmd_plan(int argc, char **argv);   /* offline planner: raysensectl plan FILE
 int cmd_status(int argc, char **argv); /* controller status */
 int cmd_agent(int argc, char **argv);  /* agent summary over HTTP */
 int cmd_maps(int argc, char **argv);   /* decode pinned BPF maps directly */
+int cmd_replay(int argc, char **argv); /* demand trace replay: raysensectl replay TRACE */
 
 #endif

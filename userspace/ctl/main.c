@@ -20,6 +20,7 @@ bool ctl_pretty_output;
 #pragma weak cmd_status
 #pragma weak cmd_agent
 #pragma weak cmd_maps
+#pragma weak cmd_replay
 
 struct subcommand {
 	const char *name;
@@ -36,6 +37,7 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n"
 		"  plan FILE        plan a scenario (JSON; '-' for stdin) and print the plan\n"
+		"  replay TRACE     replay a demand trace: Ray's semantics vs raysense\n"
 		"  status [--url U] show the controller's node types, nodes, demand and last plan\n"
 		"  agent [--url U]  summarize an agent's signals\n"
 		"  maps [--dir D]   decode the pinned BPF maps (no agent needed)\n"
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
 	};
 	const struct subcommand cmds[] = {
 		{ "plan", cmd_plan, "offline planner" },
+		{ "replay", cmd_replay, "demand trace replay" },
 		{ "status", cmd_status, "controller status" },
 		{ "agent", cmd_agent, "agent summary" },
 		{ "maps", cmd_maps, "pinned maps" },

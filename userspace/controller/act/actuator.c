@@ -23,6 +23,16 @@ void actuator_fini(struct actuator *a)
 {
 	free(a->last_launch_at);
 	a->last_launch_at = NULL;
+	free(a->alive);
+	a->alive = NULL;
+}
+
+double actuator_launch_timeout(const struct actuator *a, size_t g)
+{
+	const struct actuator_observer *o = &a->d.obs;
+
+	return o->launch_timeout ? o->launch_timeout(o->ctx, g, a->d.launch_timeout_s) :
+	       a->d.launch_timeout_s;
 }
 
 int actuator_set_config(struct actuator *a, const struct controller_config *cfg)
@@ -60,6 +70,7 @@ static bool provider_stop(struct actuator *a, const char *id)
 
 static void expire_pending(struct actuator *a, const struct provider_node *pn, int g, double now)
 {
+	const struct actuator_observer *o = &a->d.obs;
 	cJSON *d = decision_new(DECISION_TERMINATE);
 	char msg[256];
 
@@ -68,9 +79,41 @@ static void expire_pending(struct actuator *a, const struct provider_node *pn, i
 	cJSON_AddStringToObject(d, "type", pn->type);
 	cJSON_AddStringToObject(d, "node", pn->id);
 	cJSON_AddStringToObject(d, "reason", "launch_timeout");
+	cJSON_AddNumberToObject(d, "launch_timeout_s", actuator_launch_timeout(a, (size_t)g));
 	provider_stop(a, pn->id);
 	metrics_termination(a->d.metrics, (size_t)g, TR_LAUNCH_TIMEOUT);
 	decision_record(a->d.log, d, msg, now);
+	if (o->gave_up)
+		o->gave_up(o->ctx, (size_t)g, pn->id, now - pn->launched_at, now);
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+static bool was_alive(const struct actuator *a, const char *id)
+{
+	return a->alive_n && bsearch(id, a->alive, a->alive_n, sizeof(*a->alive), cmp_id);
+}
+
+/* The ids ALIVE now become the set for next tick.  On allocation failure
+ * the old set stays (a first sighting may then be reported late). */
+static void remember_alive(struct actuator *a, const struct provider_node *pn, size_t np,
+			   const struct dash_snapshot *s)
+{
+	char (*ids)[PROVIDER_ID_MAX] = malloc((np + 1) * sizeof(*ids));
+	size_t n = 0;
+
+	if (!ids)
+		return;
+	for (size_t i = 0; i < np; i++)
+		if (plan_ray_node_of(s, pn[i].id))
+			memcpy(ids[n++], pn[i].id, PROVIDER_ID_MAX);
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	free(a->alive);
+	a->alive = ids;
+	a->alive_n = n;
 }
 
 void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now)
@@ -89,9 +132,13 @@ void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, doubl
 		dn = plan_ray_node_of(s, pn[i].id);
 		if (dn && prov->ops->node_alive)
 			prov->ops->node_alive(prov, pn[i].id, now);
-		if (plan_launch_expired(&pn[i], dn, now, a->d.launch_timeout_s))
+		if (dn && !was_alive(a, pn[i].id) && a->d.obs.alive)
+			a->d.obs.alive(a->d.obs.ctx, (size_t)g, now - pn[i].launched_at);
+		if (plan_launch_expired(&pn[i], dn, now, actuator_launch_timeout(a, (size_t)g)))
 			expire_pending(a, &pn[i], g, now);
 	}
+	np = prov->ops->list(prov, &pn);
+	remember_alive(a, pn, np, s);
 }
 
 /* ---------------------------------------------------------------- launches */
@@ -144,6 +191,8 @@ static void launch_one(struct actuator *a, const struct plan_input *p,
 		return;
 	}
 	a->last_launch_at[g] = p->now;
+	if (a->d.obs.launched)
+		a->d.obs.launched(a->d.obs.ctx, g, p->now);
 	because = launch_demand(p, out, t, nth);
 	dem = because ? cJSON_PrintUnformatted(because) : NULL;
 	snprintf(msg, sizeof(msg), "launch %s node %s for %.600s", wg->name, id, dem ? dem : "?");
@@ -267,6 +316,9 @@ static void terminate_one(struct actuator *a, const struct plan_input *p,
 			 planner_term_reason_name(tm->reason));
 	metrics_termination(a->d.metrics, (size_t)plan_group_index(a->d.config, tm->type),
 			    term_reason_of(tm->reason));
+	if (tm->reason == PLANNER_TERM_IDLE && a->d.obs.stopped_idle)
+		a->d.obs.stopped_idle(a->d.obs.ctx, (size_t)plan_group_index(a->d.config, tm->type),
+				      p->now);
 	decision_record(a->d.log, term_json(tm, ref, DECISION_TERMINATE), msg, p->now);
 }
 

@@ -10,6 +10,7 @@
 #define RAYSENSE_CONTROLLER_ACTUATOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "controller/config.h"
 #include "controller/act/decisions.h"
@@ -18,6 +19,18 @@
 #include "controller/plan/planner.h"
 #include "controller/provider/provider.h"
 #include "controller/source/source.h"
+
+/* Optional: who wants to know (the fusion rules, fusion/fusion.h).  Any
+ * member may be NULL. */
+struct actuator_observer {
+	void *ctx;
+	/* The launch timeout of a group this tick (else the configured one). */
+	double (*launch_timeout)(void *ctx, size_t group, double configured);
+	void (*launched)(void *ctx, size_t group, double now);
+	void (*alive)(void *ctx, size_t group, double startup_s);
+	void (*stopped_idle)(void *ctx, size_t group, double now);
+	void (*gave_up)(void *ctx, size_t group, const char *node, double waited_s, double now);
+};
 
 struct actuator_deps {
 	struct provider *provider;
@@ -28,12 +41,16 @@ struct actuator_deps {
 	double cooldown_s;			/* no stop in a group within this of its launch */
 	double launch_timeout_s;		/* launched, not ALIVE after this: give up */
 	bool dry_run;
+	struct actuator_observer obs;
 };
 
 struct actuator {
 	struct actuator_deps d;
 	double *last_launch_at;			/* [group], the plan's clock */
 	char dry_sig[1024];			/* --dry-run: the last plan recorded */
+	/* Provider ids seen ALIVE last tick (sorted), to notice the first time. */
+	char (*alive)[PROVIDER_ID_MAX];
+	size_t alive_n, alive_cap;
 };
 
 int actuator_init(struct actuator *a, const struct actuator_deps *deps);
@@ -42,12 +59,16 @@ void actuator_fini(struct actuator *a);
  * has none).  0 or -ENOMEM (then nothing changed). */
 int actuator_set_config(struct actuator *a, const struct controller_config *cfg);
 
-/* Before planning: tell the provider which of its nodes Ray lists ALIVE,
- * and stop the launches that stayed pending past the launch timeout. */
+/* Before planning: tell the provider which of its nodes Ray lists ALIVE
+ * (and the observer when one is ALIVE for the first time), and stop the
+ * launches that stayed pending past their group's launch timeout. */
 void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now);
 /* Launch and terminate as the plan says (once per distinct plan in
  * --dry-run). */
 void actuator_apply(struct actuator *a, const struct plan_input *p,
 		    const struct planner_output *out);
+
+/* The launch timeout of group g this tick (the observer's, or configured). */
+double actuator_launch_timeout(const struct actuator *a, size_t g);
 
 #endif

@@ -17,6 +17,7 @@ static const char *const action_names[DECISION_ACTION_COUNT] = {
 	[DECISION_HOLD] = "hold",
 	[DECISION_RESUME] = "resume",
 	[DECISION_INFEASIBLE] = "infeasible",
+	[DECISION_FALLBACK] = "fallback",
 };
 
 struct decision_log {

@@ -82,6 +82,7 @@ static struct planner_node *add_node(struct plan_input *p, enum node_ref_kind ki
 	if (pn) {
 		snprintf(r->provider_id, PROVIDER_ID_MAX, "%s", pn->id);
 		r->launched_at = pn->launched_at;
+		r->started_at = pn->started_at;
 	}
 	memset(n, 0, sizeof(*n));
 	n->id = pn ? r->provider_id : dn->node_id;
@@ -116,9 +117,11 @@ static void add_provider_node(const struct plan_sources *src, struct plan_input 
 			      const struct provider_node *pn, int g)
 {
 	const struct dash_node *dn = plan_ray_node_of(src->snap, pn->id);
+	double timeout = src->group_launch_timeout_s ? src->group_launch_timeout_s[g] :
+			 src->launch_timeout_s;
 	struct planner_node *n;
 
-	if (plan_launch_expired(pn, dn, src->now, src->launch_timeout_s))
+	if (plan_launch_expired(pn, dn, src->now, timeout))
 		return;
 	n = add_node(p, REF_PROVIDER, src->config->groups[g].name, pn, dn);
 	if (!dn)

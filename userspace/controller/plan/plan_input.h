@@ -31,6 +31,7 @@ struct node_ref {
 	enum node_ref_kind kind;
 	char provider_id[PROVIDER_ID_MAX];	/* "" unless REF_PROVIDER */
 	double launched_at;
+	double started_at;			/* provider_node.started_at */
 	const struct dash_node *dn;		/* the Ray node, NULL while pending */
 };
 
@@ -51,6 +52,9 @@ struct plan_sources {
 	 * detail that would show demand for it is missing), or NULL. */
 	const char *scale_down_hold;
 	double launch_timeout_s;
+	/* Per worker group, overriding launch_timeout_s (fusion's stuck rule);
+	 * NULL = launch_timeout_s for all. */
+	const double *group_launch_timeout_s;
 	double now;
 };
 

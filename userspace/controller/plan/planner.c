@@ -176,6 +176,30 @@ static int check_unique_ids(struct planner *p)
 	return rc ? fail(p, "node id '%s' appears twice", p->in->nodes[b].id) : 0;
 }
 
+/* type_order, when given, names every node type exactly once. */
+static int check_type_order(struct planner *p)
+{
+	const struct planner_input *in = p->in;
+	bool *seen;
+	int err = 0;
+
+	if (!in->type_order)
+		return 0;
+	seen = calloc(in->node_type_count + 1, sizeof(*seen));
+	if (!seen)
+		return -ENOMEM;
+	for (size_t k = 0; k < in->node_type_count && !err; k++) {
+		size_t t = in->type_order[k];
+
+		if (t >= in->node_type_count || seen[t])
+			err = fail(p, "type_order is not a permutation of the node types");
+		else
+			seen[t] = true;
+	}
+	free(seen);
+	return err;
+}
+
 static int validate(struct planner *p)
 {
 	const struct planner_input *in = p->in;
@@ -200,6 +224,8 @@ static int validate(struct planner *p)
 		if ((err = check_resources(p, &t->resources, t->name)))
 			return err;
 	}
+	if ((err = check_type_order(p)))
+		return err;
 	if (!isfinite(in->upscaling_speed) || in->upscaling_speed < 0)
 		return fail(p, "upscaling_speed must be finite and >= 0");
 	if (isnan(in->idle_timeout_s))
@@ -941,8 +967,8 @@ static int build_launches(struct planner *p)
 		size_t t = (size_t)type_index(in, in->nodes[i].type);
 		if (in->nodes[i].status == PLANNER_NODE_RUNNING)
 			running[t]++;
-		else if (!p->in->node_types[t].is_head)
-			in_flight++;	/* D6 */
+		else if (!p->in->node_types[t].is_head && !in->nodes[i].started)
+			in_flight++;	/* D6; a started node only with fusion */
 	}
 	/* Ray applies this round's terminations before the limit
 	 * (reconciler.py, _step_next), so stopping nodes are not running. */

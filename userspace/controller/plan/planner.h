@@ -87,6 +87,10 @@ struct planner_node {
 	 * busy_age_s is known and not past the node's idle timeout. */
 	int busy_workers;
 	double busy_age_s;
+	/* A pending node whose machine already runs (raysense fusion: a pod
+	 * scheduled, a process started): it no longer counts as in flight for
+	 * max_concurrent_launches.  False = Ray's rule (in flight until ALIVE). */
+	bool started;
 };
 
 /* Where a demand entry came from; only used for explanations and reports. */
@@ -135,6 +139,11 @@ struct planner_input {
 	/* Default idle timeout in seconds; < 0 = no idle termination for types
 	 * without their own timeout. */
 	double idle_timeout_s;
+	/* Optional (NULL = node type order, Ray's): a permutation of the node
+	 * type indexes.  New-node templates are tried in this order, so when
+	 * Ray's scorer rates two types equal the earlier one here wins (raysense
+	 * fusion puts faster-starting groups first).  Never changes a score. */
+	const size_t *type_order;
 
 	const struct planner_node *nodes;
 	size_t node_count;

@@ -794,7 +794,10 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 			p->type_max[t] - pack_count_type(p, t, false);
 	}
 	int workers = count_workers(p);
-	for (size_t t = 0; t < T && q->left > 0; t++) {
+	for (size_t k = 0; k < T && q->left > 0; k++) {
+		/* Ties go to the earlier template: node type order, or the
+		 * caller's preference (raysense fusion: faster groups first). */
+		size_t t = p->in->type_order ? p->in->type_order[k] : k;
 		if (avail_type[t] <= 0)
 			continue;
 		long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);

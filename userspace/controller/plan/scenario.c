@@ -37,30 +37,6 @@ static int track_array(struct scenario *s, struct planner_resource *arr)
 	return 0;
 }
 
-/* Only keys in `allowed` (NULL-terminated) or starting with '_'. */
-static int check_keys(const cJSON *obj, const char *path, const char *const *allowed,
-		      struct rs_json_error *err)
-{
-	const cJSON *it, *prev;
-	cJSON_ArrayForEach(it, obj) {
-		for (prev = obj->child; prev != it; prev = prev->next)
-			if (prev->string && it->string && strcmp(prev->string, it->string) == 0) {
-				rs_json_set_error(err, "%s: field '%s' appears twice", path,
-						  it->string);
-				return -EINVAL;
-			}
-		bool ok = it->string && it->string[0] == '_';
-		for (size_t i = 0; !ok && allowed[i]; i++)
-			ok = strcmp(it->string, allowed[i]) == 0;
-		if (!ok) {
-			rs_json_set_error(err, "%s: unknown field '%s'", path,
-					  it->string ? it->string : "");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* A resource map: {"CPU": 1, "memory": 1e9}; amounts finite and >= 0. */
 static int parse_resources(struct scenario *s, const cJSON *obj, const char *path,
 			   struct planner_resources *out, struct rs_json_error *err)
@@ -109,47 +85,6 @@ static int parse_resources(struct scenario *s, const cJSON *obj, const char *pat
 	return 0;
 }
 
-/* An optional whole number in [min, max]; absent leaves *out unchanged. */
-static int get_int(const cJSON *obj, const char *path, const char *key, bool required,
-		   long min, long max, long *out, struct rs_json_error *err)
-{
-	double v;
-	int rc = rs_json_get_number(obj, path, key, required, &v, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	if (!isfinite(v) || v != floor(v)) {
-		rs_json_set_error(err, "%s.%s: expected a whole number", path, key);
-		return -EINVAL;
-	}
-	if (v < (double)min || v > (double)max) {
-		rs_json_set_error(err, "%s.%s: %.17g is out of range [%ld, %ld]", path, key,
-				  v, min, max);
-		return -EINVAL;
-	}
-	*out = (long)v;
-	return 0;
-}
-
-/* An optional number in [min, +inf); absent leaves *out unchanged. */
-static int get_nonneg(const cJSON *obj, const char *path, const char *key, double *out,
-		      struct rs_json_error *err)
-{
-	double v;
-	int rc = rs_json_get_number(obj, path, key, false, &v, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	if (!isfinite(v) || v < 0) {
-		rs_json_set_error(err, "%s.%s: must be a finite number >= 0", path, key);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 static long find_type(const struct scenario *s, const char *name)
 {
 	for (size_t i = 0; i < s->in.node_type_count; i++)
@@ -195,7 +130,7 @@ static int parse_node_types(struct scenario *s, const cJSON *root, struct rs_jso
 			rs_json_set_error(err, "%s: node type defined twice", path);
 			return -EINVAL;
 		}
-		if ((rc = check_keys(t, path, keys, err)))
+		if ((rc = rs_json_check_keys(t, path, keys, err)))
 			return rc;
 		nt->name = t->string;
 		nt->is_head = head && strcmp(head, t->string) == 0;
@@ -207,8 +142,8 @@ static int parse_node_types(struct scenario *s, const cJSON *root, struct rs_jso
 		if ((rc = parse_resources(s, res, rpath, &nt->resources, err)))
 			return rc;
 		long minw = 0, maxw = 0;
-		if ((rc = get_int(t, path, "min_workers", false, 0, MAX_WORKERS_LIMIT, &minw, err)) ||
-		    (rc = get_int(t, path, "max_workers", !nt->is_head, 0, MAX_WORKERS_LIMIT,
+		if ((rc = rs_json_get_whole(t, path, "min_workers", false, 0, MAX_WORKERS_LIMIT, &minw, err)) ||
+		    (rc = rs_json_get_whole(t, path, "max_workers", !nt->is_head, 0, MAX_WORKERS_LIMIT,
 				  &maxw, err)))
 			return rc;
 		if (minw > maxw) {
@@ -219,7 +154,7 @@ static int parse_node_types(struct scenario *s, const cJSON *root, struct rs_jso
 		nt->min_workers = (int)minw;
 		nt->max_workers = (int)maxw;
 		nt->idle_timeout_s = -1;
-		if ((rc = get_nonneg(t, path, "idle_timeout_s", &nt->idle_timeout_s, err)))
+		if ((rc = rs_json_get_nonneg(t, path, "idle_timeout_s", &nt->idle_timeout_s, err)))
 			return rc;
 		s->in.node_type_count++;
 	}
@@ -236,11 +171,11 @@ static int parse_cluster(struct scenario *s, const cJSON *root, struct rs_json_e
 	int rc;
 	s->in.upscaling_speed = 0.0;
 	s->in.idle_timeout_s = 60.0;
-	if ((rc = get_int(root, "$", "max_workers", false, 0, MAX_WORKERS_LIMIT, &maxw, err)) ||
-	    (rc = get_int(root, "$", "max_concurrent_launches", false, 1, MAX_WORKERS_LIMIT,
+	if ((rc = rs_json_get_whole(root, "$", "max_workers", false, 0, MAX_WORKERS_LIMIT, &maxw, err)) ||
+	    (rc = rs_json_get_whole(root, "$", "max_concurrent_launches", false, 1, MAX_WORKERS_LIMIT,
 			  &conc, err)) ||
-	    (rc = get_nonneg(root, "$", "upscaling_speed", &s->in.upscaling_speed, err)) ||
-	    (rc = get_nonneg(root, "$", "idle_timeout_s", &s->in.idle_timeout_s, err)))
+	    (rc = rs_json_get_nonneg(root, "$", "upscaling_speed", &s->in.upscaling_speed, err)) ||
+	    (rc = rs_json_get_nonneg(root, "$", "idle_timeout_s", &s->in.idle_timeout_s, err)))
 		return rc;
 	s->in.max_workers = (int)maxw;
 	s->in.max_concurrent_launches = (int)conc;
@@ -258,7 +193,7 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 		rs_json_set_error(err, "%s: expected an object", path);
 		return -EINVAL;
 	}
-	if ((rc = check_keys(it, path, keys, err)) ||
+	if ((rc = rs_json_check_keys(it, path, keys, err)) ||
 	    (rc = rs_json_get_string(it, path, "id", true, &n->id, err)) ||
 	    (rc = rs_json_get_string(it, path, "type", true, &n->type, err)))
 		return rc;
@@ -304,9 +239,9 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 	long busy = -1;
 	n->idle_s = -1;
 	n->busy_age_s = -1;
-	if ((rc = get_nonneg(it, path, "idle_s", &n->idle_s, err)) ||
-	    (rc = get_int(it, path, "busy_workers", false, 0, 1000000, &busy, err)) ||
-	    (rc = get_nonneg(it, path, "busy_age_s", &n->busy_age_s, err)))
+	if ((rc = rs_json_get_nonneg(it, path, "idle_s", &n->idle_s, err)) ||
+	    (rc = rs_json_get_whole(it, path, "busy_workers", false, 0, 1000000, &busy, err)) ||
+	    (rc = rs_json_get_nonneg(it, path, "busy_age_s", &n->busy_age_s, err)))
 		return rc;
 	n->busy_workers = (int)busy;
 	return 0;
@@ -372,7 +307,7 @@ static int parse_shape_entry(struct scenario *s, const cJSON *it, const char *pa
 	d->count = 1;
 	if (allow_bare && !shape)	/* a bare bundle: {"CPU": 8} */
 		return parse_resources(s, it, path, &d->shape, err);
-	if ((rc = check_keys(it, path, keys, err)))
+	if ((rc = rs_json_check_keys(it, path, keys, err)))
 		return rc;
 	if (!shape) {
 		rs_json_set_error(err, "%s.shape: required field is missing", path);
@@ -381,7 +316,7 @@ static int parse_shape_entry(struct scenario *s, const cJSON *it, const char *pa
 	snprintf(spath, sizeof(spath), "%s.shape", path);
 	if ((rc = parse_resources(s, shape, spath, &d->shape, err)))
 		return rc;
-	return get_int(it, path, "count", false, 0, PLANNER_MAX_COUNT, &d->count, err);
+	return rs_json_get_whole(it, path, "count", false, 0, PLANNER_MAX_COUNT, &d->count, err);
 }
 
 static int parse_shape_list(struct scenario *s, const cJSON *demand, const char *key,
@@ -453,7 +388,7 @@ static int parse_pgs(struct scenario *s, const cJSON *demand, struct rs_json_err
 			rs_json_set_error(err, "%s: expected an object", path);
 			return -EINVAL;
 		}
-		if ((rc = check_keys(it, path, keys, err)) ||
+		if ((rc = rs_json_check_keys(it, path, keys, err)) ||
 		    (rc = rs_json_get_string(it, path, "strategy", true, &strategy, err)) ||
 		    (rc = rs_json_get_array(it, path, "bundles", true, &bundles, err)))
 			return rc;
@@ -482,7 +417,7 @@ static int parse_pgs(struct scenario *s, const cJSON *demand, struct rs_json_err
 		g->bundles = arr;
 		g->bundle_count = bi;
 		g->count = 1;
-		if ((rc = get_int(it, path, "count", false, 0, MAX_PG_COPIES, &g->count, err)))
+		if ((rc = rs_json_get_whole(it, path, "count", false, 0, MAX_PG_COPIES, &g->count, err)))
 			return rc;
 		copies += g->count;
 		if (copies > MAX_PG_COPIES) {
@@ -503,7 +438,7 @@ static int parse_demand(struct scenario *s, const cJSON *root, struct rs_json_er
 	int rc = rs_json_get_object(root, "$", "demand", false, &demand, err);
 	if (rc == -ENOENT)
 		return 0;
-	if (rc || (rc = check_keys(demand, "$.demand", keys, err)))
+	if (rc || (rc = rs_json_check_keys(demand, "$.demand", keys, err)))
 		return rc;
 	if ((rc = parse_shape_list(s, demand, "tasks", PLANNER_DEMAND_TASK, false, &s->shapes,
 				   &s->in.shape_count, err)) ||
@@ -535,7 +470,7 @@ int scenario_parse(const char *buf, size_t len, struct scenario *s, struct rs_js
 		rc = -EINVAL;
 		goto fail;
 	}
-	if ((rc = check_keys(s->doc, "$", keys, err)) ||
+	if ((rc = rs_json_check_keys(s->doc, "$", keys, err)) ||
 	    (rc = parse_node_types(s, s->doc, err)) ||
 	    (rc = parse_cluster(s, s->doc, err)) ||
 	    (rc = parse_nodes(s, s->doc, err)) ||

@@ -24,6 +24,9 @@ struct provider_node {
 	char type[CONFIG_NAME_MAX + 1];	/* worker group */
 	int pid;			/* local: the `ray start` process group leader */
 	double launched_at;		/* UNIX time */
+	/* When the node's machine started running (local: the process; kuberay:
+	 * the pod was scheduled); 0 = not yet.  Ray's startup follows. */
+	double started_at;
 	double stop_requested_at;	/* UNIX time; 0 = not stopping */
 };
 

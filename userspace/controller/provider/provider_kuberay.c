@@ -190,7 +190,7 @@ static int effective_replicas(const struct kuberay_group *g)
 /* ------------------------------------------------------------- list() view */
 
 static int push_node(struct kuberay *k, const char *id, const char *type, double launched,
-		     double stopping)
+		     double started, double stopping)
 {
 	struct provider_node *n;
 
@@ -208,6 +208,7 @@ static int push_node(struct kuberay *k, const char *id, const char *type, double
 	snprintf(n->id, sizeof(n->id), "%s", id);
 	snprintf(n->type, sizeof(n->type), "%s", type);
 	n->launched_at = launched;
+	n->started_at = started;
 	n->stop_requested_at = stopping;
 	return 0;
 }
@@ -229,7 +230,7 @@ static int rebuild_nodes(struct kuberay *k)
 		 * which for a KubeRay pod is its IP (ray start's default); until
 		 * the pod has an IP it is the pod name. */
 		if (g && push_node(k, p->ip[0] ? p->ip : p->name, p->group, p->created,
-				   stopping ? now : 0))
+				   p->scheduled, stopping ? now : 0))
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < k->group_count; i++) {
@@ -240,7 +241,7 @@ static int rebuild_nodes(struct kuberay *k)
 			char id[PROVIDER_ID_MAX];
 
 			snprintf(id, sizeof(id), "%s" PLACEHOLDER_TAG "%d", g->name, j);
-			if (push_node(k, id, g->name, now, 0))
+			if (push_node(k, id, g->name, now, 0, 0))
 				return -ENOMEM;
 		}
 	}
@@ -665,7 +666,7 @@ static int kuberay_launch(struct provider *p, const struct worker_group *wg, cha
 	g->queued_launches++;
 	snprintf(id_out, PROVIDER_ID_MAX, "%s" PLACEHOLDER_TAG "%d", g->name,
 		 effective_replicas(g) - live_pods(k, g) - 1);
-	return push_node(k, id_out, g->name, rs_now_unix(), 0);
+	return push_node(k, id_out, g->name, rs_now_unix(), 0, 0);
 }
 
 static int kuberay_terminate(struct provider *p, const char *id, char *err)

@@ -98,6 +98,7 @@ static int decode_node(const cJSON *o, size_t i, struct provider_node *nd, char 
 	snprintf(nd->type, sizeof(nd->type), "%s", type);
 	nd->pid = (int)pid;
 	nd->launched_at = launched;
+	nd->started_at = launched;	/* a process runs from its launch */
 	nd->stop_requested_at = stop;
 	return 0;
 }
@@ -320,6 +321,7 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	snprintf(l->nodes[l->count].type, sizeof(l->nodes[l->count].type), "%s", g->name);
 	l->nodes[l->count].pid = pid;
 	l->nodes[l->count].launched_at = rs_now_unix();
+	l->nodes[l->count].started_at = l->nodes[l->count].launched_at;
 	l->count++;
 	l->next_seq++;
 	snprintf(id_out, PROVIDER_ID_MAX, "%s", id);

@@ -100,8 +100,10 @@ static double wait_needed(struct bg_fetch *b)
 
 	refill(b, now);
 	paced = b->tokens > 0 ? 0 : -b->tokens / b->cfg.duty + 1e-3;
-	if (b->kicked || now >= due)
+	if (b->kicked || (now >= due && !b->cfg.kick_only))
 		return paced;
+	if (b->cfg.kick_only)
+		return 3600;	/* until kicked (a kick wakes the thread) */
 	return fmax(due - now, paced);
 }
 
@@ -144,7 +146,7 @@ int bg_fetch_start(const struct bg_fetch_config *cfg, struct bg_fetch **out)
 	b->tokens_at = clock_now(b);
 	if (b->cfg.max_interval_s <= 0)
 		b->cfg.max_interval_s = DEFAULT_MAX_INTERVAL_S;
-	b->kicked = true;	/* the first read at once */
+	b->kicked = !b->cfg.kick_only;	/* the first read at once */
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->wake, NULL);
 	pthread_cond_init(&b->done, NULL);

@@ -30,6 +30,7 @@ struct bg_fetch_config {
 	double duty;			/* share of the wall clock spent reading; default 0.05 */
 	double burst_s;			/* read-seconds the bucket holds; default 10 */
 	double max_interval_s;		/* read at least this often, unasked (pace allowing); default 5 */
+	bool kick_only;			/* read only when kicked (not at start, not unasked) */
 	bg_clock_fn clock;
 };
 
@@ -44,7 +45,7 @@ struct bg_fetch_info {
 
 struct bg_fetch;
 
-/* Starts the thread, which reads once at once.  0 or -errno. */
+/* Starts the thread, which reads once at once unless kick_only.  0 or -errno. */
 int bg_fetch_start(const struct bg_fetch_config *cfg, struct bg_fetch **out);
 /* Stops the thread (waits for a read in progress) and frees everything. */
 void bg_fetch_stop(struct bg_fetch *b);

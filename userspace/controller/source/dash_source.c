@@ -1,9 +1,13 @@
 /* dash_source.c -- the Ray dashboard as the control loop's cluster source
  * (source.h).  The cheap reads (nodes, cluster status, v2 views) run in the
  * tick; the pending-task list, whose cost on the head grows with the number
- * of tasks, is read in the background (bg_fetch.h) and paced by its own
- * cost.  A tick asks for a fresh list and waits for it at most tasks_wait_s;
- * otherwise it takes the last one.  A list older than the report adds no
+ * of tasks, is read in the background (bg_fetch.h), paced by its own cost,
+ * and only while the cheap reads show at most tasks_max_pending pending
+ * tasks: above that the list costs the dashboard seconds, during which its
+ * event loop serves nothing else (measured: /api/v0/nodes timed out at
+ * 10,000 pending tasks), and the report already carries the demand.  A
+ * tick asks for a fresh list after its cheap reads and waits for it at
+ * most tasks_wait_s; otherwise it takes the last one.  A list older than the report adds no
  * demand (dash_merge_demand only counts tasks pending after the report) and
  * holds scale-down (dash_pending_complete); so a slow list never delays a
  * launch the report justifies. */
@@ -25,6 +29,7 @@
 struct dash_reader {
 	struct dash_client client;
 	double tasks_wait_s;
+	long tasks_max_pending;
 	struct bg_fetch *tasks;
 };
 
@@ -89,21 +94,77 @@ static void take_pending(const void *answer, const struct bg_fetch_info *info, v
 			info->last_error);
 }
 
+struct list_size {
+	bool known;
+	size_t count;
+	double read_at;
+};
+
+static void look_size(const void *answer, const struct bg_fetch_info *info, void *ctx)
+{
+	struct list_size *ls = ctx;
+
+	ls->known = answer != NULL;
+	ls->count = answer ? ((const struct dash_snapshot *)answer)->pending_count : 0;
+	ls->read_at = info->answer_started_at;
+}
+
+/* Read the list now?  Not while the report shows more than
+ * tasks_max_pending pending tasks; and after a list that was full (more
+ * than that), not until a report written since says the backlog is below
+ * it (the report lags a burst by up to its 5 s cadence).  Without a report
+ * only the pace limits it. */
+static bool list_wanted(struct dash_reader *d, const struct dash_snapshot *s, long report)
+{
+	struct list_size ls;
+
+	if (report > d->tasks_max_pending)
+		return false;
+	bg_fetch_with(d->tasks, look_size, &ls);
+	if (!ls.known || ls.count <= (size_t)d->tasks_max_pending || !s->cs.present)
+		return true;
+	return s->cs.time > ls.read_at;
+}
+
+/* Pending tasks and actors the cheap reads show (the report's demand or
+ * the v2 text's); -1 when there is no report. */
+static long report_pending(const struct dash_snapshot *s)
+{
+	long n = 0;
+
+	if (!s->cs.present)
+		return -1;
+	for (size_t i = 0; i < s->cs.demand_count; i++)
+		n += s->cs.demand[i].count;
+	return n;
+}
+
 static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 		    enum dash_source *failed, char *err)
 {
 	struct dash_reader *d = impl(src);
-	unsigned long gen = bg_fetch_generation(d->tasks);
 	struct take_ctx t = { snap, 0 };
+	unsigned long gen;
+	long pending;
+	bool wanted;
 	int rc;
 
-	bg_fetch_kick(d->tasks);
 	rc = dash_fetch_cluster(&d->client, snap, failed, err);
 	if (rc)
 		return rc;
-	bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
+	pending = report_pending(snap);
+	wanted = list_wanted(d, snap, pending);
+	if (wanted) {
+		gen = bg_fetch_generation(d->tasks);
+		bg_fetch_kick(d->tasks);
+		bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
+	}
 	t.now = rs_now_unix();
 	bg_fetch_with(d->tasks, take_pending, &t);
+	if (!wanted)
+		rs_errf(snap->pending_error, DASH_ERR_LEN, "not read: more than %ld tasks pending "
+			"(report %ld), the list would stall the dashboard", d->tasks_max_pending,
+			pending);
 	return 0;
 }
 
@@ -144,13 +205,14 @@ static const struct cluster_source_ops dash_source_ops = {
 };
 
 int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
-		       struct cluster_source *out)
+		       long tasks_max_pending, struct cluster_source *out)
 {
 	struct dash_reader *d = calloc(1, sizeof(*d));
 	struct bg_fetch_config bc = {
 		.name = "task list",
 		.fetch = read_pending,
 		.free_answer = free_pending,
+		.kick_only = true,
 	};
 	int rc;
 
@@ -158,6 +220,9 @@ int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
 		return -ENOMEM;
 	d->client = *cfg;
 	d->tasks_wait_s = tasks_wait_s >= 0 ? tasks_wait_s : 0.3;
+	d->tasks_max_pending = tasks_max_pending >= 0 ? tasks_max_pending : 2000;
+	/* One more than the most it may see: a full answer means "too many". */
+	d->client.tasks_limit = d->tasks_max_pending + 1;
 	bc.ctx = d;
 	rc = bg_fetch_start(&bc, &d->tasks);
 	if (rc) {

@@ -22,6 +22,7 @@
 #define DEFAULT_MAX_RESPONSE (16u << 20)
 #define DEFAULT_LIST_LIMIT 10000
 #define DEFAULT_TASKS_TIMEOUT_MS 30000
+#define DEFAULT_TICK_BUDGET_MS 800
 
 static const char *const source_names[DASH_SRC_COUNT] = {
 	[DASH_SRC_HEALTHZ] = "gcs_healthz",
@@ -848,6 +849,16 @@ static int get(const struct dash_client *c, const char *path, struct rs_http_cli
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
+	if (c->deadline > 0) {
+		long left = (long)((c->deadline - rs_now_unix()) * 1000);
+
+		if (left <= 0) {
+			seterr(err, "GET %s: not sent: the tick's read budget is spent", path);
+			return -ETIMEDOUT;
+		}
+		if (left < req.timeout_ms)
+			req.timeout_ms = left;
+	}
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base_url, path) >= sizeof(url)) {
 		seterr(err, "URL too long");
 		return -ENAMETOOLONG;
@@ -1003,13 +1014,17 @@ static void fetch_v2(const struct dash_client *c, struct dash_snapshot *snap, lo
 	snprintf(snap->v2_error, sizeof(snap->v2_error), "%s", usage_err);
 }
 
-int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
+int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err)
 {
-	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
+	long limit = client->list_limit > 0 ? client->list_limit : DEFAULT_LIST_LIMIT;
+	long budget = client->tick_budget_ms > 0 ? client->tick_budget_ms : DEFAULT_TICK_BUDGET_MS;
+	struct dash_client timed = *client;
+	const struct dash_client *c = &timed;
 	char nodes[128];
 	int rc;
 
+	timed.deadline = rs_now_unix() + (double)budget / 1000.0;
 	memset(snap, 0, sizeof(*snap));
 	snprintf(nodes, sizeof(nodes), "/api/v0/nodes?limit=%ld&detail=true", limit);
 	*failed = DASH_SRC_HEALTHZ;
@@ -1033,7 +1048,8 @@ out:
 
 int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, char *err)
 {
-	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
+	long limit = c->tasks_limit > 0 ? c->tasks_limit :
+		     c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
 	struct dash_client slow = *c;
 	char tasks[256];
 	int rc;

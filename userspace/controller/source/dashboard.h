@@ -58,6 +58,9 @@ struct dash_client {
 	size_t max_response;		/* per answer; default 16 MiB */
 	long list_limit;		/* state API limit; default 10000 */
 	long tasks_timeout_ms;		/* the pending-task list; default 30000 */
+	long tasks_limit;		/* its state-API limit; default list_limit */
+	long tick_budget_ms;		/* dash_fetch_cluster's reads together; default 800 */
+	double deadline;		/* internal: UNIX time the current reads must end by; 0 = none */
 };
 
 /* Which call failed (for errors_total{source}). */
@@ -110,7 +113,9 @@ void dash_attach_usage(struct dash_snapshot *snap);
  * head may switch), and it is three GCS KV reads.  A failed v2 read does not
  * fail the snapshot (v2_error).  On failure returns -errno, *failed names
  * the source and err says why; the snapshot is then empty and must not be
- * acted on.  No pending-task list: see dash_fetch_pending. */
+ * acted on.  The reads share tick_budget_ms (each also has timeout_ms), so a
+ * tick stays within its second however slow the dashboard is.  No
+ * pending-task list: see dash_fetch_pending. */
 int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err);
 /* The state API's pending tasks and actor creation tasks into snap's

@@ -3,6 +3,7 @@
 #include "controller/source/signals.h"
 
 #include "common/json_util.h"
+#include "controller/source/lease_report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,6 +27,8 @@ struct agent {
 	double received_at;
 	struct worker_hint *workers;
 	size_t worker_count;
+	double interval_s;		/* the agent's push interval */
+	struct lease_report leases;
 };
 
 struct signals {
@@ -33,6 +36,8 @@ struct signals {
 	struct agent *agents;
 	size_t count;
 	unsigned long rejected;
+	void (*on_queueing)(void *ctx);
+	void *queueing_ctx;
 };
 
 /* Format the error (common/util.h) and return -EINVAL. */
@@ -126,6 +131,67 @@ static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
 	return 0;
 }
 
+/* The hook is set once before the HTTP server starts; it runs on the
+ * ingesting thread, outside the lock. */
+static void notify_queueing(struct signals *s, const struct lease_report *r)
+{
+	if (s->on_queueing && lease_report_queueing(r))
+		s->on_queueing(s->queueing_ctx);
+}
+
+void signals_set_queueing_hook(struct signals *s, void (*fn)(void *ctx), void *ctx)
+{
+	s->on_queueing = fn;
+	s->queueing_ctx = ctx;
+}
+
+bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
+			 double max_age_s, struct node_leases *out)
+{
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->count && !found; i++) {
+		const struct agent *a = &s->agents[i];
+		const struct raylet_leases *r;
+
+		if (now - a->received_at > max_age_s ||
+		    !(r = lease_report_find(&a->leases, ray_node_id)))
+			continue;
+		out->last_lease_at = r->last_lease_at;
+		out->queued = r->slow > 0;
+		found = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+double signals_reject_rate(struct signals *s, double now, double max_age_s)
+{
+	double events = 0, rate = 0;
+	bool any = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->count; i++) {
+		const struct agent *a = &s->agents[i];
+
+		if (now - a->received_at > max_age_s || a->interval_s <= 0)
+			continue;
+		events = 0;
+		for (size_t k = 0; k < a->leases.n; k++) {
+			const struct raylet_leases *r = &a->leases.r[k];
+
+			events += (r->rejected_delta > 0 ? r->rejected_delta : 0) +
+				  (r->spilled_delta > 0 ? r->spilled_delta : 0);
+		}
+		rate += events / a->interval_s;
+		any = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return any ? rate : -1;
+}
+
 int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
 		   size_t size)
 {
@@ -137,6 +203,10 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	if (rs_json_parse(body, len, &root, &jerr))
 		return fail(err, size, "%s", jerr.msg);
 	rc = parse_doc(root, &a, err, size);
+	if (!rc)
+		rc = lease_report_parse(root, &a.leases, err, size);
+	if (!rc)
+		rs_json_get_number(root, "$", "interval_seconds", false, &a.interval_s, &jerr);
 	cJSON_Delete(root);
 	if (rc) {
 		free(a.workers);
@@ -146,12 +216,15 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->count; i++) {
 		if (!strcmp(s->agents[i].node_name, a.node_name)) {
+			lease_report_follow(&a.leases, &s->agents[i].leases, now);
 			free(s->agents[i].workers);
 			s->agents[i] = a;
 			pthread_mutex_unlock(&s->lock);
+			notify_queueing(s, &a.leases);
 			return 0;
 		}
 	}
+	lease_report_follow(&a.leases, NULL, now);
 	if (s->count >= SIGNALS_MAX_AGENTS) {
 		rc = -ENOSPC;
 	} else {
@@ -168,8 +241,10 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	if (rc) {
 		free(a.workers);
 		snprintf(err, size, "cannot keep the snapshot: %s", strerror(-rc));
+		return rc;
 	}
-	return rc;
+	notify_queueing(s, &a.leases);
+	return 0;
 }
 
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,

@@ -24,6 +24,21 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
  * False (and -1s) when no agent reported on that node. */
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
 		       int *busy_workers, double *busy_age_s);
+/* Lease traffic an agent reported for a Ray node (source/lease_report.h),
+ * from snapshots received within max_age_s.  False when none. */
+struct node_leases {
+	double last_lease_at;	/* UNIX time a lease was last seen served there; 0 = never */
+	bool queued;		/* leases waited long in the latest snapshot */
+};
+bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
+			 double max_age_s, struct node_leases *out);
+/* Rejected + spilled-back lease replies per second, summed over the fresh
+ * agents' latest snapshots; < 0 when no fresh agent reports it. */
+double signals_reject_rate(struct signals *s, double now, double max_age_s);
+/* fn(ctx) is called (from the ingesting thread) when a snapshot shows
+ * leases queueing; set it before snapshots arrive. */
+void signals_set_queueing_hook(struct signals *s, void (*fn)(void *ctx), void *ctx);
+
 /* Summary for /api/v1/status. */
 cJSON *signals_to_json(struct signals *s, double now);
 size_t signals_count(struct signals *s);

@@ -1,0 +1,90 @@
+"""Signal fusion on real Ray with the real eBPF agent: a worker that serves
+a short task every ~10 s is idle in Ray's eyes past its 6 s idle timeout
+between tasks, so Ray's semantics stop it (and the next task has to wait
+for a new node); the agent's lease counts show it served a lease within
+--keep-after-lease, so raysense keeps it (a `keep` decision with reason
+`recent_lease`) and stops it only once the tasks end.  The same workload
+with --signals off stops the node between tasks: the decision changed.
+
+Needs root and BTF (the agent); one Ray head, the local provider."""
+import os
+import shutil
+import sys
+
+import pytest
+
+from controller_proc import Controller, background_driver, stop_driver
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
+from agentutil import Agent  # noqa: E402
+from raycluster import free_port  # noqa: E402
+
+IDLE_S = 6
+KEEP_S = 20
+
+# One short task every 10 s for 40 s, pinned to the first worker by a
+# custom resource only that group declares (the head has none).
+DRIVER = r"""
+import time, ray
+ray.init(logging_level="ERROR")
+@ray.remote(num_cpus=1, resources={"w": 1})
+def tick():
+    time.sleep(0.2)
+    return ray.get_runtime_context().get_node_id()
+nodes = []
+for _ in range(5):
+    nodes.append(ray.get(tick.remote()))
+    time.sleep(10)
+print("nodes", len(set(nodes)), flush=True)
+"""
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (BPF)")
+
+
+def run(cluster, bin, tmp_path, signals):
+    token = "fusion-token"
+    (tmp_path / "token").write_text(token)
+    ctl = Controller(bin("raysense-controller"), cluster, [f"w1:CPU=1,w=1,min=0,max=2,idle={IDLE_S}"],
+                     extra=["--token-file", str(tmp_path / "token"), "--cooldown", "1",
+                            "--signals", signals, "--keep-after-lease", str(KEEP_S),
+                            "--signal-max-age", "10"])
+    pins = "/sys/fs/bpf/rs-fusion-%d-%d" % (os.getpid(), free_port())
+    agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
+                  "--token-file", str(tmp_path / "token"), "--push-interval", "1")
+    driver = None
+    try:
+        driver = background_driver(cluster, DRIVER)
+        out, err = stop_driver(driver) if driver.wait(timeout=300) is not None else ("", "")
+        assert "nodes" in out, (out, err)
+        return ctl.actions("launch"), ctl.actions("terminate"), ctl.actions("keep"), ctl
+    finally:
+        if driver is not None and driver.poll() is None:
+            stop_driver(driver)
+        agent.stop()
+        shutil.rmtree(pins, ignore_errors=True)
+
+
+def test_recent_lease_keeps_a_node_that_ray_would_stop(fresh_ray_cluster, bin, tmp_path):
+    launches, terms, keeps, ctl = run(fresh_ray_cluster, bin, tmp_path, "on")
+    try:
+        lease_keeps = [k for k in keeps if k.get("reason") == "recent_lease"]
+        assert lease_keeps, f"no keep for a recent lease; keeps={keeps} terms={terms}"
+        assert len(launches) == 1, f"the one worker should have served every task: {launches}"
+        assert not terms, f"stopped while it still served leases: {terms}"
+        ctl.wait(lambda: ctl.actions("terminate"), KEEP_S + IDLE_S + 30,
+                 "stop once the leases are older than --keep-after-lease")
+        print(f"\nfusion on: 1 launch, {len(lease_keeps)} keep decision(s) (recent_lease), "
+              f"stopped after the tasks ended")
+    finally:
+        ctl.stop()
+
+
+def test_signals_off_stops_it_between_tasks(fresh_ray_cluster, bin, tmp_path):
+    launches, terms, keeps, ctl = run(fresh_ray_cluster, bin, tmp_path, "off")
+    try:
+        assert not [k for k in keeps if k.get("reason") == "recent_lease"], keeps
+        assert terms and len(launches) >= 2, \
+            f"Ray semantics stop the idle node between tasks: launches={launches} terms={terms}"
+        print(f"\nfusion off: {len(launches)} launches, {len(terms)} terminations for the same tasks")
+    finally:
+        ctl.stop()

@@ -1,0 +1,207 @@
+/* fusion_loop.c -- the fusion rules wired into the loop (fusion_loop.h). */
+#include "controller/fusion_loop.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static double obs_timeout(void *ctx, size_t g, double configured)
+{
+	return fusion_launch_timeout(&((struct fusion_loop *)ctx)->fusion, g, configured);
+}
+
+static void obs_launched(void *ctx, size_t g, double t)
+{
+	fusion_node_launched(&((struct fusion_loop *)ctx)->fusion, g, t);
+}
+
+static void obs_alive(void *ctx, size_t g, double startup_s)
+{
+	struct fusion_loop *c = ctx;
+
+	fusion_node_alive(&c->fusion, g, startup_s);
+	metrics_startup(c->metrics, g, startup_s);
+}
+
+static void obs_stopped_idle(void *ctx, size_t g, double t)
+{
+	fusion_node_stopped_idle(&((struct fusion_loop *)ctx)->fusion, g, t);
+}
+
+static void obs_gave_up(void *ctx, size_t g, const char *node, double waited, double t)
+{
+	struct fusion_loop *c = ctx;
+
+	fusion_launch_given_up(&c->fusion, g, node, waited, t, &c->notes);
+}
+
+static const char *group_name(const struct fusion_loop *c, size_t g)
+{
+	return g < c->cfg->group_count ? c->cfg->groups[g].name : "?";
+}
+
+static void record_fallback(struct fusion_loop *c, const struct fusion_note *n, double t)
+{
+	cJSON *d = decision_new(DECISION_FALLBACK);
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "fallback: %s launch %s not ALIVE after %.0f s (stuck); group "
+		 "%s backed off for %.0f s, its demand goes to the other groups", group_name(c, n->group),
+		 n->node, n->value, group_name(c, n->group), n->limit);
+	cJSON_AddStringToObject(d, "type", group_name(c, n->group));
+	cJSON_AddStringToObject(d, "node", n->node);
+	cJSON_AddStringToObject(d, "reason", fusion_note_kind_name(n->kind));
+	cJSON_AddNumberToObject(d, "waited_s", round(n->value * 10) / 10);
+	cJSON_AddNumberToObject(d, "backoff_s", n->limit);
+	decision_record(c->log, d, msg, t);
+}
+
+static void record_keep(struct fusion_loop *c, const struct fusion_note *n, double t)
+{
+	cJSON *d = decision_new(DECISION_KEEP);
+	char msg[512];
+
+	if (n->kind == FUSION_KEEP_LEASE)
+		snprintf(msg, sizeof(msg), "keep %s: it served a lease %.1f s ago (< %.0f s)",
+			 n->node, n->value, n->limit);
+	else
+		snprintf(msg, sizeof(msg), "keep %s: %.1f rejected/spilled-back leases per second "
+			 "(> %.1f): no scale-down in a burst", n->node, n->value, n->limit);
+	cJSON_AddStringToObject(d, "type", group_name(c, n->group));
+	cJSON_AddStringToObject(d, "node", n->node);
+	cJSON_AddStringToObject(d, "reason", fusion_note_kind_name(n->kind));
+	cJSON_AddNumberToObject(d, "value", round(n->value * 10) / 10);
+	cJSON_AddNumberToObject(d, "limit", n->limit);
+	decision_record(c->log, d, msg, t);
+}
+
+/* Decisions for what fusion did this tick; a node kept for the same
+ * reason as last tick is not recorded again. */
+static void record_fusion(struct fusion_loop *c, double t)
+{
+	char sig[sizeof(c->kept_sig)] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < c->notes.n; i++) {
+		const struct fusion_note *n = &c->notes.v[i];
+		char key[160];
+
+		if (n->kind == FUSION_FALLBACK) {
+			record_fallback(c, n, t);
+			continue;
+		}
+		snprintf(key, sizeof(key), "%d:%s:%zu,", n->kind, n->node, n->group);
+		if (len + strlen(key) < sizeof(sig))
+			len += (size_t)snprintf(sig + len, sizeof(sig) - len, "%s", key);
+		if (n->kind == FUSION_ADAPTIVE_IDLE) {
+			if (!strstr(c->kept_sig, key))
+				rs_info("adaptive idle timeout: %s keeps idle nodes %.0f s (demand "
+					"returned; configured %.0f s)", group_name(c, n->group),
+					n->value, n->limit);
+			continue;
+		}
+		if (!strstr(c->kept_sig, key))
+			record_keep(c, n, t);
+	}
+	snprintf(c->kept_sig, sizeof(c->kept_sig), "%s", sig);
+}
+
+/* Agents' lease times per plan node; the reject rate; says once when the
+ * agents' data goes stale (then fusion's keep rules have nothing to act on
+ * and decisions follow the logical demand alone). */
+static double *lease_times(struct fusion_loop *c, const struct plan_input *p,
+			   struct fusion_signals *sig)
+{
+	double *at = calloc(p->in.node_count + 1, sizeof(*at));
+	int fresh;
+
+	sig->reject_rate = signals_reject_rate(c->signals, p->now, c->signal_max_age_s);
+	for (size_t i = 0; at && i < p->in.node_count; i++) {
+		struct node_leases nl;
+
+		if (p->refs[i].dn && signals_node_leases(c->signals, p->refs[i].dn->node_id, p->now,
+							 c->signal_max_age_s, &nl))
+			at[i] = nl.last_lease_at;
+	}
+	sig->last_lease_at = at;
+	fresh = sig->reject_rate >= 0;
+	if (c->agents_fresh != fresh) {
+		if (fresh)
+			rs_info("agent signals fresh: fusion rules active");
+		else if (c->agents_fresh > 0)
+			rs_warn("agent signals missing or older than %.0f s: deciding from the logical "
+				"demand alone", c->signal_max_age_s);
+		c->agents_fresh = fresh;
+	}
+	return at;
+}
+
+void fusion_loop_before(struct fusion_loop *c, struct plan_input *p)
+{
+	fusion_adjust_input(&c->fusion, p, &c->notes);
+}
+
+void fusion_loop_after(struct fusion_loop *c, const struct plan_input *p,
+		       struct planner_output *out)
+{
+	struct fusion_signals sig = { 0 };
+	double *at;
+
+	if (c->fusion.cfg.enabled) {
+		at = lease_times(c, p, &sig);
+		fusion_filter_plan(&c->fusion, p, out, &sig, &c->notes);
+		free(at);
+	}
+	record_fusion(c, p->now);
+	c->notes.n = 0;
+}
+
+struct actuator_observer fusion_loop_observer(struct fusion_loop *c)
+{
+	return (struct actuator_observer){
+		.ctx = c,
+		.launch_timeout = obs_timeout,
+		.launched = obs_launched,
+		.alive = obs_alive,
+		.stopped_idle = obs_stopped_idle,
+		.gave_up = obs_gave_up,
+	};
+}
+
+int fusion_loop_init(struct fusion_loop *c, const struct fusion_loop_deps *deps)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = deps->cfg;
+	c->signals = deps->signals;
+	c->log = deps->log;
+	c->metrics = deps->metrics;
+	c->signal_max_age_s = deps->signal_max_age_s;
+	c->agents_fresh = -1;
+	return fusion_init(&c->fusion, deps->fusion, deps->cfg->group_count);
+}
+
+int fusion_loop_set_config(struct fusion_loop *c, const struct controller_config *cfg)
+{
+	int *map = calloc(cfg->group_count + 1, sizeof(*map));
+	int rc;
+
+	if (!map)
+		return -ENOMEM;
+	config_group_map(c->cfg, cfg, map);
+	rc = fusion_regroup(&c->fusion, map, cfg->group_count);
+	free(map);
+	if (!rc)
+		c->cfg = cfg;
+	return rc;
+}
+
+void fusion_loop_fini(struct fusion_loop *c)
+{
+	fusion_fini(&c->fusion);
+}
+

@@ -1,0 +1,46 @@
+/* lease_report.h -- what one agent snapshot says about lease traffic on each
+ * raylet of its node: leases served since the previous snapshot (the delta
+ * of raysense_raylet_lease_latency_seconds), how many of them waited long
+ * (queueing), and the cumulative rejected / spilled-back counts
+ * (raysense_raylet_leases_total{outcome}).  The fusion rules (fusion/) use
+ * them: no stop within N s of a lease, no scale-down in a reject burst, and
+ * an early fetch when leases queue.  Pure: parsing and arithmetic only. */
+#ifndef RAYSENSE_CONTROLLER_LEASE_REPORT_H
+#define RAYSENSE_CONTROLLER_LEASE_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/* A lease that waited this long or more counts as queued (2^27 ns = 134 ms,
+ * log2 slot 27 of the agent's histograms). */
+#define LEASE_SLOW_SLOT 27
+#define LEASE_MAX_RAYLETS 8	/* raylets per node kept (one in practice) */
+
+struct raylet_leases {
+	char ray_node_id[64];
+	double leases;			/* served since the previous snapshot; -1 = unknown */
+	double slow;			/* of which waited >= 2^LEASE_SLOW_SLOT ns */
+	double rejected, spilled;	/* cumulative */
+	double rejected_delta, spilled_delta;	/* since the previous snapshot; -1 = unknown */
+	double last_lease_at;		/* UNIX time a lease was last seen served; 0 = never */
+};
+
+struct lease_report {
+	struct raylet_leases r[LEASE_MAX_RAYLETS];
+	size_t n;
+};
+
+/* From a schema_version 1 snapshot document.  Entries it does not know are
+ * skipped; malformed ones of the two families are an error (-EINVAL, err
+ * names the path). */
+int lease_report_parse(const cJSON *root, struct lease_report *out, char *err, size_t size);
+/* Carry over from the same agent's previous report: counter deltas, and
+ * the last lease time (now when this report shows leases served). */
+void lease_report_follow(struct lease_report *cur, const struct lease_report *prev, double now);
+const struct raylet_leases *lease_report_find(const struct lease_report *r,
+					      const char *ray_node_id);
+/* Any raylet with queued leases in this report. */
+bool lease_report_queueing(const struct lease_report *r);
+
+#endif
