@@ -812,9 +812,10 @@ def test_controller_takes_its_groups_from_the_raycluster(k8s, admin_kubeconfig, 
     memory 4Gi from the container limits, max = maxReplicas) and scales it
     for 4 pending {CPU: 1} tasks -- to 1, its maxReplicas.  Raising
     maxReplicas to 3 in the RayCluster changes the plan within a tick
-    (1 -> 2 replicas, no restart); a group added to the RayCluster shows up
-    as a node type and goes again when removed, and the launch counter of
-    the group survives those group-set changes."""
+    (1 -> 2 replicas, no restart); a group added in front (no maxReplicas:
+    KubeRay's default 2^31-1, clamped to the planner's 100000 and said once)
+    shows up as a node type and goes again when removed, and the launch
+    counter of the eci group survives those group-set changes."""
     c = Cluster(k8s, "kr-groups", "rc", [eci_group(replicas=0, max_replicas=1)])
     ctl = Controller(bin, tmp_path, c, admin_kubeconfig, ["--interval", "1"])
     try:
@@ -845,12 +846,18 @@ def test_controller_takes_its_groups_from_the_raycluster(k8s, admin_kubeconfig, 
         assert [replicas_ops(x) for x in docs] == [(0, 1, None), (1, 2, None)], docs
 
         # In front: eci moves to index 1 and back, its counters follow its name.
-        status, body = c.patch([{"op": "add", "path": "/spec/workerGroupSpecs/0",
-                                 "value": regular_group("cpu", replicas=0, max_replicas=2)}])
+        # No maxReplicas: the CRD's default 2^31-1 is clamped, said once.
+        cpu = regular_group("cpu", replicas=0)
+        del cpu["maxReplicas"]
+        status, body = c.patch([{"op": "add", "path": "/spec/workerGroupSpecs/0", "value": cpu}])
         assert status == 200, body
         t = wait_until("group cpu offered", lambda: ctl.node_type("cpu"), timeout=10)
         assert t["resources"] == {"CPU": 4, "custom_x": 2, "memory": 16 * GiB}, t
-        assert t["max_workers"] == 2, t
+        assert t["max_workers"] == 100000 and c.group("cpu")["maxReplicas"] == 2**31 - 1, t
+        time.sleep(2)
+        clamped = [ln for ln in ctl.log_path.read_text().splitlines()
+                   if "maxReplicas 2147483647 x numOfHosts 1 = 2147483647 is clamped" in ln]
+        assert len(clamped) == 1, clamped
         _, metrics = ctl.get("/metrics")
         assert metric_value(metrics, "raysense_controller_launches_total", type="eci") == 2, \
             metrics[:3000]
