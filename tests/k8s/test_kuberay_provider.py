@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -178,8 +179,8 @@ def regular_group(name="cpu", replicas=1, max_replicas=3):
     }
 
 
-def raycluster(ns, name, groups):
-    return {
+def raycluster(ns, name, groups, spec_extra=None):
+    rc = {
         "apiVersion": "ray.io/v1", "kind": "RayCluster",
         "metadata": {"name": name, "namespace": ns},
         "spec": {
@@ -193,16 +194,19 @@ def raycluster(ns, name, groups):
             "workerGroupSpecs": groups,
         },
     }
+    rc["spec"].update(spec_extra or {})
+    return rc
 
 
 class Cluster:
     """A namespace with one RayCluster, read through the API."""
 
-    def __init__(self, k8s, ns, name, groups, create_ns=True):
+    def __init__(self, k8s, ns, name, groups, create_ns=True, spec_extra=None):
         self.k8s, self.ns, self.name = k8s, ns, name
         if create_ns:
             k8s.kubectl("create", "namespace", ns)
-        k8s.kubectl("create", "-f", "-", input=json.dumps(raycluster(ns, name, groups)))
+        k8s.kubectl("create", "-f", "-",
+                    input=json.dumps(raycluster(ns, name, groups, spec_extra)))
         self.path = f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{name}"
 
     def get(self):
@@ -686,7 +690,8 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
     one idle.  The controller must scale 0 -> 2, then terminate only the idle
     one: one patch 2 -> 1 naming exactly that pod, the operator deletes it,
     the busy one stays, and workersToDelete is cleared."""
-    c = Cluster(k8s, "kr-ctl-down", "rc", [eci_group(replicas=0, max_replicas=5)])
+    c = Cluster(k8s, "kr-ctl-down", "rc", [eci_group(replicas=0, max_replicas=5)],
+                spec_extra={"autoscalerOptions": {"idleTimeoutSeconds": 3}})
     port_file, dash_state = tmp_path / "dash.port", tmp_path / "dash.json"
     dash_state.write_text(json.dumps({"tasks": 4, "shape": {"CPU": 1.0}, "workers": []}))
     dash = start_fake_dashboard(port_file, dash_state)
@@ -697,7 +702,7 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         wait_until("fake dashboard", lambda: port_file.exists() and port_file.read_text(),
                    timeout=10)
         cfg = tmp_path / "controller.json"
-        cfg.write_text(json.dumps({"idle_timeout_s": 3, "worker_groups": [
+        cfg.write_text(json.dumps({"worker_groups": [
             {"name": "eci", "resources": {"CPU": 2, "memory": 4 * GiB},
              "min_workers": 0, "max_workers": 5}]}))
         ctl = subprocess.Popen(
@@ -753,3 +758,177 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
         log.close()
         dash.kill()
         dash.wait()
+
+
+# ------------------------------------- worker groups from the RayCluster
+
+class Controller:
+    """raysense-controller --provider kuberay against Cluster c, fed by a fake
+    dashboard (recorded Ray answers; 4 pending {CPU: 1} tasks), its HTTP API
+    on a free port."""
+
+    def __init__(self, bin, tmp_path, c, kubeconfig, args=()):
+        self.port_file, self.dash_state = tmp_path / "dash.port", tmp_path / "dash.json"
+        self.dash_state.write_text(json.dumps({"tasks": 4, "shape": {"CPU": 1.0}, "workers": []}))
+        self.dash = start_fake_dashboard(self.port_file, self.dash_state)
+        self.log_path = tmp_path / "controller.log"
+        self.log = open(self.log_path, "w")
+        wait_until("fake dashboard", lambda: self.port_file.exists() and self.port_file.read_text(),
+                   timeout=10)
+        self.proc = subprocess.Popen(
+            [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
+             "--namespace", c.ns, "--raycluster", c.name,
+             "--dashboard", f"http://127.0.0.1:{self.port_file.read_text()}",
+             "--listen", "127.0.0.1:0", "--launch-timeout", "600", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.port = wait_until("controller API", lambda: re.search(
+            r"API on 127\.0\.0\.1:(\d+)", self.log_path.read_text()), timeout=10).group(1)
+
+    def get(self, path):
+        """(HTTP status, body text)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def status(self):
+        return json.loads(self.get("/api/v1/status")[1])
+
+    def node_type(self, name):
+        types = {t["name"]: t for t in self.status().get("node_types", [])}
+        return types.get(name)
+
+    def close(self):
+        stop_process(self.proc, grace_s=15)
+        self.log.close()
+        self.dash.kill()
+        self.dash.wait()
+
+
+def test_controller_takes_its_groups_from_the_raycluster(k8s, admin_kubeconfig, bin, tmp_path):
+    """No controller.json, no --worker-group: the controller reads the worker
+    group from the RayCluster as Ray's KubeRay integration does (CPU 2 and
+    memory 4Gi from the container limits, max = maxReplicas) and scales it
+    for 4 pending {CPU: 1} tasks -- to 1, its maxReplicas.  Raising
+    maxReplicas to 3 in the RayCluster changes the plan within a tick
+    (1 -> 2 replicas, no restart); a group added in front (no maxReplicas:
+    KubeRay's default 2^31-1, clamped to the planner's 100000 and said once)
+    shows up as a node type and goes again when removed, and the launch
+    counter of the eci group survives those group-set changes."""
+    c = Cluster(k8s, "kr-groups", "rc", [eci_group(replicas=0, max_replicas=1)])
+    ctl = Controller(bin, tmp_path, c, admin_kubeconfig, ["--interval", "1"])
+    try:
+        wait_until("1 replica (maxReplicas 1)", lambda: c.group("eci").get("replicas") == 1,
+                   timeout=30)
+        t = ctl.node_type("eci")
+        assert t["resources"] == {"CPU": 2, "memory": 4 * GiB}, t
+        assert (t["min_workers"], t["max_workers"], t["idle_timeout_s"]) == (0, 1, 60), t
+        time.sleep(3)
+        assert c.group("eci")["replicas"] == 1
+        assert "at maxReplicas" not in ctl.log_path.read_text(), "planned past maxReplicas"
+
+        status, body = c.patch([{"op": "replace", "path": "/spec/workerGroupSpecs/0/maxReplicas",
+                                 "value": 3}])
+        assert status == 200, body
+        changed = time.monotonic()
+        wait_until("max 3 in the plan", lambda: ctl.node_type("eci")["max_workers"] == 3,
+                   timeout=10, interval=0.1)
+        seen = time.monotonic() - changed
+        wait_until("2 replicas", lambda: c.group("eci").get("replicas") == 2, timeout=10,
+                   interval=0.1)
+        scaled = time.monotonic() - changed
+        print(f"maxReplicas 1 -> 3: in the plan after {seen:.2f}s, replicas 2 after "
+              f"{scaled:.2f}s (interval 1s)")
+        assert seen <= 2.5 and scaled <= 3.5, (seen, scaled)
+        docs = logged_patches(ctl.log_path)
+        assert_patch_rules(docs)
+        assert [replicas_ops(x) for x in docs] == [(0, 1, None), (1, 2, None)], docs
+
+        # In front: eci moves to index 1 and back, its counters follow its name.
+        # No maxReplicas: the CRD's default 2^31-1 is clamped, said once.
+        cpu = regular_group("cpu", replicas=0)
+        del cpu["maxReplicas"]
+        status, body = c.patch([{"op": "add", "path": "/spec/workerGroupSpecs/0", "value": cpu}])
+        assert status == 200, body
+        t = wait_until("group cpu offered", lambda: ctl.node_type("cpu"), timeout=10)
+        assert t["resources"] == {"CPU": 4, "custom_x": 2, "memory": 16 * GiB}, t
+        assert t["max_workers"] == 100000 and c.group("cpu")["maxReplicas"] == 2**31 - 1, t
+        time.sleep(2)
+        clamped = [ln for ln in ctl.log_path.read_text().splitlines()
+                   if "maxReplicas 2147483647 x numOfHosts 1 = 2147483647 is clamped" in ln]
+        assert len(clamped) == 1, clamped
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_launches_total", type="eci") == 2, \
+            metrics[:3000]
+        status, body = c.patch([{"op": "test", "path": "/spec/workerGroupSpecs/0/groupName",
+                                 "value": "cpu"},
+                                {"op": "remove", "path": "/spec/workerGroupSpecs/0"}])
+        assert status == 200, body
+        wait_until("group cpu gone", lambda: ctl.node_type("cpu") is None, timeout=10)
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_launches_total", type="eci") == 2, \
+            metrics[:3000]
+        assert c.group("eci")["replicas"] == 2
+    finally:
+        ctl.close()
+
+
+def test_controller_never_fights_the_in_tree_autoscaler(k8s, admin_kubeconfig, bin, tmp_path):
+    """enableInTreeAutoscaling: true means Ray's own autoscaler scales the
+    RayCluster: the controller (empty controller.json) never patches it,
+    and says why -- once in its log, in /readyz (503), /api/v1/status
+    (holding, other_autoscaler), raysensectl status and the
+    raysense_controller_other_autoscaler metric.  Set to false, it acts."""
+    c = Cluster(k8s, "kr-intree", "rc", [eci_group(replicas=0, max_replicas=5)],
+                spec_extra={"enableInTreeAutoscaling": True})
+    cfg = tmp_path / "controller.json"
+    cfg.write_text(json.dumps({"worker_groups": []}))
+    ctl = Controller(bin, tmp_path, c, admin_kubeconfig,
+                     ["--interval", "0.5", "--config", str(cfg)])
+    try:
+        wait_until("not ready", lambda: "enableInTreeAutoscaling" in ctl.get("/readyz")[1],
+                   timeout=15)
+        assert ctl.get("/readyz")[0] == 503
+        time.sleep(5)
+        st = ctl.status()
+        assert "enableInTreeAutoscaling: true" in st["holding"] and st["other_autoscaler"], st
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_other_autoscaler") == 1
+        out = subprocess.run([bin("raysensectl"), "status", "--url",
+                              f"http://127.0.0.1:{ctl.port}"], capture_output=True, text=True,
+                             timeout=10)
+        assert "HOLDING" in out.stdout and "enableInTreeAutoscaling" in out.stdout, out
+        assert logged_patches(ctl.log_path) == []
+        assert c.group("eci")["replicas"] == 0
+        log = ctl.log_path.read_text()
+        said = [ln for ln in log.splitlines() if "hold: not acting: RayCluster" in ln]
+        assert len(said) == 1, log[-3000:]
+
+        status, body = c.patch([{"op": "replace", "path": "/spec/enableInTreeAutoscaling",
+                                 "value": False}])
+        assert status == 200, body
+        wait_until("2 replicas once handed over", lambda: c.group("eci").get("replicas") == 2,
+                   timeout=20)
+        wait_until("ready", lambda: ctl.get("/readyz")[0] == 200, timeout=10)
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_other_autoscaler") == 0
+        assert "resume: the provider lets the controller act again" in ctl.log_path.read_text()
+    finally:
+        ctl.close()
+
+
+def test_ignore_in_tree_autoscaler_flag_acts_anyway(k8s, admin_kubeconfig, bin, tmp_path):
+    """--ignore-in-tree-autoscaler (tests only): the controller scales a
+    RayCluster with enableInTreeAutoscaling: true, and does not hold."""
+    c = Cluster(k8s, "kr-intree-ignored", "rc", [eci_group(replicas=0, max_replicas=5)],
+                spec_extra={"enableInTreeAutoscaling": True})
+    ctl = Controller(bin, tmp_path, c, admin_kubeconfig,
+                     ["--interval", "0.5", "--ignore-in-tree-autoscaler"])
+    try:
+        wait_until("2 replicas", lambda: c.group("eci").get("replicas") == 2, timeout=20)
+        _, metrics = ctl.get("/metrics")
+        assert metric_value(metrics, "raysense_controller_other_autoscaler") == 0
+        assert "not acting" not in ctl.log_path.read_text()
+    finally:
+        ctl.close()

@@ -101,12 +101,13 @@ static void h_healthz(const struct rs_http_request *req, struct rs_http_response
 static void h_readyz(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
 	struct api_ctx *a = ctx;
+	char why[1024];
 
 	(void)req;
-	if (controller_ready(a->c))
+	if (controller_ready_why(a->c, why, sizeof(why)))
 		rs_http_reply_text(resp, 200, "text/plain", strdup("ready\n"), 6);
 	else
-		rs_http_reply_error(resp, 503, "no successful dashboard fetch recently");
+		rs_http_reply_error(resp, 503, "%s", why);
 }
 
 int controller_api_start(struct controller *c, const struct controller_api_config *cfg,

@@ -42,6 +42,35 @@ const struct worker_group *config_find_group(const struct controller_config *cfg
 	return NULL;
 }
 
+static bool group_equal(const struct worker_group *a, const struct worker_group *b)
+{
+	return !strcmp(a->name, b->name) && a->min_workers == b->min_workers &&
+	       a->max_workers == b->max_workers && a->idle_timeout_s == b->idle_timeout_s &&
+	       resmap_equal(&a->resources, &b->resources);
+}
+
+bool config_equal(const struct controller_config *a, const struct controller_config *b)
+{
+	if (a->group_count != b->group_count || a->max_workers != b->max_workers ||
+	    a->upscaling_speed != b->upscaling_speed || a->idle_timeout_s != b->idle_timeout_s ||
+	    a->max_concurrent_launches != b->max_concurrent_launches)
+		return false;
+	for (size_t i = 0; i < a->group_count; i++)
+		if (!group_equal(&a->groups[i], &b->groups[i]))
+			return false;
+	return true;
+}
+
+void config_group_map(const struct controller_config *from, const struct controller_config *to,
+		      int *map)
+{
+	for (size_t i = 0; i < to->group_count; i++) {
+		const struct worker_group *g = config_find_group(from, to->groups[i].name);
+
+		map[i] = g ? (int)(g - from->groups) : -1;
+	}
+}
+
 /* Group names become parts of Ray node names, labels and file names. */
 static bool name_ok(const char *s)
 {
@@ -65,7 +94,8 @@ static struct worker_group *add_group(struct controller_config *cfg, const char 
 	g = &cfg->groups[cfg->group_count++];
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "%s", name);
-	g->max_workers = 10;
+	g->max_workers = cfg->narrowing ? -1 : 10;
+	g->min_workers = cfg->narrowing ? -1 : 0;
 	g->idle_timeout_s = -1;
 	return g;
 }
@@ -108,14 +138,14 @@ static int parse_group(struct controller_config *cfg, const cJSON *o, size_t i, 
 		       size_t size)
 {
 	struct rs_json_error jerr = { { 0 } };
-	const cJSON *res;
+	const cJSON *res = NULL;
 	const char *name;
 	struct worker_group *g;
 	char path[64], rpath[96];
 
 	snprintf(path, sizeof(path), "$.worker_groups[%zu]", i);
 	if (rs_json_get_string(o, path, "name", true, &name, &jerr) ||
-	    rs_json_get_object(o, path, "resources", true, &res, &jerr))
+	    rs_json_get_object(o, path, "resources", !cfg->narrowing, &res, &jerr) == -EINVAL)
 		return fail(err, size, "%s", jerr.msg);
 	if (!name_ok(name))
 		return fail(err, size, "%s.name: '%.60s' must be 1-%d characters [A-Za-z0-9_-]",
@@ -124,7 +154,7 @@ static int parse_group(struct controller_config *cfg, const cJSON *o, size_t i, 
 	if (!g)
 		return -ENOMEM;
 	snprintf(rpath, sizeof(rpath), "%s.resources", path);
-	if (resmap_from_json(&g->resources, res, rpath, false, &jerr))
+	if (res && resmap_from_json(&g->resources, res, rpath, false, &jerr))
 		return fail(err, size, "%s", jerr.msg);
 	if (get_int(o, path, "min_workers", 0, 10000, &g->min_workers, err, size) ||
 	    get_int(o, path, "max_workers", 0, 10000, &g->max_workers, err, size) ||
@@ -243,15 +273,15 @@ int config_add_group_spec(struct controller_config *cfg, const char *spec, char 
 
 int config_validate(const struct controller_config *cfg, char *err, size_t size)
 {
-	if (cfg->group_count == 0)
+	if (cfg->group_count == 0 && !cfg->narrowing)
 		return fail(err, size, "no worker group: give --config FILE or --worker-group");
 	for (size_t i = 0; i < cfg->group_count; i++) {
 		const struct worker_group *g = &cfg->groups[i];
 
-		if (g->min_workers > g->max_workers)
+		if (g->min_workers > g->max_workers && g->max_workers >= 0)
 			return fail(err, size, "worker group %s: min %d > max %d", g->name,
 				    g->min_workers, g->max_workers);
-		if (g->resources.count == 0)
+		if (g->resources.count == 0 && !cfg->narrowing)
 			return fail(err, size, "worker group %s declares no resources", g->name);
 		if (!strcmp(g->name, "head"))
 			return fail(err, size, "worker group name 'head' is reserved for the head");

@@ -4,6 +4,7 @@
 #ifndef RAYSENSE_CONTROLLER_CONFIG_H
 #define RAYSENSE_CONTROLLER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "controller/plan/resmap.h"
@@ -25,6 +26,11 @@ struct controller_config {
 	double upscaling_speed;		/* Ray's upscaling_speed */
 	double idle_timeout_s;		/* default idle timeout */
 	int max_concurrent_launches;	/* <= 0 = planner default */
+	/* --provider kuberay: the groups only narrow the RayCluster's
+	 * (kuberay_groups.h), so a group's min/max and the cluster's idle
+	 * timeout and upscaling speed stay < 0 ("not set") unless given, and
+	 * a group may name no resources.  Set before parsing. */
+	bool narrowing;
 };
 
 void config_init(struct controller_config *cfg);
@@ -36,8 +42,15 @@ int config_load_file(struct controller_config *cfg, const char *path, char *err,
 /* Add one --worker-group spec.  0 or -EINVAL. */
 int config_add_group_spec(struct controller_config *cfg, const char *spec, char *err,
 			  size_t err_size);
-/* Final checks (at least one group, unique names, min <= max).  0 or -EINVAL. */
+/* Final checks (at least one group with resources unless narrowing, unique
+ * names, min <= max).  0 or -EINVAL. */
 int config_validate(const struct controller_config *cfg, char *err, size_t err_size);
+/* Same groups (names, order, resources, min, max, idle) and settings. */
+bool config_equal(const struct controller_config *a, const struct controller_config *b);
+/* map[i] = index in `from` of the group named as to->groups[i], or -1: how
+ * per-group state (counters, last launch times) follows a new group set. */
+void config_group_map(const struct controller_config *from, const struct controller_config *to,
+		      int *map);
 const struct worker_group *config_find_group(const struct controller_config *cfg,
 					     const char *name);
 

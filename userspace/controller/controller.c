@@ -190,6 +190,77 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 	return 0;
 }
 
+/* ------------------------------------------------------- the provider's say */
+
+/* Record a change of the provider's hold as a decision (logged once). */
+static void note_provider_hold(struct controller *c, const char *why, double t)
+{
+	char msg[1100];
+	cJSON *d;
+
+	if (why) {
+		snprintf(msg, sizeof(msg), "hold: not acting: %s", why);
+		d = decision_new(DECISION_HOLD);
+		cJSON_AddStringToObject(d, "source", "provider");
+		cJSON_AddStringToObject(d, "error", why);
+		decision_record(c->log, d, msg, t);
+	} else {
+		decision_record(c->log, decision_new(DECISION_RESUME),
+				"resume: the provider lets the controller act again", t);
+	}
+}
+
+/* Swap the provider's worker groups in when they changed (group_set.h).
+ * Non-zero while it has none yet. */
+static int sync_groups(struct controller *c)
+{
+	struct group_followers f = {
+		.metrics = c->metrics, .act = &c->act, .fusion = &c->fusion,
+		.group_timeouts = &c->group_timeouts,
+	};
+	const struct controller_config *before = c->o.config;
+	int rc = group_set_sync(&c->groups, &c->o.provider, &f, &c->o.config);
+
+	if (c->o.config != before && c->rec) {
+		rs_warn("worker groups changed: trace recording to %s stops (its header lists the "
+			"old groups)", c->o.record_trace);
+		trace_record_close(c->rec);
+		c->rec = NULL;
+	}
+	return rc;
+}
+
+/* The provider's say before a tick: swap its worker groups in, and hold
+ * while it does not let us act (another autoscaler owns the cluster, or its
+ * groups are not known yet).  True = hold this tick. */
+static bool provider_gate(struct controller *c, double t)
+{
+	struct provider *prov = &c->o.provider;
+	const char *other = prov->ops->blocked ? prov->ops->blocked(prov) : NULL;
+	const char *why = other;
+	bool changed;
+	cJSON *st;
+
+	if (sync_groups(c) && !why)
+		why = "waiting for the provider's worker groups (the RayCluster is not read yet)";
+	metrics_other_autoscaler(c->metrics, other != NULL);
+	pthread_mutex_lock(&c->lock);
+	changed = strcmp(c->provider_hold, why ? why : "") != 0;
+	snprintf(c->provider_hold, sizeof(c->provider_hold), "%s", why ? why : "");
+	pthread_mutex_unlock(&c->lock);
+	if (changed)
+		note_provider_hold(c, why, t);
+	if (!why)
+		return false;
+	st = status_base(c, t);
+	if (st) {
+		cJSON_AddStringToObject(st, "holding", why);
+		cJSON_AddBoolToObject(st, "other_autoscaler", other != NULL);
+	}
+	publish(c, st, false);
+	return true;
+}
+
 int controller_tick(struct controller *c)
 {
 	double t0 = rs_now_mono(), t = controller_now(c);
@@ -200,6 +271,10 @@ int controller_tick(struct controller *c)
 
 	if (c->o.provider.ops->refresh(&c->o.provider, t))
 		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
+	if (provider_gate(c, t)) {
+		metrics_loop(c->metrics, rs_now_mono() - t0);
+		return 0;
+	}
 	rc = c->o.source.ops->fetch(&c->o.source, &snap, &failed, err);
 	if (rc) {
 		hold(c, failed, err, t);

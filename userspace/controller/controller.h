@@ -70,6 +70,8 @@ cJSON *controller_status_json(struct controller *c);
 cJSON *controller_decisions_json(struct controller *c, size_t limit);
 char *controller_metrics_text(struct controller *c);
 bool controller_ready(struct controller *c);
+/* Same, with why it is not ready (the provider's hold, or no recent fetch). */
+bool controller_ready_why(struct controller *c, char *why, size_t size);
 struct signals *controller_signals(struct controller *c);
 
 #endif

@@ -6,6 +6,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,7 @@ static void free_parts(struct controller *c)
 	decision_log_free(c->log);
 	metrics_free(c->metrics);
 	signals_free(c->signals);
+	group_set_free(&c->groups);
 	cJSON_Delete(c->status);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -90,6 +92,7 @@ int controller_create(const struct controller_opts *opts, struct controller **ou
 	if (!c)
 		return -ENOMEM;
 	c->o = *opts;
+	group_set_init(&c->groups);
 	apply_defaults(&c->o);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
@@ -136,14 +139,23 @@ struct signals *controller_signals(struct controller *c)
 	return c->signals;
 }
 
-bool controller_ready(struct controller *c)
+bool controller_ready_why(struct controller *c, char *why, size_t size)
 {
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
 	ok = c->last_ok_fetch > 0 && controller_now(c) - c->last_ok_fetch < 10 * c->o.interval_s + 5;
+	if (why)
+		snprintf(why, size, "%s", c->provider_hold[0] ? c->provider_hold :
+			 "no successful dashboard fetch recently");
+	ok = ok && !c->provider_hold[0];
 	pthread_mutex_unlock(&c->lock);
 	return ok;
+}
+
+bool controller_ready(struct controller *c)
+{
+	return controller_ready_why(c, NULL, 0);
 }
 
 cJSON *controller_status_json(struct controller *c)

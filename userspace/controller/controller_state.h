@@ -13,6 +13,7 @@
 #include "controller/act/notes.h"
 #include "controller/controller.h"
 #include "controller/fusion_loop.h"
+#include "controller/group_set.h"
 #include "controller/metrics.h"
 #include "controller/plan/idle_tracker.h"
 #include "controller/trace_record.h"
@@ -27,6 +28,7 @@ struct controller {
 	cJSON *status;
 	double last_ok_fetch;
 	char ray_version[32];
+	char provider_hold[1024];	/* why the provider does not let us act; "" = it does */
 	pthread_cond_t wake;		/* controller_kick */
 	bool kicked;
 
@@ -41,6 +43,8 @@ struct controller {
 	struct dash_snapshot last;	/* the last good fetch, and when */
 	bool have_last;
 	double last_at;
+	/* The provider's worker groups (o.config points there once it gave a set). */
+	struct group_set groups;
 };
 
 /* The controller's clock (opts.clock or the wall clock). */

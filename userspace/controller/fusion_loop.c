@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,21 @@ int fusion_loop_init(struct fusion_loop *c, const struct fusion_loop_deps *deps)
 	c->signal_max_age_s = deps->signal_max_age_s;
 	c->agents_fresh = -1;
 	return fusion_init(&c->fusion, deps->fusion, deps->cfg->group_count);
+}
+
+int fusion_loop_set_config(struct fusion_loop *c, const struct controller_config *cfg)
+{
+	int *map = calloc(cfg->group_count + 1, sizeof(*map));
+	int rc;
+
+	if (!map)
+		return -ENOMEM;
+	config_group_map(c->cfg, cfg, map);
+	rc = fusion_regroup(&c->fusion, map, cfg->group_count);
+	free(map);
+	if (!rc)
+		c->cfg = cfg;
+	return rc;
 }
 
 void fusion_loop_fini(struct fusion_loop *c)

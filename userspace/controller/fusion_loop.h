@@ -37,6 +37,9 @@ struct fusion_loop {
 
 int fusion_loop_init(struct fusion_loop *fl, const struct fusion_loop_deps *deps);
 void fusion_loop_fini(struct fusion_loop *fl);
+/* A new group set (group_set.h): each group's startup model and back-off
+ * follow its name.  0 or -ENOMEM (then nothing changed). */
+int fusion_loop_set_config(struct fusion_loop *fl, const struct controller_config *cfg);
 struct actuator_observer fusion_loop_observer(struct fusion_loop *fl);
 /* Around the planner: adjust its input; filter its plan and record what
  * fusion did. */

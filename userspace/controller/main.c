@@ -80,6 +80,13 @@ static void usage(FILE *out)
 		"                           in --namespace (15 s lease, 10 s renew deadline, 2 s retry)\n"
 		"  --lease-name NAME        Lease name (default raysense-controller)\n"
 		"  --identity ID            holder identity (default: the host name)\n"
+		"  --ignore-in-tree-autoscaler  act even if the RayCluster has\n"
+		"                           enableInTreeAutoscaling: true (tests only: two\n"
+		"                           autoscalers would fight; by default the controller holds)\n"
+		"  With --provider kuberay the worker groups come from the RayCluster (min/max\n"
+		"  replicas x numOfHosts, rayStartParams or container limits, idleTimeoutSeconds,\n"
+		"  autoscalerOptions) and are re-read every tick; --config/--worker-group are\n"
+		"  optional and may only narrow them (lower max, higher min, longer idle).\n"
 		"Loop:\n"
 		"  --interval S             loop interval (default 1)\n"
 		"  --stale-after S          max age of the per-node usage report for scale-down (default 15)\n"
@@ -116,7 +123,9 @@ struct args {
 	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
 	const char *listen, *token_file, *node_tmp;
 	const char *provider, *kubeconfig, *k8s_namespace, *raycluster, *lease_name, *identity;
-	bool leader_elect;
+	bool leader_elect, ignore_in_tree;
+	const char **group_specs;
+	size_t n_group_specs;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
@@ -144,8 +153,21 @@ enum {
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
-	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP, O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF, O_IDLE_MAX,
+	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
+	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
+	O_IDLE_MAX, O_IGNORE_IN_TREE,
 };
+
+/* --provider kuberay: the RayCluster gives the groups; the config only
+ * narrows them, so what it does not set stays "not set" (< 0). */
+static void narrow_for_kuberay(const struct args *a, struct controller_config *cfg)
+{
+	if (!a->provider || strcmp(a->provider, "kuberay"))
+		return;
+	cfg->narrowing = true;
+	cfg->upscaling_speed = -1;
+	cfg->idle_timeout_s = -1;
+}
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
 {
@@ -199,6 +221,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
 		{ "identity", required_argument, NULL, O_IDENTITY },
+		{ "ignore-in-tree-autoscaler", no_argument, NULL, O_IGNORE_IN_TREE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -274,9 +297,8 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 						   optarg);
 			break;
 		case O_CONFIG: a->config = optarg; break;
-		case O_GROUP:
-			if (config_add_group_spec(cfg, optarg, err, sizeof(err)))
-				rs_cli_usage_error(PROG, "%s", err);
+		case O_GROUP:	/* parsed below, once the provider is known */
+			a->group_specs[a->n_group_specs++] = optarg;
 			break;
 		case O_IDLE: idle = parse_secs("--idle-timeout", optarg); idle_set = true; break;
 		case O_SPEED: speed = parse_secs("--upscaling-speed", optarg); speed_set = true; break;
@@ -296,6 +318,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_LEADER: a->leader_elect = true; break;
 		case O_LEASE: a->lease_name = optarg; break;
 		case O_IDENTITY: a->identity = optarg; break;
+		case O_IGNORE_IN_TREE: a->ignore_in_tree = true; break;
 		case O_ADDRESS: a->address = optarg; break;
 		case O_RAYBIN: a->ray_bin = optarg; break;
 		case O_STARTARG:
@@ -328,6 +351,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 	}
 	if (optind < argc)
 		rs_cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+	narrow_for_kuberay(a, cfg);
+	for (size_t i = 0; i < a->n_group_specs; i++)
+		if (config_add_group_spec(cfg, a->group_specs[i], err, sizeof(err)))
+			rs_cli_usage_error(PROG, "%s", err);
 	if (a->config && config_load_file(cfg, a->config, err, sizeof(err)))
 		rs_cli_usage_error(PROG, "%s", err);
 	/* Flags override the file. */
@@ -360,7 +387,8 @@ static int load_kube(const struct args *a, struct kube_client *kube)
 	return rc;
 }
 
-static int create_kuberay(const struct args *a, struct kube_client *kube, struct provider *out)
+static int create_kuberay(const struct args *a, const struct controller_config *cfg,
+			  struct kube_client *kube, struct provider *out)
 {
 	struct provider_kuberay_config kc = { 0 };
 	char err[PROVIDER_ERR_LEN];
@@ -371,6 +399,8 @@ static int create_kuberay(const struct args *a, struct kube_client *kube, struct
 	kc.kube = kube;
 	kc.ns = a->k8s_namespace;
 	kc.raycluster = a->raycluster;
+	kc.overrides = cfg;
+	kc.ignore_in_tree_autoscaler = a->ignore_in_tree;
 	rc = provider_kuberay_create(&kc, out, err);
 	if (rc)
 		rs_error("kuberay provider: %s", err);
@@ -467,6 +497,9 @@ int main(int argc, char **argv)
 
 	config_init(&cfg);
 	cfg.upscaling_speed = 1000;
+	a.group_specs = calloc((size_t)argc + 1, sizeof(*a.group_specs));
+	if (!a.group_specs)
+		return RS_EXIT_FAILURE;
 	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
 	rs_log_init("controller", a.level);
@@ -490,7 +523,7 @@ int main(int argc, char **argv)
 	lp.stop_grace_s = a.stop_grace;
 	lp.node_temp_root = a.node_tmp;
 	if (kuberay) {
-		rc = create_kuberay(&a, &kube, &opts.provider);
+		rc = create_kuberay(&a, &cfg, &kube, &opts.provider);
 	} else {
 		rc = provider_local_create(&lp, &opts.provider, err);
 		if (rc)
@@ -573,6 +606,7 @@ int main(int argc, char **argv)
 	kube_client_free(&kube);
 	kube_client_free(&lease_kube);
 	config_free(&cfg);
+	free(a.group_specs);
 	free(dash_token);
 	free(token);
 	rs_http_global_cleanup();

@@ -7,6 +7,7 @@
 #include "controller/fusion/startup_model.h"
 #include "controller/source/signals.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct controller_metrics {
 	unsigned long errors[METRICS_ERR_COUNT];
 	double infeasible_units;
 	unsigned long plans_cut;
+	bool other_autoscaler;
 	unsigned long loop_hist[N_BUCKETS + 1];
 	double loop_sum;
 	unsigned long loop_count;
@@ -55,6 +57,61 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	return m;
+}
+
+/* Group i of cfg takes the counters of old group map[i]; the old arrays
+ * come back in the arguments (to be freed).  Under m->lock. */
+static void regroup(struct controller_metrics *m, const struct controller_config *cfg,
+		    const int *map, unsigned long **launches,
+		    unsigned long (**terms)[TR_COUNT], struct startup_group **startup)
+{
+	unsigned long *l = *launches, (*t)[TR_COUNT] = *terms;
+	struct startup_group *st = *startup;
+
+	for (size_t i = 0; i < cfg->group_count; i++) {
+		if (map[i] < 0)
+			continue;
+		l[i] = m->launches[map[i]];
+		memcpy(t[i], m->terminations[map[i]], sizeof(t[i]));
+		st[i] = m->startup[map[i]];
+	}
+	*launches = m->launches;
+	*terms = m->terminations;
+	*startup = m->startup;
+	m->launches = l;
+	m->terminations = t;
+	m->startup = st;
+	m->cfg = cfg;
+}
+
+int metrics_set_config(struct controller_metrics *m, const struct controller_config *cfg)
+{
+	size_t ng = cfg->group_count + 1;
+	unsigned long *launches = calloc(ng, sizeof(*launches));
+	unsigned long (*terms)[TR_COUNT] = calloc(ng, sizeof(*terms));
+	struct startup_group *startup = calloc(ng, sizeof(*startup));
+	int *map = calloc(ng, sizeof(*map));
+	int rc = -ENOMEM;
+
+	if (launches && terms && startup && map) {
+		pthread_mutex_lock(&m->lock);
+		config_group_map(m->cfg, cfg, map);
+		regroup(m, cfg, map, &launches, &terms, &startup);
+		pthread_mutex_unlock(&m->lock);
+		rc = 0;
+	}
+	free(launches);
+	free(terms);
+	free(startup);
+	free(map);
+	return rc;
+}
+
+void metrics_other_autoscaler(struct controller_metrics *m, bool on)
+{
+	pthread_mutex_lock(&m->lock);
+	m->other_autoscaler = on;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_free(struct controller_metrics *m)
@@ -245,6 +302,11 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 	render_loop(&w, m);
 	render_startup(&w, m);
 	render_errors(&w, m);
+	rs_prom_family(&w, "raysense_controller_other_autoscaler", "1 while another autoscaler "
+		       "(KubeRay enableInTreeAutoscaling) owns the cluster and nothing is done.",
+		       RS_PROM_GAUGE);
+	rs_prom_sample_u64(&w, "raysense_controller_other_autoscaler", NULL, NULL, 0,
+			   m->other_autoscaler);
 	rs_prom_family(&w, "raysense_controller_agents", "Agents whose latest snapshot is kept.",
 		       RS_PROM_GAUGE);
 	rs_prom_sample_u64(&w, "raysense_controller_agents", NULL, NULL, 0, signals_count(sig));

@@ -6,6 +6,7 @@
 #ifndef RAYSENSE_CONTROLLER_METRICS_H
 #define RAYSENSE_CONTROLLER_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "controller/config.h"
@@ -28,6 +29,13 @@ struct signals;
 /* The group names are read from cfg, which must outlive the metrics. */
 struct controller_metrics *metrics_new(const struct controller_config *cfg);
 void metrics_free(struct controller_metrics *m);
+/* A new group set (the old cfg may be freed once this returns): each
+ * group's counters follow its name; a new group starts at 0.  0 or -ENOMEM
+ * (then nothing changed). */
+int metrics_set_config(struct controller_metrics *m, const struct controller_config *cfg);
+/* raysense_controller_other_autoscaler: 1 while another autoscaler owns
+ * the cluster and the controller does not act. */
+void metrics_other_autoscaler(struct controller_metrics *m, bool on);
 
 void metrics_error(struct controller_metrics *m, int which);
 void metrics_launch(struct controller_metrics *m, size_t group);

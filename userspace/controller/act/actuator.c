@@ -35,6 +35,26 @@ double actuator_launch_timeout(const struct actuator *a, size_t g)
 	       a->d.launch_timeout_s;
 }
 
+int actuator_set_config(struct actuator *a, const struct controller_config *cfg)
+{
+	double *last = calloc(cfg->group_count + 1, sizeof(*last));
+	int *map = calloc(cfg->group_count + 1, sizeof(*map));
+
+	if (!last || !map) {
+		free(last);
+		free(map);
+		return -ENOMEM;
+	}
+	config_group_map(a->d.config, cfg, map);
+	for (size_t i = 0; i < cfg->group_count; i++)
+		last[i] = map[i] < 0 ? 0 : a->last_launch_at[map[i]];
+	free(map);
+	free(a->last_launch_at);
+	a->last_launch_at = last;
+	a->d.config = cfg;
+	return 0;
+}
+
 static bool provider_stop(struct actuator *a, const char *id)
 {
 	char err[PROVIDER_ERR_LEN] = "";

@@ -55,6 +55,9 @@ struct actuator {
 
 int actuator_init(struct actuator *a, const struct actuator_deps *deps);
 void actuator_fini(struct actuator *a);
+/* A new group set: each group's last launch follows its name (a new group
+ * has none).  0 or -ENOMEM (then nothing changed). */
+int actuator_set_config(struct actuator *a, const struct controller_config *cfg);
 
 /* Before planning: tell the provider which of its nodes Ray lists ALIVE
  * (and the observer when one is ALIVE for the first time), and stop the

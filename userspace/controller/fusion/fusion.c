@@ -40,6 +40,26 @@ void fusion_fini(struct fusion *f)
 	f->order = NULL;
 }
 
+int fusion_regroup(struct fusion *f, const int *map, size_t group_count)
+{
+	struct fusion_group *g = calloc(group_count + 1, sizeof(*g));
+	size_t *order = calloc(PLAN_FIRST_GROUP_TYPE + group_count, sizeof(*order));
+
+	if (!g || !order) {
+		free(g);
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < group_count; i++)
+		if (map[i] >= 0)
+			g[i] = f->g[map[i]];
+	fusion_fini(f);
+	f->g = g;
+	f->order = order;
+	f->group_count = group_count;
+	return 0;
+}
+
 const char *fusion_note_kind_name(enum fusion_note_kind k)
 {
 	switch (k) {

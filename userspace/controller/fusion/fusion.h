@@ -93,6 +93,9 @@ struct fusion {
 
 int fusion_init(struct fusion *f, const struct fusion_config *cfg, size_t group_count);
 void fusion_fini(struct fusion *f);
+/* A new group set: group i takes the state of old group map[i] (-1: a new
+ * group, no state).  0 or -ENOMEM (then nothing changed). */
+int fusion_regroup(struct fusion *f, const int *map, size_t group_count);
 
 /* ---- observations (the loop reports what happened) ---- */
 void fusion_node_alive(struct fusion *f, size_t group, double startup_s);

@@ -55,6 +55,15 @@ struct provider_ops {
 	void (*node_alive)(struct provider *p, const char *id, double unix_s);
 	/* Optional: Prometheus text appended to /metrics (malloc'd). */
 	char *(*metrics_text)(struct provider *p);
+	/* Optional: the worker groups as the provider knows them (kuberay: the
+	 * RayCluster's, narrowed by the configured ones), into *out (the caller
+	 * config_free()s it).  The loop calls it at the start of each tick, after
+	 * refresh, and swaps its config when the answer changed.  0, -EAGAIN (not
+	 * known yet) or -ENOMEM. */
+	int (*groups)(struct provider *p, struct controller_config *out);
+	/* Optional: why the controller must not act now (another autoscaler owns
+	 * the cluster), or NULL.  Valid until the next refresh. */
+	const char *(*blocked)(struct provider *p);
 };
 
 struct provider {

@@ -6,6 +6,8 @@
 #include "common/util.h"
 #include "controller/provider/provider_kuberay.h"
 
+#include "controller/provider/kuberay_groups.h"
+
 #include "common/log.h"
 #include "common/prom_text.h"
 
@@ -23,6 +25,7 @@
 
 #define PLACEHOLDER_TAG "/pending-"
 #define MAX_SEEN 8192
+#define MAX_NOTES 256
 
 /* Per-pod memory across reads: Ray ALIVE time and which startup phases have
  * been added to the cumulative metrics. */
@@ -73,6 +76,12 @@ struct kuberay {
 	double backoff;
 	struct counters n;
 	char last_error[KUBE_ERR_LEN];
+	/* What the RayCluster says about scaling (kuberay_groups.h), as last read. */
+	struct kuberay_spec spec;
+	bool have_spec;
+	char **noted;			/* notes already logged (each once) */
+	size_t noted_count;
+	char block_reason[1024];
 };
 
 static struct kuberay *impl(struct provider *p)
@@ -274,6 +283,25 @@ static int get_json(struct kuberay *k, const char *path, struct kube_response *r
 
 static void track_seen(struct kuberay *k);
 
+/* The RayCluster's scaling view (kuberay_groups.h); the old one stays on error. */
+static int read_spec(struct kuberay *k, const char *body, size_t len)
+{
+	struct kuberay_spec spec;
+	char err[KUBE_ERR_LEN];
+	int rc = kuberay_spec_parse(body, len, &spec, err, sizeof(err));
+
+	if (rc) {
+		kuberay_spec_free(&spec);
+		if (rc == -EINVAL)
+			note_failure(k, "%s", err);
+		return rc;
+	}
+	kuberay_spec_free(&k->spec);
+	k->spec = spec;
+	k->have_spec = true;
+	return 0;
+}
+
 static int read_state(struct kuberay *k)
 {
 	char path[2048], sel[512], esc[768], err[KUBE_ERR_LEN];
@@ -289,6 +317,8 @@ static int read_state(struct kuberay *k)
 	if (!rc && (rc = kuberay_parse_raycluster(r.body, r.body_len, &groups, &gcount, err,
 						  sizeof(err))))
 		note_failure(k, "%s", err);
+	if (!rc && (rc = read_spec(k, r.body, r.body_len)))
+		kuberay_groups_free(groups, gcount);
 	kube_response_free(&r);
 	if (rc)
 		return rc;
@@ -445,6 +475,12 @@ static void prune_victims(struct kuberay *k, struct kuberay_group *g)
 	g->victim_count = o;
 }
 
+static void drop_intent(struct kuberay_group *g)
+{
+	g->queued_launches = 0;
+	strv_clear(&g->victims, &g->victim_count);
+}
+
 /* Turn queued intent into one guarded patch.  0 or -errno. */
 static int scale_group(struct kuberay *k, struct kuberay_group *g)
 {
@@ -512,8 +548,7 @@ static int scale_group(struct kuberay *k, struct kuberay_group *g)
 	 * (409/422) or could not be sent: drop it.  The next refresh re-reads,
 	 * list() shows the fresh state and the controller re-plans from it --
 	 * re-applying a delta on top of another writer's change would be wrong. */
-	g->queued_launches = 0;
-	strv_clear(&g->victims, &g->victim_count);
+	drop_intent(g);
 	return -EAGAIN;
 }
 
@@ -526,6 +561,18 @@ static int reconcile_group(struct kuberay *k, struct kuberay_group *g)
 	if (g->wtd_count)
 		return clear_finished_deletes(k, g);	/* no other change meanwhile */
 	return scale_group(k, g);
+}
+
+/* spec.enableInTreeAutoscaling: the in-tree Ray autoscaler scales it. */
+static const char *blocked(struct kuberay *k)
+{
+	if (!k->have_spec || !k->spec.in_tree_autoscaling || k->cfg.ignore_in_tree_autoscaler)
+		return NULL;
+	snprintf(k->block_reason, sizeof(k->block_reason),
+		 "RayCluster %s/%s has spec.enableInTreeAutoscaling: true, so Ray's own autoscaler "
+		 "scales it; set it to false (ack-ray-cluster values.yaml: "
+		 "head.enableInTreeAutoscaling: false) to hand scaling to raysense", k->ns, k->name);
+	return k->block_reason;
 }
 
 static void backoff(struct kuberay *k, double now, bool failed)
@@ -556,6 +603,10 @@ static int kuberay_refresh(struct provider *p, double now_unused)
 	}
 	k->stale = false;
 	for (size_t i = 0; i < k->group_count; i++) {
+		if (blocked(k)) {	/* another autoscaler owns it: never patch */
+			drop_intent(&k->groups[i]);
+			continue;
+		}
 		rc = reconcile_group(k, &k->groups[i]);
 		if (rc && !first)
 			first = rc;
@@ -594,6 +645,10 @@ static int kuberay_launch(struct provider *p, const struct worker_group *wg, cha
 	struct kuberay_group *g;
 	int n;
 
+	if (blocked(k)) {
+		seterr(err, "%s", k->block_reason);
+		return -EPERM;
+	}
 	if (!k->have_state || k->stale) {
 		seterr(err, "RayCluster %s/%s not read yet since the last failed write", k->ns, k->name);
 		return -EAGAIN;
@@ -621,6 +676,10 @@ static int kuberay_terminate(struct provider *p, const char *id, char *err)
 	const struct kuberay_pod *pod;
 	struct kuberay_group *g;
 
+	if (blocked(k)) {
+		seterr(err, "%s", k->block_reason);
+		return -EPERM;
+	}
 	if (k->stale) {
 		seterr(err, "RayCluster %s/%s not read yet since the last failed write", k->ns, k->name);
 		return -EAGAIN;
@@ -672,6 +731,8 @@ static void kuberay_destroy(struct provider *p)
 	if (!k)
 		return;
 	kuberay_groups_free(k->groups, k->group_count);
+	kuberay_spec_free(&k->spec);
+	strv_clear(&k->noted, &k->noted_count);
 	free(k->pods);
 	free(k->nodes);
 	free(k->seen);
@@ -681,7 +742,54 @@ static void kuberay_destroy(struct provider *p)
 
 static void provider_kuberay_note_alive(struct provider *p, const char *id, double unix_s);
 
+/* Log each note line once (the same lines come back every tick). */
+static void log_notes(struct kuberay *k, const char *notes)
+{
+	char line[512];
+
+	for (const char *s = notes, *e; *s; s = *e ? e + 1 : e) {
+		e = strchr(s, '\n');
+		if (!e)
+			e = s + strlen(s);
+		snprintf(line, sizeof(line), "%.*s", (int)(e - s), s);
+		if (!line[0] || strv_has(k->noted, k->noted_count, line) ||
+		    k->noted_count >= MAX_NOTES)
+			continue;
+		rs_warn("kuberay: RayCluster %s/%s: %s", k->ns, k->name, line);
+		if (strv_push(&k->noted, &k->noted_count, line))
+			return;
+	}
+}
+
+/* provider_ops.groups: the RayCluster's groups narrowed by the config. */
+static int kuberay_groups(struct provider *p, struct controller_config *out)
+{
+	static const struct controller_config none = {
+		.max_workers = -1, .upscaling_speed = -1, .idle_timeout_s = -1,
+	};
+	struct kuberay *k = impl(p);
+	char notes[KUBERAY_NOTES_MAX] = "";
+	int rc;
+
+	if (!k->have_spec)
+		return -EAGAIN;
+	rc = kuberay_spec_merge(&k->spec.cfg, k->cfg.overrides ? k->cfg.overrides : &none, out,
+				notes, sizeof(notes));
+	log_notes(k, k->spec.notes);
+	log_notes(k, notes);
+	if (rc)
+		config_free(out);
+	return rc;
+}
+
+static const char *kuberay_blocked(struct provider *p)
+{
+	return blocked(impl(p));
+}
+
 static const struct provider_ops kuberay_ops = {
+	.groups = kuberay_groups,
+	.blocked = kuberay_blocked,
 	.name = "kuberay",
 	.status_json = provider_kuberay_status_json,
 	.node_alive = provider_kuberay_note_alive,
@@ -882,6 +990,7 @@ cJSON *provider_kuberay_status_json(struct provider *p)
 	cJSON_AddStringToObject(o, "raycluster", k->name);
 	cJSON_AddBoolToObject(o, "have_state", k->have_state);
 	cJSON_AddBoolToObject(o, "stale", k->stale);
+	cJSON_AddBoolToObject(o, "in_tree_autoscaling", k->have_spec && k->spec.in_tree_autoscaling);
 	cJSON_AddStringToObject(o, "last_error", k->last_error);
 	cJSON_AddNumberToObject(o, "backoff_s", k->backoff);
 	a = cJSON_AddArrayToObject(o, "groups");

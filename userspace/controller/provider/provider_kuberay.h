@@ -45,6 +45,11 @@ struct provider_kuberay_config {
 	const char *raycluster;
 	double backoff_min_s;		/* default 0.5 */
 	double backoff_max_s;		/* default 30 */
+	/* The operator's worker-group config, which may only narrow the
+	 * RayCluster's (kuberay_groups.h); NULL = none.  Borrowed. */
+	const struct controller_config *overrides;
+	/* Act even when spec.enableInTreeAutoscaling is true (tests). */
+	bool ignore_in_tree_autoscaler;
 };
 
 /* A worker pod as the API shows it. */
