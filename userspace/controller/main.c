@@ -12,6 +12,7 @@
 #include "controller/leader.h"
 #include "controller/provider.h"
 #include "controller/provider_kuberay.h"
+#include "controller/signals.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -80,6 +81,8 @@ static void usage(FILE *out)
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"  --token-file F           bearer token required on POST /api/v1/signals\n"
 		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
+		"  --agent-capacity N       agents whose hints are kept (default 10000); when full,\n"
+		"                           one silent longer than --signal-max-age makes room\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n");
@@ -92,7 +95,7 @@ struct args {
 	bool leader_elect;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
-	long dash_timeout_ms;
+	long dash_timeout_ms, agent_capacity;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	bool dry_run, stop_on_exit;
 	enum rs_log_level level;
@@ -111,7 +114,7 @@ enum {
 	O_DASH = 256, O_DASH_TOKEN, O_DASH_TIMEOUT, O_CONFIG, O_GROUP, O_IDLE, O_SPEED, O_MAXW,
 	O_PROVIDER, O_ADDRESS, O_RAYBIN, O_STARTARG, O_STATE, O_GRACE, O_STOPEXIT, O_INTERVAL,
 	O_STALE, O_COOLDOWN, O_LAUNCHTO, O_DRY, O_LISTEN, O_TOKEN, O_LOG, O_NODETMP, O_SIGAGE,
-	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY,
+	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_AGENTCAP,
 };
 
 static void parse_args(int argc, char **argv, struct args *a, struct controller_config *cfg)
@@ -142,6 +145,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "signal-max-age", required_argument, NULL, O_SIGAGE },
+		{ "agent-capacity", required_argument, NULL, O_AGENTCAP },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "namespace", required_argument, NULL, O_K8S_NS },
@@ -210,6 +214,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_LISTEN: a->listen = optarg; break;
 		case O_TOKEN: a->token_file = optarg; break;
 		case O_SIGAGE: a->signal_max_age = parse_secs("--signal-max-age", optarg); break;
+		case O_AGENTCAP:
+			if (rs_parse_long(optarg, 1, 10000000, &a->agent_capacity))
+				rs_cli_usage_error(PROG, "bad --agent-capacity '%s' (1..10000000)", optarg);
+			break;
 		case O_LOG:
 			if (rs_log_parse_level(optarg, &a->level))
 				rs_cli_usage_error(PROG, "bad --log-level '%s' (want debug|info|warn|error)", optarg);
@@ -343,7 +351,7 @@ static void stop_all_nodes(struct provider *p, double grace)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = RS_LOG_INFO };
+	struct args a = { .level = RS_LOG_INFO, .agent_capacity = SIGNALS_DEFAULT_CAPACITY };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct provider_local_config lp = { 0 };
@@ -402,6 +410,13 @@ int main(int argc, char **argv)
 	opts.dry_run = a.dry_run;
 	if (controller_create(&opts, &ctl)) {
 		rs_error("out of memory");
+		return RS_EXIT_FAILURE;
+	}
+	/* Eviction age = the age past which hints are ignored anyway. */
+	if (signals_configure(controller_signals(ctl), (size_t)a.agent_capacity,
+			      a.signal_max_age > 0 ? a.signal_max_age : SIGNALS_DEFAULT_MAX_AGE_S)) {
+		rs_error("bad --agent-capacity %ld", a.agent_capacity);
+		controller_destroy(ctl);
 		return RS_EXIT_FAILURE;
 	}
 	ac.host = host;

@@ -825,7 +825,8 @@ int provider_kuberay_groups(struct provider *p, struct controller_config *out)
 		snprintf(w->name, sizeof(w->name), "%s", g->name);
 		if (resmap_copy(&w->resources, &g->node_type))
 			return -ENOMEM;
-		w->min_workers = g->min_replicas * g->num_of_hosts;
+		/* In 64 bits; kuberay_parse_raycluster checked it fits int32. */
+		w->min_workers = (int)((int64_t)g->min_replicas * g->num_of_hosts);
 		w->max_workers = g->max_replicas > INT32_MAX / (g->num_of_hosts ? g->num_of_hosts : 1)
 					 ? INT32_MAX : g->max_replicas * g->num_of_hosts;
 		w->idle_timeout_s = -1;
