@@ -47,7 +47,9 @@ build() {
 # run TARGET SECONDS CORPUS -- fuzz, then print the target's line.
 run() {
   local t="$1" secs="$2" corpus="$3" dict="$DIR/dict/$1.dict" log="$DIR/logs/$1.log"
-  local start rc execs cov ft n verdict
+  local start rc execs cov ft n verdict regress=""
+  # Reproducers of fixed defects (tests/fuzz/regress/TARGET) are replayed too.
+  [ -d "$FUZZ_SRC/regress/$t" ] && regress="$FUZZ_SRC/regress/$t"
   mkdir -p "$corpus" "$DIR/dict" "$DIR/logs" "$DIR/artifacts/$t"
   dicts_of "$t" >/dev/null || { echo "fuzz $t: FAIL (no dictionary mapping)"; return 1; }
   for d in $(dicts_of "$t"); do grep -v '^#' "$FUZZ_SRC/dict/$d.dict"; done >"$dict"
@@ -55,7 +57,7 @@ run() {
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "$DIR/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
     -dict="$dict" -print_final_stats=1 -artifact_prefix="$DIR/artifacts/$t/" \
-    "$corpus" "$FUZZ_SRC/seeds/$t" >"$log" 2>&1
+    "$corpus" "$FUZZ_SRC/seeds/$t" ${regress:+"$regress"} >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
