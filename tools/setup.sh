@@ -42,7 +42,7 @@ done
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git curl unzip jq openssl procps iproute2 psmisc
-  clang llvm bpftool
+  clang llvm bpftool libclang-rt-dev
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev
   prometheus
   python3 python3-venv

@@ -4,6 +4,8 @@
 # Tiers (all run by default, in this order):
 #   unit      C unit tests (ctest) in build/
 #   asan      the same C unit tests built with ASan+UBSan in build-asan/
+#   fuzz      every parser's libFuzzer harness (tests/fuzz, build-fuzz/): replay
+#             its seeds and corpus, then fuzz it ~5 s (tools/fuzz.sh short)
 #   pytest    golden, BPF (real kernel), agent outputs, end-to-end (real Ray),
 #             and Kubernetes (real kube-apiserver, KubeRay operator, kwok) tests
 # Select tiers with RAYSENSE_TEST_TIERS="unit pytest"; pass pytest arguments
@@ -14,7 +16,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TIERS="${RAYSENSE_TEST_TIERS:-unit asan pytest}"
+TIERS="${RAYSENSE_TEST_TIERS:-unit asan fuzz pytest}"
 export RAYSENSE_BUILD_DIR="${RAYSENSE_BUILD_DIR:-$REPO/build}"
 ASAN_DIR="${RAYSENSE_ASAN_BUILD_DIR:-$REPO/build-asan}"
 OUT="$(mktemp -d /tmp/raysense-test.XXXXXX)"
@@ -53,6 +55,13 @@ for tier in $TIERS; do
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest "$ASAN_DIR" asan
     else log "sanitizer build failed"; failed=$((failed + 1)); fi ;;
+  fuzz)
+    log "fuzzing each parser (tools/fuzz.sh short, build-fuzz/)"
+    "$REPO/tools/fuzz.sh" short "${RAYSENSE_FUZZ_SECONDS:-5}" 2>&1 | tee "$OUT/fuzz.txt"
+    p=$(grep -c '^fuzz [a-z_0-9]*: PASS' "$OUT/fuzz.txt"); f=$(grep -c '^fuzz [a-z_0-9]*: FAIL' "$OUT/fuzz.txt")
+    if ! grep -q '^fuzz: [0-9]* passed' "$OUT/fuzz.txt"; then log "fuzz tier printed no summary"; f=$((f + 1)); fi
+    passed=$((passed + p)); failed=$((failed + f))
+    log "fuzz: $p passed, $f failed" ;;
   pytest)
     [ -x "$RAYSENSE_BUILD_DIR/raysensectl" ] || "$REPO/tools/build.sh" || { failed=$((failed + 1)); continue; }
     log "pytest (real kernel, real Ray, real Kubernetes control plane)"

@@ -24,6 +24,8 @@ BAD_ARGS = [
     (["--worker-group", "a:CPU=1", "--provider", "kuberay"], "needs --raycluster"),
     (["--worker-group", "a:CPU=1", "--leader-elect"], "--leader-elect needs --provider kuberay"),
     (["--worker-group", "a:CPU=1", "--signal-max-age", "soon"], "bad --signal-max-age"),
+    (["--worker-group", "a:CPU=1", "--agent-capacity", "0"], "bad --agent-capacity"),
+    (["--worker-group", "a:CPU=1", "--agent-capacity", "many"], "bad --agent-capacity"),
 ]
 
 
@@ -69,5 +71,6 @@ def test_corrupt_state_file_refuses_to_start(bin, tmp_path):
 def test_help_and_version(bin):
     h = subprocess.run([bin("raysense-controller"), "--help"], capture_output=True, text=True)
     assert h.returncode == 0 and "--worker-group" in h.stdout and "--dry-run" in h.stdout
+    assert "--agent-capacity" in h.stdout
     v = subprocess.run([bin("raysense-controller"), "--version"], capture_output=True, text=True)
     assert v.returncode == 0 and v.stdout.strip()

@@ -90,7 +90,9 @@ void rs_raylet_parse_argv(const char *argv, size_t len, char *node_id, size_t no
 		const char *arg = argv + i;
 		size_t alen = strnlen(arg, len - i);
 
-		if (!strncmp(arg, node_flag, sizeof(node_flag) - 1)) {
+		/* alen first: the last argument may run to the end of the buffer
+		 * without a NUL, so strncmp could read past it. */
+		if (alen >= sizeof(node_flag) - 1 && !memcmp(arg, node_flag, sizeof(node_flag) - 1)) {
 			const char *v = arg + sizeof(node_flag) - 1;
 			size_t vlen = alen - (sizeof(node_flag) - 1);
 			bool hex = vlen > 0 && vlen < node_id_len;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void rs_json_set_error(struct rs_json_error *err, const char *fmt, ...)
@@ -16,6 +17,68 @@ void rs_json_set_error(struct rs_json_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+}
+
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when it is
+ * not one (overlong forms, surrogates and code points past U+10FFFF too). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned int cp, min;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2, cp = p[0] & 0x1fu, min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3, cp = p[0] & 0x0fu, min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4, cp = p[0] & 0x07u, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* The string literals of a document cJSON accepted: UTF-8, no control
+ * character, no NUL escape. */
+static int check_strings(const char *buf, size_t len, struct rs_json_error *err)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	bool in = false;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (!in || p[i] == '"') {
+			in = in ? false : p[i] == '"';
+			i++;
+		} else if (p[i] == '\\') {
+			if (len - i >= 6 && p[i + 1] == 'u' && !memcmp(p + i + 2, "0000", 4))
+				goto nul;
+			i += 2;
+		} else if (p[i] < 0x20) {
+			rs_json_set_error(err, "control character in a string at byte %zu", i);
+			return -EINVAL;
+		} else if ((n = utf8_len(p + i, len - i)) == 0) {
+			rs_json_set_error(err, "invalid UTF-8 in a string at byte %zu", i);
+			return -EINVAL;
+		} else {
+			i += n;
+		}
+	}
+	return 0;
+nul:
+	rs_json_set_error(err, "NUL character (\\u0000) in a string at byte %zu", i);
+	return -EINVAL;
 }
 
 int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error *err)
@@ -51,8 +114,59 @@ int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error
 			return -EINVAL;
 		}
 	}
+	if (check_strings(buf, (size_t)(end - buf), err)) {
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
 	*out = root;
 	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate member names of one object (sorted copy of the name pointers). */
+static int check_object_keys(const cJSON *obj, struct rs_json_error *err)
+{
+	const char **names;
+	const cJSON *it;
+	size_t n = 0;
+	int rc = 0;
+
+	names = malloc(((size_t)cJSON_GetArraySize(obj) + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, obj)
+		names[n++] = rs_json_key(it);
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 1; i < n && !rc; i++) {
+		if (!strcmp(names[i - 1], names[i])) {
+			rs_json_set_error(err, "duplicate key '%.64s'", names[i]);
+			rc = -EINVAL;
+		}
+	}
+	free(names);
+	return rc;
+}
+
+int rs_json_check_unique_keys(const cJSON *root, struct rs_json_error *err)
+{
+	const cJSON *it;
+	int rc;
+
+	if (cJSON_IsObject(root) && (rc = check_object_keys(root, err)))
+		return rc;
+	cJSON_ArrayForEach(it, root)
+		if ((rc = rs_json_check_unique_keys(it, err)))
+			return rc;
+	return 0;
+}
+
+const char *rs_json_key(const cJSON *item)
+{
+	return item && item->string ? item->string : "";
 }
 
 static int lookup(const cJSON *obj, const char *path, const char *key, bool required,
@@ -85,7 +199,55 @@ int rs_json_get_number(const cJSON *obj, const char *path, const char *key,
 		rs_json_set_error(err, "%s.%s: expected a number", path, key);
 		return -EINVAL;
 	}
+	if (!isfinite(item->valuedouble)) {
+		rs_json_set_error(err, "%s.%s: number out of range", path, key);
+		return -EINVAL;
+	}
 	*out = item->valuedouble;
+	return 0;
+}
+
+int rs_json_int_value(const cJSON *v, const char *path, int64_t min, int64_t max,
+		      int64_t *out, struct rs_json_error *err)
+{
+	double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+
+	/* The bounds as doubles: exact for |x| <= 2^53, which covers every use. */
+	if (!isfinite(d) || d != floor(d) || d < (double)min || d > (double)max) {
+		rs_json_set_error(err, "%s: expected a whole number in %lld..%lld", path,
+				  (long long)min, (long long)max);
+		return -EINVAL;
+	}
+	*out = (int64_t)d;
+	return 0;
+}
+
+int rs_json_get_int(const cJSON *obj, const char *path, const char *key, bool required,
+		    int64_t min, int64_t max, int64_t *out, struct rs_json_error *err)
+{
+	const cJSON *item;
+	char where[256];
+	int rc = lookup(obj, path, key, required, &item, err);
+
+	if (rc)
+		return rc;
+	snprintf(where, sizeof(where), "%s.%s", path, key);
+	return rs_json_int_value(item, where, min, max, out, err);
+}
+
+int rs_json_get_str(const cJSON *obj, const char *path, const char *key, bool required,
+		    size_t max_len, const char **out, struct rs_json_error *err)
+{
+	const char *s = NULL;
+	int rc = rs_json_get_string(obj, path, key, required, &s, err);
+
+	if (rc)
+		return rc;
+	if (max_len && strlen(s) > max_len) {
+		rs_json_set_error(err, "%s.%s: longer than %zu bytes", path, key, max_len);
+		return -EINVAL;
+	}
+	*out = s;
 	return 0;
 }
 
@@ -97,7 +259,7 @@ int rs_json_get_string(const cJSON *obj, const char *path, const char *key,
 
 	if (rc)
 		return rc;
-	if (!cJSON_IsString(item)) {
+	if (!cJSON_IsString(item) || !item->valuestring) {
 		rs_json_set_error(err, "%s.%s: expected a string", path, key);
 		return -EINVAL;
 	}

@@ -12,6 +12,7 @@
 #include "controller/provider/leader.h"
 #include "controller/provider/provider.h"
 #include "controller/provider/provider_kuberay.h"
+#include "controller/source/signals.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -114,6 +115,8 @@ static void usage(FILE *out)
 		"  --http-per-ip-limit N    connections per client address (default 32)\n"
 		"  --http-request-deadline-ms N  total time for one request, headers and body (5000)\n"
 		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
+		"  --agent-capacity N       agents whose hints are kept (default 10000); when full,\n"
+		"                           one silent longer than --signal-max-age makes room\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n");
@@ -128,7 +131,7 @@ struct args {
 	size_t n_group_specs;
 	const char *extra[MAX_EXTRA_ARGS + 1];
 	size_t n_extra;
-	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending;
+	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending, agent_capacity;
 	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms, demand_vector_max;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
 	double scale_up_grace;
@@ -155,7 +158,7 @@ enum {
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
-	O_IDLE_MAX, O_IGNORE_IN_TREE,
+	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -197,6 +200,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
 		{ "signal-max-age", required_argument, NULL, O_SIGAGE },
+		{ "agent-capacity", required_argument, NULL, O_AGENTCAP },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "namespace", required_argument, NULL, O_K8S_NS },
@@ -338,6 +342,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_LISTEN: a->listen = optarg; break;
 		case O_TOKEN: a->token_file = optarg; break;
 		case O_SIGAGE: a->signal_max_age = parse_secs("--signal-max-age", optarg); break;
+		case O_AGENTCAP:
+			if (rs_parse_long(optarg, 1, 10000000, &a->agent_capacity))
+				rs_cli_usage_error(PROG, "bad --agent-capacity '%s' (1..10000000)", optarg);
+			break;
 		case O_LOG:
 			if (rs_log_parse_level(optarg, &a->level))
 				rs_cli_usage_error(PROG, "bad --log-level '%s' (want debug|info|warn|error)", optarg);
@@ -479,7 +487,7 @@ static void stop_all_nodes(struct provider *p, double grace)
 int main(int argc, char **argv)
 {
 	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1,
-			  .scale_up_grace = 5 };
+			  .scale_up_grace = 5, .agent_capacity = SIGNALS_DEFAULT_CAPACITY };
 	struct controller_config cfg;
 	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
@@ -558,6 +566,13 @@ int main(int argc, char **argv)
 		rs_error("cannot start the controller: %s%s%s%s", strerror(-rc),
 			 a.record_trace ? " (trace file " : "", a.record_trace ? a.record_trace : "",
 			 a.record_trace ? ")" : "");
+		return RS_EXIT_FAILURE;
+	}
+	/* Eviction age = the age past which hints are ignored anyway. */
+	if (signals_configure(controller_signals(ctl), (size_t)a.agent_capacity,
+			      a.signal_max_age > 0 ? a.signal_max_age : SIGNALS_DEFAULT_MAX_AGE_S)) {
+		rs_error("bad --agent-capacity %ld", a.agent_capacity);
+		controller_destroy(ctl);
 		return RS_EXIT_FAILURE;
 	}
 	ac.host = host;

@@ -46,7 +46,11 @@ static int append(struct resmap *m, const char *name, double value)
 
 int resmap_set(struct resmap *m, const char *name, double value)
 {
-	struct planner_resource *r = find_mut(m, name);
+	struct planner_resource *r;
+
+	if (!name)	/* e.g. the key of an array item where a map was expected */
+		return -EINVAL;
+	r = find_mut(m, name);
 
 	if (r) {
 		r->value = value;
@@ -57,7 +61,11 @@ int resmap_set(struct resmap *m, const char *name, double value)
 
 int resmap_add(struct resmap *m, const char *name, double value)
 {
-	struct planner_resource *r = find_mut(m, name);
+	struct planner_resource *r;
+
+	if (!name)
+		return -EINVAL;
+	r = find_mut(m, name);
 
 	if (r) {
 		r->value += value;

@@ -19,9 +19,10 @@ struct resmap {
 	size_t cap;
 };
 
-/* Set name to value (replaces an existing entry).  0 or -ENOMEM. */
+/* Set name to value (replaces an existing entry).  0, -EINVAL (name NULL)
+ * or -ENOMEM. */
 int resmap_set(struct resmap *m, const char *name, double value);
-/* Add value to name (creates it).  0 or -ENOMEM. */
+/* Add value to name (creates it).  0, -EINVAL (name NULL) or -ENOMEM. */
 int resmap_add(struct resmap *m, const char *name, double value);
 /* Value of name, or `dflt` when absent. */
 double resmap_get(const struct resmap *m, const char *name, double dflt);

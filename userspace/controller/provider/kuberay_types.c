@@ -18,11 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Largest whole amount taken from a quantity or rayStartParams (2^53: every
+ * integer below is exact as a double). */
+#define AMOUNT_MAX 9007199254740992.0
+
+/* Optional string member: NULL when missing, null or not a string. */
 static const char *obj_str(const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const char *s = NULL;
 
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	return rs_json_get_str(o, "$", key, false, 0, &s, NULL) ? NULL : s;
 }
 
 /* Ray does int(rayStartParams[...]): only a plain non-negative integer. */
@@ -42,6 +47,8 @@ static int start_param_int(const cJSON *params, const char *key, double *out, ch
 		if (!isdigit((unsigned char)*q) && !(*q == ' ' && !q[strspn(q, " ")]))
 			goto bad;
 	*out = strtod(p, NULL);
+	if (*out > AMOUNT_MAX)
+		goto bad;
 	return 0;
 bad:
 	rs_errf(err, err_size, "rayStartParams.%s '%.40s' is not a whole number", key, s);
@@ -66,6 +73,8 @@ static int container_amount(const cJSON *resources, const char *key, double *out
 			goto bad_type;
 		if (cJSON_IsNumber(v)) {
 			q = v->valuedouble;
+			if (!(q >= 0 && q <= AMOUNT_MAX))
+				goto bad_type;
 		} else if (kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
 			rs_errf(err, err_size, "container resources.%s.%s: %s", kinds[i], key, qerr);
 			return -EINVAL;
@@ -79,6 +88,40 @@ bad_type:
 	return -ENOENT;
 }
 
+/* A string quantity rounded up, or -EINVAL naming `what`.`key`. */
+static int quantity_member(const cJSON *v, const char *what, double *out, char *err,
+			   size_t err_size)
+{
+	char qerr[160];
+	double q;
+
+	if (!cJSON_IsString(v) || kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr)) ||
+	    !(q >= 0 && q <= AMOUNT_MAX)) {
+		rs_errf(err, err_size, "%s.%.64s is not a quantity", what, rs_json_key(v));
+		return -EINVAL;
+	}
+	*out = kube_quantity_ceil(q);
+	return 0;
+}
+
+/* A map of named values: an object whose member names are not empty. */
+static int check_map(const cJSON *m, const char *what, char *err, size_t err_size)
+{
+	const cJSON *v;
+
+	if (m && !cJSON_IsObject(m)) {
+		rs_errf(err, err_size, "%s is not a map", what);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(v, m) {
+		if (!rs_json_key(v)[0]) {
+			rs_errf(err, err_size, "%s has an empty name", what);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* First limits/requests key ending in "gpu" with a positive amount. */
 static int container_gpus(const cJSON *resources, double *out, char *err, size_t err_size)
 {
@@ -86,22 +129,22 @@ static int container_gpus(const cJSON *resources, double *out, char *err, size_t
 
 	for (int i = 0; i < 2; i++) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(resources, kinds[i]), *v;
+		char what[40];
 
+		snprintf(what, sizeof(what), "container resources.%s", kinds[i]);
+		if (check_map(m, what, err, err_size))
+			return -EINVAL;
 		cJSON_ArrayForEach(v, m) {
-			size_t n = strlen(v->string);
-			char qerr[160];
+			const char *name = rs_json_key(v);
+			size_t n = strlen(name);
 			double q;
 
-			if (n < 3 || strcasecmp(v->string + n - 3, "gpu"))
+			if (n < 3 || strcasecmp(name + n - 3, "gpu"))
 				continue;
-			if (!cJSON_IsString(v) ||
-			    kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-				rs_errf(err, err_size, "container resources.%s.%s is not a quantity",
-					kinds[i], v->string);
+			if (quantity_member(v, what, &q, err, err_size))
 				return -EINVAL;
-			}
-			if (kube_quantity_ceil(q) > 0) {
-				*out = kube_quantity_ceil(q);
+			if (q > 0) {
+				*out = q;
 				return 0;
 			}
 		}
@@ -136,8 +179,14 @@ static int custom_resources(const char *s, struct resmap *out, char *err, size_t
 		cJSON_Delete(root);
 		goto bad;
 	}
+	if (check_map(root, "rayStartParams.resources", err, err_size)) {
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
 	cJSON_ArrayForEach(v, root) {
-		if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble)) {
+		int64_t amount;
+
+		if (rs_json_int_value(v, "", 0, (int64_t)AMOUNT_MAX, &amount, NULL)) {
 			rs_errf(err, err_size, "rayStartParams.resources: '%.40s' must be a whole number >= 0",
 				v->string);
 			rc = -EINVAL;
@@ -162,15 +211,14 @@ static int group_resources_override(const cJSON *map, struct resmap *out, char *
 {
 	const cJSON *v;
 
+	if (check_map(map, "resources", err, err_size))
+		return -EINVAL;
 	cJSON_ArrayForEach(v, map) {
-		char qerr[160];
 		double q;
 
-		if (!cJSON_IsString(v) || kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-			rs_errf(err, err_size, "resources.%s is not a quantity", v->string);
+		if (quantity_member(v, "resources", &q, err, err_size))
 			return -EINVAL;
-		}
-		if (resmap_set(out, v->string, kube_quantity_ceil(q)))
+		if (resmap_set(out, v->string, q))
 			return -ENOMEM;
 	}
 	return 0;
@@ -233,13 +281,37 @@ int kuberay_node_type(const cJSON *group, struct resmap *out, char *err, size_t 
 
 /* ------------------------------------------------------------- RayCluster */
 
-static int int_field(const cJSON *o, const char *key, int dflt, bool *present)
+/* An int32 count of the CRD (replicas, minReplicas, ...), at least `min`;
+ * `dflt` when missing.  0 or -EINVAL (err names the field). */
+static int int32_field(const cJSON *o, const char *path, const char *key, int min, int dflt,
+		       int *out, bool *present, char *err, size_t err_size)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	struct rs_json_error jerr = { { 0 } };
+	int64_t v = dflt;
+	int rc = rs_json_get_int(o, path, key, false, min, INT32_MAX, &v, &jerr);
 
+	if (rc == -EINVAL) {
+		rs_errf(err, err_size, "%s", jerr.msg);
+		return rc;
+	}
 	if (present)
-		*present = cJSON_IsNumber(v);
-	return cJSON_IsNumber(v) ? (int)v->valuedouble : dflt;
+		*present = rc == 0;
+	*out = (int)v;
+	return 0;
+}
+
+/* Ray's worker counts are replicas x numOfHosts: both must fit in int32. */
+static int check_workers(const struct kuberay_group *g, const char *path, char *err,
+			 size_t err_size)
+{
+	int64_t lo = (int64_t)g->min_replicas * g->num_of_hosts;
+
+	if (lo > INT32_MAX) {
+		rs_errf(err, err_size, "%s: minReplicas x numOfHosts = %lld is beyond int32", path,
+			(long long)lo);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int parse_wtd(struct kuberay_group *g, const cJSON *group)
@@ -270,6 +342,7 @@ static int parse_group(const cJSON *o, int index, struct kuberay_group *g, char 
 	const char *name = obj_str(o, "groupName");
 	const cJSON *labels;
 	const char *eci;
+	char path[48];
 
 	if (!name || !*name || strlen(name) > CONFIG_NAME_MAX) {
 		rs_errf(err, err_size, "$.spec.workerGroupSpecs[%d].groupName is missing or longer "
@@ -278,10 +351,15 @@ static int parse_group(const cJSON *o, int index, struct kuberay_group *g, char 
 	}
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	g->index = index;
-	g->replicas = int_field(o, "replicas", 0, &g->replicas_present);
-	g->min_replicas = int_field(o, "minReplicas", 0, NULL);
-	g->max_replicas = int_field(o, "maxReplicas", INT_MAX, NULL);
-	g->num_of_hosts = int_field(o, "numOfHosts", 1, NULL);
+	snprintf(path, sizeof(path), "$.spec.workerGroupSpecs[%d]", index);
+	if (int32_field(o, path, "replicas", 0, 0, &g->replicas, &g->replicas_present, err,
+			err_size) ||
+	    int32_field(o, path, "minReplicas", 0, 0, &g->min_replicas, NULL, err, err_size) ||
+	    int32_field(o, path, "maxReplicas", 0, INT32_MAX, &g->max_replicas, NULL, err,
+			err_size) ||
+	    int32_field(o, path, "numOfHosts", 1, 1, &g->num_of_hosts, NULL, err, err_size) ||
+	    check_workers(g, path, err, err_size))
+		return -EINVAL;
 	labels = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "template"),
 						 "metadata"), "labels");

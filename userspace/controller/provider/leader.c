@@ -7,6 +7,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,7 +88,7 @@ int lease_record_decode(const char *json, size_t len, struct lease_record *r,
 	struct rs_json_error jerr;
 	const char *rv = NULL, *holder = NULL;
 	cJSON *root;
-	double num;
+	int64_t num = 0;
 	int rc = -EINVAL;
 
 	memset(r, 0, sizeof(*r));
@@ -110,14 +111,16 @@ int lease_record_decode(const char *json, size_t len, struct lease_record *r,
 		goto bad;
 	if (holder)
 		snprintf(r->holder, sizeof(r->holder), "%s", holder);
-	if (rs_json_get_number(spec, "$.spec", "leaseDurationSeconds", false, &num, &jerr) == -EINVAL)
+	/* int32 in the Lease API; a missing field leaves 0. */
+	if (rs_json_get_int(spec, "$.spec", "leaseDurationSeconds", false, 0, INT32_MAX, &num,
+			    &jerr) == -EINVAL)
 		goto bad;
-	else if (cJSON_GetObjectItemCaseSensitive(spec, "leaseDurationSeconds"))
-		r->duration_s = (int)num;
-	if (rs_json_get_number(spec, "$.spec", "leaseTransitions", false, &num, &jerr) == -EINVAL)
+	r->duration_s = (int)num;
+	num = 0;
+	if (rs_json_get_int(spec, "$.spec", "leaseTransitions", false, 0, INT32_MAX, &num,
+			    &jerr) == -EINVAL)
 		goto bad;
-	else if (cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions"))
-		r->transitions = (int)num;
+	r->transitions = (int)num;
 	v = cJSON_GetObjectItemCaseSensitive(spec, "acquireTime");
 	if (cJSON_IsString(v) && lease_time_parse(v->valuestring, &r->acquire_time)) {
 		seterr(err, "lease: $.spec.acquireTime '%.64s' is not an RFC 3339 time", v->valuestring);

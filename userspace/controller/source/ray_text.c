@@ -36,6 +36,13 @@ static bool at_end(const struct cur *c)
 	return c->p == c->end;
 }
 
+/* How many bytes of [p, end) a message may quote ("%.*s"): at most cap.
+ * The text is not NUL-terminated, so "%.Ns" could read past its end. */
+static int quote_len(const char *p, const char *end, int cap)
+{
+	return end - p < cap ? (int)(end - p) : cap;
+}
+
 /* Decimal integer 0..max, digits only. */
 static int read_count(struct cur *c, long max, long *out)
 {
@@ -139,7 +146,8 @@ static int parse_pydict(struct cur *c, struct resmap *out, char *err)
 			goto bad;
 	}
 bad:
-	seterr(err, "not a resource dict repr at offset %td: '%.60s'", c->p - start, start);
+	seterr(err, "not a resource dict repr at offset %td: '%.*s'", c->p - start,
+	       quote_len(start, c->end, 60), start);
 	return -EINVAL;
 }
 
@@ -342,8 +350,8 @@ int rtext_parse_status(const char *text, size_t len, struct rtext_status *out, c
 		lineno++;
 		rc = parse_status_line(&line, &sec, &none_seen, out, perr);
 		if (rc == -EINVAL)
-			seterr(err, "status text line %u: unexpected '%.120s'%s%s", lineno, p,
-			       perr[0] ? ": " : "", perr);
+			seterr(err, "status text line %u: unexpected '%.*s'%s%s", lineno,
+			       quote_len(p, line.end, 120), p, perr[0] ? ": " : "", perr);
 		p = nl ? nl + 1 : end;
 	}
 	if (!rc && sec != SEC_DEMANDS && sec != SEC_AFTER) {
@@ -436,7 +444,7 @@ int rtext_parse_node_usage(const char *text, size_t len, struct resmap *used,
 		rc = parse_usage_line(&line, used, total);
 		if (rc == -EINVAL)
 			seterr(err, "usage text line %u: unexpected '%.*s'", lineno,
-			       (int)(line.end - p > 120 ? 120 : line.end - p), p);
+			       quote_len(p, line.end, 120), p);
 		if (rc)
 			return rc;
 		p = nl ? nl + 1 : end;

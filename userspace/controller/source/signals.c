@@ -4,13 +4,21 @@
 
 #include "common/json_util.h"
 #include "controller/source/lease_report.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* seq is a counter: a whole number a double holds exactly. */
+#define SEQ_MAX 9007199254740992LL
+#define WORKERS_MAX 1000000
+/* At most one "table full" warning per this many seconds. */
+#define FULL_LOG_EVERY_S 60.0
 
 struct worker_hint {
 	char ray_node_id[64];
@@ -34,8 +42,12 @@ struct agent {
 struct signals {
 	pthread_mutex_t lock;
 	struct agent *agents;
-	size_t count;
-	unsigned long rejected;
+	size_t count, allocated;
+	size_t capacity;
+	double max_age_s;
+	unsigned long long evicted, rejected_full;
+	double full_logged_at;		/* -1: never */
+	unsigned long long full_unlogged;	/* rejections since that warning */
 	void (*on_queueing)(void *ctx);
 	void *queueing_ctx;
 };
@@ -47,9 +59,40 @@ struct signals *signals_new(void)
 {
 	struct signals *s = calloc(1, sizeof(*s));
 
-	if (s)
-		pthread_mutex_init(&s->lock, NULL);
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	s->capacity = SIGNALS_DEFAULT_CAPACITY;
+	s->max_age_s = SIGNALS_DEFAULT_MAX_AGE_S;
+	s->full_logged_at = -1;
 	return s;
+}
+
+int signals_configure(struct signals *s, size_t capacity, double max_age_s)
+{
+	int rc = 0;
+
+	if (!capacity || !(max_age_s >= 0))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (capacity < s->count) {
+		rc = -EINVAL;
+	} else {
+		s->capacity = capacity;
+		s->max_age_s = max_age_s;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void signals_stats(struct signals *s, struct signals_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	out->capacity = s->capacity;
+	out->entries = s->count;
+	out->evicted_total = s->evicted;
+	out->rejected_full_total = s->rejected_full;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void signals_free(struct signals *s)
@@ -67,25 +110,21 @@ static int parse_worker(const cJSON *o, size_t i, struct worker_hint *w, char *e
 {
 	struct rs_json_error jerr = { { 0 } };
 	const char *id;
-	double busy, idle = 0, since = -1;
+	int64_t busy, idle = 0;
+	double since = -1;
 	char path[48];
 	int rc;
 
 	snprintf(path, sizeof(path), "$.workers[%zu]", i);
-	if (rs_json_get_string(o, path, "ray_node_id", true, &id, &jerr) ||
-	    rs_json_get_number(o, path, "busy_workers", true, &busy, &jerr) ||
-	    rs_json_get_number(o, path, "idle_workers", false, &idle, &jerr) < -ENOENT)
+	if (rs_json_get_str(o, path, "ray_node_id", true, sizeof(w->ray_node_id) - 1, &id, &jerr) ||
+	    rs_json_get_int(o, path, "busy_workers", true, 0, WORKERS_MAX, &busy, &jerr) ||
+	    rs_json_get_int(o, path, "idle_workers", false, 0, WORKERS_MAX, &idle, &jerr) < -ENOENT)
 		return fail(err, size, "%s", jerr.msg);
 	rc = rs_json_get_number(o, path, "seconds_since_busy", false, &since, &jerr);
 	if (rc < -ENOENT)
 		return fail(err, size, "%s", jerr.msg);
 	if (rc == -ENOENT)
 		since = -1;
-	if (strlen(id) >= sizeof(w->ray_node_id))
-		return fail(err, size, "%s.ray_node_id: too long", path);
-	if (!isfinite(busy) || busy < 0 || busy > 1e6 || !isfinite(idle) || idle < 0 ||
-	    idle > 1e6 || !isfinite(since))
-		return fail(err, size, "%s: counts must be finite and >= 0", path);
 	snprintf(w->ray_node_id, sizeof(w->ray_node_id), "%s", id);
 	w->busy_workers = (int)busy;
 	w->idle_workers = (int)idle;
@@ -98,21 +137,23 @@ static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
 	struct rs_json_error jerr = { { 0 } };
 	const cJSON *node, *workers, *w;
 	const char *name, *host = "";
-	double version;
+	int64_t version, seq;
 	size_t i = 0;
 
-	if (rs_json_get_number(root, "$", "schema_version", true, &version, &jerr) ||
-	    rs_json_get_number(root, "$", "seq", true, &a->seq, &jerr) ||
+	if (rs_json_check_unique_keys(root, &jerr) ||
+	    rs_json_get_int(root, "$", "schema_version", true, 1, 1, &version, &jerr) ||
+	    rs_json_get_int(root, "$", "seq", true, 0, SEQ_MAX, &seq, &jerr) ||
 	    rs_json_get_number(root, "$", "taken_unix_ms", true, &a->taken_unix_ms, &jerr) ||
 	    rs_json_get_object(root, "$", "node", true, &node, &jerr) ||
-	    rs_json_get_string(node, "$.node", "node_name", true, &name, &jerr) ||
-	    rs_json_get_string(node, "$.node", "hostname", false, &host, &jerr) < -ENOENT ||
+	    rs_json_get_str(node, "$.node", "node_name", true, sizeof(a->node_name) - 1, &name,
+			    &jerr) ||
+	    rs_json_get_str(node, "$.node", "hostname", false, sizeof(a->hostname) - 1, &host,
+			    &jerr) < -ENOENT ||
 	    rs_json_get_array(root, "$", "workers", true, &workers, &jerr))
 		return fail(err, size, "%s", jerr.msg);
-	if (version != 1)
-		return fail(err, size, "$.schema_version: %g is not supported (want 1)", version);
-	if (!name[0] || strlen(name) >= sizeof(a->node_name) || strlen(host) >= sizeof(a->hostname))
-		return fail(err, size, "$.node: node_name empty or too long");
+	if (!name[0])
+		return fail(err, size, "$.node.node_name: empty");
+	a->seq = (double)seq;
 	snprintf(a->node_name, sizeof(a->node_name), "%s", name);
 	snprintf(a->hostname, sizeof(a->hostname), "%s", host);
 	if (cJSON_GetArraySize(workers) > 4096)
@@ -192,6 +233,87 @@ double signals_reject_rate(struct signals *s, double now, double max_age_s)
 	return any ? rate : -1;
 }
 
+/* A free slot for a new agent: append, or evict the entry heard from
+ * longest ago when that is older than max_age_s.  Under the lock. */
+static int free_slot(struct signals *s, double now, size_t *slot)
+{
+	size_t oldest = 0;
+
+	if (s->count < s->capacity) {
+		if (s->count == s->allocated) {
+			size_t n = s->allocated ? s->allocated * 2 : 16;
+			struct agent *g;
+
+			n = n > s->capacity ? s->capacity : n;
+			g = realloc(s->agents, n * sizeof(*g));
+			if (!g)
+				return -ENOMEM;
+			s->agents = g;
+			s->allocated = n;
+		}
+		*slot = s->count++;
+		return 0;
+	}
+	for (size_t i = 1; i < s->count; i++)
+		if (s->agents[i].received_at < s->agents[oldest].received_at)
+			oldest = i;
+	if (!s->count || now - s->agents[oldest].received_at <= s->max_age_s) {
+		s->rejected_full++;
+		return -ENOSPC;
+	}
+	free(s->agents[oldest].workers);
+	s->evicted++;
+	*slot = oldest;
+	return 0;
+}
+
+/* Replace the agent's entry (following its lease counters) or store a new
+ * one.  Under the lock. */
+static int keep(struct signals *s, struct agent *a, double now)
+{
+	size_t slot;
+	int rc;
+
+	for (size_t i = 0; i < s->count; i++) {
+		if (!strcmp(s->agents[i].node_name, a->node_name)) {
+			lease_report_follow(&a->leases, &s->agents[i].leases, now);
+			free(s->agents[i].workers);
+			s->agents[i] = *a;
+			return 0;
+		}
+	}
+	lease_report_follow(&a->leases, NULL, now);
+	rc = free_slot(s, a->received_at, &slot);
+	if (!rc)
+		s->agents[slot] = *a;
+	return rc;
+}
+
+/* One warning per burst of rejections, at most every FULL_LOG_EVERY_S. */
+static void note_full(struct signals *s, double now)
+{
+	struct signals_stats st;
+	unsigned long long n = 0;
+	double max_age;
+
+	pthread_mutex_lock(&s->lock);
+	max_age = s->max_age_s;
+	s->full_unlogged++;
+	if (s->full_logged_at < 0 || now - s->full_logged_at >= FULL_LOG_EVERY_S) {
+		s->full_logged_at = now;
+		n = s->full_unlogged;
+		s->full_unlogged = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!n)
+		return;
+	signals_stats(s, &st);
+	rs_warn("agent table full: %zu agents heard from within %.0fs (capacity %zu); refused "
+		"%llu snapshot(s) from new agents since the last warning (%llu in all); raise "
+		"--agent-capacity", st.entries, max_age, st.capacity, n,
+		st.rejected_full_total);
+}
+
 int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
 		   size_t size)
 {
@@ -214,37 +336,19 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	}
 	a.received_at = now;
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->count; i++) {
-		if (!strcmp(s->agents[i].node_name, a.node_name)) {
-			lease_report_follow(&a.leases, &s->agents[i].leases, now);
-			free(s->agents[i].workers);
-			s->agents[i] = a;
-			pthread_mutex_unlock(&s->lock);
-			notify_queueing(s, &a.leases);
-			return 0;
-		}
-	}
-	lease_report_follow(&a.leases, NULL, now);
-	if (s->count >= SIGNALS_MAX_AGENTS) {
-		rc = -ENOSPC;
-	} else {
-		struct agent *g = realloc(s->agents, (s->count + 1) * sizeof(*g));
-
-		if (!g) {
-			rc = -ENOMEM;
-		} else {
-			s->agents = g;
-			s->agents[s->count++] = a;
-		}
-	}
+	rc = keep(s, &a, now);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		free(a.workers);
-		snprintf(err, size, "cannot keep the snapshot: %s", strerror(-rc));
-		return rc;
+		snprintf(err, size, "cannot keep the snapshot: %s", rc == -ENOSPC ?
+			 "the agent table is full of live agents (--agent-capacity)" :
+			 strerror(-rc));
 	}
-	notify_queueing(s, &a.leases);
-	return 0;
+	if (rc == -ENOSPC)
+		note_full(s, now);
+	if (!rc)
+		notify_queueing(s, &a.leases);
+	return rc;
 }
 
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,

@@ -9,15 +9,31 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-#define SIGNALS_MAX_AGENTS 1024
+/* Defaults of signals_configure (the controller's --agent-capacity and
+ * --signal-max-age). */
+#define SIGNALS_DEFAULT_CAPACITY 10000
+#define SIGNALS_DEFAULT_MAX_AGE_S 30.0
 
 struct signals;
 
+struct signals_stats {
+	size_t capacity;			/* most agents kept at once */
+	size_t entries;				/* agents kept now */
+	unsigned long long evicted_total;	/* stale entries dropped for a new agent */
+	unsigned long long rejected_full_total;	/* snapshots refused: table full of live agents */
+};
+
 struct signals *signals_new(void);
 void signals_free(struct signals *s);
+/* Keep at most `capacity` agents; when full, an agent silent for more than
+ * max_age_s makes room for a new one (its hints were ignored already).
+ * 0, or -EINVAL (capacity 0, max_age_s < 0, or fewer than the agents kept). */
+int signals_configure(struct signals *s, size_t capacity, double max_age_s);
+void signals_stats(struct signals *s, struct signals_stats *out);
 /* Validate and keep one snapshot document (latest per agent node name).
- * 0, -EINVAL (err says what is wrong; nothing is kept), -ENOSPC (too many
- * agents) or -ENOMEM. */
+ * 0, -EINVAL (err says what is wrong; nothing is kept), -ENOSPC (the table
+ * is full of live agents: counted, and logged at most once a minute) or
+ * -ENOMEM. */
 int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
 		   size_t err_size);
 /* Busy hint for a Ray node from snapshots received within max_age_s.
