@@ -1,0 +1,202 @@
+"""The dashboard on real data: a real Ray head, the real controller (local
+provider, one 1-CPU group), the real eBPF agent pushing to it, and Debian's
+real Prometheus scraping both at 1 s.  A workload makes the controller
+launch a worker (a few seconds of leases) and stop it once idle; then EVERY
+query of deploy/grafana/raysense-dashboard.json (and its template variable
+queries), with Grafana's variables substituted, is evaluated through
+Prometheus' HTTP API: each returns at least one series and each `by (...)`
+label is on the result.  Prints panel title -> series count.
+
+Needs root and BTF (the agent)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import pytest
+
+from outputs_util import REPO, free_port, http_get
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+from agentutil import Agent  # noqa: E402
+from controller_proc import Controller, background_driver, stop_driver  # noqa: E402
+
+PROMETHEUS = "/usr/bin/prometheus"
+DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
+IDLE_S = 5
+
+# Sequential 1-CPU tasks: one worker launched, a few seconds of leases.
+DRIVER = r"""
+import time, ray
+ray.init(logging_level="ERROR")
+@ray.remote(num_cpus=1)
+def work(i):
+    time.sleep(0.5)
+    return i
+for _ in range(4):
+    ray.get([work.remote(i) for i in range(4)])
+print("ok", flush=True)
+"""
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (BPF)")
+
+
+def start_prometheus(tmp, targets):
+    port = free_port()
+    cfg = os.path.join(tmp, "prometheus.yml")
+    jobs = "".join(f"""
+  - job_name: {name}
+    static_configs:
+      - targets: ["127.0.0.1:{p}"]
+""" for name, p in targets.items())
+    with open(cfg, "w") as f:
+        f.write(f"""
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:{jobs}""")
+    log = open(os.path.join(tmp, "prometheus.log"), "wb")
+    proc = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        assert proc.poll() is None, open(log.name).read()[-3000:]
+        try:
+            if http_get(base + "/-/ready", timeout=2)[0] == 200:
+                return proc, base
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("prometheus never ready:\n" + open(log.name).read()[-3000:])
+
+
+def query(base, promql):
+    status, _, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    doc = json.loads(body)
+    assert status == 200 and doc["status"] == "success", f"{promql}: {body[:500]}"
+    return doc["data"]["result"]
+
+
+def all_panels(dash):
+    for p in dash["panels"]:
+        yield p
+        yield from p.get("panels", [])
+
+
+def substitute(expr, range_s):
+    for var, val in (("$__rate_interval", "1m"), ("$__interval", "15s"),
+                     ("$__range", f"{range_s}s"), ("${node}", ".*"), ("$node", ".*")):
+        expr = expr.replace(var, val)
+    assert "$" not in expr, f"unsubstituted variable in {expr!r}"
+    return expr
+
+
+def by_labels(expr):
+    """Labels every `by (...)` of expr keeps on its result; histogram_quantile
+    consumes `le`."""
+    labels = {l.strip() for m in re.finditer(r"\bby\s*\(([^)]*)\)", expr)
+              for l in m.group(1).split(",") if l.strip()}
+    if expr.lstrip().startswith("histogram_quantile"):
+        labels.discard("le")
+    return labels
+
+
+def variable_queries(dash):
+    """(name, PromQL, label) of each label_values(metric, label) variable."""
+    for v in dash["templating"]["list"]:
+        q = v.get("query")
+        q = q.get("query") if isinstance(q, dict) else q
+        m = re.match(r"label_values\((.+),\s*([a-zA-Z_]\w*)\s*\)$", (q or "").strip())
+        if m:
+            yield v["name"], m.group(1), m.group(2)
+
+
+def dashboard_queries(dash):
+    """(title, PromQL, labels the result must carry) of every target and
+    template variable."""
+    for p in all_panels(dash):
+        for t in p.get("targets", []):
+            yield p["title"], t["expr"], by_labels(t["expr"])
+    for name, metric, label in variable_queries(dash):
+        yield f"variable ${name}", metric, {label}
+
+
+def test_by_labels_parser():
+    assert by_labels("sum by (action) (rate(x[1m]))") == {"action"}
+    assert by_labels("histogram_quantile(0.9, sum(increase(a_bucket[1m])) by (le, phase))") == {"phase"}
+    assert by_labels("sum(increase(a_bucket[1m])) by (le)") == {"le"}
+
+
+@pytest.fixture
+def stack(fresh_ray_cluster, bin):
+    ctl = Controller(bin("raysense-controller"), fresh_ray_cluster,
+                     [f"cpu1:CPU=1,min=0,max=1,idle={IDLE_S}"], extra=["--cooldown", "1"])
+    pins = "/sys/fs/bpf/rs-dashreal-%d-%d" % (os.getpid(), free_port())
+    tmp = tempfile.mkdtemp(prefix="rs-dashreal-")
+    agent = prom = None
+    try:
+        agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
+                      "--push-interval", "1")
+        agent.wait_log(r"tracking raylet pid", timeout=120)
+        prom, base = start_prometheus(tmp, {"raysense-agent": agent.port,
+                                            "raysense-controller": ctl.port})
+        yield fresh_ray_cluster, ctl, agent, base
+    finally:
+        if prom is not None:
+            prom.terminate()
+            try:
+                prom.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
+        if agent is not None:
+            agent.stop()
+        ctl.stop()
+        shutil.rmtree(pins, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_every_dashboard_query_returns_series(require_bpf, stack):
+    cluster, ctl, agent, prom = stack
+    t0 = time.time()
+    driver = background_driver(cluster, DRIVER)
+    try:
+        assert driver.wait(timeout=180) is not None, "the workload did not finish"
+    finally:
+        out, err = stop_driver(driver)
+    assert "ok" in out, (out, err[-2000:])
+    ctl.wait(lambda: ctl.actions("terminate"), IDLE_S + 60, "the idle worker stopped")
+    time.sleep(5)  # a few scrapes after the stop
+    targets = json.loads(http_get(prom + "/api/v1/targets")[2])["data"]["activeTargets"]
+    assert sorted(t["health"] for t in targets) == ["up", "up"], targets
+
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    range_s = int(time.time() - t0) + 10
+    rows, failures = [], []
+    for title, expr, want in dashboard_queries(dash):
+        promql = substitute(expr, range_s)
+        res = query(prom, promql)
+        nonzero = sum(1 for s in res if s["value"][1] not in ("0", "NaN"))
+        rows.append((title, len(res), nonzero))
+        if not res:
+            failures.append(f"{title}: no series for {promql}")
+        for label in sorted(want):
+            if res and not all(label in s["metric"] for s in res):
+                failures.append(f"{title}: label {label!r} missing on {promql}: "
+                                f"{[s['metric'] for s in res][:3]}")
+    width = max(len(r[0]) for r in rows)
+    print("\npanel" + " " * (width - 5) + "  series  non-zero")
+    for title, n, nz in rows:
+        print(f"{title:<{width}}  {n:>6}  {nz:>8}")
+    assert not failures, "\n".join(failures)
