@@ -200,3 +200,26 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
     for title, n, nz in rows:
         print(f"{title:<{width}}  {n:>6}  {nz:>8}")
     assert not failures, "\n".join(failures)
+    check_operator_values(prom, range_s)
+
+
+def scalar(prom, promql):
+    res = query(prom, promql)
+    assert len(res) == 1, f"{promql}: {res}"
+    return float(res[0]["value"][1])
+
+
+def check_operator_values(prom, range_s):
+    """The operator panels saw the run: the demand, a pending then current
+    worker, a finite time to capacity, the leader, not holding now."""
+    peak = {state: scalar(prom, f'max(max_over_time(raysense_controller_workers{{state="{state}"}}'
+                                f'[{range_s}s]))') for state in ("desired", "current", "pending")}
+    assert peak == {"desired": 1, "current": 1, "pending": 1}, peak
+    assert scalar(prom, f'max_over_time(raysense_controller_pending_demand{{kind="task"}}[{range_s}s])') >= 1
+    assert scalar(prom, "raysense_controller_workers{state=\"current\"}") == 0, "the worker was stopped"
+    assert scalar(prom, "raysense_controller_leader") == 1
+    assert scalar(prom, 'raysense_controller_holding{reason="none"}') == 1
+    ttc = scalar(prom, "histogram_quantile(0.9, sum(increase(raysense_controller_startup_seconds_bucket"
+                       f"[{range_s}s])) by (le))")
+    assert 0 < ttc < 120, ttc
+    print(f"operator: peak workers {peak}, time to capacity p90 {ttc:.1f} s")
