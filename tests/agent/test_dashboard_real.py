@@ -32,6 +32,9 @@ DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
 IDLE_S = 5
 
 # Sequential 1-CPU tasks: one worker launched, a few seconds of leases.
+# One task on a static (unmanaged, CPU-less) raylet, which outlives the
+# launched worker: a raylet still there that was busy (a never-busy raylet
+# has no raysense_raylet_seconds_since_busy series).
 DRIVER = r"""
 import time, ray
 ray.init(logging_level="ERROR")
@@ -39,6 +42,11 @@ ray.init(logging_level="ERROR")
 def work(i):
     time.sleep(0.5)
     return i
+@ray.remote(num_cpus=0, resources={"static": 1})
+def pinned():
+    time.sleep(0.5)
+    return 1
+assert ray.get(pinned.remote()) == 1
 for _ in range(4):
     ray.get([work.remote(i) for i in range(4)])
 print("ok", flush=True)
@@ -139,6 +147,7 @@ def test_by_labels_parser():
 
 @pytest.fixture
 def stack(fresh_ray_cluster, bin):
+    fresh_ray_cluster.add_worker(num_cpus=0, resources={"static": 1})
     ctl = Controller(bin("raysense-controller"), fresh_ray_cluster,
                      [f"cpu1:CPU=1,min=0,max=1,idle={IDLE_S}"], extra=["--cooldown", "1"])
     pins = "/sys/fs/bpf/rs-dashreal-%d-%d" % (os.getpid(), free_port())
