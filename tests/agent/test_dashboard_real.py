@@ -5,7 +5,9 @@ launch a worker (a few seconds of leases) and stop it once idle; then EVERY
 query of deploy/grafana/raysense-dashboard.json (and its template variable
 queries), with Grafana's variables substituted, is evaluated through
 Prometheus' HTTP API: each returns at least one series and each `by (...)`
-label is on the result.  Prints panel title -> series count.
+and legend {{label}} is on the result.  Prints panel title -> series count.
+The agent runs without --debug-labels: no default series has a process,
+pod or peer label.
 
 Needs root and BTF (the agent)."""
 import json
@@ -130,11 +132,12 @@ def variable_queries(dash):
 
 
 def dashboard_queries(dash):
-    """(title, PromQL, labels the result must carry) of every target and
-    template variable."""
+    """(title, PromQL, labels the result must carry: by (...) and legend
+    {{label}}) of every target and template variable."""
     for p in all_panels(dash):
         for t in p.get("targets", []):
-            yield p["title"], t["expr"], by_labels(t["expr"])
+            legend = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
+            yield p["title"], t["expr"], by_labels(t["expr"]) | legend
     for name, metric, label in variable_queries(dash):
         yield f"variable ${name}", metric, {label}
 
@@ -155,7 +158,7 @@ def stack(fresh_ray_cluster, bin):
     agent = prom = None
     try:
         agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
-                      "--push-interval", "1")
+                      "--push-interval", "1", debug_labels=False)
         agent.wait_log(r"tracking raylet pid", timeout=120)
         prom, base = start_prometheus(tmp, {"raysense-agent": agent.port,
                                             "raysense-controller": ctl.port})
@@ -210,6 +213,10 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
         print(f"{title:<{width}}  {n:>6}  {nz:>8}")
     assert not failures, "\n".join(failures)
     check_operator_values(prom, range_s)
+    # Default series: no per-process, per-pod or per-peer label.
+    for label in ("raylet_pid", "pod_uid", "gcs_pid", "peer"):
+        res = query(prom, f'{{__name__=~"raysense_.+", {label}=~".+"}}')
+        assert not res, f"default series with {label}: {[s['metric'] for s in res][:3]}"
 
 
 def scalar(prom, promql):
