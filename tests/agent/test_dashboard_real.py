@@ -14,22 +14,19 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 import pytest
 
-from outputs_util import REPO, free_port, http_get
+from outputs_util import REPO, Prometheus, free_port
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
 from agentutil import Agent  # noqa: E402
 from controller_proc import Controller, background_driver, stop_driver  # noqa: E402
 
-PROMETHEUS = "/usr/bin/prometheus"
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
 IDLE_S = 5
 
@@ -55,46 +52,6 @@ print("ok", flush=True)
 """
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the agent needs root (BPF)")
-
-
-def start_prometheus(tmp, targets):
-    port = free_port()
-    cfg = os.path.join(tmp, "prometheus.yml")
-    jobs = "".join(f"""
-  - job_name: {name}
-    static_configs:
-      - targets: ["127.0.0.1:{p}"]
-""" for name, p in targets.items())
-    with open(cfg, "w") as f:
-        f.write(f"""
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:{jobs}""")
-    log = open(os.path.join(tmp, "prometheus.log"), "wb")
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        assert proc.poll() is None, open(log.name).read()[-3000:]
-        try:
-            if http_get(base + "/-/ready", timeout=2)[0] == 200:
-                return proc, base
-        except OSError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise AssertionError("prometheus never ready:\n" + open(log.name).read()[-3000:])
-
-
-def query(base, promql):
-    status, _, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
-    doc = json.loads(body)
-    assert status == 200 and doc["status"] == "success", f"{promql}: {body[:500]}"
-    return doc["data"]["result"]
 
 
 def all_panels(dash):
@@ -160,17 +117,11 @@ def stack(fresh_ray_cluster, bin):
         agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
                       "--push-interval", "1", debug_labels=False)
         agent.wait_log(r"tracking raylet pid", timeout=120)
-        prom, base = start_prometheus(tmp, {"raysense-agent": agent.port,
-                                            "raysense-controller": ctl.port})
-        yield fresh_ray_cluster, ctl, agent, base
+        prom = Prometheus(tmp, {"raysense-agent": agent.port, "raysense-controller": ctl.port})
+        yield fresh_ray_cluster, ctl, agent, prom
     finally:
         if prom is not None:
-            prom.terminate()
-            try:
-                prom.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                prom.kill()
-                prom.wait()
+            prom.stop()
         if agent is not None:
             agent.stop()
         ctl.stop()
@@ -189,8 +140,7 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
     assert "ok" in out, (out, err[-2000:])
     ctl.wait(lambda: ctl.actions("terminate"), IDLE_S + 60, "the idle worker stopped")
     time.sleep(5)  # a few scrapes after the stop
-    targets = json.loads(http_get(prom + "/api/v1/targets")[2])["data"]["activeTargets"]
-    assert sorted(t["health"] for t in targets) == ["up", "up"], targets
+    assert prom.target_health() == ["up", "up"]
 
     with open(DASHBOARD) as f:
         dash = json.load(f)
@@ -198,7 +148,7 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
     rows, failures = [], []
     for title, expr, want in dashboard_queries(dash):
         promql = substitute(expr, range_s)
-        res = query(prom, promql)
+        res = prom.query(promql)
         nonzero = sum(1 for s in res if s["value"][1] not in ("0", "NaN"))
         rows.append((title, len(res), nonzero))
         if not res:
@@ -215,12 +165,12 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
     check_operator_values(prom, range_s)
     # Default series: no per-process, per-pod or per-peer label.
     for label in ("raylet_pid", "pod_uid", "gcs_pid", "peer"):
-        res = query(prom, f'{{__name__=~"raysense_.+", {label}=~".+"}}')
+        res = prom.query(f'{{__name__=~"raysense_.+", {label}=~".+"}}')
         assert not res, f"default series with {label}: {[s['metric'] for s in res][:3]}"
 
 
 def scalar(prom, promql):
-    res = query(prom, promql)
+    res = prom.query(promql)
     assert len(res) == 1, f"{promql}: {res}"
     return float(res[0]["value"][1])
 

@@ -52,6 +52,16 @@ static char *render(const struct rs_snapshot *s)
 	return render_with(s, true);
 }
 
+/* One timeline and n worker rows in s. */
+static void set_activity(struct rs_snapshot *s, struct rs_timeline *t, struct rs_worker_activity *w,
+			 size_t n)
+{
+	s->timelines = t;
+	s->n_timelines = 1;
+	s->workers = w;
+	s->n_workers = n;
+}
+
 /* Value of the first sample line starting with `prefix` (name{labels}), or NaN. */
 static double sample(const char *text, const char *prefix)
 {
@@ -241,10 +251,7 @@ static void test_timelines_and_workers(void)
 	extra.family = "raysense_agent_push_dropped_total";
 	extra.kind = RS_VALUE_COUNTER;
 	extra.value = 4;
-	s.timelines = &t;
-	s.n_timelines = 1;
-	s.workers = w;
-	s.n_workers = 2;
+	set_activity(&s, &t, w, 2);
 	CHECK(rs_export_prom(&s, &ctx, &text, &len) == 0, "render");
 	CHECK(sample(text, "raysense_startup_phase_seconds{node=\"node-a\",timeline=\"pod-uid-1\",pod_uid=\"pod-uid-1\",raylet_pid=\"77\",phase=\"raylet_exec\"}") == 1.0,
 	      "relative phase seconds:\n%s", text);
@@ -299,10 +306,7 @@ static void test_default_labels(void)
 	w[1] = (struct rs_worker_activity){ .raylet_pid = 8, .seconds_since_busy = 1 };  /* no node id */
 	s.values = v;
 	s.n_values = 5;
-	s.timelines = &t;
-	s.n_timelines = 1;
-	s.workers = w;
-	s.n_workers = 2;
+	set_activity(&s, &t, w, 2);
 	text = render_with(&s, false);
 	CHECK(sample(text, "raysense_test_events_total{node=\"node-a\",node_id=\"abc\"}") == 1,
 	      "pid dropped, the first of two same series kept:\n%s", text);
