@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from promtext import parse_prom  # noqa: F401 - re-exported for the tests
 from raycluster import free_port
@@ -82,6 +83,74 @@ class AgentProc:
                 self.proc.wait()
         shutil.rmtree(self.pin_dir, ignore_errors=True)
         os.unlink(self.log.name)
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+class Prometheus:
+    """Debian's real Prometheus on a free loopback port, its own storage
+    under tmp, scraping {job: port on 127.0.0.1} every second."""
+
+    def __init__(self, tmp, targets):
+        assert os.access(PROMETHEUS, os.X_OK), "Debian's prometheus package is not installed"
+        port = free_port()
+        cfg = os.path.join(tmp, "prometheus.yml")
+        jobs = "".join(f"""
+  - job_name: {job}
+    static_configs:
+      - targets: ["127.0.0.1:{p}"]
+""" for job, p in targets.items())
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:" + jobs)
+        self.log_path = os.path.join(tmp, "prometheus.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/data",
+                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()[-3000:]
+
+    def _wait_ready(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.log()
+            try:
+                if http_get(self.base + "/-/ready", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("prometheus never ready:\n" + self.log())
+
+    def query(self, promql):
+        """The result list of an instant query at now."""
+        status, _, body = http_get(self.base + "/api/v1/query?" +
+                                   urllib.parse.urlencode({"query": promql}))
+        doc = json.loads(body)
+        assert status == 200 and doc["status"] == "success", f"{promql}: {body[:500]}"
+        return doc["data"]["result"]
+
+    def target_health(self):
+        targets = json.loads(http_get(self.base + "/api/v1/targets")[2])["data"]["activeTargets"]
+        return sorted(t["health"] for t in targets)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def series_sum(samples, name, **match):

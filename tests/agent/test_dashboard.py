@@ -29,6 +29,11 @@ CONTROLLER_FAMILIES = {
     "raysense_controller_terminations_total": "counter",
     "raysense_controller_infeasible_demand": "gauge",
     "raysense_controller_loop_duration_seconds": "histogram",
+    "raysense_controller_workers": "gauge",
+    "raysense_controller_pending_demand": "gauge",
+    "raysense_controller_holding": "gauge",
+    "raysense_controller_leader": "gauge",
+    "raysense_controller_startup_seconds": "histogram",
 }
 
 def agent_families(bin):

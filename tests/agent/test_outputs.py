@@ -56,7 +56,9 @@ def agent(bin, worker, push_port, token_file):
                   "--controller-url", f"http://127.0.0.1:{push_port}/v1/snapshots",
                   "--token-file", token_file, "--push-interval", str(PUSH_INTERVAL),
                   # 100 concurrent scrapers below, all from 127.0.0.1.
-                  "--http-per-ip-limit", "256")
+                  "--http-per-ip-limit", "256",
+                  # The test follows a raylet by its pid label.
+                  "--debug-labels")
     try:
         a.wait_ready()
         yield a

@@ -152,14 +152,16 @@ class FakeRaylet:
 
 
 class Agent:
-    """raysense-agent with its own pin dir and HTTP port; output to a file."""
+    """raysense-agent with its own pin dir and HTTP port; output to a file.
+    debug_labels: --debug-labels (the tests follow raylets by raylet_pid)."""
 
-    def __init__(self, binary, pin_dir, *args):
+    def __init__(self, binary, pin_dir, *args, debug_labels=True):
         self.pin_dir = pin_dir
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile("w+", prefix="rs-test-agent-", suffix=".log", delete=False)
+        extra = ["--debug-labels"] if debug_labels else []
         self.proc = subprocess.Popen([binary, "--pin-dir", pin_dir, "--listen", f"127.0.0.1:{self.port}",
-                                      "--log-level", "debug", *args],
+                                      "--log-level", "debug", *extra, *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def text(self):

@@ -56,7 +56,7 @@ class Agent:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [binary, "--pin-dir", self.pin_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--log-level", "debug"],
+             "--log-level", "debug", "--debug-labels"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:

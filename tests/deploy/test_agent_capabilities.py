@@ -66,7 +66,7 @@ class Run:
         self.raylet_pid = int(line.split()[1])
         self.port = free_port()
         cmd = [agent_bin, "--pin-dir", self.pin_dir, "--listen", f"127.0.0.1:{self.port}",
-               "--log-level", "debug", "--raylet-path", raylet_bin]
+               "--log-level", "debug", "--raylet-path", raylet_bin, "--debug-labels"]
         if caps is not None:
             bounding = "-all" + "".join(f",+{c}" for c in caps)
             cmd = ["setpriv", "--bounding-set", bounding, "--inh-caps", "-all",

@@ -175,6 +175,15 @@ def test_parsers():
     assert metric_names("label_values(raysense_agent_build_info, node)") == {"raysense_agent_build_info", "node"}
 
 
+def test_no_debug_labels_in_the_dashboard():
+    """raylet_pid, pod_uid, gcs_pid, peer exist only with the agent's
+    --debug-labels: no panel may need them."""
+    for title, t in all_targets():
+        text = t["expr"] + t.get("legendFormat", "")
+        for lbl in ("raylet_pid", "pod_uid", "gcs_pid", "peer"):
+            assert not re.search(rf"\b{lbl}\b", text), f"{title}: {lbl} in {text}"
+
+
 def test_every_query_uses_exported_names_and_labels(families):
     problems = []
     for title, t in all_targets():

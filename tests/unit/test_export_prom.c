@@ -1,6 +1,7 @@
 /* test_export_prom.c -- Prometheus exposition of hand-built snapshots: log2
  * bucket bounds, cumulative buckets, +Inf == _count, _sum in seconds, label
- * and HELP escaping, family grouping, derived timeline/worker families. */
+ * and HELP escaping, family grouping, derived timeline/worker families;
+ * process/pod labels and per-peer series only with debug_labels. */
 #include "check.h"
 #include "agent/export.h"
 #include "common/prom_text.h"
@@ -33,9 +34,9 @@ static void set_label(struct rs_label *l, const char *k, const char *v)
 	snprintf(l->value, sizeof(l->value), "%s", v);
 }
 
-static char *render(const struct rs_snapshot *s)
+static char *render_with(const struct rs_snapshot *s, bool debug_labels)
 {
-	struct rs_export_ctx ctx = { .families = test_families };
+	struct rs_export_ctx ctx = { .families = test_families, .debug_labels = debug_labels };
 	char *out = NULL;
 	size_t len = 0;
 	int err = rs_export_prom(s, &ctx, &out, &len);
@@ -44,6 +45,21 @@ static char *render(const struct rs_snapshot *s)
 	CHECK(out && strlen(out) == len, "length mismatch");
 	CHECK(len == 0 || out[len - 1] == '\n', "exposition must end with a newline");
 	return out;
+}
+
+static char *render(const struct rs_snapshot *s)
+{
+	return render_with(s, true);
+}
+
+/* One timeline and n worker rows in s. */
+static void set_activity(struct rs_snapshot *s, struct rs_timeline *t, struct rs_worker_activity *w,
+			 size_t n)
+{
+	s->timelines = t;
+	s->n_timelines = 1;
+	s->workers = w;
+	s->n_workers = n;
 }
 
 /* Value of the first sample line starting with `prefix` (name{labels}), or NaN. */
@@ -212,7 +228,8 @@ static void test_timelines_and_workers(void)
 	struct rs_timeline t;
 	struct rs_worker_activity w[2];
 	struct rs_value_series extra;
-	struct rs_export_ctx ctx = { .families = test_families, .extra = &extra, .n_extra = 1 };
+	struct rs_export_ctx ctx = { .families = test_families, .extra = &extra, .n_extra = 1,
+				     .debug_labels = true };
 	char *text = NULL;
 	size_t len;
 
@@ -234,10 +251,7 @@ static void test_timelines_and_workers(void)
 	extra.family = "raysense_agent_push_dropped_total";
 	extra.kind = RS_VALUE_COUNTER;
 	extra.value = 4;
-	s.timelines = &t;
-	s.n_timelines = 1;
-	s.workers = w;
-	s.n_workers = 2;
+	set_activity(&s, &t, w, 2);
 	CHECK(rs_export_prom(&s, &ctx, &text, &len) == 0, "render");
 	CHECK(sample(text, "raysense_startup_phase_seconds{node=\"node-a\",timeline=\"pod-uid-1\",pod_uid=\"pod-uid-1\",raylet_pid=\"77\",phase=\"raylet_exec\"}") == 1.0,
 	      "relative phase seconds:\n%s", text);
@@ -254,6 +268,58 @@ static void test_timelines_and_workers(void)
 	      "never-busy raylet has no since_busy sample");
 	CHECK(sample(text, "raysense_agent_push_dropped_total{node=\"node-a\"}") == 4, "extra values");
 	CHECK(strstr(text, "# TYPE raysense_agent_push_dropped_total counter\n"), "extra TYPE");
+	free(text);
+}
+
+/* Default labels: no raylet_pid/pod_uid/gcs_pid, no per-peer series, no
+ * series only a pid told apart; two series that differ only in a pid are
+ * one series. */
+static void test_default_labels(void)
+{
+	struct rs_snapshot s = base_snapshot();
+	struct rs_value_series v[5];
+	struct rs_timeline t;
+	struct rs_worker_activity w[2];
+	char *text;
+
+	memset(v, 0, sizeof(v));
+	memset(&t, 0, sizeof(t));
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < 5; i++) {
+		v[i].family = "raysense_test_events_total";
+		v[i].kind = RS_VALUE_COUNTER;
+		v[i].value = i + 1;
+		set_label(&v[i].labels[0], "raylet_pid", i == 1 ? "8" : "7");
+		set_label(&v[i].labels[1], "node_id", i < 2 ? "abc" : "");
+		v[i].n_labels = 2;
+	}
+	set_label(&v[3].labels[0], "peer", "10.0.0.1");		/* per peer */
+	set_label(&v[4].labels[0], "gcs_pid", "9");		/* a pid beside a port */
+	set_label(&v[4].labels[1], "gcs_port", "6379");
+	snprintf(t.key, sizeof(t.key), "pid:5");
+	snprintf(t.pod_uid, sizeof(t.pod_uid), "uid-1");
+	t.raylet_pid = 5;
+	t.first_exec_ns = 1;
+	t.raylet_exec_ns = 1000000001ull;
+	w[0] = (struct rs_worker_activity){ .raylet_pid = 7, .busy_workers = 2, .seconds_since_busy = 0 };
+	snprintf(w[0].node_id, sizeof(w[0].node_id), "abc");
+	w[1] = (struct rs_worker_activity){ .raylet_pid = 8, .seconds_since_busy = 1 };  /* no node id */
+	s.values = v;
+	s.n_values = 5;
+	set_activity(&s, &t, w, 2);
+	text = render_with(&s, false);
+	CHECK(sample(text, "raysense_test_events_total{node=\"node-a\",node_id=\"abc\"}") == 1,
+	      "pid dropped, the first of two same series kept:\n%s", text);
+	CHECK(sample(text, "raysense_test_events_total{node=\"node-a\",gcs_port=\"6379\"}") == 5,
+	      "gcs_pid dropped");
+	CHECK(!strstr(text, "raylet_pid") && !strstr(text, "pod_uid") && !strstr(text, "peer=") &&
+	      !strstr(text, "gcs_pid"), "no process, pod or peer label:\n%s", text);
+	CHECK(!strstr(text, "} 3\n") && !strstr(text, "} 4\n"), "pid-only and per-peer series left out");
+	CHECK(sample(text, "raysense_startup_phase_seconds{node=\"node-a\",timeline=\"pid:5\",phase=\"raylet_exec\"}") == 1,
+	      "timeline without pod_uid/raylet_pid");
+	CHECK(sample(text, "raysense_workers{node=\"node-a\",ray_node_id=\"abc\",state=\"busy\"}") == 2 &&
+	      !strstr(text, "raysense_raylet_seconds_since_busy{node=\"node-a\"} "),
+	      "workers by node id; a raylet without one left out");
 	free(text);
 }
 
@@ -285,6 +351,7 @@ int main(void)
 	test_cumulative_inf_count();
 	test_escaping_and_grouping();
 	test_timelines_and_workers();
+	test_default_labels();
 	test_format_double();
 	test_empty();
 	CHECK_EXIT();

@@ -701,6 +701,11 @@ static void test_views(void)
 	CHECK(m && strstr(m, "raysense_controller_decisions_total{action=\"launch\"} 2\n"),
 	      "decisions by action: %s", m ? m : "(null)");
 	CHECK(m && strstr(m, "raysense_controller_launches_total{type=\"cpu1\"} 2\n"), "launches");
+	CHECK(m && strstr(m, "raysense_controller_workers{type=\"cpu1\",state=\"desired\"} 2\n") &&
+	      strstr(m, "raysense_controller_workers{type=\"cpu1\",state=\"current\"} 0\n"),
+	      "workers desired by the plan, none running yet: %s", m ? m : "(null)");
+	CHECK(m && strstr(m, "raysense_controller_holding{reason=\"none\"} 1\n") &&
+	      strstr(m, "raysense_controller_leader 0\n"), "not holding; no loop running (standby)");
 	CHECK(controller_ready(c), "ready after a good fetch");
 	g_clock += 1000;
 	CHECK(!controller_ready(c), "not ready long after the last good fetch");

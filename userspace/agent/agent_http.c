@@ -79,7 +79,8 @@ static int render(struct rs_agent_http *h, enum render_kind kind, struct rendere
 {
 	struct rs_snapshot snap;
 	struct rs_value_series extra[N_SELF_VALUES];
-	struct rs_export_ctx ctx = { .families = h->cfg.families, .extra = extra };
+	struct rs_export_ctx ctx = { .families = h->cfg.families, .extra = extra,
+				     .debug_labels = h->cfg.debug_labels };
 	int err;
 
 	memset(&snap, 0, sizeof(snap));

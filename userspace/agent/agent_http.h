@@ -34,6 +34,7 @@ struct rs_agent_http_config {
 	const char *probe_host;     /* default: host */
 	int probe_port;             /* probe listener; 0 = any free port, -1 = none */
 	bool probe_required;        /* fail to start when the probe port is taken */
+	bool debug_labels;          /* rs_export_ctx.debug_labels */
 };
 
 struct rs_agent_http;

@@ -11,6 +11,7 @@
 #ifndef RAYSENSE_AGENT_EXPORT_H
 #define RAYSENSE_AGENT_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -43,6 +44,11 @@ struct rs_export_ctx {
 	 * raysense_agent_push_dropped_total); may be NULL. */
 	const struct rs_value_series *extra;
 	size_t n_extra;
+	/* Prometheus only: keep the labels naming one process or pod
+	 * (raylet_pid, pod_uid, gcs_pid) and the per-peer GCS series.  Off:
+	 * those labels are dropped, per-peer series and series only a process
+	 * id told apart are left out (--debug-labels). */
+	bool debug_labels;
 };
 
 /* HELP/TYPE for a family: first in ctx->families, then rs_export_families.

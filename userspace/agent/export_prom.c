@@ -103,12 +103,54 @@ double rs_hist_quantile_seconds(const struct rs_hist *h, double q)
 
 /* ---- labels ---- */
 
-static bool has_label(const struct rs_label *labels, int n, const char *key)
+static const char *label_value(const struct rs_label *labels, int n, const char *key)
 {
 	for (int i = 0; i < n; i++)
 		if (strcmp(labels[i].key, key) == 0)
+			return labels[i].value;
+	return NULL;
+}
+
+static bool has_label(const struct rs_label *labels, int n, const char *key)
+{
+	return label_value(labels, n, key) != NULL;
+}
+
+static bool has_value(const struct rs_label *labels, int n, const char *key)
+{
+	const char *v = label_value(labels, n, key);
+
+	return v && v[0];
+}
+
+/* Labels naming one process, pod or peer: only with ctx->debug_labels. */
+static bool debug_key(const char *key)
+{
+	static const char *const keys[] = { "raylet_pid", "pod_uid", "gcs_pid", "peer" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
 			return true;
 	return false;
+}
+
+static bool label_kept(const struct rs_export_ctx *ctx, const char *key)
+{
+	return ctx->debug_labels || !debug_key(key);
+}
+
+/* Without debug labels, a per-peer series and one that only its process id
+ * told apart from the others (no node_id, raylet_port or ray_node_id) are
+ * left out. */
+static bool series_hidden(const struct rs_export_ctx *ctx, const struct rs_label *labels, int n)
+{
+	if (ctx->debug_labels)
+		return false;
+	n = n < 0 ? 0 : n > RS_MAX_LABELS ? RS_MAX_LABELS : n;
+	if (has_label(labels, n, "peer"))
+		return true;
+	return has_label(labels, n, "raylet_pid") && !has_value(labels, n, "node_id") &&
+	       !has_value(labels, n, "raylet_port") && !has_value(labels, n, "ray_node_id");
 }
 
 /* The node label first (when the snapshot knows the node); returns how
@@ -123,24 +165,36 @@ static size_t node_label(const struct rs_snapshot *snap, struct rs_prom_label *o
 
 /* A series' labels as the writer takes them: node (unless the series sets
  * its own) then the series' labels, at most RS_MAX_LABELS of them. */
-static size_t series_labels(const struct rs_snapshot *snap, const struct rs_label *labels,
-			    int n, struct rs_prom_label *out)
+static size_t series_labels(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			    const struct rs_label *labels, int n, struct rs_prom_label *out)
 {
 	size_t k;
 
 	n = n < 0 ? 0 : n > RS_MAX_LABELS ? RS_MAX_LABELS : n;
 	k = has_label(labels, n, "node") ? 0 : node_label(snap, out);
 	for (int i = 0; i < n; i++)
-		out[k++] = (struct rs_prom_label){ labels[i].key, labels[i].value };
+		if (label_kept(ctx, labels[i].key))
+			out[k++] = (struct rs_prom_label){ labels[i].key, labels[i].value };
 	return k;
 }
 
-static bool same_labels(const struct rs_label *a, int na, const struct rs_label *b, int nb)
+static int kept_count(const struct rs_export_ctx *ctx, const struct rs_label *l, int n)
 {
-	if (na != nb)
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += label_kept(ctx, l[i].key);
+	return k;
+}
+
+/* The same series as exported (the labels ctx keeps). */
+static bool same_labels(const struct rs_export_ctx *ctx, const struct rs_label *a, int na,
+			const struct rs_label *b, int nb)
+{
+	if (kept_count(ctx, a, na) != kept_count(ctx, b, nb))
 		return false;
 	for (int i = 0; i < na; i++) {
-		bool found = false;
+		bool found = !label_kept(ctx, a[i].key);
 
 		for (int j = 0; j < nb && !found; j++)
 			found = strcmp(a[i].key, b[j].key) == 0 &&
@@ -194,13 +248,15 @@ static int put_hist(struct rs_prom_text *w, const char *family,
 }
 
 /* True when series k repeats an earlier series (from `first`) of its family. */
-static bool hist_is_dup(const struct rs_snapshot *snap, size_t first, size_t k)
+static bool hist_is_dup(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			size_t first, size_t k)
 {
 	const struct rs_hist_series *s = &snap->hists[k];
 
 	for (size_t j = first; j < k; j++)
 		if (strcmp(snap->hists[j].family, s->family) == 0 &&
-		    same_labels(snap->hists[j].labels, snap->hists[j].n_labels, s->labels,
+		    !series_hidden(ctx, snap->hists[j].labels, snap->hists[j].n_labels) &&
+		    same_labels(ctx, snap->hists[j].labels, snap->hists[j].n_labels, s->labels,
 				s->n_labels))
 			return true;
 	return false;
@@ -221,9 +277,10 @@ static void put_hist_family(struct rs_prom_text *w, const struct rs_snapshot *sn
 		struct rs_prom_label labels[RS_MAX_LABELS + 1];
 		size_t n;
 
-		if (strcmp(s->family, family) != 0 || hist_is_dup(snap, first, k))
+		if (strcmp(s->family, family) != 0 || series_hidden(ctx, s->labels, s->n_labels) ||
+		    hist_is_dup(snap, ctx, first, k))
 			continue;
-		n = series_labels(snap, s->labels, s->n_labels, labels);
+		n = series_labels(snap, ctx, s->labels, s->n_labels, labels);
 		if (put_hist(w, family, labels, n, &s->hist) == -EINVAL)
 			rs_warn("prometheus: skipping %s series with an invalid label name", family);
 	}
@@ -272,8 +329,8 @@ static bool value_is_dup(const struct rs_snapshot *snap, const struct rs_export_
 	for (size_t j = first; j < k; j++) {
 		const struct rs_value_series *u = value_at(snap, ctx, j);
 
-		if (strcmp(u->family, v->family) == 0 &&
-		    same_labels(u->labels, u->n_labels, v->labels, v->n_labels))
+		if (strcmp(u->family, v->family) == 0 && !series_hidden(ctx, u->labels, u->n_labels) &&
+		    same_labels(ctx, u->labels, u->n_labels, v->labels, v->n_labels))
 			return true;
 	}
 	return false;
@@ -282,10 +339,10 @@ static bool value_is_dup(const struct rs_snapshot *snap, const struct rs_export_
 /* One sample of a counter or gauge series; "le" is refused as a label name
  * here too (it would read as a bucket bound). */
 static void put_value(struct rs_prom_text *w, const struct rs_snapshot *snap,
-		      const struct rs_value_series *v)
+		      const struct rs_export_ctx *ctx, const struct rs_value_series *v)
 {
 	struct rs_prom_label labels[RS_MAX_LABELS + 1];
-	size_t n = series_labels(snap, v->labels, v->n_labels, labels);
+	size_t n = series_labels(snap, ctx, v->labels, v->n_labels, labels);
 
 	if (has_label(v->labels, v->n_labels < RS_MAX_LABELS ? v->n_labels : RS_MAX_LABELS, "le"))
 		return;
@@ -306,8 +363,9 @@ static void put_value_family(struct rs_prom_text *w, const struct rs_snapshot *s
 	for (size_t k = first; k < n_values(snap, ctx); k++) {
 		const struct rs_value_series *v = value_at(snap, ctx, k);
 
-		if (strcmp(v->family, s->family) == 0 && !value_is_dup(snap, ctx, first, k))
-			put_value(w, snap, v);
+		if (strcmp(v->family, s->family) == 0 && !series_hidden(ctx, v->labels, v->n_labels) &&
+		    !value_is_dup(snap, ctx, first, k))
+			put_value(w, snap, ctx, v);
 	}
 }
 
@@ -352,15 +410,16 @@ static void put_derived(struct rs_prom_text *w, const struct rs_export_ctx *ctx,
 }
 
 /* Labels of one timeline phase sample; pid is the caller's buffer. */
-static size_t timeline_labels(const struct rs_snapshot *snap, const struct rs_timeline *t,
-			      const char *phase, char pid[16], struct rs_prom_label *out)
+static size_t timeline_labels(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			      const struct rs_timeline *t, const char *phase, char pid[16],
+			      struct rs_prom_label *out)
 {
 	size_t n = node_label(snap, out);
 
 	out[n++] = (struct rs_prom_label){ "timeline", t->key };
-	if (t->pod_uid[0])
+	if (t->pod_uid[0] && ctx->debug_labels)
 		out[n++] = (struct rs_prom_label){ "pod_uid", t->pod_uid };
-	if (t->raylet_pid) {
+	if (t->raylet_pid && ctx->debug_labels) {
 		snprintf(pid, 16, "%u", t->raylet_pid);
 		out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
 	}
@@ -389,21 +448,26 @@ static void put_timelines(struct rs_prom_text *w, const struct rs_snapshot *snap
 
 			if (!at || (relative && (!start || at < start)))
 				continue;
-			n = timeline_labels(snap, t, rs_startup_phase_names[p], pid, labels);
+			n = timeline_labels(snap, ctx, t, rs_startup_phase_names[p], pid, labels);
 			put_derived(w, ctx, family, &header, labels, n,
 				    relative ? (double)(at - start) / 1e9 : (double)at / 1e9);
 		}
 	}
 }
 
-/* Labels of one worker activity sample (state NULL: none). */
-static size_t worker_labels(const struct rs_snapshot *snap, const struct rs_worker_activity *a,
-			    const char *state, char pid[16], struct rs_prom_label *out)
+/* Labels of one worker activity sample (state NULL: none); 0 when the
+ * raylet cannot be told apart without debug labels (no node id yet). */
+static size_t worker_labels(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			    const struct rs_worker_activity *a, const char *state, char pid[16],
+			    struct rs_prom_label *out)
 {
 	size_t n = node_label(snap, out);
 
+	if (!ctx->debug_labels && !a->node_id[0])
+		return 0;
 	snprintf(pid, 16, "%u", a->raylet_pid);
-	out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
+	if (ctx->debug_labels)
+		out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
 	if (a->node_id[0])
 		out[n++] = (struct rs_prom_label){ "ray_node_id", a->node_id };
 	if (state)
@@ -424,9 +488,10 @@ static void put_workers(struct rs_prom_text *w, const struct rs_snapshot *snap,
 		char pid[16];
 		size_t n;
 
-		n = worker_labels(snap, a, "busy", pid, labels);
+		if (!(n = worker_labels(snap, ctx, a, "busy", pid, labels)))
+			continue;
 		put_derived(w, ctx, RS_FAMILY_WORKERS, &header, labels, n, a->busy_workers);
-		n = worker_labels(snap, a, "idle", pid, labels);
+		n = worker_labels(snap, ctx, a, "idle", pid, labels);
 		put_derived(w, ctx, RS_FAMILY_WORKERS, &header, labels, n, a->idle_workers);
 	}
 }
@@ -444,9 +509,9 @@ static void put_since_busy(struct rs_prom_text *w, const struct rs_snapshot *sna
 		char pid[16];
 		size_t n;
 
-		if (a->seconds_since_busy < 0)
+		if (a->seconds_since_busy < 0 ||
+		    !(n = worker_labels(snap, ctx, a, NULL, pid, labels)))
 			continue;
-		n = worker_labels(snap, a, NULL, pid, labels);
 		put_derived(w, ctx, RS_FAMILY_SECONDS_SINCE_BUSY, &header, labels, n,
 			    a->seconds_since_busy);
 	}

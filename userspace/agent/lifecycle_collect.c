@@ -83,20 +83,23 @@ static int collect_nodes(const char *pin_dir, struct rs_snapshot *snap, const st
 		if (bpf_map_lookup_elem(fd, &pid, &n))
 			continue;
 		snprintf(spid, sizeof(spid), "%u", pid);
-		err = rs_snapshot_add_hist(snap, F_STARTUP, (const char *[]){ "raylet_pid", spid, NULL },
-					   &n.startup);
+		/* node_id: the raylet's identity on default series (raylet_pid
+		 * is a debug label, export.h); "" once the raylet is gone. */
+		raylet_node_id(pid, w.node_id, sizeof(w.node_id));
+		err = rs_snapshot_add_hist(snap, F_STARTUP, (const char *[]){ "raylet_pid", spid,
+					   "node_id", w.node_id, NULL }, &n.startup);
 		err = err ?: rs_snapshot_add_value(snap, F_STARTED, RS_VALUE_COUNTER,
-						   (const char *[]){ "raylet_pid", spid, NULL }, (double)n.forked);
+						   (const char *[]){ "raylet_pid", spid, "node_id", w.node_id,
+						   NULL }, (double)n.forked);
 		err = err ?: rs_snapshot_add_value(snap, F_FAILED, RS_VALUE_COUNTER,
-						   (const char *[]){ "raylet_pid", spid, "reason", "exited", NULL },
-						   (double)n.failed);
+						   (const char *[]){ "raylet_pid", spid, "node_id", w.node_id,
+						   "reason", "exited", NULL }, (double)n.failed);
 		err = err ?: rs_snapshot_add_value(snap, F_FAILED, RS_VALUE_COUNTER,
-						   (const char *[]){ "raylet_pid", spid, "reason", "timeout", NULL },
-						   (double)n.timed_out);
+						   (const char *[]){ "raylet_pid", spid, "node_id", w.node_id,
+						   "reason", "timeout", NULL }, (double)n.timed_out);
 		if (err || !n.alive)
 			continue;
 		w.raylet_pid = pid;
-		raylet_node_id(pid, w.node_id, sizeof(w.node_id));
 		w.busy_workers = n.busy > 0 ? (uint32_t)n.busy : 0;
 		w.idle_workers = n.idle > 0 ? (uint32_t)n.idle : 0;
 		if (n.busy > 0)

@@ -178,6 +178,7 @@ int main(int argc, char **argv)
 		case RS_OPT_PROBE_LISTEN:
 		case RS_OPT_HTTP_PER_IP:
 		case RS_OPT_HTTP_DEADLINE:
+		case RS_OPT_DEBUG_LABELS:
 			rs_outputs_parse_opt(&outputs, PROG, c, optarg);
 			break;
 		case 'F':

@@ -81,6 +81,9 @@ void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int o
 			rs_cli_usage_error(prog, "--token-file wants a path");
 		cfg->token_file = arg;
 		break;
+	case RS_OPT_DEBUG_LABELS:
+		cfg->debug_labels = true;
+		break;
 	case RS_OPT_PUSH_INTERVAL:
 		if (rs_parse_double(arg, 0.05, 3600, &cfg->push_interval_s))
 			rs_cli_usage_error(prog, "bad --push-interval '%s' (want seconds in [0.05, 3600])", arg);
@@ -106,6 +109,7 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 			      : cfg->listen_port ? cfg->listen_port + 1 : 0,
 		/* An explicit --probe-listen must bind; the derived default warns. */
 		.probe_required = cfg->probe_port > 0,
+		.debug_labels = cfg->debug_labels,
 	};
 	int err;
 

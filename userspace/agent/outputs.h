@@ -16,6 +16,7 @@ enum {
 	RS_OPT_PROBE_LISTEN,
 	RS_OPT_HTTP_PER_IP,
 	RS_OPT_HTTP_DEADLINE,
+	RS_OPT_DEBUG_LABELS,
 };
 
 #define RS_OUTPUTS_LONG_OPTIONS                                                   \
@@ -25,7 +26,8 @@ enum {
 	{ "push-interval", required_argument, NULL, RS_OPT_PUSH_INTERVAL },       \
 	{ "probe-listen", required_argument, NULL, RS_OPT_PROBE_LISTEN },         \
 	{ "http-per-ip-limit", required_argument, NULL, RS_OPT_HTTP_PER_IP },     \
-	{ "http-request-deadline-ms", required_argument, NULL, RS_OPT_HTTP_DEADLINE }
+	{ "http-request-deadline-ms", required_argument, NULL, RS_OPT_HTTP_DEADLINE }, \
+	{ "debug-labels", no_argument, NULL, RS_OPT_DEBUG_LABELS }
 
 #define RS_OUTPUTS_USAGE                                                                    \
 	"  --listen ADDR         serve /metrics, /metrics.json, /healthz, /readyz on\n"     \
@@ -38,7 +40,10 @@ enum {
 	"                        the --listen host, its port + 1, i.e. 9641; 'off')\n"      \
 	"  --http-per-ip-limit N connections per client address (default 32; 256 in all)\n" \
 	"  --http-request-deadline-ms N  time a request (headers, body, answer) may\n"    \
-	"                        take, from accept or the previous request (default 5000)\n"
+	"                        take, from accept or the previous request (default 5000)\n" \
+	"  --debug-labels        also label /metrics series with process ids and pod\n"    \
+	"                        UIDs (raylet_pid, pod_uid, gcs_pid) and export the\n"      \
+	"                        per-peer GCS series; off by default (cardinality)\n"
 
 struct rs_outputs_config {
 	char listen_host[256];
@@ -50,6 +55,7 @@ struct rs_outputs_config {
 	int probe_port;             /* 0 = listen_port + 1; -1 = no probe listener */
 	unsigned http_per_ip_limit; /* 0 = the server's default */
 	unsigned http_deadline_ms;  /* 0 = the server's default */
+	bool debug_labels;          /* --debug-labels */
 };
 
 /* Defaults: 0.0.0.0:9640 (probes on 9641), no push, 5 s. */

@@ -52,6 +52,7 @@ static void hold(struct controller *c, enum dash_source src, const char *err, do
 	cJSON *st;
 
 	metrics_error(c->metrics, (int)src);
+	metrics_unreachable(c->metrics);
 	if (!c->holding) {
 		cJSON *d = decision_new(DECISION_HOLD);
 		char msg[768];
@@ -179,6 +180,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
 	fusion_loop_after(&c->fusion, &p, &out);
 	actuator_apply(&c->act, &p, &out);
+	metrics_round(c->metrics, &p, &out, stale != NULL);
 	st = status_base(c, t);
 	views_add_plan(st, &c->o.provider, s, &p, &out);
 	views_add_fusion(st, &c->fusion.fusion, c->o.config, &p);
@@ -331,11 +333,13 @@ static void wait_next(struct controller *c, double start, volatile sig_atomic_t 
 
 void controller_run(struct controller *c, volatile sig_atomic_t *stop)
 {
+	metrics_leader(c->metrics, true);
 	while (!*stop) {
 		double start = rs_now_mono();
 
 		controller_tick(c);
 		wait_next(c, start, stop);
 	}
+	metrics_leader(c->metrics, false);
 }
 

@@ -5,6 +5,7 @@
 #include "common/prom_text.h"
 #include "controller/act/decisions.h"
 #include "controller/fusion/startup_model.h"
+#include "controller/plan/plan_input.h"
 #include "controller/source/signals.h"
 
 #include <errno.h>
@@ -16,6 +17,17 @@
 
 static const char *const term_reason_names[TR_COUNT] = {
 	"idle", "max_per_type", "max_global", "launch_timeout",
+};
+
+enum worker_state { WS_DESIRED, WS_CURRENT, WS_PENDING, WS_COUNT };
+enum demand_kind { DK_TASK, DK_ACTOR, DK_PG, DK_REQUEST, DK_COUNT };
+
+static const char *const worker_state_names[WS_COUNT] = { "desired", "current", "pending" };
+static const char *const demand_kind_names[DK_COUNT] = {
+	"task", "actor", "placement_group", "request_resources",
+};
+static const char *const hold_reason_names[HOLD_COUNT] = {
+	"dashboard_unreachable", "usage_stale", "pending_list", "other_autoscaler",
 };
 
 static const double loop_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
@@ -35,6 +47,10 @@ struct controller_metrics {
 	unsigned long loop_count;
 	char *provider_text;
 	struct startup_group *startup;			/* [group] */
+	long (*workers)[WS_COUNT];			/* [group][state], last round */
+	double demand[DK_COUNT];			/* last round */
+	bool hold[HOLD_COUNT];
+	bool leader;
 };
 
 struct controller_metrics *metrics_new(const struct controller_config *cfg)
@@ -44,18 +60,16 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 
 	if (!m)
 		return NULL;
+	pthread_mutex_init(&m->lock, NULL);
 	m->cfg = cfg;
 	m->launches = calloc(ng, sizeof(*m->launches));
 	m->terminations = calloc(ng, sizeof(*m->terminations));
 	m->startup = calloc(ng, sizeof(*m->startup));
-	if (!m->launches || !m->terminations || !m->startup) {
-		free(m->launches);
-		free(m->terminations);
-		free(m->startup);
-		free(m);
+	m->workers = calloc(ng, sizeof(*m->workers));
+	if (!m->launches || !m->terminations || !m->startup || !m->workers) {
+		metrics_free(m);
 		return NULL;
 	}
-	pthread_mutex_init(&m->lock, NULL);
 	return m;
 }
 
@@ -111,6 +125,7 @@ void metrics_other_autoscaler(struct controller_metrics *m, bool on)
 {
 	pthread_mutex_lock(&m->lock);
 	m->other_autoscaler = on;
+	m->hold[HOLD_OTHER_AUTOSCALER] = on;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -122,6 +137,7 @@ void metrics_free(struct controller_metrics *m)
 	free(m->terminations);
 	free(m->provider_text);
 	free(m->startup);
+	free(m->workers);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -186,6 +202,67 @@ void metrics_plan_cut(struct controller_metrics *m)
 {
 	pthread_mutex_lock(&m->lock);
 	m->plans_cut++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Workers per group and state; m->workers zeroed by the caller. */
+static void count_workers(struct controller_metrics *m, const struct planner_input *in,
+			  const struct planner_output *out)
+{
+	const struct controller_config *cfg = m->cfg;
+	int g;
+
+	for (size_t i = 0; i < in->node_count; i++)
+		if ((g = plan_group_index(cfg, in->nodes[i].type)) >= 0)
+			m->workers[g][in->nodes[i].status == PLANNER_NODE_RUNNING ?
+				      WS_CURRENT : WS_PENDING]++;
+	for (size_t i = 0; i < cfg->group_count; i++)
+		m->workers[i][WS_DESIRED] = m->workers[i][WS_CURRENT] + m->workers[i][WS_PENDING];
+	for (size_t t = 0; t < out->launch_count; t++)
+		if ((g = plan_group_index(cfg, out->launches[t].type)) >= 0)
+			m->workers[g][WS_DESIRED] += out->launches[t].desired;
+	for (size_t i = 0; i < out->termination_count; i++)
+		if ((g = plan_group_index(cfg, in->nodes[out->terminations[i].node_index].type)) >= 0)
+			m->workers[g][WS_DESIRED]--;
+}
+
+static void count_demand(double *d, const struct planner_input *in)
+{
+	for (size_t i = 0; i < in->shape_count; i++)
+		d[in->shapes[i].kind == PLANNER_DEMAND_ACTOR ? DK_ACTOR : DK_TASK] +=
+			(double)in->shapes[i].count;
+	for (size_t i = 0; i < in->pg_count; i++)
+		d[DK_PG] += (double)in->pgs[i].count;
+	for (size_t i = 0; i < in->request_count; i++)
+		d[DK_REQUEST] += (double)in->requests[i].count;
+}
+
+void metrics_round(struct controller_metrics *m, const struct plan_input *p,
+		   const struct planner_output *out, bool unreachable)
+{
+	pthread_mutex_lock(&m->lock);
+	memset(m->workers, 0, m->cfg->group_count * sizeof(*m->workers));
+	memset(m->demand, 0, sizeof(m->demand));
+	count_workers(m, &p->in, out);
+	count_demand(m->demand, &p->in);
+	m->hold[HOLD_DASHBOARD_UNREACHABLE] = unreachable;
+	m->hold[HOLD_USAGE_STALE] = !p->usage_fresh;
+	m->hold[HOLD_PENDING_LIST] = !unreachable && p->scale_down_hold;
+	m->hold[HOLD_OTHER_AUTOSCALER] = m->other_autoscaler;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_unreachable(struct controller_metrics *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->hold[HOLD_DASHBOARD_UNREACHABLE] = true;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_leader(struct controller_metrics *m, bool leading)
+{
+	pthread_mutex_lock(&m->lock);
+	m->leader = leading;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -270,6 +347,37 @@ static void render_startup(struct rs_prom_text *w, const struct controller_metri
 	}
 }
 
+static void render_operator(struct rs_prom_text *w, const struct controller_metrics *m)
+{
+	static const char workers[] = "raysense_controller_workers";
+	static const char demand[] = "raysense_controller_pending_demand";
+	static const char holding[] = "raysense_controller_holding";
+	bool held = false;
+
+	rs_prom_family(w, workers, "Worker nodes per group, last round: desired (the plan), "
+		       "current (ALIVE), pending (launched, not ALIVE).", RS_PROM_GAUGE);
+	for (size_t g = 0; g < m->cfg->group_count; g++)
+		for (int s = 0; s < WS_COUNT; s++)
+			rs_prom_sample(w, workers, NULL, RS_PROM_LABELS({ "type", m->cfg->groups[g].name },
+				       { "state", worker_state_names[s] }), (double)m->workers[g][s]);
+	rs_prom_family(w, demand, "Pending logical demand, last round: tasks, actors, placement "
+		       "groups, request_resources bundles.", RS_PROM_GAUGE);
+	for (int k = 0; k < DK_COUNT; k++)
+		rs_prom_sample(w, demand, NULL, RS_PROM_LABELS({ "kind", demand_kind_names[k] }),
+			       m->demand[k]);
+	rs_prom_family(w, holding, "1 for each reason the controller holds scale-down "
+		       "(none = not holding).", RS_PROM_GAUGE);
+	for (int r = 0; r < HOLD_COUNT; r++) {
+		held |= m->hold[r];
+		rs_prom_sample_u64(w, holding, NULL, RS_PROM_LABELS({ "reason", hold_reason_names[r] }),
+				   m->hold[r]);
+	}
+	rs_prom_sample_u64(w, holding, NULL, RS_PROM_LABELS({ "reason", "none" }), !held);
+	rs_prom_family(w, "raysense_controller_leader", "1 while this replica runs the control "
+		       "loop (0: standby).", RS_PROM_GAUGE);
+	rs_prom_sample_u64(w, "raysense_controller_leader", NULL, NULL, 0, m->leader);
+}
+
 static void render_errors(struct rs_prom_text *w, const struct controller_metrics *m)
 {
 	static const char name[] = "raysense_controller_errors_total";
@@ -307,6 +415,7 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 		       RS_PROM_GAUGE);
 	rs_prom_sample_u64(&w, "raysense_controller_other_autoscaler", NULL, NULL, 0,
 			   m->other_autoscaler);
+	render_operator(&w, m);
 	rs_prom_family(&w, "raysense_controller_agents", "Agents whose latest snapshot is kept.",
 		       RS_PROM_GAUGE);
 	rs_prom_sample_u64(&w, "raysense_controller_agents", NULL, NULL, 0, signals_count(sig));

@@ -1,7 +1,10 @@
 /* metrics.h -- the controller's counters and gauges (errors per source,
  * launches and terminations per group, decisions per action, infeasible
- * demand, control-loop duration, launch -> ALIVE per group) and their
- * Prometheus text for GET /metrics.
+ * demand, control-loop duration, launch -> ALIVE per group; the operator
+ * gauges of the last round: workers desired/current/pending per group,
+ * pending demand per kind, why scale-down is held, leader) and their
+ * Prometheus text for GET /metrics.  Every label set is bounded (groups
+ * come from the config, the rest are fixed names).
  * Thread-safe: the loop counts, HTTP threads render. */
 #ifndef RAYSENSE_CONTROLLER_METRICS_H
 #define RAYSENSE_CONTROLLER_METRICS_H
@@ -22,8 +25,19 @@ enum metrics_error {
 /* terminations_total{reason} */
 enum term_reason { TR_IDLE, TR_MAX_PER_TYPE, TR_MAX_GLOBAL, TR_LAUNCH_TIMEOUT, TR_COUNT };
 
+/* holding{reason}: why the controller holds (no scale-down). */
+enum hold_reason {
+	HOLD_DASHBOARD_UNREACHABLE,	/* a fetch failed: launches only, from the last answer */
+	HOLD_USAGE_STALE,		/* the per-node usage report is too old */
+	HOLD_PENDING_LIST,		/* the pending-task list is incomplete */
+	HOLD_OTHER_AUTOSCALER,		/* the RayCluster runs KubeRay's in-tree autoscaler */
+	HOLD_COUNT,
+};
+
 struct controller_metrics;
 struct decision_log;
+struct plan_input;
+struct planner_output;
 struct signals;
 
 /* The group names are read from cfg, which must outlive the metrics. */
@@ -46,6 +60,16 @@ void metrics_loop(struct controller_metrics *m, double seconds);
 void metrics_plan_cut(struct controller_metrics *m);
 /* A node of the group became ALIVE startup_s after its launch. */
 void metrics_startup(struct controller_metrics *m, size_t group, double startup_s);
+/* The gauges of one planned round: workers per group (desired = current
+ * + pending + planned launches - planned terminations; current = ALIVE;
+ * pending = launched, not ALIVE), pending demand per kind, and the hold
+ * reasons (unreachable: the round planned from the last good answer). */
+void metrics_round(struct controller_metrics *m, const struct plan_input *p,
+		   const struct planner_output *out, bool unreachable);
+/* A fetch failed: holding{reason="dashboard_unreachable"} until the next round. */
+void metrics_unreachable(struct controller_metrics *m);
+/* 1 while this replica runs the control loop (0 = standby or stopped). */
+void metrics_leader(struct controller_metrics *m, bool leading);
 /* Replace the provider's own Prometheus text (takes ownership; NULL keeps
  * the previous one). */
 void metrics_provider_text(struct controller_metrics *m, char *text);
