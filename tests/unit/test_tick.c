@@ -701,6 +701,8 @@ static void test_views(void)
 	CHECK(m && strstr(m, "raysense_controller_decisions_total{action=\"launch\"} 2\n"),
 	      "decisions by action: %s", m ? m : "(null)");
 	CHECK(m && strstr(m, "raysense_controller_launches_total{type=\"cpu1\"} 2\n"), "launches");
+	CHECK(m && strstr(m, "raysense_controller_agents_refused_total 0\n") &&
+	      strstr(m, "raysense_controller_agent_capacity "), "agent table on /metrics");
 	CHECK(m && strstr(m, "raysense_controller_workers{type=\"cpu1\",state=\"desired\"} 2\n") &&
 	      strstr(m, "raysense_controller_workers{type=\"cpu1\",state=\"current\"} 0\n"),
 	      "workers desired by the plan, none running yet: %s", m ? m : "(null)");

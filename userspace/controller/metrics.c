@@ -378,6 +378,25 @@ static void render_operator(struct rs_prom_text *w, const struct controller_metr
 	rs_prom_sample_u64(w, "raysense_controller_leader", NULL, NULL, 0, m->leader);
 }
 
+/* The agent table (--agent-capacity): full means new agents are refused. */
+static void render_agent_table(struct rs_prom_text *w, struct signals *sig)
+{
+	struct signals_stats st;
+
+	signals_stats(sig, &st);
+	rs_prom_family(w, "raysense_controller_agent_capacity", "Agents the table holds "
+		       "(--agent-capacity).", RS_PROM_GAUGE);
+	rs_prom_sample_u64(w, "raysense_controller_agent_capacity", NULL, NULL, 0, st.capacity);
+	rs_prom_family(w, "raysense_controller_agents_evicted_total", "Entries evicted to make "
+		       "room: agents silent for longer than the signal max age.", RS_PROM_COUNTER);
+	rs_prom_sample_u64(w, "raysense_controller_agents_evicted_total", NULL, NULL, 0,
+			   st.evicted_total);
+	rs_prom_family(w, "raysense_controller_agents_refused_total", "Snapshots from new agents "
+		       "refused (507) because the table was full of live agents.", RS_PROM_COUNTER);
+	rs_prom_sample_u64(w, "raysense_controller_agents_refused_total", NULL, NULL, 0,
+			   st.rejected_full_total);
+}
+
 static void render_errors(struct rs_prom_text *w, const struct controller_metrics *m)
 {
 	static const char name[] = "raysense_controller_errors_total";
@@ -419,6 +438,7 @@ char *metrics_render(struct controller_metrics *m, struct decision_log *log,
 	rs_prom_family(&w, "raysense_controller_agents", "Agents whose latest snapshot is kept.",
 		       RS_PROM_GAUGE);
 	rs_prom_sample_u64(&w, "raysense_controller_agents", NULL, NULL, 0, signals_count(sig));
+	render_agent_table(&w, sig);
 	if (m->provider_text)
 		rs_prom_raw(&w, m->provider_text);
 	pthread_mutex_unlock(&m->lock);
