@@ -708,6 +708,13 @@ static void test_views(void)
 	      "workers desired by the plan, none running yet: %s", m ? m : "(null)");
 	CHECK(m && strstr(m, "raysense_controller_holding{reason=\"none\"} 1\n") &&
 	      strstr(m, "raysense_controller_leader 0\n"), "not holding; no loop running (standby)");
+	free(m);
+	W.step = &scale_out_in[2];	/* the two launches are pending (not ALIVE yet) */
+	g_clock = 102;
+	CHECK(controller_tick(c) == 0, "tick");
+	m = controller_metrics_text(c);
+	CHECK(m && strstr(m, "raysense_controller_workers{type=\"cpu1\",state=\"pending\"} 2\n"),
+	      "two pending workers: %s", m ? m : "(null)");
 	CHECK(controller_ready(c), "ready after a good fetch");
 	g_clock += 1000;
 	CHECK(!controller_ready(c), "not ready long after the last good fetch");
