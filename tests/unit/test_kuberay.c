@@ -11,6 +11,7 @@
 #include "controller/provider/kube_client.h"
 #include "controller/provider/kube_quantity.h"
 #include "controller/provider/leader.h"
+#include "controller/provider/kuberay_node_type.h"
 #include "controller/provider/provider_kuberay.h"
 
 #include <errno.h>

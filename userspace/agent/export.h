@@ -11,6 +11,8 @@
 #ifndef RAYSENSE_AGENT_EXPORT_H
 #define RAYSENSE_AGENT_EXPORT_H
 
+#include "agent/family_names.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
@@ -18,18 +20,7 @@
 #include "agent/snapshot.h"
 
 /* The families the exporters derive from timelines and worker activity. */
-#define RS_FAMILY_STARTUP_PHASE_TIMESTAMP "raysense_startup_phase_timestamp_seconds"
-#define RS_FAMILY_STARTUP_PHASE_SECONDS "raysense_startup_phase_seconds"
-#define RS_FAMILY_WORKERS "raysense_workers"
-#define RS_FAMILY_SECONDS_SINCE_BUSY "raysense_raylet_seconds_since_busy"
 /* The agent's own metrics (agent_http.c appends them as ctx->extra). */
-#define RS_FAMILY_PUSH_DROPPED "raysense_agent_push_dropped_total"
-#define RS_FAMILY_PUSH_SENT "raysense_agent_push_sent_total"
-#define RS_FAMILY_PUSH_FAILURES "raysense_agent_push_failures_total"
-#define RS_FAMILY_PUSH_QUEUE_SNAPSHOTS "raysense_agent_push_queue_snapshots"
-#define RS_FAMILY_PUSH_QUEUE_BYTES "raysense_agent_push_queue_bytes"
-#define RS_FAMILY_AGENT_READY "raysense_agent_ready"
-#define RS_FAMILY_AGENT_BUILD_INFO "raysense_agent_build_info"
 
 /* Families derived by the exporters (timelines, workers) and the agent's own
  * metrics (push, build info), NULL-terminated. */

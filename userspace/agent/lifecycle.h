@@ -4,18 +4,13 @@
 #ifndef RAYSENSE_AGENT_LIFECYCLE_H
 #define RAYSENSE_AGENT_LIFECYCLE_H
 
+#include "agent/family_names.h"
+
 #include "agent/probe.h"
 
 extern const struct rs_probe_family rs_lifecycle_family;
 
 /* Families this probe family exports (HELP/TYPE in snapshot.c). */
-#define RS_FAMILY_WORKER_STARTUP "raysense_worker_startup_seconds"
-#define RS_FAMILY_WORKERS_STARTED "raysense_worker_processes_started_total"
-#define RS_FAMILY_WORKER_STARTUP_FAILURES "raysense_worker_startup_failures_total"
-#define RS_FAMILY_NODE_STARTUP_PHASE "raysense_node_startup_phase_seconds"
-#define RS_FAMILY_GCS_ACCEPTED "raysense_gcs_accepted_connections_total"
-#define RS_FAMILY_GCS_PEER_FIRST_SEEN "raysense_gcs_peer_first_seen_timestamp_seconds"
-#define RS_FAMILY_GCS_PEER_ACCEPTED "raysense_gcs_peer_accepted_connections_total"
 
 /* The probes keep updating the lifecycle maps while userspace walks them,
  * and an update re-links an element at its bucket's head; a bound (far above

@@ -1,8 +1,10 @@
 /* snapshot.c -- building a snapshot: the appenders used by each family's
- * collect(), rs_snapshot_collect() which runs them all over the pinned maps,
- * and the HELP/TYPE metadata of every exported family (snapshot.h). */
-#include "agent/lifecycle.h"
-#include "agent/raylet.h"
+ * collect(), and the HELP/TYPE metadata of every exported family
+ * (snapshot.h).  rs_snapshot_collect(), which runs every family's collect(),
+ * is in families.c, next to the family list. */
+#include "agent/snapshot.h"
+
+#include "agent/family_names.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -175,34 +177,4 @@ void rs_snapshot_free(struct rs_snapshot *snap)
 	free(snap->timelines);
 	free(snap->workers);
 	memset(snap, 0, sizeof(*snap));
-}
-
-int rs_snapshot_collect(const char *pin_dir, struct rs_snapshot *snap)
-{
-	struct timespec ts;
-	const char *node = getenv("NODE_NAME");
-	int found = 0;
-
-	memset(snap, 0, sizeof(*snap));
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snap->taken_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	if (gethostname(snap->hostname, sizeof(snap->hostname) - 1))
-		strcpy(snap->hostname, "unknown");
-	snprintf(snap->node_name, sizeof(snap->node_name), "%s",
-		 node && *node ? node : snap->hostname);
-	for (const struct rs_probe_family *const *f = rs_probe_families; *f; f++) {
-		int err;
-
-		if (!(*f)->collect)
-			continue;
-		err = (*f)->collect(pin_dir, snap);
-		if (err == -ENOENT)
-			continue;   /* this family has never run here */
-		if (err) {
-			rs_snapshot_free(snap);
-			return err;
-		}
-		found++;
-	}
-	return found ? 0 : -ENOENT;
 }

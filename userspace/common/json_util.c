@@ -379,3 +379,10 @@ int rs_json_get_nonneg(const cJSON *obj, const char *path, const char *key, doub
 	*out = v;
 	return 0;
 }
+
+const char *rs_json_opt_str(const cJSON *obj, const char *key)
+{
+	const char *s = NULL;
+
+	return rs_json_get_str(obj, "$", key, false, 0, &s, NULL) ? NULL : s;
+}

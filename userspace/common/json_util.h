@@ -34,6 +34,8 @@ int rs_json_get_string(const cJSON *obj, const char *path, const char *key,
  * -EINVAL.  *out is never NULL on success. */
 int rs_json_get_str(const cJSON *obj, const char *path, const char *key, bool required,
 		    size_t max_len, const char **out, struct rs_json_error *err);
+/* Optional string member: NULL when missing, null or not a string. */
+const char *rs_json_opt_str(const cJSON *obj, const char *key);
 /* A whole number in [min, max] (say 0..INT32_MAX for a Kubernetes int32):
  * a fraction, an infinity or a value out of range is -EINVAL. */
 int rs_json_get_int(const cJSON *obj, const char *path, const char *key, bool required,

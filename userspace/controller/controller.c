@@ -1,345 +1,185 @@
-/* controller.c -- the control loop (controller.h): wake, fetch, plan, hold
- * checks, act, record.  Each job lives in its own module: the cluster source
- * (source.h), idle runs (idle_tracker.h), the planner input (plan_input.h),
- * the planner (planner.h), the actuator (actuator.h), the decision log
- * (decisions.h), once-per-change notes (notes.h), the fusion rules around
- * the planner (fusion_loop.h), the status JSON (views.h) and the metrics
- * (metrics.h).  The state and its set-up live in controller_state.[ch]. */
+/* controller.c -- the controller (controller.h): creating its state
+ * (defaults, modules, the fusion wiring, the trace file), releasing it, and
+ * the thread-safe reads the HTTP API makes of it.  The loop is in loop.c;
+ * the state they share in controller_state.h. */
+#include "controller/controller.h"
 #include "controller/controller_state.h"
 
-#include "common/log.h"
 #include "common/util.h"
-#include "controller/plan/plan_input.h"
-#include "controller/views.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-
-
-/* ---------------------------------------------------------------- publishing */
-
-static void publish(struct controller *c, cJSON *st, bool fetched_ok)
+double controller_now(const struct controller *c)
 {
-	struct provider *prov = &c->o.provider;
-
-	/* Built here, on the loop thread: HTTP threads must not read the
-	 * provider's state. */
-	if (prov->ops->metrics_text)
-		metrics_provider_text(c->metrics, prov->ops->metrics_text(prov));
-	pthread_mutex_lock(&c->lock);
-	if (st) {
-		cJSON_AddStringToObject(st, "ray_version", c->ray_version);
-		cJSON_Delete(c->status);
-		c->status = st;
-	}
-	if (fetched_ok)
-		c->last_ok_fetch = controller_now(c);
-	pthread_mutex_unlock(&c->lock);
+	return c->o.clock ? c->o.clock() : rs_now_unix();
 }
 
-static cJSON *status_base(struct controller *c, double t)
+static void apply_defaults(struct controller_opts *o)
 {
-	return views_status_base(c->o.config, &c->o.provider, c->signals, c->o.dry_run, t);
+	if (o->interval_s <= 0)
+		o->interval_s = 1;
+	if (o->stale_after_s <= 0)
+		o->stale_after_s = 15;
+	if (o->scale_down_cooldown_s < 0)
+		o->scale_down_cooldown_s = 10;
+	if (o->launch_timeout_s <= 0)
+		o->launch_timeout_s = 180;
+	if (o->signal_max_age_s <= 0)
+		o->signal_max_age_s = 30;
+	if (o->scale_up_grace_s < 0)
+		o->scale_up_grace_s = 0;
 }
 
-/* ---------------------------------------------------------------- hold / resume */
-
-static void hold(struct controller *c, enum dash_source src, const char *err, double t)
+static int init_fusion(struct controller *c)
 {
-	cJSON *st;
-
-	metrics_error(c->metrics, (int)src);
-	metrics_unreachable(c->metrics);
-	if (!c->holding) {
-		cJSON *d = decision_new(DECISION_HOLD);
-		char msg[768];
-
-		snprintf(msg, sizeof(msg), "hold: no termination until the dashboard answers "
-			 "again, and launches only from its last answer for %.0f s (%s: %.600s)",
-			 c->o.scale_up_grace_s, dash_source_name(src), err);
-		cJSON_AddStringToObject(d, "source", dash_source_name(src));
-		cJSON_AddStringToObject(d, "error", err);
-		decision_record(c->log, d, msg, t);
-		c->holding = true;
-	} else {
-		rs_warn("still holding: %s: %s", dash_source_name(src), err);
-	}
-	pthread_mutex_lock(&c->lock);
-	st = c->status ? cJSON_Duplicate(c->status, true) : NULL;
-	pthread_mutex_unlock(&c->lock);
-	if (!st)
-		st = status_base(c, t);
-	if (st) {
-		cJSON_DeleteItemFromObject(st, "holding");
-		cJSON_AddItemToObject(st, "holding", cJSON_CreateString(err));
-	}
-	publish(c, st, false);
-}
-
-static void learn_version(struct controller *c)
-{
-	struct cluster_source *src = &c->o.source;
-	char err[DASH_ERR_LEN], v[32] = "";
-
-	if (c->ray_version[0] || src->ops->version(src, v, sizeof(v), err))
-		return;
-	pthread_mutex_lock(&c->lock);
-	snprintf(c->ray_version, sizeof(c->ray_version), "%s", v);
-	pthread_mutex_unlock(&c->lock);
-	rs_info("connected to Ray %s at %s", v,
-		src->ops->describe ? src->ops->describe(src) : src->ops->name);
-}
-
-static void resume(struct controller *c, double t)
-{
-	learn_version(c);
-	if (c->holding) {
-		decision_record(c->log, decision_new(DECISION_RESUME),
-				"resume: the dashboard answers again", t);
-		c->holding = false;
-	}
-}
-
-/* ---------------------------------------------------------------- the tick */
-
-static bool busy_hint(void *ctx, const char *ray_node_id, int *busy, double *age)
-{
-	struct controller *c = ctx;
-
-	return signals_busy_hint(c->signals, ray_node_id, controller_now(c), c->o.signal_max_age_s, busy,
-				 age);
-}
-
-/* A slow pending-task list holds scale-down only (dash_source.c). */
-static const char *scale_down_hold(const struct dash_snapshot *s)
-{
-	if (dash_pending_complete(s))
-		return NULL;
-	return s->pending_error[0] ? s->pending_error :
-	       "the pending-task list was read before the usage report";
-}
-
-static int build_input(struct controller *c, const struct dash_snapshot *s, bool fresh,
-		       double t, const char *stale, struct plan_input *p)
-{
-	struct plan_sources src = {
-		.config = c->o.config,
-		.snap = s,
-		.idle = &c->idle,
-		.busy_hint = busy_hint,
-		.hint_ctx = c,
-		.usage_fresh = fresh,
-		.scale_down_hold = stale ? stale : scale_down_hold(s),
-		.launch_timeout_s = c->o.launch_timeout_s,
-		.group_launch_timeout_s = c->group_timeouts,
-		.now = t,
+	struct fusion_loop_deps deps = {
+		.cfg = c->o.config,
+		.fusion = &c->o.fusion,
+		.signals = c->signals,
+		.log = c->log,
+		.metrics = c->metrics,
+		.signal_max_age_s = c->o.signal_max_age_s,
 	};
 
-	for (size_t g = 0; g < c->o.config->group_count; g++)
-		c->group_timeouts[g] = actuator_launch_timeout(&c->act, g);
-
-	src.pnode_count = c->o.provider.ops->list(&c->o.provider, &src.pnodes);
-	return plan_input_build(&src, p);
+	return fusion_loop_init(&c->fusion, &deps);
 }
 
-/* One planned round.  stale != NULL: s is the last good snapshot (this
- * tick's fetch failed): launches only, nothing learned from it again. */
-static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
-			const char *stale)
+static void kick_on_queueing(void *ctx)
 {
-	struct plan_input p;
-	struct planner_output out = { 0 };
-	bool fresh = s->cs.present && t - s->cs.time <= c->o.stale_after_s;
-	cJSON *st;
-	int rc;
+	controller_kick(ctx);
+}
 
-	notes_source(&c->notes, s);
-	if (dash_merge_demand(s, fresh) || (!stale && idle_tracker_update(&c->idle, s, fresh, t))) {
-		metrics_error(c->metrics, METRICS_ERR_PLANNER);
+static int init_actuator(struct controller *c)
+{
+	struct actuator_deps deps = {
+		.provider = &c->o.provider,
+		.source = &c->o.source,
+		.config = c->o.config,
+		.log = c->log,
+		.metrics = c->metrics,
+		.cooldown_s = c->o.scale_down_cooldown_s,
+		.launch_timeout_s = c->o.launch_timeout_s,
+		.dry_run = c->o.dry_run,
+		.obs = fusion_loop_observer(&c->fusion),
+	};
+
+	return actuator_init(&c->act, &deps);
+}
+
+static void free_parts(struct controller *c)
+{
+	actuator_fini(&c->act);
+	fusion_loop_fini(&c->fusion);
+	trace_record_close(c->rec);
+	dash_snapshot_free(&c->last);
+	free(c->group_timeouts);
+	pthread_cond_destroy(&c->wake);
+	idle_tracker_free(&c->idle);
+	decision_log_free(c->log);
+	metrics_free(c->metrics);
+	signals_free(c->signals);
+	group_set_free(&c->groups);
+	cJSON_Delete(c->status);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int controller_create(const struct controller_opts *opts, struct controller **out)
+{
+	struct controller *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->o = *opts;
+	group_set_init(&c->groups);
+	apply_defaults(&c->o);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	notes_init(&c->notes);
+	c->signals = signals_new();
+	c->log = decision_log_new(c->o.decision_history, c->o.dry_run);
+	c->metrics = metrics_new(c->o.config);
+	c->group_timeouts = calloc(c->o.config->group_count + 1, sizeof(*c->group_timeouts));
+	if (!c->signals || !c->log || !c->metrics || !c->group_timeouts || init_fusion(c) ||
+	    init_actuator(c)) {
+		free_parts(c);
 		return -ENOMEM;
 	}
-	if (!stale)
-		actuator_reconcile(&c->act, s, t);
-	rc = build_input(c, s, fresh, t, stale, &p);
-	if (!rc) {
-		if (trace_record_tick(c->rec, &p, &c->fusion.fusion) == -EIO)
-			rs_warn("cannot write the trace to %s", c->o.record_trace);
-		fusion_loop_before(&c->fusion, &p);
-		rc = planner_plan(&p.in, &out);
+	if (c->o.fusion.enabled)
+		signals_set_queueing_hook(c->signals, kick_on_queueing, c);
+	if (c->o.record_trace) {
+		int rc = trace_record_open(&c->rec, c->o.record_trace, c->o.config,
+					   c->o.launch_timeout_s, c->o.record_task_duration_s > 0 ?
+					   c->o.record_task_duration_s : 60, controller_now(c));
+
+		if (rc) {
+			free_parts(c);
+			return rc;
+		}
 	}
-	if (rc) {
-		metrics_error(c->metrics, METRICS_ERR_PLANNER);
-		rs_error("planner: %s", rc == -EINVAL ? out.error : strerror(-rc));
-		plan_input_free(&p);
-		return rc;
-	}
-	notes_cut(&c->notes, &out, c->metrics);
-	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
-	fusion_loop_after(&c->fusion, &p, &out);
-	actuator_apply(&c->act, &p, &out);
-	metrics_round(c->metrics, &p, &out, stale != NULL);
-	st = status_base(c, t);
-	views_add_plan(st, &c->o.provider, s, &p, &out);
-	views_add_fusion(st, &c->fusion.fusion, c->o.config, &p);
-	if (stale)
-		cJSON_AddStringToObject(st, "holding", stale);
-	publish(c, st, !stale);
-	planner_output_free(&out);
-	plan_input_free(&p);
+	*out = c;
 	return 0;
 }
 
-/* ------------------------------------------------------- the provider's say */
-
-/* Record a change of the provider's hold as a decision (logged once). */
-static void note_provider_hold(struct controller *c, const char *why, double t)
+void controller_destroy(struct controller *c)
 {
-	char msg[1100];
-	cJSON *d;
-
-	if (why) {
-		snprintf(msg, sizeof(msg), "hold: not acting: %s", why);
-		d = decision_new(DECISION_HOLD);
-		cJSON_AddStringToObject(d, "source", "provider");
-		cJSON_AddStringToObject(d, "error", why);
-		decision_record(c->log, d, msg, t);
-	} else {
-		decision_record(c->log, decision_new(DECISION_RESUME),
-				"resume: the provider lets the controller act again", t);
-	}
+	if (!c)
+		return;
+	if (c->o.provider.ops)
+		c->o.provider.ops->destroy(&c->o.provider);
+	if (c->o.source.ops)
+		c->o.source.ops->destroy(&c->o.source);
+	free_parts(c);
 }
 
-/* Swap the provider's worker groups in when they changed (group_set.h).
- * Non-zero while it has none yet. */
-static int sync_groups(struct controller *c)
-{
-	struct group_followers f = {
-		.metrics = c->metrics, .act = &c->act, .fusion = &c->fusion,
-		.group_timeouts = &c->group_timeouts,
-	};
-	const struct controller_config *before = c->o.config;
-	int rc = group_set_sync(&c->groups, &c->o.provider, &f, &c->o.config);
 
-	if (c->o.config != before && c->rec) {
-		rs_warn("worker groups changed: trace recording to %s stops (its header lists the "
-			"old groups)", c->o.record_trace);
-		trace_record_close(c->rec);
-		c->rec = NULL;
-	}
-	return rc;
+struct signals *controller_signals(struct controller *c)
+{
+	return c->signals;
 }
 
-/* The provider's say before a tick: swap its worker groups in, and hold
- * while it does not let us act (another autoscaler owns the cluster, or its
- * groups are not known yet).  True = hold this tick. */
-static bool provider_gate(struct controller *c, double t)
+bool controller_ready_why(struct controller *c, char *why, size_t size)
 {
-	struct provider *prov = &c->o.provider;
-	const char *other = prov->ops->blocked ? prov->ops->blocked(prov) : NULL;
-	const char *why = other;
-	bool changed;
+	bool ok;
+
+	pthread_mutex_lock(&c->lock);
+	ok = c->last_ok_fetch > 0 && controller_now(c) - c->last_ok_fetch < 10 * c->o.interval_s + 5;
+	if (why)
+		snprintf(why, size, "%s", c->provider_hold[0] ? c->provider_hold :
+			 "no successful dashboard fetch recently");
+	ok = ok && !c->provider_hold[0];
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+bool controller_ready(struct controller *c)
+{
+	return controller_ready_why(c, NULL, 0);
+}
+
+cJSON *controller_status_json(struct controller *c)
+{
 	cJSON *st;
 
-	if (sync_groups(c) && !why)
-		why = "waiting for the provider's worker groups (the RayCluster is not read yet)";
-	metrics_other_autoscaler(c->metrics, other != NULL);
 	pthread_mutex_lock(&c->lock);
-	changed = strcmp(c->provider_hold, why ? why : "") != 0;
-	snprintf(c->provider_hold, sizeof(c->provider_hold), "%s", why ? why : "");
+	st = c->status ? cJSON_Duplicate(c->status, true) : NULL;
 	pthread_mutex_unlock(&c->lock);
-	if (changed)
-		note_provider_hold(c, why, t);
-	if (!why)
-		return false;
-	st = status_base(c, t);
-	if (st) {
-		cJSON_AddStringToObject(st, "holding", why);
-		cJSON_AddBoolToObject(st, "other_autoscaler", other != NULL);
+	if (!st) {
+		st = cJSON_CreateObject();
+		cJSON_AddStringToObject(st, "holding", "no successful fetch yet");
 	}
-	publish(c, st, false);
-	return true;
+	return st;
 }
 
-int controller_tick(struct controller *c)
+cJSON *controller_decisions_json(struct controller *c, size_t limit)
 {
-	double t0 = rs_now_mono(), t = controller_now(c);
-	struct dash_snapshot snap;
-	enum dash_source failed;
-	char err[DASH_ERR_LEN] = "";
-	int rc;
-
-	if (c->o.provider.ops->refresh(&c->o.provider, t))
-		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
-	if (provider_gate(c, t)) {
-		metrics_loop(c->metrics, rs_now_mono() - t0);
-		return 0;
-	}
-	rc = c->o.source.ops->fetch(&c->o.source, &snap, &failed, err);
-	if (rc) {
-		hold(c, failed, err, t);
-		if (c->have_last && t - c->last_at <= c->o.scale_up_grace_s)
-			plan_and_act(c, &c->last, t, "the dashboard did not answer: launches only, "
-				     "from its last answer");
-		metrics_loop(c->metrics, rs_now_mono() - t0);
-		return 0;
-	}
-	t = controller_now(c);
-	resume(c, t);
-	rc = plan_and_act(c, &snap, t, NULL);
-	/* Kept for the ticks whose fetch fails: scale-up goes on from it for
-	 * scale_up_grace_s; scale-down never does. */
-	dash_snapshot_free(&c->last);
-	c->last = snap;
-	c->have_last = true;
-	c->last_at = t;
-	metrics_loop(c->metrics, rs_now_mono() - t0);
-	return rc;
+	return decision_log_json(c->log, limit);
 }
 
-void controller_kick(struct controller *c)
+char *controller_metrics_text(struct controller *c)
 {
-	pthread_mutex_lock(&c->lock);
-	c->kicked = true;
-	pthread_cond_signal(&c->wake);
-	pthread_mutex_unlock(&c->lock);
+	return metrics_render(c->metrics, c->log, c->signals);
 }
-
-/* Sleep until the interval is over, a kick comes (no sooner than 0.25 s
- * after the tick began), or *stop is set (checked every 50 ms: a signal
- * handler sets it). */
-static void wait_next(struct controller *c, double start, volatile sig_atomic_t *stop)
-{
-	pthread_mutex_lock(&c->lock);
-	while (!*stop) {
-		double elapsed = rs_now_mono() - start;
-		struct timespec ts;
-		double t;
-
-		if (elapsed >= c->o.interval_s || (c->kicked && elapsed >= 0.25))
-			break;
-		t = rs_now_unix() + 0.05;
-		ts.tv_sec = (time_t)t;
-		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-		pthread_cond_timedwait(&c->wake, &c->lock, &ts);
-	}
-	if (c->kicked)
-		rs_debug("tick early: an agent reported leases queueing");
-	c->kicked = false;
-	pthread_mutex_unlock(&c->lock);
-}
-
-void controller_run(struct controller *c, volatile sig_atomic_t *stop)
-{
-	metrics_leader(c->metrics, true);
-	while (!*stop) {
-		double start = rs_now_mono();
-
-		controller_tick(c);
-		wait_next(c, start, stop);
-	}
-	metrics_leader(c->metrics, false);
-}
-

@@ -1,6 +1,7 @@
 /* controller_state.h -- the controller's state, shared by the loop
- * (controller.c) and its set-up and HTTP reads (controller_state.c).
- * Private to those two files. */
+ * (loop.c) and its set-up and HTTP reads (controller.c).  Private to those
+ * two files.  It includes controller_opts.h, not controller.h, so that no
+ * include circle runs through the controller's modules. */
 #ifndef RAYSENSE_CONTROLLER_STATE_H
 #define RAYSENSE_CONTROLLER_STATE_H
 
@@ -11,7 +12,7 @@
 #include "controller/act/actuator.h"
 #include "controller/act/decisions.h"
 #include "controller/act/notes.h"
-#include "controller/controller.h"
+#include "controller/controller_opts.h"
 #include "controller/fusion_loop.h"
 #include "controller/group_set.h"
 #include "controller/metrics.h"

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "controller/plan/planner.h"
+#include "controller/plan/planner_types.h"
 
 #define IMPLICIT_PREFIX "node:__internal_implicit_resource_"
 #define BULK_PLACE_AFTER 1024

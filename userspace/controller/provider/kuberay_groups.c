@@ -7,7 +7,7 @@
 #include "common/json_util.h"
 #include "common/util.h"
 #include "controller/plan/planner.h"
-#include "controller/provider/provider_kuberay.h"
+#include "controller/provider/kuberay_node_type.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,11 +1,10 @@
-/* kuberay_types.c -- pure parsing for the kuberay provider: a worker
- * group's Ray node type (the rules of Ray's KubeRay integration,
- * python/ray/autoscaler/_private/kuberay/autoscaling_config.py), the
- * RayCluster's worker groups, worker pods, and the JSON Patch documents the
- * provider sends.  No I/O here, so all of it is table-tested. */
+/* kuberay_types.c -- pure parsing for the kuberay provider: the
+ * RayCluster's worker groups (their node type: kuberay_node_type.c), worker
+ * pods, and the JSON Patch documents the provider sends.  No I/O here, so
+ * all of it is table-tested. */
 #include "common/util.h"
 #include "controller/provider/provider_kuberay.h"
-#include "controller/provider/kube_quantity.h"
+#include "controller/provider/kuberay_node_type.h"
 #include "controller/provider/leader.h"
 
 #include "common/json_util.h"
@@ -18,271 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Largest whole amount taken from a quantity or rayStartParams (2^53: every
- * integer below is exact as a double). */
-#define AMOUNT_MAX 9007199254740992.0
-
-/* Optional string member: NULL when missing, null or not a string. */
-static const char *obj_str(const cJSON *o, const char *key)
-{
-	const char *s = NULL;
-
-	return rs_json_get_str(o, "$", key, false, 0, &s, NULL) ? NULL : s;
-}
-
-/* Ray does int(rayStartParams[...]): only a plain non-negative integer. */
-static int start_param_int(const cJSON *params, const char *key, double *out, char *err,
-			   size_t err_size)
-{
-	const char *s = obj_str(params, key);
-	const char *p;
-
-	if (!s)
-		return -ENOENT;
-	for (p = s; *p == ' '; p++)
-		;
-	if (!*p)
-		goto bad;
-	for (const char *q = p; *q; q++)
-		if (!isdigit((unsigned char)*q) && !(*q == ' ' && !q[strspn(q, " ")]))
-			goto bad;
-	*out = strtod(p, NULL);
-	if (*out > AMOUNT_MAX)
-		goto bad;
-	return 0;
-bad:
-	rs_errf(err, err_size, "rayStartParams.%s '%.40s' is not a whole number", key, s);
-	return -EINVAL;
-}
-
-/* limits first, then requests: ceil(quantity) of resource `key`. */
-static int container_amount(const cJSON *resources, const char *key, double *out, char *err,
-			    size_t err_size)
-{
-	static const char *const kinds[] = { "limits", "requests" };
-	char qerr[160];
-
-	for (int i = 0; i < 2; i++) {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(resources, kinds[i]);
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
-		double q;
-
-		if (!v)
-			continue;
-		if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
-			goto bad_type;
-		if (cJSON_IsNumber(v)) {
-			q = v->valuedouble;
-			if (!(q >= 0 && q <= AMOUNT_MAX))
-				goto bad_type;
-		} else if (kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr))) {
-			rs_errf(err, err_size, "container resources.%s.%s: %s", kinds[i], key, qerr);
-			return -EINVAL;
-		}
-		*out = kube_quantity_ceil(q);
-		return 0;
-bad_type:
-		rs_errf(err, err_size, "container resources.%s.%s is not a quantity", kinds[i], key);
-		return -EINVAL;
-	}
-	return -ENOENT;
-}
-
-/* A string quantity rounded up, or -EINVAL naming `what`.`key`. */
-static int quantity_member(const cJSON *v, const char *what, double *out, char *err,
-			   size_t err_size)
-{
-	char qerr[160];
-	double q;
-
-	if (!cJSON_IsString(v) || kube_quantity_parse(v->valuestring, &q, qerr, sizeof(qerr)) ||
-	    !(q >= 0 && q <= AMOUNT_MAX)) {
-		rs_errf(err, err_size, "%s.%.64s is not a quantity", what, rs_json_key(v));
-		return -EINVAL;
-	}
-	*out = kube_quantity_ceil(q);
-	return 0;
-}
-
-/* A map of named values: an object whose member names are not empty. */
-static int check_map(const cJSON *m, const char *what, char *err, size_t err_size)
-{
-	const cJSON *v;
-
-	if (m && !cJSON_IsObject(m)) {
-		rs_errf(err, err_size, "%s is not a map", what);
-		return -EINVAL;
-	}
-	cJSON_ArrayForEach(v, m) {
-		if (!rs_json_key(v)[0]) {
-			rs_errf(err, err_size, "%s has an empty name", what);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* First limits/requests key ending in "gpu" with a positive amount. */
-static int container_gpus(const cJSON *resources, double *out, char *err, size_t err_size)
-{
-	static const char *const kinds[] = { "limits", "requests" };
-
-	for (int i = 0; i < 2; i++) {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(resources, kinds[i]), *v;
-		char what[40];
-
-		snprintf(what, sizeof(what), "container resources.%s", kinds[i]);
-		if (check_map(m, what, err, err_size))
-			return -EINVAL;
-		cJSON_ArrayForEach(v, m) {
-			const char *name = rs_json_key(v);
-			size_t n = strlen(name);
-			double q;
-
-			if (n < 3 || strcasecmp(name + n - 3, "gpu"))
-				continue;
-			if (quantity_member(v, what, &q, err, err_size))
-				return -EINVAL;
-			if (q > 0) {
-				*out = q;
-				return 0;
-			}
-		}
-	}
-	return -ENOENT;
-}
-
-/* rayStartParams.resources: '"{\"Custom1\": 1}"' -- Ray drops the first and
- * last character, removes backslashes and parses JSON with int values. */
-static int custom_resources(const char *s, struct resmap *out, char *err, size_t err_size)
-{
-	size_t n = strlen(s), o = 0;
-	struct rs_json_error jerr;
-	cJSON *root, *v;
-	char *buf;
-	int rc = 0;
-
-	if (n < 2)
-		goto bad;
-	buf = malloc(n);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 1; i + 1 < n; i++)
-		if (s[i] != '\\')
-			buf[o++] = s[i];
-	if (rs_json_parse(buf, o, &root, &jerr)) {
-		free(buf);
-		goto bad;
-	}
-	free(buf);
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		goto bad;
-	}
-	if (check_map(root, "rayStartParams.resources", err, err_size)) {
-		cJSON_Delete(root);
-		return -EINVAL;
-	}
-	cJSON_ArrayForEach(v, root) {
-		int64_t amount;
-
-		if (rs_json_int_value(v, "", 0, (int64_t)AMOUNT_MAX, &amount, NULL)) {
-			rs_errf(err, err_size, "rayStartParams.resources: '%.40s' must be a whole number >= 0",
-				v->string);
-			rc = -EINVAL;
-			break;
-		}
-		if (resmap_set(out, v->string, v->valuedouble)) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	cJSON_Delete(root);
-	return rc;
-bad:
-	rs_errf(err, err_size, "rayStartParams.resources '%.60s' is not a quoted JSON object "
-		"like '\"{\\\"Custom1\\\": 1}\"'", s);
-	return -EINVAL;
-}
-
-/* KubeRay >= 1.5 group-level `resources` (map of quantities) overrides all. */
-static int group_resources_override(const cJSON *map, struct resmap *out, char *err,
-				    size_t err_size)
-{
-	const cJSON *v;
-
-	if (check_map(map, "resources", err, err_size))
-		return -EINVAL;
-	cJSON_ArrayForEach(v, map) {
-		double q;
-
-		if (quantity_member(v, "resources", &q, err, err_size))
-			return -EINVAL;
-		if (resmap_set(out, v->string, q))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-int kuberay_node_type(const cJSON *group, struct resmap *out, char *err, size_t err_size)
-{
-	const cJSON *params = cJSON_GetObjectItemCaseSensitive(group, "rayStartParams");
-	const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(group, "template");
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(tmpl, "spec");
-	const cJSON *containers = cJSON_GetObjectItemCaseSensitive(spec, "containers");
-	const cJSON *c0 = cJSON_GetArrayItem(containers, 0);
-	const cJSON *res = cJSON_GetObjectItemCaseSensitive(c0, "resources");
-	const char *custom;
-	double v;
-	int rc;
-
-	if (!cJSON_IsObject(c0)) {
-		rs_errf(err, err_size, "template.spec.containers[0] is missing");
-		return -EINVAL;
-	}
-	if (params && !cJSON_IsObject(params)) {
-		rs_errf(err, err_size, "rayStartParams is not an object");
-		return -EINVAL;
-	}
-	/* CPU: required, as in Ray ("Autoscaler failed to detect `CPU` resources"). */
-	rc = start_param_int(params, "num-cpus", &v, err, err_size);
-	if (rc == -ENOENT)
-		rc = container_amount(res, "cpu", &v, err, err_size);
-	if (rc == -ENOENT && !cJSON_GetObjectItemCaseSensitive(
-				     cJSON_GetObjectItemCaseSensitive(group, "resources"), "CPU")) {
-		rs_errf(err, err_size, "cannot derive CPU: no rayStartParams.num-cpus and no cpu "
-			"limit or request on containers[0]");
-		return -EINVAL;
-	}
-	if (rc && rc != -ENOENT)
-		return rc;
-	if (!rc && resmap_set(out, "CPU", v))
-		return -ENOMEM;
-	rc = start_param_int(params, "num-gpus", &v, err, err_size);
-	if (rc == -ENOENT)
-		rc = container_gpus(res, &v, err, err_size);
-	if (rc && rc != -ENOENT)
-		return rc;
-	if (!rc && resmap_set(out, "GPU", v))
-		return -ENOMEM;
-	rc = start_param_int(params, "memory", &v, err, err_size);
-	if (rc == -ENOENT)
-		rc = container_amount(res, "memory", &v, err, err_size);
-	if (rc && rc != -ENOENT)
-		return rc;
-	if (!rc && resmap_set(out, "memory", v))
-		return -ENOMEM;
-	custom = obj_str(params, "resources");
-	if (custom && (rc = custom_resources(custom, out, err, err_size)))
-		return rc;
-	return group_resources_override(cJSON_GetObjectItemCaseSensitive(group, "resources"), out,
-					err, err_size);
-}
-
-/* ------------------------------------------------------------- RayCluster */
-
-/* An int32 count of the CRD (replicas, minReplicas, ...), at least `min`;
- * `dflt` when missing.  0 or -EINVAL (err names the field). */
 static int int32_field(const cJSON *o, const char *path, const char *key, int min, int dflt,
 		       int *out, bool *present, char *err, size_t err_size)
 {
@@ -339,7 +73,7 @@ static int parse_wtd(struct kuberay_group *g, const cJSON *group)
 static int parse_group(const cJSON *o, int index, struct kuberay_group *g, char *err,
 		       size_t err_size)
 {
-	const char *name = obj_str(o, "groupName");
+	const char *name = rs_json_opt_str(o, "groupName");
 	const cJSON *labels;
 	const char *eci;
 	char path[48];
@@ -363,7 +97,7 @@ static int parse_group(const cJSON *o, int index, struct kuberay_group *g, char 
 	labels = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "template"),
 						 "metadata"), "labels");
-	eci = obj_str(labels, KUBERAY_ECI_LABEL);
+	eci = rs_json_opt_str(labels, KUBERAY_ECI_LABEL);
 	g->eci = eci && !strcmp(eci, "true");
 	g->type_ok = kuberay_node_type(o, &g->node_type, g->type_error, sizeof(g->type_error)) == 0;
 	return parse_wtd(g, o);
@@ -445,10 +179,10 @@ static double condition_time(const cJSON *status, const char *type)
 	const cJSON *c;
 
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions")) {
-		const char *t = obj_str(c, "type"), *st = obj_str(c, "status");
+		const char *t = rs_json_opt_str(c, "type"), *st = rs_json_opt_str(c, "status");
 
 		if (t && st && !strcmp(t, type) && !strcmp(st, "True"))
-			return time_field(obj_str(c, "lastTransitionTime"));
+			return time_field(rs_json_opt_str(c, "lastTransitionTime"));
 	}
 	return 0;
 }
@@ -461,13 +195,13 @@ static void parse_pod(const cJSON *item, struct kuberay_pod *p)
 	const char *s;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", obj_str(meta, "name"));
-	snprintf(p->group, sizeof(p->group), "%s", (s = obj_str(labels, "ray.io/group")) ? s : "");
-	snprintf(p->ip, sizeof(p->ip), "%s", (s = obj_str(status, "podIP")) ? s : "");
-	snprintf(p->host_ip, sizeof(p->host_ip), "%s", (s = obj_str(status, "hostIP")) ? s : "");
-	snprintf(p->phase, sizeof(p->phase), "%s", (s = obj_str(status, "phase")) ? s : "");
+	snprintf(p->name, sizeof(p->name), "%s", rs_json_opt_str(meta, "name"));
+	snprintf(p->group, sizeof(p->group), "%s", (s = rs_json_opt_str(labels, "ray.io/group")) ? s : "");
+	snprintf(p->ip, sizeof(p->ip), "%s", (s = rs_json_opt_str(status, "podIP")) ? s : "");
+	snprintf(p->host_ip, sizeof(p->host_ip), "%s", (s = rs_json_opt_str(status, "hostIP")) ? s : "");
+	snprintf(p->phase, sizeof(p->phase), "%s", (s = rs_json_opt_str(status, "phase")) ? s : "");
 	p->deleting = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp") != NULL;
-	p->created = time_field(obj_str(meta, "creationTimestamp"));
+	p->created = time_field(rs_json_opt_str(meta, "creationTimestamp"));
 	p->scheduled = condition_time(status, "PodScheduled");
 	p->ready = condition_time(status, "ContainersReady");
 }
@@ -496,9 +230,9 @@ int kuberay_parse_pods(const char *body, size_t len, struct kuberay_pod **pods, 
 	}
 	cJSON_ArrayForEach(item, items) {
 		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-		const char *type = obj_str(cJSON_GetObjectItemCaseSensitive(meta, "labels"),
+		const char *type = rs_json_opt_str(cJSON_GetObjectItemCaseSensitive(meta, "labels"),
 					   "ray.io/node-type");
-		const char *name = obj_str(meta, "name");
+		const char *name = rs_json_opt_str(meta, "name");
 
 		if (!name || strlen(name) >= PROVIDER_ID_MAX) {
 			rs_errf(err, err_size, "PodList: $.items[%zu].metadata.name is missing or too long", n);

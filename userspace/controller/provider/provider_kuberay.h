@@ -90,12 +90,6 @@ struct kuberay_group {
 
 /* ---- pure helpers, exposed for tests ---- */
 
-/* Ray's node type of a worker group (or the head group) object:
- * rayStartParams first, then containers[0] limits, then requests, for CPU,
- * GPU, memory; custom resources from rayStartParams.resources ('"{\"x\": 1}"'
- * quoting as Ray expects) and the group's top-level `resources` map, which
- * overrides everything (KubeRay >= 1.5).  0 or -EINVAL (err says why). */
-int kuberay_node_type(const cJSON *group, struct resmap *out, char *err, size_t err_size);
 
 /* JSON Patch document for group index i: tests on groupName and replicas
  * (== base), replace replicas with target, and when victims != NULL (may be
