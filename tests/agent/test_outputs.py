@@ -229,7 +229,7 @@ def test_100_concurrent_clients_while_probes_count(require_bpf, agent, ray_clust
     assert len(statuses) >= 100 and set(statuses) == {200}, set(statuses)
     # 150 tasks on one 2-CPU worker: Ray reuses a granted lease for queued
     # tasks of the same class, more so when the machine is busy (43-44
-    # leases measured with the probe listener serving ~700 answers/s), so
+    # leases measured while the agent answered ~700 requests/s), so
     # the bound is what proves the probes kept counting, not a task count.
     assert after - before >= 20, f"probes stopped counting under load: {before} -> {after}"
     assert agent.proc.poll() is None
