@@ -187,7 +187,9 @@ def check_operator_values(prom, range_s):
     assert scalar(prom, "raysense_controller_workers{state=\"current\"}") == 0, "the worker was stopped"
     assert scalar(prom, "raysense_controller_leader") == 1
     assert scalar(prom, 'raysense_controller_holding{reason="none"}') == 1
-    ttc = scalar(prom, "histogram_quantile(0.9, sum(increase(raysense_controller_startup_seconds_bucket"
-                       f"[{range_s}s])) by (le))")
-    assert 0 < ttc < 120, ttc
-    print(f"operator: peak workers {peak}, time to capacity p90 {ttc:.1f} s")
+    # The launch may fall before the range's first scrape (increase() is then
+    # 0 and the quantile NaN): the total and the count are what was seen.
+    n = scalar(prom, "sum(raysense_controller_startup_seconds_count)")
+    mean = scalar(prom, "sum(raysense_controller_startup_seconds_sum)") / n if n else float("nan")
+    assert n >= 1 and 0 < mean < 120, (n, mean)
+    print(f"operator: peak workers {peak}, launch to ALIVE mean {mean:.1f} s over {n:.0f} launch(es)")

@@ -334,7 +334,8 @@ def test_v2_request_resources(bin, v2_cluster):
         out = subprocess.run([bin("raysensectl"), "status", "--url", ctl.url],
                              capture_output=True, text=True, timeout=20).stdout
         assert "Demand (source v2_text)" in out, out
-        assert '{"cause":"request_resources","count":2,"shape":{"CPU":1}}' in out, out
+        assert ('{"cause":"request_resources","count":2,"kind":"request_resources",'
+                '"shape":{"CPU":1},"index":0}') in out, out
 
         cluster.run_python(REQUEST.replace("BUNDLES", "[]"), timeout=120)
         ctl.wait(lambda: len(ctl.actions("terminate")) == 2, idle + 40, "both terminated")
