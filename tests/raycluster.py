@@ -58,6 +58,22 @@ def ray_env(venv=VENV):
     return env
 
 
+def driver_json(proc):
+    """The JSON object a driver printed last. Ray may print its own lines to
+    the driver's stdout after the result (log forwarding, autoscaler events),
+    so the last line is not always the driver's: take the last line that is a
+    JSON object, and fail with the whole output when there is none."""
+    for line in reversed(proc.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise AssertionError(f"driver printed no JSON result (rc={proc.returncode})\n"
+                         f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+
+
 def _pgid_alive(pgid):
     try:
         os.killpg(pgid, 0)

@@ -7,12 +7,12 @@ provider launching real raylets):
 - actors needing a custom resource go to the one group that has it, and a
   STRICT_SPREAD placement group of two bundles yields two nodes.
 """
-import json
 import subprocess
 import threading
 import time
 
 from controller_proc import Controller, background_driver, stop_driver
+from raycluster import driver_json
 
 LIMITS_DRIVER = r"""
 import json, time, ray
@@ -76,7 +76,7 @@ def test_min_max_busy_node_and_infeasible_gpu(fresh_ray_cluster, bin):
         ctl.wait(lambda: ctl.ray_node_of(first["node"]), 90, "min node ALIVE")
 
         out = cluster.run_python(LIMITS_DRIVER, timeout=400)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = driver_json(out)
         long_node = res["long_node"]
 
         # GPU: reported infeasible, and no launch was made for it.
@@ -147,7 +147,7 @@ def test_custom_resource_actors_and_strict_spread(fresh_ray_cluster, bin):
                      ["cpu1:CPU=1,min=0,max=4,idle=30", "custom:CPU=1,custom_x=1,min=0,max=2,idle=30"])
     try:
         out = cluster.run_python(CUSTOM_DRIVER, timeout=400)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = driver_json(out)
         names = {n["node_id"]: n["node_name"] for n in cluster.nodes()}
         launches = ctl.actions("launch")
         custom = [d for d in launches if d["type"] == "custom"]

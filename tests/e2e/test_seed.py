@@ -4,10 +4,10 @@ Two num_cpus=1 tasks -> exactly two launches, the tasks run on those two
 workers (distinct node ids, not the head), both are terminated after the idle
 timeout, and nothing else is launched.  Prints submission -> launch decision
 and submission -> worker ALIVE."""
-import json
 import time
 
 from controller_proc import Controller
+from raycluster import driver_json
 
 IDLE_S = 10
 
@@ -41,7 +41,7 @@ def test_seed_two_tasks_two_workers_then_scale_in(fresh_ray_cluster, bin):
                      [f"cpu1:CPU=1,min=0,max=4,idle={IDLE_S}"], extra=["--cooldown", "5"])
     try:
         out = cluster.run_python(DRIVER, timeout=300)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = driver_json(out)
         launches = ctl.actions("launch")
         assert len(launches) == 2, launches
         assert all(d["type"] == "cpu1" for d in launches)

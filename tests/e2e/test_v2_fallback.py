@@ -23,7 +23,7 @@ import time
 import pytest
 
 from controller_proc import Controller, background_driver, stop_driver
-from raycluster import RayCluster
+from raycluster import RayCluster, driver_json
 
 V2_ENV = {"RAY_enable_autoscaler_v2": "1"}
 IDLE_S = 8
@@ -358,8 +358,7 @@ def test_v2_seed_no_double_count(bin, v2_cluster):
     ctl = Controller(bin("raysense-controller"), cluster,
                      ["cpu1:CPU=1,min=0,max=4,idle=60"])
     try:
-        res = json.loads(cluster.run_python(SEED_DRIVER, timeout=300).stdout.strip()
-                         .splitlines()[-1])
+        res = driver_json(cluster.run_python(SEED_DRIVER, timeout=300))
         time.sleep(5)   # a few more ticks with the tasks done and nodes idle
         launches = ctl.actions("launch")
         assert len(launches) == 2, launches
