@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""run.py -- issue 16's load bench: N simulated agents against a real controller.
+
+1. Starts a real Ray head (`--num-cpus=0`) with one worker raylet, and a real
+   raysense-agent pushing to a capture server: its first snapshot is the body
+   every simulated agent sends (rewritten per agent by agent_load).
+2. For each N (default 1,000, 5,000, 10,000): a fresh raysense-controller
+   (--dry-run, real dashboard, bearer token, --agent-capacity sized for N),
+   then `build/bench/agent_load` with N agents pushing at 1 Hz for --seconds.
+   Meanwhile it samples the controller's CPU and RSS (/proc), times
+   /healthz on the probe listener, and reads the control loop's tick time
+   from its /metrics before and after (mean and the largest bucket reached).
+3. Prints one table row per N: accepted/rejected, push p50/p99, controller
+   CPU (% of one core) and RSS, tick mean/max, agents the controller holds.
+
+The load generator runs on the same machine: its CPU is reported too, so a
+reader can tell a saturated machine from a slow controller.
+
+Usage: .venv/bin/python bench/agent_load/run.py [--agents 1000 5000 10000]
+       [--seconds 30] [--build build]
+"""
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, "tests", "agent"))
+
+from raycluster import RayCluster, free_port, stop_process  # noqa: E402
+from outputs_util import AgentProc, SnapshotReceiver  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def get(url, timeout=5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def loop_histogram(metrics_text):
+    """(count, sum, {le: cumulative}) of raysense_controller_loop_duration_seconds."""
+    count, total, buckets = 0.0, 0.0, {}
+    for line in metrics_text.splitlines():
+        if line.startswith("raysense_controller_loop_duration_seconds_count"):
+            count = float(line.split()[-1])
+        elif line.startswith("raysense_controller_loop_duration_seconds_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith("raysense_controller_loop_duration_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[le] = float(line.split()[-1])
+    return count, total, buckets
+
+
+def gauge(metrics_text, name):
+    for line in metrics_text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return float("nan")
+
+
+def capture_snapshot(args, cluster, tmp):
+    """The first snapshot a real agent pushes on this machine."""
+    port = free_port()
+    receiver = SnapshotReceiver(port, "bench-token")
+    token = os.path.join(tmp, "agent.token")
+    with open(token, "w") as f:
+        f.write("bench-token\n")
+    agent = AgentProc(os.path.join(args.build, "raysense-agent"),
+                      "--controller-url", f"http://127.0.0.1:{port}/api/v1/signals",
+                      "--token-file", token, "--push-interval", "1")
+    try:
+        agent.wait_ready()
+        deadline = time.time() + 60
+        while time.time() < deadline and receiver.count() < 2:
+            time.sleep(0.5)
+        if receiver.count() < 2:
+            raise SystemExit("the agent pushed no snapshot:\n" + agent.text()[-3000:])
+        snap = receiver.received[-1]
+    finally:
+        agent.stop()
+        receiver.stop()
+    path = os.path.join(tmp, "snapshot.json")
+    with open(path, "w") as f:
+        json.dump(snap, f)
+    size = len(json.dumps(snap)), len(gzip.compress(json.dumps(snap).encode()))
+    print(f"captured a real snapshot: {size[0]} bytes JSON, {size[1]} gzip, "
+          f"{len(snap.get('workers', []))} raylets, {len(snap.get('histograms', []))} histograms",
+          file=sys.stderr)
+    return path
+
+
+def start_controller(args, cluster, tmp, n):
+    port = free_port()
+    token = os.path.join(tmp, "ctl.token")
+    with open(token, "w") as f:
+        f.write("bench-token\n")
+    log = open(os.path.join(tmp, f"controller-{n}.log"), "wb")
+    proc = subprocess.Popen(
+        [os.path.join(args.build, "raysense-controller"), "--dashboard", cluster.dashboard_url,
+         "--dry-run", "--listen", f"127.0.0.1:{port}", "--token-file", token,
+         "--worker-group", "cpu:CPU=1,min=0,max=2", "--agent-capacity", str(max(n, 10000)),
+         "--state-dir", os.path.join(tmp, f"state-{n}")],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if get(f"http://127.0.0.1:{port + 1}/healthz", 2):
+                return proc, base, port + 1, token, log
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"controller never healthy; log in {log.name}")
+
+
+def one_run(args, cluster, tmp, snapshot, n):
+    proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n)
+    samples, healthz_ms, stop = [], [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            t0 = time.time()
+            try:
+                get(f"http://127.0.0.1:{probe_port}/healthz", 5)
+                healthz_ms.append((time.time() - t0) * 1000)
+            except OSError:
+                healthz_ms.append(float("inf"))
+            samples.append((time.time(), cpu_s(proc.pid), rss_mib(proc.pid)))
+            stop.wait(1.0)
+
+    try:
+        time.sleep(3)  # a few ticks before the load
+        before = loop_histogram(get(base + "/metrics"))
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        t0 = time.time()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load = subprocess.run(
+            [os.path.join(args.build, "bench", "agent_load"), "--url", base + "/api/v1/signals",
+             "--agents", str(n), "--seconds", str(args.seconds), "--snapshot", snapshot,
+             "--token-file", token], capture_output=True, text=True,
+            timeout=args.seconds + 120)
+        wall = time.time() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        stop.set()
+        thread.join()
+        if load.returncode != 0:
+            raise SystemExit(f"agent_load failed: {load.stderr}")
+        res = json.loads(load.stdout.strip().splitlines()[-1])
+        metrics = get(base + "/metrics")
+        after = loop_histogram(metrics)
+        ticks = after[0] - before[0]
+        tick_mean = (after[1] - before[1]) / ticks if ticks else float("nan")
+        tick_max_le = next((le for le, c in sorted(after[2].items(),
+                                                   key=lambda kv: float(kv[0].replace("+Inf", "inf")))
+                            if c - before[2].get(le, 0) >= ticks), "+Inf")
+        cpu = (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]) \
+            if len(samples) > 1 else float("nan")
+        res.update({
+            "controller_cpu_pct": round(cpu * 100, 1),
+            "controller_rss_mib_max": round(max(s[2] for s in samples), 1),
+            "ticks": int(ticks), "tick_mean_s": round(tick_mean, 3), "tick_max_le_s": tick_max_le,
+            "agents_held": gauge(metrics, "raysense_controller_agents"),
+            "agents_refused_total": gauge(metrics, "raysense_controller_agents_refused_total"),
+            "healthz_max_ms": round(max(healthz_ms), 1) if healthz_ms else None,
+            "load_cpu_pct": round(load_cpu / wall * 100, 1),
+        })
+        return res
+    finally:
+        stop.set()
+        stop_process(proc)
+        log.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, nargs="+", default=[1000, 5000, 10000])
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--build", default=os.environ.get("RAYSENSE_BUILD_DIR",
+                                                      os.path.join(REPO, "build")))
+    ap.add_argument("--out", help="write the raw results as JSON here")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rs-agent-load-")
+    results = []
+    with RayCluster() as cluster:
+        cluster.add_worker(num_cpus=1)
+        snapshot = capture_snapshot(args, cluster, tmp)
+        for n in args.agents:
+            print(f"N={n}: {args.seconds} s at 1 Hz ...", file=sys.stderr)
+            results.append(one_run(args, cluster, tmp, snapshot, n))
+    print(f"load average {os.getloadavg()[0]:.1f} (2-core machine shared with other work)")
+    cols = ["agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
+            "p99_ms", "max_ms", "controller_cpu_pct", "controller_rss_mib_max", "tick_mean_s",
+            "tick_max_le_s", "agents_held", "healthz_max_ms", "load_cpu_pct"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in results:
+        print("| " + " | ".join(str(r.get(c)) for c in cols) + " |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
