@@ -12,6 +12,7 @@
 #include "controller/fusion/fusion.h"
 #include "controller/group_set.h"
 #include "controller/metrics.h"
+#include "controller/plan/plan_input.h"
 #include "controller/plan/planner.h"
 #include "controller/provider/kuberay_groups.h"
 #include "controller/source/signals.h"
@@ -333,6 +334,44 @@ static void test_state_follows_names(void)
 	test_fusion_follows();
 }
 
+/* A controller started before it read any group (KubeRay provider, absent
+ * controller.json) learns two: the per-group worker counts of the next
+ * round must fit (this overflowed the heap before; ASan tier). */
+static void test_metrics_grow_from_no_group(void)
+{
+	struct controller_config none, two;
+	struct planner_node nodes[3] = {
+		{ .id = "a", .type = "alpha", .status = PLANNER_NODE_RUNNING },
+		{ .id = "b", .type = "beta", .status = PLANNER_NODE_PENDING },
+		{ .id = "c", .type = "beta", .status = PLANNER_NODE_RUNNING },
+	};
+	struct plan_input p = { 0 };
+	struct planner_output out = { 0 };
+	struct decision_log *log = decision_log_new(10, false);
+	struct signals *sig = signals_new();
+	struct controller_metrics *m;
+	char *text;
+
+	config_init(&none);
+	two_groups(&two, "alpha", "beta");
+	m = metrics_new(&none);
+	CHECK(m && metrics_set_config(m, &two) == 0, "grow to two groups");
+	p.in.nodes = nodes;
+	p.in.node_count = 3;
+	metrics_round(m, &p, &out, false);
+	text = metrics_render(m, log, sig);
+	CHECK(text && strstr(text, "type=\"beta\",state=\"current\"} 1\n") &&
+	      strstr(text, "type=\"beta\",state=\"pending\"} 1\n") &&
+	      strstr(text, "type=\"alpha\",state=\"current\"} 1\n"),
+	      "workers per group after growing:\n%s", text ? text : "(null)");
+	free(text);
+	metrics_free(m);
+	decision_log_free(log);
+	signals_free(sig);
+	config_free(&none);
+	config_free(&two);
+}
+
 /* A provider whose groups op answers with a copy of *g_groups (NULL = -EAGAIN). */
 static const struct controller_config *g_groups;
 
@@ -397,6 +436,7 @@ static void test_group_set(void)
 
 int main(void)
 {
+	test_metrics_grow_from_no_group();
 	test_group_table();
 	test_cluster_options();
 	test_merge();

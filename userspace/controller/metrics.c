@@ -104,16 +104,24 @@ int metrics_set_config(struct controller_metrics *m, const struct controller_con
 	unsigned long *launches = calloc(ng, sizeof(*launches));
 	unsigned long (*terms)[TR_COUNT] = calloc(ng, sizeof(*terms));
 	struct startup_group *startup = calloc(ng, sizeof(*startup));
+	/* Sized for the new group count: a controller that starts with no
+	 * group (RayCluster not read yet) and then learns some would write
+	 * past the old array.  Recounted every round, so nothing to carry. */
+	long (*workers)[WS_COUNT] = calloc(ng, sizeof(*workers));
 	int *map = calloc(ng, sizeof(*map));
 	int rc = -ENOMEM;
 
-	if (launches && terms && startup && map) {
+	if (launches && terms && startup && workers && map) {
 		pthread_mutex_lock(&m->lock);
 		config_group_map(m->cfg, cfg, map);
 		regroup(m, cfg, map, &launches, &terms, &startup);
+		long (*old)[WS_COUNT] = m->workers;
+		m->workers = workers;
+		workers = old;
 		pthread_mutex_unlock(&m->lock);
 		rc = 0;
 	}
+	free(workers);
 	free(launches);
 	free(terms);
 	free(startup);
