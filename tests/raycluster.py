@@ -164,12 +164,14 @@ class RayCluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     # -- lifecycle
-    def _node_ports(self):
-        # The GCS and dashboard ports were picked earlier by free_port() and
-        # are not bound yet: keep them out of the node's range (a clash made
-        # `ray start` fail with "port ... used by other components").
+    def _node_ports(self, avoid=()):
+        # The GCS, dashboard (and the head's client-server) ports were picked
+        # earlier by free_port() and are not bound yet: keep them out of the
+        # node's range (a clash made `ray start` fail with "port ... used by
+        # other components").
+        taken = (self.gcs_port, self.dashboard_port) + tuple(avoid)
         base = free_port_range(48)
-        while base <= self.gcs_port < base + 48 or base <= self.dashboard_port < base + 48:
+        while any(base <= p < base + 48 for p in taken):
             base = free_port_range(48)
         return {
             "--node-manager-port": base,
@@ -193,13 +195,14 @@ class RayCluster:
         return proc, log_path
 
     def start_head(self, timeout=90.0, extra_args=()):
-        ports = self._node_ports()
+        client_port = free_port()
+        ports = self._node_ports(avoid=(client_port,))
         args = ["--head", "--num-cpus=0", "--num-gpus=0",
                 "--node-ip-address=127.0.0.1",
                 f"--port={self.gcs_port}",
                 "--dashboard-host=127.0.0.1",
                 f"--dashboard-port={self.dashboard_port}",
-                f"--ray-client-server-port={free_port()}",
+                f"--ray-client-server-port={client_port}",
                 f"--temp-dir={self.tmp}/ray",
                 "--include-dashboard=true"]
         args += [f"{k}={v}" for k, v in ports.items()]
