@@ -285,12 +285,22 @@ static void test_fusion_follows(void)
 	fusion_fini(&f);
 }
 
+/* The /metrics text of m (a decision log and signals only to render). */
+static char *render(struct controller_metrics *m)
+{
+	struct decision_log *log = decision_log_new(10, false);
+	struct signals *sig = signals_new();
+	char *text = metrics_render(m, log, sig);
+
+	decision_log_free(log);
+	signals_free(sig);
+	return text;
+}
+
 static void test_state_follows_names(void)
 {
 	struct controller_config c1, c2;
 	struct actuator_deps deps = { 0 };
-	struct decision_log *log = decision_log_new(10, false);
-	struct signals *sig = signals_new();
 	struct controller_metrics *m;
 	struct actuator a;
 	char *text;
@@ -308,7 +318,7 @@ static void test_state_follows_names(void)
 	config_free(&c1);	/* the old set may go once swapped */
 	metrics_launch(m, 0);
 	metrics_other_autoscaler(m, true);
-	text = metrics_render(m, log, sig);
+	text = render(m);
 	CHECK(text && strstr(text, "raysense_controller_launches_total{type=\"alpha\"} 2\n") &&
 	      strstr(text, "raysense_controller_launches_total{type=\"gamma\"} 1\n") &&
 	      !strstr(text, "beta") &&
@@ -317,8 +327,6 @@ static void test_state_follows_names(void)
 	      "counters follow names:\n%s", text ? text : "(null)");
 	free(text);
 	metrics_free(m);
-	decision_log_free(log);
-	signals_free(sig);
 
 	two_groups(&c1, "alpha", "beta");
 	deps.config = &c1;
@@ -335,11 +343,12 @@ static void test_state_follows_names(void)
 }
 
 /* A controller started before it read any group (KubeRay provider, absent
- * controller.json) learns two: the per-group worker counts of the next
- * round must fit (this overflowed the heap before; ASan tier). */
+ * controller.json) learns two: the per-group worker counts must fit the new
+ * set (this overflowed the heap before; ASan tier), and a later swap carries
+ * last round's counts to the group's new index. */
 static void test_metrics_grow_from_no_group(void)
 {
-	struct controller_config none, two;
+	struct controller_config none, two, swapped;
 	struct planner_node nodes[3] = {
 		{ .id = "a", .type = "alpha", .status = PLANNER_NODE_RUNNING },
 		{ .id = "b", .type = "beta", .status = PLANNER_NODE_PENDING },
@@ -347,29 +356,29 @@ static void test_metrics_grow_from_no_group(void)
 	};
 	struct plan_input p = { 0 };
 	struct planner_output out = { 0 };
-	struct decision_log *log = decision_log_new(10, false);
-	struct signals *sig = signals_new();
 	struct controller_metrics *m;
 	char *text;
 
 	config_init(&none);
 	two_groups(&two, "alpha", "beta");
+	two_groups(&swapped, "beta", "alpha");
 	m = metrics_new(&none);
 	CHECK(m && metrics_set_config(m, &two) == 0, "grow to two groups");
 	p.in.nodes = nodes;
 	p.in.node_count = 3;
 	metrics_round(m, &p, &out, false);
-	text = metrics_render(m, log, sig);
+	CHECK(metrics_set_config(m, &swapped) == 0, "swap the order");
+	text = render(m);
 	CHECK(text && strstr(text, "type=\"beta\",state=\"current\"} 1\n") &&
 	      strstr(text, "type=\"beta\",state=\"pending\"} 1\n") &&
-	      strstr(text, "type=\"alpha\",state=\"current\"} 1\n"),
-	      "workers per group after growing:\n%s", text ? text : "(null)");
+	      strstr(text, "type=\"alpha\",state=\"current\"} 1\n") &&
+	      strstr(text, "type=\"alpha\",state=\"pending\"} 0\n"),
+	      "workers per group after growing and swapping:\n%s", text ? text : "(null)");
 	free(text);
 	metrics_free(m);
-	decision_log_free(log);
-	signals_free(sig);
 	config_free(&none);
 	config_free(&two);
+	config_free(&swapped);
 }
 
 /* A provider whose groups op answers with a copy of *g_groups (NULL = -EAGAIN). */

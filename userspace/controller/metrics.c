@@ -73,14 +73,17 @@ struct controller_metrics *metrics_new(const struct controller_config *cfg)
 	return m;
 }
 
-/* Group i of cfg takes the counters of old group map[i]; the old arrays
- * come back in the arguments (to be freed).  Under m->lock. */
+/* Group i of cfg takes the counters (and last round's worker counts) of old
+ * group map[i]; every per-group array is replaced by one sized for cfg, and
+ * the old arrays come back in the arguments (to be freed).  Under m->lock. */
 static void regroup(struct controller_metrics *m, const struct controller_config *cfg,
 		    const int *map, unsigned long **launches,
-		    unsigned long (**terms)[TR_COUNT], struct startup_group **startup)
+		    unsigned long (**terms)[TR_COUNT], struct startup_group **startup,
+		    long (**workers)[WS_COUNT])
 {
 	unsigned long *l = *launches, (*t)[TR_COUNT] = *terms;
 	struct startup_group *st = *startup;
+	long (*w)[WS_COUNT] = *workers;
 
 	for (size_t i = 0; i < cfg->group_count; i++) {
 		if (map[i] < 0)
@@ -88,13 +91,16 @@ static void regroup(struct controller_metrics *m, const struct controller_config
 		l[i] = m->launches[map[i]];
 		memcpy(t[i], m->terminations[map[i]], sizeof(t[i]));
 		st[i] = m->startup[map[i]];
+		memcpy(w[i], m->workers[map[i]], sizeof(w[i]));
 	}
 	*launches = m->launches;
 	*terms = m->terminations;
 	*startup = m->startup;
+	*workers = m->workers;
 	m->launches = l;
 	m->terminations = t;
 	m->startup = st;
+	m->workers = w;
 	m->cfg = cfg;
 }
 
@@ -104,9 +110,6 @@ int metrics_set_config(struct controller_metrics *m, const struct controller_con
 	unsigned long *launches = calloc(ng, sizeof(*launches));
 	unsigned long (*terms)[TR_COUNT] = calloc(ng, sizeof(*terms));
 	struct startup_group *startup = calloc(ng, sizeof(*startup));
-	/* Sized for the new group count: a controller that starts with no
-	 * group (RayCluster not read yet) and then learns some would write
-	 * past the old array.  Recounted every round, so nothing to carry. */
 	long (*workers)[WS_COUNT] = calloc(ng, sizeof(*workers));
 	int *map = calloc(ng, sizeof(*map));
 	int rc = -ENOMEM;
@@ -114,10 +117,7 @@ int metrics_set_config(struct controller_metrics *m, const struct controller_con
 	if (launches && terms && startup && workers && map) {
 		pthread_mutex_lock(&m->lock);
 		config_group_map(m->cfg, cfg, map);
-		regroup(m, cfg, map, &launches, &terms, &startup);
-		long (*old)[WS_COUNT] = m->workers;
-		m->workers = workers;
-		workers = old;
+		regroup(m, cfg, map, &launches, &terms, &startup, &workers);
 		pthread_mutex_unlock(&m->lock);
 		rc = 0;
 	}
