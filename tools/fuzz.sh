@@ -5,6 +5,8 @@
 #   tools/fuzz.sh list                 the targets
 #   tools/fuzz.sh build                configure and build build-fuzz/
 #   tools/fuzz.sh TARGET SECONDS       a campaign on one target (one process)
+#                                      (RAYSENSE_FUZZ_RUNS=N: stop after N
+#                                      executions if that comes first)
 #   tools/fuzz.sh all SECONDS          a campaign on each target in turn
 #   tools/fuzz.sh short [SECONDS]      test mode: replay each target's seeds and
 #                                      corpus, then fuzz it SECONDS (default 5)
@@ -55,7 +57,8 @@ run() {
   for d in $(dicts_of "$t"); do grep -v '^#' "$FUZZ_SRC/dict/$d.dict"; done >"$dict"
   start=$(date +%s)
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$DIR/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    "$DIR/tests/fuzz/fuzz_$t" -max_total_time="$secs" -runs="${RAYSENSE_FUZZ_RUNS:--1}" \
+    -timeout=10 -rss_limit_mb=2048 \
     -dict="$dict" -print_final_stats=1 -artifact_prefix="$DIR/artifacts/$t/" \
     "$corpus" "$FUZZ_SRC/seeds/$t" ${regress:+"$regress"} >"$log" 2>&1
   rc=$?
