@@ -2,8 +2,9 @@
  * by hand, each checked with fusion on and off (off must leave the input
  * and the plan exactly as the planner makes them):
  *   faster group on ties, launch timeout from the startup model, back-off
- *   of a stuck group, adaptive idle timeout, the keep rules, started nodes
- *   out of the in-flight count; and the startup model's percentiles. */
+ *   of a stuck group, the unschedulable fallback (a table), adaptive idle
+ *   timeout, the keep rules, started nodes out of the in-flight count; and
+ *   the startup model's percentiles. */
 #include "check.h"
 #include "controller/fusion/fusion.h"
 
@@ -229,6 +230,168 @@ static void test_started_not_in_flight(bool on)
 	fusion_fini(&f);
 }
 
+/* ---- the unschedulable rule (fusion_unschedulable) ---- */
+
+/* A pending "slow" launch the provider reports Unschedulable since `since`
+ * (0 = not reported). */
+static void add_unplaceable(struct world *w, const char *id, double since)
+{
+	size_t k = w->p.in.node_count++;
+
+	w->nodes[k] = (struct planner_node){ .id = id, .type = "slow",
+		.status = PLANNER_NODE_PENDING, .idle_s = -1, .busy_workers = -1, .busy_age_s = -1 };
+	w->refs[k] = (struct node_ref){ .kind = REF_PROVIDER, .launched_at = 980,
+					.unschedulable_since = since };
+	if (since > 0)
+		snprintf(w->refs[k].unschedulable, sizeof(w->refs[k].unschedulable),
+			 "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.");
+}
+
+struct unsched_case {
+	const char *name;
+	bool on;			/* --signals */
+	double grace;			/* unschedulable_grace_s */
+	long demand;			/* {CPU: 1} tasks */
+	int stuck;			/* pending slow launches */
+	double since;			/* Unschedulable since (now is 1000), 0 = not */
+	int fast_max;			/* max_workers of "fast" */
+	/* expected */
+	size_t given_up;		/* in this order: w1 (oldest), w2 */
+	int fast_launches;
+	int slow_launches;
+};
+
+static const struct unsched_case unsched_cases[] = {
+	{ "past the grace: moved to fast", true, 10, 1, 1, 985, 4, 1, 1, 0 },
+	{ "within the grace: waits", true, 10, 1, 1, 995, 4, 0, 0, 0 },
+	{ "exactly the grace", true, 10, 1, 1, 990, 4, 1, 1, 0 },
+	{ "no other group has room: waits", true, 10, 1, 1, 985, 0, 0, 0, 0 },
+	{ "not Unschedulable: waits", true, 10, 1, 1, 0, 4, 0, 0, 0 },
+	{ "no demand behind it: waits", true, 10, 0, 1, 985, 4, 0, 0, 0 },
+	{ "rule off (--unschedulable-grace off)", true, -1, 1, 1, 985, 4, 0, 0, 0 },
+	{ "signals off", false, 10, 1, 1, 985, 4, 0, 0, 0 },
+	{ "two stuck, room for one elsewhere", true, 10, 2, 2, 985, 1, 1, 1, 0 },
+	{ "two stuck, room for both", true, 10, 2, 2, 985, 4, 2, 2, 0 },
+	{ "grace 0: at once", true, 0, 1, 1, 1000, 4, 1, 1, 0 },
+};
+
+/* Nodes the adopted input and plan hold for the groups: pending + launched. */
+static int total_nodes(const struct world *w, const struct planner_output *out)
+{
+	int n = (int)w->p.in.node_count;
+
+	for (size_t t = PLAN_FIRST_GROUP_TYPE; t < out->launch_count; t++)
+		n += out->launches[t].count;
+	return n;
+}
+
+static void run_unsched_case(const struct unsched_case *tc)
+{
+	struct fusion_config cfg;
+	struct fusion_notes notes = { .n = 0 };
+	struct fusion_giveups gu = { .n = 9 };
+	struct fusion f;
+	struct world w, base;
+	struct planner_output out = { 0 }, want = { 0 };
+
+	fusion_config_defaults(&cfg);
+	cfg.enabled = tc->on;
+	cfg.unschedulable_grace_s = tc->grace;
+	CHECK(fusion_init(&f, &cfg, 2) == 0, "init");
+	world_init(&w, tc->demand);
+	w.types[3].max_workers = tc->fast_max;
+	for (int i = 0; i < tc->stuck; i++)	/* w1 is the older */
+		add_unplaceable(&w, i ? "w2" : "w1", tc->since > 0 ? tc->since + i : 0);
+	base = w;	/* the planner's own plan, for comparison */
+	base.p.types = base.types;
+	base.p.nodes = base.nodes;
+	base.p.refs = base.refs;
+	base.p.in.node_types = base.types;
+	base.p.in.nodes = base.nodes;
+	base.p.in.shapes = &base.shape;
+	fusion_adjust_input(&f, &w.p, &notes);
+	fusion_adjust_input(&f, &base.p, NULL);
+	CHECK(planner_plan(&w.p.in, &out) == 0 && planner_plan(&base.p.in, &want) == 0, "plan");
+	CHECK(fusion_unschedulable(&f, &w.p, &out, &gu, &notes) == 0, "%s: rc", tc->name);
+	CHECK(gu.n == tc->given_up, "%s: %zu given up, want %zu", tc->name, gu.n, tc->given_up);
+	CHECK(out.launches[3].count == tc->fast_launches && out.launches[2].count == tc->slow_launches,
+	      "%s: launches slow %d fast %d, want %d %d", tc->name, out.launches[2].count,
+	      out.launches[3].count, tc->slow_launches, tc->fast_launches);
+	/* The demand's nodes, never more: what stays plus what starts. */
+	CHECK(total_nodes(&w, &out) <= (tc->demand > tc->stuck ? tc->demand : tc->stuck),
+	      "%s: %d nodes for %ld tasks", tc->name, total_nodes(&w, &out), tc->demand);
+	CHECK(w.p.in.node_count == (size_t)tc->stuck - gu.n, "%s: the given-up nodes left the input",
+	      tc->name);
+	if (gu.n) {
+		CHECK(!strcmp(gu.v[0].node, "w1") && gu.v[0].group == 0 && gu.v[0].waited_s == 20 &&
+		      strstr(gu.v[0].detail, "node affinity"), "%s: w1 first, its facts", tc->name);
+		CHECK(notes.n == gu.n && notes.v[0].kind == FUSION_FALLBACK_UNSCHEDULABLE &&
+		      notes.v[0].to_group == 1 && notes.v[0].unschedulable_s == 1000 - tc->since &&
+		      !strcmp(fusion_note_kind_name(notes.v[0].kind), "unschedulable"),
+		      "%s: a fallback note per give-up", tc->name);
+		CHECK(f.g[0].backoff_until == 1000 + cfg.backoff_s && f.g[1].backoff_until == 0,
+		      "%s: slow backed off", tc->name);
+		for (size_t i = 0; i < w.p.in.node_count; i++)
+			CHECK(w.nodes[i].id && strcmp(w.nodes[i].id, "w1"), "%s: w1 gone", tc->name);
+	} else {
+		/* Nothing given up: the plan and its input are the planner's own. */
+		CHECK(notes.n == 0 && f.g[0].backoff_until == 0, "%s: no note, no back-off", tc->name);
+		CHECK(w.p.in.node_count == base.p.in.node_count &&
+		      !memcmp(w.types, base.types, sizeof(w.types)) &&
+		      out.launch_count == want.launch_count &&
+		      out.termination_count == want.termination_count &&
+		      out.new_node_count == want.new_node_count, "%s: plan unchanged", tc->name);
+		for (size_t t = 0; t < out.launch_count && t < want.launch_count; t++)
+			CHECK(out.launches[t].count == want.launches[t].count &&
+			      out.launches[t].desired == want.launches[t].desired,
+			      "%s: type %zu unchanged", tc->name, t);
+		for (size_t i = 0; i < w.p.in.node_count; i++)
+			CHECK(w.nodes[i].id == base.nodes[i].id &&
+			      w.refs[i].unschedulable_since == base.refs[i].unschedulable_since,
+			      "%s: node %zu restored", tc->name, i);
+	}
+	planner_output_free(&out);
+	planner_output_free(&want);
+	fusion_fini(&f);
+}
+
+/* After the give-up the group stays backed off for backoff_s, then plans
+ * normally again (config order: slow first). */
+static void test_unsched_backoff_expiry(void)
+{
+	struct fusion_config cfg;
+	struct fusion_giveups gu;
+	struct fusion f;
+	struct world w;
+	struct planner_output out = { 0 };
+
+	fusion_config_defaults(&cfg);
+	CHECK(fusion_init(&f, &cfg, 2) == 0, "init");
+	world_init(&w, 1);
+	add_unplaceable(&w, "w1", 985);
+	fusion_adjust_input(&f, &w.p, NULL);
+	CHECK(planner_plan(&w.p.in, &out) == 0, "plan");
+	CHECK(fusion_unschedulable(&f, &w.p, &out, &gu, NULL) == 0 && gu.n == 1,
+	      "given up (no notes wanted)");
+	planner_output_free(&out);
+	memset(&out, 0, sizeof(out));
+	world_init(&w, 1);
+	w.p.now = 1000 + cfg.backoff_s - 1;
+	fusion_adjust_input(&f, &w.p, NULL);
+	CHECK(planner_plan(&w.p.in, &out) == 0 && out.launches[2].count == 0 &&
+	      out.launches[3].count == 1, "still backed off: fast");
+	planner_output_free(&out);
+	memset(&out, 0, sizeof(out));
+	world_init(&w, 1);
+	w.p.now = 1000 + cfg.backoff_s + 1;
+	fusion_adjust_input(&f, &w.p, NULL);
+	CHECK(w.types[2].max_workers == 4, "back-off expired");
+	CHECK(planner_plan(&w.p.in, &out) == 0 && out.launches[2].count == 1,
+	      "slow is tried first again");
+	planner_output_free(&out);
+	fusion_fini(&f);
+}
+
 static void test_percentiles(void)
 {
 	struct startup_group g = { .n = 0 };
@@ -256,6 +419,9 @@ int main(void)
 	test_keep_rules();
 	test_started_not_in_flight(true);
 	test_started_not_in_flight(false);
+	for (size_t i = 0; i < sizeof(unsched_cases) / sizeof(unsched_cases[0]); i++)
+		run_unsched_case(&unsched_cases[i]);
+	test_unsched_backoff_expiry();
 	test_percentiles();
 	CHECK_EXIT();
 }

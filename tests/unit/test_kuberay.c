@@ -240,6 +240,108 @@ static void test_pods(void)
 	      "truncated");
 }
 
+/* A worker pod "w" created at 07:00:00 with this status. */
+#define POD_WITH(status) \
+	"{\"items\":[{\"metadata\":{\"name\":\"w\",\"creationTimestamp\":" \
+	"\"2026-11-27T07:00:00Z\",\"labels\":{\"ray.io/node-type\":\"worker\"," \
+	"\"ray.io/group\":\"g\"}},\"status\":" status "}]}"
+#define UNSCHED_COND(extra) \
+	"{\"type\":\"PodScheduled\",\"status\":\"False\",\"reason\":\"Unschedulable\"" extra "}"
+#define AFFINITY "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
+
+/* PodScheduled False/Unschedulable marks the pod unplaceable (since its
+ * lastTransitionTime, else the creation; the message kept short); anything
+ * else -- scheduled, missing, null, garbage, another reason, a preemption
+ * under way -- does not, and never fails the list. */
+static void test_pod_unschedulable(void)
+{
+	static const struct {
+		const char *what, *body;
+		double since;		/* - 07:00:00; < 0 = not unschedulable */
+		const char *msg;	/* expected message prefix */
+	} cases[] = {
+		{ "unschedulable", POD_WITH("{\"phase\":\"Pending\",\"conditions\":["
+			UNSCHED_COND(",\"lastTransitionTime\":\"2026-11-27T07:00:02Z\","
+				     "\"message\":\"" AFFINITY "\"") "]}"), 2, AFFINITY },
+		{ "no transition time: since creation", POD_WITH("{\"conditions\":["
+			UNSCHED_COND("") "]}"), 0, "" },
+		{ "garbage transition time", POD_WITH("{\"conditions\":["
+			UNSCHED_COND(",\"lastTransitionTime\":\"yesterday\",\"message\":7") "]}"),
+		  0, "" },
+		{ "after other conditions", POD_WITH("{\"conditions\":[null,5,\"x\",[],"
+			"{\"type\":\"Ready\",\"status\":\"False\"},"
+			UNSCHED_COND(",\"lastTransitionTime\":\"2026-11-27T07:00:09Z\","
+				     "\"message\":\"line1\\nline2\"") "]}"), 9, "line1 line2" },
+		{ "scheduled", POD_WITH("{\"conditions\":[{\"type\":\"PodScheduled\","
+			"\"status\":\"True\",\"lastTransitionTime\":\"2026-11-27T07:00:01Z\"}]}"),
+		  -1, "" },
+		{ "scheduled after all (True wins)", POD_WITH("{\"conditions\":["
+			"{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":"
+			"\"2026-11-27T07:00:01Z\"}," UNSCHED_COND("") "]}"), -1, "" },
+		{ "another reason (gated)", POD_WITH("{\"conditions\":[{\"type\":\"PodScheduled\","
+			"\"status\":\"False\",\"reason\":\"SchedulingGated\"}]}"), -1, "" },
+		{ "status Unknown", POD_WITH("{\"conditions\":[{\"type\":\"PodScheduled\","
+			"\"status\":\"Unknown\",\"reason\":\"Unschedulable\"}]}"), -1, "" },
+		{ "preemption under way", POD_WITH("{\"nominatedNodeName\":\"n1\",\"conditions\":["
+			UNSCHED_COND("") "]}"), -1, "" },
+		{ "empty nominated node", POD_WITH("{\"nominatedNodeName\":\"\",\"conditions\":["
+			UNSCHED_COND("") "]}"), 0, "" },
+		{ "no conditions", POD_WITH("{\"phase\":\"Pending\"}"), -1, "" },
+		{ "conditions null", POD_WITH("{\"conditions\":null}"), -1, "" },
+		{ "conditions a string", POD_WITH("{\"conditions\":\"Unschedulable\"}"), -1, "" },
+		{ "conditions an object", POD_WITH("{\"conditions\":" UNSCHED_COND("") "}"), -1, "" },
+		{ "type not a string", POD_WITH("{\"conditions\":[{\"type\":1,\"status\":\"False\","
+			"\"reason\":\"Unschedulable\"}]}"), -1, "" },
+		{ "reason null", POD_WITH("{\"conditions\":[{\"type\":\"PodScheduled\","
+			"\"status\":\"False\",\"reason\":null}]}"), -1, "" },
+		{ "status null", POD_WITH("null"), -1, "" },
+		{ "status a list", POD_WITH("[" UNSCHED_COND("") "]"), -1, "" },
+	};
+	struct kuberay_pod *pods;
+	char err[300];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		CHECK(kuberay_parse_pods(cases[i].body, strlen(cases[i].body), &pods, &n, err,
+					 sizeof(err)) == 0 && n == 1, "%s: %s", cases[i].what, err);
+		if (n != 1)
+			continue;
+		if (cases[i].since < 0)
+			CHECK(pods[0].unschedulable_since == 0 && !pods[0].unschedulable[0],
+			      "%s: not unschedulable (%f)", cases[i].what, pods[0].unschedulable_since);
+		else
+			CHECK(pods[0].unschedulable_since - pods[0].created == cases[i].since &&
+			      pods[0].created > 0 && !strncmp(pods[0].unschedulable, cases[i].msg,
+							     strlen(cases[i].msg)),
+			      "%s: since +%g '%s'", cases[i].what,
+			      pods[0].unschedulable_since - pods[0].created, pods[0].unschedulable);
+		free(pods);
+	}
+}
+
+/* A long scheduler message is cut at a character boundary, one line. */
+static void test_pod_unschedulable_message(void)
+{
+	char body[2048], msg[600] = "";
+	struct kuberay_pod *pods;
+	char err[300];
+	size_t n, len;
+
+	for (int i = 0; i < 150; i++)
+		strcat(msg, "\xc3\xa9");	/* U+00E9, 2 bytes */
+	snprintf(body, sizeof(body), POD_WITH("{\"conditions\":[" UNSCHED_COND(",\"message\":\"%s\"")
+					      "]}"), msg);
+	CHECK(kuberay_parse_pods(body, strlen(body), &pods, &n, err, sizeof(err)) == 0 && n == 1,
+	      "%s", err);
+	if (n != 1)
+		return;
+	len = strlen(pods[0].unschedulable);
+	CHECK(len > 0 && len < PROVIDER_WHY_MAX && len % 2 == 0,
+	      "cut to %zu bytes, whole characters", len);
+	free(pods);
+}
+
 /* doc (freed here) must be the JSON patch want. */
 static void check_patch(char *doc, const char *want_json, const char *what)
 {
@@ -533,6 +635,8 @@ int main(void)
 	test_node_types();
 	test_raycluster();
 	test_pods();
+	test_pod_unschedulable();
+	test_pod_unschedulable_message();
 	test_patch_documents();
 	test_lease();
 	test_leader_timing();

@@ -44,12 +44,17 @@ struct step {
 	int rejects;		/* cumulative rejected leases the agent reports (0 = none) */
 	double alive_after;	/* from this step, new launches become ALIVE this late */
 	double list_age;	/* else it was read this long ago */
+	/* From this step, new launches of this group are never placed: the
+	 * provider reports them Unschedulable 0.5 s after launch. */
+	const char *unplaceable;
 	/* after the tick */
 	int launched;		/* provider launch calls so far */
 	int terminated;		/* provider terminate calls so far */
 	const char *last;	/* action of the newest decision, NULL = no decision yet */
 	const char *last_reason;/* its "reason", when it has one */
 	const char *last_type;	/* its worker group, when given */
+	/* "action:reason,..." each among the decisions this tick recorded */
+	const char *seen;
 };
 
 #define END { .at = -1 }
@@ -57,6 +62,7 @@ struct step {
 struct world {
 	const struct step *step;
 	double alive_after;
+	char unplaceable[CONFIG_NAME_MAX + 1];
 	int launches, terminations;
 	struct provider_node nodes[64];
 	double alive_at[64];		/* when each becomes ALIVE in Ray */
@@ -86,6 +92,13 @@ static int fp_launch(struct provider *p, const struct worker_group *g, char *id,
 	n->started_at = g_clock;	/* a process runs from its launch */
 	n->launched_at = g_clock;
 	W.alive_at[W.n - 1] = g_clock + W.alive_after;
+	if (!strcmp(g->name, W.unplaceable)) {
+		n->started_at = 0;
+		n->unschedulable_since = g_clock + 0.5;
+		snprintf(n->unschedulable, sizeof(n->unschedulable), "0/1 nodes are available: 1 "
+			 "node(s) didn't match Pod's node affinity/selector.");
+		W.alive_at[W.n - 1] = 1e18;
+	}
 	W.launches++;
 	snprintf(id, PROVIDER_ID_MAX, "%s", n->id);
 	return 0;
@@ -527,6 +540,43 @@ static const struct step stuck_off[] = {
 	END,
 };
 
+/* Fusion, the early stuck signal: slow's launch is Unschedulable (from
+ * 100.5); once that is 10 s old it is given up in the tick fast's launch
+ * takes its demand -- terminate and fallback (reason unschedulable), then
+ * the launch on fast: never two nodes for the one task. */
+static const struct step unsched[] = {
+	OK(.at = 100, .unplaceable = "slow", .demand = "CPU=1:1", .launched = 1, .last = "launch",
+	   .last_type = "slow"),
+	OK(.at = 105, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 111, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch",
+	   .last_type = "fast", .seen = "terminate:unschedulable,fallback:unschedulable"),
+	OK(.at = 112, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 120, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	END,
+};
+
+/* Without fusion Unschedulable is no signal: the launch waits for the
+ * 60 s launch timeout, and slow (first in config order) is tried again. */
+static const struct step unsched_off[] = {
+	OK(.at = 100, .unplaceable = "slow", .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 111, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 161, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch",
+	   .last_type = "slow", .seen = "terminate:launch_timeout"),
+	END,
+};
+
+/* Fusion, but no other group can hold the demand: the Unschedulable launch
+ * waits (a node autoscaler may add a node for it) until the launch timeout;
+ * then the timeout path gives it up (fallback, reason timeout). */
+static const struct step unsched_alone[] = {
+	OK(.at = 100, .unplaceable = "cpu1", .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 111, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 140, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 161, .demand = "CPU=1:1", .launched = 1, .terminated = 1, .last = "fallback",
+	   .last_reason = "timeout", .seen = "terminate:launch_timeout"),
+	END,
+};
+
 /* Fusion: with at most 2 launches in flight, started (not yet ALIVE)
  * nodes no longer count: a burst of 4 gets its 4 nodes in two ticks. */
 static const struct step burst_on[] = {
@@ -574,6 +624,12 @@ static const struct tcase cases[] = {
 	  3, false, -1, 60, stuck, 0, true, 0, NULL, 0 },
 	{ "fusion off: stuck group", "slow:CPU=1,min=0,max=4,idle=10 fast:CPU=1,min=0,max=4,idle=10",
 	  3, false, -1, 60, stuck_off, 0, false, 0, NULL, 0 },
+	{ "fusion: unschedulable group", "slow:CPU=1,min=0,max=4,idle=10 "
+	  "fast:CPU=1,min=0,max=4,idle=10", 3, false, -1, 60, unsched, 0, true, 0, NULL, 0 },
+	{ "fusion off: unschedulable group", "slow:CPU=1,min=0,max=4,idle=10 "
+	  "fast:CPU=1,min=0,max=4,idle=10", 3, false, -1, 60, unsched_off, 0, false, 0, NULL, 0 },
+	{ "fusion: unschedulable, no other group", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1,
+	  60, unsched_alone, 0, true, 0, NULL, 0 },
 	{ "fusion: burst not throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
 	  burst_on, 0, true, 2, NULL, 0 },
 	{ "fusion off: burst throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
@@ -587,6 +643,25 @@ static const char *str_of(const cJSON *o, const char *key)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A decision "action:reason" recorded at this tick's clock. */
+static bool seen_this_tick(struct controller *c, const char *want)
+{
+	cJSON *dec = controller_decisions_json(c, 16);
+	const cJSON *d;
+	bool found = false;
+
+	cJSON_ArrayForEach(d, dec) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "time_unix");
+		char key[128];
+
+		snprintf(key, sizeof(key), "%s:%s", str_of(d, "action") ? str_of(d, "action") : "",
+			 str_of(d, "reason") ? str_of(d, "reason") : "");
+		found |= cJSON_IsNumber(t) && t->valuedouble == g_clock && !strcmp(key, want);
+	}
+	cJSON_Delete(dec);
+	return found;
 }
 
 static void check_step(const struct tcase *tc, size_t i, struct controller *c)
@@ -612,6 +687,13 @@ static void check_step(const struct tcase *tc, size_t i, struct controller *c)
 		CHECK(reason && !strcmp(reason, st->last_reason), "%s step %zu: reason %s, want %s",
 		      tc->name, i, reason ? reason : "(none)", st->last_reason);
 	cJSON_Delete(dec);
+	for (const char *w = st->seen; w && *w; w += strcspn(w, ","), w += *w == ',') {
+		char want[64];
+
+		snprintf(want, sizeof(want), "%.*s", (int)strcspn(w, ","), w);
+		CHECK(seen_this_tick(c, want), "%s step %zu: no %s decision this tick", tc->name, i,
+		      want);
+	}
 }
 
 static struct controller *make(const struct tcase *tc, struct controller_config *cfg)
@@ -671,6 +753,8 @@ static void run_case(const struct tcase *tc)
 		g_clock = W.step->at;
 		if (W.step->alive_after > 0)
 			W.alive_after = W.step->alive_after;
+		if (W.step->unplaceable)
+			snprintf(W.unplaceable, sizeof(W.unplaceable), "%s", W.step->unplaceable);
 		if (W.step->agent_busy || W.step->lease_on || W.step->rejects)
 			agent_reports(c, W.step);
 		CHECK(controller_tick(c) == 0, "%s step %zu: tick failed", tc->name, i);

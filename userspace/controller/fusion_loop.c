@@ -48,16 +48,27 @@ static const char *group_name(const struct fusion_loop *c, size_t g)
 static void record_fallback(struct fusion_loop *c, const struct fusion_note *n, double t)
 {
 	cJSON *d = decision_new(DECISION_FALLBACK);
-	char msg[512];
+	char msg[768];
 
-	snprintf(msg, sizeof(msg), "fallback: %s launch %s not ALIVE after %.0f s (stuck); group "
-		 "%s backed off for %.0f s, its demand goes to the other groups", group_name(c, n->group),
-		 n->node, n->value, group_name(c, n->group), n->limit);
+	if (n->kind == FUSION_FALLBACK_UNSCHEDULABLE)
+		snprintf(msg, sizeof(msg), "fallback: %s launch %s Unschedulable for %.0f s (%.160s); "
+			 "group %s backed off for %.0f s, its demand goes to %s",
+			 group_name(c, n->group), n->node, n->unschedulable_s, n->detail,
+			 group_name(c, n->group), n->limit, group_name(c, n->to_group));
+	else
+		snprintf(msg, sizeof(msg), "fallback: %s launch %s not ALIVE after %.0f s (stuck); "
+			 "group %s backed off for %.0f s, its demand goes to the other groups",
+			 group_name(c, n->group), n->node, n->value, group_name(c, n->group), n->limit);
 	cJSON_AddStringToObject(d, "type", group_name(c, n->group));
 	cJSON_AddStringToObject(d, "node", n->node);
 	cJSON_AddStringToObject(d, "reason", fusion_note_kind_name(n->kind));
 	cJSON_AddNumberToObject(d, "waited_s", round(n->value * 10) / 10);
 	cJSON_AddNumberToObject(d, "backoff_s", n->limit);
+	if (n->kind == FUSION_FALLBACK_UNSCHEDULABLE) {
+		cJSON_AddNumberToObject(d, "unschedulable_s", round(n->unschedulable_s * 10) / 10);
+		cJSON_AddStringToObject(d, "unschedulable", n->detail);
+		cJSON_AddStringToObject(d, "to", group_name(c, n->to_group));
+	}
 	decision_record(c->log, d, msg, t);
 }
 
@@ -91,7 +102,7 @@ static void record_fusion(struct fusion_loop *c, double t)
 		const struct fusion_note *n = &c->notes.v[i];
 		char key[160];
 
-		if (n->kind == FUSION_FALLBACK) {
+		if (n->kind == FUSION_FALLBACK || n->kind == FUSION_FALLBACK_UNSCHEDULABLE) {
 			record_fallback(c, n, t);
 			continue;
 		}
@@ -144,6 +155,22 @@ static double *lease_times(struct fusion_loop *c, const struct plan_input *p,
 void fusion_loop_before(struct fusion_loop *c, struct plan_input *p)
 {
 	fusion_adjust_input(&c->fusion, p, &c->notes);
+}
+
+void fusion_loop_unschedulable(struct fusion_loop *c, struct plan_input *p,
+			       struct planner_output *out)
+{
+	if (fusion_unschedulable(&c->fusion, p, out, &c->giveups, &c->notes))
+		rs_warn("unschedulable fallback: out of memory; this tick's plan stands as made");
+}
+
+void fusion_loop_stop_unplaceable(struct fusion_loop *c, struct actuator *a, double now)
+{
+	for (size_t i = 0; i < c->giveups.n; i++)
+		actuator_give_up(a, c->giveups.v[i].node, c->giveups.v[i].group,
+				 c->giveups.v[i].waited_s, TR_UNSCHEDULABLE, c->giveups.v[i].detail,
+				 now);
+	c->giveups.n = 0;
 }
 
 void fusion_loop_after(struct fusion_loop *c, const struct plan_input *p,

@@ -3,7 +3,8 @@
  * launches feed the startup model and the stuck rule), the agents' lease
  * reports per plan node for the keep rules, and the decisions fusion causes
  * (`keep` with reason recent_lease or reject_burst, once per node and idle
- * run; `fallback` for a stuck group).  Loop thread only. */
+ * run; `fallback` for a stuck group, reason timeout or unschedulable).
+ * Loop thread only. */
 #ifndef RAYSENSE_CONTROLLER_FUSION_LOOP_H
 #define RAYSENSE_CONTROLLER_FUSION_LOOP_H
 
@@ -26,6 +27,7 @@ struct fusion_loop_deps {
 struct fusion_loop {
 	struct fusion fusion;
 	struct fusion_notes notes;	/* this tick's */
+	struct fusion_giveups giveups;	/* this tick's unplaceable launches */
 	char kept_sig[2048];		/* nodes kept last tick (said once) */
 	int agents_fresh;		/* -1 unknown, 0 none, 1 some (said once) */
 	const struct controller_config *cfg;
@@ -44,6 +46,12 @@ struct actuator_observer fusion_loop_observer(struct fusion_loop *fl);
 /* Around the planner: adjust its input; filter its plan and record what
  * fusion did. */
 void fusion_loop_before(struct fusion_loop *fl, struct plan_input *p);
+/* After planning: the unschedulable rule (fusion.h fusion_unschedulable);
+ * may replace p's nodes and *out.  Then fusion_loop_stop_unplaceable stops
+ * the launches it gave up, before the plan is acted on. */
+void fusion_loop_unschedulable(struct fusion_loop *fl, struct plan_input *p,
+			       struct planner_output *out);
+void fusion_loop_stop_unplaceable(struct fusion_loop *fl, struct actuator *a, double now);
 void fusion_loop_after(struct fusion_loop *fl, const struct plan_input *p,
 		       struct planner_output *out);
 

@@ -171,6 +171,9 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 			rs_warn("cannot write the trace to %s", c->o.record_trace);
 		fusion_loop_before(&c->fusion, &p);
 		rc = planner_plan(&p.in, &out);
+		/* Not from a stale snapshot: a node may be ALIVE by now. */
+		if (!rc && !stale)
+			fusion_loop_unschedulable(&c->fusion, &p, &out);
 	}
 	if (rc) {
 		metrics_error(c->metrics, METRICS_ERR_PLANNER);
@@ -180,6 +183,7 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 	}
 	notes_cut(&c->notes, &out, c->metrics);
 	notes_infeasible(&c->notes, &p, &out, c->log, c->metrics);
+	fusion_loop_stop_unplaceable(&c->fusion, &c->act, t);
 	fusion_loop_after(&c->fusion, &p, &out);
 	actuator_apply(&c->act, &p, &out);
 	metrics_round(c->metrics, &p, &out, stale != NULL);

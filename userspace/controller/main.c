@@ -106,6 +106,8 @@ static void usage(FILE *out)
 		"  --stuck-factor K         a launch not ALIVE after K x its group's p95 startup is\n"
 		"                           given up and the group backed off (3)\n"
 		"  --backoff S              how long a stuck group is backed off (120)\n"
+		"  --unschedulable-grace S|off  a launch Unschedulable this long is given up at\n"
+		"                           once when another group takes its demand (10)\n"
 		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
 		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
@@ -158,7 +160,7 @@ enum {
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
-	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP,
+	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -214,6 +216,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "stuck-factor", required_argument, NULL, O_STUCK },
 		{ "backoff", required_argument, NULL, O_BACKOFF },
 		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
+		{ "unschedulable-grace", required_argument, NULL, O_UNSCHED },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
 		{ "probe-listen", required_argument, NULL, O_PROBE },
@@ -269,6 +272,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			break;
 		case O_BACKOFF: a->fusion.backoff_s = parse_secs("--backoff", optarg); break;
 		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
+		case O_UNSCHED:
+			a->fusion.unschedulable_grace_s = !strcmp(optarg, "off") ? -1 :
+				parse_secs("--unschedulable-grace", optarg);
+			break;
 		case O_TASKS_MAX:
 			if (rs_parse_long(optarg, 0, 100000000, &l))
 				rs_cli_usage_error(PROG, "bad --tasks-max-pending '%s' (0..1e8)", optarg);

@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char *const term_reason_names[TR_COUNT] = {
-	"idle", "max_per_type", "max_global", "launch_timeout",
+	"idle", "max_per_type", "max_global", "launch_timeout", "unschedulable",
 };
 
 enum worker_state { WS_DESIRED, WS_CURRENT, WS_PENDING, WS_COUNT };

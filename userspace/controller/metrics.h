@@ -23,7 +23,9 @@ enum metrics_error {
 };
 
 /* terminations_total{reason} */
-enum term_reason { TR_IDLE, TR_MAX_PER_TYPE, TR_MAX_GLOBAL, TR_LAUNCH_TIMEOUT, TR_COUNT };
+enum term_reason {
+	TR_IDLE, TR_MAX_PER_TYPE, TR_MAX_GLOBAL, TR_LAUNCH_TIMEOUT, TR_UNSCHEDULABLE, TR_COUNT
+};
 
 /* holding{reason}: why the controller holds (no scale-down). */
 enum hold_reason {

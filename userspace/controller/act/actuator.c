@@ -68,21 +68,36 @@ static bool provider_stop(struct actuator *a, const char *id)
 
 /* ---------------------------------------------------------------- reconcile */
 
+void actuator_give_up(struct actuator *a, const char *id, size_t g, double waited_s,
+		      enum term_reason why, const char *detail, double now)
+{
+	const char *type = g < a->d.config->group_count ? a->d.config->groups[g].name : "?";
+	cJSON *d = decision_new(DECISION_TERMINATE);
+	char msg[512];
+
+	cJSON_AddStringToObject(d, "type", type);
+	cJSON_AddStringToObject(d, "node", id);
+	if (why == TR_UNSCHEDULABLE) {
+		snprintf(msg, sizeof(msg), "terminate %s: Unschedulable %.0f s after launch (%.160s); "
+			 "another group takes its demand", id, waited_s, detail ? detail : "");
+		cJSON_AddStringToObject(d, "reason", "unschedulable");
+		cJSON_AddStringToObject(d, "unschedulable", detail ? detail : "");
+	} else {
+		snprintf(msg, sizeof(msg), "terminate %s: not ALIVE in Ray %.0f s after launch", id,
+			 waited_s);
+		cJSON_AddStringToObject(d, "reason", "launch_timeout");
+		cJSON_AddNumberToObject(d, "launch_timeout_s", actuator_launch_timeout(a, g));
+	}
+	provider_stop(a, id);
+	metrics_termination(a->d.metrics, g, why);
+	decision_record(a->d.log, d, msg, now);
+}
+
 static void expire_pending(struct actuator *a, const struct provider_node *pn, int g, double now)
 {
 	const struct actuator_observer *o = &a->d.obs;
-	cJSON *d = decision_new(DECISION_TERMINATE);
-	char msg[256];
 
-	snprintf(msg, sizeof(msg), "terminate %s: not ALIVE in Ray %.0f s after launch", pn->id,
-		 now - pn->launched_at);
-	cJSON_AddStringToObject(d, "type", pn->type);
-	cJSON_AddStringToObject(d, "node", pn->id);
-	cJSON_AddStringToObject(d, "reason", "launch_timeout");
-	cJSON_AddNumberToObject(d, "launch_timeout_s", actuator_launch_timeout(a, (size_t)g));
-	provider_stop(a, pn->id);
-	metrics_termination(a->d.metrics, (size_t)g, TR_LAUNCH_TIMEOUT);
-	decision_record(a->d.log, d, msg, now);
+	actuator_give_up(a, pn->id, (size_t)g, now - pn->launched_at, TR_LAUNCH_TIMEOUT, NULL, now);
 	if (o->gave_up)
 		o->gave_up(o->ctx, (size_t)g, pn->id, now - pn->launched_at, now);
 }

@@ -68,6 +68,14 @@ void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, doubl
 void actuator_apply(struct actuator *a, const struct plan_input *p,
 		    const struct planner_output *out);
 
+/* Stop launch id of group g, given up before it became ALIVE after
+ * waited_s: why is TR_LAUNCH_TIMEOUT (reconcile does it) or TR_UNSCHEDULABLE
+ * (fusion's unschedulable rule; detail = the scheduler's message).  A
+ * `terminate` decision with that reason, counted under it.  The observer's
+ * gave_up is not called here: it is the launch timeout's (reconcile). */
+void actuator_give_up(struct actuator *a, const char *id, size_t g, double waited_s,
+		      enum term_reason why, const char *detail, double now);
+
 /* The launch timeout of group g this tick (the observer's, or configured). */
 double actuator_launch_timeout(const struct actuator *a, size_t g);
 

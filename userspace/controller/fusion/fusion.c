@@ -16,6 +16,7 @@ void fusion_config_defaults(struct fusion_config *c)
 		.stuck_factor = 3,
 		.stuck_min_samples = 5,
 		.backoff_s = 120,
+		.unschedulable_grace_s = 10,
 		.idle_beta = 2,
 		.idle_max_s = 600,
 		.returned_window_s = 600,
@@ -29,25 +30,30 @@ int fusion_init(struct fusion *f, const struct fusion_config *cfg, size_t group_
 	f->group_count = group_count;
 	f->g = calloc(group_count + 1, sizeof(*f->g));
 	f->order = calloc(PLAN_FIRST_GROUP_TYPE + group_count, sizeof(*f->order));
-	return f->g && f->order ? 0 : -ENOMEM;
+	f->p50 = calloc(group_count + 1, sizeof(*f->p50));
+	return f->g && f->order && f->p50 ? 0 : -ENOMEM;
 }
 
 void fusion_fini(struct fusion *f)
 {
 	free(f->g);
 	free(f->order);
+	free(f->p50);
 	f->g = NULL;
 	f->order = NULL;
+	f->p50 = NULL;
 }
 
 int fusion_regroup(struct fusion *f, const int *map, size_t group_count)
 {
 	struct fusion_group *g = calloc(group_count + 1, sizeof(*g));
 	size_t *order = calloc(PLAN_FIRST_GROUP_TYPE + group_count, sizeof(*order));
+	double *p50 = calloc(group_count + 1, sizeof(*p50));
 
-	if (!g || !order) {
+	if (!g || !order || !p50) {
 		free(g);
 		free(order);
+		free(p50);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < group_count; i++)
@@ -56,6 +62,7 @@ int fusion_regroup(struct fusion *f, const int *map, size_t group_count)
 	fusion_fini(f);
 	f->g = g;
 	f->order = order;
+	f->p50 = p50;
 	f->group_count = group_count;
 	return 0;
 }
@@ -68,26 +75,30 @@ const char *fusion_note_kind_name(enum fusion_note_kind k)
 	case FUSION_KEEP_BURST:
 		return "reject_burst";
 	case FUSION_FALLBACK:
-		return "stuck_launch";
+		return "timeout";
 	case FUSION_ADAPTIVE_IDLE:
 		return "adaptive_idle";
+	case FUSION_FALLBACK_UNSCHEDULABLE:
+		return "unschedulable";
 	}
 	return "unknown";
 }
 
-static void note(struct fusion_notes *notes, enum fusion_note_kind kind, size_t group,
-		 const char *node, double value, double limit)
+static struct fusion_note *note(struct fusion_notes *notes, enum fusion_note_kind kind,
+				size_t group, const char *node, double value, double limit)
 {
 	struct fusion_note *n;
 
 	if (!notes || notes->n == FUSION_MAX_NOTES)
-		return;
+		return NULL;
 	n = &notes->v[notes->n++];
+	memset(n, 0, sizeof(*n));
 	n->kind = kind;
 	n->group = group;
 	snprintf(n->node, sizeof(n->node), "%s", node ? node : "");
 	n->value = value;
 	n->limit = limit;
+	return n;
 }
 
 /* ---------------------------------------------------------------- observations */
@@ -194,10 +205,10 @@ static void adapt_idle(struct fusion *f, struct plan_input *p, size_t g, double 
  * unmeasured group may be the fast one). */
 static void order_by_speed(struct fusion *f, struct plan_input *p)
 {
-	double p50[f->group_count + 1];
+	double *p50 = f->p50;	/* [group_count], sized with the group set */
 	size_t n = PLAN_FIRST_GROUP_TYPE + f->group_count;
 
-	if (p->in.node_type_count != n)
+	if (p->in.node_type_count != n || !p50)
 		return;
 	for (size_t g = 0; g < f->group_count; g++) {
 		struct startup_stats st;
@@ -245,6 +256,187 @@ static int group_of(const struct plan_input *p, const char *type)
 		if (!strcmp(p->types[t].name, type))
 			return (int)(t - PLAN_FIRST_GROUP_TYPE);
 	return -1;
+}
+
+/* ------------------------------------------------------- unschedulable fallback */
+
+/* A copy of what a trial changes in the plan input (types, nodes, refs). */
+struct saved_input {
+	struct planner_node_type *types;
+	struct planner_node *nodes;
+	struct node_ref *refs;
+	size_t node_count;
+};
+
+static int save_input(const struct plan_input *p, struct saved_input *s)
+{
+	size_t nt = p->in.node_type_count, nn = p->in.node_count;
+
+	if (!s->types && (!(s->types = malloc((nt + 1) * sizeof(*s->types))) ||
+			  !(s->nodes = malloc((nn + 1) * sizeof(*s->nodes))) ||
+			  !(s->refs = malloc((nn + 1) * sizeof(*s->refs)))))
+		return -ENOMEM;
+	memcpy(s->types, p->types, nt * sizeof(*s->types));
+	memcpy(s->nodes, p->nodes, nn * sizeof(*s->nodes));
+	memcpy(s->refs, p->refs, nn * sizeof(*s->refs));
+	s->node_count = nn;
+	return 0;
+}
+
+static void restore_input(struct plan_input *p, const struct saved_input *s)
+{
+	memcpy(p->types, s->types, p->in.node_type_count * sizeof(*s->types));
+	memcpy(p->nodes, s->nodes, s->node_count * sizeof(*s->nodes));
+	memcpy(p->refs, s->refs, s->node_count * sizeof(*s->refs));
+	p->in.node_count = s->node_count;
+}
+
+static void free_saved(struct saved_input *s)
+{
+	free(s->types);
+	free(s->nodes);
+	free(s->refs);
+}
+
+/* Remove node i, keeping the order; a provider node's id lives in its ref
+ * (plan_input.c), so it moves with it. */
+static void drop_node(struct plan_input *p, size_t i)
+{
+	for (size_t j = i; j + 1 < p->in.node_count; j++) {
+		bool own = p->nodes[j + 1].id == p->refs[j + 1].provider_id;
+
+		p->nodes[j] = p->nodes[j + 1];
+		p->refs[j] = p->refs[j + 1];
+		if (own)
+			p->nodes[j].id = p->refs[j].provider_id;
+	}
+	p->in.node_count--;
+}
+
+static bool unplaceable(const struct fusion *f, const struct plan_input *p, size_t i)
+{
+	const struct node_ref *r = &p->refs[i];
+
+	return r->kind == REF_PROVIDER && !r->dn && r->unschedulable_since > 0 &&
+	       p->now - r->unschedulable_since >= f->cfg.unschedulable_grace_s &&
+	       group_of(p, p->nodes[i].type) >= 0;
+}
+
+/* The candidates' ids, longest unplaceable first; how many (<= max). */
+static size_t candidates(const struct fusion *f, const struct plan_input *p,
+			 char (*ids)[PROVIDER_ID_MAX], size_t max)
+{
+	double since[FUSION_MAX_GIVEUPS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->in.node_count; i++) {
+		double t = p->refs[i].unschedulable_since;
+		size_t k;
+
+		if (!unplaceable(f, p, i) || (n == max && t >= since[n - 1]))
+			continue;
+		k = n < max ? n++ : n - 1;	/* full: the youngest makes room */
+		for (; k > 0 && since[k - 1] > t; k--) {
+			since[k] = since[k - 1];
+			memcpy(ids[k], ids[k - 1], PROVIDER_ID_MAX);
+		}
+		since[k] = t;
+		snprintf(ids[k], PROVIDER_ID_MAX, "%s", p->nodes[i].id);
+	}
+	return n;
+}
+
+static int node_index(const struct plan_input *p, const char *id)
+{
+	for (size_t i = 0; i < p->in.node_count; i++)
+		if (p->refs[i].kind == REF_PROVIDER && !strcmp(p->nodes[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+/* Nodes the trial launches beyond the plan on groups other than type
+ * `stuck`; *to = the first such type. */
+static int moved(const struct planner_output *plan, const struct planner_output *trial,
+		 size_t stuck, size_t *to)
+{
+	int n = 0;
+
+	for (size_t t = PLAN_FIRST_GROUP_TYPE; t < trial->launch_count && t < plan->launch_count;
+	     t++) {
+		int more = trial->launches[t].count - plan->launches[t].count;
+
+		if (t == stuck || more <= 0)
+			continue;
+		if (!n)
+			*to = t;
+		n += more;
+	}
+	return n;
+}
+
+static void gave_up_unplaceable(struct fusion *f, const struct plan_input *p, size_t g,
+				const struct node_ref *r, const char *id, size_t to,
+				struct fusion_giveups *gu, struct fusion_notes *notes)
+{
+	struct fusion_note *n;
+
+	f->g[g].backoff_until = p->now + f->cfg.backoff_s;
+	snprintf(gu->v[gu->n].node, sizeof(gu->v[gu->n].node), "%s", id);
+	gu->v[gu->n].group = g;
+	gu->v[gu->n].waited_s = r->launched_at > 0 ? p->now - r->launched_at : 0;
+	snprintf(gu->v[gu->n].detail, sizeof(gu->v[gu->n].detail), "%s", r->unschedulable);
+	n = note(notes, FUSION_FALLBACK_UNSCHEDULABLE, g, id, gu->v[gu->n].waited_s,
+		 f->cfg.backoff_s);
+	gu->n++;
+	if (!n)
+		return;
+	n->unschedulable_s = p->now - r->unschedulable_since;
+	snprintf(n->detail, sizeof(n->detail), "%s", r->unschedulable);
+	n->to_group = to - PLAN_FIRST_GROUP_TYPE;
+}
+
+int fusion_unschedulable(struct fusion *f, struct plan_input *p, struct planner_output *out,
+			 struct fusion_giveups *gu, struct fusion_notes *notes)
+{
+	char ids[FUSION_MAX_GIVEUPS][PROVIDER_ID_MAX];
+	struct saved_input saved = { 0 };
+	size_t n;
+	int rc = 0;
+
+	gu->n = 0;
+	if (!f->cfg.enabled || f->cfg.unschedulable_grace_s < 0)
+		return 0;
+	n = candidates(f, p, ids, FUSION_MAX_GIVEUPS);
+	for (size_t c = 0; c < n; c++) {
+		struct planner_output trial = { 0 };
+		int i = node_index(p, ids[c]), g;
+		struct node_ref ref;
+		size_t to = 0;
+
+		if (i < 0)
+			continue;
+		if ((rc = save_input(p, &saved)))
+			break;
+		ref = p->refs[i];
+		g = group_of(p, p->nodes[i].type);
+		drop_node(p, (size_t)i);
+		back_off(p, PLAN_FIRST_GROUP_TYPE + (size_t)g);
+		rc = planner_plan(&p->in, &trial);
+		if (rc || !moved(out, &trial, PLAN_FIRST_GROUP_TYPE + (size_t)g, &to)) {
+			/* No other group takes it: it waits (launch timeout). */
+			planner_output_free(&trial);
+			restore_input(p, &saved);
+			if (rc == -ENOMEM)
+				break;
+			rc = 0;
+			continue;
+		}
+		planner_output_free(out);
+		*out = trial;
+		gave_up_unplaceable(f, p, (size_t)g, &ref, ids[c], to, gu, notes);
+	}
+	free_saved(&saved);
+	return rc;
 }
 
 /* Why fusion keeps this idle node, or -1. */

@@ -15,6 +15,15 @@
  *    nothing more meanwhile, so its demand is planned onto the next feasible
  *    group, and the stuck node is stopped, so the total never exceeds what
  *    the demand needs;
+ *  - unschedulable fallback, the early stuck signal: a pending launch the
+ *    provider reports unplaceable (a pod Unschedulable) for at least
+ *    unschedulable_grace_s is given up at once -- but only when another
+ *    group takes its demand in the same plan: the plan is made again
+ *    without that launch and with its group backed off, and adopted only if
+ *    it launches more on some other group.  Otherwise the launch waits (a
+ *    node autoscaler may be adding a node for it; the launch timeout still
+ *    applies).  The stuck node is stopped in the tick its replacement is
+ *    launched, so the total stays what the demand needs;
  *  - faster group on ties: once every group's startup is measured, groups
  *    are offered to the planner fastest first (planner_input.type_order),
  *    so where Ray's scorer rates two groups equal the faster one wins;
@@ -42,6 +51,10 @@ struct fusion_config {
 	double stuck_factor;		/* default 3 */
 	size_t stuck_min_samples;	/* the model needs this many; default 5 */
 	double backoff_s;		/* default 120 */
+	/* An Unschedulable launch is a candidate for the fallback after this
+	 * long (default 10, kube-scheduler's longest retry back-off); < 0 =
+	 * Unschedulable is no signal. */
+	double unschedulable_grace_s;
 	double idle_beta;		/* default 2 */
 	double idle_max_s;		/* 0 = no adaptive idle timeout (default 600) */
 	double returned_window_s;	/* default 600 */
@@ -60,20 +73,40 @@ enum fusion_note_kind {
 	FUSION_KEEP_BURST,		/* an idle stop dropped: reject/spillback burst */
 	FUSION_FALLBACK,		/* a stuck launch given up, its group backed off */
 	FUSION_ADAPTIVE_IDLE,		/* a group's idle timeout raised */
+	FUSION_FALLBACK_UNSCHEDULABLE,	/* an unplaceable launch given up, its demand moved */
 };
 
 struct fusion_note {
 	enum fusion_note_kind kind;
 	size_t group;			/* worker group index */
-	char node[96];			/* the node, "" for a group-wide note */
+	char node[PROVIDER_ID_MAX];	/* the node, "" for a group-wide note */
 	double value;			/* seconds (lease age, timeout) or the rate */
 	double limit;			/* the bound it was compared with */
+	/* FUSION_FALLBACK_UNSCHEDULABLE: how long unplaceable, the provider's
+	 * reason, and the group that took the demand first. */
+	double unschedulable_s;
+	char detail[PROVIDER_WHY_MAX];
+	size_t to_group;
 };
 
 #define FUSION_MAX_NOTES 64
 
 struct fusion_notes {
 	struct fusion_note v[FUSION_MAX_NOTES];
+	size_t n;
+};
+
+/* The launches fusion gave up this tick for the unschedulable rule: the
+ * caller stops them (actuator_give_up) before it acts on the plan. */
+#define FUSION_MAX_GIVEUPS 8
+
+struct fusion_giveups {
+	struct {
+		char node[PROVIDER_ID_MAX];
+		size_t group;
+		double waited_s;	/* since the launch */
+		char detail[PROVIDER_WHY_MAX];
+	} v[FUSION_MAX_GIVEUPS];
 	size_t n;
 };
 
@@ -89,6 +122,7 @@ struct fusion {
 	struct fusion_group *g;		/* [group_count] */
 	size_t group_count;
 	size_t *order;			/* [PLAN_FIRST_GROUP_TYPE + group_count] */
+	double *p50;			/* [group_count], order_by_speed's scratch */
 };
 
 int fusion_init(struct fusion *f, const struct fusion_config *cfg, size_t group_count);
@@ -112,6 +146,15 @@ void fusion_startup_stats(const struct fusion *f, size_t group, struct startup_s
 
 /* ---- around the planner ---- */
 void fusion_adjust_input(struct fusion *f, struct plan_input *p, struct fusion_notes *notes);
+/* After planner_plan(&p->in, out), the unschedulable rule (top of this
+ * file): for each candidate, oldest first, at most FUSION_MAX_GIVEUPS a
+ * tick, plan again without it and with its group backed off; when that
+ * plan launches more on another group, adopt it (p loses the node, *out is
+ * the new plan), back the group off and list the node in *gu.  One more
+ * planner run per candidate, none without one.  0, or -ENOMEM with p and
+ * *out as the last adopted plan left them (consistent). */
+int fusion_unschedulable(struct fusion *f, struct plan_input *p, struct planner_output *out,
+			 struct fusion_giveups *gu, struct fusion_notes *notes);
 /* Drops the idle terminations the keep rules veto. */
 void fusion_filter_plan(struct fusion *f, const struct plan_input *p, struct planner_output *out,
 			const struct fusion_signals *sig, struct fusion_notes *notes);

@@ -83,6 +83,8 @@ static struct planner_node *add_node(struct plan_input *p, enum node_ref_kind ki
 		snprintf(r->provider_id, PROVIDER_ID_MAX, "%s", pn->id);
 		r->launched_at = pn->launched_at;
 		r->started_at = pn->started_at;
+		r->unschedulable_since = pn->unschedulable_since;
+		snprintf(r->unschedulable, sizeof(r->unschedulable), "%s", pn->unschedulable);
 	}
 	memset(n, 0, sizeof(*n));
 	n->id = pn ? r->provider_id : dn->node_id;

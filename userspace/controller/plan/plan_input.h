@@ -32,6 +32,8 @@ struct node_ref {
 	char provider_id[PROVIDER_ID_MAX];	/* "" unless REF_PROVIDER */
 	double launched_at;
 	double started_at;			/* provider_node.started_at */
+	double unschedulable_since;		/* provider_node's, and its message */
+	char unschedulable[PROVIDER_WHY_MAX];
 	const struct dash_node *dn;		/* the Ray node, NULL while pending */
 };
 

@@ -187,6 +187,53 @@ static double condition_time(const cJSON *status, const char *type)
 	return 0;
 }
 
+/* The scheduler's message, one line, cut short for a decision's text at a
+ * character boundary (rs_json_parse let only valid UTF-8 through). */
+static void copy_message(char *dst, size_t size, const char *msg)
+{
+	size_t i = 0;
+
+	while (msg && *msg) {
+		unsigned char c = (unsigned char)*msg;
+		size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+		if (i + len >= size || strnlen(msg, len) < len)
+			break;
+		for (size_t k = 0; k < len; k++)
+			dst[i++] = len == 1 && c < 0x20 ? ' ' : msg[k];
+		msg += len;
+	}
+	dst[i] = '\0';
+}
+
+/* PodScheduled False with reason Unschedulable: the scheduler tried and
+ * found no node.  Since its lastTransitionTime (else the pod's creation),
+ * unless a preemption is already under way for the pod
+ * (status.nominatedNodeName): then it will be placed once the victims
+ * are gone. */
+static void parse_unschedulable(const cJSON *status, struct kuberay_pod *p)
+{
+	const cJSON *c;
+	const char *nominated = rs_json_opt_str(status, "nominatedNodeName");
+
+	if (nominated && *nominated)
+		return;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions")) {
+		const char *t = rs_json_opt_str(c, "type"), *st = rs_json_opt_str(c, "status");
+		const char *why = rs_json_opt_str(c, "reason");
+
+		if (!t || !st || !why || strcmp(t, "PodScheduled") || strcmp(st, "False") ||
+		    strcmp(why, "Unschedulable"))
+			continue;
+		p->unschedulable_since = time_field(rs_json_opt_str(c, "lastTransitionTime"));
+		if (p->unschedulable_since <= 0)
+			p->unschedulable_since = p->created;
+		copy_message(p->unschedulable, sizeof(p->unschedulable),
+			     rs_json_opt_str(c, "message"));
+		return;
+	}
+}
+
 static void parse_pod(const cJSON *item, struct kuberay_pod *p)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
@@ -204,6 +251,8 @@ static void parse_pod(const cJSON *item, struct kuberay_pod *p)
 	p->created = time_field(rs_json_opt_str(meta, "creationTimestamp"));
 	p->scheduled = condition_time(status, "PodScheduled");
 	p->ready = condition_time(status, "ContainersReady");
+	if (!p->scheduled)
+		parse_unschedulable(status, p);
 }
 
 int kuberay_parse_pods(const char *body, size_t len, struct kuberay_pod **pods, size_t *count,

@@ -18,6 +18,7 @@
 
 #define PROVIDER_ID_MAX 96
 #define PROVIDER_ERR_LEN 256
+#define PROVIDER_WHY_MAX 160
 
 struct provider_node {
 	char id[PROVIDER_ID_MAX];	/* == Ray node name */
@@ -28,6 +29,13 @@ struct provider_node {
 	 * the pod was scheduled); 0 = not yet.  Ray's startup follows. */
 	double started_at;
 	double stop_requested_at;	/* UNIX time; 0 = not stopping */
+	/* Since when the machine cannot be placed (kuberay: the pod's
+	 * PodScheduled condition is False with reason Unschedulable, from its
+	 * lastTransitionTime; not while a preemption is under way for it),
+	 * UNIX time; 0 = not known to be unplaceable.  `unschedulable` is the
+	 * scheduler's message, cut short.  Fusion's early stuck signal. */
+	double unschedulable_since;
+	char unschedulable[PROVIDER_WHY_MAX];
 };
 
 struct provider;

@@ -229,9 +229,14 @@ static int rebuild_nodes(struct kuberay *k)
 		/* The id is what the controller matches against Ray's node name,
 		 * which for a KubeRay pod is its IP (ray start's default); until
 		 * the pod has an IP it is the pod name. */
-		if (g && push_node(k, p->ip[0] ? p->ip : p->name, p->group, p->created,
-				   p->scheduled, stopping ? now : 0))
+		if (!g)
+			continue;
+		if (push_node(k, p->ip[0] ? p->ip : p->name, p->group, p->created, p->scheduled,
+			      stopping ? now : 0))
 			return -ENOMEM;
+		k->nodes[k->node_count - 1].unschedulable_since = p->unschedulable_since;
+		snprintf(k->nodes[k->node_count - 1].unschedulable, PROVIDER_WHY_MAX, "%s",
+			 p->unschedulable);
 	}
 	for (size_t i = 0; i < k->group_count; i++) {
 		const struct kuberay_group *g = &k->groups[i];
@@ -969,6 +974,10 @@ static cJSON *pod_json(struct kuberay *k, const struct kuberay_pod *p)
 	cJSON_AddStringToObject(o, "host_ip", p->host_ip);
 	cJSON_AddStringToObject(o, "phase", p->phase);
 	cJSON_AddBoolToObject(o, "deleting", p->deleting);
+	if (p->unschedulable_since > 0) {
+		cJSON_AddNumberToObject(o, "unschedulable_since", p->unschedulable_since);
+		cJSON_AddStringToObject(o, "unschedulable", p->unschedulable);
+	}
 	t = cJSON_AddObjectToObject(o, "startup_s");
 	cJSON_AddNumberToObject(t, "created_at", p->created);
 	add_since(t, phase_names[PHASE_SCHEDULE], p->created, p->scheduled);

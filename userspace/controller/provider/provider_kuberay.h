@@ -62,6 +62,9 @@ struct kuberay_pod {
 	bool deleting;			/* metadata.deletionTimestamp set */
 	/* Startup timeline, UNIX seconds (0 = not yet). */
 	double created, scheduled, ready, ray_alive;
+	/* Not scheduled, PodScheduled False/Unschedulable (provider_node). */
+	double unschedulable_since;
+	char unschedulable[PROVIDER_WHY_MAX];
 };
 
 /* One workerGroupSpecs entry as last read, plus our queued intent. */
