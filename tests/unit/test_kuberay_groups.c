@@ -280,8 +280,8 @@ static void test_fusion_follows(void)
 	f.g[1].backoff_until = 7;
 	fusion_node_alive(&f, 1, 12.5);
 	CHECK(fusion_regroup(&f, map, 2) == 0 && f.group_count == 2, "regroup");
-	CHECK(f.g[0].backoff_until == 0 && f.g[0].startup.count == 0, "a new group starts empty");
-	CHECK(f.g[1].backoff_until == 7 && f.g[1].startup.count == 1, "alpha kept its state");
+	CHECK(f.g[0].backoff_until == 0 && f.g[0].startup.src[STARTUP_SRC_CONTROLLER].count == 0, "a new group starts empty");
+	CHECK(f.g[1].backoff_until == 7 && f.g[1].startup.src[STARTUP_SRC_CONTROLLER].count == 1, "alpha kept its state");
 	fusion_fini(&f);
 }
 

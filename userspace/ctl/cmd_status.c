@@ -111,6 +111,22 @@ static double num(const cJSON *o, const char *k, double dflt)
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* One line per startup source: its sample count and percentiles. */
+static void print_sources(const cJSON *srcs)
+{
+	const cJSON *s;
+
+	cJSON_ArrayForEach(s, srcs) {
+		double n = num(s, "samples", 0);
+
+		printf("  %-16s %-5s   %-10s %g samples", "", "", s->string ? s->string : "?", n);
+		if (n > 0)
+			printf(": p50 %.1fs p90 %.1fs p95 %.1fs", num(s, "p50_s", 0),
+			       num(s, "p90_s", 0), num(s, "p95_s", 0));
+		printf("\n");
+	}
+}
+
 static void print_fusion(const cJSON *st)
 {
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(st, "fusion"), *g;
@@ -125,16 +141,18 @@ static void print_fusion(const cJSON *st)
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(f, "groups")) {
 		double n = num(g, "startup_samples", 0), off = num(g, "backed_off_s", 0);
 
-		printf("  %-16s startup", str(g, "type", "?"));
+		printf("  %-16s %-5s startup", str(g, "type", "?"), str(g, "platform", "?"));
 		if (n > 0)
-			printf(" p50 %.1fs p90 %.1fs p95 %.1fs (%g samples)", num(g, "startup_p50_s", 0),
-			       num(g, "startup_p90_s", 0), num(g, "startup_p95_s", 0), n);
+			printf(" p50 %.1fs p90 %.1fs p95 %.1fs (%g samples, %s)",
+			       num(g, "startup_p50_s", 0), num(g, "startup_p90_s", 0),
+			       num(g, "startup_p95_s", 0), n, str(g, "startup_source", "?"));
 		else
 			printf(" not measured yet");
 		printf(", idle timeout %gs", num(g, "idle_timeout_s", 0));
 		if (off > 0)
 			printf(", BACKED OFF %.0fs more", off);
 		printf("\n");
+		print_sources(cJSON_GetObjectItemCaseSensitive(g, "startup_sources"));
 	}
 }
 
