@@ -158,6 +158,37 @@ out:
 	free(workers);
 }
 
+/* A push as the agent sends it (push.c): a `ray start` node's timeline
+ * and a pod's next to it (seeds the signals fuzz target too). */
+static void test_agent_push(void)
+{
+	static const char push[] =
+		"{\"schema_version\":1,\"agent_version\":\"0.1.0\",\"seq\":3,"
+		"\"taken_unix_ms\":1764900000000,\"interval_seconds\":1,\"push_dropped_total\":0,"
+		"\"node\":{\"node_name\":\"ecs-1\",\"hostname\":\"ecs-1\"},\"histograms\":[],"
+		"\"values\":[],\"workers\":[{\"raylet_pid\":4242,\"ray_node_id\":\"f00d\","
+		"\"busy_workers\":0,\"idle_workers\":1,\"seconds_since_busy\":null}],"
+		"\"timelines\":[{\"timeline\":\"pid:4200\",\"pod_uid\":\"\",\"raylet_pid\":4242,"
+		"\"phases_unix_seconds\":{\"cgroup_created\":null,\"first_exec\":1764899990.25,"
+		"\"raylet_exec\":1764899991,\"raylet_listen\":1764899992.5,"
+		"\"gcs_connected\":1764899993.75},\"phases_seconds\":{\"cgroup_created\":null,"
+		"\"first_exec\":0,\"raylet_exec\":0.75,\"raylet_listen\":2.25,"
+		"\"gcs_connected\":3.5}},{\"timeline\":\"1d2c3b4a-0000-4000-8000-000000000001\","
+		"\"pod_uid\":\"1d2c3b4a-0000-4000-8000-000000000001\",\"raylet_pid\":0,"
+		"\"phases_unix_seconds\":{\"cgroup_created\":1764899000,\"first_exec\":null,"
+		"\"raylet_exec\":null,\"raylet_listen\":null,\"gcs_connected\":null},"
+		"\"phases_seconds\":{\"cgroup_created\":0,\"first_exec\":null,\"raylet_exec\":null,"
+		"\"raylet_listen\":null,\"gcs_connected\":null}}]}";
+	struct signals *s = signals_new();
+	char err[256] = "";
+	double sec = -1;
+
+	CHECK(s && signals_ingest(s, push, strlen(push), 50, err, sizeof(err)) == 0, "%s", err);
+	CHECK(s && signals_node_startup(s, "f00d", 51, 30, &sec) && sec == 3.5,
+	      "the ray start node took 3.5 s: %g", sec);
+	signals_free(s);
+}
+
 /* Through the signals table: fresh snapshots only; a bad timeline refuses
  * the snapshot and the agent's previous one stays. */
 static void test_signals(void)
@@ -193,6 +224,7 @@ int main(void)
 {
 	test_table();
 	test_bounds();
+	test_agent_push();
 	test_signals();
 	CHECK_EXIT();
 }
