@@ -12,6 +12,7 @@ GCS connected), shown per group with its platform (local) in the status.
 Needs root and BTF (the agent); one Ray head, the local provider."""
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -80,7 +81,7 @@ def startup_learned(ctl):
     return None
 
 
-def check_startup_sources(ctl):
+def check_startup_sources(ctl, bin):
     st, g = ctl.wait(lambda: startup_learned(ctl), 30, "startup samples from the agent and the controller")
     types = {t["name"]: t for t in st["node_types"]}
     assert types["w1"]["platform"] == "local" and g["platform"] == "local", (types, g)
@@ -98,6 +99,15 @@ def check_startup_sources(ctl):
     for src in ("controller", "agent"):
         line = f'raysense_controller_startup_seconds_count{{type="w1",platform="local",source="{src}"}} 1\n'
         assert line in m, (line, [l for l in m.splitlines() if "startup_seconds_count" in l])
+    # raysensectl status shows the platform and the samples per source.
+    out = subprocess.run([bin("raysensectl"), "status", "--url", ctl.url], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    row = next((i for i, l in enumerate(lines) if l.split()[:3] == ["w1", "local", "startup"]), None)
+    assert row is not None and "(1 samples, controller)" in lines[row], out.stdout
+    assert lines[row + 1].split()[:3] == ["controller", "1", "samples:"], out.stdout
+    assert lines[row + 2].split()[:3] == ["agent", "1", "samples:"], out.stdout
     print(f"\nstartup w1 (local): controller {ctl_src['p50_s']} s, agent {agent_src['p50_s']} s")
 
 
@@ -106,7 +116,7 @@ def test_recent_lease_keeps_a_node_that_ray_would_stop(fresh_ray_cluster, bin, t
     try:
         lease_keeps = [k for k in keeps if k.get("reason") == "recent_lease"]
         assert lease_keeps, f"no keep for a recent lease; keeps={keeps} terms={terms}"
-        check_startup_sources(ctl)
+        check_startup_sources(ctl, bin)
         assert len(launches) == 1, f"the one worker should have served every task: {launches}"
         assert not terms, f"stopped while it still served leases: {terms}"
         ctl.wait(lambda: ctl.actions("terminate"), KEEP_S + IDLE_S + 30,

@@ -43,6 +43,13 @@ static const char *str(const cJSON *o, const char *k, const char *dflt)
 	return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
+static double num(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
 static char *compact(const cJSON *o)
 {
 	return o ? cJSON_PrintUnformatted(o) : strdup("-");
@@ -56,10 +63,10 @@ static void print_types(const cJSON *st)
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(st, "node_types")) {
 		char *res = compact(cJSON_GetObjectItemCaseSensitive(t, "resources"));
 
-		printf("  %-16s %-28s min %d max %d idle %gs\n", str(t, "name", "?"), res,
-		       cJSON_GetObjectItemCaseSensitive(t, "min_workers")->valueint,
-		       cJSON_GetObjectItemCaseSensitive(t, "max_workers")->valueint,
-		       cJSON_GetObjectItemCaseSensitive(t, "idle_timeout_s")->valuedouble);
+		/* A member missing or of another type prints as -1, never a crash. */
+		printf("  %-16s %-5s %-28s min %g max %g idle %gs\n", str(t, "name", "?"),
+		       str(t, "platform", "?"), res, num(t, "min_workers", -1),
+		       num(t, "max_workers", -1), num(t, "idle_timeout_s", -1));
 		free(res);
 	}
 }
@@ -102,13 +109,6 @@ static void print_demand_plan(const cJSON *st)
 	free(pgs);
 	free(req);
 	free(plan);
-}
-
-static double num(const cJSON *o, const char *k, double dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 /* One line per startup source: its sample count and percentiles. */
