@@ -189,7 +189,7 @@ def check_operator_values(prom, range_s):
     assert scalar(prom, 'raysense_controller_holding{reason="none"}') == 1
     # The launch may fall before the range's first scrape (increase() is then
     # 0 and the quantile NaN): the total and the count are what was seen.
-    n = scalar(prom, "sum(raysense_controller_startup_seconds_count)")
-    mean = scalar(prom, "sum(raysense_controller_startup_seconds_sum)") / n if n else float("nan")
+    n = scalar(prom, 'sum(raysense_controller_startup_seconds_count{source="controller"})')
+    mean = scalar(prom, 'sum(raysense_controller_startup_seconds_sum{source="controller"})') / n if n else float("nan")
     assert n >= 1 and 0 < mean < 120, (n, mean)
     print(f"operator: peak workers {peak}, launch to ALIVE mean {mean:.1f} s over {n:.0f} launch(es)")

@@ -5,10 +5,14 @@ for a new node); the agent's lease counts show it served a lease within
 --keep-after-lease, so raysense keeps it (a `keep` decision with reason
 `recent_lease`) and stops it only once the tasks end.  The same workload
 with --signals off stops the node between tasks: the decision changed.
+With the agent running, the worker's startup is learned from both sources:
+the controller's launch -> ALIVE and the agent's pushed timeline (start ->
+GCS connected), shown per group with its platform (local) in the status.
 
 Needs root and BTF (the agent); one Ray head, the local provider."""
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -64,11 +68,55 @@ def run(cluster, bin, tmp_path, signals):
         shutil.rmtree(pins, ignore_errors=True)
 
 
+def startup_learned(ctl):
+    """The w1 group's startup model once it has both sources, else None."""
+    st = ctl.status()
+    groups = (st.get("fusion") or {}).get("groups") or []
+    g = next((g for g in groups if g.get("type") == "w1"), None)
+    if not g:
+        return None
+    src = g.get("startup_sources") or {}
+    if src.get("controller", {}).get("samples", 0) >= 1 and src.get("agent", {}).get("samples", 0) >= 1:
+        return st, g
+    return None
+
+
+def check_startup_sources(ctl, bin):
+    st, g = ctl.wait(lambda: startup_learned(ctl), 30, "startup samples from the agent and the controller")
+    types = {t["name"]: t for t in st["node_types"]}
+    assert types["w1"]["platform"] == "local" and g["platform"] == "local", (types, g)
+    ctl_src, agent_src = g["startup_sources"]["controller"], g["startup_sources"]["agent"]
+    # One worker launched and started once: one sample each, never the
+    # same timeline twice however many pushes repeat it.
+    assert ctl_src["samples"] == 1 and agent_src["samples"] == 1, g
+    # The model is the controller's; the agent's timeline starts at the
+    # worker's `ray start` exec (after the launch) and ends at its GCS
+    # connection (before Ray lists it ALIVE, which the controller sees at
+    # its next 1 s fetch), so it is the shorter.
+    assert g["startup_source"] == "controller" and g["startup_p50_s"] == ctl_src["p50_s"], g
+    assert 0 < agent_src["p50_s"] <= ctl_src["p50_s"] + 0.5, g
+    m = ctl.metrics()
+    for src in ("controller", "agent"):
+        line = f'raysense_controller_startup_seconds_count{{type="w1",platform="local",source="{src}"}} 1\n'
+        assert line in m, (line, [l for l in m.splitlines() if "startup_seconds_count" in l])
+    # raysensectl status shows the platform and the samples per source.
+    out = subprocess.run([bin("raysensectl"), "status", "--url", ctl.url], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    row = next((i for i, l in enumerate(lines) if l.split()[:3] == ["w1", "local", "startup"]), None)
+    assert row is not None and "(1 samples, controller)" in lines[row], out.stdout
+    assert lines[row + 1].split()[:3] == ["controller", "1", "samples:"], out.stdout
+    assert lines[row + 2].split()[:3] == ["agent", "1", "samples:"], out.stdout
+    print(f"\nstartup w1 (local): controller {ctl_src['p50_s']} s, agent {agent_src['p50_s']} s")
+
+
 def test_recent_lease_keeps_a_node_that_ray_would_stop(fresh_ray_cluster, bin, tmp_path):
     launches, terms, keeps, ctl = run(fresh_ray_cluster, bin, tmp_path, "on")
     try:
         lease_keeps = [k for k in keeps if k.get("reason") == "recent_lease"]
         assert lease_keeps, f"no keep for a recent lease; keeps={keeps} terms={terms}"
+        check_startup_sources(ctl, bin)
         assert len(launches) == 1, f"the one worker should have served every task: {launches}"
         assert not terms, f"stopped while it still served leases: {terms}"
         ctl.wait(lambda: ctl.actions("terminate"), KEEP_S + IDLE_S + 30,

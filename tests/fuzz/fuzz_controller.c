@@ -1,6 +1,6 @@
 /* fuzz_controller.c -- libFuzzer targets for the controller's other inputs:
- * agent pushes (signals.c; a gzip body is inflated first, as the HTTP
- * server does), scenario documents (scenario.c) and the config file
+ * agent pushes (signals.c with its lease and startup-timeline reports; a
+ * gzip body is inflated first, as the HTTP server does), scenario documents (scenario.c) and the config file
  * (config.c). */
 #include "fuzz.h"
 
@@ -35,6 +35,7 @@ void fuzz_signals(const uint8_t *data, size_t size)
 	signals_ingest(s, plain ? plain : BODY(data), len, now, err, sizeof(err));
 	free(plain);
 	signals_busy_hint(s, "abc", now, 10, &busy, &age);
+	signals_node_startup(s, "abc", now, 10, &age);
 	cJSON_Delete(signals_to_json(s, now));
 }
 

@@ -58,6 +58,7 @@ RULES = [  # (unit test file, needle, target)
     ("test_kuberay.c", b'"items"', "kuberay_pods"),
     ("test_kuberay.c", b"resourceVersion", "lease"),
     ("test_controller_api.c", b"schema_version", "signals"),
+    ("test_startup_report.c", b"schema_version", "signals"),
     ("test_controller_api.c", b"worker_groups", "config"),
     ("test_scenario.c", b"{", "scenario"),
     ("test_raylet_parse.c", b"--", "raylet_argv"),

@@ -394,19 +394,87 @@ static void test_unsched_backoff_expiry(void)
 
 static void test_percentiles(void)
 {
-	struct startup_group g = { .n = 0 };
+	struct startup_group g = { 0 };
+	const struct startup_series *c = &g.src[STARTUP_SRC_CONTROLLER];
 	struct startup_stats st;
 
 	for (int i = 1; i <= 100; i++)
-		startup_add(&g, i);
+		startup_add(&g, STARTUP_SRC_CONTROLLER, i);
 	startup_stats(&g, &st);
 	CHECK(st.n == STARTUP_SAMPLES, "keeps the last %d", STARTUP_SAMPLES);
 	CHECK(st.p50 == 68 && st.p90 == 94 && st.p95 == 97, "nearest rank over 37..100: %g %g %g",
 	      st.p50, st.p90, st.p95);
-	CHECK(g.count == 100 && g.hist[STARTUP_BUCKETS - 1] + g.hist[STARTUP_BUCKETS] == 0 &&
-	      g.hist[0] == 1, "histogram counts every sample");
-	startup_add(&g, -1);
-	CHECK(g.count == 100, "a negative sample is ignored");
+	CHECK(c->count == 100 && c->hist[STARTUP_BUCKETS - 1] + c->hist[STARTUP_BUCKETS] == 0 &&
+	      c->hist[0] == 1, "histogram counts every sample");
+	startup_add(&g, STARTUP_SRC_CONTROLLER, -1);
+	CHECK(c->count == 100, "a negative sample is ignored");
+	startup_add(&g, STARTUP_SRC_CONTROLLER, 0.0 / 0.0);
+	startup_add(&g, STARTUP_SRC_CONTROLLER, 1.0 / 0.0);
+	startup_add(&g, (enum startup_source)7, 5);
+	CHECK(c->count == 100 && g.src[STARTUP_SRC_AGENT].count == 0,
+	      "NaN, infinity and an unknown source are ignored");
+}
+
+/* The model is the controller's samples when it has any, else the agent's;
+ * each source keeps its own. */
+static void test_sources(void)
+{
+	static const struct {
+		const char *name;
+		double ctl[3], agent[3];	/* 0 = none */
+		size_t want_n;
+		enum startup_source want_src;
+		double want_p50;
+	} cases[] = {
+		{ "none", { 0 }, { 0 }, 0, STARTUP_SRC_AGENT, 0 },
+		{ "agent only", { 0 }, { 4, 6, 5 }, 3, STARTUP_SRC_AGENT, 5 },
+		{ "controller only", { 30, 10, 20 }, { 0 }, 3, STARTUP_SRC_CONTROLLER, 20 },
+		{ "both: the controller's win", { 40, 41, 0 }, { 4, 5, 6 }, 2,
+		  STARTUP_SRC_CONTROLLER, 40 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct startup_group g = { 0 };
+		struct startup_stats st, sa;
+
+		for (int k = 0; k < 3; k++) {
+			if (cases[i].ctl[k] > 0)
+				startup_add(&g, STARTUP_SRC_CONTROLLER, cases[i].ctl[k]);
+			if (cases[i].agent[k] > 0)
+				startup_add(&g, STARTUP_SRC_AGENT, cases[i].agent[k]);
+		}
+		startup_stats(&g, &st);
+		CHECK(st.n == cases[i].want_n && st.p50 == cases[i].want_p50 &&
+		      (!st.n || st.source == cases[i].want_src),
+		      "%s: n %zu p50 %g source %d", cases[i].name, st.n, st.p50, st.source);
+		startup_series_stats(&g.src[STARTUP_SRC_AGENT], &sa);
+		CHECK(sa.n == (size_t)((cases[i].agent[0] > 0) + (cases[i].agent[1] > 0) +
+				       (cases[i].agent[2] > 0)), "%s: the agent's samples kept apart",
+		      cases[i].name);
+	}
+}
+
+/* fusion_agent_startup feeds the agent source of the group only. */
+static void test_agent_feed(void)
+{
+	struct fusion_config cfg;
+	struct fusion f;
+
+	fusion_config_defaults(&cfg);
+	CHECK(fusion_init(&f, &cfg, 2) == 0, "init");
+	for (int i = 0; i < 5; i++)
+		fusion_agent_startup(&f, 1, 4);
+	fusion_agent_startup(&f, 2, 4);		/* no such group: ignored */
+	CHECK(f.g[1].startup.src[STARTUP_SRC_AGENT].count == 5 &&
+	      f.g[1].startup.src[STARTUP_SRC_CONTROLLER].count == 0 &&
+	      f.g[0].startup.src[STARTUP_SRC_AGENT].count == 0, "agent samples in group 1 only");
+	CHECK(fusion_launch_timeout(&f, 1, 180) == 12, "agent-only model: 3 x p95 4 s = %g",
+	      fusion_launch_timeout(&f, 1, 180));
+	for (int i = 0; i < 5; i++)
+		fusion_node_alive(&f, 1, 50);
+	CHECK(fusion_launch_timeout(&f, 1, 180) == 150, "the controller's samples win: %g",
+	      fusion_launch_timeout(&f, 1, 180));
+	fusion_fini(&f);
 }
 
 int main(void)
@@ -423,5 +491,7 @@ int main(void)
 		run_unsched_case(&unsched_cases[i]);
 	test_unsched_backoff_expiry();
 	test_percentiles();
+	test_sources();
+	test_agent_feed();
 	CHECK_EXIT();
 }

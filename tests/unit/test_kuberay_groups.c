@@ -255,6 +255,169 @@ static void test_merge(void)
 	kuberay_spec_free(&s);
 }
 
+/* ---------------------------------------------------------------- platform */
+
+#define VK "\"virtual-kubelet\""
+#define AFF(op, vals) "\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnored" \
+	"DuringExecution\":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"type\"," \
+	"\"operator\":\"" op "\",\"values\":" vals "}]}]}}}"
+
+#define CONTAINER "\"containers\":[{\"name\":\"ray\",\"resources\":{\"limits\":{\"cpu\":\"1\"}}}]"
+
+/* The group's platform from its pod template, as ACK users mark ECI. */
+static void test_platform_table(void)
+{
+	static const struct {
+		const char *label;
+		const char *meta;	/* template.metadata (JSON), NULL = none */
+		const char *spec;	/* template.spec members besides containers */
+		enum group_platform want;
+	} cases[] = {
+		{ "eci label", "{\"labels\":{\"alibabacloud.com/eci\":\"true\"}}", "", PLATFORM_ECI },
+		{ "eci label false", "{\"labels\":{\"alibabacloud.com/eci\":\"false\"}}", "",
+		  PLATFORM_ECS },
+		{ "eci label a bool", "{\"labels\":{\"alibabacloud.com/eci\":true}}", "", PLATFORM_ECS },
+		{ "eci label null", "{\"labels\":{\"alibabacloud.com/eci\":null}}", "", PLATFORM_ECS },
+		{ "labels garbage", "{\"labels\":[\"alibabacloud.com/eci\"]}", "", PLATFORM_ECS },
+		{ "metadata null", "null", "", PLATFORM_ECS },
+		{ "nodeSelector", NULL, "\"nodeSelector\":{\"type\":" VK "},", PLATFORM_ECI },
+		{ "nodeSelector other", NULL, "\"nodeSelector\":{\"type\":\"ecs\"},", PLATFORM_ECS },
+		{ "nodeSelector null", NULL, "\"nodeSelector\":null,", PLATFORM_ECS },
+		{ "nodeSelector number", NULL, "\"nodeSelector\":{\"type\":7},", PLATFORM_ECS },
+		{ "affinity In", NULL, AFF("In", "[\"x\"," VK "]") ",", PLATFORM_ECI },
+		{ "affinity NotIn (the ECS example)", NULL, AFF("NotIn", "[" VK "]") ",",
+		  PLATFORM_ECS },
+		{ "affinity values garbage", NULL, AFF("In", "\"virtual-kubelet\"") ",", PLATFORM_ECS },
+		{ "affinity terms null", NULL, "\"affinity\":{\"nodeAffinity\":{\"required"
+		  "DuringSchedulingIgnoredDuringExecution\":{\"nodeSelectorTerms\":null}}},",
+		  PLATFORM_ECS },
+		{ "toleration", NULL, "\"tolerations\":[{\"key\":\"virtual-kubelet.io/provider\","
+		  "\"operator\":\"Equal\",\"value\":\"alibabacloud\",\"effect\":\"NoSchedule\"}],",
+		  PLATFORM_ECI },
+		{ "toleration Exists", NULL, "\"tolerations\":[{\"key\":\"other\"},"
+		  "{\"key\":\"virtual-kubelet.io/provider\",\"operator\":\"Exists\"}],", PLATFORM_ECI },
+		{ "toleration of everything", NULL, "\"tolerations\":[{\"operator\":\"Exists\"}],",
+		  PLATFORM_ECS },
+		{ "tolerations garbage", NULL, "\"tolerations\":{\"key\":"
+		  "\"virtual-kubelet.io/provider\"},", PLATFORM_ECS },
+		{ "toleration key null", NULL, "\"tolerations\":[{\"key\":null},7,null],",
+		  PLATFORM_ECS },
+		{ "none", NULL, "", PLATFORM_ECS },
+	};
+	static const char *const garbage_templates[] = { "null", "\"eci\"", "[]", "{\"spec\":7}" };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char group[1024], err[256] = "";
+		struct kuberay_spec s;
+		cJSON *o;
+
+		snprintf(group, sizeof(group), "{\"groupName\":\"g\",\"maxReplicas\":2,\"template\":"
+			 "{%s%s%s\"spec\":{%s" CONTAINER "}}}", cases[i].meta ? "\"metadata\":" : "",
+			 cases[i].meta ? cases[i].meta : "", cases[i].meta ? "," : "", cases[i].spec);
+		o = cJSON_Parse(group);
+		CHECK(o && kuberay_group_platform(o) == cases[i].want, "%s: platform %s, want %s",
+		      cases[i].label, config_platform_name(kuberay_group_platform(o)),
+		      config_platform_name(cases[i].want));
+		cJSON_Delete(o);
+		/* The same through the RayCluster parser. */
+		CHECK(parse_doc("", group, &s, err) == 0 && s.cfg.group_count == 1 &&
+		      s.cfg.groups[0].platform == cases[i].want, "%s: parsed %s (%s%s)",
+		      cases[i].label, s.cfg.group_count ? config_platform_name(s.cfg.groups[0].platform)
+							: "no group", err, s.notes);
+		kuberay_spec_free(&s);
+	}
+	for (size_t i = 0; i < sizeof(garbage_templates) / sizeof(garbage_templates[0]); i++) {
+		char group[256];
+		cJSON *o;
+
+		snprintf(group, sizeof(group), "{\"groupName\":\"g\",\"template\":%s}",
+			 garbage_templates[i]);
+		o = cJSON_Parse(group);
+		CHECK(o && kuberay_group_platform(o) == PLATFORM_ECS, "template %s: ecs",
+		      garbage_templates[i]);
+		cJSON_Delete(o);
+	}
+	CHECK(kuberay_group_platform(NULL) == PLATFORM_ECS, "no group object: ecs");
+}
+
+/* The operator's "platform" wins over the pod template's, with a note. */
+static void test_platform_merge(void)
+{
+	struct controller_config u, out;
+	struct kuberay_spec s;
+	char err[256], notes[1024] = "";
+
+	CHECK(parse_doc("", "{\"groupName\":\"a\",\"maxReplicas\":2," LIM_CPU2 "},"
+			"{\"groupName\":\"b\",\"maxReplicas\":2,\"template\":{\"metadata\":{\"labels\":"
+			"{\"alibabacloud.com/eci\":\"true\"}},\"spec\":{\"containers\":[{\"name\":\"ray\","
+			"\"resources\":{\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}}]}}}", &s, err) == 0,
+	      "%s", err);
+	CHECK(s.cfg.group_count == 2 && s.cfg.groups[0].platform == PLATFORM_ECS &&
+	      s.cfg.groups[1].platform == PLATFORM_ECI, "a ecs, b eci from the template");
+	user_config(&u, "{\"worker_groups\":[{\"name\":\"a\",\"platform\":\"eci\"},"
+		    "{\"name\":\"b\",\"platform\":\"eci\"}]}");
+	CHECK(kuberay_spec_merge(&s.cfg, &u, &out, notes, sizeof(notes)) == 0, "merge");
+	CHECK(config_find_group(&out, "a")->platform == PLATFORM_ECI &&
+	      config_find_group(&out, "b")->platform == PLATFORM_ECI, "the operator's platform");
+	CHECK(strstr(notes, "worker group a: platform eci from the controller config (the "
+		     "RayCluster's pod template says ecs)") && !strstr(notes, "group b"),
+	      "a note for a only: %s", notes);
+	CHECK(!config_equal(&out, &s.cfg), "a platform change is a new group set");
+	config_free(&out);
+	config_free(&u);
+	kuberay_spec_free(&s);
+}
+
+/* "platform" in controller.json: one of three names, else a clear error. */
+static void test_platform_config(void)
+{
+	static const struct {
+		const char *value;		/* JSON text; NULL = no key */
+		int rc;
+		enum group_platform want;
+		const char *err;
+	} cases[] = {
+		{ NULL, 0, PLATFORM_UNSET, NULL },
+		{ "null", 0, PLATFORM_UNSET, NULL },
+		{ "\"local\"", 0, PLATFORM_LOCAL, NULL },
+		{ "\"ecs\"", 0, PLATFORM_ECS, NULL },
+		{ "\"eci\"", 0, PLATFORM_ECI, NULL },
+		{ "\"ECI\"", -EINVAL, 0, "$.worker_groups[0].platform: 'ECI' is not \"local\", \"ecs\" or \"eci\"" },
+		{ "\"\"", -EINVAL, 0, "$.worker_groups[0].platform: '' is not" },
+		{ "\"unset\"", -EINVAL, 0, "'unset' is not" },
+		{ "1", -EINVAL, 0, "$.worker_groups[0].platform: expected a string" },
+		{ "true", -EINVAL, 0, "expected a string" },
+		{ "[\"eci\"]", -EINVAL, 0, "expected a string" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct controller_config c;
+		char doc[256], err[256] = "";
+		int rc;
+
+		snprintf(doc, sizeof(doc), "{\"worker_groups\":[{\"name\":\"g\",\"resources\":"
+			 "{\"CPU\":1}%s%s}]}", cases[i].value ? ",\"platform\":" : "",
+			 cases[i].value ? cases[i].value : "");
+		config_init(&c);
+		rc = config_parse_json(&c, doc, strlen(doc), err, sizeof(err));
+		CHECK(rc == cases[i].rc, "%s: rc %d (%s)", doc, rc, err);
+		if (!rc && !cases[i].rc)
+			CHECK(c.groups[0].platform == cases[i].want, "%s: platform %s", doc,
+			      config_platform_name(c.groups[0].platform));
+		if (cases[i].err)
+			CHECK(strstr(err, cases[i].err), "%s: error '%s'", doc, err);
+		/* local provider: the groups without one become local */
+		if (!rc) {
+			config_default_platform(&c, PLATFORM_LOCAL);
+			CHECK(c.groups[0].platform == (cases[i].want ? cases[i].want : PLATFORM_LOCAL),
+			      "%s: default local", doc);
+		}
+		config_free(&c);
+	}
+	CHECK(config_platform_from_name(NULL) == PLATFORM_UNSET &&
+	      !strcmp(config_platform_name((enum group_platform)99), "unset"), "names");
+}
+
 /* ---------------------------------------------------- a group set changes */
 
 static void two_groups(struct controller_config *c, const char *a, const char *b)
@@ -280,8 +443,8 @@ static void test_fusion_follows(void)
 	f.g[1].backoff_until = 7;
 	fusion_node_alive(&f, 1, 12.5);
 	CHECK(fusion_regroup(&f, map, 2) == 0 && f.group_count == 2, "regroup");
-	CHECK(f.g[0].backoff_until == 0 && f.g[0].startup.count == 0, "a new group starts empty");
-	CHECK(f.g[1].backoff_until == 7 && f.g[1].startup.count == 1, "alpha kept its state");
+	CHECK(f.g[0].backoff_until == 0 && f.g[0].startup.src[STARTUP_SRC_CONTROLLER].count == 0, "a new group starts empty");
+	CHECK(f.g[1].backoff_until == 7 && f.g[1].startup.src[STARTUP_SRC_CONTROLLER].count == 1, "alpha kept its state");
 	fusion_fini(&f);
 }
 
@@ -445,6 +608,9 @@ static void test_group_set(void)
 
 int main(void)
 {
+	test_platform_table();
+	test_platform_merge();
+	test_platform_config();
 	test_metrics_grow_from_no_group();
 	test_group_table();
 	test_cluster_options();

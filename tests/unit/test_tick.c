@@ -808,6 +808,98 @@ static void test_views(void)
 	config_free(&cfg);
 }
 
+/* An agent on the node of w<id> pushes its startup timeline: raylet pid
+ * 100 + id, ray start at 1000, GCS connected `secs` later; `dups` extra
+ * copies of the timeline (a node is sampled once all the same). */
+static void agent_timeline(struct controller *c, int id, double secs, int dups, double seq)
+{
+	char doc[4096], tl[2048] = "", err[256];
+	size_t len = 0;
+
+	for (int i = 0; i <= dups; i++)
+		len += (size_t)snprintf(tl + len, sizeof(tl) - len, "%s{\"timeline\":\"pid:1\","
+					"\"pod_uid\":\"\",\"raylet_pid\":%d,\"phases_unix_seconds\":"
+					"{\"first_exec\":1000,\"gcs_connected\":%g}}", i ? "," : "",
+					100 + id, 1000 + secs + i);
+	snprintf(doc, sizeof(doc), "{\"schema_version\":1,\"seq\":%g,\"taken_unix_ms\":%.0f,"
+		 "\"node\":{\"node_name\":\"vm%d\"},\"workers\":[{\"raylet_pid\":%d,"
+		 "\"ray_node_id\":\"ray-w%d\",\"busy_workers\":1}],\"timelines\":[%s]}", seq,
+		 g_clock * 1000, id, 100 + id, id, tl);
+	CHECK(signals_ingest(controller_signals(c), doc, strlen(doc), g_clock, err,
+			     sizeof(err)) == 0, "agent timeline: %s", err);
+}
+
+static const cJSON *fusion_group0(const cJSON *st)
+{
+	return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(st, "fusion"), "groups"), 0);
+}
+
+static double source_samples(const cJSON *g, const char *src)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(g, "startup_sources"), src), "samples");
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* The startup model per source through whole ticks: the controller's own
+ * launch -> ALIVE, the agents' timelines once per Ray node; the status, the
+ * metrics histogram and the model the rules use. */
+static void test_startup_sources(void)
+{
+	struct controller_config cfg;
+	struct controller *c = make(&cases[0], &cfg);
+	const cJSON *g, *v;
+	cJSON *st;
+	char *m;
+
+	memset(&W, 0, sizeof(W));
+	W.alive_after = 3;
+	cfg.groups[0].platform = PLATFORM_LOCAL;
+	for (int i = 0; c && i < 4; i++) {	/* launch 2 at 101, ALIVE at 104 */
+		W.step = &scale_out_in[i];
+		g_clock = W.step->at;
+		CHECK(controller_tick(c) == 0, "tick %d", i);
+	}
+	agent_timeline(c, 1, 7.5, 2, 1);	/* w1: 7.5 s, with two duplicates */
+	agent_timeline(c, 9, 2, 0, 1);		/* no such node in the plan */
+	g_clock = 105;
+	CHECK(controller_tick(c) == 0, "tick");
+	agent_timeline(c, 1, 7.5, 0, 2);	/* the same node again, next push */
+	g_clock = 106;
+	CHECK(controller_tick(c) == 0, "tick");
+	st = controller_status_json(c);
+	g = fusion_group0(st);
+	CHECK(source_samples(g, "controller") == 2 && source_samples(g, "agent") == 1,
+	      "2 controller samples (two launches), 1 agent sample (w1, once): %g %g",
+	      source_samples(g, "controller"), source_samples(g, "agent"));
+	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(g, "startup_sources"), "agent"), "p95_s");
+	CHECK(cJSON_IsNumber(v) && v->valuedouble == 7.5, "agent p95 7.5 s");
+	CHECK(str_of(g, "platform") && !strcmp(str_of(g, "platform"), "local") &&
+	      str_of(g, "startup_source") && !strcmp(str_of(g, "startup_source"), "controller"),
+	      "platform local; the model is the controller's");
+	v = cJSON_GetObjectItemCaseSensitive(g, "startup_p50_s");
+	CHECK(cJSON_IsNumber(v) && v->valuedouble == 3, "controller p50 3 s");
+	cJSON_Delete(st);
+	m = controller_metrics_text(c);
+	CHECK(m && strstr(m, "# TYPE raysense_controller_startup_seconds histogram\n") &&
+	      strstr(m, "raysense_controller_startup_seconds_count{type=\"cpu1\",platform=\"local\","
+		     "source=\"controller\"} 2\n") &&
+	      strstr(m, "raysense_controller_startup_seconds_count{type=\"cpu1\",platform=\"local\","
+		     "source=\"agent\"} 1\n") &&
+	      strstr(m, "raysense_controller_startup_seconds_bucket{type=\"cpu1\",platform=\"local\","
+		     "source=\"agent\",le=\"5\"} 0\n") &&
+	      strstr(m, "raysense_controller_startup_seconds_bucket{type=\"cpu1\",platform=\"local\","
+		     "source=\"agent\",le=\"10\"} 1\n") &&
+	      strstr(m, "raysense_controller_startup_seconds_sum{type=\"cpu1\",platform=\"local\","
+		     "source=\"agent\"} 7.5\n"), "the histogram per source: %s", m ? m : "(null)");
+	free(m);
+	controller_destroy(c);
+	config_free(&cfg);
+}
+
 /* --record-trace: a header, then the demand as it becomes pending. */
 static void test_record_trace(void)
 {
@@ -852,6 +944,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_views();
+	test_startup_sources();
 	test_record_trace();
 	CHECK_EXIT();
 }

@@ -34,6 +34,28 @@ void config_free(struct controller_config *cfg)
 	cfg->group_count = 0;
 }
 
+static const char *const platform_names[PLATFORM_COUNT] = { "unset", "local", "ecs", "eci" };
+
+const char *config_platform_name(enum group_platform p)
+{
+	return (unsigned)p < PLATFORM_COUNT ? platform_names[p] : "unset";
+}
+
+enum group_platform config_platform_from_name(const char *name)
+{
+	for (int p = PLATFORM_LOCAL; name && p < PLATFORM_COUNT; p++)
+		if (!strcmp(name, platform_names[p]))
+			return (enum group_platform)p;
+	return PLATFORM_UNSET;
+}
+
+void config_default_platform(struct controller_config *cfg, enum group_platform p)
+{
+	for (size_t i = 0; i < cfg->group_count; i++)
+		if (cfg->groups[i].platform == PLATFORM_UNSET)
+			cfg->groups[i].platform = p;
+}
+
 const struct worker_group *config_find_group(const struct controller_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->group_count; i++)
@@ -46,7 +68,7 @@ static bool group_equal(const struct worker_group *a, const struct worker_group 
 {
 	return !strcmp(a->name, b->name) && a->min_workers == b->min_workers &&
 	       a->max_workers == b->max_workers && a->idle_timeout_s == b->idle_timeout_s &&
-	       resmap_equal(&a->resources, &b->resources);
+	       a->platform == b->platform && resmap_equal(&a->resources, &b->resources);
 }
 
 bool config_equal(const struct controller_config *a, const struct controller_config *b)
@@ -134,6 +156,25 @@ static int get_num(const cJSON *o, const char *path, const char *key, double lo,
 	return 0;
 }
 
+/* "platform": "local", "ecs" or "eci" (absent: the provider's). */
+static int get_platform(const cJSON *o, const char *path, struct worker_group *g, char *err,
+			size_t size)
+{
+	struct rs_json_error jerr = { { 0 } };
+	const char *name;
+	int rc = rs_json_get_string(o, path, "platform", false, &name, &jerr);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return fail(err, size, "%s (\"local\", \"ecs\" or \"eci\")", jerr.msg);
+	g->platform = config_platform_from_name(name);
+	if (g->platform == PLATFORM_UNSET)
+		return fail(err, size, "%s.platform: '%.40s' is not \"local\", \"ecs\" or \"eci\"",
+			    path, name);
+	return 0;
+}
+
 static int parse_group(struct controller_config *cfg, const cJSON *o, size_t i, char *err,
 		       size_t size)
 {
@@ -158,7 +199,8 @@ static int parse_group(struct controller_config *cfg, const cJSON *o, size_t i, 
 		return fail(err, size, "%s", jerr.msg);
 	if (get_int(o, path, "min_workers", 0, 10000, &g->min_workers, err, size) ||
 	    get_int(o, path, "max_workers", 0, 10000, &g->max_workers, err, size) ||
-	    get_num(o, path, "idle_timeout_s", 0, 1e9, &g->idle_timeout_s, err, size))
+	    get_num(o, path, "idle_timeout_s", 0, 1e9, &g->idle_timeout_s, err, size) ||
+	    get_platform(o, path, g, err, size))
 		return -EINVAL;
 	return 0;
 }

@@ -25,7 +25,8 @@ static void obs_alive(void *ctx, size_t g, double startup_s)
 	struct fusion_loop *c = ctx;
 
 	fusion_node_alive(&c->fusion, g, startup_s);
-	metrics_startup(c->metrics, g, startup_s);
+	if (g < c->fusion.group_count)
+		metrics_startup_publish(c->metrics, g, &c->fusion.g[g].startup);
 }
 
 static void obs_stopped_idle(void *ctx, size_t g, double t)
@@ -152,8 +153,54 @@ static double *lease_times(struct fusion_loop *c, const struct plan_input *p,
 	return at;
 }
 
+static int cmp_counted(const void *a, const void *b)
+{
+	return strcmp(((const struct counted_node *)a)->id, ((const struct counted_node *)b)->id);
+}
+
+static bool counted(const struct fusion_loop *c, const char *id)
+{
+	struct counted_node key;
+
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return c->ncounted && bsearch(&key, c->counted, c->ncounted, sizeof(key), cmp_counted);
+}
+
+/* One agent sample per Ray node of a worker group: a node counted before
+ * stays counted while it is in the plan (the set holds only those, so it
+ * stays bounded by the plan's nodes). */
+static void learn_agent_startups(struct fusion_loop *c, const struct plan_input *p)
+{
+	struct counted_node *next = calloc(p->in.node_count + 1, sizeof(*next));
+	size_t n = 0;
+
+	if (!next)
+		return;		/* nothing learned this tick; the old set stays */
+	for (size_t i = 0; i < p->in.node_count; i++) {
+		const struct dash_node *dn = p->refs[i].dn;
+		int g = plan_group_index(c->cfg, p->in.nodes[i].type);
+		double s;
+
+		if (!dn || !dn->node_id || g < 0 || strlen(dn->node_id) >= sizeof(next->id))
+			continue;
+		if (!counted(c, dn->node_id)) {
+			if (!signals_node_startup(c->signals, dn->node_id, p->now,
+						  c->signal_max_age_s, &s))
+				continue;
+			fusion_agent_startup(&c->fusion, (size_t)g, s);
+			metrics_startup_publish(c->metrics, (size_t)g, &c->fusion.g[g].startup);
+		}
+		snprintf(next[n++].id, sizeof(next->id), "%s", dn->node_id);
+	}
+	qsort(next, n, sizeof(*next), cmp_counted);
+	free(c->counted);
+	c->counted = next;
+	c->ncounted = n;
+}
+
 void fusion_loop_before(struct fusion_loop *c, struct plan_input *p)
 {
+	learn_agent_startups(c, p);
 	fusion_adjust_input(&c->fusion, p, &c->notes);
 }
 
@@ -229,6 +276,9 @@ int fusion_loop_set_config(struct fusion_loop *c, const struct controller_config
 
 void fusion_loop_fini(struct fusion_loop *c)
 {
+	free(c->counted);
+	c->counted = NULL;
+	c->ncounted = 0;
 	fusion_fini(&c->fusion);
 }
 

@@ -1,6 +1,7 @@
 /* fusion_loop.h -- the fusion rules (fusion/fusion.h) wired into the control
  * loop: the actuator's observer (launches, first ALIVE, idle stops, given-up
- * launches feed the startup model and the stuck rule), the agents' lease
+ * launches feed the startup model and the stuck rule), the agents' startup
+ * timelines (one sample per Ray node of a group, source agent), the agents' lease
  * reports per plan node for the keep rules, and the decisions fusion causes
  * (`keep` with reason recent_lease or reject_burst, once per node and idle
  * run; `fallback` for a stuck group, reason timeout or unschedulable).
@@ -24,8 +25,16 @@ struct fusion_loop_deps {
 	double signal_max_age_s;
 };
 
+/* A Ray node whose agent startup sample was taken (ids as the agent sends
+ * them: shorter than 64 bytes). */
+struct counted_node {
+	char id[64];
+};
+
 struct fusion_loop {
 	struct fusion fusion;
+	struct counted_node *counted;	/* sorted; only nodes in the last plan */
+	size_t ncounted;
 	struct fusion_notes notes;	/* this tick's */
 	struct fusion_giveups giveups;	/* this tick's unplaceable launches */
 	char kept_sig[2048];		/* nodes kept last tick (said once) */
@@ -43,8 +52,9 @@ void fusion_loop_fini(struct fusion_loop *fl);
  * follow its name.  0 or -ENOMEM (then nothing changed). */
 int fusion_loop_set_config(struct fusion_loop *fl, const struct controller_config *cfg);
 struct actuator_observer fusion_loop_observer(struct fusion_loop *fl);
-/* Around the planner: adjust its input; filter its plan and record what
- * fusion did. */
+/* Around the planner: learn the agents' startup samples of the plan's Ray
+ * nodes (each node once) and adjust the input; filter its plan and record
+ * what fusion did. */
 void fusion_loop_before(struct fusion_loop *fl, struct plan_input *p);
 /* After planning: the unschedulable rule (fusion.h fusion_unschedulable);
  * may replace p's nodes and *out.  Then fusion_loop_stop_unplaceable stops

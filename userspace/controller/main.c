@@ -381,6 +381,9 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		cfg->max_workers = (int)maxw;
 	if (config_validate(cfg, err, sizeof(err)))
 		rs_cli_usage_error(PROG, "%s", err);
+	/* kuberay: the RayCluster's pod templates tag the groups (kuberay_groups.h). */
+	if (!cfg->narrowing)
+		config_default_platform(cfg, PLATFORM_LOCAL);
 	if (a->interval <= 0)
 		a->interval = 1;
 	if (a->provider && !strcmp(a->provider, "kuberay") && !a->raycluster)

@@ -197,12 +197,13 @@ void metrics_loop(struct controller_metrics *m, double seconds)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_startup(struct controller_metrics *m, size_t group, double startup_s)
+void metrics_startup_publish(struct controller_metrics *m, size_t group,
+			     const struct startup_group *model)
 {
 	if (group >= m->cfg->group_count)
 		return;
 	pthread_mutex_lock(&m->lock);
-	startup_add(&m->startup[group], startup_s);
+	m->startup[group] = *model;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -339,19 +340,27 @@ static void render_startup(struct rs_prom_text *w, const struct controller_metri
 {
 	static const char name[] = "raysense_controller_startup_seconds";
 
-	rs_prom_family(w, name, "Launch to Ray ALIVE, per worker group, as the controller saw it.",
-		       RS_PROM_HISTOGRAM);
+	rs_prom_family(w, name, "Node startup per worker group and platform (local, ecs, eci): "
+		       "source=controller from the controller's launch to Ray ALIVE, source=agent "
+		       "from the agent's timeline (pod cgroup or ray start to the raylet's GCS "
+		       "connection).", RS_PROM_HISTOGRAM);
 	for (size_t g = 0; g < m->cfg->group_count; g++) {
-		const struct startup_group *sg = &m->startup[g];
-		uint64_t cum[STARTUP_BUCKETS], total = 0;
-		struct rs_prom_hist h = {
-			.n_buckets = STARTUP_BUCKETS, .le = startup_bucket_le, .cumulative = cum,
-			.count = sg->count, .sum = sg->sum,
-		};
+		const struct worker_group *wg = &m->cfg->groups[g];
 
-		for (size_t b = 0; b < STARTUP_BUCKETS; b++)
-			cum[b] = total += sg->hist[b];
-		rs_prom_histogram(w, name, RS_PROM_LABELS({ "type", m->cfg->groups[g].name }), &h);
+		for (int src = 0; src < STARTUP_SOURCES; src++) {
+			const struct startup_series *sg = &m->startup[g].src[src];
+			uint64_t cum[STARTUP_BUCKETS], total = 0;
+			struct rs_prom_hist h = {
+				.n_buckets = STARTUP_BUCKETS, .le = startup_bucket_le,
+				.cumulative = cum, .count = sg->count, .sum = sg->sum,
+			};
+
+			for (size_t b = 0; b < STARTUP_BUCKETS; b++)
+				cum[b] = total += sg->hist[b];
+			rs_prom_histogram(w, name, RS_PROM_LABELS({ "type", wg->name },
+					  { "platform", config_platform_name(wg->platform) },
+					  { "source", startup_source_names[src] }), &h);
+		}
 	}
 }
 

@@ -1,6 +1,6 @@
 /* metrics.h -- the controller's counters and gauges (errors per source,
  * launches and terminations per group, decisions per action, infeasible
- * demand, control-loop duration, launch -> ALIVE per group; the operator
+ * demand, control-loop duration, startup per group, platform and source; the operator
  * gauges of the last round: workers desired/current/pending per group,
  * pending demand per kind, why scale-down is held, leader) and their
  * Prometheus text for GET /metrics.  Every label set is bounded (groups
@@ -60,8 +60,12 @@ void metrics_infeasible(struct controller_metrics *m, double units);
 void metrics_loop(struct controller_metrics *m, double seconds);
 /* The planner ran out of its work budget this round (the plan was cut). */
 void metrics_plan_cut(struct controller_metrics *m);
-/* A node of the group became ALIVE startup_s after its launch. */
-void metrics_startup(struct controller_metrics *m, size_t group, double startup_s);
+/* The loop publishes a group's startup model (fusion/startup_model.h)
+ * whenever it learns a sample: /metrics renders this copy, the only one
+ * outside the loop thread. */
+struct startup_group;
+void metrics_startup_publish(struct controller_metrics *m, size_t group,
+			     const struct startup_group *model);
 /* The gauges of one planned round: workers per group (desired = current
  * + pending + planned launches - planned terminations; current = ALIVE;
  * pending = launched, not ALIVE), pending demand per kind, and the hold

@@ -153,7 +153,8 @@ static int put_startups(struct trace_record *r, const struct fusion *f, double t
 	int rc = 0;
 
 	for (size_t g = 0; g < r->cfg->group_count && g < f->group_count && !rc; g++) {
-		const struct startup_group *sg = &f->g[g].startup;
+		/* The replay simulates the controller's launches: its own samples. */
+		const struct startup_series *sg = &f->g[g].startup.src[STARTUP_SRC_CONTROLLER];
 		uint64_t k = sg->count - r->startups[g];
 
 		if (k > STARTUP_SAMPLES)

@@ -5,6 +5,7 @@
 #include "controller/plan/plan_json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static cJSON *types_json(const struct controller_config *cfg)
@@ -21,6 +22,7 @@ static cJSON *types_json(const struct controller_config *cfg)
 		cJSON_AddNumberToObject(o, "max_workers", g->max_workers);
 		cJSON_AddNumberToObject(o, "idle_timeout_s",
 					g->idle_timeout_s >= 0 ? g->idle_timeout_s : cfg->idle_timeout_s);
+		cJSON_AddStringToObject(o, "platform", config_platform_name(g->platform));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
@@ -182,7 +184,37 @@ void views_add_plan(cJSON *st, struct provider *prov, const struct dash_snapshot
 	cJSON_AddItemToObject(st, "last_plan", plan_json_render(&p->in, out));
 }
 
-static cJSON *group_fusion_json(const struct fusion *f, const struct plan_input *p, size_t g)
+/* p50/p90/p95 to 0.1 s, as key prefix + "p50_s"... */
+static void add_percentiles(cJSON *o, const char *prefix, const struct startup_stats *st)
+{
+	static const char *const q[] = { "p50_s", "p90_s", "p95_s" };
+	const double v[] = { st->p50, st->p90, st->p95 };
+	char key[32];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "%s%s", prefix, q[i]);
+		cJSON_AddNumberToObject(o, key, round(v[i] * 10) / 10);
+	}
+}
+
+/* "startup_sources": per source, its sample count and percentiles. */
+static void add_sources(cJSON *o, const struct startup_group *model)
+{
+	cJSON *srcs = cJSON_AddObjectToObject(o, "startup_sources");
+
+	for (int s = 0; srcs && s < STARTUP_SOURCES; s++) {
+		cJSON *so = cJSON_AddObjectToObject(srcs, startup_source_names[s]);
+		struct startup_stats st;
+
+		startup_series_stats(&model->src[s], &st);
+		cJSON_AddNumberToObject(so, "samples", (double)st.n);
+		if (st.n)
+			add_percentiles(so, "", &st);
+	}
+}
+
+static cJSON *group_fusion_json(const struct fusion *f, const struct controller_config *cfg,
+				const struct plan_input *p, size_t g)
 {
 	const struct planner_node_type *t = &p->types[PLAN_FIRST_GROUP_TYPE + g];
 	cJSON *o = cJSON_CreateObject();
@@ -190,12 +222,14 @@ static cJSON *group_fusion_json(const struct fusion *f, const struct plan_input 
 
 	fusion_startup_stats(f, g, &st);
 	cJSON_AddStringToObject(o, "type", t->name);
+	cJSON_AddStringToObject(o, "platform", config_platform_name(cfg->groups[g].platform));
+	/* The model the rules use: the controller's samples, else the agent's. */
 	cJSON_AddNumberToObject(o, "startup_samples", (double)st.n);
 	if (st.n) {
-		cJSON_AddNumberToObject(o, "startup_p50_s", round(st.p50 * 10) / 10);
-		cJSON_AddNumberToObject(o, "startup_p90_s", round(st.p90 * 10) / 10);
-		cJSON_AddNumberToObject(o, "startup_p95_s", round(st.p95 * 10) / 10);
+		cJSON_AddStringToObject(o, "startup_source", startup_source_names[st.source]);
+		add_percentiles(o, "startup_", &st);
 	}
+	add_sources(o, &f->g[g].startup);
 	if (f->g[g].backoff_until > p->now)
 		cJSON_AddNumberToObject(o, "backed_off_s", round((f->g[g].backoff_until - p->now) * 10) / 10);
 	cJSON_AddNumberToObject(o, "idle_timeout_s", t->idle_timeout_s >= 0 ? t->idle_timeout_s :
@@ -213,5 +247,5 @@ void views_add_fusion(cJSON *st, const struct fusion *f, const struct controller
 	cJSON_AddBoolToObject(o, "enabled", f->cfg.enabled);
 	groups = cJSON_AddArrayToObject(o, "groups");
 	for (size_t g = 0; groups && g < cfg->group_count && g < f->group_count; g++)
-		cJSON_AddItemToArray(groups, group_fusion_json(f, p, g));
+		cJSON_AddItemToArray(groups, group_fusion_json(f, cfg, p, g));
 }

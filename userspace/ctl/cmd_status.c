@@ -43,6 +43,13 @@ static const char *str(const cJSON *o, const char *k, const char *dflt)
 	return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
+static double num(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
 static char *compact(const cJSON *o)
 {
 	return o ? cJSON_PrintUnformatted(o) : strdup("-");
@@ -56,10 +63,10 @@ static void print_types(const cJSON *st)
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(st, "node_types")) {
 		char *res = compact(cJSON_GetObjectItemCaseSensitive(t, "resources"));
 
-		printf("  %-16s %-28s min %d max %d idle %gs\n", str(t, "name", "?"), res,
-		       cJSON_GetObjectItemCaseSensitive(t, "min_workers")->valueint,
-		       cJSON_GetObjectItemCaseSensitive(t, "max_workers")->valueint,
-		       cJSON_GetObjectItemCaseSensitive(t, "idle_timeout_s")->valuedouble);
+		/* A member missing or of another type prints as -1, never a crash. */
+		printf("  %-16s %-5s %-28s min %g max %g idle %gs\n", str(t, "name", "?"),
+		       str(t, "platform", "?"), res, num(t, "min_workers", -1),
+		       num(t, "max_workers", -1), num(t, "idle_timeout_s", -1));
 		free(res);
 	}
 }
@@ -104,11 +111,20 @@ static void print_demand_plan(const cJSON *st)
 	free(plan);
 }
 
-static double num(const cJSON *o, const char *k, double dflt)
+/* One line per startup source: its sample count and percentiles. */
+static void print_sources(const cJSON *srcs)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	const cJSON *s;
 
-	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+	cJSON_ArrayForEach(s, srcs) {
+		double n = num(s, "samples", 0);
+
+		printf("  %-16s %-5s   %-10s %g samples", "", "", s->string ? s->string : "?", n);
+		if (n > 0)
+			printf(": p50 %.1fs p90 %.1fs p95 %.1fs", num(s, "p50_s", 0),
+			       num(s, "p90_s", 0), num(s, "p95_s", 0));
+		printf("\n");
+	}
 }
 
 static void print_fusion(const cJSON *st)
@@ -125,16 +141,18 @@ static void print_fusion(const cJSON *st)
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(f, "groups")) {
 		double n = num(g, "startup_samples", 0), off = num(g, "backed_off_s", 0);
 
-		printf("  %-16s startup", str(g, "type", "?"));
+		printf("  %-16s %-5s startup", str(g, "type", "?"), str(g, "platform", "?"));
 		if (n > 0)
-			printf(" p50 %.1fs p90 %.1fs p95 %.1fs (%g samples)", num(g, "startup_p50_s", 0),
-			       num(g, "startup_p90_s", 0), num(g, "startup_p95_s", 0), n);
+			printf(" p50 %.1fs p90 %.1fs p95 %.1fs (%g samples, %s)",
+			       num(g, "startup_p50_s", 0), num(g, "startup_p90_s", 0),
+			       num(g, "startup_p95_s", 0), n, str(g, "startup_source", "?"));
 		else
 			printf(" not measured yet");
 		printf(", idle timeout %gs", num(g, "idle_timeout_s", 0));
 		if (off > 0)
 			printf(", BACKED OFF %.0fs more", off);
 		printf("\n");
+		print_sources(cJSON_GetObjectItemCaseSensitive(g, "startup_sources"));
 	}
 }
 

@@ -106,7 +106,13 @@ static struct fusion_note *note(struct fusion_notes *notes, enum fusion_note_kin
 void fusion_node_alive(struct fusion *f, size_t group, double startup_s)
 {
 	if (group < f->group_count)
-		startup_add(&f->g[group].startup, startup_s);
+		startup_add(&f->g[group].startup, STARTUP_SRC_CONTROLLER, startup_s);
+}
+
+void fusion_agent_startup(struct fusion *f, size_t group, double startup_s)
+{
+	if (group < f->group_count)
+		startup_add(&f->g[group].startup, STARTUP_SRC_AGENT, startup_s);
 }
 
 void fusion_node_launched(struct fusion *f, size_t group, double now)

@@ -133,6 +133,8 @@ int fusion_regroup(struct fusion *f, const int *map, size_t group_count);
 
 /* ---- observations (the loop reports what happened) ---- */
 void fusion_node_alive(struct fusion *f, size_t group, double startup_s);
+/* An agent's startup timeline of a node of the group (startup_model.h). */
+void fusion_agent_startup(struct fusion *f, size_t group, double startup_s);
 void fusion_node_launched(struct fusion *f, size_t group, double now);
 void fusion_node_stopped_idle(struct fusion *f, size_t group, double now);
 /* A launch of the group was given up after waited_s: back the group off

@@ -101,13 +101,86 @@ static int idle_field(const cJSON *o, double dflt, double *out)
 	return 0;
 }
 
+#define ECI_LABEL "alibabacloud.com/eci"
+#define VNODE_LABEL "type"
+#define VNODE_VALUE "virtual-kubelet"
+#define VNODE_TAINT "virtual-kubelet.io/provider"
+
+static const cJSON *member(const cJSON *o, const char *key)
+{
+	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+}
+
+static bool string_is(const cJSON *v, const char *want)
+{
+	return cJSON_IsString(v) && v->valuestring && !strcmp(v->valuestring, want);
+}
+
+/* A matchExpression type In [..., virtual-kubelet, ...]. */
+static bool expr_requires_vnode(const cJSON *e)
+{
+	const cJSON *values = member(e, "values"), *v;
+
+	if (!string_is(member(e, "key"), VNODE_LABEL) || !string_is(member(e, "operator"), "In") ||
+	    !cJSON_IsArray(values))
+		return false;
+	cJSON_ArrayForEach(v, values)
+		if (string_is(v, VNODE_VALUE))
+			return true;
+	return false;
+}
+
+static bool affinity_requires_vnode(const cJSON *spec)
+{
+	const cJSON *terms = member(member(member(member(spec, "affinity"), "nodeAffinity"),
+					   "requiredDuringSchedulingIgnoredDuringExecution"),
+				    "nodeSelectorTerms"), *t, *e;
+
+	if (!cJSON_IsArray(terms))
+		return false;
+	cJSON_ArrayForEach(t, terms) {
+		const cJSON *exprs = member(t, "matchExpressions");
+
+		if (!cJSON_IsArray(exprs))
+			continue;
+		cJSON_ArrayForEach(e, exprs)
+			if (expr_requires_vnode(e))
+				return true;
+	}
+	return false;
+}
+
+static bool tolerates_vnode(const cJSON *spec)
+{
+	const cJSON *tols = member(spec, "tolerations"), *t;
+
+	if (!cJSON_IsArray(tols))
+		return false;
+	cJSON_ArrayForEach(t, tols)
+		if (string_is(member(t, "key"), VNODE_TAINT))
+			return true;
+	return false;
+}
+
+enum group_platform kuberay_group_platform(const cJSON *group)
+{
+	const cJSON *tpl = member(group, "template");
+	const cJSON *spec = member(tpl, "spec");
+
+	if (string_is(member(member(member(tpl, "metadata"), "labels"), ECI_LABEL), "true") ||
+	    string_is(member(member(spec, "nodeSelector"), VNODE_LABEL), VNODE_VALUE) ||
+	    affinity_requires_vnode(spec) || tolerates_vnode(spec))
+		return PLATFORM_ECI;
+	return PLATFORM_ECS;
+}
+
 /* One workerGroupSpecs entry; a group that cannot be read is left out. */
 static int parse_group(const cJSON *o, int index, struct controller_config *cfg, char *notes,
 		       size_t size)
 {
 	const cJSON *nv = cJSON_GetObjectItemCaseSensitive(o, "groupName");
 	const char *name = cJSON_IsString(nv) ? nv->valuestring : NULL;
-	struct worker_group g = { .idle_timeout_s = -1 };
+	struct worker_group g = { .idle_timeout_s = -1, .platform = kuberay_group_platform(o) };
 	struct worker_group *ng;
 	char err[200];
 	int rc;
@@ -229,6 +302,12 @@ static void merge_group(const struct merge_ctx *m, const struct worker_group *u,
 	snprintf(what, sizeof(what), "worker group %s idle_timeout_s", g->name);
 	if (u->idle_timeout_s >= 0)
 		g->idle_timeout_s = narrow(m, what, u->idle_timeout_s, rc_idle, false);
+	if (u->platform != PLATFORM_UNSET && u->platform != g->platform) {
+		note(m->notes, m->size, "worker group %s: platform %s from the controller config "
+		     "(the RayCluster's pod template says %s)", g->name,
+		     config_platform_name(u->platform), config_platform_name(g->platform));
+		g->platform = u->platform;
+	}
 	if (u->resources.count && !resmap_equal(&u->resources, &g->resources))
 		note(m->notes, m->size, "worker group %s: resources in the controller config differ "
 		     "from the RayCluster's node type; using the RayCluster's", g->name);

@@ -9,7 +9,8 @@
  *    (rayStartParams, else containers[0] limits/requests), idleTimeoutSeconds;
  *  - autoscalerOptions.idleTimeoutSeconds (default 60) and upscalingMode
  *    (Conservative -> upscaling speed 1, anything else 1000);
- *  - spec.enableInTreeAutoscaling (another autoscaler owns the cluster).
+ *  - spec.enableInTreeAutoscaling (another autoscaler owns the cluster);
+ *  - each group's platform, eci or ecs (kuberay_group_platform).
  *
  * A group that cannot be read is left out, with a note.  Notes (clamps,
  * skipped groups, conflicts with the controller config) come back as text,
@@ -19,6 +20,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <cjson/cJSON.h>
 
 #include "controller/config.h"
 
@@ -30,6 +33,15 @@ struct kuberay_spec {
 	char notes[KUBERAY_NOTES_MAX];	/* "\n"-terminated lines */
 };
 
+/* The platform of a workerGroupSpecs entry, from its pod template the way
+ * ACK marks ECI pods: PLATFORM_ECI when template.metadata.labels has
+ * alibabacloud.com/eci: "true", or template.spec requires the virtual node
+ * (nodeSelector type: virtual-kubelet; a required node affinity term with
+ * key type, operator In, values holding virtual-kubelet) or tolerates its
+ * taint (a toleration with key virtual-kubelet.io/provider); PLATFORM_ECS
+ * otherwise (also for values of the wrong JSON type). */
+enum group_platform kuberay_group_platform(const cJSON *group);
+
 /* Parse a RayCluster document.  0, -EINVAL (not a RayCluster: err says
  * why) or -ENOMEM.  Free with kuberay_spec_free() in every case. */
 int kuberay_spec_parse(const char *body, size_t len, struct kuberay_spec *out, char *err,
@@ -38,7 +50,8 @@ void kuberay_spec_free(struct kuberay_spec *s);
 
 /* out = the RayCluster's config narrowed by the operator's (user; may have
  * no groups).  The user config may only narrow: a lower max, a higher min,
- * a longer idle timeout, a lower upscaling speed, a global max_workers; a
+ * a longer idle timeout, a lower upscaling speed, a global max_workers,
+ * a group's platform (a tag: the user's wins, with a note if it differs); a
  * value that would widen, a different node type, or a group the RayCluster
  * lacks is a conflict: the RayCluster's value is used and a note (with both
  * values) is appended to notes.  In the user config, a negative min/max/

@@ -4,6 +4,7 @@
 
 #include "common/json_util.h"
 #include "controller/source/lease_report.h"
+#include "controller/source/startup_report.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct agent {
 	size_t worker_count;
 	double interval_s;		/* the agent's push interval */
 	struct lease_report leases;
+	struct startup_report startup;	/* startup seconds per Ray node */
 };
 
 struct signals {
@@ -208,6 +210,26 @@ bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
 	return found;
 }
 
+bool signals_node_startup(struct signals *s, const char *ray_node_id, double now,
+			  double max_age_s, double *seconds)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->count && !found; i++) {
+		const struct agent *a = &s->agents[i];
+		const struct node_startup *n;
+
+		if (now - a->received_at > max_age_s ||
+		    !(n = startup_report_find(&a->startup, ray_node_id)))
+			continue;
+		*seconds = n->seconds;
+		found = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
 double signals_reject_rate(struct signals *s, double now, double max_age_s)
 {
 	double events = 0, rate = 0;
@@ -327,6 +349,8 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	rc = parse_doc(root, &a, err, size);
 	if (!rc)
 		rc = lease_report_parse(root, &a.leases, err, size);
+	if (!rc)
+		rc = startup_report_parse(root, &a.startup, err, size);
 	if (!rc)
 		rs_json_get_number(root, "$", "interval_seconds", false, &a.interval_s, &jerr);
 	cJSON_Delete(root);

@@ -48,6 +48,11 @@ struct node_leases {
 };
 bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
 			 double max_age_s, struct node_leases *out);
+/* How long the Ray node took to start, as its agent's timeline says
+ * (source/startup_report.h), from snapshots received within max_age_s.
+ * False when no agent reports it. */
+bool signals_node_startup(struct signals *s, const char *ray_node_id, double now,
+			  double max_age_s, double *seconds);
 /* Rejected + spilled-back lease replies per second, summed over the fresh
  * agents' latest snapshots; < 0 when no fresh agent reports it. */
 double signals_reject_rate(struct signals *s, double now, double max_age_s);
