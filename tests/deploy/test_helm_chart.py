@@ -120,6 +120,49 @@ def test_defaults(helm):
         json.loads((REPO / "deploy" / "grafana" / "raysense-dashboard.json").read_text())
 
 
+def probe_setup(workload, main_flag, probe_flag):
+    """(main port, probe port) from a workload's args, after checking that its
+    container ports and both probes agree with them."""
+    c = pod_container(workload)
+    args = flags(c)
+    main = int(args[main_flag].rsplit(":", 1)[1])
+    probe = int(str(args[probe_flag]).rsplit(":", 1)[-1])
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["probes"] == probe and probe != main, (ports, args)
+    assert c["ports"][0]["containerPort"] == main   # the scrape port stays first
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    return main, probe
+
+
+def probe_only_rules(policy):
+    """The ingress rules open to every source (no `from`), as port lists."""
+    return [[p["port"] for p in r["ports"]] for r in policy["spec"]["ingress"] if "from" not in r]
+
+
+@pytest.mark.parametrize("sets", [(), ("agent.port=19000", "agent.probePort=19500",
+                                      "controller.port=19100", "controller.probePort=19600")])
+def test_probes_use_the_probe_listeners(helm, sets):
+    """The kubelet probes /healthz and /readyz on the probe listener (its own
+    connection slots), not on the metrics/API port that clients can fill.
+    The ports are passed explicitly (--probe-listen); the defaults are the
+    binaries' own (listen port + 1: agent outputs.c, controller api.c). The
+    NetworkPolicies admit the probe port from any source (the kubelet probes
+    from the node's address) and nothing else from any source."""
+    docs = template(helm, sets=list(sets))
+    ds = one(docs, "DaemonSet", "raysense-agent")
+    dep = one(docs, "Deployment", "raysense-controller")
+    a_main, a_probe = probe_setup(ds, "--listen", "--probe-listen")
+    c_main, c_probe = probe_setup(dep, "--listen", "--probe-listen")
+    assert flags(pod_container(ds))["--probe-listen"] == f"0.0.0.0:{a_probe}"
+    if not sets:
+        assert (a_main, a_probe, c_main, c_probe) == (9640, 9641, 9650, 9651)
+    else:
+        assert (a_main, a_probe, c_main, c_probe) == (19000, 19500, 19100, 19600)
+    assert probe_only_rules(one(docs, "NetworkPolicy", "raysense-agent")) == [[a_probe]]
+    assert probe_only_rules(one(docs, "NetworkPolicy", "raysense-controller")) == [[c_probe]]
+
+
 def test_grafana_kustomization_makes_the_charts_configmap(helm):
     """deploy/grafana/kustomization.yaml (for kubectl users) generates the
     chart's dashboard ConfigMap: same name, namespace, labels, file."""
@@ -162,7 +205,8 @@ def test_example_eci_ecs(helm):
     assert {g["groupName"] for g in rc["spec"]["workerGroupSpecs"]} == {"ecs-cpu", "eci-cpu"}
     for pol in find(docs, "NetworkPolicy"):
         prom = [f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                for rule in pol["spec"]["ingress"] for f in rule["from"] if "namespaceSelector" in f]
+                for rule in pol["spec"]["ingress"] for f in rule.get("from", [])
+                if "namespaceSelector" in f]
         assert prom == ["arms-prom"], pol["metadata"]["name"]
 
 
@@ -240,6 +284,8 @@ GROUPS = {"worker_groups": [{"name": "cpu", "resources": {"CPU": 1}, "min_worker
     # values.schema.json
     ({"rayClusters": [{"name": "x", "config": GROUPS}]}, "missing property 'namespace'"),
     ({"agent": {"capabilities": ["CAP_SYS_ADMIN"]}}, "/agent/capabilities/0"),
+    ({"agent": {"port": 9700, "probePort": 9700}}, "agent.probePort must differ from agent.port"),
+    ({"controller": {"probePort": 9650}}, "controller.probePort must differ from controller.port"),
     ({"rayClusters": [{"namespace": "a", "name": "x", "config": GROUPS, "dashbordUrl": "typo"}]},
      "dashbordUrl"),
 ])

@@ -354,6 +354,9 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
     (tmp_path / "token").write_text("push-token-for-test\n")
     local = {"--config": str(tmp_path / "controller.json"), "--token-file": str(tmp_path / "token"),
              "--listen": f"127.0.0.1:{port}",
+             # The pod's fixed probe port would collide between two local
+             # replicas: any free one.
+             "--probe-listen": str(free_port()),
              # No Ray here: the dashboard is a closed port (fetches fail, the
              # controller holds), which is all leader election needs.
              "--dashboard": "http://127.0.0.1:9"}

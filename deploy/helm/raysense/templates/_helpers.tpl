@@ -53,3 +53,16 @@ items:
 {{- end -}}
 {{- $target -}}
 {{- end }}
+
+{{/*
+The NetworkPolicy ingress rule for a probe port (the argument): any source,
+that port only. The kubelet probes from the node's address, which no
+podSelector/namespaceSelector matches; the port serves /healthz and /readyz
+and nothing else.
+*/}}
+{{- define "raysense.probeIngress" -}}
+# The kubelet's liveness/readiness probes (/healthz, /readyz only).
+- ports:
+    - port: {{ . }}
+      protocol: TCP
+{{- end }}
