@@ -135,32 +135,45 @@ def probe_setup(workload, main_flag, probe_flag):
     return main, probe
 
 
-def probe_only_rules(policy):
-    """The ingress rules open to every source (no `from`), as port lists."""
-    return [[p["port"] for p in r["ports"]] for r in policy["spec"]["ingress"] if "from" not in r]
+def probe_rules(policy, port):
+    """The ingress rules that admit `port`, as their `from` lists (None: any
+    source)."""
+    return [r.get("from") for r in policy["spec"]["ingress"]
+            if any(p["port"] == port for p in r.get("ports", []))]
 
 
 @pytest.mark.parametrize("sets", [(), ("agent.port=19000", "agent.probePort=19500",
-                                      "controller.port=19100", "controller.probePort=19600")])
+                                      "controller.port=19100", "controller.probePort=19600",
+                                      "networkPolicy.probeFrom[0].ipBlock.cidr=10.0.0.0/16")])
 def test_probes_use_the_probe_listeners(helm, sets):
     """The kubelet probes /healthz and /readyz on the probe listener (its own
     connection slots), not on the metrics/API port that clients can fill.
     The ports are passed explicitly (--probe-listen); the defaults are the
-    binaries' own (listen port + 1: agent outputs.c, controller api.c). The
-    NetworkPolicies admit the probe port from any source (the kubelet probes
-    from the node's address) and nothing else from any source."""
+    binaries' own (listen port + 1: agent outputs.c, controller api.c).
+    NetworkPolicy always admits traffic from the pod's own node (where the
+    kubelet probes from), so by default no rule names the probe port, and
+    none opens any port to every source; networkPolicy.probeFrom adds a rule
+    for the probe port only."""
     docs = template(helm, sets=list(sets))
     ds = one(docs, "DaemonSet", "raysense-agent")
     dep = one(docs, "Deployment", "raysense-controller")
     a_main, a_probe = probe_setup(ds, "--listen", "--probe-listen")
     c_main, c_probe = probe_setup(dep, "--listen", "--probe-listen")
     assert flags(pod_container(ds))["--probe-listen"] == f"0.0.0.0:{a_probe}"
+    agent_pol = one(docs, "NetworkPolicy", "raysense-agent")
+    ctl_pol = one(docs, "NetworkPolicy", "raysense-controller")
+    for pol in (agent_pol, ctl_pol):
+        assert all(r.get("from") for r in pol["spec"]["ingress"]), pol
     if not sets:
         assert (a_main, a_probe, c_main, c_probe) == (9640, 9641, 9650, 9651)
+        assert probe_rules(agent_pol, a_probe) == [] and probe_rules(ctl_pol, c_probe) == []
     else:
         assert (a_main, a_probe, c_main, c_probe) == (19000, 19500, 19100, 19600)
-    assert probe_only_rules(one(docs, "NetworkPolicy", "raysense-agent")) == [[a_probe]]
-    assert probe_only_rules(one(docs, "NetworkPolicy", "raysense-controller")) == [[c_probe]]
+        nodes = [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
+        assert probe_rules(agent_pol, a_probe) == [nodes]
+        assert probe_rules(ctl_pol, c_probe) == [nodes]
+        # ... and for the probe port only.
+        assert nodes not in probe_rules(agent_pol, a_main) + probe_rules(ctl_pol, c_main)
 
 
 def test_grafana_kustomization_makes_the_charts_configmap(helm):
