@@ -7,7 +7,8 @@ queries), with Grafana's variables substituted, is evaluated through
 Prometheus' HTTP API: each returns at least one series and each `by (...)`
 and legend {{label}} is on the result.  Prints panel title -> series count.
 The agent runs without --debug-labels: no default series has a process,
-pod or peer label.
+pod, peer or timeline-key label.  The launched worker starts
+START_DELAY_S late, so Prometheus sees the pending-workers gauge at 1.
 
 Needs root and BTF (the agent)."""
 import json
@@ -21,6 +22,7 @@ import time
 import pytest
 
 from outputs_util import REPO, Prometheus, free_port
+from raycluster import RAY_BIN
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
@@ -29,6 +31,11 @@ from controller_proc import Controller, background_driver, stop_driver  # noqa: 
 
 DASHBOARD = os.path.join(REPO, "deploy", "grafana", "raysense-dashboard.json")
 IDLE_S = 5
+# The launched worker's `ray start` waits this long first (a --ray-bin
+# wrapper), so it stays launched-but-not-ALIVE over several 1 s scrapes and
+# the pending-workers gauge is seen at 1 (a local raylet is otherwise ALIVE
+# 2-3 s after its launch, which a scrape can miss).
+START_DELAY_S = 6
 
 # Sequential 1-CPU tasks: one worker launched, a few seconds of leases.
 # One task on a static (unmanaged, CPU-less) raylet, which outlives the
@@ -105,13 +112,24 @@ def test_by_labels_parser():
     assert by_labels("sum(increase(a_bucket[1m])) by (le)") == {"le"}
 
 
+def slow_ray_bin(tmp):
+    """A `ray` that starts START_DELAY_S late (the local provider runs
+    `<ray-bin> start --block ...`; exec keeps the pid it stops)."""
+    path = os.path.join(tmp, "ray-slow-start")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\nsleep {START_DELAY_S}\nexec "{RAY_BIN}" "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
 @pytest.fixture
 def stack(fresh_ray_cluster, bin):
     fresh_ray_cluster.add_worker(num_cpus=0, resources={"static": 1})
-    ctl = Controller(bin("raysense-controller"), fresh_ray_cluster,
-                     [f"cpu1:CPU=1,min=0,max=1,idle={IDLE_S}"], extra=["--cooldown", "1"])
-    pins = "/sys/fs/bpf/rs-dashreal-%d-%d" % (os.getpid(), free_port())
     tmp = tempfile.mkdtemp(prefix="rs-dashreal-")
+    ctl = Controller(bin("raysense-controller"), fresh_ray_cluster,
+                     [f"cpu1:CPU=1,min=0,max=1,idle={IDLE_S}"],
+                     extra=["--cooldown", "1", "--ray-bin", slow_ray_bin(tmp)])
+    pins = "/sys/fs/bpf/rs-dashreal-%d-%d" % (os.getpid(), free_port())
     agent = prom = None
     try:
         agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
@@ -163,8 +181,9 @@ def test_every_dashboard_query_returns_series(require_bpf, stack):
         print(f"{title:<{width}}  {n:>6}  {nz:>8}")
     assert not failures, "\n".join(failures)
     check_operator_values(prom, range_s)
-    # Default series: no per-process, per-pod or per-peer label.
-    for label in ("raylet_pid", "pod_uid", "gcs_pid", "peer"):
+    # Default series: no per-process, per-pod or per-peer label, and no
+    # timeline key (a pod UID or a pid).
+    for label in ("raylet_pid", "pod_uid", "gcs_pid", "peer", "timeline"):
         res = prom.query(f'{{__name__=~"raysense_.+", {label}=~".+"}}')
         assert not res, f"default series with {label}: {[s['metric'] for s in res][:3]}"
 
@@ -180,9 +199,11 @@ def check_operator_values(prom, range_s):
     worker, a finite time to capacity, the leader, not holding now."""
     peak = {state: scalar(prom, f'max(max_over_time(raysense_controller_workers{{state="{state}"}}'
                                 f'[{range_s}s]))') for state in ("desired", "current", "pending")}
-    # A local worker is ALIVE 2-3 s after its launch, so a 1 s scrape may
-    # miss the pending state; tests/unit/test_tick.c checks that gauge.
-    assert peak["desired"] == 1 and peak["current"] == 1 and peak["pending"] in (0, 1), peak
+    # The worker starts START_DELAY_S late: pending over several scrapes.
+    assert peak == {"desired": 1, "current": 1, "pending": 1}, peak
+    pending_s = scalar(prom, f'sum_over_time((raysense_controller_workers{{state="pending"}} == bool 1)'
+                             f'[{range_s}s:1s])')
+    assert pending_s >= START_DELAY_S - 1, f"pending for only {pending_s} s"
     assert scalar(prom, f'max_over_time(raysense_controller_pending_demand{{kind="task"}}[{range_s}s])') >= 1
     assert scalar(prom, "raysense_controller_workers{state=\"current\"}") == 0, "the worker was stopped"
     assert scalar(prom, "raysense_controller_leader") == 1

@@ -70,8 +70,8 @@ def test_render_check_catches_drift(helm, tmp_path):
     for sub in ("deploy", "tools"):
         subprocess.run(["cp", "-a", str(REPO / sub), str(work / sub)], check=True)
     f = work / "deploy" / "base" / "controller-rbac.yaml"
-    f.write_text(f.read_text().replace('verbs: ["get", "list", "watch", "patch"]',
-                                       'verbs: ["get", "list", "watch", "patch", "delete"]'))
+    f.write_text(f.read_text().replace('verbs: ["get", "patch"]',
+                                       'verbs: ["get", "patch", "delete"]'))
     proc = subprocess.run([str(work / "tools" / "render-manifests.sh"), "--check"],
                           capture_output=True, text=True, timeout=300,
                           env={"PATH": "/usr/bin:/bin", "RAYSENSE_HELM": helm})
@@ -100,8 +100,13 @@ def test_defaults(helm):
     assert "--dashboard-token-file" not in args and "--dry-run" not in args
 
     role = one(docs, "Role", "raysense-controller", "ray")
-    assert {tuple(r["verbs"]) for r in role["rules"]} == {
-        ("get", "list", "watch", "patch"), ("get", "list", "watch"), ("create",), ("get", "update")}
+    # Exactly the calls the controller makes (provider_kuberay.c, leader.c).
+    assert sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"]),
+                   tuple(r.get("resourceNames", ()))) for r in role["rules"]) == sorted([
+        (("ray.io",), ("rayclusters",), ("get", "patch"), ()),
+        (("",), ("pods",), ("list",), ()),
+        (("coordination.k8s.io",), ("leases",), ("create",), ()),
+        (("coordination.k8s.io",), ("leases",), ("get", "update"), ("raysense-controller",))])
 
     ds = one(docs, "DaemonSet", "raysense-agent", RELEASE_NS)
     spec = ds["spec"]["template"]["spec"]
@@ -118,6 +123,62 @@ def test_defaults(helm):
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dash["data"]["raysense-dashboard.json"]) == \
         json.loads((REPO / "deploy" / "grafana" / "raysense-dashboard.json").read_text())
+
+
+def probe_setup(workload, main_flag, probe_flag):
+    """(main port, probe port) from a workload's args, after checking that its
+    container ports and both probes agree with them."""
+    c = pod_container(workload)
+    args = flags(c)
+    main = int(args[main_flag].rsplit(":", 1)[1])
+    probe = int(str(args[probe_flag]).rsplit(":", 1)[-1])
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["probes"] == probe and probe != main, (ports, args)
+    assert c["ports"][0]["containerPort"] == main   # the scrape port stays first
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    return main, probe
+
+
+def probe_rules(policy, port):
+    """The ingress rules that admit `port`, as their `from` lists (None: any
+    source)."""
+    return [r.get("from") for r in policy["spec"]["ingress"]
+            if any(p["port"] == port for p in r.get("ports", []))]
+
+
+@pytest.mark.parametrize("sets", [(), ("agent.port=19000", "agent.probePort=19500",
+                                      "controller.port=19100", "controller.probePort=19600",
+                                      "networkPolicy.probeFrom[0].ipBlock.cidr=10.0.0.0/16")])
+def test_probes_use_the_probe_listeners(helm, sets):
+    """The kubelet probes /healthz and /readyz on the probe listener (its own
+    connection slots), not on the metrics/API port that clients can fill.
+    The ports are passed explicitly (--probe-listen); the defaults are the
+    binaries' own (listen port + 1: agent outputs.c, controller api.c).
+    NetworkPolicy always admits traffic from the pod's own node (where the
+    kubelet probes from), so by default no rule names the probe port, and
+    none opens any port to every source; networkPolicy.probeFrom adds a rule
+    for the probe port only."""
+    docs = template(helm, sets=list(sets))
+    ds = one(docs, "DaemonSet", "raysense-agent")
+    dep = one(docs, "Deployment", "raysense-controller")
+    a_main, a_probe = probe_setup(ds, "--listen", "--probe-listen")
+    c_main, c_probe = probe_setup(dep, "--listen", "--probe-listen")
+    assert flags(pod_container(ds))["--probe-listen"] == f"0.0.0.0:{a_probe}"
+    agent_pol = one(docs, "NetworkPolicy", "raysense-agent")
+    ctl_pol = one(docs, "NetworkPolicy", "raysense-controller")
+    for pol in (agent_pol, ctl_pol):
+        assert all(r.get("from") for r in pol["spec"]["ingress"]), pol
+    if not sets:
+        assert (a_main, a_probe, c_main, c_probe) == (9640, 9641, 9650, 9651)
+        assert probe_rules(agent_pol, a_probe) == [] and probe_rules(ctl_pol, c_probe) == []
+    else:
+        assert (a_main, a_probe, c_main, c_probe) == (19000, 19500, 19100, 19600)
+        nodes = [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
+        assert probe_rules(agent_pol, a_probe) == [nodes]
+        assert probe_rules(ctl_pol, c_probe) == [nodes]
+        # ... and for the probe port only.
+        assert nodes not in probe_rules(agent_pol, a_main) + probe_rules(ctl_pol, c_main)
 
 
 def test_grafana_kustomization_makes_the_charts_configmap(helm):
@@ -162,7 +223,8 @@ def test_example_eci_ecs(helm):
     assert {g["groupName"] for g in rc["spec"]["workerGroupSpecs"]} == {"ecs-cpu", "eci-cpu"}
     for pol in find(docs, "NetworkPolicy"):
         prom = [f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                for rule in pol["spec"]["ingress"] for f in rule["from"] if "namespaceSelector" in f]
+                for rule in pol["spec"]["ingress"] for f in rule.get("from", [])
+                if "namespaceSelector" in f]
         assert prom == ["arms-prom"], pol["metadata"]["name"]
 
 
@@ -240,6 +302,8 @@ GROUPS = {"worker_groups": [{"name": "cpu", "resources": {"CPU": 1}, "min_worker
     # values.schema.json
     ({"rayClusters": [{"name": "x", "config": GROUPS}]}, "missing property 'namespace'"),
     ({"agent": {"capabilities": ["CAP_SYS_ADMIN"]}}, "/agent/capabilities/0"),
+    ({"agent": {"port": 9700, "probePort": 9700}}, "agent.probePort must differ from agent.port"),
+    ({"controller": {"probePort": 9650}}, "controller.probePort must differ from controller.port"),
     ({"rayClusters": [{"namespace": "a", "name": "x", "config": GROUPS, "dashbordUrl": "typo"}]},
      "dashbordUrl"),
 ])

@@ -27,8 +27,10 @@ def test_agent_accepts_its_manifest_args(bin):
     args = dict(a.split("=", 1) for a in c["args"] if "=" in a)
     port = int(args["--listen"].rsplit(":", 1)[1])
     assert port == c["ports"][0]["containerPort"]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    probes = next(p["containerPort"] for p in c["ports"] if p["name"] == "probes")
+    assert args["--probe-listen"] == f"0.0.0.0:{probes}"
     # The push goes to the controller Service's port, on the controller's
     # signals endpoint.
     svc = next(d for d in load("services.yaml") if d["metadata"]["name"] == "raysense-controller")
@@ -52,8 +54,10 @@ def test_controller_ports_probes_and_files():
     env = controller_env()
     args = dict(a.split("=", 1) for a in expand(c["args"], env) if "=" in a)
     assert int(args["--listen"].rsplit(":", 1)[1]) == c["ports"][0]["containerPort"]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    probes = next(p["containerPort"] for p in c["ports"] if p["name"] == "probes")
+    assert int(args["--probe-listen"]) == probes
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert args["--config"] == mounts["config"] + "/controller.json"
     assert args["--token-file"] == mounts["push-token"] + "/token"

@@ -194,10 +194,12 @@ def test_controller_replicas_run_on_regular_nodes(k8s, installed):
                 assert var in env or var in cm, f"{a}: ${var} is not defined"
 
 
+# What the controller's code calls (provider_kuberay.c: GET and PATCH of its
+# RayCluster, LIST of the worker pods by label; leader.c: POST, GET and PUT of
+# its Lease), and nothing more.
 NEEDED = [
-    ("get", "rayclusters.ray.io"), ("list", "rayclusters.ray.io"),
-    ("watch", "rayclusters.ray.io"), ("patch", "rayclusters.ray.io"),
-    ("get", "pods"), ("list", "pods"), ("watch", "pods"),
+    ("get", "rayclusters.ray.io"), ("patch", "rayclusters.ray.io"),
+    ("list", "pods"),
     ("create", "leases.coordination.k8s.io"),
     ("get", "leases.coordination.k8s.io/raysense-controller"),
     ("update", "leases.coordination.k8s.io/raysense-controller"),
@@ -205,6 +207,14 @@ NEEDED = [
 
 REFUSED = [
     # (verb, resource, namespace or None for cluster-wide)
+    # Verbs on its own objects that the code never uses.
+    ("list", "rayclusters.ray.io", RAY_NS),
+    ("watch", "rayclusters.ray.io", RAY_NS),
+    ("get", "pods", RAY_NS),
+    ("watch", "pods", RAY_NS),
+    ("list", "leases.coordination.k8s.io", RAY_NS),
+    # No TokenReviews: nothing in the controller calls them.
+    ("create", "tokenreviews.authentication.k8s.io", None),
     ("delete", "pods", RAY_NS),
     ("patch", "pods", RAY_NS),
     ("create", "pods", RAY_NS),
@@ -335,6 +345,11 @@ def test_controller_token_makes_the_real_calls(k8s, installed):
     refused = [
         ("GET", f"{lease_dir}/kube-scheduler", None),
         ("DELETE", f"/api/v1/namespaces/{RAY_NS}/pods/{pods['items'][0]['metadata']['name']}", None),
+        # Calls the code does not make: one pod by name, the RayCluster list,
+        # watches.
+        ("GET", f"/api/v1/namespaces/{RAY_NS}/pods/{pods['items'][0]['metadata']['name']}", None),
+        ("GET", f"/apis/ray.io/v1/namespaces/{RAY_NS}/rayclusters", None),
+        ("GET", f"/apis/ray.io/v1/namespaces/{RAY_NS}/rayclusters?watch=1&timeoutSeconds=1", None),
         ("GET", "/apis/ray.io/v1/namespaces/default/rayclusters", None),
         ("GET", "/apis/ray.io/v1/rayclusters", None),
         ("GET", f"/api/v1/namespaces/{RAY_NS}/secrets", None),
@@ -354,6 +369,9 @@ def controller_args_from_manifest(tmp_path, kubeconfig, identity, port):
     (tmp_path / "token").write_text("push-token-for-test\n")
     local = {"--config": str(tmp_path / "controller.json"), "--token-file": str(tmp_path / "token"),
              "--listen": f"127.0.0.1:{port}",
+             # The pod's fixed probe port would collide between two local
+             # replicas: any free one.
+             "--probe-listen": str(free_port()),
              # No Ray here: the dashboard is a closed port (fetches fail, the
              # controller holds), which is all leader election needs.
              "--dashboard": "http://127.0.0.1:9"}

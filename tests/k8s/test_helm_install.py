@@ -101,9 +101,11 @@ def test_each_controller_runs_two_replicas(k8s, release):
 
 
 def needed(lease):
-    return [("get", "rayclusters.ray.io"), ("list", "rayclusters.ray.io"),
-            ("watch", "rayclusters.ray.io"), ("patch", "rayclusters.ray.io"),
-            ("get", "pods"), ("list", "pods"), ("watch", "pods"),
+    """What the controller's code calls (provider_kuberay.c: GET and PATCH of
+    its RayCluster, LIST of the worker pods; leader.c: POST, GET, PUT of its
+    Lease)."""
+    return [("get", "rayclusters.ray.io"), ("patch", "rayclusters.ray.io"),
+            ("list", "pods"),
             ("create", "leases.coordination.k8s.io"),
             ("get", f"leases.coordination.k8s.io/{lease}"),
             ("update", f"leases.coordination.k8s.io/{lease}")]
@@ -119,6 +121,10 @@ def test_controller_service_accounts_can_do_exactly_what_they_need(k8s, release)
             # Its own namespace: no writes beyond the RayCluster patch, no
             # Secrets, not the other controller's Lease, no Lease deletion.
             ("delete", "pods", ns), ("patch", "pods", ns), ("create", "pods", ns),
+            # Verbs the code never uses on the objects it does use.
+            ("list", "rayclusters.ray.io", ns), ("watch", "rayclusters.ray.io", ns),
+            ("get", "pods", ns), ("watch", "pods", ns),
+            ("list", "leases.coordination.k8s.io", ns),
             ("update", "rayclusters.ray.io", ns), ("delete", "rayclusters.ray.io", ns),
             ("create", "rayclusters.ray.io", ns),
             ("get", "secrets", ns), ("list", "secrets", ns),
@@ -132,6 +138,8 @@ def test_controller_service_accounts_can_do_exactly_what_they_need(k8s, release)
             ("get", "configmaps", NS),
             # Cluster-scoped.
             ("patch", "nodes", None), ("list", "nodes", None),
+            # No TokenReviews: nothing in the controller calls them.
+            ("create", "tokenreviews.authentication.k8s.io", None),
         ]
         allowed = [(v, r, n) for v, r, n in refused if can_i(k8s, user, v, r, n)]
         assert not allowed, f"{name} may: {allowed}"

@@ -273,12 +273,13 @@ static void test_timelines_and_workers(void)
 
 /* Default labels: no raylet_pid/pod_uid/gcs_pid, no per-peer series, no
  * series only a pid told apart; two series that differ only in a pid are
- * one series. */
+ * one series. Timelines are named by their Ray node id, not by their pod
+ * UID or pid key. */
 static void test_default_labels(void)
 {
 	struct rs_snapshot s = base_snapshot();
 	struct rs_value_series v[5];
-	struct rs_timeline t;
+	struct rs_timeline t[3];
 	struct rs_worker_activity w[2];
 	char *text;
 
@@ -296,17 +297,25 @@ static void test_default_labels(void)
 	set_label(&v[3].labels[0], "peer", "10.0.0.1");		/* per peer */
 	set_label(&v[4].labels[0], "gcs_pid", "9");		/* a pid beside a port */
 	set_label(&v[4].labels[1], "gcs_port", "6379");
-	snprintf(t.key, sizeof(t.key), "pid:5");
-	snprintf(t.pod_uid, sizeof(t.pod_uid), "uid-1");
-	t.raylet_pid = 5;
-	t.first_exec_ns = 1;
-	t.raylet_exec_ns = 1000000001ull;
+	/* t[0]: a pod's timeline whose raylet runs; t[1]: the same raylet's
+	 * `ray start` timeline (same node id); t[2]: no node id (not started, or
+	 * gone). */
+	for (int i = 0; i < 3; i++) {
+		snprintf(t[i].key, sizeof(t[i].key), i == 0 ? "uid-1" : i == 1 ? "pid:5" : "pid:6");
+		t[i].raylet_pid = i == 2 ? 6 : 5;
+		t[i].first_exec_ns = 1;
+		t[i].raylet_exec_ns = 1000000001ull + (unsigned long long)i * 1000000000ull;
+		if (i < 2)
+			snprintf(t[i].node_id, sizeof(t[i].node_id), "abc");
+	}
+	snprintf(t[0].pod_uid, sizeof(t[0].pod_uid), "uid-1");
 	w[0] = (struct rs_worker_activity){ .raylet_pid = 7, .busy_workers = 2, .seconds_since_busy = 0 };
 	snprintf(w[0].node_id, sizeof(w[0].node_id), "abc");
 	w[1] = (struct rs_worker_activity){ .raylet_pid = 8, .seconds_since_busy = 1 };  /* no node id */
 	s.values = v;
 	s.n_values = 5;
-	set_activity(&s, &t, w, 2);
+	set_activity(&s, t, w, 2);
+	s.n_timelines = 3;
 	text = render_with(&s, false);
 	CHECK(sample(text, "raysense_test_events_total{node=\"node-a\",node_id=\"abc\"}") == 1,
 	      "pid dropped, the first of two same series kept:\n%s", text);
@@ -315,8 +324,18 @@ static void test_default_labels(void)
 	CHECK(!strstr(text, "raylet_pid") && !strstr(text, "pod_uid") && !strstr(text, "peer=") &&
 	      !strstr(text, "gcs_pid"), "no process, pod or peer label:\n%s", text);
 	CHECK(!strstr(text, "} 3\n") && !strstr(text, "} 4\n"), "pid-only and per-peer series left out");
-	CHECK(sample(text, "raysense_startup_phase_seconds{node=\"node-a\",timeline=\"pid:5\",phase=\"raylet_exec\"}") == 1,
-	      "timeline without pod_uid/raylet_pid");
+	CHECK(sample(text, "raysense_startup_phase_seconds{node=\"node-a\",ray_node_id=\"abc\",phase=\"raylet_exec\"}") == 1,
+	      "timeline by its Ray node id:\n%s", text);
+	CHECK(!strstr(text, "timeline=") && !strstr(text, "uid-1") && !strstr(text, "pid:"),
+	      "no timeline key (pod UID, pid) by default:\n%s", text);
+	{
+		size_t rows = 0;
+
+		for (const char *p = text; (p = strstr(p, "\nraysense_startup_phase_seconds{")); p++)
+			rows++;
+		CHECK(rows == 2, "one timeline per node id, none without (first_exec, raylet_exec): "
+		      "%zu rows\n%s", rows, text);
+	}
 	CHECK(sample(text, "raysense_workers{node=\"node-a\",ray_node_id=\"abc\",state=\"busy\"}") == 2 &&
 	      !strstr(text, "raysense_raylet_seconds_since_busy{node=\"node-a\"} "),
 	      "workers by node id; a raylet without one left out");

@@ -409,22 +409,44 @@ static void put_derived(struct rs_prom_text *w, const struct rs_export_ctx *ctx,
 	rs_prom_sample(w, family, NULL, labels, n, v);
 }
 
-/* Labels of one timeline phase sample; pid is the caller's buffer. */
+/* Labels of one timeline phase sample (at most 6); pid is the caller's
+ * buffer. Default labels name the timeline by its Ray node id; its key (a pod
+ * UID or "pid:<ray start pid>"), pod_uid and raylet_pid are debug labels. 0
+ * when a default series could not be told apart (no node id yet, or gone). */
 static size_t timeline_labels(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
 			      const struct rs_timeline *t, const char *phase, char pid[16],
 			      struct rs_prom_label *out)
 {
 	size_t n = node_label(snap, out);
 
-	out[n++] = (struct rs_prom_label){ "timeline", t->key };
-	if (t->pod_uid[0] && ctx->debug_labels)
-		out[n++] = (struct rs_prom_label){ "pod_uid", t->pod_uid };
-	if (t->raylet_pid && ctx->debug_labels) {
-		snprintf(pid, 16, "%u", t->raylet_pid);
-		out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
+	if (!ctx->debug_labels && !t->node_id[0])
+		return 0;
+	if (ctx->debug_labels) {
+		out[n++] = (struct rs_prom_label){ "timeline", t->key };
+		if (t->pod_uid[0])
+			out[n++] = (struct rs_prom_label){ "pod_uid", t->pod_uid };
+		if (t->raylet_pid) {
+			snprintf(pid, 16, "%u", t->raylet_pid);
+			out[n++] = (struct rs_prom_label){ "raylet_pid", pid };
+		}
 	}
+	if (t->node_id[0])
+		out[n++] = (struct rs_prom_label){ "ray_node_id", t->node_id };
 	out[n++] = (struct rs_prom_label){ "phase", phase };
 	return n;
+}
+
+/* Without debug labels two timelines of one raylet (its pod's and its
+ * `ray start`'s) would be the same series: the first one is exported. */
+static bool timeline_shadowed(const struct rs_snapshot *snap, const struct rs_export_ctx *ctx,
+			      size_t i)
+{
+	if (ctx->debug_labels)
+		return false;
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(snap->timelines[j].node_id, snap->timelines[i].node_id))
+			return true;
+	return false;
 }
 
 static void put_timelines(struct rs_prom_text *w, const struct rs_snapshot *snap,
@@ -440,8 +462,10 @@ static void put_timelines(struct rs_prom_text *w, const struct rs_snapshot *snap
 		const struct rs_timeline *t = &snap->timelines[i];
 		uint64_t start = rs_timeline_start_ns(t);
 
+		if (timeline_shadowed(snap, ctx, i))
+			continue;
 		for (int p = 0; p < RS_STARTUP_PHASES; p++) {
-			struct rs_prom_label labels[5];
+			struct rs_prom_label labels[6];
 			char pid[16];
 			uint64_t at = rs_timeline_phase_ns(t, p);
 			size_t n;
@@ -449,6 +473,8 @@ static void put_timelines(struct rs_prom_text *w, const struct rs_snapshot *snap
 			if (!at || (relative && (!start || at < start)))
 				continue;
 			n = timeline_labels(snap, ctx, t, rs_startup_phase_names[p], pid, labels);
+			if (!n)
+				break;
 			put_derived(w, ctx, family, &header, labels, n,
 				    relative ? (double)(at - start) / 1e9 : (double)at / 1e9);
 		}

@@ -8,6 +8,7 @@
  * GCS connection), because the raylet does those two concurrently. */
 #include "agent/lifecycle.h"
 #include "agent/lifecycle_cgroup.h"
+#include "agent/timeline_ids.h"
 #include "agent/bpf_pin.h"
 #include "common/log.h"
 #include "raysense/lifecycle.h"
@@ -194,6 +195,12 @@ static int collect_timelines(const char *pin_dir, struct rs_snapshot *snap, cons
 		t.raylet_listen_ns = to_unix_ns(c, tl.raylet_listen_ns);
 		t.gcs_connected_ns = to_unix_ns(c, gcs);
 		t.raylet_pid = tl.raylet_pid;
+		/* The timeline's identity on default series (its key is a pod UID
+		 * or a pid, debug labels only): its raylet's node id, remembered
+		 * after the raylet exits; "" until the raylet runs. */
+		if (tl.raylet_pid)
+			raylet_node_id(tl.raylet_pid, t.node_id, sizeof(t.node_id));
+		rs_timeline_id_resolve(key, t.node_id, sizeof(t.node_id));
 		phase_add(&phases[PH_FIRST_EXEC], tl.cgroup_ns, tl.first_exec_ns);
 		phase_add(&phases[PH_RAYLET_EXEC], tl.first_exec_ns, tl.raylet_exec_ns);
 		phase_add(&phases[PH_RAYLET_LISTEN], tl.raylet_exec_ns, tl.raylet_listen_ns);

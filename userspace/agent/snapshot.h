@@ -56,6 +56,7 @@ struct rs_timeline {
 	uint64_t raylet_listen_ns;
 	uint64_t gcs_connected_ns;
 	uint32_t raylet_pid;
+	char node_id[64];               /* its raylet's Ray node id while it runs, else "" */
 };
 
 /* The phases of a timeline, in order, and their names as exported (the

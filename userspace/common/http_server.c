@@ -510,6 +510,9 @@ static int start_probe_listener(struct rs_http_server *srv,
 		srv->probe.port = -1;
 		return 0;
 	}
+	if (err)
+		rs_error("http server: cannot listen on the probe port %s:%d: %s", p.host, p.port,
+			 strerror(-err));
 	return err;
 }
 

@@ -131,13 +131,16 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 		.request_deadline_ms = cfg->request_deadline_ms,
 		.probe_listener = cfg->probe_port >= 0,
 		.probe_port = cfg->probe_port > 0 ? cfg->probe_port : cfg->port ? cfg->port + 1 : 0,
+		/* An explicit --probe-listen must bind (the chart's probes point at
+		 * it); the derived default only warns. */
+		.probe_required = cfg->probe_port > 0,
 	};
 	int rc;
 
 	g_ctx.c = c;
 	g_ctx.token = cfg->token;
 	rc = rs_http_server_start(&sc, out);
-	if (!rc && sc.probe_listener)
+	if (!rc && rs_http_server_probe_port(*out) > 0)
 		rs_info("/healthz and /readyz also on the probe listener %s:%d",
 			cfg->host ? cfg->host : "0.0.0.0",
 			rs_http_server_probe_port(*out));

@@ -75,6 +75,11 @@ static void usage(FILE *out)
 		"KubeRay provider (--provider kuberay):\n"
 		"  --kubeconfig FILE        kubeconfig in JSON form (kubectl config view --raw\n"
 		"                           --flatten -o json); default: in-cluster service account\n"
+		"  --service-account-dir DIR\n"
+		"                           in-cluster credentials from DIR/token, DIR/ca.crt and\n"
+		"                           DIR/namespace instead of\n"
+		"                           " KUBE_SA_DIR "\n"
+		"                           (the API server is still KUBERNETES_SERVICE_HOST/PORT)\n"
 		"  --namespace NS           the RayCluster's namespace (default: the config's)\n"
 		"  --raycluster NAME        the RayCluster to scale (required)\n"
 		"  --leader-elect           act only while holding a coordination.k8s.io Lease\n"
@@ -127,7 +132,7 @@ static void usage(FILE *out)
 struct args {
 	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
 	const char *listen, *token_file, *node_tmp;
-	const char *provider, *kubeconfig, *k8s_namespace, *raycluster, *lease_name, *identity;
+	const char *provider, *kubeconfig, *sa_dir, *k8s_namespace, *raycluster, *lease_name, *identity;
 	bool leader_elect, ignore_in_tree;
 	const char **group_specs;
 	size_t n_group_specs;
@@ -160,7 +165,7 @@ enum {
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
-	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED,
+	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -205,6 +210,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "agent-capacity", required_argument, NULL, O_AGENTCAP },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+		{ "service-account-dir", required_argument, NULL, O_SA_DIR },
 		{ "namespace", required_argument, NULL, O_K8S_NS },
 		{ "raycluster", required_argument, NULL, O_RAYCLUSTER },
 		{ "leader-elect", no_argument, NULL, O_LEADER },
@@ -324,6 +330,11 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			a->provider = optarg;
 			break;
 		case O_KUBECONFIG: a->kubeconfig = optarg; break;
+		case O_SA_DIR:
+			if (!*optarg)
+				rs_cli_usage_error(PROG, "--service-account-dir wants a directory");
+			a->sa_dir = optarg;
+			break;
 		case O_K8S_NS: a->k8s_namespace = optarg; break;
 		case O_RAYCLUSTER: a->raycluster = optarg; break;
 		case O_LEADER: a->leader_elect = true; break;
@@ -390,16 +401,21 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		rs_cli_usage_error(PROG, "--provider kuberay needs --raycluster");
 	if (a->leader_elect && !(a->provider && !strcmp(a->provider, "kuberay")))
 		rs_cli_usage_error(PROG, "--leader-elect needs --provider kuberay");
+	if (a->sa_dir && a->kubeconfig)
+		rs_cli_usage_error(PROG, "--service-account-dir and --kubeconfig exclude each other");
+	if (a->sa_dir && !(a->provider && !strcmp(a->provider, "kuberay")))
+		rs_cli_usage_error(PROG, "--service-account-dir needs --provider kuberay");
 }
 
-/* Kubernetes API config: --kubeconfig (JSON) or the in-cluster account. */
+/* Kubernetes API config: --kubeconfig (JSON) or the in-cluster account (its
+ * files in --service-account-dir, default KUBE_SA_DIR). */
 static int load_kube(const struct args *a, struct kube_client *kube)
 {
 	char err[KUBE_ERR_LEN];
 	int rc;
 
 	rc = a->kubeconfig ? kube_client_from_kubeconfig(kube, a->kubeconfig, NULL, err)
-			   : kube_client_in_cluster(kube, NULL, err);
+			   : kube_client_in_cluster(kube, a->sa_dir, err);
 	if (rc)
 		rs_error("%s", err);
 	return rc;

@@ -53,3 +53,19 @@ items:
 {{- end -}}
 {{- $target -}}
 {{- end }}
+
+{{/*
+The NetworkPolicy ingress rule for a probe port: (dict "port" P "from" PEERS),
+used when networkPolicy.probeFrom is set (without it none is needed: the
+kubelet's probes come from the pod's own node, which NetworkPolicy always
+admits).
+*/}}
+{{- define "raysense.probeIngress" -}}
+# The kubelet's probes (/healthz, /readyz), for a CNI that does not admit
+# node-local traffic by itself (networkPolicy.probeFrom).
+- from:
+    {{- toYaml .from | nindent 4 }}
+  ports:
+    - port: {{ .port }}
+      protocol: TCP
+{{- end }}
