@@ -288,7 +288,7 @@ def test_binaries_accept_the_rendered_args(helm, bin, values, tmp_path):
         proc = subprocess.Popen(
             [bin("raysense-controller"), "--config", str(cfg), "--dry-run", "--provider", "local",
              "--state-dir", str(tmp_path / "state"), "--dashboard", "http://127.0.0.1:9",
-             "--listen", f"127.0.0.1:{port}", "--log-level", "warn"],
+             "--listen", f"127.0.0.1:{port}", "--log-level", "warn", "--agent-auth", "none"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(1.5)

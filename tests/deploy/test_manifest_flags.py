@@ -69,7 +69,7 @@ def start_controller(binary, cfg, tmp_path):
     return subprocess.Popen(
         [binary, "--config", str(cfg), "--dry-run", "--provider", "local",
          "--state-dir", str(tmp_path / "state"), "--dashboard", "http://127.0.0.1:9",
-         "--listen", f"127.0.0.1:{port}", "--log-level", "debug"],
+         "--listen", f"127.0.0.1:{port}", "--log-level", "debug", "--agent-auth", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
