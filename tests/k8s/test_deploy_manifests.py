@@ -217,12 +217,16 @@ REFUSED = [
     ("patch", "rayclusters.ray.io", SYSTEM_NS),
     ("update", "leases.coordination.k8s.io/kube-scheduler", RAY_NS),
     ("delete", "leases.coordination.k8s.io/raysense-controller", RAY_NS),
+    ("create", "subjectaccessreviews.authorization.k8s.io", None),
+    ("create", "serviceaccounts/token", RAY_NS),
 ]
 
 
 def test_controller_rbac_allows_what_it_needs(k8s, installed):
     denied = [(v, r) for v, r in NEEDED if not can_i(k8s, SA_CONTROLLER, v, r, RAY_NS)]
     assert not denied, f"controller lacks: {denied}"
+    # --agent-auth tokenreview (issue 16): the one cluster-scoped grant.
+    assert can_i(k8s, SA_CONTROLLER, "create", "tokenreviews.authentication.k8s.io")
 
 
 def test_controller_rbac_refuses_the_rest(k8s, installed):
@@ -236,7 +240,8 @@ def test_controller_rbac_refuses_the_rest(k8s, installed):
 def test_agent_has_no_api_access(k8s, installed):
     for verb, res, ns in [("get", "pods", SYSTEM_NS), ("list", "pods", RAY_NS),
                           ("get", "rayclusters.ray.io", RAY_NS), ("get", "nodes", None),
-                          ("create", "leases.coordination.k8s.io", SYSTEM_NS)]:
+                          ("create", "leases.coordination.k8s.io", SYSTEM_NS),
+                          ("create", "tokenreviews.authentication.k8s.io", None)]:
         assert not can_i(k8s, SA_AGENT, verb, res, ns), (verb, res, ns)
 
 
@@ -522,8 +527,10 @@ def test_uninstall_removes_everything(k8s, installed):
         return not left or None
 
     wait_until("every raysense object deleted", gone, timeout=120)
-    # The ClusterRole-free install leaves nothing cluster-scoped behind.
+    # Nothing cluster-scoped is left behind.
     assert k8s.kubectl("get", "priorityclass/raysense-agent", check=False).returncode != 0
+    assert k8s.kubectl("get", "clusterrole/raysense-controller-tokenreview",
+                       check=False).returncode != 0
 
 
 def test_migration_from_in_tree_autoscaler(k8s):
