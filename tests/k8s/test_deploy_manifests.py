@@ -98,7 +98,7 @@ def test_base_and_overlay_render(k8s):
     assert kinds == sorted([
         "Namespace", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding", "PriorityClass",
         "ConfigMap", "DaemonSet", "Deployment", "Service", "Service",
-        "NetworkPolicy", "NetworkPolicy"]), kinds
+        "NetworkPolicy", "NetworkPolicy", "ClusterRole", "ClusterRoleBinding"]), kinds
     assert sorted(map(ref, base)) == sorted(map(ref, overlay))
     ds = next(d for d in overlay if d["kind"] == "DaemonSet")
     exprs = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
@@ -155,7 +155,11 @@ def test_agent_pods_only_on_the_regular_node(k8s, installed):
     spec = pod["spec"]
     assert spec["hostPID"] is True
     assert spec.get("automountServiceAccountToken") is False
-    assert not any(v.get("projected") for v in spec["volumes"]), "agent got an API token volume"
+    # Its one projected token is for the controller (audience raysense,
+    # --agent-auth tokenreview), not for the API server.
+    projected = [s for v in spec["volumes"] if v.get("projected") for s in v["projected"]["sources"]]
+    assert projected == [{"serviceAccountToken": {"audience": "raysense", "expirationSeconds": 600,
+                                                  "path": "token"}}], projected
     sc = spec["containers"][0]["securityContext"]
     assert sc["privileged"] is False and sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"]["drop"] == ["ALL"]
