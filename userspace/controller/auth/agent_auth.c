@@ -119,12 +119,11 @@ static void refuse(struct agent_auth *a, enum reason r, const char *detail)
 		a->unlogged[r]++;
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (log)
-		rs_warn("signals: refused an agent report (%s): %s%s", reason_names[r], detail,
-			quiet ? " (and more like it, not logged)" : "");
 	if (log && quiet)
-		rs_warn("signals: %llu more refusal(s) for %s since the last line", quiet,
-			reason_names[r]);
+		rs_warn("signals: refused an agent report (%s): %s (%llu more since the last "
+			"such line)", reason_names[r], detail, quiet);
+	else if (log)
+		rs_warn("signals: refused an agent report (%s): %s", reason_names[r], detail);
 }
 
 /* ------------------------------------------------------------ pod refresher */
@@ -325,7 +324,7 @@ static int review(struct agent_auth *a, const char *token, struct token_review_r
 		  enum reason *r, char *msg, size_t msg_size)
 {
 	struct slot *s = take_slot(a);
-	struct kube_response resp;
+	struct kube_response resp = { 0 };
 	char *body, err[256] = "";
 	int rc;
 
@@ -346,8 +345,7 @@ static int review(struct agent_auth *a, const char *token, struct token_review_r
 			 rc == -ENOMEM ? "out of memory" : resp.error[0] ? resp.error : strerror(-rc));
 	else
 		token_review_parse(resp.body, resp.body_len, a->audience, res, err, sizeof(err));
-	if (rc != -ENOMEM)
-		kube_response_free(&resp);
+	kube_response_free(&resp);
 	pthread_mutex_lock(&a->lock);
 	s->busy = false;
 	if (err[0])
