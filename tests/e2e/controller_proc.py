@@ -40,7 +40,7 @@ class Controller:
         for g in groups:
             args += ["--worker-group", g]
         args += list(extra)
-        if "--agent-auth" not in args and "--token-file" not in args:
+        if not any(a.split("=", 1)[0] in ("--agent-auth", "--token-file") for a in args):
             args += ["--agent-auth", "none"]    # local test Ray: no Kubernetes to ask
         self.args = args
         log = open(self.log_path, "wb")
