@@ -240,6 +240,11 @@ static void test_node_map(void)
 
 	CHECK(node_map_parse_pods("{\"items\":3}", 11, &pods, &n, err, sizeof(err)) == -EINVAL,
 	      "not a PodList");
+	/* Found by the node_pods fuzz target: an answer that is not JSON. */
+	CHECK(node_map_parse_pods("", 0, &pods, &n, err, sizeof(err)) == -EINVAL && !pods,
+	      "empty answer");
+	CHECK(node_map_parse_pods("{\"items\":[", 10, &pods, &n, err, sizeof(err)) == -EINVAL,
+	      "truncated answer");
 	CHECK(node_map_parse_pods(list, strlen(list), &pods, &n, err, sizeof(err)) == 0 && n == 5,
 	      "5 pods with an IP and a node (%zu): %s", n, err);
 	CHECK(!node_map_where(m, "ray-a", node, sizeof(node)) && !node_map_has_pods(m),

@@ -140,7 +140,7 @@ int node_map_parse_pods(const char *body, size_t len, struct node_map_pod **pods
 {
 	struct rs_json_error jerr = { { 0 } };
 	const cJSON *items, *item;
-	cJSON *root;
+	cJSON *root = NULL;
 
 	*pods = NULL;
 	*n = 0;
