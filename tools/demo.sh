@@ -87,7 +87,8 @@ say "starting raysense-controller (local provider, group cpu1: CPU=1 min 0 max 4
   --ray-bin "$RAY" --ray-start-arg=--node-ip-address=127.0.0.1 \
   --state-dir "$WORK/state" --node-temp-root "$NODE_TMP" \
   --worker-group "cpu1:CPU=1,min=0,max=4,idle=$IDLE_S" --cooldown 5 \
-  --listen "127.0.0.1:$CTL_PORT" --token-file "$WORK/token" --stop-nodes-on-exit \
+  --listen "127.0.0.1:$CTL_PORT" --agent-auth token-file --token-file "$WORK/token" \
+  --stop-nodes-on-exit \
   >"$WORK/controller.log" 2>&1 &
 CTL_PID=$!
 for i in $(seq 1 60); do

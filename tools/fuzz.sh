@@ -31,7 +31,7 @@ dicts_of() { # target -> its dictionaries
   case "$1" in
   dash_*) echo json dashboard ;;
   rtext_*) echo raytext ;;
-  kuberay_*|lease) echo json kube ;;
+  kuberay_*|lease|token_review|node_pods) echo json kube ;;
   signals) echo json signals ;;
   scenario|config) echo json scenario ;;
   raylet_argv|lc_cmdline) echo cmdline ;;

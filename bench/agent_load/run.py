@@ -122,7 +122,8 @@ def start_controller(args, cluster, tmp, n):
     log = open(os.path.join(tmp, f"controller-{n}.log"), "wb")
     proc = subprocess.Popen(
         [os.path.join(args.build, "raysense-controller"), "--dashboard", cluster.dashboard_url,
-         "--dry-run", "--listen", f"127.0.0.1:{port}", "--token-file", token,
+         "--dry-run", "--listen", f"127.0.0.1:{port}", "--agent-auth", "token-file",
+         "--token-file", token,
          "--worker-group", "cpu:CPU=1,min=0,max=2", "--agent-capacity", str(max(n, 10000)),
          "--state-dir", os.path.join(tmp, f"state-{n}")],
         stdout=log, stderr=subprocess.STDOUT)

@@ -132,7 +132,7 @@ def test_controller_exports_the_dashboard_families(bin, tmp_path):
     proc = subprocess.Popen(
         [bin("raysense-controller"), "--dry-run", "--dashboard", "http://127.0.0.1:9",
          "--worker-group", "cpu1:CPU=1,min=0,max=2", "--listen", f"127.0.0.1:{port}",
-         "--state-dir", str(tmp_path), "--log-level", "warn"],
+         "--state-dir", str(tmp_path), "--log-level", "warn", "--agent-auth", "none"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         text = None

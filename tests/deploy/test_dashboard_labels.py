@@ -50,7 +50,7 @@ def controller_families(bin):
         proc = subprocess.Popen([bin("raysense-controller"), "--dry-run",
                                  "--dashboard", "http://127.0.0.1:1", "--dashboard-timeout-ms", "200",
                                  "--worker-group", "g:CPU=1,max=1", "--state-dir", state,
-                                 "--listen", f"127.0.0.1:{port}"],
+                                 "--listen", f"127.0.0.1:{port}", "--agent-auth", "none"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             text = None

@@ -79,16 +79,72 @@ def test_render_check_catches_drift(helm, tmp_path):
     assert "controller-rbac.yaml differs" in proc.stderr, proc.stderr
 
 
+def assert_only_tokenreview_is_cluster_wide(docs, controllers):
+    """agentAuth.mode=tokenreview: the one cluster-scoped grant is `create
+    tokenreviews`, one ClusterRole per controller, bound to its account."""
+    roles = find(docs, "ClusterRole")
+    assert sorted(r["metadata"]["name"] for r in roles) == sorted(f"{c}-tokenreview"
+                                                                  for c in controllers)
+    for r in roles:
+        assert r["rules"] == [{"apiGroups": ["authentication.k8s.io"],
+                               "resources": ["tokenreviews"], "verbs": ["create"]}]
+    for c in controllers:
+        b = one(docs, "ClusterRoleBinding", f"{c}-tokenreview")
+        assert b["roleRef"]["name"] == f"{c}-tokenreview"
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": c, "namespace": RELEASE_NS}]
+
+
+def agent_token_volume(ds):
+    spec = ds["spec"]["template"]["spec"]
+    return next((v for v in spec["volumes"] if v["name"] == "push-token"), None)
+
+
+def test_agent_auth_modes(helm):
+    """tokenreview (default): the agent presents its own projected, pod-bound
+    ServiceAccount token (audience raysense, 600 s), the controller checks it
+    (--agent-auth=tokenreview, same audience) and mounts no shared token.
+    token-file: the shared Secret on both sides, no ClusterRole. none: no
+    token anywhere, no ClusterRole."""
+    docs = template(helm)
+    ds = one(docs, "DaemonSet", "raysense-agent", RELEASE_NS)
+    agent = flags(pod_container(ds))
+    vol = agent_token_volume(ds)
+    src = vol["projected"]["sources"][0]["serviceAccountToken"]
+    assert src == {"audience": "raysense", "expirationSeconds": 600, "path": "token"}
+    mount = next(m for m in pod_container(ds)["volumeMounts"] if m["name"] == "push-token")
+    assert agent["--token-file"] == mount["mountPath"] + "/token"
+    assert ds["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    dep = one(docs, "Deployment", "raysense-controller", RELEASE_NS)
+    ctl = flags(pod_container(dep))
+    assert ctl["--agent-auth"] == "tokenreview" and ctl["--agent-token-audience"] == "raysense"
+    assert "--token-file" not in ctl
+    assert not [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "push-token"]
+
+    docs = template(helm, sets=["agentAuth.mode=token-file"])
+    assert not CLUSTER_SCOPED_RBAC & {d["kind"] for d in docs}
+    ds = one(docs, "DaemonSet", "raysense-agent", RELEASE_NS)
+    assert agent_token_volume(ds)["secret"]["secretName"] == "raysense-push-token"
+    ctl = flags(pod_container(one(docs, "Deployment", "raysense-controller", RELEASE_NS)))
+    assert ctl["--agent-auth"] == "token-file" and ctl["--token-file"].endswith("/token")
+
+    docs = template(helm, sets=["agentAuth.mode=none"])
+    assert not CLUSTER_SCOPED_RBAC & {d["kind"] for d in docs}
+    ds = one(docs, "DaemonSet", "raysense-agent", RELEASE_NS)
+    assert agent_token_volume(ds) is None and "--token-file" not in flags(pod_container(ds))
+    ctl = flags(pod_container(one(docs, "Deployment", "raysense-controller", RELEASE_NS)))
+    assert ctl["--agent-auth"] == "none" and "--token-file" not in ctl
+
+
 def test_defaults(helm):
     docs = template(helm)
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted([
         "ServiceAccount", "ServiceAccount", "Role", "RoleBinding", "PriorityClass",
         "ConfigMap", "ConfigMap", "DaemonSet", "Deployment", "Service", "Service",
-        "NetworkPolicy", "NetworkPolicy"]), kinds
+        "NetworkPolicy", "NetworkPolicy", "ClusterRole", "ClusterRoleBinding"]), kinds
     assert not find(docs, "Namespace"), "helm install needs the namespace first (--create-namespace)"
     assert not find(docs, "ServiceMonitor")
-    assert not CLUSTER_SCOPED_RBAC & set(kinds)
+    assert_only_tokenreview_is_cluster_wide(docs, ["raysense-controller"])
 
     dep = one(docs, "Deployment", "raysense-controller", RELEASE_NS)
     assert dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["type"] == "Recreate"
@@ -230,7 +286,7 @@ def test_example_eci_ecs(helm):
 
 def test_example_two_rayclusters(helm):
     docs = template(helm, "two-rayclusters.yaml")
-    assert not CLUSTER_SCOPED_RBAC & {d["kind"] for d in docs}
+    assert_only_tokenreview_is_cluster_wide(docs, ["raysense-team-a", "raysense-team-b"])
     deps = {d["metadata"]["name"]: d for d in find(docs, "Deployment")}
     assert set(deps) == {"raysense-team-a", "raysense-team-b"}
     for name, ns, rc in [("raysense-team-a", "team-a", "rc-a"), ("raysense-team-b", "team-b", "rc-b")]:
@@ -352,7 +408,7 @@ def test_binaries_accept_the_rendered_args(helm, bin, values, tmp_path):
         proc = subprocess.Popen(
             [bin("raysense-controller"), "--config", str(cfg), "--dry-run", "--provider", "local",
              "--state-dir", str(tmp_path / "state"), "--dashboard", "http://127.0.0.1:9",
-             "--listen", f"127.0.0.1:{port}", "--log-level", "warn"],
+             "--listen", f"127.0.0.1:{port}", "--log-level", "warn", "--agent-auth", "none"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             time.sleep(1.5)

@@ -39,6 +39,12 @@ def test_agent_accepts_its_manifest_args(bin):
                    f"{svc['spec']['ports'][0]['port']}/api/v1/signals"), url
     token_mount = next(m for m in c["volumeMounts"] if m["name"] == "push-token")
     assert args["--token-file"] == token_mount["mountPath"] + "/token"
+    # Its own pod-bound token, for the controller's audience (issue 16).
+    ds = next(d for d in load("agent-daemonset.yaml") if d["kind"] == "DaemonSet")
+    vol = next(v for v in ds["spec"]["template"]["spec"]["volumes"] if v["name"] == "push-token")
+    audience = vol["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+    ctl = dict(a.split("=", 1) for a in container("controller-deployment.yaml")["args"] if "=" in a)
+    assert ctl["--agent-auth"] == "tokenreview" and ctl["--agent-token-audience"] == audience
 
 
 def test_controller_accepts_its_manifest_args(bin):
@@ -60,7 +66,7 @@ def test_controller_ports_probes_and_files():
     assert int(args["--probe-listen"]) == probes
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert args["--config"] == mounts["config"] + "/controller.json"
-    assert args["--token-file"] == mounts["push-token"] + "/token"
+    assert args["--agent-auth"] == "tokenreview" and "--token-file" not in args
     # The Role is in the namespace the controller is told to act in.
     role = next(d for d in load("controller-rbac.yaml") if d["kind"] == "Role")
     assert role["metadata"]["namespace"] == args["--namespace"]
@@ -73,7 +79,7 @@ def start_controller(binary, cfg, tmp_path):
     return subprocess.Popen(
         [binary, "--config", str(cfg), "--dry-run", "--provider", "local",
          "--state-dir", str(tmp_path / "state"), "--dashboard", "http://127.0.0.1:9",
-         "--listen", f"127.0.0.1:{port}", "--log-level", "debug"],
+         "--listen", f"127.0.0.1:{port}", "--log-level", "debug", "--agent-auth", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -40,6 +40,8 @@ class Controller:
         for g in groups:
             args += ["--worker-group", g]
         args += list(extra)
+        if not any(a.split("=", 1)[0] in ("--agent-auth", "--token-file") for a in args):
+            args += ["--agent-auth", "none"]    # local test Ray: no Kubernetes to ask
         self.args = args
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,

@@ -26,6 +26,17 @@ BAD_ARGS = [
     (["--worker-group", "a:CPU=1", "--signal-max-age", "soon"], "bad --signal-max-age"),
     (["--worker-group", "a:CPU=1", "--agent-capacity", "0"], "bad --agent-capacity"),
     (["--worker-group", "a:CPU=1", "--agent-capacity", "many"], "bad --agent-capacity"),
+    # who may push signals must be said (issue 16)
+    (["--worker-group", "a:CPU=1"], "--agent-auth tokenreview, token-file or none"),
+    (["--worker-group", "a:CPU=1", "--agent-auth", "open"],
+     "unknown --agent-auth 'open' (want tokenreview, token-file or none)"),
+    (["--worker-group", "a:CPU=1", "--agent-auth", "token-file"], "needs --token-file"),
+    (["--worker-group", "a:CPU=1", "--agent-auth", "none", "--token-file", "/etc/hostname"],
+     "--token-file is the shared token of --agent-auth token-file"),
+    (["--worker-group", "a:CPU=1", "--agent-auth", "none", "--agent-token-audience", "x"],
+     "need --agent-auth tokenreview"),
+    (["--worker-group", "a:CPU=1", "--agent-auth", "tokenreview",
+      "--token-review-timeout-ms", "5"], "bad --token-review-timeout-ms"),
 ]
 
 
@@ -62,10 +73,45 @@ def test_corrupt_state_file_refuses_to_start(bin, tmp_path):
     (tmp_path / "local-provider.json").write_text('{"version":1,"nodes":[{"id":')
     p = subprocess.run([bin("raysense-controller"), "--worker-group", "a:CPU=1",
                         "--state-dir", str(tmp_path), "--node-temp-root", str(tmp_path / "n"),
-                        "--listen", "127.0.0.1:0"],
+                        "--listen", "127.0.0.1:0", "--agent-auth", "none"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 1 and "corrupt" in p.stderr, p.stderr
     assert (tmp_path / "local-provider.json").read_text().endswith('"id":')
+
+
+def run_briefly(argv, seconds=2):
+    """Start the controller, stop it after `seconds`; (exit code, log).  An
+    exit code of None means it was still running."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        p.wait(timeout=seconds)
+        code = p.returncode
+    except subprocess.TimeoutExpired:
+        code = None
+        p.terminate()
+    out = p.communicate(timeout=20)[0]
+    return code, out
+
+
+def test_agent_auth_modes_at_start(bin, tmp_path):
+    """--token-file alone still means token-file; none runs but says so
+    loudly, once; tokenreview without API credentials refuses to start."""
+    base = [bin("raysense-controller"), "--worker-group", "a:CPU=1", "--dry-run",
+            "--dashboard", "http://127.0.0.1:9", "--state-dir", str(tmp_path / "s"),
+            "--listen", "127.0.0.1:0"]
+    tok = tmp_path / "token"
+    tok.write_text("t0k\n")
+    code, out = run_briefly(base + ["--token-file", str(tok)])
+    assert code is None and "agent auth: token-file" in out, out
+    assert "SECURITY WARNING" not in out
+    code, out = run_briefly(base + ["--agent-auth", "none"])
+    assert code is None, out
+    assert out.count("SECURITY WARNING: --agent-auth none") == 1, out
+    env_less = dict(__import__("os").environ)
+    env_less.pop("KUBERNETES_SERVICE_HOST", None)
+    p = subprocess.run(base + ["--agent-auth", "tokenreview"], capture_output=True, text=True,
+                       timeout=20, env=env_less)
+    assert p.returncode == 1 and "needs Kubernetes API credentials" in p.stderr, p.stderr
 
 
 def test_help_and_version(bin):

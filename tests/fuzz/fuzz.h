@@ -27,6 +27,8 @@ void fuzz_rtext_node_usage(const uint8_t *data, size_t size);
 void fuzz_kuberay_raycluster(const uint8_t *data, size_t size);
 void fuzz_kuberay_pods(const uint8_t *data, size_t size);
 void fuzz_lease(const uint8_t *data, size_t size);
+void fuzz_token_review(const uint8_t *data, size_t size);
+void fuzz_node_pods(const uint8_t *data, size_t size);
 /* fuzz_controller.c */
 void fuzz_signals(const uint8_t *data, size_t size);
 void fuzz_scenario(const uint8_t *data, size_t size);

@@ -68,7 +68,27 @@ RULES = [  # (unit test file, needle, target)
     ("test_ray_text.c", b"Autoscaler status", "rtext_status"),
     ("test_ray_text.c", b"/", "rtext_node_usage"),
     ("test_dashboard_parse.c", b"result", "dash_nodes"),
+    ("test_agent_auth.c", b"TokenReview", "token_review"),
+    ("test_agent_auth.c", b'"items"', "node_pods"),
 ]
+
+
+def token_reviews():
+    """TokenReview answers as kube-apiserver v1.36 gives them (a pod-bound
+    token, a refused one, an unbound one) and a JWT for the exp claim."""
+    extra = {f"authentication.kubernetes.io/{k}": [v] for k, v in (
+        ("credential-id", "JTI=1"), ("node-name", "kwok-node-0"), ("node-uid", "n"),
+        ("pod-name", "pod-a"), ("pod-uid", "p"))}
+    user = {"username": "system:serviceaccount:agent-auth:raysense-agent", "uid": "u",
+            "groups": ["system:serviceaccounts", "system:authenticated"]}
+    base = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+            "spec": {"token": "x", "audiences": ["raysense"]}}
+    for status in ({"authenticated": True, "user": dict(user, extra=extra),
+                    "audiences": ["raysense"]},
+                   {"user": {}, "error": "[invalid bearer token, token lookup failed]"},
+                   {"authenticated": True, "user": user, "audiences": ["raysense"]}):
+        put("token_review", json.dumps(dict(base, status=status)).encode())
+    put("token_review", b"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOlsicmF5c2Vuc2UiXSwiZXhwIjoxNzk2NDYxNjUwfQ.s")
 
 
 def unit_literals():
@@ -84,5 +104,6 @@ if __name__ == "__main__":
     shutil.rmtree(OUT, ignore_errors=True)
     fixtures()
     unit_literals()
+    token_reviews()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds")

@@ -98,7 +98,7 @@ def test_base_and_overlay_render(k8s):
     assert kinds == sorted([
         "Namespace", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding", "PriorityClass",
         "ConfigMap", "DaemonSet", "Deployment", "Service", "Service",
-        "NetworkPolicy", "NetworkPolicy"]), kinds
+        "NetworkPolicy", "NetworkPolicy", "ClusterRole", "ClusterRoleBinding"]), kinds
     assert sorted(map(ref, base)) == sorted(map(ref, overlay))
     ds = next(d for d in overlay if d["kind"] == "DaemonSet")
     exprs = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
@@ -155,7 +155,11 @@ def test_agent_pods_only_on_the_regular_node(k8s, installed):
     spec = pod["spec"]
     assert spec["hostPID"] is True
     assert spec.get("automountServiceAccountToken") is False
-    assert not any(v.get("projected") for v in spec["volumes"]), "agent got an API token volume"
+    # Its one projected token is for the controller (audience raysense,
+    # --agent-auth tokenreview), not for the API server.
+    projected = [s for v in spec["volumes"] if v.get("projected") for s in v["projected"]["sources"]]
+    assert projected == [{"serviceAccountToken": {"audience": "raysense", "expirationSeconds": 600,
+                                                  "path": "token"}}], projected
     sc = spec["containers"][0]["securityContext"]
     assert sc["privileged"] is False and sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"]["drop"] == ["ALL"]
@@ -227,12 +231,16 @@ REFUSED = [
     ("patch", "rayclusters.ray.io", SYSTEM_NS),
     ("update", "leases.coordination.k8s.io/kube-scheduler", RAY_NS),
     ("delete", "leases.coordination.k8s.io/raysense-controller", RAY_NS),
+    ("create", "subjectaccessreviews.authorization.k8s.io", None),
+    ("create", "serviceaccounts/token", RAY_NS),
 ]
 
 
 def test_controller_rbac_allows_what_it_needs(k8s, installed):
     denied = [(v, r) for v, r in NEEDED if not can_i(k8s, SA_CONTROLLER, v, r, RAY_NS)]
     assert not denied, f"controller lacks: {denied}"
+    # --agent-auth tokenreview (issue 16): the one cluster-scoped grant.
+    assert can_i(k8s, SA_CONTROLLER, "create", "tokenreviews.authentication.k8s.io")
 
 
 def test_controller_rbac_refuses_the_rest(k8s, installed):
@@ -246,7 +254,8 @@ def test_controller_rbac_refuses_the_rest(k8s, installed):
 def test_agent_has_no_api_access(k8s, installed):
     for verb, res, ns in [("get", "pods", SYSTEM_NS), ("list", "pods", RAY_NS),
                           ("get", "rayclusters.ray.io", RAY_NS), ("get", "nodes", None),
-                          ("create", "leases.coordination.k8s.io", SYSTEM_NS)]:
+                          ("create", "leases.coordination.k8s.io", SYSTEM_NS),
+                          ("create", "tokenreviews.authentication.k8s.io", None)]:
         assert not can_i(k8s, SA_AGENT, verb, res, ns), (verb, res, ns)
 
 
@@ -540,8 +549,10 @@ def test_uninstall_removes_everything(k8s, installed):
         return not left or None
 
     wait_until("every raysense object deleted", gone, timeout=120)
-    # The ClusterRole-free install leaves nothing cluster-scoped behind.
+    # Nothing cluster-scoped is left behind.
     assert k8s.kubectl("get", "priorityclass/raysense-agent", check=False).returncode != 0
+    assert k8s.kubectl("get", "clusterrole/raysense-controller-tokenreview",
+                       check=False).returncode != 0
 
 
 def test_migration_from_in_tree_autoscaler(k8s):

@@ -9,8 +9,9 @@ the example of two RayClusters in two namespaces (examples/two-rayclusters.yaml)
   ACK's label and taint), both controllers run two replicas;
 - each controller's ServiceAccount may do exactly what it needs in its
   RayCluster's namespace (kubectl auth can-i ... --as=system:serviceaccount:
-  <ns>:<sa>) and nothing in the other team's namespace, nothing cluster-wide,
-  no Secrets anywhere; the agent's may do nothing;
+  <ns>:<sa>) and nothing in the other team's namespace, nothing cluster-wide
+  but `create tokenreviews` (agentAuth.mode=tokenreview, issue 16), no
+  Secrets anywhere; the agent's may do nothing;
 - the Grafana dashboard ConfigMap carries the sidecar's label;
 - `helm uninstall` removes everything, the cluster-scoped PriorityClass too.
 
@@ -74,7 +75,11 @@ def test_install_creates_every_object(k8s, release):
     assert not missing, missing
     kinds = sorted(d["kind"] for d in release)
     assert kinds.count("Deployment") == 2 and kinds.count("Role") == 2 and "DaemonSet" in kinds
-    assert not {"ClusterRole", "ClusterRoleBinding", "Namespace"} & set(kinds)
+    assert "Namespace" not in kinds
+    # tokenreview (the default): one ClusterRole per controller, `create
+    # tokenreviews` only (test_controller_service_accounts_can_do_exactly_...)
+    assert sorted(d["metadata"]["name"] for d in release if d["kind"] == "ClusterRole") == \
+        sorted(f"{name}-tokenreview" for name in TEAMS)
     roles = {d["metadata"]["name"]: d["metadata"]["namespace"] for d in release if d["kind"] == "Role"}
     assert roles == TEAMS
 
@@ -117,6 +122,8 @@ def test_controller_service_accounts_can_do_exactly_what_they_need(k8s, release)
         user = sa(name)
         lacking = [(v, r) for v, r in needed(name) if not can_i(k8s, user, v, r, ns)]
         assert not lacking, f"{name} lacks in {ns}: {lacking}"
+        # --agent-auth tokenreview: reviewing the agents' tokens (cluster-scoped).
+        assert can_i(k8s, user, "create", "tokenreviews.authentication.k8s.io")
         refused = [
             # Its own namespace: no writes beyond the RayCluster patch, no
             # Secrets, not the other controller's Lease, no Lease deletion.
@@ -138,8 +145,8 @@ def test_controller_service_accounts_can_do_exactly_what_they_need(k8s, release)
             ("get", "configmaps", NS),
             # Cluster-scoped.
             ("patch", "nodes", None), ("list", "nodes", None),
-            # No TokenReviews: nothing in the controller calls them.
-            ("create", "tokenreviews.authentication.k8s.io", None),
+            ("create", "subjectaccessreviews.authorization.k8s.io", None),
+            ("create", "serviceaccounts/token", ns),
         ]
         allowed = [(v, r, n) for v, r, n in refused if can_i(k8s, user, v, r, n)]
         assert not allowed, f"{name} may: {allowed}"
@@ -152,7 +159,8 @@ def test_agent_service_account_can_do_nothing(k8s, release):
     user = sa("raysense-agent")
     for verb, res, ns in [("get", "pods", NS), ("list", "pods", "team-a"),
                           ("get", "rayclusters.ray.io", "team-b"), ("get", "nodes", None),
-                          ("get", "secrets", NS), ("create", "leases.coordination.k8s.io", NS)]:
+                          ("get", "secrets", NS), ("create", "leases.coordination.k8s.io", NS),
+                          ("create", "tokenreviews.authentication.k8s.io", None)]:
         assert not can_i(k8s, user, verb, res, ns), (verb, res, ns)
 
 
@@ -171,5 +179,7 @@ def test_uninstall_removes_everything(k8s, release):
 
     wait_until("every object of the release deleted", left, timeout=120)
     assert k8s.kubectl("get", f"priorityclass/{PRIORITY_CLASS}", check=False).returncode != 0
+    for name in TEAMS:
+        assert k8s.kubectl("get", f"clusterrole/{name}-tokenreview", check=False).returncode != 0
     for ns in TEAMS.values():
         assert not k8s.get_json("roles,rolebindings", "-n", ns)["items"]

@@ -647,7 +647,7 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
                  "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns,
                  "--raycluster", c.name, "--leader-elect", "--identity", identity,
                  "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
-                 "--listen", "127.0.0.1:0", "--launch-timeout", "600"],
+                 "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--agent-auth", "none"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
 
         def patches(identity):
@@ -711,7 +711,8 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
             [bin("raysense-controller"), "--provider", "kuberay",
              "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns, "--raycluster", c.name,
              "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--cooldown", "0.01"],
+             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--cooldown", "0.01",
+             "--agent-auth", "none"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         pods = wait_until("2 ECI pods running", lambda: c.running("eci", 2, k8s.eci_node),
                           timeout=90)
@@ -781,7 +782,7 @@ class Controller:
             [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
              "--namespace", c.ns, "--raycluster", c.name,
              "--dashboard", f"http://127.0.0.1:{self.port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--launch-timeout", "600", *args],
+             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--agent-auth", "none", *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.port = wait_until("controller API", lambda: re.search(
             r"API on 127\.0\.0\.1:(\d+)", self.log_path.read_text()), timeout=10).group(1)

@@ -72,18 +72,20 @@ static atomic_int handler_calls;
 
 static void h_ok(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
-	(void)req;
-	(void)ctx;
+	CHECK(req->principal && !strcmp(req->principal, ctx ? "tester" : ""),
+	      "the handler sees whom the authorize hook named (nobody without one)");
 	atomic_fetch_add(&handler_calls, 1);
 	rs_http_reply_text(resp, 200, "text/plain", strdup("ok\n"), 3);
 }
 
 static bool auth_token(const struct rs_http_request *req, struct rs_http_response *resp,
-		       void *ctx)
+		       void *ctx, char *principal)
 {
 	CHECK(req->body_len == 0 && !req->body[0], "authorize runs before the body");
-	if (rs_http_bearer_ok(req, ctx))
+	if (rs_http_bearer_ok(req, ctx)) {
+		snprintf(principal, RS_HTTP_PRINCIPAL_MAX, "tester");
 		return true;
+	}
 	rs_http_reply_error(resp, 401, "missing or wrong bearer token");
 	return false;
 }

@@ -49,6 +49,7 @@ struct upload {
 	char *buf;
 	size_t len, cap;
 	bool too_large;
+	char principal[RS_HTTP_PRINCIPAL_MAX];	/* from the route's authorize hook */
 };
 
 /* An attack makes libmicrohttpd log once per refused connection: let
@@ -219,6 +220,7 @@ static void fill_request(struct MHD_Connection *conn, const char *method, const 
 	req->body = up->buf ? up->buf : "";
 	req->body_len = up->len;
 	req->authorization = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+	req->principal = up->principal;
 	req->accept_gzip = rs_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	req->conn = conn;
 }
@@ -262,7 +264,12 @@ static bool early_answer(struct listener *l, struct MHD_Connection *conn, const 
 		return false;
 	fill_request(conn, method, url, up, &req);
 	resp->status = 500;
-	return !up->route->authorize(&req, resp, up->route->ctx);
+	up->principal[0] = '\0';
+	if (up->route->authorize(&req, resp, up->route->ctx, up->principal)) {
+		up->principal[sizeof(up->principal) - 1] = '\0';
+		return false;
+	}
+	return true;
 }
 
 static void dispatch(struct rs_http_server *srv, struct MHD_Connection *conn,

@@ -34,6 +34,7 @@ struct rs_http_request {
 	const char *body;           /* decoded (gunzipped) body, NUL-terminated; "" if none */
 	size_t body_len;
 	const char *authorization;  /* Authorization header or NULL */
+	const char *principal;      /* what the route's authorize hook named ("" if none) */
 	bool accept_gzip;
 	struct MHD_Connection *conn;
 };
@@ -49,9 +50,13 @@ typedef void (*rs_http_handler_fn)(const struct rs_http_request *req,
 				   struct rs_http_response *resp, void *ctx);
 /* Runs on the headers alone (req->body is ""): return true to go on and read
  * the body, or false with `resp` filled (say 401), which is sent without
- * reading the body; the connection is then closed. */
+ * reading the body; the connection is then closed.  It may name who sent
+ * the request in `principal` (NUL-terminated, at most RS_HTTP_PRINCIPAL_MAX
+ * bytes with the NUL); the handler then sees it as req->principal. */
+#define RS_HTTP_PRINCIPAL_MAX 256
 typedef bool (*rs_http_authorize_fn)(const struct rs_http_request *req,
-				     struct rs_http_response *resp, void *ctx);
+				     struct rs_http_response *resp, void *ctx,
+				     char *principal);
 
 struct rs_http_route {
 	const char *method;         /* "GET" or "POST" */

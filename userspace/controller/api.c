@@ -2,6 +2,8 @@
 #include "common/util.h"
 #include "controller/api.h"
 
+#include "controller/auth/agent_auth.h"
+
 #include "common/http_server.h"
 #include "common/prom_text.h"
 #include "common/log.h"
@@ -14,6 +16,7 @@
 struct api_ctx {
 	struct controller *c;
 	const char *token;
+	struct agent_auth *auth;
 };
 
 /* One context for every route; lives as long as the process. */
@@ -22,9 +25,19 @@ static struct api_ctx g_ctx;
 static void h_metrics(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
 	struct api_ctx *a = ctx;
-	char *text = controller_metrics_text(a->c);
+	char *text = controller_metrics_text(a->c), *more = NULL, *all = NULL;
 
 	(void)req;
+	if (text && a->auth && (more = agent_auth_metrics_text(a->auth)) &&
+	    (all = malloc(strlen(text) + strlen(more) + 1))) {
+		strcpy(all, text);
+		strcat(all, more);
+	}
+	if (a->auth) {
+		free(text);
+		text = all;
+	}
+	free(more);
 	if (!text) {
 		rs_http_reply_error(resp, 500, "out of memory");
 		return;
@@ -60,10 +73,20 @@ static void h_decisions(const struct rs_http_request *req, struct rs_http_respon
 
 /* On the headers, before the (gzip) body is read or inflated. */
 static bool auth_signals(const struct rs_http_request *req, struct rs_http_response *resp,
-			 void *ctx)
+			 void *ctx, char *principal)
 {
 	struct api_ctx *a = ctx;
+	char msg[512];
+	int st;
 
+	if (a->auth) {
+		st = agent_auth_check(a->auth, req->authorization, principal,
+				      RS_HTTP_PRINCIPAL_MAX, msg, sizeof(msg));
+		if (!st)
+			return true;
+		rs_http_reply_error(resp, st, "%s", msg);
+		return false;
+	}
 	if (!a->token || rs_http_bearer_ok(req, a->token))
 		return true;
 	rs_warn("signals: rejected a snapshot with a missing or wrong bearer token");
@@ -77,8 +100,16 @@ static void h_signals(const struct rs_http_request *req, struct rs_http_response
 	char err[512];
 	int rc;
 
-	rc = signals_ingest(controller_signals(a->c), req->body, req->body_len, rs_now_unix(), err,
-			    sizeof(err));
+	if (a->auth)
+		rc = agent_auth_ingest(a->auth, controller_signals(a->c), req->principal, req->body,
+				       req->body_len, rs_now_unix(), err, sizeof(err));
+	else
+		rc = signals_ingest(controller_signals(a->c), req->body, req->body_len,
+				    rs_now_unix(), err, sizeof(err));
+	if (rc == -EPERM) {	/* counted and logged by agent_auth */
+		rs_http_reply_error(resp, 403, "%s", err);
+		return;
+	}
 	if (rc == -EINVAL) {
 		rs_warn("signals: rejected a snapshot: %s", err);
 		rs_http_reply_error(resp, 400, "bad snapshot: %s", err);
@@ -139,6 +170,7 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 
 	g_ctx.c = c;
 	g_ctx.token = cfg->token;
+	g_ctx.auth = cfg->auth;
 	rc = rs_http_server_start(&sc, out);
 	if (!rc && rs_http_server_probe_port(*out) > 0)
 		rs_info("/healthz and /readyz also on the probe listener %s:%d",

@@ -2,8 +2,10 @@
  *   GET  /metrics            Prometheus text (raysense_controller_*)
  *   GET  /api/v1/status      node types, nodes, current demand, last plan, agents
  *   GET  /api/v1/decisions   recent decisions, JSON array with "time" (?limit=N)
- *   POST /api/v1/signals     agent snapshots (gzip JSON, bearer token, checked
- *                            on the headers before the body is read)
+ *   POST /api/v1/signals     agent snapshots (gzip JSON; who may push is
+ *                            --agent-auth, auth/agent_auth.h, checked on the
+ *                            headers before the body is read; 401 bad token,
+ *                            403 a report about another node)
  *   GET  /healthz, /readyz   also on the probe listener (API port + 1 by
  *                            default), which keeps its own connection slots */
 #ifndef RAYSENSE_CONTROLLER_API_H
@@ -13,10 +15,15 @@
 
 #include "controller/controller.h"
 
+struct agent_auth;
+
 struct controller_api_config {
 	const char *host;
 	int port;
-	const char *token;		/* required bearer token for POST; NULL = none */
+	/* Who may push signals: auth when set (the controller's --agent-auth);
+	 * else token, the required bearer token (NULL = none; unit tests). */
+	struct agent_auth *auth;
+	const char *token;
 	size_t max_body;		/* default 1 MiB */
 	unsigned per_ip_limit;		/* 0 = RS_HTTP_DEFAULT_PER_IP_LIMIT */
 	unsigned request_deadline_ms;	/* 0 = RS_HTTP_DEFAULT_DEADLINE_MS */

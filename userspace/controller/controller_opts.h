@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "controller/auth/node_map.h"
 #include "controller/config.h"
 #include "controller/fusion/fusion.h"
 #include "controller/provider/provider.h"
@@ -32,6 +33,10 @@ struct controller_opts {
 	/* Wall clock in UNIX seconds; NULL = the real one.  Tests drive ticks
 	 * with their own. */
 	double (*clock)(void);
+	/* --agent-auth tokenreview: the loop gives it each fetched snapshot's
+	 * Ray nodes (id -> IP) so that agent reports can be bound to nodes
+	 * (auth/node_map.h); NULL = not used.  Borrowed. */
+	struct node_map *node_map;
 };
 
 #endif

@@ -294,6 +294,8 @@ int controller_tick(struct controller *c)
 	}
 	t = controller_now(c);
 	resume(c, t);
+	if (c->o.node_map && node_map_set_ray_nodes(c->o.node_map, &snap))
+		rs_warn("agent auth: out of memory for the Ray node map (kept the previous one)");
 	rc = plan_and_act(c, &snap, t, NULL);
 	/* Kept for the ticks whose fetch fails: scale-up goes on from it for
 	 * scale_up_grace_s; scale-down never does. */

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/api.h"
+#include "controller/auth/agent_auth.h"
 #include "controller/config.h"
 #include "controller/controller.h"
 #include "controller/provider/kube_client.h"
@@ -114,9 +115,22 @@ static void usage(FILE *out)
 		"  --unschedulable-grace S|off  a launch Unschedulable this long is given up at\n"
 		"                           once when another group takes its demand (10)\n"
 		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
-		"API:\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
-		"  --token-file F           bearer token required on POST /api/v1/signals\n"
+		"Agent authentication (required; docs/controller-config.md, \"Agent authentication\"):\n"
+		"  --agent-auth MODE        who may POST /api/v1/signals: tokenreview (each agent's\n"
+		"                           projected ServiceAccount token, checked with a\n"
+		"                           TokenReview, reports only about raylets on its own\n"
+		"                           node), token-file (one shared token, --token-file), or\n"
+		"                           none (anyone; logged loudly).  --token-file alone\n"
+		"                           means token-file\n"
+		"  --token-file F           the shared bearer token of --agent-auth token-file\n"
+		"  --agent-token-audience A audience of the agents' tokens (default raysense)\n"
+		"  --token-review-timeout-ms N  one TokenReview call (default 2000; at most 2 at once)\n"
+		"  --agent-pod-selector SEL label selector of the Ray pods whose IPs map Ray nodes to\n"
+		"                           Kubernetes nodes (default ray.io/cluster=<--raycluster>,\n"
+		"                           or every pod of --namespace without one)\n"
+		"  tokenreview needs API credentials: --kubeconfig or the in-cluster account.\n"
+		"API:\n"
 		"  --probe-listen PORT|off  port of the /healthz, /readyz listener on the --listen host\n"
 		"                           (default: the API port + 1); keeps answering under load\n"
 		"  --http-per-ip-limit N    connections per client address (default 32)\n"
@@ -132,6 +146,8 @@ static void usage(FILE *out)
 struct args {
 	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
 	const char *listen, *token_file, *node_tmp;
+	const char *agent_auth, *audience, *pod_selector;
+	long review_timeout_ms;
 	const char *provider, *kubeconfig, *sa_dir, *k8s_namespace, *raycluster, *lease_name, *identity;
 	bool leader_elect, ignore_in_tree;
 	const char **group_specs;
@@ -165,7 +181,8 @@ enum {
 	O_KUBECONFIG, O_K8S_NS, O_RAYCLUSTER, O_LEADER, O_LEASE, O_IDENTITY, O_TASKS_TIMEOUT,
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
-	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR,
+	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR, O_AGENT_AUTH, O_AUDIENCE,
+	O_REVIEW_TIMEOUT, O_POD_SELECTOR,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -206,6 +223,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "token-file", required_argument, NULL, O_TOKEN },
+		{ "agent-auth", required_argument, NULL, O_AGENT_AUTH },
+		{ "agent-token-audience", required_argument, NULL, O_AUDIENCE },
+		{ "token-review-timeout-ms", required_argument, NULL, O_REVIEW_TIMEOUT },
+		{ "agent-pod-selector", required_argument, NULL, O_POD_SELECTOR },
 		{ "signal-max-age", required_argument, NULL, O_SIGAGE },
 		{ "agent-capacity", required_argument, NULL, O_AGENTCAP },
 		{ "log-level", required_argument, NULL, O_LOG },
@@ -359,6 +380,18 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_DRY: a->dry_run = true; break;
 		case O_LISTEN: a->listen = optarg; break;
 		case O_TOKEN: a->token_file = optarg; break;
+		case O_AGENT_AUTH: a->agent_auth = optarg; break;
+		case O_AUDIENCE:
+			if (!*optarg || strlen(optarg) > 100)
+				rs_cli_usage_error(PROG, "bad --agent-token-audience '%s'", optarg);
+			a->audience = optarg;
+			break;
+		case O_REVIEW_TIMEOUT:
+			if (rs_parse_long(optarg, 100, 30000, &a->review_timeout_ms))
+				rs_cli_usage_error(PROG, "bad --token-review-timeout-ms '%s' (100..30000)",
+						   optarg);
+			break;
+		case O_POD_SELECTOR: a->pod_selector = optarg; break;
 		case O_SIGAGE: a->signal_max_age = parse_secs("--signal-max-age", optarg); break;
 		case O_AGENTCAP:
 			if (rs_parse_long(optarg, 1, 10000000, &a->agent_capacity))
@@ -405,6 +438,68 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		rs_cli_usage_error(PROG, "--service-account-dir and --kubeconfig exclude each other");
 	if (a->sa_dir && !(a->provider && !strcmp(a->provider, "kuberay")))
 		rs_cli_usage_error(PROG, "--service-account-dir needs --provider kuberay");
+}
+
+/* --agent-auth, and --token-file alone meaning token-file (as before the
+ * flag existed); anything else is a usage error. */
+static enum agent_auth_mode agent_auth_mode(const struct args *a)
+{
+	enum agent_auth_mode m;
+
+	if (!a->agent_auth) {
+		if (a->token_file)
+			return AGENT_AUTH_TOKEN_FILE;
+		rs_cli_usage_error(PROG, "say who may push agent signals: --agent-auth "
+				   AGENT_AUTH_CHOICES " (none accepts anyone)");
+	}
+	if (agent_auth_parse_mode(a->agent_auth, &m))
+		rs_cli_usage_error(PROG, "unknown --agent-auth '%s' (want " AGENT_AUTH_CHOICES ")",
+				   a->agent_auth);
+	if (m == AGENT_AUTH_TOKEN_FILE && !a->token_file)
+		rs_cli_usage_error(PROG, "--agent-auth token-file needs --token-file");
+	if (m != AGENT_AUTH_TOKEN_FILE && a->token_file)
+		rs_cli_usage_error(PROG, "--token-file is the shared token of --agent-auth token-file, "
+				   "not of --agent-auth %s", a->agent_auth);
+	if (m != AGENT_AUTH_TOKENREVIEW && (a->audience || a->pod_selector || a->review_timeout_ms))
+		rs_cli_usage_error(PROG, "--agent-token-audience, --agent-pod-selector and "
+				   "--token-review-timeout-ms need --agent-auth tokenreview");
+	return m;
+}
+
+static int create_agent_auth(const struct args *a, enum agent_auth_mode mode, const char *token,
+			     struct agent_auth **out)
+{
+	struct agent_auth_config cfg = { .mode = mode, .token = token };
+	static char selector[300];
+	char err[512];
+	int rc;
+
+	if (mode == AGENT_AUTH_TOKENREVIEW) {
+		cfg.kubeconfig = a->kubeconfig;
+		cfg.audience = a->audience;
+		cfg.review_timeout_ms = a->review_timeout_ms;
+		cfg.pods_namespace = a->k8s_namespace;
+		if (!a->pod_selector && a->raycluster)
+			snprintf(selector, sizeof(selector), "ray.io/cluster=%s", a->raycluster);
+		cfg.pods_selector = a->pod_selector ? a->pod_selector
+						    : selector[0] ? selector : NULL;
+	}
+	rc = agent_auth_create(&cfg, out, err, sizeof(err));
+	if (rc) {
+		rs_error("agent auth: %s", err);
+		return rc;
+	}
+	if (mode == AGENT_AUTH_NONE)
+		rs_warn("SECURITY WARNING: --agent-auth none: POST /api/v1/signals accepts reports "
+			"from anyone who can reach the API port; any sender can mark any Ray node "
+			"busy and so hold scale-down. Use --agent-auth tokenreview on Kubernetes.");
+	else
+		rs_info("agent auth: %s%s%s%s", agent_auth_mode_name(mode),
+			mode == AGENT_AUTH_TOKENREVIEW ? " (audience " : "",
+			mode == AGENT_AUTH_TOKENREVIEW ? (a->audience ? a->audience
+							: AGENT_AUTH_DEFAULT_AUDIENCE) : "",
+			mode == AGENT_AUTH_TOKENREVIEW ? ")" : "");
+	return 0;
 }
 
 /* Kubernetes API config: --kubeconfig (JSON) or the in-cluster account (its
@@ -523,6 +618,8 @@ int main(int argc, char **argv)
 	struct controller *ctl = NULL;
 	struct kube_client kube = { 0 }, lease_kube = { 0 };
 	struct leader le = { 0 };
+	struct agent_auth *auth = NULL;
+	enum agent_auth_mode auth_mode;
 	bool kuberay, leading = false;
 	int exit_code = RS_EXIT_OK;
 	char host[256], err[PROVIDER_ERR_LEN];
@@ -536,6 +633,7 @@ int main(int argc, char **argv)
 		return RS_EXIT_FAILURE;
 	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
+	auth_mode = agent_auth_mode(&a);
 	rs_log_init("controller", a.level);
 	dash_token = read_token(a.dash_token_file, "dashboard token file");
 	token = read_token(a.token_file, "token file");
@@ -549,6 +647,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (create_agent_auth(&a, auth_mode, token, &auth))
+		return RS_EXIT_FAILURE;
 	kuberay = a.provider && !strcmp(a.provider, "kuberay");
 	lp.ray_bin = a.ray_bin;
 	lp.address = a.address ? a.address : "127.0.0.1:6379";
@@ -587,6 +687,7 @@ int main(int argc, char **argv)
 	opts.fusion = a.fusion;
 	opts.record_trace = a.record_trace;
 	opts.record_task_duration_s = a.trace_task_s;
+	opts.node_map = agent_auth_node_map(auth);
 	rc = controller_create(&opts, &ctl);
 	if (rc) {
 		rs_error("cannot start the controller: %s%s%s%s", strerror(-rc),
@@ -603,7 +704,7 @@ int main(int argc, char **argv)
 	}
 	ac.host = host;
 	ac.port = port;
-	ac.token = token;
+	ac.auth = auth;
 	ac.probe_port = (int)a.probe_port;
 	ac.per_ip_limit = (unsigned)a.http_per_ip;
 	ac.request_deadline_ms = (unsigned)a.http_deadline_ms;
@@ -632,6 +733,7 @@ int main(int argc, char **argv)
 	if (a.stop_on_exit)
 		stop_all_nodes(&opts.provider, a.stop_grace > 0 ? a.stop_grace : 15);
 	controller_destroy(ctl);
+	agent_auth_destroy(auth);
 	/* The renewer keeps the lease through the cleanup above; le.leading
 	 * is only read once that thread is joined (it writes it). */
 	if (leading) {

@@ -336,8 +336,65 @@ static void note_full(struct signals *s, double now)
 		st.rejected_full_total);
 }
 
+/* Is ray_node_id on the sender's node?  1 yes, 0 unknown, -EPERM elsewhere. */
+static int on_sender_node(struct signals_sender *from, const char *ray_node_id, char *err,
+			  size_t size)
+{
+	char where[256];
+
+	if (!from->where(from->ctx, ray_node_id, where, sizeof(where)))
+		return 0;
+	if (!strcmp(where, from->node))
+		return 1;
+	from->refused = "raylet_elsewhere";
+	rs_errf(err, size, "raylet %s runs on node %s, not on this agent's node %s", ray_node_id,
+		where, from->node);
+	return -EPERM;
+}
+
+/* Keep only what the sender may speak for (see signals.h).  Under no lock:
+ * `a` is not shared yet. */
+static int bind_to_sender(struct agent *a, struct signals_sender *from, char *err, size_t size)
+{
+	size_t kept = 0;
+	int rc;
+
+	if (strcmp(a->node_name, from->node)) {
+		from->refused = "node_name";
+		rs_errf(err, size, "$.node.node_name '%s' is not this agent's node %s",
+			a->node_name, from->node);
+		return -EPERM;
+	}
+	for (size_t i = 0; i < a->worker_count; i++) {
+		if ((rc = on_sender_node(from, a->workers[i].ray_node_id, err, size)) < 0)
+			return rc;
+		if (rc)
+			a->workers[kept++] = a->workers[i];
+		else
+			from->unverified++;
+	}
+	a->worker_count = kept;
+	kept = 0;
+	for (size_t i = 0; i < a->leases.n; i++) {
+		if ((rc = on_sender_node(from, a->leases.r[i].ray_node_id, err, size)) < 0)
+			return rc;
+		if (rc)
+			a->leases.r[kept++] = a->leases.r[i];
+		else
+			from->unverified++;
+	}
+	a->leases.n = kept;
+	return 0;
+}
+
 int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
 		   size_t size)
+{
+	return signals_ingest_from(s, body, len, now, NULL, err, size);
+}
+
+int signals_ingest_from(struct signals *s, const char *body, size_t len, double now,
+			struct signals_sender *from, char *err, size_t size)
 {
 	struct rs_json_error jerr = { { 0 } };
 	struct agent a = { 0 };
@@ -354,6 +411,8 @@ int signals_ingest(struct signals *s, const char *body, size_t len, double now, 
 	if (!rc)
 		rs_json_get_number(root, "$", "interval_seconds", false, &a.interval_s, &jerr);
 	cJSON_Delete(root);
+	if (!rc && from)
+		rc = bind_to_sender(&a, from, err, size);
 	if (rc) {
 		free(a.workers);
 		return rc;

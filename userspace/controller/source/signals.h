@@ -36,6 +36,28 @@ void signals_stats(struct signals *s, struct signals_stats *out);
  * -ENOMEM. */
 int signals_ingest(struct signals *s, const char *body, size_t len, double now, char *err,
 		   size_t err_size);
+/* Who sent a snapshot, when the controller knows (--agent-auth
+ * tokenreview): the Kubernetes node its token is bound to, and where each
+ * Ray node runs (auth/node_map.h).  signals_ingest_from() then keeps a
+ * snapshot only when its node.node_name is that node and none of the
+ * raylets it reports (workers, lease families) is known to run on another
+ * node; raylets whose node cannot be told yet are dropped from what is kept
+ * (counted in `unverified`), never trusted.  An agent's entry is keyed by
+ * node_name, so no sender can replace another node's entry. */
+struct signals_sender {
+	const char *node;
+	/* true with the Ray node's Kubernetes node in out[size]; false = unknown */
+	bool (*where)(void *ctx, const char *ray_node_id, char *out, size_t size);
+	void *ctx;
+	/* out: why a snapshot was refused (-EPERM): "node_name" or
+	 * "raylet_elsewhere"; and raylets dropped as unverified */
+	const char *refused;
+	size_t unverified;
+};
+/* signals_ingest() for a known sender: also -EPERM (err says which raylet
+ * or name, from->refused names the reason; nothing is kept). */
+int signals_ingest_from(struct signals *s, const char *body, size_t len, double now,
+			struct signals_sender *from, char *err, size_t err_size);
 /* Busy hint for a Ray node from snapshots received within max_age_s.
  * False (and -1s) when no agent reported on that node. */
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
