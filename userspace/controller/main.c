@@ -476,6 +476,7 @@ static int create_agent_auth(const struct args *a, enum agent_auth_mode mode, co
 
 	if (mode == AGENT_AUTH_TOKENREVIEW) {
 		cfg.kubeconfig = a->kubeconfig;
+		cfg.sa_dir = a->sa_dir;
 		cfg.audience = a->audience;
 		cfg.review_timeout_ms = a->review_timeout_ms;
 		cfg.pods_namespace = a->k8s_namespace;

@@ -185,7 +185,7 @@ static int load_kube(const struct agent_auth_config *cfg, struct kube_client *k,
 {
 	char kerr[KUBE_ERR_LEN] = "";
 	int rc = cfg->kubeconfig ? kube_client_from_kubeconfig(k, cfg->kubeconfig, NULL, kerr)
-				 : kube_client_in_cluster(k, NULL, kerr);
+				 : kube_client_in_cluster(k, cfg->sa_dir, kerr);
 
 	if (rc)
 		rs_errf(err, size, "--agent-auth tokenreview needs Kubernetes API credentials: %s",

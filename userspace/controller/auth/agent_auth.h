@@ -42,6 +42,7 @@ struct agent_auth_config {
 	const char *token;		/* token-file: the shared token */
 	/* tokenreview */
 	const char *kubeconfig;		/* JSON kubeconfig; NULL = in-cluster */
+	const char *sa_dir;		/* in-cluster account files; NULL = KUBE_SA_DIR */
 	const char *audience;		/* NULL = AGENT_AUTH_DEFAULT_AUDIENCE */
 	long review_timeout_ms;		/* 0 = AGENT_AUTH_DEFAULT_TIMEOUT_MS */
 	unsigned max_inflight;		/* 0 = AGENT_AUTH_DEFAULT_INFLIGHT */
