@@ -1028,6 +1028,7 @@ static void planner_free(struct planner *p)
 		free(p->shapes[i]);
 	}
 	free(p->shapes);
+	free(p->shape_slots);
 	free(p->type_max);
 	free(p->stopping);
 	for (size_t t = 0; p->type_res && t < p->in->node_type_count; t++)
@@ -1035,6 +1036,7 @@ static void planner_free(struct planner *p)
 	free(p->type_res);
 	pack_trial_free(&p->trial[0]);
 	pack_trial_free(&p->trial[1]);
+	pack_trial_free(&p->rep);
 	pack_journal_clear(p);
 	free(p->saved);
 	pack_names_free(&p->names);
