@@ -996,7 +996,7 @@ static int fresh_schedule(struct planner *p, struct reqs *q, struct fresh *f)
 		if (idx < 0)
 			return (int)idx;
 		int added = fresh_picked(p, f, (size_t)idx);
-		while (added > 0 && !p->cut && q->left > 0 && fresh_room(p, f) &&
+		while (added > 0 && !p->in->exact_picks && !p->cut && q->left > 0 && fresh_room(p, f) &&
 		       probe_repeats(&f->pr, q)) {
 			size_t tidx = f->pool[--f->npool];
 			int err = repeat_pick(p, q, &f->pr, tidx);
