@@ -322,31 +322,90 @@ nomem:
 	return NULL;
 }
 
-/* Ray's _sort_resource_request key, descending; ties keep input order. */
-static int cmp_runs(const void *a, const void *b, void *planner)
+/* Ray's _sort_resource_request key of the shape alone, descending. */
+static int cmp_shapes(const struct planner *p, const struct shape *x, const struct shape *y)
 {
-	const struct planner *p = planner;
-	const struct run *x = a, *y = b;
-	int cx = x->constraint != C_NONE, cy = y->constraint != C_NONE;
-	if (cx != cy)
-		return cy - cx;
-	if (x->shape == y->shape)	/* shared shape: equal keys */
-		return x->pos < y->pos ? -1 : (x->pos > y->pos);
-	if (x->shape->res.n != y->shape->res.n)
-		return y->shape->res.n - x->shape->res.n;
-	if (x->shape->sum != y->shape->sum)
-		return x->shape->sum < y->shape->sum ? 1 : -1;
-	for (int i = 0; i < x->shape->res.n; i++) {
-		int ix = x->shape->sorted[i], iy = y->shape->sorted[i];
-		int c = strcmp(p->names.name[x->shape->res.ids[ix]],
-			       p->names.name[y->shape->res.ids[iy]]);
+	if (x == y)
+		return 0;
+	if (x->res.n != y->res.n)
+		return y->res.n - x->res.n;
+	if (x->sum != y->sum)
+		return x->sum < y->sum ? 1 : -1;
+	for (int i = 0; i < x->res.n; i++) {
+		int ix = x->sorted[i], iy = y->sorted[i];
+		int c = strcmp(p->names.name[x->res.ids[ix]], p->names.name[y->res.ids[iy]]);
 		if (c)
 			return -c;
-		double vx = x->shape->res.vals[ix], vy = y->shape->res.vals[iy];
+		double vx = x->res.vals[ix], vy = y->res.vals[iy];
 		if (vx != vy)
 			return vx < vy ? 1 : -1;
 	}
-	return x->pos < y->pos ? -1 : (x->pos > y->pos);
+	return 0;
+}
+
+static int cmp_shape_ptrs(const void *a, const void *b, void *planner)
+{
+	return cmp_shapes(planner, *(struct shape *const *)a, *(struct shape *const *)b);
+}
+
+/* Ranks the distinct shapes of `runs` in Ray's order; returns how many
+ * ranks, or -ENOMEM. */
+static long rank_shapes(struct planner *p, const struct run *runs, size_t n)
+{
+	struct shape **u = malloc((n ? n : 1) * sizeof(*u));
+	size_t nu = 0;
+	if (!u)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!runs[i].shape->seen) {
+			runs[i].shape->seen = true;
+			u[nu++] = runs[i].shape;
+		}
+	pack_spend(p, n + nu * 8);
+	qsort_r(u, nu, sizeof(*u), cmp_shape_ptrs, p);
+	long rank = -1;
+	for (size_t i = 0; i < nu; i++) {
+		if (i == 0 || cmp_shapes(p, u[i - 1], u[i]) != 0)
+			rank++;
+		u[i]->rank = (size_t)rank;
+		u[i]->seen = false;
+	}
+	free(u);
+	return rank + 1;
+}
+
+/* Sort key of a run: constrained requests first, then the shape's rank. */
+static size_t run_key(const struct run *r, size_t nranks)
+{
+	return (r->constraint == C_NONE ? nranks : 0) + r->shape->rank;
+}
+
+/* Ray's order, descending by (#placement constraints, shape key), ties in
+ * input order: a stable counting sort on ranks (a comparison sort of a
+ * million runs spent most of a plan moving them). */
+static int sort_runs(struct planner *p, struct run *runs, size_t n)
+{
+	long nranks = rank_shapes(p, runs, n);
+	if (nranks < 0)
+		return (int)nranks;
+	size_t nkeys = 2 * (size_t)nranks;
+	size_t *start = calloc(nkeys + 1, sizeof(*start));
+	struct run *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (!start || !tmp) {
+		free(start);
+		free(tmp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[run_key(&runs[i], (size_t)nranks) + 1]++;
+	for (size_t k = 0; k < nkeys; k++)
+		start[k + 1] += start[k];
+	for (size_t i = 0; i < n; i++)
+		tmp[start[run_key(&runs[i], (size_t)nranks)]++] = runs[i];
+	memcpy(runs, tmp, n * sizeof(*runs));
+	free(start);
+	free(tmp);
+	return 0;
 }
 
 static bool same_request(const struct run *x, const struct run *y)
@@ -372,7 +431,9 @@ int pack_sort_runs(struct planner *p, struct run *runs, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		runs[i].pos = i;
-	qsort_r(runs, n, sizeof(*runs), cmp_runs, p);
+	int err = sort_runs(p, runs, n);
+	if (err)
+		return err;
 	struct segment *segs = malloc((n ? n : 1) * sizeof(*segs));
 	if (!segs)
 		return -ENOMEM;

@@ -66,6 +66,10 @@ struct shape {
 	int *sorted;		/* indexes into res, by resource name */
 	double sum;		/* of amounts, in name order */
 	bool has_gpu;
+	/* Scratch of pack_sort_runs: position in Ray's order among the
+	 * distinct shapes being sorted (equal keys, equal ranks). */
+	size_t rank;
+	bool seen;
 };
 
 /* `remaining` copies of one request.  Runs are what gets sorted. */
