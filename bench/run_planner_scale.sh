@@ -37,8 +37,9 @@ if [ "$base" != none ]; then
 	mkdir "$work/base"
 	git -C "$repo" archive "$base" | tar -x -C "$work/base"
 	cp "$here/planner_scale.c" "$work/base/bench/"
-	printf 'add_executable(planner_scale planner_scale.c)\ntarget_link_libraries(planner_scale PRIVATE raysense_controller_core)\n' \
-		>> "$work/base/bench/CMakeLists.txt"
+	grep -q 'planner_scale' "$work/base/bench/CMakeLists.txt" ||
+		printf 'add_executable(planner_scale planner_scale.c)\ntarget_link_libraries(planner_scale PRIVATE raysense_controller_core)\n' \
+			>> "$work/base/bench/CMakeLists.txt"
 	echo "building the baseline ($base) ..." >&2
 	cmake -S "$work/base" -B "$work/base/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DRAYSENSE_BUILD_BPF=OFF >/dev/null

@@ -839,6 +839,7 @@ static void probe_reset(struct probe *pr)
 	for (size_t i = 0; i < pr->ntouched; i++)
 		pr->segk[pr->touched[i]] = 0;
 	pr->ntouched = 0;
+	pr->ntrials = 0;
 	pr->tie = pr->bulk = false;
 }
 
@@ -870,8 +871,11 @@ static int probe_note(struct probe *pr, const struct trial *t, const struct reqs
 /* Records a trial that placed something in the probe: ties with the best so
  * far (a later better trial clears them: nothing before it can tie it). */
 static int probe_trial(struct probe *pr, const struct trial *t, const struct reqs *q,
-		       bool first)
+		       bool first, size_t pos)
 {
+	if (VEC_PUSH(pr->trials, pr->ntrials, pr->captrials,
+		     ((struct ptrial){ .pos = pos, .score = t->score })))
+		return -ENOMEM;
 	int c = first ? 1 : score_cmp(&t->score, &pr->best);
 	if (c > 0) {
 		pr->best = t->score;
@@ -904,7 +908,7 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 				dead[i] = true;
 			continue;
 		}
-		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0))
+		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0, i))
 			return -ENOMEM;
 		if (best < 0 || score_cmp(&p->trial[cur].score, &p->trial[1 - cur].score) > 0) {
 			best = (long)i;
@@ -914,8 +918,15 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 	if (best < 0)
 		return -1;
 	size_t idx = cand[best];
-	if (pr)
+	if (pr) {
+		const struct snode *w = &p->nodes[idx];
 		pr->winner = 1 - cur;
+		pr->winpos = (size_t)best;
+		pr->w_gpu_req = w->gpu_req[q->src];
+		if (rvec_copy(&pr->w_avail, &w->avail[q->src]) ||
+		    rvec_copy(&pr->w_reqd, &w->reqd[q->src]))
+			return -ENOMEM;
+	}
 	int err = commit(p, idx, &p->trial[1 - cur], q);
 	if (err)
 		return err;
@@ -967,22 +978,27 @@ static bool can_fit_any(struct planner *p, const struct rvec *avail, struct reqs
 	return false;
 }
 
-/* Whether the next pick would see exactly what the last one saw, so that
- * it may be made without trying every template again.  A trial on a fresh
- * template depends only on the segments' remaining copies (and, through
- * tie-breaks, on the pool order, which changes as picked templates go to
- * the end).  So: the winner beat every other template strictly, no trial
- * took the bulk path (its rounding depends on how copies split over
- * entries), and every segment a template drew from still has at least as
- * many copies as that template took. */
-static bool probe_repeats(const struct probe *pr, const struct reqs *q)
+/* Every segment a trial drew from still has at least as many copies as
+ * that trial took.  A trial depends on nothing else of the requests (the
+ * entries a segment's copies come from change, not what is placed), so
+ * every trial of the last pick would come out the same. */
+static bool probe_segments_hold(const struct probe *pr, const struct reqs *q)
 {
-	if (pr->tie || pr->bulk || pr->nwin == 0)
-		return false;
 	for (size_t i = 0; i < pr->ntouched; i++)
 		if (q->segs[pr->touched[i]].remaining < pr->segk[pr->touched[i]])
 			return false;
 	return true;
+}
+
+/* Whether the next pick among fresh templates would see exactly what the
+ * last one saw, so that it may be made without trying every template again.
+ * A template's trial depends only on the requests; the pool order (picked
+ * templates go to the end) matters only for ties.  So: the winner beat
+ * every other template strictly, no trial took the bulk path (its rounding
+ * depends on how copies split over entries), and the segments hold. */
+static bool probe_repeats(const struct probe *pr, const struct reqs *q)
+{
+	return !pr->tie && !pr->bulk && pr->nwin > 0 && probe_segments_hold(pr, q);
 }
 
 /* Commits the winner's trial again on template `idx`: the same resources
@@ -1009,6 +1025,59 @@ static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr
 	}
 	pack_spend(p, walked + (uint64_t)t->avail.n + (uint64_t)t->reqd.n + 1);
 	return commit(p, idx, t, q);
+}
+
+/* An existing node in the state the last winner was in before its pick:
+ * its trial is the winner's, placement for placement. */
+static bool like_winner(const struct probe *pr, const struct snode *w, const struct snode *n,
+			int src)
+{
+	return n->gpu_req[src] == pr->w_gpu_req && rvec_same(&n->total, &w->total) &&
+	       rvec_same(&n->avail[src], &pr->w_avail) && rvec_same(&n->reqd[src], &pr->w_reqd);
+}
+
+/* After a pick among existing nodes: while the next pick would see exactly
+ * what this one saw (probe_repeats' segment rule; every candidate's trial is
+ * then unchanged), it goes to the earliest candidate that tied with the
+ * winner.  When that candidate is in the winner's state, its trial is the
+ * winner's and is committed as such; otherwise the repeats stop there.
+ * Repeated candidates leave `cand` (and `dead`) in one pass. */
+static int existing_repeats(struct planner *p, struct reqs *q, struct probe *pr,
+			    size_t *cand, size_t *ncand, bool *dead, size_t *picked,
+			    size_t *npicked, size_t winner)
+{
+	const struct snode *w = &p->nodes[winner];
+	size_t w_pos = pr->winpos, drop_from = *ncand, nrep = 0;
+	if (pr->bulk || pr->nwin == 0)
+		return 0;
+	for (size_t i = 0; i < pr->ntrials && !p->cut && q->left > 0; i++) {
+		const struct ptrial *t = &pr->trials[i];
+		if (t->pos <= w_pos || score_cmp(&t->score, &pr->best) != 0)
+			continue;
+		size_t at = t->pos - 1;	/* the winner left the list */
+		if (!like_winner(pr, w, &p->nodes[cand[at]], q->src) ||
+		    !probe_segments_hold(pr, q))
+			break;
+		int err = repeat_pick(p, q, pr, cand[at]);
+		if (err)
+			return err;
+		picked[(*npicked)++] = cand[at];
+		cand[at] = NO_INDEX;
+		if (at < drop_from)
+			drop_from = at;
+		nrep++;
+	}
+	if (!nrep)
+		return 0;
+	size_t wr = drop_from;
+	for (size_t i = drop_from; i < *ncand; i++)
+		if (cand[i] != NO_INDEX) {
+			cand[wr] = cand[i];
+			dead[wr++] = dead[i];
+		}
+	pack_spend(p, *ncand - drop_from);
+	*ncand = wr;
+	return 0;
 }
 
 /* The new-node half of _try_schedule: the template pool and its limits. */
@@ -1079,6 +1148,9 @@ static void fresh_free(struct fresh *f)
 	free(f->pr.segk);
 	free(f->pr.touched);
 	free(f->pr.win);
+	free(f->pr.trials);
+	pack_rvec_free(&f->pr.w_avail);
+	pack_rvec_free(&f->pr.w_reqd);
 }
 
 /* ResourceDemandScheduler._try_schedule().  Updates the context order the
@@ -1111,8 +1183,12 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	for (size_t i = 0; i < ncand; i++)	/* D4 */
 		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
 
+	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
+	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
+	if (!f.pr.segk || !f.pr.touched)
+		goto out;
 	while (q->left > 0 && ncand > 0) {
-		long idx = sched_best_node(p, q, cand, &ncand, dead, NULL);
+		long idx = sched_best_node(p, q, cand, &ncand, dead, &f.pr);
 		if (idx == -1)
 			break;
 		if (idx < 0) {
@@ -1120,15 +1196,18 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 			goto out;
 		}
 		picked[npicked++] = (size_t)idx;
+		if (!p->in->exact_picks &&
+		    (err = existing_repeats(p, q, &f.pr, cand, &ncand, dead, picked, &npicked,
+					    (size_t)idx)))
+			goto out;
+		err = -ENOMEM;
 	}
 
 	/* New nodes: one template per type with quota, in node type order. */
 	size_t T = p->in->node_type_count;
 	f.avail_type = calloc(T ? T : 1, sizeof(*f.avail_type));
 	f.pool = malloc((T ? T : 1) * sizeof(*f.pool));
-	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
-	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
-	if (!f.avail_type || !f.pool || !f.pr.segk || !f.pr.touched)
+	if (!f.avail_type || !f.pool)
 		goto out;
 	for (size_t i = 0; i < p->nctx; i++)	/* one pass, not one per type */
 		f.avail_type[p->nodes[p->ctx[i]].type]--;

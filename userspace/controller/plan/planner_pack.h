@@ -160,6 +160,16 @@ struct probe {
 	struct segtake *win;	/* the winner's placements per segment */
 	size_t nwin, capwin;
 	struct score best;
+	/* Existing nodes: every trial that placed something (candidate
+	 * position, score), and the winner's state before its commit. */
+	struct ptrial {
+		size_t pos;
+		struct score score;
+	} *trials;
+	size_t ntrials, captrials;
+	size_t winpos;
+	struct rvec w_avail, w_reqd;
+	bool w_gpu_req;
 };
 
 /* One planning call's state. */
