@@ -820,8 +820,10 @@ static int phase_shapes(struct planner *p)
 	}
 	if (!err && q.nruns)
 		err = reqs_finish(p, &q);
+	p->release_picked = true;	/* no stage after this one packs */
 	if (!err && q.nruns)
 		err = pack_try_schedule(p, &q);
+	p->release_picked = false;
 	/* Leftovers, reported per input entry in input order. */
 	struct run **by_index = calloc(in->shape_count + 1, sizeof(*by_index));
 	if (!by_index && !err)

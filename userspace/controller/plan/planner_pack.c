@@ -1104,6 +1104,14 @@ static int fresh_picked(struct planner *p, struct fresh *f, size_t idx)
 		return -ENOMEM;
 	f->workers++;
 	f->room_new--;
+	if (p->release_picked) {
+		struct snode *n = &p->nodes[idx];
+		pack_rvec_free(&n->total);
+		for (int s = 0; s < SRC_N; s++) {
+			pack_rvec_free(&n->avail[s]);
+			pack_rvec_free(&n->reqd[s]);
+		}
+	}
 	size_t t = p->nodes[idx].type;
 	if (--f->avail_type[t] <= 0)
 		return 0;

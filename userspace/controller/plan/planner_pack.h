@@ -207,6 +207,11 @@ struct planner {
 	 * loop that places demand or adds nodes stops at its next check. */
 	uint64_t work, budget;
 	bool cut;
+	/* The last packing stage (tasks and actors): a new node picked there
+	 * is never read again but for its type and reasons, so its resource
+	 * vectors are released at once (100,000 nodes of 128 resources were
+	 * 660 MiB). */
+	bool release_picked;
 };
 
 /* Spends `units` basic steps; true once the round is cut. */
