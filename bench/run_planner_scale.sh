@@ -4,7 +4,10 @@
 # Generates the scale cases (bench/gen_scale_cases.py), runs
 # bench/planner_scale (plan once + render the JSON, one process per case) built
 # from this tree and from a baseline commit (default: the merge-base with
-# main), and prints wall time and peak RSS of both, with ratios.  The
+# main), and prints for both the CPU time of plan + render and the peak RSS
+# of the process (scenario parse included), with ratios, whether the round
+# was cut by the work budget, and for this tree the scenario parse alone
+# (CPU time, peak RSS when parsed).  The
 # baseline is built in a temporary directory from `git archive`, with this
 # tree's planner_scale.c added (it uses only the public planner API).  A
 # baseline run is stopped after BASE_TIMEOUT seconds (default 60) and limited
@@ -34,8 +37,9 @@ if [ "$base" != none ]; then
 	mkdir "$work/base"
 	git -C "$repo" archive "$base" | tar -x -C "$work/base"
 	cp "$here/planner_scale.c" "$work/base/bench/"
-	printf 'add_executable(planner_scale planner_scale.c)\ntarget_link_libraries(planner_scale PRIVATE raysense_controller_core)\n' \
-		>> "$work/base/bench/CMakeLists.txt"
+	grep -q 'planner_scale' "$work/base/bench/CMakeLists.txt" ||
+		printf 'add_executable(planner_scale planner_scale.c)\ntarget_link_libraries(planner_scale PRIVATE raysense_controller_core)\n' \
+			>> "$work/base/bench/CMakeLists.txt"
 	echo "building the baseline ($base) ..." >&2
 	cmake -S "$work/base" -B "$work/base/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DRAYSENSE_BUILD_BPF=OFF >/dev/null
@@ -43,26 +47,27 @@ if [ "$base" != none ]; then
 	base_bin=$work/base/build/bench/planner_scale
 fi
 
-# One run: "time rss_mib new_nodes cut" or "timeout"/"failed".
+# One run: "time rss_mib new_nodes cut parse_s parse_mib" or "timeout"/"failed".
 run_one() {
 	res=$( (ulimit -v "$mem_kib"; timeout "$timeout_s" "$1" "$2") 2>/dev/null) || {
 		rc=$?
-		[ $rc -eq 124 ] && echo ">${timeout_s}s - - -" || echo "failed(rc=$rc) - - -"
+		[ $rc -eq 124 ] && echo ">${timeout_s}s - - - - -" || echo "failed(rc=$rc) - - - - -"
 		return 0
 	}
-	echo "$res" | awk '{printf "%.3f %.0f %s %s\n", $1 + $2, $3 / 1024, $4, $6}'
+	echo "$res" | awk '{printf "%.3f %.0f %s %s %.3f %.0f\n", $1 + $2, $3 / 1024, $4, $6, $7, $8 / 1024}'
 }
 
 "$python" "$here/gen_scale_cases.py" "$work/cases" "$@" > "$work/names"
-printf '%-24s %10s %9s %10s %9s %8s %8s %9s %s\n' case base_s base_MiB new_s new_MiB \
-	time_x rss_x new_nodes cut
+printf '%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s\n' case base_s base_MiB base_cut \
+	new_s new_MiB new_cut time_x rss_x new_nodes parse_s parse_MiB
 while read -r name; do
 	f=$work/cases/$name.json
 	new=$(run_one "$new_bin" "$f")
-	old="- - - -"
+	old="- - - - - -"
 	[ -n "$base_bin" ] && old=$(run_one "$base_bin" "$f")
 	echo "$name $old $new" | awk '{
-		ratio_t = ($2 + 0 > 0 && $6 + 0 > 0) ? sprintf("%.0fx", $2 / $6) : "-";
-		ratio_m = ($3 + 0 > 0 && $7 + 0 > 0) ? sprintf("%.1fx", $3 / $7) : "-";
-		printf "%-24s %10s %9s %10s %9s %8s %8s %9s %s\n", $1, $2, $3, $6, $7, ratio_t, ratio_m, $8, $9 }'
+		ratio_t = ($2 + 0 > 0 && $8 + 0 > 0) ? sprintf("%.1fx", $2 / $8) : "-";
+		ratio_m = ($3 + 0 > 0 && $9 + 0 > 0) ? sprintf("%.1fx", $3 / $9) : "-";
+		printf "%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s\n", $1, $2, $3, $5, $8, $9,
+			$11, ratio_t, ratio_m, $10, $12, $13 }'
 done < "$work/names"

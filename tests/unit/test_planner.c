@@ -563,6 +563,151 @@ static void test_total_node_cap(void)
 	scenario_free(&sc);
 }
 
+
+/* ---- repeated picks: identical fresh nodes as a count ----
+ * Random clusters (seeded, so reproducible): a few node types, some of them
+ * identical (their templates tie, so picks alternate and must not be
+ * repeated), existing nodes, many task entries drawn from a small pool of
+ * shapes, placement groups.  The plan with repeated picks must equal, node by
+ * node and reason by reason, the plan that tries every template for every
+ * new node (exact_picks). */
+
+static unsigned long long rng_state;
+
+static unsigned rnd(unsigned n)
+{
+	rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(rng_state >> 33) % n;
+}
+
+#define RP_TYPES 6
+#define RP_SHAPES 8
+#define RP_ENTRIES 400
+#define RP_NODES 12
+#define RP_PGS 4
+#define RP_BUNDLES 12
+
+struct rp_case {
+	struct planner_node_type types[RP_TYPES];
+	struct planner_resource type_res[RP_TYPES][3];
+	struct planner_resource shape_res[RP_SHAPES][3];
+	struct planner_resources shape_maps[RP_SHAPES];
+	struct planner_shape_demand tasks[RP_ENTRIES];
+	struct planner_node nodes[RP_NODES];
+	char ids[RP_NODES][8];
+	struct planner_pg_demand pgs[RP_PGS];
+	struct planner_resources bundles[RP_PGS][RP_BUNDLES];
+	struct planner_input in;
+};
+
+static const char *const rp_names[RP_TYPES] = { "head", "a", "b", "c", "d", "e" };
+
+static void rp_fill(struct rp_case *c)
+{
+	static const char *const res[3] = { "CPU", "GPU", "mem" };
+	memset(c, 0, sizeof(*c));
+	for (int t = 0; t < RP_TYPES; t++) {
+		/* Types d and e copy a and b: equal templates, tied scores. */
+		int src = t >= 4 && rnd(2) ? t - 3 : t;
+		for (int r = 0; r < 3; r++)
+			c->type_res[t][r] = src == t ?
+				(struct planner_resource){ res[r], t ? (double)(1u << rnd(5)) *
+							   (r == 1 ? rnd(2) : 1) : 0 } :
+				c->type_res[src][r];
+		c->types[t] = (struct planner_node_type){ .name = rp_names[t],
+			.resources = { c->type_res[t], 3 }, .idle_timeout_s = -1,
+			.max_workers = t ? (int)(1 + rnd(3) * 200) : 0, .is_head = t == 0 };
+	}
+	for (int k = 0; k < RP_SHAPES; k++) {
+		for (int r = 0; r < 3; r++)
+			c->shape_res[k][r] = (struct planner_resource){ res[r],
+				r == 1 ? (rnd(4) ? 0 : 1) : (double)(1 + rnd(6)) / (r ? 1 : 2) };
+		c->shape_maps[k] = (struct planner_resources){ c->shape_res[k], 3 };
+	}
+	for (int i = 0; i < RP_ENTRIES; i++)
+		c->tasks[i] = (struct planner_shape_demand){ .shape = c->shape_maps[rnd(RP_SHAPES)],
+			.count = rnd(4) ? 1 : 1 + rnd(60) };
+	for (int i = 0; i < RP_NODES; i++) {
+		int t = 1 + (int)rnd(RP_TYPES - 1);
+		snprintf(c->ids[i], sizeof(c->ids[i]), "n%d", i);
+		c->nodes[i] = (struct planner_node){ .id = c->ids[i], .type = rp_names[t],
+			.status = rnd(4) ? PLANNER_NODE_RUNNING : PLANNER_NODE_PENDING,
+			.idle_s = -1, .busy_workers = -1, .busy_age_s = -1 };
+	}
+	for (int g = 0; g < RP_PGS; g++) {
+		size_t nb = 1 + rnd(RP_BUNDLES);
+		for (size_t b = 0; b < nb; b++)
+			c->bundles[g][b] = c->shape_maps[rnd(RP_SHAPES)];
+		c->pgs[g] = (struct planner_pg_demand){ .strategy = (enum planner_pg_strategy)rnd(4),
+			.bundles = c->bundles[g], .bundle_count = nb, .count = 1 + rnd(5) };
+	}
+	c->in = (struct planner_input){ .node_types = c->types, .node_type_count = RP_TYPES,
+		.max_workers = rnd(3) ? -1 : (int)(100 + rnd(400)), .upscaling_speed = 1.0,
+		.idle_timeout_s = 60, .nodes = c->nodes, .node_count = RP_NODES,
+		.shapes = c->tasks, .shape_count = RP_ENTRIES, .pgs = c->pgs,
+		.pg_count = rnd(2) ? RP_PGS : 0, .work_budget = 1ULL << 40 };
+}
+
+static bool same_plan(const struct planner_output *a, const struct planner_output *b)
+{
+	if (a->new_node_count != b->new_node_count || a->reason_count != b->reason_count ||
+	    a->infeasible_count != b->infeasible_count || a->cut || b->cut)
+		return false;
+	for (size_t i = 0; i < a->launch_count; i++)
+		if (a->launches[i].count != b->launches[i].count ||
+		    a->launches[i].desired != b->launches[i].desired)
+			return false;
+	/* Field by field: struct padding is not part of the plan. */
+	for (size_t i = 0; i < a->new_node_count; i++) {
+		const struct planner_new_node *x = &a->new_nodes[i], *y = &b->new_nodes[i];
+		if (x->type_index != y->type_index || x->deferred != y->deferred ||
+		    x->reason_start != y->reason_start || x->reason_count != y->reason_count)
+			return false;
+	}
+	for (size_t i = 0; i < a->reason_count; i++) {
+		const struct planner_reason *x = &a->reasons[i], *y = &b->reasons[i];
+		if (x->cause != y->cause || x->index != y->index || x->count != y->count)
+			return false;
+	}
+	for (size_t i = 0; i < a->infeasible_count; i++) {
+		const struct planner_infeasible *x = &a->infeasible[i], *y = &b->infeasible[i];
+		if (x->cause != y->cause || x->index != y->index || x->count != y->count ||
+		    x->reason != y->reason)
+			return false;
+	}
+	return true;
+}
+
+static void test_repeated_picks(void)
+{
+	struct rp_case *c = malloc(sizeof(*c));
+	unsigned long long work_exact = 0, work_rep = 0;
+	size_t nodes = 0;
+
+	CHECK(c != NULL, "out of memory");
+	if (!c)
+		return;
+	for (unsigned seed = 1; seed <= 200; seed++) {
+		struct planner_output rep = { 0 }, exact = { 0 };
+		rng_state = seed;
+		rp_fill(c);
+		CHECK(planner_plan(&c->in, &rep) == 0, "seed %u: %s", seed, rep.error);
+		c->in.exact_picks = true;
+		CHECK(planner_plan(&c->in, &exact) == 0, "seed %u: %s", seed, exact.error);
+		CHECK(same_plan(&rep, &exact), "seed %u: repeated picks changed the plan "
+		      "(%zu vs %zu new nodes)", seed, rep.new_node_count, exact.new_node_count);
+		work_rep += rep.work;
+		work_exact += exact.work;
+		nodes += rep.new_node_count;
+		planner_output_free(&rep);
+		planner_output_free(&exact);
+	}
+	/* The repeats did happen: they are what makes the work smaller. */
+	CHECK(nodes > 1000 && work_rep < work_exact, "%zu new nodes, work %llu with repeats, "
+	      "%llu without", nodes, work_rep, work_exact);
+	free(c);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -572,10 +717,11 @@ int main(void)
 	test_large_counts();
 	test_work_budget();
 	test_total_node_cap();
+	test_repeated_picks();
 	if (check_failures) {
 		fprintf(stderr, "test_planner: %d check(s) failed\n", check_failures);
 		return 1;
 	}
-	printf("test_planner: %zu table rows and 5 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
+	printf("test_planner: %zu table rows and 6 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
 	return 0;
 }

@@ -188,17 +188,71 @@ static void test_defaults_and_render(void)
 	scenario_free(&sc);
 }
 
+
+/* A plan's JSON stays bounded: past 1,000 planned nodes "explain" sums the
+ * rest per action and type, past 1,000 infeasible entries "infeasible" sums
+ * the rest per cause, kind and reason; no node or unit is lost. */
+static void test_render_bounded(void)
+{
+	enum { NODES = 1500, INFEASIBLE = 1200 };
+	size_t cap = 256 + (NODES + INFEASIBLE) * 40, w;
+	char *doc = malloc(cap);
+	struct scenario sc;
+	struct rs_json_error err = { { 0 } };
+	struct planner_output out = { 0 };
+
+	CHECK(doc != NULL, "out of memory");
+	if (!doc)
+		return;
+	w = (size_t)snprintf(doc, cap, "{\"node_types\": {\"w\": {\"resources\": {\"CPU\": 1}, "
+			     "\"max_workers\": %d}}, \"upscaling_speed\": 1, \"demand\": {\"tasks\": [",
+			     NODES);
+	for (int i = 0; i < NODES + INFEASIBLE; i++)
+		w += (size_t)snprintf(doc + w, cap - w, "%s{\"shape\": {\"%s\": 1}}", i ? "," : "",
+				      i < NODES ? "CPU" : "GPU");
+	snprintf(doc + w, cap - w, "]}}");
+	CHECK(scenario_parse(doc, strlen(doc), &sc, &err) == 0, "parse: %s", err.msg);
+	free(doc);
+	CHECK(planner_plan(&sc.in, &out) == 0 && out.new_node_count == NODES &&
+	      out.infeasible_count == INFEASIBLE, "plan: %zu nodes, %zu infeasible",
+	      out.new_node_count, out.infeasible_count);
+	cJSON *json = plan_json_render(&sc.in, &out);
+	CHECK(json != NULL, "render");
+	const cJSON *e, *explain = cJSON_GetObjectItemCaseSensitive(json, "explain");
+	int entries = 0, nodes = 0, units = 0;
+	cJSON_ArrayForEach(e, explain) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "count"), *b;
+		entries++;
+		nodes += cJSON_IsNumber(n) ? n->valueint : 1;
+		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(e, "because"))
+			units += cJSON_GetObjectItemCaseSensitive(b, "count")->valueint;
+	}
+	CHECK(entries == 1001 && nodes == NODES && units == NODES,
+	      "explain: %d entries for %d nodes and %d tasks", entries, nodes, units);
+	const cJSON *inf = cJSON_GetObjectItemCaseSensitive(json, "infeasible");
+	const cJSON *last = cJSON_GetArrayItem(inf, 1000);
+	CHECK(cJSON_GetArraySize(inf) == 1001 && last &&
+	      cJSON_GetObjectItemCaseSensitive(last, "count")->valueint == INFEASIBLE - 1000 &&
+	      cJSON_GetObjectItemCaseSensitive(last, "entries")->valueint == INFEASIBLE - 1000 &&
+	      strcmp(cJSON_GetObjectItemCaseSensitive(last, "kind")->valuestring, "task") == 0,
+	      "infeasible: %d entries, the summary is wrong", cJSON_GetArraySize(inf));
+	cJSON_Delete(json);
+	planner_output_free(&out);
+	scenario_free(&sc);
+}
+
 int main(void)
 {
 	test_bad_documents();
 	test_huge_document();
 	test_deep_nesting();
 	test_defaults_and_render();
+	test_render_bounded();
 	if (check_failures) {
 		fprintf(stderr, "test_scenario: %d check(s) failed\n", check_failures);
 		return 1;
 	}
 	printf("test_scenario: %zu bad documents refused with their JSON path; defaults and "
-	       "rendering ok\n", sizeof(bads) / sizeof(bads[0]));
+	       "rendering ok, bounded past 1,000 nodes\n", sizeof(bads) / sizeof(bads[0]));
 	return 0;
 }

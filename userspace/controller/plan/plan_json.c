@@ -2,7 +2,11 @@
 #include "controller/plan/plan_json.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#define NCAUSES (PLANNER_CAUSE_SHAPE + 1)
 
 static cJSON *render_resources(const struct planner_resources *r)
 {
@@ -215,20 +219,77 @@ static int render_terminations(const struct planner_input *in, const struct plan
 	return 0;
 }
 
+/* Past this many infeasible entries, the rest is summarized per cause,
+ * kind and reason ({"cause", "kind", "count": UNITS, "entries", "reason"}):
+ * a million task entries over the node cap would otherwise be listed one by
+ * one. */
+#define PLAN_JSON_MAX_INFEASIBLE 1000
+
+static const char *infeasible_kind(const struct planner_input *in,
+				   const struct planner_infeasible *f)
+{
+	switch (f->cause) {
+	case PLANNER_CAUSE_SHAPE: return kind_name(in->shapes[f->index].kind);
+	case PLANNER_CAUSE_PLACEMENT_GROUP: return "placement_group";
+	case PLANNER_CAUSE_REQUEST_RESOURCES: return "request_resources";
+	case PLANNER_CAUSE_MIN_WORKERS: break;
+	}
+	return "min_workers";
+}
+
+struct infeasible_sum {
+	const char *kind;
+	enum planner_cause cause;
+	enum planner_infeasible_reason reason;
+	long units, entries;
+};
+
+/* Groups: (cause, actor or not, reason), in that order. */
+#define INFEASIBLE_GROUPS (NCAUSES * 2 * 2)
+
+static int render_infeasible_rest(const struct planner_input *in,
+				  const struct planner_output *p, cJSON *arr)
+{
+	struct infeasible_sum g[INFEASIBLE_GROUPS] = { { 0 } };
+
+	for (size_t i = PLAN_JSON_MAX_INFEASIBLE; i < p->infeasible_count; i++) {
+		const struct planner_infeasible *f = &p->infeasible[i];
+		bool actor = f->cause == PLANNER_CAUSE_SHAPE &&
+			     in->shapes[f->index].kind == PLANNER_DEMAND_ACTOR;
+		size_t k = (((size_t)f->cause % NCAUSES) * 2 + actor) * 2 + (f->reason != 0);
+		g[k] = (struct infeasible_sum){ infeasible_kind(in, f), f->cause, f->reason,
+						g[k].units + f->count, g[k].entries + 1 };
+	}
+	for (size_t k = 0; k < INFEASIBLE_GROUPS; k++) {
+		cJSON *o;
+		if (!g[k].entries)
+			continue;
+		o = cJSON_CreateObject();
+		if (append(arr, o) ||
+		    !cJSON_AddStringToObject(o, "cause", planner_cause_name(g[k].cause)) ||
+		    !cJSON_AddNumberToObject(o, "count", (double)g[k].units) ||
+		    !cJSON_AddStringToObject(o, "kind", g[k].kind) ||
+		    !cJSON_AddNumberToObject(o, "entries", (double)g[k].entries) ||
+		    !cJSON_AddStringToObject(o, "reason", planner_infeasible_reason_name(g[k].reason)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int render_infeasible(const struct planner_input *in, const struct planner_output *p,
 			     cJSON *root)
 {
 	cJSON *arr = cJSON_AddArrayToObject(root, "infeasible");
 	if (!arr)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->infeasible_count; i++) {
+	for (size_t i = 0; i < p->infeasible_count && i < PLAN_JSON_MAX_INFEASIBLE; i++) {
 		const struct planner_infeasible *f = &p->infeasible[i];
 		cJSON *o = plan_json_demand(in, f->cause, f->index, f->count);
 		if (append(arr, o) ||
 		    !cJSON_AddStringToObject(o, "reason", planner_infeasible_reason_name(f->reason)))
 			return -ENOMEM;
 	}
-	return 0;
+	return render_infeasible_rest(in, p, arr);
 }
 
 /* One planned node: the demand it is for, in data and in words. */
@@ -281,15 +342,89 @@ static int render_termination_text(const struct planner_termination *t, cJSON *a
 	return 0;
 }
 
+/* Past this many planned nodes, "explain" summarizes the rest, one entry
+ * per action and type: a plan of 100,000 nodes for a million task entries
+ * would otherwise render every entry again (hundreds of MiB). */
+#define PLAN_JSON_MAX_EXPLAIN 1000
+
+/* Nodes past PLAN_JSON_MAX_EXPLAIN of one action and type, and the units of
+ * demand of each cause placed on them. */
+struct summary {
+	long nodes;
+	long units[NCAUSES];
+};
+
+static int render_summary_entry(const struct planner_input *in, size_t type, bool deferred,
+				const struct summary *sm, cJSON *arr)
+{
+	cJSON *o = cJSON_CreateObject(), *because;
+	char text[512];
+	size_t w;
+
+	if (append(arr, o) || !cJSON_AddStringToObject(o, "action", deferred ? "defer" : "launch") ||
+	    !cJSON_AddStringToObject(o, "type", in->node_types[type].name) ||
+	    !cJSON_AddNumberToObject(o, "count", (double)sm->nodes) ||
+	    !(because = cJSON_AddArrayToObject(o, "because")))
+		return -ENOMEM;
+	w = (size_t)snprintf(text, sizeof(text), "%s %ld more %s nodes (not itemized past %d) for",
+			     deferred ? "defer (upscaling limit)" : "launch", sm->nodes,
+			     in->node_types[type].name, PLAN_JSON_MAX_EXPLAIN);
+	for (int c = 0, first = 1; c < NCAUSES; c++) {
+		if (!sm->units[c])
+			continue;
+		cJSON *d = cJSON_CreateObject();
+		if (append(because, d) ||
+		    !cJSON_AddStringToObject(d, "cause", planner_cause_name((enum planner_cause)c)) ||
+		    !cJSON_AddNumberToObject(d, "count", (double)sm->units[c]))
+			return -ENOMEM;
+		if (w < sizeof(text))
+			w += (size_t)snprintf(text + w, sizeof(text) - w, "%s %ld x %s",
+					      first ? "" : ",", sm->units[c],
+					      planner_cause_name((enum planner_cause)c));
+		first = 0;
+	}
+	return cJSON_AddStringToObject(o, "text", text) ? 0 : -ENOMEM;
+}
+
+/* The nodes past PLAN_JSON_MAX_EXPLAIN: per type in type order, launched
+ * then deferred. */
+static int render_summary(const struct planner_input *in, const struct planner_output *p,
+			  cJSON *arr)
+{
+	size_t T = in->node_type_count;
+	struct summary *sm = calloc(2 * T + 1, sizeof(*sm));
+	int err = 0;
+
+	if (!sm)
+		return -ENOMEM;
+	for (size_t i = PLAN_JSON_MAX_EXPLAIN; i < p->new_node_count; i++) {
+		const struct planner_new_node *nn = &p->new_nodes[i];
+		struct summary *s = &sm[2 * nn->type_index + nn->deferred];
+		s->nodes++;
+		for (size_t r = 0; r < nn->reason_count; r++) {
+			const struct planner_reason *rs = &p->reasons[nn->reason_start + r];
+			if ((unsigned)rs->cause < NCAUSES)
+				s->units[rs->cause] += rs->count;
+		}
+	}
+	for (size_t k = 0; k < 2 * T && !err; k++)
+		if (sm[k].nodes)
+			err = render_summary_entry(in, k / 2, k % 2, &sm[k], arr);
+	free(sm);
+	return err;
+}
+
 static int render_explain(const struct planner_input *in, const struct planner_output *p,
 			  cJSON *root)
 {
 	cJSON *arr = cJSON_AddArrayToObject(root, "explain");
 	if (!arr)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->new_node_count; i++)
+	for (size_t i = 0; i < p->new_node_count && i < PLAN_JSON_MAX_EXPLAIN; i++)
 		if (render_new_node(in, p, &p->new_nodes[i], arr))
 			return -ENOMEM;
+	if (p->new_node_count > PLAN_JSON_MAX_EXPLAIN && render_summary(in, p, arr))
+		return -ENOMEM;
 	for (size_t i = 0; i < p->termination_count; i++)
 		if (render_termination_text(&p->terminations[i], arr))
 			return -ENOMEM;

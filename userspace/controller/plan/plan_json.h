@@ -6,9 +6,14 @@
  * A plan: {"launch": {TYPE: N}, "desired": {TYPE: N},
  *          "terminate": [{"id", "reason", "type", "idle_s", "timeout_s"}],
  *          "kept": [{"id", "reason"}],
- *          "infeasible": [DEMAND + "reason"],
+ *          "infeasible": [DEMAND + "reason"] (past 1,000 entries, the rest is
+ *          one entry per cause, kind and reason: {"cause", "kind", "count":
+ *          UNITS, "entries": N, "reason"}),
  *          "explain": [{"action": "launch"|"defer", "type", "because": [DEMAND],
  *                       "text"} | {"action": "terminate", "id", "text"}],
+ *          (past 1,000 planned nodes, the rest is one entry per action and
+ *          type: {"action", "type", "count": NODES, "because": [{"cause",
+ *          "count": UNITS}], "text"}, so the JSON stays bounded)
  *          "cut": true, "cut_stage": STAGE (only when the work budget cut
  *          the round, see planner_output.cut)}
  * A DEMAND: {"cause", "count", "kind", "shape", "index"}, plus "strategy"

@@ -471,35 +471,28 @@ static double avg_util(const struct snode *n)
 	return cnt ? sum / cnt : 0;
 }
 
-static int cmp_termination(const struct planner *p, size_t a, size_t b)
+/* A node and its termination key, computed once (the average utilization
+ * costs a pass over the node's resources). */
+struct posnode {
+	size_t node, pos;
+	bool running_ray;
+	double idle_ms, util;
+};
+
+static int cmp_posnode(const void *a, const void *b)
 {
-	const struct snode *x = &p->nodes[a];
-	const struct snode *y = &p->nodes[b];
+	const struct posnode *x = a, *y = b;
 	if (x->running_ray != y->running_ray)
 		return x->running_ray - y->running_ray;
 	if (x->idle_ms != y->idle_ms)
 		return x->idle_ms > y->idle_ms ? -1 : 1;
-	double ux = avg_util(x), uy = avg_util(y);
-	if (ux != uy)
-		return ux < uy ? -1 : 1;
-	return 0;
-}
-
-/* Stable sort of node indexes by the termination key (insertion sort on
- * ties would be O(n^2); use a position tie-break instead). */
-struct posnode {
-	size_t node, pos;
-};
-
-static int cmp_posnode(const void *a, const void *b, void *planner)
-{
-	const struct posnode *x = a, *y = b;
-	int c = cmp_termination(planner, x->node, y->node);
-	if (c)
-		return c;
+	if (x->util != y->util)
+		return x->util < y->util ? -1 : 1;
 	return x->pos < y->pos ? -1 : (x->pos > y->pos);
 }
 
+/* `nodes` sorted by the termination key, ties in list order (a stable
+ * sort by position tie-break). */
 static int sorted_for_termination(const struct planner *p, const size_t *nodes, size_t n,
 				  size_t **out)
 {
@@ -510,9 +503,12 @@ static int sorted_for_termination(const struct planner *p, const size_t *nodes, 
 		free(res);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
-		pn[i] = (struct posnode){ nodes[i], i };
-	qsort_r(pn, n, sizeof(*pn), cmp_posnode, (void *)p);
+	for (size_t i = 0; i < n; i++) {
+		const struct snode *nd = &p->nodes[nodes[i]];
+		pn[i] = (struct posnode){ .node = nodes[i], .pos = i, .running_ray = nd->running_ray,
+					  .idle_ms = nd->idle_ms, .util = avg_util(nd) };
+	}
+	qsort(pn, n, sizeof(*pn), cmp_posnode);
 	for (size_t i = 0; i < n; i++)
 		res[i] = pn[i].node;
 	free(pn);
@@ -824,8 +820,10 @@ static int phase_shapes(struct planner *p)
 	}
 	if (!err && q.nruns)
 		err = reqs_finish(p, &q);
+	p->release_picked = true;	/* no stage after this one packs */
 	if (!err && q.nruns)
 		err = pack_try_schedule(p, &q);
+	p->release_picked = false;
 	/* Leftovers, reported per input entry in input order. */
 	struct run **by_index = calloc(in->shape_count + 1, sizeof(*by_index));
 	if (!by_index && !err)
@@ -850,6 +848,28 @@ static int phase_shapes(struct planner *p)
 	return err;
 }
 
+/* The nodes idle termination looks at, in Ray's termination order: running
+ * existing workers that nothing else stops.  Filtering before sorting keeps
+ * their order (ties by context position) and leaves out the new nodes. */
+static int idle_candidates(const struct planner *p, size_t **order, size_t *n)
+{
+	size_t *list = calloc(p->nctx + 1, sizeof(*list));
+	size_t k = 0;
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nctx; i++) {
+		const struct snode *nd = &p->nodes[p->ctx[i]];
+		/* pending: Ray's pending idle timeout is off */
+		if (nd->state == N_SCHEDULABLE && !nd->head && nd->input != NO_INDEX &&
+		    p->in->nodes[nd->input].status == PLANNER_NODE_RUNNING)
+			list[k++] = p->ctx[i];
+	}
+	int err = sorted_for_termination(p, list, k, order);
+	free(list);
+	*n = k;
+	return err;
+}
+
 static int phase_idle(struct planner *p)
 {
 	size_t T = p->in->node_type_count;
@@ -862,15 +882,12 @@ static int phase_idle(struct planner *p)
 		goto out;
 	for (size_t t = 0; t < T; t++)
 		count[t] = pack_count_type(p, t, true);
-	if ((err = sorted_for_termination(p, p->ctx, p->nctx, &order)))
+	size_t nrun;
+	if ((err = idle_candidates(p, &order, &nrun)))
 		goto out;
-	for (size_t i = 0; i < p->nctx && !err; i++) {
+	for (size_t i = 0; i < nrun && !err; i++) {
 		struct snode *n = &p->nodes[order[i]];
-		if (n->state != N_SCHEDULABLE || n->head || n->input == NO_INDEX)
-			continue;
 		const struct planner_node *src = &p->in->nodes[n->input];
-		if (src->status != PLANNER_NODE_RUNNING)
-			continue;	/* pending: Ray's pending idle timeout is off */
 		double timeout = type_timeout(p, n->type);
 		if (timeout < 0)
 			continue;
@@ -1028,6 +1045,7 @@ static void planner_free(struct planner *p)
 		free(p->shapes[i]);
 	}
 	free(p->shapes);
+	free(p->shape_slots);
 	free(p->type_max);
 	free(p->stopping);
 	for (size_t t = 0; p->type_res && t < p->in->node_type_count; t++)
@@ -1035,6 +1053,7 @@ static void planner_free(struct planner *p)
 	free(p->type_res);
 	pack_trial_free(&p->trial[0]);
 	pack_trial_free(&p->trial[1]);
+	pack_trial_free(&p->rep);
 	pack_journal_clear(p);
 	free(p->saved);
 	pack_names_free(&p->names);

@@ -223,14 +223,77 @@ static struct shape *shape_new(struct planner *p, struct rvec *res)
 	return s;
 }
 
+/* splitmix64's finalizer: every input bit reaches the low bits (the
+ * table's index), which a double's zero low mantissa bits would not. */
+static uint64_t mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t hash_rvec(const struct rvec *v)
+{
+	uint64_t h = mix64((uint64_t)v->n);
+	for (int i = 0; i < v->n; i++) {
+		uint64_t bits;
+		memcpy(&bits, &v->vals[i], sizeof(bits));
+		h = mix64(h ^ (uint64_t)(unsigned)v->ids[i]);
+		h = mix64(h ^ bits);
+	}
+	return h;
+}
+
+/* Same resources in the same order, amounts bit for bit. */
+static bool rvec_same(const struct rvec *a, const struct rvec *b)
+{
+	return a->n == b->n && (a->n == 0 ||
+		(memcmp(a->ids, b->ids, (size_t)a->n * sizeof(int)) == 0 &&
+		 memcmp(a->vals, b->vals, (size_t)a->n * sizeof(double)) == 0));
+}
+
+static int shape_slots_grow(struct planner *p)
+{
+	size_t nslots = p->shape_nslots ? p->shape_nslots * 2 : 64;
+	struct shape **slots = calloc(nslots, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->shape_nslots; i++) {
+		struct shape *s = p->shape_slots[i];
+		if (!s)
+			continue;
+		size_t at = hash_rvec(&s->res) & (nslots - 1);
+		while (slots[at])
+			at = (at + 1) & (nslots - 1);
+		slots[at] = s;
+	}
+	free(p->shape_slots);
+	p->shape_slots = slots;
+	p->shape_nslots = nslots;
+	return 0;
+}
+
+/* The shared shape with exactly these resources, created if new.  Sharing
+ * changes nothing in the plan: shapes are never modified after creation. */
 struct shape *pack_shape_from(struct planner *p, const struct planner_resources *r)
 {
 	struct rvec v = { 0 };
-	if (pack_intern(p, r, true, &v)) {
+	if (pack_intern(p, r, true, &v) ||
+	    ((p->nshapes + 1) * 2 > p->shape_nslots && shape_slots_grow(p))) {
 		pack_rvec_free(&v);
 		return NULL;
 	}
-	return shape_new(p, &v);
+	pack_spend(p, (uint64_t)v.n + 1);
+	size_t at = hash_rvec(&v) & (p->shape_nslots - 1);
+	for (; p->shape_slots[at]; at = (at + 1) & (p->shape_nslots - 1))
+		if (rvec_same(&p->shape_slots[at]->res, &v)) {
+			pack_rvec_free(&v);
+			return p->shape_slots[at];
+		}
+	struct shape *s = shape_new(p, &v);
+	if (s)
+		p->shape_slots[at] = s;
+	return s;
 }
 
 /* STRICT_PACK: all bundles summed into one request, keys in first-seen order
@@ -259,29 +322,90 @@ nomem:
 	return NULL;
 }
 
-/* Ray's _sort_resource_request key, descending; ties keep input order. */
-static int cmp_runs(const void *a, const void *b, void *planner)
+/* Ray's _sort_resource_request key of the shape alone, descending. */
+static int cmp_shapes(const struct planner *p, const struct shape *x, const struct shape *y)
 {
-	const struct planner *p = planner;
-	const struct run *x = a, *y = b;
-	int cx = x->constraint != C_NONE, cy = y->constraint != C_NONE;
-	if (cx != cy)
-		return cy - cx;
-	if (x->shape->res.n != y->shape->res.n)
-		return y->shape->res.n - x->shape->res.n;
-	if (x->shape->sum != y->shape->sum)
-		return x->shape->sum < y->shape->sum ? 1 : -1;
-	for (int i = 0; i < x->shape->res.n; i++) {
-		int ix = x->shape->sorted[i], iy = y->shape->sorted[i];
-		int c = strcmp(p->names.name[x->shape->res.ids[ix]],
-			       p->names.name[y->shape->res.ids[iy]]);
+	if (x == y)
+		return 0;
+	if (x->res.n != y->res.n)
+		return y->res.n - x->res.n;
+	if (x->sum != y->sum)
+		return x->sum < y->sum ? 1 : -1;
+	for (int i = 0; i < x->res.n; i++) {
+		int ix = x->sorted[i], iy = y->sorted[i];
+		int c = strcmp(p->names.name[x->res.ids[ix]], p->names.name[y->res.ids[iy]]);
 		if (c)
 			return -c;
-		double vx = x->shape->res.vals[ix], vy = y->shape->res.vals[iy];
+		double vx = x->res.vals[ix], vy = y->res.vals[iy];
 		if (vx != vy)
 			return vx < vy ? 1 : -1;
 	}
-	return x->pos < y->pos ? -1 : (x->pos > y->pos);
+	return 0;
+}
+
+static int cmp_shape_ptrs(const void *a, const void *b, void *planner)
+{
+	return cmp_shapes(planner, *(struct shape *const *)a, *(struct shape *const *)b);
+}
+
+/* Ranks the distinct shapes of `runs` in Ray's order; returns how many
+ * ranks, or -ENOMEM. */
+static long rank_shapes(struct planner *p, const struct run *runs, size_t n)
+{
+	struct shape **u = malloc((n ? n : 1) * sizeof(*u));
+	size_t nu = 0;
+	if (!u)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!runs[i].shape->seen) {
+			runs[i].shape->seen = true;
+			u[nu++] = runs[i].shape;
+		}
+	pack_spend(p, n + nu * 8);
+	qsort_r(u, nu, sizeof(*u), cmp_shape_ptrs, p);
+	long rank = -1;
+	for (size_t i = 0; i < nu; i++) {
+		if (i == 0 || cmp_shapes(p, u[i - 1], u[i]) != 0)
+			rank++;
+		u[i]->rank = (size_t)rank;
+		u[i]->seen = false;
+	}
+	free(u);
+	return rank + 1;
+}
+
+/* Sort key of a run: constrained requests first, then the shape's rank. */
+static size_t run_key(const struct run *r, size_t nranks)
+{
+	return (r->constraint == C_NONE ? nranks : 0) + r->shape->rank;
+}
+
+/* Ray's order, descending by (#placement constraints, shape key), ties in
+ * input order: a stable counting sort on ranks (a comparison sort of a
+ * million runs spent most of a plan moving them). */
+static int sort_runs(struct planner *p, struct run *runs, size_t n)
+{
+	long nranks = rank_shapes(p, runs, n);
+	if (nranks < 0)
+		return (int)nranks;
+	size_t nkeys = 2 * (size_t)nranks;
+	size_t *start = calloc(nkeys + 1, sizeof(*start));
+	struct run *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (!start || !tmp) {
+		free(start);
+		free(tmp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		start[run_key(&runs[i], (size_t)nranks) + 1]++;
+	for (size_t k = 0; k < nkeys; k++)
+		start[k + 1] += start[k];
+	for (size_t i = 0; i < n; i++)
+		tmp[start[run_key(&runs[i], (size_t)nranks)]++] = runs[i];
+	memcpy(runs, tmp, n * sizeof(*runs));
+	free(start);
+	free(tmp);
+	return 0;
 }
 
 static bool same_request(const struct run *x, const struct run *y)
@@ -307,7 +431,9 @@ int pack_sort_runs(struct planner *p, struct run *runs, size_t n,
 {
 	for (size_t i = 0; i < n; i++)
 		runs[i].pos = i;
-	qsort_r(runs, n, sizeof(*runs), cmp_runs, p);
+	int err = sort_runs(p, runs, n);
+	if (err)
+		return err;
 	struct segment *segs = malloc((n ? n : 1) * sizeof(*segs));
 	if (!segs)
 		return -ENOMEM;
@@ -708,12 +834,66 @@ void pack_journal_clear(struct planner *p)
  * -ENOMEM.  `dead[i]` marks candidates that placed nothing; they never will
  * again in this call (resources and requests only shrink), so they are
  * skipped but keep their place in the list. */
+static void probe_reset(struct probe *pr)
+{
+	for (size_t i = 0; i < pr->ntouched; i++)
+		pr->segk[pr->touched[i]] = 0;
+	pr->ntouched = 0;
+	pr->ntrials = 0;
+	pr->tie = pr->bulk = false;
+}
+
+/* Notes a trial's placements per segment (they are contiguous, in
+ * segment order); with `winner`, keeps them as the winner's. */
+static int probe_note(struct probe *pr, const struct trial *t, const struct reqs *q,
+		      bool winner)
+{
+	if (winner)
+		pr->nwin = 0;
+	for (size_t i = 0; i < t->nplaced;) {
+		size_t seg = (size_t)q->runs[t->placed_run[i]].seg;
+		long k = 0;
+		for (; i < t->nplaced && (size_t)q->runs[t->placed_run[i]].seg == seg; i++)
+			k += t->placed_k[i];
+		if (k > BULK_PLACE_AFTER)
+			pr->bulk = true;
+		if (!pr->segk[seg])
+			pr->touched[pr->ntouched++] = seg;
+		if (k > pr->segk[seg])
+			pr->segk[seg] = k;
+		if (winner && VEC_PUSH(pr->win, pr->nwin, pr->capwin,
+				       ((struct segtake){ .seg = seg, .k = k })))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Records a trial that placed something in the probe: ties with the best so
+ * far (a later better trial clears them: nothing before it can tie it). */
+static int probe_trial(struct probe *pr, const struct trial *t, const struct reqs *q,
+		       bool first, size_t pos)
+{
+	if (VEC_PUSH(pr->trials, pr->ntrials, pr->captrials,
+		     ((struct ptrial){ .pos = pos, .score = t->score })))
+		return -ENOMEM;
+	int c = first ? 1 : score_cmp(&t->score, &pr->best);
+	if (c > 0) {
+		pr->best = t->score;
+		pr->tie = false;
+	} else if (c == 0) {
+		pr->tie = true;
+	}
+	return probe_note(pr, t, q, c > 0);
+}
+
 static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
-			    bool *dead)
+			    bool *dead, struct probe *pr)
 {
 	long best = -1;
 	int cur = 0;
 	pack_spend(p, *ncand);	/* the scan itself, dead candidates included */
+	if (pr)
+		probe_reset(pr);
 	for (size_t i = 0; i < *ncand; i++) {
 		if (p->cut)
 			return -1;	/* nothing is committed from a cut round */
@@ -728,6 +908,8 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 				dead[i] = true;
 			continue;
 		}
+		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0, i))
+			return -ENOMEM;
 		if (best < 0 || score_cmp(&p->trial[cur].score, &p->trial[1 - cur].score) > 0) {
 			best = (long)i;
 			cur = 1 - cur;	/* keep this trial as the best */
@@ -736,6 +918,15 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 	if (best < 0)
 		return -1;
 	size_t idx = cand[best];
+	if (pr) {
+		const struct snode *w = &p->nodes[idx];
+		pr->winner = 1 - cur;
+		pr->winpos = (size_t)best;
+		pr->w_gpu_req = w->gpu_req[q->src];
+		if (rvec_copy(&pr->w_avail, &w->avail[q->src]) ||
+		    rvec_copy(&pr->w_reqd, &w->reqd[q->src]))
+			return -ENOMEM;
+	}
 	int err = commit(p, idx, &p->trial[1 - cur], q);
 	if (err)
 		return err;
@@ -787,6 +978,189 @@ static bool can_fit_any(struct planner *p, const struct rvec *avail, struct reqs
 	return false;
 }
 
+/* Every segment a trial drew from still has at least as many copies as
+ * that trial took.  A trial depends on nothing else of the requests (the
+ * entries a segment's copies come from change, not what is placed), so
+ * every trial of the last pick would come out the same. */
+static bool probe_segments_hold(const struct probe *pr, const struct reqs *q)
+{
+	for (size_t i = 0; i < pr->ntouched; i++)
+		if (q->segs[pr->touched[i]].remaining < pr->segk[pr->touched[i]])
+			return false;
+	return true;
+}
+
+/* Whether the next pick among fresh templates would see exactly what the
+ * last one saw, so that it may be made without trying every template again.
+ * A template's trial depends only on the requests; the pool order (picked
+ * templates go to the end) matters only for ties.  So: the winner beat
+ * every other template strictly, no trial took the bulk path (its rounding
+ * depends on how copies split over entries), and the segments hold. */
+static bool probe_repeats(const struct probe *pr, const struct reqs *q)
+{
+	return !pr->tie && !pr->bulk && pr->nwin > 0 && probe_segments_hold(pr, q);
+}
+
+/* Commits the winner's trial again on template `idx`: the same resources
+ * taken, its copies split over the entries each segment has left, in entry
+ * order (what try_node would record). */
+static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr, size_t idx)
+{
+	const struct trial *w = &p->trial[pr->winner];
+	struct trial *t = &p->rep;
+	uint64_t walked = 0;
+	if (rvec_copy(&t->avail, &w->avail) || rvec_copy(&t->reqd, &w->reqd))
+		return -ENOMEM;
+	t->gpu_req = w->gpu_req;
+	t->nplaced = 0;
+	for (size_t i = 0; i < pr->nwin; i++) {
+		const struct segment *sg = &q->segs[pr->win[i].seg];
+		long k = pr->win[i].k;
+		for (size_t ri = sg->next; ri < sg->end && k > 0; ri++, walked++) {
+			long take = q->runs[ri].remaining < k ? q->runs[ri].remaining : k;
+			if (take > 0 && trial_record(t, ri, take))
+				return -ENOMEM;
+			k -= take;
+		}
+	}
+	pack_spend(p, walked + (uint64_t)t->avail.n + (uint64_t)t->reqd.n + 1);
+	return commit(p, idx, t, q);
+}
+
+/* An existing node in the state the last winner was in before its pick:
+ * its trial is the winner's, placement for placement. */
+static bool like_winner(const struct probe *pr, const struct snode *w, const struct snode *n,
+			int src)
+{
+	return n->gpu_req[src] == pr->w_gpu_req && rvec_same(&n->total, &w->total) &&
+	       rvec_same(&n->avail[src], &pr->w_avail) && rvec_same(&n->reqd[src], &pr->w_reqd);
+}
+
+/* After a pick among existing nodes: while the next pick would see exactly
+ * what this one saw (probe_repeats' segment rule; every candidate's trial is
+ * then unchanged), it goes to the earliest candidate that tied with the
+ * winner.  When that candidate is in the winner's state, its trial is the
+ * winner's and is committed as such; otherwise the repeats stop there.
+ * Repeated candidates leave `cand` (and `dead`) in one pass. */
+static int existing_repeats(struct planner *p, struct reqs *q, struct probe *pr,
+			    size_t *cand, size_t *ncand, bool *dead, size_t *picked,
+			    size_t *npicked, size_t winner)
+{
+	const struct snode *w = &p->nodes[winner];
+	size_t w_pos = pr->winpos, drop_from = *ncand, nrep = 0;
+	if (pr->bulk || pr->nwin == 0)
+		return 0;
+	for (size_t i = 0; i < pr->ntrials && !p->cut && q->left > 0; i++) {
+		const struct ptrial *t = &pr->trials[i];
+		if (t->pos <= w_pos || score_cmp(&t->score, &pr->best) != 0)
+			continue;
+		size_t at = t->pos - 1;	/* the winner left the list */
+		if (!like_winner(pr, w, &p->nodes[cand[at]], q->src) ||
+		    !probe_segments_hold(pr, q))
+			break;
+		int err = repeat_pick(p, q, pr, cand[at]);
+		if (err)
+			return err;
+		picked[(*npicked)++] = cand[at];
+		cand[at] = NO_INDEX;
+		if (at < drop_from)
+			drop_from = at;
+		nrep++;
+	}
+	if (!nrep)
+		return 0;
+	size_t wr = drop_from;
+	for (size_t i = drop_from; i < *ncand; i++)
+		if (cand[i] != NO_INDEX) {
+			cand[wr] = cand[i];
+			dead[wr++] = dead[i];
+		}
+	pack_spend(p, *ncand - drop_from);
+	*ncand = wr;
+	return 0;
+}
+
+/* The new-node half of _try_schedule: the template pool and its limits. */
+struct fresh {
+	size_t *pool, npool;
+	size_t *newn, nnew, capnew;
+	int *avail_type;
+	int workers;
+	long room_new;	/* the cap on new nodes, in total */
+	struct probe pr;
+};
+
+static bool fresh_room(const struct planner *p, const struct fresh *f)
+{
+	return !(p->global_max >= 0 && f->workers >= p->global_max) && f->room_new > 0;
+}
+
+/* Node `idx` (of type t) was picked: count it, and put a fresh template of
+ * its type at the end of the pool while the type has quota.  1 when a
+ * template was added, 0 when not, -ENOMEM. */
+static int fresh_picked(struct planner *p, struct fresh *f, size_t idx)
+{
+	if (VEC_PUSH(f->newn, f->nnew, f->capnew, idx))
+		return -ENOMEM;
+	f->workers++;
+	f->room_new--;
+	if (p->release_picked) {
+		struct snode *n = &p->nodes[idx];
+		pack_rvec_free(&n->total);
+		for (int s = 0; s < SRC_N; s++) {
+			pack_rvec_free(&n->avail[s]);
+			pack_rvec_free(&n->reqd[s]);
+		}
+	}
+	size_t t = p->nodes[idx].type;
+	if (--f->avail_type[t] <= 0)
+		return 0;
+	long tidx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
+	if (tidx < 0)
+		return (int)tidx;
+	f->pool[f->npool++] = (size_t)tidx;
+	return 1;
+}
+
+/* New nodes, one pick at a time (_sched_best_node over the templates);
+ * picks that would repeat the last one exactly are made as a count
+ * (probe_repeats), each on the template its type just got. */
+static int fresh_schedule(struct planner *p, struct reqs *q, struct fresh *f)
+{
+	while (q->left > 0 && f->npool > 0 && fresh_room(p, f)) {
+		long idx = sched_best_node(p, q, f->pool, &f->npool, NULL, &f->pr);
+		if (idx == -1)
+			break;
+		if (idx < 0)
+			return (int)idx;
+		int added = fresh_picked(p, f, (size_t)idx);
+		while (added > 0 && !p->in->exact_picks && !p->cut && q->left > 0 && fresh_room(p, f) &&
+		       probe_repeats(&f->pr, q)) {
+			size_t tidx = f->pool[--f->npool];
+			int err = repeat_pick(p, q, &f->pr, tidx);
+			if (err)
+				return err;
+			added = fresh_picked(p, f, tidx);
+		}
+		if (added < 0)
+			return added;
+	}
+	return 0;
+}
+
+static void fresh_free(struct fresh *f)
+{
+	free(f->pool);
+	free(f->newn);
+	free(f->avail_type);
+	free(f->pr.segk);
+	free(f->pr.touched);
+	free(f->pr.win);
+	free(f->pr.trials);
+	pack_rvec_free(&f->pr.w_avail);
+	pack_rvec_free(&f->pr.w_reqd);
+}
+
 /* ResourceDemandScheduler._try_schedule().  Updates the context order the
  * way Ray's ctx.update(target_nodes) does.  Returns 0 or -ENOMEM; q->left
  * says what did not fit. */
@@ -797,10 +1171,9 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	size_t *exhausted = malloc((n + 1) * sizeof(*exhausted));
 	size_t *picked = malloc((n + 1) * sizeof(*picked));
 	bool *dead = calloc(n + 1, sizeof(*dead));
-	size_t *pool = NULL, *newn = NULL;
-	size_t ncand = 0, nexh = 0, npicked = 0, npool = 0, nnew = 0, capnew = 0;
+	struct fresh f = { 0 };
+	size_t ncand = 0, nexh = 0, npicked = 0;
 	size_t first_new = p->nnodes;
-	int *avail_type = NULL;
 	int err = -ENOMEM;
 	if (!cand || !exhausted || !picked || !dead)
 		goto out;
@@ -818,8 +1191,12 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	for (size_t i = 0; i < ncand; i++)	/* D4 */
 		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
 
+	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
+	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
+	if (!f.pr.segk || !f.pr.touched)
+		goto out;
 	while (q->left > 0 && ncand > 0) {
-		long idx = sched_best_node(p, q, cand, &ncand, dead);
+		long idx = sched_best_node(p, q, cand, &ncand, dead, &f.pr);
 		if (idx == -1)
 			break;
 		if (idx < 0) {
@@ -827,54 +1204,42 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 			goto out;
 		}
 		picked[npicked++] = (size_t)idx;
+		if (!p->in->exact_picks &&
+		    (err = existing_repeats(p, q, &f.pr, cand, &ncand, dead, picked, &npicked,
+					    (size_t)idx)))
+			goto out;
+		err = -ENOMEM;
 	}
 
 	/* New nodes: one template per type with quota, in node type order. */
 	size_t T = p->in->node_type_count;
-	avail_type = calloc(T ? T : 1, sizeof(*avail_type));
-	pool = malloc((T ? T : 1) * sizeof(*pool));
-	if (!avail_type || !pool)
+	f.avail_type = calloc(T ? T : 1, sizeof(*f.avail_type));
+	f.pool = malloc((T ? T : 1) * sizeof(*f.pool));
+	if (!f.avail_type || !f.pool)
 		goto out;
 	for (size_t i = 0; i < p->nctx; i++)	/* one pass, not one per type */
-		avail_type[p->nodes[p->ctx[i]].type]--;
+		f.avail_type[p->nodes[p->ctx[i]].type]--;
 	for (size_t t = 0; t < T; t++)
-		avail_type[t] = p->in->node_types[t].is_head ? 0 : p->type_max[t] + avail_type[t];
-	int workers = count_workers(p);
+		f.avail_type[t] = p->in->node_types[t].is_head ? 0 :
+			p->type_max[t] + f.avail_type[t];
+	f.workers = count_workers(p);
 	/* The cap on new nodes applies to the total too, not only per type. */
-	long room_new = PLANNER_MAX_NODES - pack_count_new(p);
+	f.room_new = PLANNER_MAX_NODES - pack_count_new(p);
 	for (size_t k = 0; k < T && q->left > 0; k++) {
 		/* Ties go to the earlier template: node type order, or the
 		 * caller's preference (raysense fusion: faster groups first). */
 		size_t t = p->in->type_order ? p->in->type_order[k] : k;
-		if (avail_type[t] <= 0)
+		if (f.avail_type[t] <= 0)
 			continue;
 		long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
 		if (idx < 0)
 			goto out;
-		pool[npool++] = (size_t)idx;
+		f.pool[f.npool++] = (size_t)idx;
 	}
-	while (q->left > 0 && npool > 0) {
-		if ((p->global_max >= 0 && workers >= p->global_max) || room_new <= 0)
-			break;
-		long idx = sched_best_node(p, q, pool, &npool, NULL);
-		if (idx == -1)
-			break;
-		if (idx < 0) {
-			err = (int)idx;
-			goto out;
-		}
-		if (VEC_PUSH(newn, nnew, capnew, (size_t)idx))
-			goto out;
-		workers++;
-		room_new--;
-		size_t t = p->nodes[idx].type;
-		if (--avail_type[t] > 0) {
-			long tidx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
-			if (tidx < 0)
-				goto out;
-			pool[npool++] = (size_t)tidx;
-		}
-	}
+	if ((err = fresh_schedule(p, q, &f)))
+		goto out;
+	err = -ENOMEM;
+	size_t *newn = f.newn, nnew = f.nnew;
 
 	/* Unused templates are dropped.  They are the newest nodes unless a
 	 * later template was used; compact the node array accordingly. */
@@ -932,9 +1297,7 @@ out:
 	free(exhausted);
 	free(picked);
 	free(dead);
-	free(pool);
-	free(newn);
-	free(avail_type);
+	fresh_free(&f);
 	return err;
 }
 

@@ -66,6 +66,10 @@ struct shape {
 	int *sorted;		/* indexes into res, by resource name */
 	double sum;		/* of amounts, in name order */
 	bool has_gpu;
+	/* Scratch of pack_sort_runs: position in Ray's order among the
+	 * distinct shapes being sorted (equal keys, equal ranks). */
+	size_t rank;
+	bool seen;
 };
 
 /* `remaining` copies of one request.  Runs are what gets sorted. */
@@ -137,6 +141,37 @@ struct trial {
 	struct score score;
 };
 
+/* Copies of one segment a trial placed. */
+struct segtake {
+	size_t seg;
+	long k;
+};
+
+/* What one pick of a new node saw (pack_try_schedule), so that the picks
+ * after it that would see exactly the same are made without trying every
+ * template again: identical fresh nodes launched as a count. */
+struct probe {
+	bool tie;	/* another template scored as well as the winner */
+	bool bulk;	/* a trial placed > BULK_PLACE_AFTER copies of a segment */
+	int winner;	/* planner.trial[] slot of the winner */
+	long *segk;	/* per segment: most copies any template's trial placed */
+	size_t *touched;	/* segments with segk > 0 */
+	size_t ntouched;
+	struct segtake *win;	/* the winner's placements per segment */
+	size_t nwin, capwin;
+	struct score best;
+	/* Existing nodes: every trial that placed something (candidate
+	 * position, score), and the winner's state before its commit. */
+	struct ptrial {
+		size_t pos;
+		struct score score;
+	} *trials;
+	size_t ntrials, captrials;
+	size_t winpos;
+	struct rvec w_avail, w_reqd;
+	bool w_gpu_req;
+};
+
 /* One planning call's state. */
 struct planner {
 	const struct planner_input *in;
@@ -145,6 +180,11 @@ struct planner {
 	int gpu_id;
 	struct shape **shapes;
 	size_t nshapes, capshapes;
+	/* Shapes by content (open addressing, NULL = empty): identical
+	 * resource maps share one shape, so a million entries of a few shapes
+	 * cost a few shapes and sort by pointer. */
+	struct shape **shape_slots;
+	size_t shape_nslots;
 	struct snode *nodes;	/* all nodes ever created (existing first) */
 	size_t nnodes, capnodes;
 	size_t *ctx;		/* Ray's context order: node indexes */
@@ -158,6 +198,7 @@ struct planner {
 	int *stopping;
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
+	struct trial rep;	/* a repeated pick (struct probe) */
 	struct saved *saved;
 	size_t nsaved, capsaved;
 	bool journal;		/* record saves (all-or-nothing attempts) */
@@ -166,6 +207,11 @@ struct planner {
 	 * loop that places demand or adds nodes stops at its next check. */
 	uint64_t work, budget;
 	bool cut;
+	/* The last packing stage (tasks and actors): a new node picked there
+	 * is never read again but for its type and reasons, so its resource
+	 * vectors are released at once (100,000 nodes of 128 resources were
+	 * 660 MiB). */
+	bool release_picked;
 };
 
 /* Spends `units` basic steps; true once the round is cut. */

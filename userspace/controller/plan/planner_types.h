@@ -154,6 +154,10 @@ struct planner_input {
 	 * 0 = the default.  A count of steps, not a clock, so a cut plan is
 	 * deterministic.  Past it, the round is cut (planner_output.cut). */
 	unsigned long long work_budget;
+	/* Testing only: try every template for every new node, never repeat
+	 * the last pick as a count (planner_pack.c, struct probe).  The plan
+	 * is the same either way; only the work spent differs. */
+	bool exact_picks;
 };
 
 /* The planner's stages, in order; names where a round was cut. */
