@@ -545,7 +545,7 @@ def phase_controller(n, mode, args):
                 continue
             if not isinstance(d, dict) or d.get("action") != "launch":
                 continue
-            launches += 1
+            launches += d.get("count", 1)  # one decision per group per tick
             t = d.get("time_unix")
             t = float(t) if isinstance(t, (int, float)) else arrived
             if t > end:
