@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/source/bg_fetch.h"
+#include "controller/source/task_rounds.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +39,59 @@ static struct dash_reader *impl(struct cluster_source *s)
 	return s->impl;
 }
 
+struct rounds_ctx {
+	struct dash_reader *d;
+	const struct dash_client *client;
+	double started;
+};
+
+static int read_round(void *ctx, const char *const *exclude, size_t n, struct task_round *r,
+		      char *err)
+{
+	struct rounds_ctx *rc = ctx;
+
+	return dash_fetch_pending_round(rc->client, exclude, n, r, err);
+}
+
+/* Each round's tasks are used at once, not after the last round (at
+ * 100,000 pending tasks a round takes 5-13 s). */
+static void publish_round(void *ctx, const struct dash_snapshot *sofar)
+{
+	struct rounds_ctx *rc = ctx;
+	struct dash_snapshot *copy = calloc(1, sizeof(*copy));
+
+	if (!copy)
+		return;
+	if (dash_pending_copy(copy, sofar)) {
+		free(copy);
+		return;
+	}
+	bg_fetch_publish(rc->d->tasks, copy, rc->started);
+}
+
+/* The whole list past the state API's cap, in rounds (task_rounds.h). */
+static int read_rounds(struct dash_reader *d, const struct dash_client *client,
+		       struct dash_snapshot *snap, char *err)
+{
+	struct rounds_ctx rc = { d, client, rs_now_unix() };
+	struct task_rounds_stats st;
+	int r;
+
+	memset(snap, 0, sizeof(*snap));
+	r = task_rounds_run(read_round, publish_round, &rc, TASK_ROUNDS_MAX, snap, &st, err);
+	if (r) {
+		dash_snapshot_free(snap);
+		return r;
+	}
+	if (st.complete)
+		rs_debug("task list: %zu pending tasks in %d round(s)", snap->pending_count,
+			 st.rounds);
+	else
+		rs_info("task list: %zu pending tasks in %d round(s), %ld more not listed (%s)",
+			snap->pending_count, st.rounds, st.unseen, st.stop);
+	return 0;
+}
+
 static int read_pending(void *ctx, void **answer, char *err)
 {
 	struct dash_reader *d = ctx;
@@ -49,7 +103,9 @@ static int read_pending(void *ctx, void **answer, char *err)
 	if (!snap)
 		return -ENOMEM;
 	client.tasks_limit = __atomic_load_n(&d->client.tasks_limit, __ATOMIC_RELAXED);
-	rc = dash_fetch_pending(&client, snap, e);
+	/* tasks_limit 0: the report is truncated, read the whole list. */
+	rc = client.tasks_limit ? dash_fetch_pending(&client, snap, e) :
+	     read_rounds(d, &client, snap, e);
 	if (rc) {
 		free(snap);
 		snprintf(err, BG_ERR_LEN, "%s", e);
