@@ -5,12 +5,15 @@
  * and only while the cheap reads show at most tasks_max_pending pending
  * tasks: above that the list costs the dashboard seconds, during which its
  * event loop serves nothing else (measured: /api/v0/nodes timed out at
- * 10,000 pending tasks), and the report already carries the demand.  A
- * tick asks for a fresh list after its cheap reads and waits for it at
- * most tasks_wait_s; otherwise it takes the last one.  A list older than the report adds no
- * demand (dash_merge_demand only counts tasks pending after the report) and
- * holds scale-down (dash_pending_complete); so a slow list never delays a
- * launch the report justifies. */
+ * 10,000 pending tasks), and the report already carries the demand.  The
+ * exception is a truncated v1 report: then the list is read whole, in
+ * rounds past the state API's cap (task_rounds.h).  A tick asks for a
+ * fresh list after its cheap reads and waits for it at most tasks_wait_s,
+ * and never past the tick's read budget (tick_budget_ms, counted from the
+ * start of its cheap reads); otherwise it takes the last one.  A list older
+ * than the report adds no demand (dash_merge_demand only counts tasks
+ * pending after the report) and holds scale-down (dash_pending_complete);
+ * so a slow list never delays a launch the report justifies. */
 #include "controller/source/source.h"
 
 #include "common/log.h"
@@ -209,6 +212,7 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 {
 	struct dash_reader *d = impl(src);
 	struct take_ctx t = { snap, 0 };
+	double start = rs_now_unix(), left;
 	unsigned long gen;
 	long pending;
 	bool wanted;
@@ -222,7 +226,11 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 	if (wanted) {
 		gen = bg_fetch_generation(d->tasks);
 		bg_fetch_kick(d->tasks);
-		bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
+		/* The wait comes out of the tick's read budget: a dashboard
+		 * slowed by a list read must not push the tick past it. */
+		left = dash_tick_budget_s(&d->client) - (rs_now_unix() - start);
+		if (left > 0)
+			bg_fetch_wait(d->tasks, gen, left < d->tasks_wait_s ? left : d->tasks_wait_s);
 	}
 	t.now = rs_now_unix();
 	bg_fetch_with(d->tasks, take_pending, &t);

@@ -1069,6 +1069,11 @@ static void mark_truncated(struct dash_cluster_status *cs, long max)
 	cs->demand_truncated = cs->source == DASH_CS_STRUCTURED && n > max;
 }
 
+double dash_tick_budget_s(const struct dash_client *c)
+{
+	return (double)(c->tick_budget_ms > 0 ? c->tick_budget_ms : DEFAULT_TICK_BUDGET_MS) / 1000.0;
+}
+
 int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err)
 {

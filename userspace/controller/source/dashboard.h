@@ -125,6 +125,8 @@ void dash_attach_usage(struct dash_snapshot *snap);
  * pending-task list: see dash_fetch_pending. */
 int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err);
+/* tick_budget_ms in seconds, with its default. */
+double dash_tick_budget_s(const struct dash_client *c);
 /* The state API's pending tasks and actor creation tasks into snap's
  * pending fields (nothing else is set), with tasks_timeout_ms.  Its cost on
  * the head grows with the number of tasks (seconds at 20,000), so the
