@@ -44,6 +44,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -594,6 +595,10 @@ def phase_controller(n, mode, args):
     finally:
         if ctl:
             kill_process_group(ctl, grace_s=5)
+            if args.keep_logs and os.path.exists(os.path.join(c.tmp, "controller.err")):
+                os.makedirs(args.keep_logs, exist_ok=True)
+                shutil.copy(os.path.join(c.tmp, "controller.err"),
+                            os.path.join(args.keep_logs, f"controller-{n}-{mode}.err"))
         if drv:
             kill_process_group(drv, grace_s=5)
         c.stop()

@@ -728,6 +728,8 @@ static void test_views(void)
 
 static const struct step backlog40[] = {
 	OK(.at = 100, .demand = "CPU=1:40", .launched = 40, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:40"),		/* dry run: the same plan again */
+	OK(.at = 102, .demand = "CPU=0.9:40"),		/* same count, another shape */
 	END,
 };
 
@@ -775,6 +777,19 @@ static void test_launch_decision(bool dry_run)
 	      "launches_total still counts nodes");
 	free(m);
 	cJSON_Delete(all);
+	if (dry_run) {
+		/* The same plan is recorded once; the same count for another
+		 * shape is a new plan. */
+		for (int i = 1; i <= 2; i++) {
+			W.step = &backlog40[i];
+			g_clock = W.step->at;
+			CHECK(controller_tick(c) == 0, "tick");
+			all = controller_decisions_json(c, 0);
+			CHECK(cJSON_GetArraySize(all) == i, "after tick %d: %d decisions, want %d",
+			      i, cJSON_GetArraySize(all), i);
+			cJSON_Delete(all);
+		}
+	}
 	controller_destroy(c);
 	config_free(&cfg);
 }

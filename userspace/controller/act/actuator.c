@@ -376,8 +376,34 @@ static void terminate_one(struct actuator *a, const struct plan_input *p,
 	decision_record(a->d.log, term_json(tm, ref, DECISION_TERMINATE), msg, p->now);
 }
 
-/* In --dry-run the same plan repeats every tick: act on (record) it once. */
-static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
+/* FNV-1a of the causes and shapes (not the counts) behind type t's
+ * launches: which demand the plan serves. */
+static unsigned long long served_hash(const struct plan_input *p, const struct planner_output *out,
+				      size_t t)
+{
+	cJSON *because = launch_demand(p, out, t, (size_t)out->launches[t].count), *d;
+	unsigned long long h = 1469598103934665603ULL;
+
+	cJSON_ArrayForEach(d, because) {
+		char *shape = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(d, "shape"));
+		const char *cause = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "cause"));
+
+		for (const char *c = cause ? cause : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		for (const char *c = shape ? shape : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		h = (h ^ '|') * 1099511628211ULL;
+		free(shape);
+	}
+	cJSON_Delete(because);
+	return h;
+}
+
+/* In --dry-run the same plan repeats every tick: act on (record) it once.
+ * The same plan = the same launch counts, serving the same shapes, and the
+ * same terminations. */
+static bool dry_run_repeat(struct actuator *a, const struct plan_input *p,
+			   const struct planner_output *out)
 {
 	char sig[sizeof(a->dry_sig)] = "";
 	size_t w = 0;
@@ -385,8 +411,10 @@ static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
 	if (!a->d.dry_run)
 		return false;
 	for (size_t t = 0; t < out->launch_count && w < sizeof(sig) - 64; t++)
-		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "%s=%d,", out->launches[t].type,
-				      out->launches[t].count);
+		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "%s=%d#%llx,", out->launches[t].type,
+				      out->launches[t].count,
+				      t >= PLAN_FIRST_GROUP_TYPE && out->launches[t].count > 0 ?
+				      served_hash(p, out, t) : 0ULL);
 	for (size_t i = 0; i < out->termination_count && w < sizeof(sig) - 128; i++)
 		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "-%s,", out->terminations[i].id);
 	if (!strcmp(sig, a->dry_sig))
@@ -398,7 +426,7 @@ static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
 void actuator_apply(struct actuator *a, const struct plan_input *p,
 		    const struct planner_output *out)
 {
-	if (dry_run_repeat(a, out))
+	if (dry_run_repeat(a, p, out))
 		return;
 	do_launches(a, p, out);
 	for (size_t i = 0; i < out->termination_count; i++)
