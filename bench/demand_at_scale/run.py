@@ -44,6 +44,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -500,6 +501,31 @@ def monitor_log_stats(tmp, t_sub, end):
     return out
 
 
+def loop_quantiles(lines):
+    """p50/p99 of the controller's tick time from its loop-duration histogram
+    (the upper bound of the bucket each falls in), the tick count, and how
+    many took more than 1 s."""
+    buckets, count, total = [], 0, 0.0
+    for line in lines:
+        m = re.match(r'raysense_controller_loop_duration_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            buckets.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)),
+                            float(m.group(2))))
+        elif line.startswith("raysense_controller_loop_duration_seconds_count"):
+            count = float(line.split()[-1])
+        elif line.startswith("raysense_controller_loop_duration_seconds_sum"):
+            total = float(line.split()[-1])
+    buckets.sort()
+    if not count or not buckets:
+        return None
+    out = {"ticks": int(count), "mean_s": round(total / count, 3)}
+    for q in (0.5, 0.99):
+        out[f"p{int(q * 100)}_le_s"] = next((le for le, c in buckets if c >= q * count), None)
+    le1 = next((c for le, c in buckets if le >= 1.0), count)
+    out["over_1s"] = int(count - le1)
+    return out
+
+
 def phase_controller(n, mode, args):
     """Hook for raysense-controller --dry-run: first launch decision per shape
     from its JSON stderr lines, tick time from its /metrics."""
@@ -527,17 +553,18 @@ def phase_controller(n, mode, args):
         t_sub = time.time()
         holder = wait_submitted(drv, args.autoscaler_window)
         end = t_sub + args.autoscaler_window
-        loop = []
+        loop, loop_final = [], []
         while time.time() < end:
             if args.controller_metrics:
                 r, b = get(args.controller_metrics, 5)
                 if b:
-                    for line in b.decode(errors="replace").splitlines():
-                        if line.startswith("raysense_controller_loop_duration_seconds"):
-                            loop.append(line)
+                    scrape = [line for line in b.decode(errors="replace").splitlines()
+                              if line.startswith("raysense_controller_loop_duration_seconds")]
+                    loop.extend(scrape)
+                    loop_final = scrape or loop_final
             time.sleep(1)
         first = {}
-        launches = 0
+        launches = decisions = 0
         for arrived, raw in list(lines):
             try:
                 d = json.loads(raw)
@@ -545,7 +572,8 @@ def phase_controller(n, mode, args):
                 continue
             if not isinstance(d, dict) or d.get("action") != "launch":
                 continue
-            launches += 1
+            decisions += 1
+            launches += d.get("count", 1)  # one decision per group per tick
             t = d.get("time_unix")
             t = float(t) if isinstance(t, (int, float)) else arrived
             if t > end:
@@ -554,12 +582,23 @@ def phase_controller(n, mode, args):
                 shp = item.get("shape") if isinstance(item, dict) else None
                 if isinstance(shp, dict):
                     first.setdefault(shape_name(shp), round(t - t_sub, 2))
-        rec.update({"first_launch": first, "launch_lines": launches,
+        t_end = holder.get("t_end")
+        rec.update({"first_launch": first, "launch_lines": decisions, "nodes_planned": launches,
                     "loop_duration_lines": loop[-4:], "t_sub": t_sub,
-                    "submit": holder or None})
+                    "submit": holder or None,
+                    # s from the driver's last submission to the first launch per shape
+                    "first_launch_after_submit": (
+                        {k: round(v + t_sub - t_end, 2) for k, v in first.items()}
+                        if t_end else None),
+                    "shapes_covered": len(set(first) & set(SHAPES)),
+                    "tick_quantiles": loop_quantiles(loop_final)})
     finally:
         if ctl:
             kill_process_group(ctl, grace_s=5)
+            if args.keep_logs and os.path.exists(os.path.join(c.tmp, "controller.err")):
+                os.makedirs(args.keep_logs, exist_ok=True)
+                shutil.copy(os.path.join(c.tmp, "controller.err"),
+                            os.path.join(args.keep_logs, f"controller-{n}-{mode}.err"))
         if drv:
             kill_process_group(drv, grace_s=5)
         c.stop()
@@ -621,8 +660,12 @@ def print_table(records, out=sys.stdout):
               f"{fmt_shapes(r['nodes_launched'])} | {its} |", file=out)
     for r in records:
         if r.get("phase") == "controller":
-            print(f"controller N={r['n']} {r['mode']}: first launch {r.get('first_launch')} "
-                  f"lines={r.get('launch_lines')} loop={r.get('loop_duration_lines')}", file=out)
+            print(f"controller N={r['n']} {r['mode']}: first launch per shape, s after the "
+                  f"driver started {r.get('first_launch')}, s after submission ended "
+                  f"{r.get('first_launch_after_submit')}; shapes covered "
+                  f"{r.get('shapes_covered')}/4; launch decisions {r.get('launch_lines')}, "
+                  f"nodes planned {r.get('nodes_planned')}; ticks {r.get('tick_quantiles')}; "
+                  f"submission {r.get('submit')}", file=out)
         if "error" in r:
             print(f"ERROR {r['phase']} N={r['n']} {r['mode']}: {r['error']}", file=out)
 

@@ -83,6 +83,14 @@ class Controller:
     def actions(self, action):
         return [d for d in self.decisions() if d.get("action") == action]
 
+    # One launch decision per worker group per tick: "count" nodes, the
+    # first of whose ids are in "nodes" (none in --dry-run).
+    def launched_nodes(self):
+        return [n for d in self.actions("launch") for n in d.get("nodes", [])]
+
+    def launch_count(self):
+        return sum(d["count"] for d in self.actions("launch"))
+
     def metrics(self):
         return self.get("/metrics")[1].decode()
 

@@ -45,7 +45,7 @@ def test_busy_hint_keeps_an_idle_node(fresh_ray_cluster, bin, tmp_path):
             "print(ray.get(ray.remote(num_cpus=1)(lambda: ray.get_runtime_context()"
             ".get_node_id()).remote()))\n", timeout=300)
         node_id = out.stdout.strip().splitlines()[-1]
-        name = ctl.actions("launch")[0]["node"]
+        name = ctl.launched_nodes()[0]
 
         def pusher():
             seq = 0

@@ -31,7 +31,7 @@ def test_dry_run_then_restart_readopts(fresh_ray_cluster, bin):
     second = None
     try:
         first.wait(lambda: first.actions("launch"), 30, "min launch")
-        node = first.actions("launch")[0]["node"]
+        node = first.launched_nodes()[0]
         first.wait(lambda: first.ray_node_of(node), 120, "node ALIVE")
         os.killpg(first.proc.pid, signal.SIGKILL)  # a crash: no cleanup at all
         first.proc.wait(timeout=10)

@@ -160,11 +160,11 @@ def test_controller_holds_on_dashboard_faults_and_recovers(fresh_ray_cluster, bi
         ctl.wait(lambda: no_new(ctl, "resume", t0), 20, "resume after the dashboard is back")
         ctl.wait(lambda: no_new(ctl, "launch", t0), 30, "launch after recovery")
         out, err = stop_driver(driver) if driver.wait(timeout=240) is not None else ("", "")
-        assert len(ctl.actions("launch")) == 1, ctl.actions("launch")
+        assert ctl.launch_count() == 1, ctl.actions("launch")
 
         # Phase B: the node goes idle; faults span past its idle timeout ->
         # no termination until the dashboard is back.
-        node = ctl.actions("launch")[0]["node"]
+        node = ctl.launched_nodes()[0]
 
         def idle_s():
             for n in ctl.status().get("nodes", []):
@@ -197,7 +197,7 @@ def test_controller_holds_on_dashboard_faults_and_recovers(fresh_ray_cluster, bi
         metrics = ctl.metrics()
         assert 'raysense_controller_errors_total{source="gcs_healthz"}' in metrics
         print(f"\nfaults: holds={len(ctl.actions('hold'))} resumes={len(ctl.actions('resume'))} "
-              f"launches={len(ctl.actions('launch'))} terminations={len(ctl.actions('terminate'))}")
+              f"launches={ctl.launch_count()} terminations={len(ctl.actions('terminate'))}")
     finally:
         if driver is not None and driver.poll() is None:
             stop_driver(driver)
@@ -225,7 +225,7 @@ def test_slow_task_list_never_blocks_scale_up(fresh_ray_cluster, bin):
         demand = ctl.status()["demand"]
         assert "pending_list_complete" in demand, demand
         out, err = stop_driver(driver) if driver.wait(timeout=240) is not None else ("", "")
-        assert len(ctl.actions("launch")) == 1, ctl.actions("launch")
+        assert ctl.launch_count() == 1, ctl.actions("launch")
         m = ctl.metrics()
         count = [float(line.split()[-1]) for line in m.splitlines()
                  if line.startswith("raysense_controller_loop_duration_seconds_count")][0]

@@ -43,14 +43,14 @@ def test_ten_thousand_pending_tasks_launch_and_ticks_stay_short(fresh_ray_cluste
         before = loop_buckets(ctl)
         t0 = time.time()
         driver = background_driver(cluster, DRIVER)
-        ctl.wait(lambda: len(ctl.actions("launch")) >= 2, 90, "two launches for the backlog")
+        ctl.wait(lambda: ctl.launch_count() >= 2, 90, "two launches for the backlog")
         t_launch = max(d["time_unix"] for d in ctl.actions("launch"))
         time.sleep(20)  # keep the backlog while ticks go on
         count, le1 = loop_buckets(ctl)
         ticks, slow = count - before[0], (count - le1) - (before[0] - before[1])
         status = ctl.status()
         pending = status["demand"]["shapes"]
-        assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
+        assert ctl.launch_count() == 2, ctl.actions("launch")
         assert ticks >= 20 and slow == 0, f"{slow} of {ticks} ticks took more than 1 s"
         print(f"\n{N} tasks: 2 launches {t_launch - t0:.1f} s after the driver started; "
               f"{int(ticks)} ticks, none over 1 s; {len(ctl.actions('hold'))} hold(s); "

@@ -12,8 +12,8 @@ def test_memory_flag_reaches_ray(fresh_ray_cluster, bin):
     ctl = Controller(bin("raysense-controller"), cluster,
                      [f"mem:CPU=1,memory={MEM},min=1,max=1,idle=600"])
     try:
-        launch = ctl.wait(lambda: ctl.actions("launch"), 60, "min_workers launch")[0]
-        node = ctl.wait(lambda: ctl.ray_node_of(launch["node"]), 120, "node ALIVE")
+        launched = ctl.wait(lambda: ctl.launched_nodes(), 60, "min_workers launch")[0]
+        node = ctl.wait(lambda: ctl.ray_node_of(launched), 120, "node ALIVE")
         assert node["resources_total"].get("memory") == MEM, node["resources_total"]
         assert node["resources_total"].get("CPU") == 1, node["resources_total"]
     finally:

@@ -73,7 +73,8 @@ def test_min_max_busy_node_and_infeasible_gpu(fresh_ray_cluster, bin):
         ctl.wait(lambda: ctl.actions("launch"), 60, "min_workers launch")
         first = ctl.actions("launch")[0]
         assert first["demand"][0]["cause"] == "min_workers", first
-        ctl.wait(lambda: ctl.ray_node_of(first["node"]), 90, "min node ALIVE")
+        assert first["count"] == 1, first
+        ctl.wait(lambda: ctl.ray_node_of(first["nodes"][0]), 90, "min node ALIVE")
 
         out = cluster.run_python(LIMITS_DRIVER, timeout=400)
         res = driver_json(out)
@@ -107,7 +108,7 @@ def test_min_max_busy_node_and_infeasible_gpu(fresh_ray_cluster, bin):
             if d["node"] == long_name:  # only after its 40 s task ended
                 assert d["time_unix"] > res["long_end"] - 1, (d, res["long_end"])
         kept = [d for d in ctl.actions("keep")]
-        print(f"\nlimits: launches={len(ctl.actions('launch'))} "
+        print(f"\nlimits: launches={ctl.launch_count()} "
               f"terminations={len(ctl.actions('terminate'))} keeps={len(kept)} "
               f"samples={len(samples)}")
     finally:
@@ -154,24 +155,26 @@ def test_custom_resource_actors_and_strict_spread(fresh_ray_cluster, bin):
         cpu1 = [d for d in launches if d["type"] == "cpu1"]
 
         # Actors: only the custom group, and the actors run there.
-        assert len(custom) == 2, launches
+        custom_nodes = [n for d in custom for n in d["nodes"]]
+        assert sum(d["count"] for d in custom) == 2 and len(custom_nodes) == 2, launches
         for d in custom:
             # kind is "actor" when the state API saw it first, "task" when the
             # monitor's report did (it does not tell tasks from actors).
             assert any(dem["shape"].get("custom_x") for dem in d["demand"]), d
         actor_names = {names[n] for n in res["actor_nodes"]}
-        assert actor_names == {d["node"] for d in custom}, (actor_names, custom)
+        assert actor_names == set(custom_nodes), (actor_names, custom)
 
         # STRICT_SPREAD of two bundles: two new nodes, bundles on distinct nodes.
         pg_launches = [d for d in launches
                        if any(dem["cause"] == "placement_group" for dem in d["demand"])]
-        assert len(pg_launches) == 2, launches
+        pg_nodes = [n for d in pg_launches for n in d["nodes"]]
+        assert len(pg_nodes) == 2, launches
         for d in pg_launches:
             dem = [x for x in d["demand"] if x["cause"] == "placement_group"][0]
             assert dem["strategy"] == "STRICT_SPREAD", dem
         assert len(set(res["pg_nodes"])) == 2, res
-        assert {names[n] for n in res["pg_nodes"]} == {d["node"] for d in pg_launches}
-        assert len(cpu1) == 2 and len(launches) == 4, launches
-        print(f"\ncustom+pg: launches {[(d['type'], d['node']) for d in launches]}")
+        assert {names[n] for n in res["pg_nodes"]} == set(pg_nodes)
+        assert sum(d["count"] for d in cpu1) == 2 and ctl.launch_count() == 4, launches
+        print(f"\ncustom+pg: launches {[(d['type'], d['nodes']) for d in launches]}")
     finally:
         ctl.stop()

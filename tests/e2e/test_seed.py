@@ -43,7 +43,8 @@ def test_seed_two_tasks_two_workers_then_scale_in(fresh_ray_cluster, bin):
         out = cluster.run_python(DRIVER, timeout=300)
         res = driver_json(out)
         launches = ctl.actions("launch")
-        assert len(launches) == 2, launches
+        launched = ctl.launched_nodes()
+        assert ctl.launch_count() == 2 and len(launched) == 2, launches
         assert all(d["type"] == "cpu1" for d in launches)
         for d in launches:  # each launch explains itself by the pending task shape
             assert d["demand"] and d["demand"][0]["shape"] == {"CPU": 1}, d
@@ -52,24 +53,24 @@ def test_seed_two_tasks_two_workers_then_scale_in(fresh_ray_cluster, bin):
         assert len(set(task_nodes)) == 2, f"tasks shared a node: {task_nodes}"
         assert cluster.head_node_id not in task_nodes
         by_name = {n["node_name"]: n for n in cluster.nodes()}
-        launched_ids = {by_name[d["node"]]["node_id"] for d in launches}
+        launched_ids = {by_name[n]["node_id"] for n in launched}
         assert set(task_nodes) == launched_ids, (task_nodes, launched_ids)
 
         first_launch = min(d["time_unix"] for d in launches)
-        alive_ms = max(by_name[d["node"]]["start_time_ms"] for d in launches)
+        alive_ms = max(by_name[n]["start_time_ms"] for n in launched)
         print(f"\nseed: submission -> launch decision {first_launch - res['submitted']:.2f} s; "
               f"-> both workers ALIVE {alive_ms / 1000 - res['submitted']:.2f} s; "
               f"-> tasks done {res['done'] - res['submitted']:.2f} s")
 
         ctl.wait(lambda: len(ctl.actions("terminate")) == 2, IDLE_S + 60, "both scaled in")
         terms = ctl.actions("terminate")
-        assert {d["node"] for d in terms} == {d["node"] for d in launches}
+        assert {d["node"] for d in terms} == set(launched)
         for d in terms:
             assert d["reason"] == "idle" and d["idle_s"] >= IDLE_S, d  # rounded to 0.1 s
         ctl.wait(lambda: not [n for n in cluster.alive_nodes() if n["node_name"].startswith("rs-")],
                  40, "workers gone from Ray")
         time.sleep(3)
-        assert len(ctl.actions("launch")) == 2, "no extra launch after scale-in"
+        assert ctl.launch_count() == 2, "no extra launch after scale-in"
         assert 'raysense_controller_launches_total{type="cpu1"} 2' in ctl.metrics()
         assert 'raysense_controller_terminations_total{type="cpu1",reason="idle"} 2' in ctl.metrics()
     finally:

@@ -73,13 +73,14 @@ def ray_names(cluster):
 
 
 def assert_two_strict_spread_launches(ctl):
-    """Exactly two launches, each for a STRICT_SPREAD placement group."""
+    """Exactly two nodes launched, for a STRICT_SPREAD placement group;
+    their ids."""
     launches = ctl.actions("launch")
-    assert len(launches) == 2, launches
+    assert ctl.launch_count() == 2 and len(ctl.launched_nodes()) == 2, launches
     for d in launches:
         dem = [x for x in d["demand"] if x["cause"] == "placement_group"]
         assert dem and dem[0]["strategy"] == "STRICT_SPREAD", d
-    return launches
+    return ctl.launched_nodes()
 
 
 def driver_with_args(cluster, path, seconds):
@@ -123,17 +124,17 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
         # (i) two launches for the group, the group CREATED on them.
         pg = ctl.wait(lambda: next((e for e in events if e["phase"] == "pg"), None), 300,
                       "placement group ready")
-        launches = assert_two_strict_spread_launches(ctl)
+        launched = assert_two_strict_spread_launches(ctl)
         assert pg["state"] == "CREATED" and pg["strategy"] == "STRICT_SPREAD", pg
         names = ray_names(cluster)
         assert len(set(pg["pg_nodes"])) == 2, pg
-        assert {names[n] for n in pg["pg_nodes"]} == {d["node"] for d in launches}, (pg, launches)
+        assert {names[n] for n in pg["pg_nodes"]} == set(launched), (pg, launched)
 
         # (ii) a task on one worker; the other goes once idle past the timeout.
         busy_id = ctl.wait(lambda: open(marker).read().strip() if os.path.exists(marker)
                            else None, 120, "the task started")
         busy_name = names[busy_id]
-        idle_name = ({d["node"] for d in launches} - {busy_name}).pop()
+        idle_name = (set(launched) - {busy_name}).pop()
         t_task = time.time()
         term = ctl.wait(lambda: [d for d in ctl.actions("terminate") if d["node"] == idle_name],
                         TASK_S - 5, "the idle worker terminated")[0]
@@ -158,7 +159,7 @@ def test_v2_strict_spread_launch_and_idle_termination(bin, v2_cluster):
         assert term2["time_unix"] - done["t"] > IDLE_S - 1, (term2, done)
 
         # (iii) nothing more was launched.
-        assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
+        assert ctl.launch_count() == 2, ctl.actions("launch")
         assert ctl.status()["demand"]["held_placement_groups"] == []
     finally:
         if drv is not None:
@@ -215,9 +216,9 @@ def test_v2_ambiguous_strategies_are_held(bin, v2_cluster):
         open(signal_path, "w").close()
         ready = ctl.wait(lambda: next((e for e in events if e["phase"] == "ss_ready"), None),
                          300, "STRICT_SPREAD group ready")
-        launches = assert_two_strict_spread_launches(ctl)
+        launched = assert_two_strict_spread_launches(ctl)
         assert ready["state"] == "CREATED" and len(set(ready["pg_nodes"])) == 2, ready
-        assert {ray_names(cluster)[n] for n in ready["pg_nodes"]} == {d["node"] for d in launches}
+        assert {ray_names(cluster)[n] for n in ready["pg_nodes"]} == set(launched)
     finally:
         if drv is not None:
             stop_driver(drv)
@@ -274,8 +275,8 @@ def test_v2_unexpected_text_never_scales_down(bin, v2_cluster):
                  "state_api_only while the text is unexpected")
         cluster.run_python(SHORT_TASK, timeout=300)
         launches = ctl.actions("launch")
-        assert len(launches) == 1, launches
-        node = launches[0]["node"]
+        assert ctl.launch_count() == 1, launches
+        node = ctl.launched_nodes()[0]
         t0 = time.time()
         time.sleep(idle + 4)
         st = ctl.status()
@@ -322,15 +323,15 @@ def test_v2_request_resources(bin, v2_cluster):
                      [f"cpu1:CPU=1,min=0,max=4,idle={idle}"], extra=["--cooldown", "2"])
     try:
         cluster.run_python(REQUEST.replace("BUNDLES", '[{"CPU": 1}] * 2'), timeout=120)
-        ctl.wait(lambda: len(ctl.actions("launch")) == 2, 60, "two launches")
+        ctl.wait(lambda: ctl.launch_count() == 2, 60, "two launches")
         for d in ctl.actions("launch"):
             assert d["demand"][0]["cause"] == "request_resources", d
             assert d["demand"][0]["shape"] == {"CPU": 1}, d
-        nodes = [d["node"] for d in ctl.actions("launch")]
+        nodes = ctl.launched_nodes()
         ctl.wait(lambda: all(ctl.ray_node_of(n) for n in nodes), 120, "both ALIVE")
         time.sleep(idle + 5)    # idle past the timeout, but the request needs them
         assert not ctl.actions("terminate"), ctl.actions("terminate")
-        assert len(ctl.actions("launch")) == 2, ctl.actions("launch")
+        assert ctl.launch_count() == 2, ctl.actions("launch")
         out = subprocess.run([bin("raysensectl"), "status", "--url", ctl.url],
                              capture_output=True, text=True, timeout=20).stdout
         assert "Demand (source v2_text)" in out, out
@@ -341,7 +342,7 @@ def test_v2_request_resources(bin, v2_cluster):
         ctl.wait(lambda: len(ctl.actions("terminate")) == 2, idle + 40, "both terminated")
         assert {d["node"] for d in ctl.actions("terminate")} == set(nodes)
         assert all(d["reason"] == "idle" for d in ctl.actions("terminate"))
-        assert len(ctl.actions("launch")) == 2
+        assert ctl.launch_count() == 2
     finally:
         ctl.stop()
 
@@ -361,9 +362,9 @@ def test_v2_seed_no_double_count(bin, v2_cluster):
         res = driver_json(cluster.run_python(SEED_DRIVER, timeout=300))
         time.sleep(5)   # a few more ticks with the tasks done and nodes idle
         launches = ctl.actions("launch")
-        assert len(launches) == 2, launches
+        assert ctl.launch_count() == 2, launches
         names = ray_names(cluster)
-        assert {names[n] for n in res["nodes"]} == {d["node"] for d in launches}, res
+        assert {names[n] for n in res["nodes"]} == set(ctl.launched_nodes()), res
         assert ctl.status()["demand"]["source"] == "v2_text"
     finally:
         ctl.stop()

@@ -10,6 +10,7 @@
  * after its launch.  The usage report lists every such node, busy or idle
  * as the step says, written `report_age` seconds before the clock. */
 #include "check.h"
+#include "controller/act/actuator.h"
 #include "controller/config.h"
 #include "controller/controller.h"
 #include "controller/fusion/fusion.h"
@@ -782,7 +783,8 @@ static void test_views(void)
 		      cJSON_GetObjectItemCaseSensitive(st, "last_plan"), "launch"), "cpu1") &&
 	      !strcmp(str_of(st, "ray_version"), "9.9.9"), "status has the plan and version");
 	m = controller_metrics_text(c);
-	CHECK(m && strstr(m, "raysense_controller_decisions_total{action=\"launch\"} 2\n"),
+	/* Two nodes for one group in one tick: one decision, counting both. */
+	CHECK(m && strstr(m, "raysense_controller_decisions_total{action=\"launch\"} 1\n"),
 	      "decisions by action: %s", m ? m : "(null)");
 	CHECK(m && strstr(m, "raysense_controller_launches_total{type=\"cpu1\"} 2\n"), "launches");
 	CHECK(m && strstr(m, "raysense_controller_agents_refused_total 0\n") &&
@@ -939,12 +941,82 @@ static void test_record_trace(void)
 	unlink(path);
 }
 
+static const struct step backlog40[] = {
+	OK(.at = 100, .demand = "CPU=1:40", .launched = 40, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:40"),		/* dry run: the same plan again */
+	OK(.at = 102, .demand = "CPU=0.9:40"),		/* same count, another shape */
+	END,
+};
+
+/* 40 nodes for one group in one tick: one launch decision with count 40,
+ * the first LAUNCH_IDS_MAX ids, and the demand summed (40 x {CPU:1}); in
+ * --dry-run the same count and no ids. */
+static void test_launch_decision(bool dry_run)
+{
+	struct tcase tc = { "backlog", "cpu1:CPU=1,min=0,max=60,idle=10", 3, dry_run, -1, 180,
+			    backlog40, 0, false, 100, NULL, 0 };
+	struct controller_config cfg;
+	struct controller *c;
+	const cJSON *d, *nodes, *dem;
+	cJSON *all;
+	char *m;
+
+	memset(&W, 0, sizeof(W));
+	W.alive_after = 3;
+	c = make(&tc, &cfg);
+	W.step = &backlog40[0];
+	g_clock = 100;
+	CHECK(c && controller_tick(c) == 0, "tick");
+	CHECK(W.launches == (dry_run ? 0 : 40), "provider launches: %d", W.launches);
+	all = controller_decisions_json(c, 0);
+	CHECK(cJSON_GetArraySize(all) == 1, "one decision, not one per node: %d",
+	      cJSON_GetArraySize(all));
+	d = cJSON_GetArrayItem(all, 0);
+	CHECK(str_of(d, "action") && !strcmp(str_of(d, "action"), "launch") &&
+	      !strcmp(str_of(d, "type"), "cpu1"), "a cpu1 launch");
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(d, "count")) == 40, "count 40");
+	nodes = cJSON_GetObjectItemCaseSensitive(d, "nodes");
+	if (dry_run)
+		CHECK(!nodes, "no node ids in a dry run");
+	else
+		CHECK(cJSON_GetArraySize(nodes) == LAUNCH_IDS_MAX &&
+		      !strcmp(cJSON_GetArrayItem(nodes, 0)->valuestring, W.nodes[0].id),
+		      "the first %d ids", LAUNCH_IDS_MAX);
+	dem = cJSON_GetObjectItemCaseSensitive(d, "demand");
+	CHECK(cJSON_GetArraySize(dem) == 1 &&
+	      cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(dem, 0),
+								    "count")) == 40,
+	      "one demand entry counting 40 tasks");
+	m = controller_metrics_text(c);
+	CHECK(m && strstr(m, "raysense_controller_launches_total{type=\"cpu1\"} 40\n"),
+	      "launches_total still counts nodes");
+	free(m);
+	cJSON_Delete(all);
+	if (dry_run) {
+		/* The same plan is recorded once; the same count for another
+		 * shape is a new plan. */
+		for (int i = 1; i <= 2; i++) {
+			W.step = &backlog40[i];
+			g_clock = W.step->at;
+			CHECK(controller_tick(c) == 0, "tick");
+			all = controller_decisions_json(c, 0);
+			CHECK(cJSON_GetArraySize(all) == i, "after tick %d: %d decisions, want %d",
+			      i, cJSON_GetArraySize(all), i);
+			cJSON_Delete(all);
+		}
+	}
+	controller_destroy(c);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_views();
 	test_startup_sources();
+	test_launch_decision(false);
+	test_launch_decision(true);
 	test_record_trace();
 	CHECK_EXIT();
 }

@@ -170,55 +170,107 @@ static int count_provider_nodes(struct actuator *a, const char *type)
 	return n;
 }
 
-/* The demand behind the nth launch of type t. */
+/* The demand behind the first n launches of type t: one entry per demand
+ * item, its counts summed over those nodes. */
 static cJSON *launch_demand(const struct plan_input *p, const struct planner_output *out,
-			    size_t t, size_t nth)
+			    size_t t, size_t n)
 {
+	struct planner_reason *sum = calloc(out->reason_count + 1, sizeof(*sum));
 	cJSON *because = cJSON_CreateArray();
-	size_t seen = 0;
+	size_t seen = 0, ns = 0;
 
-	for (size_t i = 0; because && i < out->new_node_count; i++) {
+	for (size_t i = 0; sum && i < out->new_node_count && seen < n; i++) {
 		const struct planner_new_node *nn = &out->new_nodes[i];
 
-		if (nn->type_index != t || nn->deferred || seen++ != nth)
+		if (nn->type_index != t || nn->deferred)
 			continue;
+		seen++;
 		for (size_t r = 0; r < nn->reason_count; r++) {
 			const struct planner_reason *re = &out->reasons[nn->reason_start + r];
+			size_t k = 0;
 
-			cJSON_AddItemToArray(because, plan_json_demand(&p->in, re->cause, re->index,
-								       re->count));
+			while (k < ns && (sum[k].cause != re->cause || sum[k].index != re->index))
+				k++;
+			if (k == ns)
+				sum[ns++] = (struct planner_reason){ re->cause, re->index, 0 };
+			sum[k].count += re->count;
 		}
 	}
+	for (size_t k = 0; because && k < ns; k++)
+		cJSON_AddItemToArray(because, plan_json_demand(&p->in, sum[k].cause, sum[k].index,
+							       sum[k].count));
+	free(sum);
 	return because;
 }
 
-static void launch_one(struct actuator *a, const struct plan_input *p,
-		       const struct planner_output *out, size_t t, size_t nth)
+/* Up to LAUNCH_IDS_MAX node ids, comma-separated, into buf. */
+static void ids_text(char (*ids)[PROVIDER_ID_MAX], int n, char *buf, size_t size)
+{
+	size_t w = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n && i < LAUNCH_IDS_MAX && w < size; i++)
+		w += (size_t)snprintf(buf + w, size - w, "%s%s", i ? "," : "", ids[i]);
+}
+
+/* One decision for a group's launches this tick: how many, the node ids
+ * (at most LAUNCH_IDS_MAX; none in --dry-run) and the demand behind them. */
+static void record_launches(struct actuator *a, const struct plan_input *p,
+			    const struct planner_output *out, size_t t, int done,
+			    char (*ids)[PROVIDER_ID_MAX])
+{
+	const struct worker_group *wg = &a->d.config->groups[t - PLAN_FIRST_GROUP_TYPE];
+	char msg[1024], list[LAUNCH_IDS_MAX * 24], *dem;
+	cJSON *d = decision_new(DECISION_LAUNCH), *nodes = NULL, *because;
+
+	because = launch_demand(p, out, t, (size_t)done);
+	dem = because ? cJSON_PrintUnformatted(because) : NULL;
+	ids_text(ids, done, list, sizeof(list));
+	if (a->d.dry_run)
+		snprintf(msg, sizeof(msg), "launch %d %s node(s) (dry-run) for %.600s", done,
+			 wg->name, dem ? dem : "?");
+	else
+		snprintf(msg, sizeof(msg), "launch %d %s node(s) %.200s%s for %.600s", done,
+			 wg->name, list, done > LAUNCH_IDS_MAX ? ",..." : "", dem ? dem : "?");
+	free(dem);
+	cJSON_AddStringToObject(d, "type", wg->name);
+	cJSON_AddNumberToObject(d, "count", done);
+	if (!a->d.dry_run && (nodes = cJSON_AddArrayToObject(d, "nodes")))
+		for (int i = 0; i < done && i < LAUNCH_IDS_MAX; i++)
+			cJSON_AddItemToArray(nodes, cJSON_CreateString(ids[i]));
+	if (!cJSON_AddItemToObject(d, "demand", because))
+		cJSON_Delete(because);
+	decision_record(a->d.log, d, msg, p->now);
+}
+
+/* Launch n nodes of type t (fewer when the provider fails: it stops at the
+ * first failure); one decision for those that started. */
+static void launch_group(struct actuator *a, const struct plan_input *p,
+			 const struct planner_output *out, size_t t, int n)
 {
 	size_t g = t - PLAN_FIRST_GROUP_TYPE;
 	const struct worker_group *wg = &a->d.config->groups[g];
-	char id[PROVIDER_ID_MAX] = "(dry-run)", err[PROVIDER_ERR_LEN] = "", msg[768], *dem;
-	cJSON *d, *because;
+	char ids[LAUNCH_IDS_MAX][PROVIDER_ID_MAX], id[PROVIDER_ID_MAX], err[PROVIDER_ERR_LEN];
+	int done = 0;
 
-	if (!a->d.dry_run && a->d.provider->ops->launch(a->d.provider, wg, id, err)) {
-		metrics_error(a->d.metrics, METRICS_ERR_PROVIDER);
-		rs_error("provider: cannot launch a %s node: %s", wg->name, err);
-		return;
+	for (; done < n; done++) {
+		snprintf(id, sizeof(id), "(dry-run)");
+		err[0] = '\0';
+		if (!a->d.dry_run && a->d.provider->ops->launch(a->d.provider, wg, id, err)) {
+			metrics_error(a->d.metrics, METRICS_ERR_PROVIDER);
+			rs_error("provider: cannot launch a %s node (%d of %d launched this "
+				 "tick): %s", wg->name, done, n, err);
+			break;
+		}
+		if (done < LAUNCH_IDS_MAX)
+			memcpy(ids[done], id, PROVIDER_ID_MAX);
+		a->last_launch_at[g] = p->now;
+		if (a->d.obs.launched)
+			a->d.obs.launched(a->d.obs.ctx, g, p->now);
+		metrics_launch(a->d.metrics, g);
 	}
-	a->last_launch_at[g] = p->now;
-	if (a->d.obs.launched)
-		a->d.obs.launched(a->d.obs.ctx, g, p->now);
-	because = launch_demand(p, out, t, nth);
-	dem = because ? cJSON_PrintUnformatted(because) : NULL;
-	snprintf(msg, sizeof(msg), "launch %s node %s for %.600s", wg->name, id, dem ? dem : "?");
-	free(dem);
-	d = decision_new(DECISION_LAUNCH);
-	cJSON_AddStringToObject(d, "type", wg->name);
-	cJSON_AddStringToObject(d, "node", id);
-	if (!cJSON_AddItemToObject(d, "demand", because))
-		cJSON_Delete(because);
-	metrics_launch(a->d.metrics, g);
-	decision_record(a->d.log, d, msg, p->now);
+	if (done)
+		record_launches(a, p, out, t, done, ids);
 }
 
 static void do_launches(struct actuator *a, const struct plan_input *p,
@@ -240,8 +292,10 @@ static void do_launches(struct actuator *a, const struct plan_input *p,
 				"against max", n, g->name, room > 0 ? room : 0);
 			n = room;
 		}
-		for (int k = 0; k < n; k++, total++)
-			launch_one(a, p, out, t, (size_t)k);
+		if (n > 0) {
+			launch_group(a, p, out, t, n);
+			total += n;
+		}
 	}
 }
 
@@ -337,8 +391,34 @@ static void terminate_one(struct actuator *a, const struct plan_input *p,
 	decision_record(a->d.log, term_json(tm, ref, DECISION_TERMINATE), msg, p->now);
 }
 
-/* In --dry-run the same plan repeats every tick: act on (record) it once. */
-static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
+/* FNV-1a of the causes and shapes (not the counts) behind type t's
+ * launches: which demand the plan serves. */
+static unsigned long long served_hash(const struct plan_input *p, const struct planner_output *out,
+				      size_t t)
+{
+	cJSON *because = launch_demand(p, out, t, (size_t)out->launches[t].count), *d;
+	unsigned long long h = 1469598103934665603ULL;
+
+	cJSON_ArrayForEach(d, because) {
+		char *shape = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(d, "shape"));
+		const char *cause = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "cause"));
+
+		for (const char *c = cause ? cause : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		for (const char *c = shape ? shape : ""; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		h = (h ^ '|') * 1099511628211ULL;
+		free(shape);
+	}
+	cJSON_Delete(because);
+	return h;
+}
+
+/* In --dry-run the same plan repeats every tick: act on (record) it once.
+ * The same plan = the same launch counts, serving the same shapes, and the
+ * same terminations. */
+static bool dry_run_repeat(struct actuator *a, const struct plan_input *p,
+			   const struct planner_output *out)
 {
 	char sig[sizeof(a->dry_sig)] = "";
 	size_t w = 0;
@@ -346,8 +426,10 @@ static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
 	if (!a->d.dry_run)
 		return false;
 	for (size_t t = 0; t < out->launch_count && w < sizeof(sig) - 64; t++)
-		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "%s=%d,", out->launches[t].type,
-				      out->launches[t].count);
+		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "%s=%d#%llx,", out->launches[t].type,
+				      out->launches[t].count,
+				      t >= PLAN_FIRST_GROUP_TYPE && out->launches[t].count > 0 ?
+				      served_hash(p, out, t) : 0ULL);
 	for (size_t i = 0; i < out->termination_count && w < sizeof(sig) - 128; i++)
 		w += (size_t)snprintf(sig + w, sizeof(sig) - w, "-%s,", out->terminations[i].id);
 	if (!strcmp(sig, a->dry_sig))
@@ -359,7 +441,7 @@ static bool dry_run_repeat(struct actuator *a, const struct planner_output *out)
 void actuator_apply(struct actuator *a, const struct plan_input *p,
 		    const struct planner_output *out)
 {
-	if (dry_run_repeat(a, out))
+	if (dry_run_repeat(a, p, out))
 		return;
 	do_launches(a, p, out);
 	for (size_t i = 0; i < out->termination_count; i++)

@@ -4,7 +4,9 @@
  * rule vetoes it (stale usage, the group's cool-down after a launch, a fresh
  * re-check through the cluster source finding work on the node); it gives
  * up on launches that never became ALIVE; and it records each decision and
- * counts it.  --dry-run records the same decisions without calling the
+ * counts it: one launch decision per worker group per tick, with the
+ * number of nodes and (not in --dry-run) their ids, so that a backlog of
+ * 20,000 tasks is one decision, not 20,000.  --dry-run records the same decisions without calling the
  * provider.  Loop thread only. */
 #ifndef RAYSENSE_CONTROLLER_ACTUATOR_H
 #define RAYSENSE_CONTROLLER_ACTUATOR_H
@@ -22,6 +24,9 @@
 
 /* Optional: who wants to know (the fusion rules, fusion/fusion.h).  Any
  * member may be NULL. */
+/* Node ids a launch decision lists (its "count" has them all). */
+#define LAUNCH_IDS_MAX 32
+
 struct actuator_observer {
 	void *ctx;
 	/* The launch timeout of a group this tick (else the configured one). */

@@ -179,6 +179,17 @@ void bg_fetch_stop(struct bg_fetch *b)
 	free(b);
 }
 
+void bg_fetch_publish(struct bg_fetch *b, void *answer, double started_at)
+{
+	pthread_mutex_lock(&b->lock);
+	if (b->answer)
+		b->cfg.free_answer(b->answer);
+	b->answer = answer;
+	b->info.generation++;
+	b->info.answer_started_at = started_at;
+	pthread_mutex_unlock(&b->lock);
+}
+
 void bg_fetch_kick(struct bg_fetch *b)
 {
 	pthread_mutex_lock(&b->lock);

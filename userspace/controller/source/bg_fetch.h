@@ -50,6 +50,11 @@ int bg_fetch_start(const struct bg_fetch_config *cfg, struct bg_fetch **out);
 /* Stops the thread (waits for a read in progress) and frees everything. */
 void bg_fetch_stop(struct bg_fetch *b);
 
+/* From inside fetch (the fetch thread): keep answer now, a part of what the
+ * read in progress will return (it replaces the kept answer, which is
+ * freed; started_at = when that read began).  The read still ends as
+ * usual; its pace is charged then. */
+void bg_fetch_publish(struct bg_fetch *b, void *answer, double started_at);
 /* Ask for a fresh read now (it still waits for its pace). */
 void bg_fetch_kick(struct bg_fetch *b);
 /* Wait up to timeout_s for an answer newer than generation `after` (or a

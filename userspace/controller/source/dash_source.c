@@ -5,17 +5,21 @@
  * and only while the cheap reads show at most tasks_max_pending pending
  * tasks: above that the list costs the dashboard seconds, during which its
  * event loop serves nothing else (measured: /api/v0/nodes timed out at
- * 10,000 pending tasks), and the report already carries the demand.  A
- * tick asks for a fresh list after its cheap reads and waits for it at
- * most tasks_wait_s; otherwise it takes the last one.  A list older than the report adds no
- * demand (dash_merge_demand only counts tasks pending after the report) and
- * holds scale-down (dash_pending_complete); so a slow list never delays a
- * launch the report justifies. */
+ * 10,000 pending tasks), and the report already carries the demand.  The
+ * exception is a truncated v1 report: then the list is read whole, in
+ * rounds past the state API's cap (task_rounds.h).  A tick asks for a
+ * fresh list after its cheap reads and waits for it at most tasks_wait_s,
+ * and never past the tick's read budget (tick_budget_ms, counted from the
+ * start of its cheap reads); otherwise it takes the last one.  A list older
+ * than the report adds no demand (dash_merge_demand only counts tasks
+ * pending after the report) and holds scale-down (dash_pending_complete);
+ * so a slow list never delays a launch the report justifies. */
 #include "controller/source/source.h"
 
 #include "common/log.h"
 #include "common/util.h"
 #include "controller/source/bg_fetch.h"
+#include "controller/source/task_rounds.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +42,81 @@ static struct dash_reader *impl(struct cluster_source *s)
 	return s->impl;
 }
 
+struct list_size {
+	bool known;
+	size_t count;
+	double read_at;
+};
+
+static void look_size(const void *answer, const struct bg_fetch_info *info, void *ctx)
+{
+	struct list_size *ls = ctx;
+
+	ls->known = answer != NULL;
+	ls->count = answer ? ((const struct dash_snapshot *)answer)->pending_count : 0;
+	ls->read_at = info->answer_started_at;
+}
+
+struct rounds_ctx {
+	struct dash_reader *d;
+	const struct dash_client *client;
+	double started;
+};
+
+static int read_round(void *ctx, const char *const *exclude, size_t n, struct task_round *r,
+		      char *err)
+{
+	struct rounds_ctx *rc = ctx;
+
+	return dash_fetch_pending_round(rc->client, exclude, n, r, err);
+}
+
+/* Each round's tasks are used at once, not after the last round (at
+ * 100,000 pending tasks a round takes 5-13 s), unless the kept answer (the
+ * last sweep's) lists more: a new sweep's first rounds must not hide the
+ * shapes its later rounds will find again (measured: the plan flapped
+ * between three and four shapes at 20,000 tasks). */
+static void publish_round(void *ctx, const struct dash_snapshot *sofar)
+{
+	struct rounds_ctx *rc = ctx;
+	struct dash_snapshot *copy;
+	struct list_size ls;
+
+	bg_fetch_with(rc->d->tasks, look_size, &ls);
+	if (ls.known && ls.count >= sofar->pending_count)
+		return;
+	if (!(copy = calloc(1, sizeof(*copy))))
+		return;
+	if (dash_pending_copy(copy, sofar)) {
+		free(copy);
+		return;
+	}
+	bg_fetch_publish(rc->d->tasks, copy, rc->started);
+}
+
+/* The whole list past the state API's cap, in rounds (task_rounds.h). */
+static int read_rounds(struct dash_reader *d, const struct dash_client *client,
+		       struct dash_snapshot *snap, char *err)
+{
+	struct rounds_ctx rc = { d, client, rs_now_unix() };
+	struct task_rounds_stats st;
+	int r;
+
+	memset(snap, 0, sizeof(*snap));
+	r = task_rounds_run(read_round, publish_round, &rc, TASK_ROUNDS_MAX, snap, &st, err);
+	if (r) {
+		dash_snapshot_free(snap);
+		return r;
+	}
+	if (st.complete)
+		rs_debug("task list: %zu pending tasks in %d round(s)", snap->pending_count,
+			 st.rounds);
+	else
+		rs_info("task list: %zu pending tasks in %d round(s), %ld more not listed (%s)",
+			snap->pending_count, st.rounds, st.unseen, st.stop);
+	return 0;
+}
+
 static int read_pending(void *ctx, void **answer, char *err)
 {
 	struct dash_reader *d = ctx;
@@ -49,7 +128,9 @@ static int read_pending(void *ctx, void **answer, char *err)
 	if (!snap)
 		return -ENOMEM;
 	client.tasks_limit = __atomic_load_n(&d->client.tasks_limit, __ATOMIC_RELAXED);
-	rc = dash_fetch_pending(&client, snap, e);
+	/* tasks_limit 0: the report is truncated, read the whole list. */
+	rc = client.tasks_limit ? dash_fetch_pending(&client, snap, e) :
+	     read_rounds(d, &client, snap, e);
 	if (rc) {
 		free(snap);
 		snprintf(err, BG_ERR_LEN, "%s", e);
@@ -96,20 +177,6 @@ static void take_pending(const void *answer, const struct bg_fetch_info *info, v
 			info->last_error);
 }
 
-struct list_size {
-	bool known;
-	size_t count;
-	double read_at;
-};
-
-static void look_size(const void *answer, const struct bg_fetch_info *info, void *ctx)
-{
-	struct list_size *ls = ctx;
-
-	ls->known = answer != NULL;
-	ls->count = answer ? ((const struct dash_snapshot *)answer)->pending_count : 0;
-	ls->read_at = info->answer_started_at;
-}
 
 /* Read the list now?  Not while the report shows more than
  * tasks_max_pending pending tasks; and after a list that was full (more
@@ -153,6 +220,7 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 {
 	struct dash_reader *d = impl(src);
 	struct take_ctx t = { snap, 0 };
+	double start = rs_now_unix(), left;
 	unsigned long gen;
 	long pending;
 	bool wanted;
@@ -166,7 +234,11 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 	if (wanted) {
 		gen = bg_fetch_generation(d->tasks);
 		bg_fetch_kick(d->tasks);
-		bg_fetch_wait(d->tasks, gen, d->tasks_wait_s);
+		/* The wait comes out of the tick's read budget: a dashboard
+		 * slowed by a list read must not push the tick past it. */
+		left = dash_tick_budget_s(&d->client) - (rs_now_unix() - start);
+		if (left > 0)
+			bg_fetch_wait(d->tasks, gen, left < d->tasks_wait_s ? left : d->tasks_wait_s);
 	}
 	t.now = rs_now_unix();
 	bg_fetch_with(d->tasks, take_pending, &t);

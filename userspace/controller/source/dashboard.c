@@ -7,6 +7,7 @@
 #include "common/json_util.h"
 #include "controller/source/pg_match.h"
 #include "controller/source/ray_text.h"
+#include "controller/source/task_rounds.h"
 
 #include <errno.h>
 #include <math.h>
@@ -298,6 +299,39 @@ int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap,
 	cJSON_ArrayForEach(item, list) {
 		rc = parse_pending_item(item, i++, snap, err);
 		if (rc)
+			break;
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+static long count_of(const cJSON *o, const char *key, long dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : dflt;
+}
+
+int dash_parse_pending_round(const char *body, size_t len, struct task_round *r, char *err)
+{
+	const cJSON *list, *item, *res;
+	cJSON *root;
+	size_t i = 0;
+	int rc = 0;
+
+	if (parse_state_list(body, len, &root, &list, err))
+		return -EINVAL;
+	res = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "data"),
+					       "result");
+	r->returned = count_of(res, "num_after_truncation", cJSON_GetArraySize(list));
+	r->total = count_of(res, "total", r->returned);
+	cJSON_ArrayForEach(item, list) {
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+
+		if (cJSON_IsString(name) && name->valuestring[0] &&
+		    (rc = task_round_add_name(r, name->valuestring)))
+			break;
+		if ((rc = parse_pending_item(item, i++, &r->snap, err)))
 			break;
 	}
 	cJSON_Delete(root);
@@ -848,7 +882,7 @@ void dash_attach_usage(struct dash_snapshot *snap)
 static int get(const struct dash_client *c, const char *path, struct rs_http_client_response *resp,
 	       char *err)
 {
-	char url[1024], auth[1024];
+	char url[8192], auth[1024];	/* task-list rounds carry up to 64 excluded names */
 	const char *headers[2] = { NULL, NULL };
 	struct rs_http_client_request req = {
 		.method = "GET",
@@ -1035,6 +1069,11 @@ static void mark_truncated(struct dash_cluster_status *cs, long max)
 	cs->demand_truncated = cs->source == DASH_CS_STRUCTURED && n > max;
 }
 
+double dash_tick_budget_s(const struct dash_client *c)
+{
+	return (double)(c->tick_budget_ms > 0 ? c->tick_budget_ms : DEFAULT_TICK_BUDGET_MS) / 1000.0;
+}
+
 int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err)
 {
@@ -1085,6 +1124,62 @@ int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, 
 	rc = fetch_parse(&slow, tasks, tasks_cb, snap, err);
 	if (rc)
 		dash_snapshot_free(snap);
+	return rc;
+}
+
+static int round_cb(const char *b, size_t l, void *ctx, char *err)
+{
+	return dash_parse_pending_round(b, l, ctx, err);
+}
+
+/* Percent-encode s (all but RFC 3986 unreserved) at out+w; the new end,
+ * or size when it does not fit. */
+static size_t url_escape(char *out, size_t size, size_t w, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s && w + 4 < size; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+			out[w++] = (char)ch;
+		} else {
+			out[w++] = '%';
+			out[w++] = hex[ch >> 4];
+			out[w++] = hex[ch & 15];
+		}
+	}
+	out[w < size ? w : size - 1] = '\0';
+	return *s ? size : w;
+}
+
+int dash_fetch_pending_round(const struct dash_client *c, const char *const *exclude,
+			     size_t exclude_count, struct task_round *r, char *err)
+{
+	long limit = c->list_limit > 0 ? c->list_limit : DEFAULT_LIST_LIMIT;
+	struct dash_client slow = *c;
+	char path[7168];
+	size_t w;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	slow.timeout_ms = c->tasks_timeout_ms > 0 ? c->tasks_timeout_ms : DEFAULT_TASKS_TIMEOUT_MS;
+	w = (size_t)snprintf(path, sizeof(path), "/api/v0/tasks?limit=%ld&detail=true"
+			     STATE_FILTER "PENDING_NODE_ASSIGNMENT", limit);
+	for (size_t i = 0; i < exclude_count && w < sizeof(path); i++) {
+		w += (size_t)snprintf(path + w, sizeof(path) - w, "&filter_keys=name"
+				      "&filter_predicates=%%21%%3D&filter_values=");
+		if (w < sizeof(path))
+			w = url_escape(path, sizeof(path), w, exclude[i]);
+	}
+	if (w >= sizeof(path)) {
+		seterr(err, "task list: %zu excluded names do not fit in a URL", exclude_count);
+		return -ENAMETOOLONG;
+	}
+	rc = fetch_parse(&slow, path, round_cb, r, err);
+	if (rc)
+		task_round_free(r);
 	return rc;
 }
 

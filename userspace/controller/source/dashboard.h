@@ -87,6 +87,10 @@ int dash_parse_pending(const char *body, size_t len, struct dash_snapshot *snap,
  * every listed task of a shape the report leaves out; without, every
  * pending task. */
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report);
+/* The same list as one round (task_rounds.h): tasks into r->snap, every
+ * task's name into r->names, `total` and `num_after_truncation`. */
+struct task_round;
+int dash_parse_pending_round(const char *body, size_t len, struct task_round *r, char *err);
 int dash_parse_cluster_status(const char *body, size_t len,
 			      struct dash_cluster_status *cs, char *err);
 /* ---- autoscaler v2 (clusterStatus null) ---- */
@@ -121,11 +125,20 @@ void dash_attach_usage(struct dash_snapshot *snap);
  * pending-task list: see dash_fetch_pending. */
 int dash_fetch_cluster(const struct dash_client *c, struct dash_snapshot *snap,
 		       enum dash_source *failed, char *err);
+/* tick_budget_ms in seconds, with its default. */
+double dash_tick_budget_s(const struct dash_client *c);
 /* The state API's pending tasks and actor creation tasks into snap's
  * pending fields (nothing else is set), with tasks_timeout_ms.  Its cost on
  * the head grows with the number of tasks (seconds at 20,000), so the
  * dashboard source reads it in the background (dash_source.c). */
 int dash_fetch_pending(const struct dash_client *c, struct dash_snapshot *snap, char *err);
+/* One round of the task list past the state API's cap (task_rounds.h):
+ * the pending tasks whose name is none of exclude, with the list limit and
+ * tasks_timeout_ms; r gets the tasks, their distinct names and the
+ * answer's total / returned counts. */
+struct task_round;
+int dash_fetch_pending_round(const struct dash_client *c, const char *const *exclude,
+			     size_t exclude_count, struct task_round *r, char *err);
 int dash_fetch_version(const struct dash_client *c, char *ray_version, size_t size,
 		       char *err);
 /* Fresh check before terminating a node: any task not FINISHED/FAILED or any

@@ -40,8 +40,9 @@ struct cluster_source {
 /* The production source: the Ray dashboard at cfg->base_url (dash_source.c).
  * The pending-task list is read on a thread of its own, only while the
  * report shows at most tasks_max_pending pending tasks (< 0 = 2000); a tick
- * waits at most tasks_wait_s for a fresh one (< 0 = 0.3 s).  cfg's strings
- * are borrowed and must outlive the source.  0 or -errno. */
+ * waits at most tasks_wait_s for a fresh one (< 0 = 0.3 s), within its read
+ * budget.  cfg's strings are borrowed and must outlive the source.  0 or
+ * -errno. */
 int dash_source_create(const struct dash_client *cfg, double tasks_wait_s,
 		       long tasks_max_pending, struct cluster_source *out);
 
