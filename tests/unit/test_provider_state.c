@@ -162,8 +162,28 @@ out:
 	CHECK(system(doc) == 0, "cleanup");
 }
 
+/* `ray start --labels` syntax by Ray version: JSON before 2.45. */
+static void test_labels_syntax(void)
+{
+	static const struct {
+		const char *version;
+		bool json;
+	} rows[] = {
+		{ "2.41.0", true }, { "2.44.1", true }, { "1.13.0", true },
+		{ "2.45.0", false }, { "2.47.1", false }, { "2.60.0", false },
+		{ "3.0.0", false }, { "2.100.0", false },
+		/* unreadable: keep the current syntax */
+		{ "", false }, { "x.y", false }, { "2", false }, { NULL, false },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(provider_local_labels_json(rows[i].version) == rows[i].json, "version %s",
+		      rows[i].version ? rows[i].version : "(null)");
+}
+
 int main(void)
 {
+	test_labels_syntax();
 	test_roundtrip();
 	test_bad_documents();
 	test_adopt_and_stop();

@@ -175,6 +175,10 @@ int rs_http_do(const struct rs_http_client_request *req, struct rs_http_client_r
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink.max);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* accept gzip answers */
+	/* Ray's dashboard before 2.5x reads req.headers["User-Agent"] in a
+	 * middleware: a request without one gets 500 (measured on 2.41.0 and
+	 * 2.47.1, e.g. GET /api/gcs_healthz). */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "raysense/" RAYSENSE_VERSION);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

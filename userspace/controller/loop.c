@@ -93,6 +93,8 @@ static void learn_version(struct controller *c)
 	pthread_mutex_unlock(&c->lock);
 	rs_info("connected to Ray %s at %s", v,
 		src->ops->describe ? src->ops->describe(src) : src->ops->name);
+	if (c->o.provider.ops->ray_version)
+		c->o.provider.ops->ray_version(&c->o.provider, v);
 }
 
 static void resume(struct controller *c, double t)

@@ -72,6 +72,11 @@ struct provider_ops {
 	/* Optional: why the controller must not act now (another autoscaler owns
 	 * the cluster), or NULL.  Valid until the next refresh. */
 	const char *(*blocked)(struct provider *p);
+	/* Optional: the Ray version the dashboard reported (e.g. "2.41.0"),
+	 * called from the control-loop thread once it is known and before the
+	 * first launch that follows; the local provider picks `ray start`'s
+	 * argument syntax by it. */
+	void (*ray_version)(struct provider *p, const char *version);
 };
 
 struct provider {
@@ -98,6 +103,10 @@ struct provider_local_config {
  * 0 or -errno (err says why). */
 int provider_local_create(const struct provider_local_config *cfg, struct provider *out,
 			  char *err);
+
+/* Does `ray start` of this Ray version take --labels as JSON (before 2.45)?
+ * Exposed for tests. */
+bool provider_local_labels_json(const char *version);
 
 /* State-file helpers, exposed for tests: serialise and parse the node list. */
 char *provider_local_state_encode(const struct provider_node *nodes, size_t n,

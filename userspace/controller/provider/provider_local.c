@@ -38,6 +38,10 @@ struct local {
 	struct provider_node *nodes;
 	size_t count;
 	unsigned long next_seq;
+	/* `ray start --labels` takes a JSON object up to Ray 2.44 and
+	 * "k=v,k2=v2" from 2.45 (ray#51706; each refuses the other's syntax,
+	 * checked on 2.41.0, 2.44.1, 2.45.0, 2.47.1 and 2.60.0). */
+	bool labels_json;
 };
 
 /* ---------------------------------------------------------------- state file */
@@ -275,8 +279,13 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 	snprintf(gpus, sizeof(gpus), "--num-gpus=%ld", lround(resmap_get(&g->resources, "GPU", 0)));
 	resources_arg(g, res, sizeof(res));
 	snprintf(name, sizeof(name), "--node-name=%s", id);
-	snprintf(labels, sizeof(labels), "--labels=raysense.io/node=%s,raysense.io/group=%s", id,
-		 g->name);
+	if (l->labels_json)
+		snprintf(labels, sizeof(labels),
+			 "--labels={\"raysense.io/node\": \"%s\", \"raysense.io/group\": \"%s\"}",
+			 id, g->name);
+	else
+		snprintf(labels, sizeof(labels), "--labels=raysense.io/node=%s,raysense.io/group=%s",
+			 id, g->name);
 	argv[argc++] = (char *)l->cfg.ray_bin;
 	argv[argc++] = "start";
 	argv[argc++] = addr;
@@ -436,6 +445,26 @@ static void local_destroy(struct provider *p)
 	p->impl = NULL;
 }
 
+/* "MAJOR.MINOR[.PATCH...]" older than 2.45?  An unreadable version keeps
+ * the current syntax. */
+bool provider_local_labels_json(const char *version)
+{
+	unsigned int major, minor;
+
+	if (!version || sscanf(version, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major < 2 || (major == 2 && minor < 45);
+}
+
+static void local_ray_version(struct provider *p, const char *version)
+{
+	struct local *l = p->impl;
+
+	l->labels_json = provider_local_labels_json(version);
+	if (l->labels_json)
+		rs_info("local provider: Ray %s takes --labels as JSON (before 2.45)", version);
+}
+
 static const struct provider_ops local_ops = {
 	.name = "local",
 	.launch = local_launch,
@@ -443,6 +472,7 @@ static const struct provider_ops local_ops = {
 	.refresh = local_refresh,
 	.list = local_list,
 	.destroy = local_destroy,
+	.ray_version = local_ray_version,
 };
 
 /* Keep the nodes of the previous run whose process still runs. */
