@@ -193,7 +193,7 @@ def test_service_account_dir_errors_are_clear(bin, tmp_path):
     """--service-account-dir: a missing token is named, and the flag cannot
     be combined with --kubeconfig."""
     common = [bin("raysense-controller"), "--provider", "kuberay", "--raycluster", "rc",
-              "--dashboard", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--probe-listen", "off"]
+              "--dashboard", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--probe-listen", "off", "--agent-auth", "none"]
     env = {"PATH": "/usr/bin:/bin", "KUBERNETES_SERVICE_HOST": "127.0.0.1",
            "KUBERNETES_SERVICE_PORT": "6443"}
     proc = subprocess.run([*common, f"--service-account-dir={tmp_path}"], env=env,

@@ -82,7 +82,7 @@ class Run:
             [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
              "--namespace", c.ns, "--raycluster", c.name,
              "--dashboard", f"http://127.0.0.1:{self.port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--interval", str(INTERVAL_S), *args],
+             "--listen", "127.0.0.1:0", "--interval", str(INTERVAL_S), "--agent-auth", "none", *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.port = wait_until("controller API", lambda: re.search(
             r"API on 127\.0\.0\.1:(\d+)", self.log_path.read_text()), timeout=10).group(1)
