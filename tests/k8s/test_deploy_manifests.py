@@ -217,8 +217,6 @@ REFUSED = [
     ("get", "pods", RAY_NS),
     ("watch", "pods", RAY_NS),
     ("list", "leases.coordination.k8s.io", RAY_NS),
-    # No TokenReviews: nothing in the controller calls them.
-    ("create", "tokenreviews.authentication.k8s.io", None),
     ("delete", "pods", RAY_NS),
     ("patch", "pods", RAY_NS),
     ("create", "pods", RAY_NS),
