@@ -123,8 +123,12 @@ def test_slow_api_server_bounds_reviews(bin, tmp_path, silent_api):
         # The requests libmicrohttpd hands to the two free HTTP threads are
         # told "busy" at once (how many depends on which thread accepts which).
         assert len(busy) >= 2 and sum(o[2] < 0.5 for o in busy) >= 2, out
-        # No push waits long: a review's timeout, plus one queued behind it.
-        assert all(o[2] < 3.0 for o in out), out
+        # No push waits long.  Each libmicrohttpd pool thread accepts on its
+        # own, so one thread may hold three of the eight pushes; each that
+        # finds a review slot free waits out its 1 s timeout in turn.  Only
+        # four reviews can fail (two slots, freed at 1 s and 2 s), so three
+        # in a row on one thread is the worst case: about 3 s.
+        assert all(o[2] < 3.5 for o in out), out
         assert took < 6.0, (took, out)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             m = r.read().decode()

@@ -565,11 +565,12 @@ def test_rbac_from_deploy_is_enough_and_no_more(k8s, drivers, tmp_path, driver_b
         ("create", "leases.coordination.k8s.io", "-n", ray_ns),
         ("get", "leases.coordination.k8s.io/raysense-controller", "-n", ray_ns),
         ("update", "leases.coordination.k8s.io/raysense-controller", "-n", ray_ns),
+        # --agent-auth tokenreview (the default deploy) reviews agent tokens.
+        ("create", "tokenreviews.authentication.k8s.io"),
     ]
     denied = [
         ("list", "rayclusters.ray.io", "-n", ray_ns), ("watch", "rayclusters.ray.io", "-n", ray_ns),
         ("get", "pods", "-n", ray_ns), ("watch", "pods", "-n", ray_ns),
-        ("create", "tokenreviews.authentication.k8s.io"),
         ("create", "rayclusters.ray.io", "-n", ray_ns), ("update", "rayclusters.ray.io", "-n", ray_ns),
         ("delete", "rayclusters.ray.io", "-n", ray_ns), ("patch", "rayclusters.ray.io", "--subresource=status", "-n", ray_ns),
         ("create", "pods", "-n", ray_ns), ("delete", "pods", "-n", ray_ns), ("patch", "pods", "-n", ray_ns),
