@@ -839,22 +839,32 @@ static void probe_reset(struct probe *pr)
 	for (size_t i = 0; i < pr->ntouched; i++)
 		pr->segk[pr->touched[i]] = 0;
 	pr->ntouched = 0;
-	pr->ntrials = 0;
 	pr->tie = pr->bulk = false;
 }
 
-/* Notes a trial's placements per segment (they are contiguous, in
- * segment order); with `winner`, keeps them as the winner's. */
+/* The copies trial t placed from one segment, starting at placement *i
+ * (placements are contiguous per segment, in segment order): returns them,
+ * sets *seg and moves *i past them. */
+static long trial_seg_take(const struct trial *t, const struct reqs *q, size_t *i, size_t *seg)
+{
+	long k = 0;
+
+	*seg = (size_t)q->runs[t->placed_run[*i]].seg;
+	for (; *i < t->nplaced && (size_t)q->runs[t->placed_run[*i]].seg == *seg; (*i)++)
+		k += t->placed_k[*i];
+	return k;
+}
+
+/* Notes a trial's placements per segment; with `winner`, keeps them as the
+ * winner's. */
 static int probe_note(struct probe *pr, const struct trial *t, const struct reqs *q,
 		      bool winner)
 {
 	if (winner)
 		pr->nwin = 0;
 	for (size_t i = 0; i < t->nplaced;) {
-		size_t seg = (size_t)q->runs[t->placed_run[i]].seg;
-		long k = 0;
-		for (; i < t->nplaced && (size_t)q->runs[t->placed_run[i]].seg == seg; i++)
-			k += t->placed_k[i];
+		size_t seg;
+		long k = trial_seg_take(t, q, &i, &seg);
 		if (k > BULK_PLACE_AFTER)
 			pr->bulk = true;
 		if (!pr->segk[seg])
@@ -871,11 +881,8 @@ static int probe_note(struct probe *pr, const struct trial *t, const struct reqs
 /* Records a trial that placed something in the probe: ties with the best so
  * far (a later better trial clears them: nothing before it can tie it). */
 static int probe_trial(struct probe *pr, const struct trial *t, const struct reqs *q,
-		       bool first, size_t pos)
+		       bool first)
 {
-	if (VEC_PUSH(pr->trials, pr->ntrials, pr->captrials,
-		     ((struct ptrial){ .pos = pos, .score = t->score })))
-		return -ENOMEM;
 	int c = first ? 1 : score_cmp(&t->score, &pr->best);
 	if (c > 0) {
 		pr->best = t->score;
@@ -908,7 +915,7 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 				dead[i] = true;
 			continue;
 		}
-		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0, i))
+		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0))
 			return -ENOMEM;
 		if (best < 0 || score_cmp(&p->trial[cur].score, &p->trial[1 - cur].score) > 0) {
 			best = (long)i;
@@ -918,15 +925,8 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 	if (best < 0)
 		return -1;
 	size_t idx = cand[best];
-	if (pr) {
-		const struct snode *w = &p->nodes[idx];
+	if (pr)
 		pr->winner = 1 - cur;
-		pr->winpos = (size_t)best;
-		pr->w_gpu_req = w->gpu_req[q->src];
-		if (rvec_copy(&pr->w_avail, &w->avail[q->src]) ||
-		    rvec_copy(&pr->w_reqd, &w->reqd[q->src]))
-			return -ENOMEM;
-	}
 	int err = commit(p, idx, &p->trial[1 - cur], q);
 	if (err)
 		return err;
@@ -1001,83 +1001,225 @@ static bool probe_repeats(const struct probe *pr, const struct reqs *q)
 	return !pr->tie && !pr->bulk && pr->nwin > 0 && probe_segments_hold(pr, q);
 }
 
-/* Commits the winner's trial again on template `idx`: the same resources
- * taken, its copies split over the entries each segment has left, in entry
- * order (what try_node would record). */
-static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr, size_t idx)
+/* Commits trial w again on node `idx` (in the state w started from): the
+ * same resources taken, `take` copies per segment split over the entries
+ * each segment has left, in entry order (what try_node would record). */
+static int commit_takes(struct planner *p, struct reqs *q, const struct trial *w,
+			const struct segtake *take, size_t ntake, size_t idx)
 {
-	const struct trial *w = &p->trial[pr->winner];
 	struct trial *t = &p->rep;
 	uint64_t walked = 0;
 	if (rvec_copy(&t->avail, &w->avail) || rvec_copy(&t->reqd, &w->reqd))
 		return -ENOMEM;
 	t->gpu_req = w->gpu_req;
 	t->nplaced = 0;
-	for (size_t i = 0; i < pr->nwin; i++) {
-		const struct segment *sg = &q->segs[pr->win[i].seg];
-		long k = pr->win[i].k;
+	for (size_t i = 0; i < ntake; i++) {
+		const struct segment *sg = &q->segs[take[i].seg];
+		long k = take[i].k;
 		for (size_t ri = sg->next; ri < sg->end && k > 0; ri++, walked++) {
-			long take = q->runs[ri].remaining < k ? q->runs[ri].remaining : k;
-			if (take > 0 && trial_record(t, ri, take))
+			long n = q->runs[ri].remaining < k ? q->runs[ri].remaining : k;
+			if (n > 0 && trial_record(t, ri, n))
 				return -ENOMEM;
-			k -= take;
+			k -= n;
 		}
 	}
 	pack_spend(p, walked + (uint64_t)t->avail.n + (uint64_t)t->reqd.n + 1);
 	return commit(p, idx, t, q);
 }
 
-/* An existing node in the state the last winner was in before its pick:
- * its trial is the winner's, placement for placement. */
-static bool like_winner(const struct probe *pr, const struct snode *w, const struct snode *n,
-			int src)
+/* The last winning template's trial again, on template `idx`. */
+static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr, size_t idx)
 {
-	return n->gpu_req[src] == pr->w_gpu_req && rvec_same(&n->total, &w->total) &&
-	       rvec_same(&n->avail[src], &pr->w_avail) && rvec_same(&n->reqd[src], &pr->w_reqd);
+	return commit_takes(p, q, &p->trial[pr->winner], pr->win, pr->nwin, idx);
 }
 
-/* After a pick among existing nodes: while the next pick would see exactly
- * what this one saw (probe_repeats' segment rule; every candidate's trial is
- * then unchanged), it goes to the earliest candidate that tied with the
- * winner.  When that candidate is in the winner's state, its trial is the
- * winner's and is committed as such; otherwise the repeats stop there.
- * Repeated candidates leave `cand` (and `dead`) in one pass. */
-static int existing_repeats(struct planner *p, struct reqs *q, struct probe *pr,
-			    size_t *cand, size_t *ncand, bool *dead, size_t *picked,
-			    size_t *npicked, size_t winner)
+/* ------------------------------------------------ existing nodes by class
+ *
+ * A trial depends on the node only through its total, available and
+ * requested resources and its GPU flag, so candidates in identical state
+ * (a class) get identical trials: one trial per class stands for all its
+ * members, and the pick among existing nodes is the best class, its
+ * earliest member (what trying every candidate in order and keeping the
+ * first best gives).  Picked nodes leave the candidates and the others do
+ * not change, so classes hold for the whole _try_schedule call, and a
+ * class's trial holds while every segment it drew from still has at least
+ * what it took (probe_segments_hold's rule); only then is it tried again.
+ * A trial that took the bulk path (D8) is tried again for each pick, on the
+ * member it is committed to. */
+struct nclass {
+	size_t *members;	/* positions in cand, increasing */
+	size_t nmembers, capmembers, head;	/* head: first not yet picked */
+	bool dead;		/* placed nothing: never will in this call */
+	bool cached;		/* t, take and bulk hold the class's trial */
+	uint64_t tried_at;	/* pick number when t was tried on the head */
+	bool bulk;
+	struct trial t;
+	struct segtake *take;
+	size_t ntake, captake;
+};
+
+struct classes {
+	struct nclass *c;
+	size_t n, cap;
+	size_t *slots;		/* class index + 1, 0 = empty */
+	size_t nslots;
+	uint64_t picks;
+};
+
+static uint64_t node_state_hash(const struct snode *n, int src)
 {
-	const struct snode *w = &p->nodes[winner];
-	size_t w_pos = pr->winpos, drop_from = *ncand, nrep = 0;
-	if (pr->bulk || pr->nwin == 0)
-		return 0;
-	for (size_t i = 0; i < pr->ntrials && !p->cut && q->left > 0; i++) {
-		const struct ptrial *t = &pr->trials[i];
-		if (t->pos <= w_pos || score_cmp(&t->score, &pr->best) != 0)
-			continue;
-		size_t at = t->pos - 1;	/* the winner left the list */
-		if (!like_winner(pr, w, &p->nodes[cand[at]], q->src) ||
-		    !probe_segments_hold(pr, q))
-			break;
-		int err = repeat_pick(p, q, pr, cand[at]);
-		if (err)
-			return err;
-		picked[(*npicked)++] = cand[at];
-		cand[at] = NO_INDEX;
-		if (at < drop_from)
-			drop_from = at;
-		nrep++;
+	return mix64(hash_rvec(&n->total) ^ mix64(hash_rvec(&n->avail[src])) ^
+		     mix64(hash_rvec(&n->reqd[src]) + (uint64_t)n->gpu_req[src]));
+}
+
+static bool same_node_state(const struct snode *a, const struct snode *b, int src)
+{
+	return a->gpu_req[src] == b->gpu_req[src] && rvec_same(&a->total, &b->total) &&
+	       rvec_same(&a->avail[src], &b->avail[src]) &&
+	       rvec_same(&a->reqd[src], &b->reqd[src]);
+}
+
+static void classes_free(struct classes *cl)
+{
+	for (size_t i = 0; i < cl->n; i++) {
+		free(cl->c[i].members);
+		free(cl->c[i].take);
+		pack_trial_free(&cl->c[i].t);
 	}
-	if (!nrep)
-		return 0;
-	size_t wr = drop_from;
-	for (size_t i = drop_from; i < *ncand; i++)
-		if (cand[i] != NO_INDEX) {
-			cand[wr] = cand[i];
-			dead[wr++] = dead[i];
+	free(cl->c);
+	free(cl->slots);
+	memset(cl, 0, sizeof(*cl));
+}
+
+/* Sorts the live candidates (not dead) into classes, in cand order. */
+static int classes_build(struct planner *p, struct classes *cl, const size_t *cand,
+			 size_t ncand, const bool *dead, int src)
+{
+	cl->nslots = 64;
+	while (cl->nslots < 2 * ncand)
+		cl->nslots *= 2;
+	cl->slots = calloc(cl->nslots, sizeof(*cl->slots));
+	if (!cl->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < ncand; i++) {
+		if (dead[i])
+			continue;
+		const struct snode *n = &p->nodes[cand[i]];
+		pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
+		size_t s = node_state_hash(n, src) & (cl->nslots - 1);
+		while (cl->slots[s]) {
+			const struct nclass *c = &cl->c[cl->slots[s] - 1];
+			if (same_node_state(&p->nodes[cand[c->members[0]]], n, src))
+				break;
+			s = (s + 1) & (cl->nslots - 1);
 		}
-	pack_spend(p, *ncand - drop_from);
-	*ncand = wr;
+		if (!cl->slots[s]) {
+			if (VEC_PUSH(cl->c, cl->n, cl->cap, ((struct nclass){ 0 })))
+				return -ENOMEM;
+			cl->slots[s] = cl->n;
+		}
+		struct nclass *c = &cl->c[cl->slots[s] - 1];
+		if (VEC_PUSH(c->members, c->nmembers, c->capmembers, i))
+			return -ENOMEM;
+	}
 	return 0;
+}
+
+static bool class_holds(const struct nclass *c, const struct reqs *q)
+{
+	for (size_t i = 0; i < c->ntake; i++)
+		if (q->segs[c->take[i].seg].remaining < c->take[i].k)
+			return false;
+	return true;
+}
+
+/* Tries class c on its head member; 0 (c->dead when nothing fits) or -ENOMEM. */
+static int class_try(struct planner *p, struct classes *cl, struct nclass *c,
+		     const size_t *cand, struct reqs *q)
+{
+	long k = try_node(p, &c->t, &p->nodes[cand[c->members[c->head]]], q);
+	if (k < 0)
+		return (int)k;
+	c->cached = k > 0;
+	c->dead = k == 0;
+	c->tried_at = cl->picks;
+	c->bulk = false;
+	c->ntake = 0;
+	for (size_t i = 0; i < c->t.nplaced;) {
+		size_t seg;
+		long n = trial_seg_take(&c->t, q, &i, &seg);
+		if (n > BULK_PLACE_AFTER)
+			c->bulk = true;
+		if (VEC_PUSH(c->take, c->ntake, c->captake,
+			     ((struct segtake){ .seg = seg, .k = n })))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One pick among the existing candidates (sched_best_node, by class):
+ * commits it and marks its place in cand NO_INDEX.  Returns the node index,
+ * -1 if nothing fits or the round is cut, or -ENOMEM. */
+static long class_pick(struct planner *p, struct reqs *q, struct classes *cl, size_t *cand)
+{
+	struct nclass *best = NULL;
+	pack_spend(p, cl->n);
+	for (size_t i = 0; i < cl->n; i++) {
+		struct nclass *c = &cl->c[i];
+		if (p->cut)
+			return -1;	/* nothing is committed from a cut round */
+		if (c->dead || c->head == c->nmembers)
+			continue;
+		pack_spend(p, c->ntake + 1);
+		if (!c->cached || c->bulk || !class_holds(c, q)) {
+			int err = class_try(p, cl, c, cand, q);
+			if (err)
+				return err;
+			if (c->dead)
+				continue;
+		}
+		int cmp = best ? score_cmp(&c->t.score, &best->t.score) : 1;
+		if (cmp > 0 || (cmp == 0 && c->members[c->head] < best->members[best->head]))
+			best = c;
+	}
+	if (!best)
+		return -1;
+	size_t pos = best->members[best->head++];
+	size_t idx = cand[pos];
+	/* Tried on this very node for this pick: its placements are current. */
+	int err = best->tried_at == cl->picks ? commit(p, idx, &best->t, q) :
+		  commit_takes(p, q, &best->t, best->take, best->ntake, idx);
+	if (err)
+		return err;
+	cand[pos] = NO_INDEX;
+	cl->picks++;
+	return (long)idx;
+}
+
+/* The existing-node half of _try_schedule: picks until nothing fits, then
+ * drops the picked nodes from cand.  0 or -ENOMEM. */
+static int existing_schedule(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
+			     bool *dead, size_t *picked, size_t *npicked)
+{
+	struct classes cl = { 0 };
+	int err = classes_build(p, &cl, cand, *ncand, dead, q->src);
+	while (!err && q->left > 0 && !p->cut) {
+		long idx = class_pick(p, q, &cl, cand);
+		if (idx == -1)
+			break;
+		if (idx < 0)
+			err = (int)idx;
+		else
+			picked[(*npicked)++] = (size_t)idx;
+	}
+	classes_free(&cl);
+	size_t w = 0;
+	for (size_t i = 0; i < *ncand; i++)
+		if (cand[i] != NO_INDEX)
+			cand[w++] = cand[i];
+	pack_spend(p, *ncand);
+	*ncand = w;
+	return err;
 }
 
 /* The new-node half of _try_schedule: the template pool and its limits. */
@@ -1156,9 +1298,6 @@ static void fresh_free(struct fresh *f)
 	free(f->pr.segk);
 	free(f->pr.touched);
 	free(f->pr.win);
-	free(f->pr.trials);
-	pack_rvec_free(&f->pr.w_avail);
-	pack_rvec_free(&f->pr.w_reqd);
 }
 
 /* ResourceDemandScheduler._try_schedule().  Updates the context order the
@@ -1195,8 +1334,9 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
 	if (!f.pr.segk || !f.pr.touched)
 		goto out;
-	while (q->left > 0 && ncand > 0) {
-		long idx = sched_best_node(p, q, cand, &ncand, dead, &f.pr);
+	/* exact_picks (testing): every candidate tried for every pick. */
+	while (p->in->exact_picks && q->left > 0 && ncand > 0) {
+		long idx = sched_best_node(p, q, cand, &ncand, dead, NULL);
 		if (idx == -1)
 			break;
 		if (idx < 0) {
@@ -1204,12 +1344,11 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 			goto out;
 		}
 		picked[npicked++] = (size_t)idx;
-		if (!p->in->exact_picks &&
-		    (err = existing_repeats(p, q, &f.pr, cand, &ncand, dead, picked, &npicked,
-					    (size_t)idx)))
-			goto out;
-		err = -ENOMEM;
 	}
+	if (!p->in->exact_picks && q->left > 0 && ncand > 0 &&
+	    (err = existing_schedule(p, q, cand, &ncand, dead, picked, &npicked)))
+		goto out;
+	err = -ENOMEM;
 
 	/* New nodes: one template per type with quota, in node type order. */
 	size_t T = p->in->node_type_count;

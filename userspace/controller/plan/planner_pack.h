@@ -149,7 +149,8 @@ struct segtake {
 
 /* What one pick of a new node saw (pack_try_schedule), so that the picks
  * after it that would see exactly the same are made without trying every
- * template again: identical fresh nodes launched as a count. */
+ * template again: identical fresh nodes launched as a count.  (Existing
+ * nodes get the same from their classes, planner_pack.c.) */
 struct probe {
 	bool tie;	/* another template scored as well as the winner */
 	bool bulk;	/* a trial placed > BULK_PLACE_AFTER copies of a segment */
@@ -160,16 +161,6 @@ struct probe {
 	struct segtake *win;	/* the winner's placements per segment */
 	size_t nwin, capwin;
 	struct score best;
-	/* Existing nodes: every trial that placed something (candidate
-	 * position, score), and the winner's state before its commit. */
-	struct ptrial {
-		size_t pos;
-		struct score score;
-	} *trials;
-	size_t ntrials, captrials;
-	size_t winpos;
-	struct rvec w_avail, w_reqd;
-	bool w_gpu_req;
 };
 
 /* One planning call's state. */
@@ -196,6 +187,9 @@ struct planner {
 	 * this round.  Ray's reconciler no longer counts them as running when
 	 * it limits launches (reconciler.py, _compute_to_launch). */
 	int *stopping;
+	/* Per input node: already in planner_output.kept (one check, not a
+	 * walk of the list: 100,000 kept nodes were 5 * 10^9 compares). */
+	bool *kept_input;
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
 	struct trial rep;	/* a repeated pick (struct probe) */
