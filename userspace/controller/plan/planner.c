@@ -1055,6 +1055,7 @@ static void planner_free(struct planner *p)
 	pack_trial_free(&p->trial[0]);
 	pack_trial_free(&p->trial[1]);
 	pack_trial_free(&p->rep);
+	pack_classes_free(&p->cls);
 	pack_journal_clear(p);
 	free(p->saved);
 	pack_names_free(&p->names);

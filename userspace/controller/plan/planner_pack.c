@@ -785,6 +785,7 @@ static int commit(struct planner *p, size_t idx, struct trial *t, struct reqs *q
 		return -ENOMEM;
 	n->gpu_req[q->src] = t->gpu_req;
 	n->needed[q->src] = true;
+	n->hash_ok[q->src] = false;
 	for (size_t i = 0; i < t->nplaced; i++) {
 		struct run *r = &q->runs[t->placed_run[i]];
 		long k = t->placed_k[i];
@@ -813,6 +814,7 @@ static void rollback(struct planner *p, int src)
 		n->reqd[src] = s->reqd;
 		s->reqd = tmp;
 		n->gpu_req[src] = s->gpu_req;
+		n->hash_ok[src] = false;
 		n->needed[src] = s->needed;
 		n->nreasons = s->nreasons;
 	}
@@ -1046,30 +1048,14 @@ static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr
  * what it took (probe_segments_hold's rule); only then is it tried again.
  * A trial that took the bulk path (D8) is tried again for each pick, on the
  * member it is committed to. */
-struct nclass {
-	size_t *members;	/* positions in cand, increasing */
-	size_t nmembers, capmembers, head;	/* head: first not yet picked */
-	bool dead;		/* placed nothing: never will in this call */
-	bool cached;		/* t, take and bulk hold the class's trial */
-	uint64_t tried_at;	/* pick number when t was tried on the head */
-	bool bulk;
-	struct trial t;
-	struct segtake *take;
-	size_t ntake, captake;
-};
-
-struct classes {
-	struct nclass *c;
-	size_t n, cap;
-	size_t *slots;		/* class index + 1, 0 = empty */
-	size_t nslots;
-	uint64_t picks;
-};
-
-static uint64_t node_state_hash(const struct snode *n, int src)
+static uint64_t node_state_hash(struct snode *n, int src)
 {
-	return mix64(hash_rvec(&n->total) ^ mix64(hash_rvec(&n->avail[src])) ^
-		     mix64(hash_rvec(&n->reqd[src]) + (uint64_t)n->gpu_req[src]));
+	if (!n->hash_ok[src]) {
+		n->state_hash[src] = mix64(hash_rvec(&n->total) ^ mix64(hash_rvec(&n->avail[src])) ^
+					   mix64(hash_rvec(&n->reqd[src]) + (uint64_t)n->gpu_req[src]));
+		n->hash_ok[src] = true;
+	}
+	return n->state_hash[src];
 }
 
 static bool same_node_state(const struct snode *a, const struct snode *b, int src)
@@ -1079,9 +1065,9 @@ static bool same_node_state(const struct snode *a, const struct snode *b, int sr
 	       rvec_same(&a->reqd[src], &b->reqd[src]);
 }
 
-static void classes_free(struct classes *cl)
+void pack_classes_free(struct classes *cl)
 {
-	for (size_t i = 0; i < cl->n; i++) {
+	for (size_t i = 0; i < cl->cap; i++) {
 		free(cl->c[i].members);
 		free(cl->c[i].take);
 		pack_trial_free(&cl->c[i].t);
@@ -1091,36 +1077,108 @@ static void classes_free(struct classes *cl)
 	memset(cl, 0, sizeof(*cl));
 }
 
-/* Sorts the live candidates (not dead) into classes, in cand order. */
-static int classes_build(struct planner *p, struct classes *cl, const size_t *cand,
-			 size_t ncand, const bool *dead, int src)
+/* Empties the classes, keeping their buffers; costs the classes, not the
+ * table. */
+static void classes_reset(struct classes *cl)
 {
-	cl->nslots = 64;
-	while (cl->nslots < 2 * ncand)
-		cl->nslots *= 2;
-	cl->slots = calloc(cl->nslots, sizeof(*cl->slots));
-	if (!cl->slots)
+	for (size_t i = 0; i < cl->n; i++) {
+		cl->slots[cl->c[i].slot] = 0;
+		cl->c[i].nmembers = cl->c[i].head = 0;
+	}
+	cl->n = 0;
+	cl->picks = 0;
+}
+
+static int classes_grow(struct classes *cl)
+{
+	size_t nslots = cl->nslots ? cl->nslots * 2 : 64;
+	size_t *slots = calloc(nslots, sizeof(*slots));
+	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < ncand; i++) {
-		if (dead[i])
-			continue;
-		const struct snode *n = &p->nodes[cand[i]];
-		pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
-		size_t s = node_state_hash(n, src) & (cl->nslots - 1);
-		while (cl->slots[s]) {
-			const struct nclass *c = &cl->c[cl->slots[s] - 1];
-			if (same_node_state(&p->nodes[cand[c->members[0]]], n, src))
-				break;
-			s = (s + 1) & (cl->nslots - 1);
-		}
-		if (!cl->slots[s]) {
-			if (VEC_PUSH(cl->c, cl->n, cl->cap, ((struct nclass){ 0 })))
-				return -ENOMEM;
-			cl->slots[s] = cl->n;
-		}
+	for (size_t i = 0; i < cl->n; i++) {
+		size_t s = cl->c[i].hash & (nslots - 1);
+		while (slots[s])
+			s = (s + 1) & (nslots - 1);
+		slots[s] = i + 1;
+		cl->c[i].slot = s;
+	}
+	free(cl->slots);
+	cl->slots = slots;
+	cl->nslots = nslots;
+	return 0;
+}
+
+/* The class of node idx (created if new); its index, or -ENOMEM. */
+static long class_of(struct planner *p, struct classes *cl, size_t idx, int src)
+{
+	struct snode *n = &p->nodes[idx];
+	bool term = n->state == N_TO_TERMINATE;
+	if ((cl->n + 1) * 2 > cl->nslots && classes_grow(cl))
+		return -ENOMEM;
+	uint64_t h = mix64(node_state_hash(n, src) + (uint64_t)n->exhaustible * 2 + term);
+	size_t s = h & (cl->nslots - 1);
+	/* Measured, not counted: a lookup reads the node and its vectors from
+	 * all over the heap, about 16 packing steps' time (a placement-group
+	 * stage classes the whole context once per group copy). */
+	pack_spend(p, 16);
+	for (; cl->slots[s]; s = (s + 1) & (cl->nslots - 1)) {
 		struct nclass *c = &cl->c[cl->slots[s] - 1];
-		if (VEC_PUSH(c->members, c->nmembers, c->capmembers, i))
+		if (c->hash != h || c->exhaustible != n->exhaustible || c->terminating != term)
+			continue;
+		pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
+		if (same_node_state(&p->nodes[c->rep], n, src))
+			return (long)(cl->slots[s] - 1);
+	}
+	if (cl->n == cl->cap) {
+		size_t cap = cl->cap ? cl->cap * 2 : 16;
+		struct nclass *c = realloc(cl->c, cap * sizeof(*c));
+		if (!c)
 			return -ENOMEM;
+		memset(c + cl->cap, 0, (cap - cl->cap) * sizeof(*c));
+		cl->c = c;
+		cl->cap = cap;
+	}
+	struct nclass *c = &cl->c[cl->n];
+	c->hash = h;
+	c->slot = s;
+	c->rep = idx;
+	c->exhaustible = n->exhaustible;
+	c->terminating = term;
+	c->dead = term;	/* D4 */
+	c->cached = false;
+	cl->slots[s] = ++cl->n;
+	return (long)(cl->n - 1);
+}
+
+/* The pre-filter of _try_schedule by class: the context split into
+ * candidates (cand, in context order, each a member of its class) and
+ * Ray-running nodes that cannot fit any shape (exhausted).  `cls` is
+ * scratch of nctx entries.  0 or -ENOMEM. */
+static int classes_build(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
+			 size_t *exhausted, size_t *nexh, size_t *cls)
+{
+	struct classes *cl = &p->cls;
+	classes_reset(cl);
+	for (size_t i = 0; i < p->nctx; i++) {
+		long c = class_of(p, cl, p->ctx[i], q->src);
+		if (c < 0)
+			return (int)c;
+		cls[i] = (size_t)c;
+	}
+	for (size_t i = 0; i < cl->n; i++) {
+		struct nclass *c = &cl->c[i];
+		c->exhausted = c->exhaustible &&
+			!can_fit_any(p, &p->nodes[c->rep].avail[q->src], q);
+	}
+	for (size_t i = 0; i < p->nctx; i++) {
+		struct nclass *c = &cl->c[cls[i]];
+		if (c->exhausted) {
+			exhausted[(*nexh)++] = p->ctx[i];
+			continue;
+		}
+		if (!c->dead && VEC_PUSH(c->members, c->nmembers, c->capmembers, *ncand))
+			return -ENOMEM;
+		cand[(*ncand)++] = p->ctx[i];
 	}
 	return 0;
 }
@@ -1199,20 +1257,21 @@ static long class_pick(struct planner *p, struct reqs *q, struct classes *cl, si
 /* The existing-node half of _try_schedule: picks until nothing fits, then
  * drops the picked nodes from cand.  0 or -ENOMEM. */
 static int existing_schedule(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
-			     bool *dead, size_t *picked, size_t *npicked)
+			     size_t *picked, size_t *npicked)
 {
-	struct classes cl = { 0 };
-	int err = classes_build(p, &cl, cand, *ncand, dead, q->src);
-	while (!err && q->left > 0 && !p->cut) {
-		long idx = class_pick(p, q, &cl, cand);
+	int err = 0;
+	while (q->left > 0 && !p->cut) {
+		long idx = class_pick(p, q, &p->cls, cand);
 		if (idx == -1)
 			break;
-		if (idx < 0)
+		if (idx < 0) {
 			err = (int)idx;
-		else
-			picked[(*npicked)++] = (size_t)idx;
+			break;
+		}
+		picked[(*npicked)++] = (size_t)idx;
 	}
-	classes_free(&cl);
+	if (*npicked == 0)
+		return err;
 	size_t w = 0;
 	for (size_t i = 0; i < *ncand; i++)
 		if (cand[i] != NO_INDEX)
@@ -1252,6 +1311,7 @@ static int fresh_picked(struct planner *p, struct fresh *f, size_t idx)
 		for (int s = 0; s < SRC_N; s++) {
 			pack_rvec_free(&n->avail[s]);
 			pack_rvec_free(&n->reqd[s]);
+			n->hash_ok[s] = false;
 		}
 	}
 	size_t t = p->nodes[idx].type;
@@ -1309,18 +1369,21 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	size_t *cand = malloc((n + 1) * sizeof(*cand));
 	size_t *exhausted = malloc((n + 1) * sizeof(*exhausted));
 	size_t *picked = malloc((n + 1) * sizeof(*picked));
+	/* exact_picks: per candidate, placed nothing; else: class per context node */
 	bool *dead = calloc(n + 1, sizeof(*dead));
+	bool by_class = !p->in->exact_picks;
+	size_t *cls = by_class ? malloc((n + 1) * sizeof(*cls)) : NULL;
 	struct fresh f = { 0 };
 	size_t ncand = 0, nexh = 0, npicked = 0;
 	size_t first_new = p->nnodes;
 	int err = -ENOMEM;
-	if (!cand || !exhausted || !picked || !dead)
+	if (!cand || !exhausted || !picked || !dead || (by_class && !cls))
 		goto out;
 	/* The passes over the whole context below (filter, counts, order). */
 	pack_spend(p, 4 * (uint64_t)n + p->in->node_type_count);
 
 	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; !by_class && i < n; i++) {
 		struct snode *nd = &p->nodes[p->ctx[i]];
 		if (nd->exhaustible && !can_fit_any(p, &nd->avail[q->src], q))
 			exhausted[nexh++] = p->ctx[i];
@@ -1329,13 +1392,17 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	}
 	for (size_t i = 0; i < ncand; i++)	/* D4 */
 		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
+	if (by_class &&
+	    (err = classes_build(p, q, cand, &ncand, exhausted, &nexh, cls)))
+		goto out;
+	err = -ENOMEM;
 
 	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
 	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
 	if (!f.pr.segk || !f.pr.touched)
 		goto out;
 	/* exact_picks (testing): every candidate tried for every pick. */
-	while (p->in->exact_picks && q->left > 0 && ncand > 0) {
+	while (!by_class && q->left > 0 && ncand > 0) {
 		long idx = sched_best_node(p, q, cand, &ncand, dead, NULL);
 		if (idx == -1)
 			break;
@@ -1345,8 +1412,8 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 		}
 		picked[npicked++] = (size_t)idx;
 	}
-	if (!p->in->exact_picks && q->left > 0 && ncand > 0 &&
-	    (err = existing_schedule(p, q, cand, &ncand, dead, picked, &npicked)))
+	if (by_class && q->left > 0 && ncand > 0 &&
+	    (err = existing_schedule(p, q, cand, &ncand, picked, &npicked)))
 		goto out;
 	err = -ENOMEM;
 
@@ -1436,6 +1503,7 @@ out:
 	free(exhausted);
 	free(picked);
 	free(dead);
+	free(cls);
 	fresh_free(&f);
 	return err;
 }

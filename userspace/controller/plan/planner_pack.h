@@ -108,6 +108,10 @@ struct snode {
 	struct rvec reqd[SRC_N];	/* resource ids requested (vals unused) */
 	bool gpu_req[SRC_N];
 	bool needed[SRC_N];
+	/* Hash of (total, avail, reqd, gpu_req) per source for the classes
+	 * of pack_try_schedule; valid while hash_ok (cleared on every change). */
+	uint64_t state_hash[SRC_N];
+	bool hash_ok[SRC_N];
 	/* explanation (new nodes) */
 	struct planner_reason *reasons;
 	size_t nreasons, capreasons;
@@ -163,6 +167,35 @@ struct probe {
 	struct score best;
 };
 
+/* Context nodes in identical state (planner_pack.c, "existing nodes by
+ * class"): one trial stands for every member. */
+struct nclass {
+	uint64_t hash;
+	size_t slot;		/* in classes.slots */
+	size_t rep;		/* a member's node index (its state is the class's) */
+	bool exhaustible, terminating;
+	bool exhausted;		/* pre-filter: exhaustible and fits no shape */
+	size_t *members;	/* positions in cand, increasing */
+	size_t nmembers, capmembers, head;	/* head: first not yet picked */
+	bool dead;		/* placed nothing: never will in this call */
+	bool cached;		/* t, take and bulk hold the class's trial */
+	uint64_t tried_at;	/* pick number when t was tried on the head */
+	bool bulk;
+	struct trial t;
+	struct segtake *take;
+	size_t ntake, captake;
+};
+
+/* Kept across pack_try_schedule calls (reset, not freed, between them):
+ * a placement-group stage makes one call per group copy. */
+struct classes {
+	struct nclass *c;
+	size_t n, cap;
+	size_t *slots;		/* class index + 1, 0 = empty */
+	size_t nslots;
+	uint64_t picks;
+};
+
 /* One planning call's state. */
 struct planner {
 	const struct planner_input *in;
@@ -193,6 +226,7 @@ struct planner {
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
 	struct trial rep;	/* a repeated pick (struct probe) */
+	struct classes cls;	/* context nodes by state (pack_try_schedule) */
 	struct saved *saved;
 	size_t nsaved, capsaved;
 	bool journal;		/* record saves (all-or-nothing attempts) */
@@ -228,6 +262,7 @@ struct reqs {
 };
 
 void pack_rvec_free(struct rvec *v);
+void pack_classes_free(struct classes *cl);
 int pack_rvec_find(const struct rvec *v, int id);
 /* Id of `name` (added if new), or -ENOMEM. */
 int pack_names_intern(struct names *t, const char *name);

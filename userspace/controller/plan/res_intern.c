@@ -40,7 +40,7 @@ static int names_grow(struct res_intern *t)
 	return 0;
 }
 
-static const char *intern_name(struct res_intern *t, const char *name)
+const char *res_intern_name(struct res_intern *t, const char *name)
 {
 	if ((t->name_count + 1) * 2 > t->name_slots && names_grow(t))
 		return NULL;
@@ -120,7 +120,7 @@ int res_intern_map(struct res_intern *t, const struct planner_resource *items, s
 	if (!copy)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		copy[i].name = intern_name(t, items[i].name);
+		copy[i].name = res_intern_name(t, items[i].name);
 		copy[i].value = items[i].value;
 		if (!copy[i].name) {
 			free(copy);

@@ -27,6 +27,9 @@ struct res_intern {
  * res_intern_free().  Zero-initialize the table before the first call. */
 int res_intern_map(struct res_intern *t, const struct planner_resource *items, size_t n,
 		   struct planner_resources *out);
+/* The interned copy of a name (node types, resource names); NULL = out of
+ * memory. */
+const char *res_intern_name(struct res_intern *t, const char *name);
 void res_intern_free(struct res_intern *t);
 
 #endif

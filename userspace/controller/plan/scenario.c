@@ -176,18 +176,21 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 		rs_json_set_error(err, "%s: expected an object", path);
 		return -EINVAL;
 	}
+	const char *id, *type;
 	if ((rc = rs_json_check_keys(it, path, keys, err)) ||
-	    (rc = rs_json_get_string(it, path, "id", true, &n->id, err)) ||
-	    (rc = rs_json_get_string(it, path, "type", true, &n->type, err)))
+	    (rc = rs_json_get_string(it, path, "id", true, &id, err)) ||
+	    (rc = rs_json_get_string(it, path, "type", true, &type, err)))
 		return rc;
-	if (!n->id[0]) {
+	if (!id[0]) {
 		rs_json_set_error(err, "%s.id: must not be empty", path);
 		return -EINVAL;
 	}
-	if (find_type(s, n->type) < 0) {
-		rs_json_set_error(err, "%s.type: unknown node type '%s'", path, n->type);
-		return -EINVAL;
-	}
+	/* The entry's JSON goes away: the id is copied, the type interned (it
+	 * is checked against node_types once those are read, check_nodes). */
+	n->id = strdup(id);
+	n->type = res_intern_name(&s->maps, type);
+	if (!n->id || !n->type)
+		return -ENOMEM;
 	rc = rs_json_get_string(it, path, "status", false, &status, err);
 	if (rc && rc != -ENOENT)
 		return rc;
@@ -246,31 +249,47 @@ static int check_unique_ids(struct scenario *s, struct rs_json_error *err)
 	return 0;
 }
 
-static int parse_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
+/* One entry of $.nodes, while streaming. */
+static int on_node(struct scenario *s, size_t index, const cJSON *entry,
+		   struct rs_json_error *err)
 {
-	const cJSON *arr;
 	char path[PATH_MAX_LEN];
-	int rc = rs_json_get_array(root, "$", "nodes", false, &arr, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	int n = cJSON_GetArraySize(arr);
-	if (n > MAX_NODES) {
+
+	if (index >= MAX_NODES) {
 		rs_json_set_error(err, "$.nodes: more than %d nodes", MAX_NODES);
 		return -EINVAL;
 	}
-	s->nodes = calloc(n ? (size_t)n : 1, sizeof(*s->nodes));
-	if (!s->nodes)
-		return -ENOMEM;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		size_t i = s->in.node_count;
-		snprintf(path, sizeof(path), "$.nodes[%zu]", i);
-		if ((rc = parse_node(s, it, path, &s->nodes[i], err)))
-			return rc;
-		s->in.node_count++;
+	if (s->in.node_count == s->node_cap) {
+		size_t ncap = s->node_cap ? s->node_cap * 2 : 64;
+		void *p = realloc(s->nodes, ncap * sizeof(*s->nodes));
+
+		if (!p)
+			return -ENOMEM;
+		s->nodes = p;
+		s->node_cap = ncap;
 	}
+	struct planner_node *n = &s->nodes[s->in.node_count];
+	memset(n, 0, sizeof(*n));
+	snprintf(path, sizeof(path), "$.nodes[%zu]", index);
+	int rc = parse_node(s, entry, path, n, err);
+	s->in.node_count++;	/* counted even when half read: its id is freed */
+	return rc;
+}
+
+/* After the walk: $.nodes was an array (or absent), every node names a
+ * known type, ids are unique. */
+static int check_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
+{
+	const cJSON *arr;
+	int rc = rs_json_get_array(root, "$", "nodes", false, &arr, err);
+	if (rc && rc != -ENOENT)
+		return rc;
+	for (size_t i = 0; i < s->in.node_count; i++)
+		if (find_type(s, s->nodes[i].type) < 0) {
+			rs_json_set_error(err, "$.nodes[%zu].type: unknown node type '%s'", i,
+					  s->nodes[i].type);
+			return -EINVAL;
+		}
 	return check_unique_ids(s, err);
 }
 
@@ -302,9 +321,9 @@ static int parse_shape_entry(struct scenario *s, const cJSON *it, const char *pa
 	return rs_json_get_whole(it, path, "count", false, 0, PLANNER_MAX_COUNT, &d->count, err);
 }
 
-/* One entry of a streamed demand list (scenario_stream.h), appended to its
- * array; the entry's JSON is freed after the call, and nothing here
- * borrows from it. */
+/* One entry of a streamed list (scenario_stream.h), appended to its array;
+ * the entry's JSON is freed after the call, and nothing here borrows from
+ * it. */
 static int on_demand_entry(void *ctx, const char *list, size_t index, const cJSON *entry,
 			   struct rs_json_error *err)
 {
@@ -315,16 +334,18 @@ static int on_demand_entry(void *ctx, const char *list, size_t index, const cJSO
 	bool allow_bare = false;
 	char path[PATH_MAX_LEN];
 
-	if (strcmp(list, "actors") == 0) {
+	if (strcmp(list, "$.nodes") == 0)
+		return on_node(s, index, entry, err);
+	if (strcmp(list, "$.demand.actors") == 0) {
 		arr = &s->actors, count = &s->actor_count, cap = &s->actor_cap;
 		kind = PLANNER_DEMAND_ACTOR;
-	} else if (strcmp(list, "request_resources") == 0) {
+	} else if (strcmp(list, "$.demand.request_resources") == 0) {
 		arr = &s->requests, count = &s->in.request_count, cap = &s->request_cap;
 		allow_bare = true;
 	}
 	/* index counts this list only; a list given twice fails the key check */
 	if (index >= MAX_ENTRIES || *count >= MAX_ENTRIES) {
-		rs_json_set_error(err, "$.demand.%s: more than %d entries", list, MAX_ENTRIES);
+		rs_json_set_error(err, "%s: more than %d entries", list, MAX_ENTRIES);
 		return -EINVAL;
 	}
 	if (*count == *cap) {
@@ -339,7 +360,7 @@ static int on_demand_entry(void *ctx, const char *list, size_t index, const cJSO
 	struct planner_shape_demand *d = &(*arr)[*count];
 	memset(d, 0, sizeof(*d));
 	d->kind = kind;
-	snprintf(path, sizeof(path), "$.demand.%s[%zu]", list, index);
+	snprintf(path, sizeof(path), "%s[%zu]", list, index);
 	int rc = parse_shape_entry(s, entry, path, allow_bare, d, err);
 	if (rc)
 		return rc;
@@ -489,7 +510,7 @@ int scenario_parse(const char *buf, size_t len, struct scenario *s, struct rs_js
 	if ((rc = rs_json_check_keys(s->doc, "$", keys, err)) ||
 	    (rc = parse_node_types(s, s->doc, err)) ||
 	    (rc = parse_cluster(s, s->doc, err)) ||
-	    (rc = parse_nodes(s, s->doc, err)) ||
+	    (rc = check_nodes(s, s->doc, err)) ||
 	    (rc = parse_demand(s, s->doc, err)))
 		goto fail;
 	s->in.node_types = s->types;
@@ -512,6 +533,8 @@ void scenario_free(struct scenario *s)
 		free(s->bundle_arrays[i]);
 	free(s->bundle_arrays);
 	free(s->types);
+	for (size_t i = 0; s->nodes && i < s->in.node_count; i++)
+		free((char *)s->nodes[i].id);
 	free(s->nodes);
 	free(s->shapes);
 	free(s->actors);

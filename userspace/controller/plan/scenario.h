@@ -46,16 +46,17 @@
 /* Documents larger than this are refused before parsing. */
 #define SCENARIO_MAX_BYTES (32u << 20)
 
-/* A parsed scenario.  `in` borrows from the arrays, the interned resource
- * maps and the skeleton document owned here (node ids and types); the demand
- * lists are read entry by entry (scenario_stream.h) and borrow nothing from
- * JSON.  Everything is freed by scenario_free(). */
+/* A parsed scenario.  `in` borrows from the arrays, the interned names and
+ * resource maps, and the skeleton document owned here (node type names);
+ * the nodes and demand lists are read entry by entry (scenario_stream.h)
+ * and borrow nothing from JSON.  Everything is freed by scenario_free(). */
 struct scenario {
 	struct planner_input in;
 	cJSON *doc;		/* the document without its demand lists */
 	/* backing storage (owned) */
 	struct planner_node_type *types;
-	struct planner_node *nodes;
+	struct planner_node *nodes;	/* ids owned, types interned */
+	size_t node_cap;
 	struct planner_shape_demand *shapes;	/* tasks, then actors */
 	size_t shape_cap;
 	struct planner_shape_demand *actors;	/* while reading */

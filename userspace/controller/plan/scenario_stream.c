@@ -5,9 +5,12 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-static const char *const streamed_lists[] = { "tasks", "actors", "request_resources", NULL };
+/* The streamed lists, by depth: members of the root, members of "demand". */
+static const char *const streamed_root[] = { "nodes", NULL };
+static const char *const streamed_demand[] = { "tasks", "actors", "request_resources", NULL };
 
 struct walker {
 	const char *doc;
@@ -36,19 +39,24 @@ static int expect(struct walker *w, char c)
 	return -EINVAL;
 }
 
-static bool is_streamed(const char *key)
+static bool is_streamed(int depth, const char *key)
 {
-	for (size_t i = 0; streamed_lists[i]; i++)
-		if (strcmp(streamed_lists[i], key) == 0)
+	const char *const *lists = depth == 0 ? streamed_root : streamed_demand;
+
+	for (size_t i = 0; lists[i]; i++)
+		if (strcmp(lists[i], key) == 0)
 			return true;
 	return false;
 }
 
 /* At '[': each entry to the callback, then an empty array in the skeleton. */
-static int walk_list(struct walker *w, const char *key, cJSON *skel)
+static int walk_list(struct walker *w, const char *key, cJSON *skel, int depth)
 {
+	char list[64];
 	size_t index = 0;
 	int rc;
+
+	snprintf(list, sizeof(list), "$.%s%s", depth ? "demand." : "", key);
 
 	w->pos++;
 	if (at(w, ']')) {
@@ -59,7 +67,7 @@ static int walk_list(struct walker *w, const char *key, cJSON *skel)
 
 			if ((rc = rs_json_parse_at(w->doc, w->len, &w->pos, &entry, w->err)))
 				return rc;
-			rc = w->fn(w->ctx, key, index++, entry, w->err);
+			rc = w->fn(w->ctx, list, index++, entry, w->err);
 			cJSON_Delete(entry);
 			if (rc)
 				return rc;
@@ -74,7 +82,7 @@ static int walk_list(struct walker *w, const char *key, cJSON *skel)
 	return cJSON_AddArrayToObject(skel, key) ? 0 : -ENOMEM;
 }
 
-/* At '{': members into skel; in "demand" (depth 1) the lists are streamed. */
+/* At '{': members into skel; depth 0 is the root, 1 is "demand". */
 static int walk_object(struct walker *w, cJSON *skel, int depth)
 {
 	int rc = expect(w, '{');
@@ -99,8 +107,8 @@ static int walk_object(struct walker *w, cJSON *skel, int depth)
 		if (depth == 0 && strcmp(key->valuestring, "demand") == 0 && at(w, '{')) {
 			value = cJSON_AddObjectToObject(skel, key->valuestring);
 			rc = value ? walk_object(w, value, 1) : -ENOMEM;
-		} else if (depth == 1 && is_streamed(key->valuestring) && at(w, '[')) {
-			rc = walk_list(w, key->valuestring, skel);
+		} else if (is_streamed(depth, key->valuestring) && at(w, '[')) {
+			rc = walk_list(w, key->valuestring, skel, depth);
 		} else if (!(rc = rs_json_parse_at(w->doc, w->len, &w->pos, &value, w->err))) {
 			if (!cJSON_AddItemToObject(skel, key->valuestring, value)) {
 				cJSON_Delete(value);
