@@ -50,8 +50,8 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 }
 
 /* The string literals of a document cJSON accepted: UTF-8, no control
- * character, no NUL escape. */
-static int check_strings(const char *buf, size_t len, struct rs_json_error *err)
+ * character, no NUL escape.  Messages name byte base + offset. */
+static int check_strings(const char *buf, size_t len, struct rs_json_error *err, size_t base)
 {
 	const unsigned char *p = (const unsigned char *)buf;
 	bool in = false;
@@ -66,10 +66,10 @@ static int check_strings(const char *buf, size_t len, struct rs_json_error *err)
 				goto nul;
 			i += 2;
 		} else if (p[i] < 0x20) {
-			rs_json_set_error(err, "control character in a string at byte %zu", i);
+			rs_json_set_error(err, "control character in a string at byte %zu", base + i);
 			return -EINVAL;
 		} else if ((n = utf8_len(p + i, len - i)) == 0) {
-			rs_json_set_error(err, "invalid UTF-8 in a string at byte %zu", i);
+			rs_json_set_error(err, "invalid UTF-8 in a string at byte %zu", base + i);
 			return -EINVAL;
 		} else {
 			i += n;
@@ -77,44 +77,71 @@ static int check_strings(const char *buf, size_t len, struct rs_json_error *err)
 	}
 	return 0;
 nul:
-	rs_json_set_error(err, "NUL character (\\u0000) in a string at byte %zu", i);
+	rs_json_set_error(err, "NUL character (\\u0000) in a string at byte %zu", base + i);
 	return -EINVAL;
+}
+
+void rs_json_syntax_error(struct rs_json_error *err, const char *doc, size_t len, size_t off)
+{
+	size_t last = len;
+
+	/* A parse that stops at the document's last non-blank byte means the
+	 * input ended too early. */
+	while (last > 0 && (doc[last - 1] == ' ' || doc[last - 1] == '\n' ||
+			    doc[last - 1] == '\r' || doc[last - 1] == '\t'))
+		last--;
+	rs_json_set_error(err, "malformed JSON at byte %zu of %zu%s", off, len,
+			  off + 1 >= last ? " (truncated?)" : "");
+}
+
+int rs_json_parse_at(const char *doc, size_t len, size_t *pos, cJSON **out,
+		     struct rs_json_error *err)
+{
+	const char *start = doc + *pos, *end = NULL;
+	cJSON *item;
+
+	item = cJSON_ParseWithLengthOpts(start, len - *pos, &end, false);
+	if (!item) {
+		const char *at = cJSON_GetErrorPtr();
+		size_t off = (at && at >= doc && at <= doc + len) ? (size_t)(at - doc) : len;
+
+		rs_json_syntax_error(err, doc, len, off);
+		return -EINVAL;
+	}
+	if (check_strings(start, (size_t)(end - start), err, (size_t)(start - doc))) {
+		cJSON_Delete(item);
+		return -EINVAL;
+	}
+	*pos = (size_t)(end - doc);
+	*out = item;
+	return 0;
+}
+
+int rs_json_check_trailing(const char *doc, size_t len, size_t pos, struct rs_json_error *err)
+{
+	for (const char *p = doc + pos; p < doc + len; p++) {
+		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' && *p != '\0') {
+			rs_json_set_error(err, "trailing data at byte %zu of %zu",
+					  (size_t)(p - doc), len);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error *err)
 {
-	const char *end = NULL;
+	size_t pos = 0;
 	cJSON *root;
 
 	if (!buf || len == 0) {
 		rs_json_set_error(err, "empty document");
 		return -EINVAL;
 	}
-	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
-	if (!root) {
-		const char *at = cJSON_GetErrorPtr();
-		size_t off = (at && at >= buf && at <= buf + len) ? (size_t)(at - buf) : len;
-		size_t last = len;
-
-		/* cJSON stops at the last token it could read: when that is the
-		 * document's last non-blank byte, the input ended too early. */
-		while (last > 0 && (buf[last - 1] == ' ' || buf[last - 1] == '\n' ||
-				    buf[last - 1] == '\r' || buf[last - 1] == '\t'))
-			last--;
-		rs_json_set_error(err, "malformed JSON at byte %zu of %zu%s", off, len,
-				  off + 1 >= last ? " (truncated?)" : "");
+	if (rs_json_parse_at(buf, len, &pos, &root, err))
 		return -EINVAL;
-	}
 	/* Only whitespace may follow the value. */
-	for (const char *p = end; p && p < buf + len; p++) {
-		if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t' && *p != '\0') {
-			rs_json_set_error(err, "trailing data at byte %zu of %zu",
-					  (size_t)(p - buf), len);
-			cJSON_Delete(root);
-			return -EINVAL;
-		}
-	}
-	if (check_strings(buf, (size_t)(end - buf), err)) {
+	if (rs_json_check_trailing(buf, len, pos, err)) {
 		cJSON_Delete(root);
 		return -EINVAL;
 	}
