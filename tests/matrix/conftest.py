@@ -4,7 +4,8 @@ The tier runs this directory once per line of tools/ray-versions, with
 RAYSENSE_VENV=<that release's venv> (tests/raycluster.py then runs that Ray)
 and RAYSENSE_MATRIX_VERSION=<the release>. Each test records what it
 measured under its own key in RAYSENSE_MATRIX_RESULTS (a JSON file), from
-which support_table.py writes the README's support table.
+which support_table.py writes the README's support table. The tests use
+tests/conftest.py's ray_cluster (a head of the release RAYSENSE_VENV runs).
 test_missing_probe.py runs only for the oldest supported release.
 Not part of the plain pytest tier (tools/test.sh passes --ignore)."""
 import json
@@ -18,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 for d in ("bpf", "e2e"):   # agentutil, seed_scenario, controller_proc
     sys.path.insert(0, os.path.join(TESTS, d))
-from raycluster import RAY_BIN, REPO, RayCluster  # noqa: E402
+from raycluster import RAY_BIN, REPO  # noqa: E402
 
 
 def oldest_supported():
@@ -69,14 +70,3 @@ def record(matrix_version):
         with open(path, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
     return put
-
-
-@pytest.fixture(scope="module")
-def version_cluster(matrix_version):
-    """One real head (num-cpus=0) of the release under test per module."""
-    c = RayCluster()
-    try:
-        c.start_head()
-        yield c
-    finally:
-        c.stop()

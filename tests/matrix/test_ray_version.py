@@ -28,18 +28,17 @@ from test_raylet_real_ray import OUTCOMES, WORKLOAD, agent_lease, agent_outcomes
 pytestmark = [pytest.mark.timeout(600)]
 
 
-def test_controller_seed_scenario(version_cluster, bin, record, matrix_version):
+def test_controller_seed_scenario(ray_cluster, bin, record, matrix_version):
     record("seed", {"ok": False})
-    times = run_seed(version_cluster, bin("raysense-controller"))
+    times = run_seed(ray_cluster, bin("raysense-controller"))
     record("seed", {"ok": True, **times})
 
 
 def settle_counts(nodes, pin_dir, before, timeout=90):
     """Poll until, per raylet, the agent's and Ray's lease counts since
     `before` agree and the worker's is not 0 (Ray exports every ~10 s); the
-    last reading. The head may get none: from some release before 2.47.1 on,
-    drivers lease from the head raylet, which spills back; on 2.41.0 they
-    did not ask it at all."""
+    last reading. The head may get none: on 2.41.0 and 2.47.1 the driver's
+    leases go straight to the worker raylet (docs/ray-versions.md)."""
     deadline, result = time.time() + timeout, {}
     while time.time() < deadline:
         time.sleep(5)
@@ -53,9 +52,9 @@ def settle_counts(nodes, pin_dir, before, timeout=90):
 
 
 @pytest.mark.usefixtures("require_bpf")
-def test_agent_lease_count_matches_ray(version_cluster, bin, record, matrix_version):
+def test_agent_lease_count_matches_ray(ray_cluster, bin, record, matrix_version):
     record("agent", {"ok": False})
-    cluster = version_cluster
+    cluster = ray_cluster
     worker = cluster.add_worker(num_cpus=2)
     nodes = {"head": (raylet_pid_of(cluster.head_node_id), cluster.head_ports["--metrics-export-port"]),
              "worker": (raylet_pid_of(worker.node_id), worker.ports["--metrics-export-port"])}
