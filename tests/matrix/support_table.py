@@ -49,8 +49,6 @@ def agent_cells(agent):
     attached = " / ".join(f"{k} {len(p['attached'])}" for k, p in sorted(probes.items()))
     rpc = [k for k, p in sorted(probes.items()) if all(x in p["attached"] for x in PROBE_RPC)]
     outcome = [k for k, p in sorted(probes.items()) if PROBE_OUTCOME in p["attached"]]
-    # A raylet that got no lease (both counts 0) is said so: equal, but idle.
-    rpc = [f"{k} (none sent to it)" if agent["counts"][k]["ray"] == 0 else k for k in rpc]
     counts = f"equal on {', '.join(rpc)}" if rpc else "not compared (RPC probes off)"
     if outcome:
         counts += f"; outcomes add up on {', '.join(outcome)}"

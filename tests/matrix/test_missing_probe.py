@@ -33,7 +33,8 @@ import pytest
 from agentutil import Agent, metric_value, ray_lease_metric, raylet_pid_of
 from probe_report import OUTCOME, RPC_PAIR, attached_probes, missing_probes
 from raycluster import VENV, RayCluster
-from test_raylet_real_ray import WORKLOAD, agent_lease
+from test_raylet_real_ray import agent_lease
+from test_raylet_task_era import WORKLOAD
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(600)]
 
@@ -115,18 +116,17 @@ def test_missing_outcome_symbol_is_reported_and_the_rest_works(stripped_ray, bin
         # What still works: lease counts, run-queue latency, worker starts.
         time.sleep(12)   # Ray exports its metrics every ~10 s
         before = {k: (ray_lease_metric(port)[0], agent_lease(pin_dir, pid)[0]) for k, (pid, port) in nodes.items()}
-        cluster.run_python(WORKLOAD, timeout=300)
+        cluster.run_python(WORKLOAD.replace("sys.argv[1]", repr(cluster.head_node_id)), timeout=300)
         deadline = time.time() + 90
         while time.time() < deadline:
             time.sleep(5)
             counts = {k: (ray_lease_metric(port)[0] - before[k][0], agent_lease(pin_dir, pid)[0] - before[k][1])
                       for k, (pid, port) in nodes.items()}
-            if all(r == a for r, a in counts.values()) and counts["worker"][1] > 0:
+            if all(r == a and a > 0 for r, a in counts.values()):
                 break
         print(f"{matrix_version} without the outcome symbol: leases (ray, agent) {counts}")
-        for k, (ray_n, ag_n) in counts.items():   # the head may get none (test_ray_version.py)
-            assert ag_n == ray_n, f"{k}: counts differ: {counts}"
-        assert counts["worker"][1] > 0, counts
+        for k, (ray_n, ag_n) in counts.items():
+            assert ag_n == ray_n and ag_n > 0, f"{k}: counts differ: {counts}"
         text = agent.metrics()
         for k, (pid, _) in nodes.items():
             assert metric_value(text, "raysense_raylet_runq_latency_seconds_count", raylet_pid=pid) > 0, k
