@@ -21,8 +21,8 @@ race (ray/_private/node.py _make_inc_temp). Kubernetes pods do not share a sessi
 dir, so only the local provider meets it. So the assertion is on what the
 controller did with the nodes that did start: exactly two launches that
 ran the tasks, and every other launch is one that ran no task and that the
-controller saw exit on its own."""
-import re
+controller itself recorded as a failed launch (a launch_failed decision,
+reason exited_before_alive; it then backs the group off 5 s)."""
 import time
 
 from controller_proc import Controller
@@ -54,10 +54,13 @@ print(json.dumps({"submitted": t0, "nodes": ray.get(refs), "done": time.time()})
 """
 
 
-def exited_on_its_own(ctl, node):
-    """The controller saw `node`'s `ray start` exit without being asked."""
-    return re.search(rf"local provider: {re.escape(node)} \(pid \d+\) exited on its own",
-                     ctl.log_text()) is not None
+def failed_launch(ctl, node):
+    """The controller's own launch_failed decision for `node` (its `ray start`
+    ended before Ray listed it ALIVE), or None."""
+    for d in ctl.actions("launch_failed"):
+        if d.get("node") == node and d.get("reason") == "exited_before_alive":
+            return d
+    return None
 
 
 def run_seed(cluster, controller_bin):
@@ -83,7 +86,7 @@ def run_seed(cluster, controller_bin):
         replaced = [n for n in launched if n not in started]
         assert len(started) == 2, (task_nodes, launched)
         for n in replaced:   # ran no task (not in `started`) and died by itself
-            assert exited_on_its_own(ctl, n), \
+            assert failed_launch(ctl, n), \
                 f"{n} was launched beyond the demand:\n{ctl.log_tail()}"
         if replaced:
             print(f"\nseed: {len(replaced)} worker(s) exited before registering and were replaced: {replaced}")
