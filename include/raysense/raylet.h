@@ -25,14 +25,16 @@
 struct rs_raylet_info {
 	unsigned int pid;
 	unsigned int attached;        /* bitmask of enum rs_lease_probe attached */
-	unsigned int missing;         /* bitmask of required probes not found */
+	unsigned int missing;         /* bitmask of wanted probes not attached */
 	unsigned int metrics_port;    /* --metrics_export_port, 0 if unknown */
 	unsigned long long start_ticks; /* /proc/PID/stat starttime (pid reuse) */
 	char node_id[RS_NODE_ID_LEN]; /* --node_id=..., "" if unknown */
 	/* --node_manager_port, 0 if unknown: tells raylets apart when they
 	 * have no node id (Ray before ~2.30 passed no --node_id). */
 	unsigned int node_manager_port;
-	unsigned int pad;
+	/* The part of `missing` whose symbol the raylet binary lacks (the
+	 * rest failed to attach); was padding, so pins stay compatible. */
+	unsigned int unresolved;
 };
 
 /* The uprobes of the lease family. Attached by default: the request/reply
