@@ -51,12 +51,18 @@ static void test_str_index_table(void)
 		case 'p':
 			CHECK(str_index_put(&ix, o->key, o->value) == 0, "op %zu: put", i);
 			break;
-		case 'g':
+		case 'g': {
+			const char *copy = str_index_key(&ix, o->key);
+
 			v = 12345;
 			CHECK(str_index_get(&ix, o->key, &v) == o->want &&
 			      (!o->want || v == o->want_value), "op %zu: get '%s' -> %zu", i,
 			      o->key, v);
+			/* The key copy: present with the key, its own storage. */
+			CHECK(o->want ? copy && copy != o->key && !strcmp(copy, o->key) : !copy,
+			      "op %zu: key copy of '%s'", i, o->key);
 			break;
+		}
 		case 'd':
 			CHECK(str_index_del_if(&ix, o->key, o->value) == o->want, "op %zu: del '%s'",
 			      i, o->key);

@@ -1,20 +1,17 @@
 /* str_index.c -- string-keyed open-addressing hash index (see str_index.h). */
 #include "common/str_index.h"
 
+#include "common/fnv.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MIN_SLOTS 64
 
-/* FNV-1a, 64 bits. */
 static uint64_t hash_key(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return rs_fnv1a_str(RS_FNV1A_INIT, s);
 }
 
 void str_index_free(struct str_index *ix)
@@ -84,6 +81,11 @@ bool str_index_get(const struct str_index *ix, const char *key, size_t *value)
 		return false;
 	*value = ix->slots[i].value;
 	return true;
+}
+
+const char *str_index_key(const struct str_index *ix, const char *key)
+{
+	return ix->count ? ix->slots[probe(ix, key, hash_key(key))].key : NULL;
 }
 
 /* Backward-shift deletion: move later members of the probe run into the

@@ -31,6 +31,9 @@ void str_index_free(struct str_index *ix);
 int str_index_put(struct str_index *ix, const char *key, size_t value);
 /* True with *value when key is present. */
 bool str_index_get(const struct str_index *ix, const char *key, size_t *value);
+/* The index's own copy of key (valid until key is removed or the index
+ * freed), or NULL when absent: lets an index double as a string interner. */
+const char *str_index_key(const struct str_index *ix, const char *key);
 /* Remove key, but only while it maps to `value` (another owner may have
  * taken it since).  True when removed. */
 bool str_index_del_if(struct str_index *ix, const char *key, size_t value);

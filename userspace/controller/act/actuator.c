@@ -2,6 +2,7 @@
  * launch/termination bookkeeping (actuator.h). */
 #include "controller/act/actuator.h"
 
+#include "common/fnv.h"
 #include "common/log.h"
 #include "controller/plan/plan_json.h"
 
@@ -163,14 +164,13 @@ static void launch_failed(struct actuator *a, const struct provider_node *pn, si
 			  double now)
 {
 	struct launch_failures *f = &a->failures[g];
-	double hold = LAUNCH_BACKOFF_FIRST_S;
+	/* 5 s * 2^16 is far past the max already. */
+	double hold = fmin(ldexp(LAUNCH_BACKOFF_FIRST_S, f->streak < 16 ? f->streak : 16),
+			   LAUNCH_BACKOFF_MAX_S);
 	const char *type = a->d.config->groups[g].name;
 	cJSON *d = decision_new(DECISION_LAUNCH_FAILED);
 	char msg[512];
 
-	for (int i = 0; i < f->streak && hold < LAUNCH_BACKOFF_MAX_S; i++)
-		hold *= 2;
-	hold = fmin(hold, LAUNCH_BACKOFF_MAX_S);
 	f->streak++;
 	f->hold_until = now + hold;
 	snprintf(msg, sizeof(msg), "launch %s of %s ended %.0f s after launch, before Ray listed "
@@ -474,17 +474,15 @@ static unsigned long long served_hash(const struct plan_input *p, const struct p
 				      size_t t)
 {
 	cJSON *because = launch_demand(p, out, t, (size_t)out->launches[t].count), *d;
-	unsigned long long h = 1469598103934665603ULL;
+	uint64_t h = RS_FNV1A_INIT;
 
 	cJSON_ArrayForEach(d, because) {
 		char *shape = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(d, "shape"));
 		const char *cause = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "cause"));
 
-		for (const char *c = cause ? cause : ""; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-		for (const char *c = shape ? shape : ""; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-		h = (h ^ '|') * 1099511628211ULL;
+		h = rs_fnv1a_str(h, cause ? cause : "");
+		h = rs_fnv1a_str(h, shape ? shape : "");
+		h = rs_fnv1a(h, "|", 1);
 		free(shape);
 	}
 	cJSON_Delete(because);

@@ -11,6 +11,8 @@
  * journal what they change and roll back on failure. */
 #include "controller/plan/planner_pack.h"
 
+#include "common/fnv.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -100,10 +102,7 @@ static int rvec_seek(const struct rvec *v, int id, int *hint)
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return rs_fnv1a_str(RS_FNV1A_INIT, s);
 }
 
 static int names_grow(struct names *t)

@@ -1,69 +1,28 @@
 /* res_intern.c -- interned resource maps and names (res_intern.h). */
 #include "controller/plan/res_intern.h"
 
+#include "common/fnv.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_OFFSET 1469598103934665603ULL
-#define FNV_PRIME 1099511628211ULL
-
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * FNV_PRIME;
-	return h;
-}
-
-static int names_grow(struct res_intern *t)
-{
-	size_t nslots = t->name_slots ? t->name_slots * 2 : 64;
-	char **slots = calloc(nslots, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->name_slots; i++) {
-		char *name = t->names[i];
-
-		if (!name)
-			continue;
-		size_t s = hash_bytes(FNV_OFFSET, name, strlen(name)) & (nslots - 1);
-		while (slots[s])
-			s = (s + 1) & (nslots - 1);
-		slots[s] = name;
-	}
-	free(t->names);
-	t->names = slots;
-	t->name_slots = nslots;
-	return 0;
-}
-
 const char *res_intern_name(struct res_intern *t, const char *name)
 {
-	if ((t->name_count + 1) * 2 > t->name_slots && names_grow(t))
-		return NULL;
-	size_t s = hash_bytes(FNV_OFFSET, name, strlen(name)) & (t->name_slots - 1);
-	while (t->names[s]) {
-		if (strcmp(t->names[s], name) == 0)
-			return t->names[s];
-		s = (s + 1) & (t->name_slots - 1);
-	}
-	t->names[s] = strdup(name);
-	if (!t->names[s])
-		return NULL;
-	t->name_count++;
-	return t->names[s];
+	const char *copy = str_index_key(&t->names, name);
+
+	if (copy || str_index_put(&t->names, name, 0))
+		return copy;
+	return str_index_key(&t->names, name);
 }
 
 static uint64_t hash_map(const struct planner_resource *items, size_t n)
 {
-	uint64_t h = hash_bytes(FNV_OFFSET, &n, sizeof(n));
+	uint64_t h = rs_fnv1a(RS_FNV1A_INIT, &n, sizeof(n));
 
 	for (size_t i = 0; i < n; i++) {
-		h = hash_bytes(h, items[i].name, strlen(items[i].name) + 1);
-		h = hash_bytes(h, &items[i].value, sizeof(items[i].value));
+		h = rs_fnv1a(h, items[i].name, strlen(items[i].name) + 1);
+		h = rs_fnv1a(h, &items[i].value, sizeof(items[i].value));
 	}
 	return h;
 }
@@ -135,11 +94,9 @@ int res_intern_map(struct res_intern *t, const struct planner_resource *items, s
 
 void res_intern_free(struct res_intern *t)
 {
-	for (size_t i = 0; i < t->name_slots; i++)
-		free(t->names[i]);
 	for (size_t i = 0; i < t->map_slots; i++)
 		free((void *)t->maps[i].map.items);
-	free(t->names);
+	str_index_free(&t->names);
 	free(t->maps);
 	memset(t, 0, sizeof(*t));
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/str_index.h"
 #include "controller/plan/planner_types.h"
 
 struct res_intern_slot {
@@ -16,8 +17,7 @@ struct res_intern_slot {
 };
 
 struct res_intern {
-	char **names;			/* owned copies, open addressing, NULL = empty */
-	size_t name_count, name_slots;
+	struct str_index names;		/* the interned names are its keys */
 	struct res_intern_slot *maps;	/* open addressing, map.items NULL = empty */
 	size_t map_count, map_slots;
 };
