@@ -45,7 +45,7 @@ struct local {
 	/* Launches the last refresh found ended on their own before Ray listed
 	 * them ALIVE (failed_launches). */
 	struct provider_node *failed;
-	size_t failed_count;
+	size_t failed_count, failed_cap;
 };
 
 /* ---------------------------------------------------------------- state file */
@@ -399,6 +399,22 @@ static void reap_children(void)
 		;
 }
 
+/* Keep n for failed_launches; without memory the failure goes unreported
+ * (never invented).  The array grows only when launches fail. */
+static void note_failed(struct local *l, const struct provider_node *n)
+{
+	if (l->failed_count == l->failed_cap) {
+		size_t cap = l->failed_cap ? l->failed_cap * 2 : 4;
+		struct provider_node *f = realloc(l->failed, cap * sizeof(*f));
+
+		if (!f)
+			return;
+		l->failed = f;
+		l->failed_cap = cap;
+	}
+	l->failed[l->failed_count++] = *n;
+}
+
 static int local_refresh(struct provider *p, double now)
 {
 	struct local *l = p->impl;
@@ -406,8 +422,6 @@ static int local_refresh(struct provider *p, double now)
 	bool changed = false;
 
 	reap_children();
-	free(l->failed);
-	l->failed = calloc(l->count + 1, sizeof(*l->failed));
 	l->failed_count = 0;
 	for (size_t i = 0; i < l->count; i++) {
 		struct provider_node *n = &l->nodes[i];
@@ -420,9 +434,8 @@ static int local_refresh(struct provider *p, double now)
 					"%s/%s.log", n->id, n->pid,
 					n->alive_at > 0 ? "" : " before Ray listed it ALIVE",
 					l->log_dir, n->id);
-			/* Without memory the failure goes unreported (never invented). */
-			if (n->stop_requested_at == 0 && n->alive_at == 0 && l->failed)
-				l->failed[l->failed_count++] = *n;
+			if (n->stop_requested_at == 0 && n->alive_at == 0)
+				note_failed(l, n);
 			remove_node_tmp(l, n->id);
 			changed = true;
 			continue;
@@ -460,7 +473,7 @@ static size_t local_failed_launches(struct provider *p, const struct provider_no
 	struct local *l = p->impl;
 
 	*out = l->failed;
-	return l->failed ? l->failed_count : 0;
+	return l->failed_count;
 }
 
 static void local_destroy(struct provider *p)
