@@ -221,7 +221,7 @@ int config_parse_json(struct controller_config *cfg, const char *buf, size_t len
 		cJSON_Delete(root);
 		return fail(err, size, "%s", jerr.msg);
 	}
-	if (get_int(root, "$", "max_workers", -1, 100000, &cfg->max_workers, err, size) ||
+	if (get_int(root, "$", "max_workers", -1, PLANNER_MAX_NODES, &cfg->max_workers, err, size) ||
 	    get_num(root, "$", "upscaling_speed", 0, 1e6, &cfg->upscaling_speed, err, size) ||
 	    get_num(root, "$", "idle_timeout_s", 0, 1e9, &cfg->idle_timeout_s, err, size) ||
 	    get_int(root, "$", "max_concurrent_launches", 0, PLANNER_MAX_NODES,
