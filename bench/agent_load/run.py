@@ -2,8 +2,12 @@
 """run.py -- issue 16's load bench: N simulated agents against a real controller.
 
 1. Starts a real Ray head (`--num-cpus=0`) with one worker raylet, and a real
-   raysense-agent pushing to a capture server: its first snapshot is the body
-   every simulated agent sends (rewritten per agent by agent_load).
+   raysense-agent pushing to a capture server, twice: once with
+   `--push-format full` (the whole snapshot, schema_version 1) and once with
+   the default compact push (schema_version 2).  A captured document is the
+   body every simulated agent sends (rewritten per agent by agent_load): the
+   full one to the --baseline-build controller (which reads only version 1),
+   the --format one(s) to this build's.
 2. For each N (default 1,000, 5,000, 10,000): a fresh raysense-controller
    (--dry-run, real dashboard, bearer token, --agent-capacity sized for N),
    then `build/bench/agent_load` with N agents pushing at 1 Hz for --seconds.
@@ -15,16 +19,17 @@
    and how many of them it heard from within the signal max age (30 s) at
    the end, i.e. whose data is live.  With --baseline-build, another
    build's controller runs first for each N, under the same load.
-4. Runs build/bench/signals_scale on the same snapshot: the agent table's
-   CPU per push and per tick's lookups at N agents (the real Ray head has
-   only a few Ray nodes, so the bench's ticks do not show that cost).
+4. Runs build/bench/signals_scale on both captured documents: the agent
+   table's CPU per push (full vs compact) and per tick's lookups at N agents
+   (the real Ray head has only a few Ray nodes, so the bench's ticks do not
+   show that cost).
 
 The load generator runs on the same machine: its CPU is reported too, so a
 reader can tell a saturated machine from a slow controller.
 
 Usage: .venv/bin/python bench/agent_load/run.py [--agents 1000 5000 10000]
-       [--baseline-build DIR]
-       [--seconds 30] [--build build]
+       [--baseline-build DIR] [--format compact|full ...]
+       [--seconds 30] [--build build] [--keep-snapshots DIR]
 """
 import argparse
 import gzip
@@ -90,8 +95,9 @@ def gauge(metrics_text, name):
     return float("nan")
 
 
-def capture_snapshot(args, cluster, tmp):
-    """The first snapshot a real agent pushes on this machine."""
+def capture_snapshot(args, cluster, tmp, fmt):
+    """The second document a real agent pushes on this machine (the first has
+    no histogram deltas), in push format `fmt`."""
     port = free_port()
     receiver = SnapshotReceiver(port, "bench-token")
     token = os.path.join(tmp, "agent.token")
@@ -99,7 +105,7 @@ def capture_snapshot(args, cluster, tmp):
         f.write("bench-token\n")
     agent = AgentProc(os.path.join(args.build, "raysense-agent"),
                       "--controller-url", f"http://127.0.0.1:{port}/api/v1/signals",
-                      "--token-file", token, "--push-interval", "1")
+                      "--token-file", token, "--push-interval", "1", "--push-format", fmt)
     try:
         agent.wait_ready()
         deadline = time.time() + 60
@@ -111,11 +117,12 @@ def capture_snapshot(args, cluster, tmp):
     finally:
         agent.stop()
         receiver.stop()
-    path = os.path.join(tmp, "snapshot.json")
+    path = os.path.join(tmp, f"snapshot_{fmt}.json")
     with open(path, "w") as f:
-        json.dump(snap, f)
-    size = len(json.dumps(snap)), len(gzip.compress(json.dumps(snap).encode()))
-    print(f"captured a real snapshot: {size[0]} bytes JSON, {size[1]} gzip, "
+        json.dump(snap, f, separators=(",", ":"))
+    size = len(json.dumps(snap, separators=(",", ":"))), \
+        len(gzip.compress(json.dumps(snap, separators=(",", ":")).encode()))
+    print(f"captured a real {fmt} push: {size[0]} bytes JSON, {size[1]} gzip, "
           f"{len(snap.get('workers', []))} raylets, {len(snap.get('histograms', []))} histograms",
           file=sys.stderr)
     return path
@@ -160,7 +167,7 @@ def fresh_agents(status_text, max_age_s=30.0):
     return len(agents), sum(1 for a in agents if a.get("age_s", 1e9) <= max_age_s)
 
 
-def one_run(args, cluster, tmp, snapshot, n, build):
+def one_run(args, cluster, tmp, snapshot, n, build, fmt):
     proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n, build)
     samples, healthz_ms, stop = [], [], threading.Event()
 
@@ -207,6 +214,7 @@ def one_run(args, cluster, tmp, snapshot, n, build):
             if len(samples) > 1 else float("nan")
         res.update({
             "controller": "baseline" if build != args.build else "this",
+            "format": fmt,
             "agents_fresh": fresh,
             "controller_cpu_pct": round(cpu * 100, 1),
             "controller_rss_mib_max": round(max(s[2] for s in samples), 1),
@@ -231,24 +239,35 @@ def main():
                                                       os.path.join(REPO, "build")))
     ap.add_argument("--baseline-build", help="also run this build's controller before each "
                     "N (same load generator, same Ray head): before/after in one run")
+    ap.add_argument("--format", nargs="+", choices=["compact", "full"], default=["compact"],
+                    help="what this build's controller is sent (the baseline gets full)")
+    ap.add_argument("--keep-snapshots", help="copy the captured documents to this directory")
     ap.add_argument("--out", help="write the raw results as JSON here")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="rs-agent-load-")
     results = []
     with RayCluster() as cluster:
         cluster.add_worker(num_cpus=1)
-        snapshot = capture_snapshot(args, cluster, tmp)
+        snapshots = {fmt: capture_snapshot(args, cluster, tmp, fmt) for fmt in ("full", "compact")}
+        if args.keep_snapshots:
+            os.makedirs(args.keep_snapshots, exist_ok=True)
+            for path in snapshots.values():
+                shutil.copy(path, args.keep_snapshots)
+        runs = ([(args.baseline_build, "full")] if args.baseline_build else []) + \
+            [(args.build, fmt) for fmt in args.format]
         for n in args.agents:
-            for build in ([args.baseline_build] if args.baseline_build else []) + [args.build]:
-                print(f"N={n} ({build}): {args.seconds} s at 1 Hz ...", file=sys.stderr)
-                results.append(one_run(args, cluster, tmp, snapshot, n, build))
-        table = subprocess.run(
-            [os.path.join(args.build, "bench", "signals_scale"), "--snapshot", snapshot,
-             "--agents"] + [str(n) for n in args.agents], capture_output=True, text=True)
-        print("agent table alone (build/bench/signals_scale, CPU time):\n" + table.stdout
-              + table.stderr[-2000:])
-    print(f"load average {os.getloadavg()[0]:.1f} (2-core machine shared with other work)")
-    cols = ["controller", "agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
+            for build, fmt in runs:
+                print(f"N={n} ({build}, {fmt}): {args.seconds} s at 1 Hz ...", file=sys.stderr)
+                results.append(one_run(args, cluster, tmp, snapshots[fmt], n, build, fmt))
+        for fmt in ("full", "compact"):
+            table = subprocess.run(
+                [os.path.join(args.build, "bench", "signals_scale"), "--snapshot", snapshots[fmt],
+                 "--agents"] + [str(n) for n in args.agents], capture_output=True, text=True)
+            print(f"agent table alone, {fmt} push (build/bench/signals_scale, CPU time):\n"
+                  + table.stdout + table.stderr[-2000:])
+    print("load average %.1f %.1f %.1f (1/5/15 min; 2-core machine shared with other work)"
+          % os.getloadavg())
+    cols = ["controller", "format", "agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
             "p99_ms", "max_ms", "controller_cpu_pct", "controller_rss_mib_max", "tick_mean_s",
             "tick_max_le_s", "agents_held", "agents_fresh", "healthz_max_ms", "load_cpu_pct"]
     print("| " + " | ".join(cols) + " |")

@@ -30,6 +30,13 @@ static const char *snapshot =
 	"{\"raylet_pid\":124,\"ray_node_id\":\"def456\",\"busy_workers\":0,"
 	"\"idle_workers\":0,\"seconds_since_busy\":null}],\"timelines\":[]}";
 
+/* What an agent pushes by default (agent/push_compact.h). */
+static const char *compact =
+	"{\"schema_version\":2,\"seq\":3,\"taken_unix_ms\":1795764000000,\"interval_seconds\":5,"
+	"\"node\":{\"node_name\":\"vm2\",\"hostname\":\"vm2\"},\"histograms\":[],\"values\":[],"
+	"\"workers\":[{\"raylet_pid\":125,\"ray_node_id\":\"ghi789\",\"busy_workers\":3,"
+	"\"idle_workers\":0,\"seconds_since_busy\":1.5}],\"timelines\":[]}";
+
 static long post(int port, const char *token, const char *body, size_t len, bool gzip,
 		 char *out, size_t out_size)
 {
@@ -114,6 +121,9 @@ static void test_api(void)
 	CHECK(strstr(out, "truncated") || strstr(out, "malformed"), "says why: %s", out);
 	CHECK(post(port, TOKEN, "{\"schema_version\":2}", 20, false, out, sizeof(out)) == 400,
 	      "missing fields -> 400 (%s)", out);
+	CHECK(post(port, TOKEN, "{\"schema_version\":3}", 20, false, out, sizeof(out)) == 400 &&
+	      strstr(out, "1: full snapshot, 2: compact push"),
+	      "unknown version -> 400 naming the versions read (%s)", out);
 	CHECK(post(port, TOKEN, "[1,2]", 5, false, out, sizeof(out)) == 400, "array -> 400");
 	big = malloc(200 * 1024);
 	memset(big, ' ', 200 * 1024);
@@ -127,6 +137,11 @@ static void test_api(void)
 	CHECK(post(port, TOKEN, snapshot, strlen(snapshot), false, out, sizeof(out)) == 202,
 	      "plain JSON accepted too");
 	CHECK(signals_count(controller_signals(c)) == 1, "latest per agent node: 1 agent");
+	CHECK(post(port, TOKEN, compact, strlen(compact), true, out, sizeof(out)) == 202,
+	      "compact push (schema_version 2) -> 202 (%s)", out);
+	CHECK(signals_count(controller_signals(c)) == 2, "the compact push's agent kept too");
+	CHECK(signals_busy_hint(controller_signals(c), "ghi789", 1e12, 1e13, &busy, &age) &&
+	      busy == 3 && age >= 1.5, "busy hint from the compact push %d %f", busy, age);
 	CHECK(signals_busy_hint(controller_signals(c), "abc123", 1e12, 1e13, &busy, &age) &&
 	      busy == 2 && age >= 0.5, "busy hint %d %f", busy, age);
 	CHECK(signals_busy_hint(controller_signals(c), "def456", 1e12, 1e13, &busy, &age) &&

@@ -3,9 +3,11 @@
  * schema_version, node identity, totals and deltas; and the push thread,
  * pointed at a real local HTTP server (common/http_server), retries while
  * the target is down, keeps memory bounded, re-reads a rotated token, and
- * delivers gzip JSON once the target comes back. */
+ * delivers gzip JSON (the compact push by default) once the target comes
+ * back. */
 #include "check.h"
 #include "agent/push.h"
+#include "agent/push_compact.h"
 #include "agent/push_queue.h"
 #include "common/http_server.h"
 #include "common/json_util.h"
@@ -150,7 +152,8 @@ static void intake(const struct rs_http_request *req, struct rs_http_response *r
 		return;
 	}
 	if (rs_json_parse(req->body, req->body_len, &doc, &jerr) == 0 &&
-	    jnum(doc, "schema_version") == RS_SNAPSHOT_SCHEMA_VERSION) {
+	    /* the push thread's default format, the compact push */
+	    jnum(doc, "schema_version") == RS_PUSH_COMPACT_SCHEMA_VERSION) {
 		rx_count++;
 		rx_last_seq = (uint64_t)jnum(doc, "seq");
 		if (!rx_first_seq)

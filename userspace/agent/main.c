@@ -179,6 +179,7 @@ int main(int argc, char **argv)
 		case RS_OPT_HTTP_PER_IP:
 		case RS_OPT_HTTP_DEADLINE:
 		case RS_OPT_DEBUG_LABELS:
+		case RS_OPT_PUSH_FORMAT:
 			rs_outputs_parse_opt(&outputs, PROG, c, optarg);
 			break;
 		case 'F':

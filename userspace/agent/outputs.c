@@ -84,6 +84,14 @@ void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int o
 	case RS_OPT_DEBUG_LABELS:
 		cfg->debug_labels = true;
 		break;
+	case RS_OPT_PUSH_FORMAT:
+		if (!strcmp(arg, "compact"))
+			cfg->push_full = false;
+		else if (!strcmp(arg, "full"))
+			cfg->push_full = true;
+		else
+			rs_cli_usage_error(prog, "bad --push-format '%s' (want compact or full)", arg);
+		break;
 	case RS_OPT_PUSH_INTERVAL:
 		if (rs_parse_double(arg, 0.05, 3600, &cfg->push_interval_s))
 			rs_cli_usage_error(prog, "bad --push-interval '%s' (want seconds in [0.05, 3600])", arg);
@@ -129,6 +137,7 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 			.pin_dir = pin_dir,
 			.collect = rs_snapshot_collect,
 			.free_snapshot = rs_snapshot_free,
+			.format = cfg->push_full ? RS_PUSH_FULL : RS_PUSH_COMPACT,
 		};
 
 		err = rs_push_start(&pcfg, &push);
@@ -136,8 +145,9 @@ int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir)
 			rs_error("cannot start the push to %s: %s", cfg->controller_url, strerror(-err));
 			return err;
 		}
-		rs_info("pushing snapshots to %s every %.3g s", cfg->controller_url,
-			cfg->push_interval_s);
+		rs_info("pushing %s snapshots to %s every %.3g s",
+			cfg->push_full ? "full (schema_version 1)" : "compact (schema_version 2)",
+			cfg->controller_url, cfg->push_interval_s);
 	} else if (cfg->token_file) {
 		rs_warn("--token-file without --controller-url: nothing is pushed");
 	}

@@ -17,6 +17,7 @@ enum {
 	RS_OPT_HTTP_PER_IP,
 	RS_OPT_HTTP_DEADLINE,
 	RS_OPT_DEBUG_LABELS,
+	RS_OPT_PUSH_FORMAT,
 };
 
 #define RS_OUTPUTS_LONG_OPTIONS                                                   \
@@ -27,7 +28,8 @@ enum {
 	{ "probe-listen", required_argument, NULL, RS_OPT_PROBE_LISTEN },         \
 	{ "http-per-ip-limit", required_argument, NULL, RS_OPT_HTTP_PER_IP },     \
 	{ "http-request-deadline-ms", required_argument, NULL, RS_OPT_HTTP_DEADLINE }, \
-	{ "debug-labels", no_argument, NULL, RS_OPT_DEBUG_LABELS }
+	{ "debug-labels", no_argument, NULL, RS_OPT_DEBUG_LABELS },               \
+	{ "push-format", required_argument, NULL, RS_OPT_PUSH_FORMAT }
 
 #define RS_OUTPUTS_USAGE                                                                    \
 	"  --listen ADDR         serve /metrics, /metrics.json, /healthz, /readyz on\n"     \
@@ -35,6 +37,9 @@ enum {
 	"  --controller-url URL  POST a gzip JSON snapshot to URL every push interval\n"     \
 	"  --token-file FILE     bearer token for the push (re-read when it changes)\n"     \
 	"  --push-interval SECS  push interval in seconds (default 5)\n"                   \
+	"  --push-format F       compact (default): what the controller reads\n"          \
+	"                        (schema_version 2); full: the whole snapshot\n"           \
+	"                        (schema_version 1, for controllers before 2)\n"          \
 	"  --probe-listen ADDR   also serve /healthz, /readyz on ADDR, with their own\n"   \
 	"                        connection slots, for the Kubernetes probes (default:\n"   \
 	"                        the --listen host, its port + 1, i.e. 9641; 'off')\n"      \
@@ -56,6 +61,7 @@ struct rs_outputs_config {
 	unsigned http_per_ip_limit; /* 0 = the server's default */
 	unsigned http_deadline_ms;  /* 0 = the server's default */
 	bool debug_labels;          /* --debug-labels */
+	bool push_full;             /* --push-format full (default compact) */
 };
 
 /* Defaults: 0.0.0.0:9640 (probes on 9641), no push, 5 s. */

@@ -2,6 +2,7 @@
  * (see push.h; the document is pinned by docs/snapshot-schema.json). */
 #include "agent/push.h"
 #include "agent/export.h"
+#include "agent/push_compact.h"
 #include "agent/push_queue.h"
 #include "common/cli.h"
 #include "common/gzip.h"
@@ -260,6 +261,9 @@ static void produce(struct rs_push *p)
 	doc = rs_push_build_snapshot(&snap, &p->prev, p->seq + 1, p->cfg.interval_s, qs.dropped);
 	if (p->cfg.free_snapshot)
 		p->cfg.free_snapshot(&snap);
+	/* Cannot fail on the document just built (version 1). */
+	if (doc && p->cfg.format == RS_PUSH_COMPACT)
+		rs_push_compact(doc);
 	json = doc ? cJSON_PrintUnformatted(doc) : NULL;
 	cJSON_Delete(doc);
 	if (!json || rs_gzip_compress(json, strlen(json), &gz, &gz_len)) {
@@ -348,8 +352,11 @@ static enum send_result send_one(struct rs_push *p, const struct rs_push_item *i
 		   resp.status != 403 && resp.status != 408 && resp.status != 429) {
 		/* The controller will never accept this document: retrying it
 		 * would block every newer snapshot behind it. */
-		rs_warn("push: controller rejected snapshot %llu with HTTP %ld: %.200s",
-			(unsigned long long)it->seq, resp.status, resp.body ? resp.body : "");
+		rs_warn("push: controller rejected snapshot %llu with HTTP %ld: %.200s%s",
+			(unsigned long long)it->seq, resp.status, resp.body ? resp.body : "",
+			p->cfg.format == RS_PUSH_COMPACT && resp.status == 400 ?
+			" (a controller older than schema_version 2 needs --push-format full)" :
+			"");
 		res = SEND_REJECTED;
 	} else {
 		rs_debug("push: controller answered HTTP %ld", resp.status);

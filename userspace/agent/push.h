@@ -2,7 +2,9 @@
  *
  * Every interval the push thread collects a snapshot from the pinned maps
  * (userspace reads only: the BPF side is never blocked), encodes it as compact
- * JSON (docs/snapshot-schema.json, field schema_version), gzips it and queues
+ * JSON (by default the compact push document, schema_version 2,
+ * push_compact.h; with RS_PUSH_FULL the full snapshot, schema_version 1,
+ * docs/snapshot-schema.json), gzips it and queues
  * it; the same thread POSTs the queue, oldest first, to the controller with
  * `Authorization: Bearer <token>` read from a file that is re-read whenever it
  * changes. Failures retry with exponential backoff; the queue is bounded and
@@ -18,6 +20,12 @@
 
 #define RS_SNAPSHOT_SCHEMA_VERSION 1
 
+/* What the agent pushes.  The zero value is the default. */
+enum rs_push_format {
+	RS_PUSH_COMPACT,            /* schema_version 2: what the controller reads */
+	RS_PUSH_FULL,               /* schema_version 1: the whole snapshot */
+};
+
 struct rs_push_config {
 	const char *url;            /* controller intake, e.g. http://ctl:9650/v1/snapshots */
 	const char *token_file;     /* bearer token file, or NULL for none */
@@ -27,6 +35,7 @@ struct rs_push_config {
 	size_t queue_bytes;         /* default 8 MiB */
 	long timeout_ms;            /* per POST; default min(5000, interval) */
 	double max_backoff_s;       /* default 30 */
+	enum rs_push_format format; /* default RS_PUSH_COMPACT */
 	/* How to read a snapshot (rs_snapshot_collect / rs_snapshot_free in the
 	 * agent; injectable for tests). */
 	int (*collect)(const char *pin_dir, struct rs_snapshot *snap);

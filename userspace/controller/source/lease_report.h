@@ -31,7 +31,7 @@ struct lease_report {
 	size_t n;
 };
 
-/* From a schema_version 1 snapshot document.  Entries it does not know are
+/* From a push document (schema_version 1 or 2).  Entries it does not know are
  * skipped; malformed ones of the two families are an error (-EINVAL, err
  * names the path). */
 int lease_report_parse(const cJSON *root, struct lease_report *out, char *err, size_t size);

@@ -153,8 +153,14 @@ static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
 	size_t i = 0;
 
 	if (rs_json_check_unique_keys(root, &jerr) ||
-	    rs_json_get_int(root, "$", "schema_version", true, 1, 1, &version, &jerr) ||
-	    rs_json_get_int(root, "$", "seq", true, 0, SEQ_MAX, &seq, &jerr) ||
+	    rs_json_get_int(root, "$", "schema_version", true, INT32_MIN, INT32_MAX, &version,
+			    &jerr))
+		return fail(err, size, "%s", jerr.msg);
+	if (version != SIGNALS_SCHEMA_FULL && version != SIGNALS_SCHEMA_COMPACT)
+		return fail(err, size, "$.schema_version: %lld is not a version this controller "
+			    "reads (%d: full snapshot, %d: compact push)", (long long)version,
+			    SIGNALS_SCHEMA_FULL, SIGNALS_SCHEMA_COMPACT);
+	if (rs_json_get_int(root, "$", "seq", true, 0, SEQ_MAX, &seq, &jerr) ||
 	    rs_json_get_number(root, "$", "taken_unix_ms", true, &a->taken_unix_ms, &jerr) ||
 	    rs_json_get_object(root, "$", "node", true, &node, &jerr) ||
 	    rs_json_get_str(node, "$.node", "node_name", true, sizeof(a->node_name) - 1, &name,

@@ -1,7 +1,10 @@
 /* signals.h -- the latest snapshot each raysense agent pushed
- * (POST /api/v1/signals, the agent's schema_version 1 document), and the
- * busy hints the planner derives from it.  Thread-safe: the HTTP threads
- * ingest, the control loop reads. */
+ * (POST /api/v1/signals: the agent's full snapshot, schema_version 1,
+ * docs/snapshot-schema.json, or its compact push, schema_version 2,
+ * docs/push-schema.json, which keeps only the members this file,
+ * lease_report.c and startup_report.c read, under the same names: both are
+ * parsed by the same code), and the busy hints the planner derives from it.
+ * Thread-safe: the HTTP threads ingest, the control loop reads. */
 #ifndef RAYSENSE_CONTROLLER_SIGNALS_H
 #define RAYSENSE_CONTROLLER_SIGNALS_H
 
@@ -13,6 +16,11 @@
  * --signal-max-age). */
 #define SIGNALS_DEFAULT_CAPACITY 10000
 #define SIGNALS_DEFAULT_MAX_AGE_S 30.0
+
+/* The push documents read ($.schema_version); any other is refused with an
+ * error naming these. */
+#define SIGNALS_SCHEMA_FULL 1
+#define SIGNALS_SCHEMA_COMPACT 2
 
 struct signals;
 

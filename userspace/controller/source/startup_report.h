@@ -32,7 +32,7 @@ struct startup_report {
 	size_t n;
 };
 
-/* From a schema_version 1 snapshot document (no $.timelines: an empty
+/* From a push document (schema_version 1 or 2) (no $.timelines: an empty
  * report).  Malformed timelines are an error: -EINVAL, err names the path
  * ($.timelines[i] not an object, raylet_pid not a whole number in
  * [0, 2^32), phases_unix_seconds not an object, a phase neither null nor a
