@@ -131,3 +131,49 @@ def test_agent_push_reaches_controller(require_bpf, bin, ray_cluster):
             agent.stop()
         controller.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_full_push_format(require_bpf, bin, ray_cluster):
+    """--push-format full: the agent pushes the whole snapshot (schema_version
+    1, for controllers that read only that), valid against
+    docs/snapshot-schema.json, and this controller reads it too."""
+    import jsonschema
+    from outputs_util import SnapshotReceiver
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "docs", "snapshot-schema.json")) as f:
+        validator = jsonschema.Draft202012Validator(json.load(f))
+    ray_cluster.add_worker(num_cpus=1)
+    tmp = tempfile.mkdtemp(prefix="rs-push-full-")
+    token = os.path.join(tmp, "token")
+    write(token, "t0ken\n")
+    port = free_port()
+    rx = SnapshotReceiver(port, "t0ken")
+    controller = Controller(bin("raysense-controller"), ray_cluster.dashboard_url, token, tmp)
+    agents = []
+    try:
+        controller.wait_healthy()
+        # One agent at a time (each attaches its own probes).
+        for url in (f"http://127.0.0.1:{port}/x", f"{controller.base}/api/v1/signals"):
+            agents.append(AgentProc(bin("raysense-agent"), "--controller-url", url,
+                                    "--token-file", token, "--push-interval", "0.5",
+                                    "--push-format", "full"))
+            agents[-1].wait_ready()
+            deadline = time.time() + 60
+            while time.time() < deadline and (rx.count() < 3 if len(agents) == 1 else
+                                              not controller.status()["agents"]):
+                time.sleep(0.5)
+            if len(agents) == 1:
+                agents[0].stop()
+        assert rx.count() >= 3, agents[0].text()[-2000:]
+        for doc in rx.received[:3]:
+            assert doc["schema_version"] == 1
+            validator.validate(doc)
+        listed = controller.status()["agents"]
+        assert listed and listed[0]["workers"], controller.text() + agents[1].text()[-2000:]
+        assert "pushing full (schema_version 1)" in agents[1].text()
+    finally:
+        for a in agents:
+            a.stop()
+        controller.stop()
+        rx.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_seeds.py -- (re)build tests/fuzz/seeds/<target>/ from the recorded
-dashboard answers in tests/fixtures/ and the string literals of the unit
+dashboard answers and agent pushes in tests/fixtures/ and the string literals of the unit
 tests (adjacent C literals joined, escapes decoded), sorted to targets by
 what they contain.  Run from anywhere; it replaces the seeds directory."""
 import gzip, hashlib, json, pathlib, re, shutil
@@ -91,6 +91,14 @@ def token_reviews():
     put("token_review", b"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOlsicmF5c2Vuc2UiXSwiZXhwIjoxNzk2NDYxNjUwfQ.s")
 
 
+def agent_pushes():
+    """Real agents' pushes (tests/fixtures/agent/: the full snapshot and the
+    compact push, captured by bench/agent_load/run.py), plain and gzip."""
+    for f in sorted((ROOT / "tests/fixtures/agent").glob("*.json")):
+        put("signals", f.read_bytes())
+        put("signals", gzip.compress(f.read_bytes(), mtime=0))
+
+
 def unit_literals():
     for name, needle, target in RULES:
         for lit in c_literals(UNIT / name):
@@ -103,6 +111,7 @@ def unit_literals():
 if __name__ == "__main__":
     shutil.rmtree(OUT, ignore_errors=True)
     fixtures()
+    agent_pushes()
     unit_literals()
     token_reviews()
     for d in sorted(OUT.iterdir()):
