@@ -3,7 +3,8 @@
  * snapshot (schema_version 1) it was cut from: busy hints, lease reports
  * (with deltas over two pushes), startup times, reject rate and the status
  * view, from a synthetic snapshot of two raylets and from a real agent's
- * capture (tests/fixtures/agent/snapshot_full.json); the sender checks
+ * capture (tests/fixtures/agent/snapshot_full.json); a real agent's
+ * compact push is read (snapshot_compact.json); the sender checks
  * (signals_ingest_from) refuse the same documents; a version the controller
  * does not read is refused with an error naming the versions it reads. */
 #include "check.h"
@@ -324,6 +325,44 @@ static void test_real_capture(void)
 	signals_free(compact);
 }
 
+/* A real agent's own compact push (captured by run.py) is read, with every
+ * raylet it lists. */
+static void test_real_compact_capture(void)
+{
+	const char *src = getenv("RAYSENSE_SOURCE_DIR");
+	struct signals *s = signals_new();
+	char path[4096], *text = NULL;
+	const cJSON *w;
+	cJSON *doc;
+	int rc, busy, held = 0;
+	double age;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/agent/snapshot_compact.json",
+		 src ? src : ".");
+	rc = rs_read_file_trimmed(path, 1 << 20, &text);
+	CHECK(!rc, "read %s: %d", path, rc);
+	if (rc)
+		return;
+	doc = cJSON_Parse(text);
+	CHECK(doc && cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "schema_version")) == 2,
+	      "a version 2 capture");
+	ingest(s, text, T0);
+	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(doc, "workers")) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(w, "ray_node_id"));
+
+		if (!id || !id[0])	/* a raylet whose Ray node id is not known yet */
+			continue;
+		held++;
+		CHECK(signals_busy_hint(s, id, T0, 30, &busy, &age) &&
+		      busy == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(w, "busy_workers")),
+		      "raylet %s held", id);
+	}
+	CHECK(held > 0, "the capture lists raylets with Ray node ids");
+	free(text);
+	cJSON_Delete(doc);
+	signals_free(s);
+}
+
 static void test_unknown_version(void)
 {
 	struct signals *s = signals_new();
@@ -343,6 +382,7 @@ int main(void)
 	test_synthetic();
 	test_sender();
 	test_real_capture();
+	test_real_compact_capture();
 	test_unknown_version();
 	CHECK_EXIT();
 }
