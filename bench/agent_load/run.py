@@ -129,7 +129,7 @@ def capture_snapshot(args, cluster, tmp, fmt):
 
 
 def start_controller(args, cluster, tmp, n, build):
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     token = os.path.join(tmp, "ctl.token")
     with open(token, "w") as f:
         f.write("bench-token\n")
@@ -137,6 +137,8 @@ def start_controller(args, cluster, tmp, n, build):
     proc = subprocess.Popen(
         [os.path.join(build, "raysense-controller"), "--dashboard", cluster.dashboard_url,
          "--dry-run", "--listen", f"127.0.0.1:{port}", "--agent-auth", "token-file",
+         # its own free port: the default (port + 1) may be taken on a shared machine
+         "--probe-listen", str(probe_port),
          "--token-file", token,
          "--worker-group", "cpu:CPU=1,min=0,max=2", "--agent-capacity", str(max(n, 10000)),
          "--state-dir", os.path.join(tmp, f"state-{n}")],
@@ -145,8 +147,8 @@ def start_controller(args, cluster, tmp, n, build):
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            if get(f"http://127.0.0.1:{port + 1}/healthz", 2):
-                return proc, base, port + 1, token, log
+            if get(f"http://127.0.0.1:{probe_port}/healthz", 2):
+                return proc, base, probe_port, token, log
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"controller never healthy; log in {log.name}")
