@@ -74,6 +74,19 @@ def get(url, timeout=5.0):
         return r.read().decode()
 
 
+def get_patiently(url, within=120.0):
+    """get() retried: right after the load, the controller may still be working
+    through connections left in its listen queue."""
+    deadline = time.time() + within
+    while True:
+        try:
+            return get(url, 10)
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
+
+
 def loop_histogram(metrics_text):
     """(count, sum, {le: cumulative}) of raysense_controller_loop_duration_seconds."""
     count, total, buckets = 0.0, 0.0, {}
@@ -204,8 +217,8 @@ def one_run(args, cluster, tmp, snapshot, n, build, fmt):
         if load.returncode != 0:
             raise SystemExit(f"agent_load failed: {load.stderr}")
         res = json.loads(load.stdout.strip().splitlines()[-1])
-        metrics = get(base + "/metrics")
-        _, fresh = fresh_agents(get(base + "/api/v1/status", 30))
+        metrics = get_patiently(base + "/metrics")
+        _, fresh = fresh_agents(get_patiently(base + "/api/v1/status"))
         after = loop_histogram(metrics)
         ticks = after[0] - before[0]
         tick_mean = (after[1] - before[1]) / ticks if ticks else float("nan")
@@ -261,6 +274,7 @@ def main():
             for build, fmt in runs:
                 print(f"N={n} ({build}, {fmt}): {args.seconds} s at 1 Hz ...", file=sys.stderr)
                 results.append(one_run(args, cluster, tmp, snapshots[fmt], n, build, fmt))
+                print(json.dumps(results[-1]), file=sys.stderr)  # kept if a later run fails
         for fmt in ("full", "compact"):
             table = subprocess.run(
                 [os.path.join(args.build, "bench", "signals_scale"), "--snapshot", snapshots[fmt],
