@@ -227,11 +227,16 @@ def one_run(args, cluster, tmp, snapshot, n, build, fmt):
                             if c - before[2].get(le, 0) >= ticks), "+Inf")
         cpu = (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]) \
             if len(samples) > 1 else float("nan")
+        # The controller's CPU per accepted push: what the push format
+        # changes, and less sensitive than latency to a saturated machine.
+        cpu_per_push_us = (samples[-1][1] - samples[0][1]) / res["accepted"] * 1e6 \
+            if len(samples) > 1 and res.get("accepted") else float("nan")
         res.update({
             "controller": "baseline" if build != args.build else "this",
             "format": fmt,
             "agents_fresh": fresh,
             "controller_cpu_pct": round(cpu * 100, 1),
+            "controller_cpu_us_per_push": round(cpu_per_push_us, 1),
             "controller_rss_mib_max": round(max(s[2] for s in samples), 1),
             "ticks": int(ticks), "tick_mean_s": round(tick_mean, 3), "tick_max_le_s": tick_max_le,
             "agents_held": gauge(metrics, "raysense_controller_agents"),
@@ -284,7 +289,7 @@ def main():
     print("load average %.1f %.1f %.1f (1/5/15 min; 2-core machine shared with other work)"
           % os.getloadavg())
     cols = ["controller", "format", "agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
-            "p99_ms", "max_ms", "controller_cpu_pct", "controller_rss_mib_max", "tick_mean_s",
+            "p99_ms", "max_ms", "controller_cpu_pct", "controller_cpu_us_per_push", "controller_rss_mib_max", "tick_mean_s",
             "tick_max_le_s", "agents_held", "agents_fresh", "healthz_max_ms", "load_cpu_pct"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
