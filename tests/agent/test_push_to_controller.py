@@ -149,31 +149,36 @@ def test_full_push_format(require_bpf, bin, ray_cluster):
     port = free_port()
     rx = SnapshotReceiver(port, "t0ken")
     controller = Controller(bin("raysense-controller"), ray_cluster.dashboard_url, token, tmp)
-    agents = []
+    agent = None
     try:
         controller.wait_healthy()
-        # One agent at a time (each attaches its own probes).
+        # One agent at a time (each attaches its own probes): first to a
+        # receiver that keeps the documents, then to the controller.
         for url in (f"http://127.0.0.1:{port}/x", f"{controller.base}/api/v1/signals"):
-            agents.append(AgentProc(bin("raysense-agent"), "--controller-url", url,
-                                    "--token-file", token, "--push-interval", "0.5",
-                                    "--push-format", "full"))
-            agents[-1].wait_ready()
-            deadline = time.time() + 60
-            while time.time() < deadline and (rx.count() < 3 if len(agents) == 1 else
-                                              not controller.status()["agents"]):
-                time.sleep(0.5)
-            if len(agents) == 1:
-                agents[0].stop()
-        assert rx.count() >= 3, agents[0].text()[-2000:]
-        for doc in rx.received[:3]:
-            assert doc["schema_version"] == 1
-            validator.validate(doc)
+            agent = AgentProc(bin("raysense-agent"), "--controller-url", url,
+                              "--token-file", token, "--push-interval", "0.5",
+                              "--push-format", "full")
+            agent.wait_ready()
+            if url.endswith("/x"):
+                deadline = time.time() + 60
+                while time.time() < deadline and rx.count() < 3:
+                    time.sleep(0.5)
+                log = agent.text()
+                agent.stop()
+                agent = None
+                assert rx.count() >= 3, log[-2000:]
+                for doc in rx.received[:3]:
+                    assert doc["schema_version"] == 1
+                    validator.validate(doc)
+        deadline = time.time() + 60
+        while time.time() < deadline and not controller.status()["agents"]:
+            time.sleep(0.5)
         listed = controller.status()["agents"]
-        assert listed and listed[0]["workers"], controller.text() + agents[1].text()[-2000:]
-        assert "pushing full (schema_version 1)" in agents[1].text()
+        assert listed and listed[0]["workers"], controller.text() + agent.text()[-2000:]
+        assert "pushing full (schema_version 1)" in agent.text()
     finally:
-        for a in agents:
-            a.stop()
+        if agent:
+            agent.stop()
         controller.stop()
         rx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
