@@ -15,7 +15,9 @@ accepted, and the controller says so loudly.
 
 The snapshots follow docs/snapshot-schema.json (schema_version 1) with a
 worker row and a lease-latency histogram per raylet, the two places a
-snapshot names raylets (bench/agent_load rewrites the same fields).
+snapshot names raylets (bench/agent_load rewrites the same fields); the
+cross-node refusals are checked on the compact push (docs/push-schema.json,
+schema_version 2, what the agent sends by default) too.
 """
 
 import json
@@ -52,6 +54,16 @@ def snapshot(node_name, ray_node_id, busy, seq=1):
                      "idle_workers": 0, "seconds_since_busy": 0}],
         "timelines": [],
     }
+
+
+def compact(doc):
+    """The compact push the agent makes of a full snapshot
+    (userspace/agent/push_compact.c, docs/push-schema.json)."""
+    hists = [{"family": h["family"], "labels": {"node_id": h["labels"]["node_id"]},
+              "delta": {"count": h["delta"]["count"], "slots": h["delta"]["slots"]}}
+             for h in doc["histograms"]]
+    keep = ("seq", "taken_unix_ms", "interval_seconds", "node", "workers", "values", "timelines")
+    return dict({k: doc[k] for k in keep}, schema_version=2, histograms=hists)
 
 
 def push(port, token, doc):
@@ -219,6 +231,16 @@ def test_agent_cannot_speak_for_another_node(k8s, world, bin, tmp_path, kubeconf
         st, body = push(ctl.port, tok_a, snapshot(node_b, ID_B, busy=5, seq=3))
         assert st == 403 and "not this agent's node" in body["error"], (st, body)
         assert agents(ctl.port)[node_b]["workers"] == before_b
+        # The same two in the compact push: the same answers.
+        st, body = push(ctl.port, tok_a, compact(snapshot(node_a, ID_B, busy=5, seq=4)))
+        assert st == 403 and f"runs on node {node_b}" in body["error"], (st, body)
+        st, body = push(ctl.port, tok_a, compact(snapshot(node_b, ID_B, busy=5, seq=5)))
+        assert st == 403 and "not this agent's node" in body["error"], (st, body)
+        assert agents(ctl.port)[node_b]["workers"] == before_b
+        st, body = push(ctl.port, tok_a, compact(snapshot(node_a, ID_A, busy=2, seq=6)))
+        assert st == 202, (st, body)
+        assert [(w["ray_node_id"], w["busy_workers"])
+                for w in agents(ctl.port)[node_a]["workers"]] == [(ID_A, 2)]
 
         # Tokens that do not authenticate an agent on a node: 401.
         bad = {"unbound": token(k8s), "wrong_audience": token(k8s, "pod-a", audience="other"),
