@@ -26,7 +26,6 @@ static void keep_only(cJSON *o, const char *const *keep)
 	}
 }
 
-
 /* Keep the entries of array `arr` of family `family`, each cut down to
  * keep[] with labels cut down to labels[]; delete the others. */
 static void keep_family(cJSON *arr, const char *family, const char *const *keep,
@@ -36,7 +35,6 @@ static void keep_family(cJSON *arr, const char *family, const char *const *keep,
 
 	while (item) {
 		cJSON *next = item->next;
-
 		const char *f = rs_json_opt_str(item, "family");
 
 		if (f && !strcmp(f, family)) {
@@ -66,7 +64,8 @@ static bool outcome_added_up(const cJSON *item)
  * lease report, which one of those two with a value does as well.  So an
  * entry of another outcome goes when such an entry of the same raylet stays
  * (the agent writes all five outcomes of a raylet together, so the order in
- * which raylets first appear does not change either). */
+ * which raylets first appear does not change either).  Quadratic in the
+ * entries: five per raylet of one node. */
 static void drop_unread_outcomes(cJSON *values)
 {
 	cJSON *item = values ? values->child : NULL;
@@ -76,6 +75,10 @@ static void drop_unread_outcomes(cJSON *values)
 		const char *id = label(item, "node_id");
 		bool covered = false;
 
+		if (outcome_added_up(item)) {
+			item = next;
+			continue;
+		}
 		cJSON_ArrayForEach(other, values) {
 			const char *oid = label(other, "node_id");
 
@@ -83,7 +86,7 @@ static void drop_unread_outcomes(cJSON *values)
 					      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(other,
 											      "value")));
 		}
-		if (!outcome_added_up(item) && covered)
+		if (covered)
 			cJSON_Delete(cJSON_DetachItemViaPointer(values, item));
 		item = next;
 	}
