@@ -1383,14 +1383,6 @@ static long class_pick(struct planner *p, struct reqs *q, struct classes *cl)
 	return (long)idx;
 }
 
-/* A call that changes nothing (a failed all-or-nothing attempt, once
- * rolled back): the picked members are members again. */
-static void classes_unpick(struct classes *cl)
-{
-	for (size_t i = 0; i < cl->nactive; i++)
-		cl->c[cl->active[i]].head = 0;
-}
-
 static int cmp_node_key(const void *a, const void *b, void *planner)
 {
 	const struct planner *p = planner;
@@ -1746,9 +1738,10 @@ static int try_schedule_classes(struct planner *p, struct reqs *q, bool atomic)
 		err = fresh_run(p, q, &f, cl->workers, cl->nnew);
 	if (!err)
 		err = drop_unused_templates(p, first_new, f.newn, f.nnew);
-	if (!err && atomic && q->left > 0)
-		classes_unpick(cl);
-	else if (!err)
+	/* A failed all-or-nothing call changes nothing once rolled back: its
+	 * picks are undone (the next call resets every class's picked
+	 * prefix), its new nodes dropped. */
+	if (!err && !(atomic && q->left > 0))
 		err = classes_finish(p, picked, npicked, f.newn, f.nnew, p->release_picked);
 	free(picked);
 	fresh_free(&f);
