@@ -1331,7 +1331,9 @@ static int class_try(struct planner *p, struct classes *cl, struct nclass *c, st
 	c->tried_at = cl->picks;
 	c->bulk = false;
 	c->ntake = 0;
-	for (size_t i = 0; i < c->t.nplaced;) {
+	/* Nothing placed: t holds an earlier trial's placements, maybe of
+	 * other requests. */
+	for (size_t i = 0; k > 0 && i < c->t.nplaced;) {
 		size_t seg;
 		long n = trial_seg_take(&c->t, q, &i, &seg);
 		if (n > BULK_PLACE_AFTER)
@@ -1459,7 +1461,8 @@ static int classes_finish(struct planner *p, const size_t *picked, size_t npicke
 			p->ctx = c;
 			p->capctx = total;
 		}
-		memcpy(p->ctx + p->nctx, newn, nnew * sizeof(*newn));
+		if (nnew)
+			memcpy(p->ctx + p->nctx, newn, nnew * sizeof(*newn));
 		p->nctx = total;
 		return 0;
 	}
@@ -1494,7 +1497,8 @@ int pack_ctx_sync(struct planner *p)
 		p->ctx = c;
 		p->capctx = (size_t)w;
 	}
-	memcpy(p->ctx, cl->scratch, (size_t)w * sizeof(*p->ctx));
+	if (w)
+		memcpy(p->ctx, cl->scratch, (size_t)w * sizeof(*p->ctx));
 	p->nctx = (size_t)w;
 	classes_clear(cl);
 	return 0;
