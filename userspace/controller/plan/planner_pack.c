@@ -1392,6 +1392,19 @@ static int cmp_node_key(const void *a, const void *b, void *planner)
 	return x < y ? -1 : x > y;
 }
 
+/* Room for `need` entries in an array of node indexes.  0 or -ENOMEM. */
+static int reserve_indexes(size_t **arr, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t *a = realloc(*arr, need * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	*cap = need;
+	return 0;
+}
+
 /* The members of the classes listed in idx[0..n), in context order, into
  * cl->scratch; returns how many, or -ENOMEM. */
 static long classes_members_sorted(struct planner *p, const size_t *idx, size_t n)
@@ -1400,13 +1413,8 @@ static long classes_members_sorted(struct planner *p, const size_t *idx, size_t 
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
 		total += cl->c[idx[i]].nmembers;
-	if (total > cl->capscratch) {
-		size_t *s = realloc(cl->scratch, total * sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		cl->scratch = s;
-		cl->capscratch = total;
-	}
+	if (reserve_indexes(&cl->scratch, &cl->capscratch, total))
+		return -ENOMEM;
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct nclass *c = &cl->c[idx[i]];
@@ -1454,13 +1462,8 @@ static int classes_finish(struct planner *p, const size_t *picked, size_t npicke
 		if (err)
 			return err;
 		size_t total = p->nctx + nnew;
-		if (total > p->capctx) {
-			size_t *c = realloc(p->ctx, total * sizeof(*c));
-			if (!c)
-				return -ENOMEM;
-			p->ctx = c;
-			p->capctx = total;
-		}
+		if (reserve_indexes(&p->ctx, &p->capctx, total))
+			return -ENOMEM;
 		if (nnew)
 			memcpy(p->ctx + p->nctx, newn, nnew * sizeof(*newn));
 		p->nctx = total;
@@ -1490,13 +1493,8 @@ int pack_ctx_sync(struct planner *p)
 	free(all);
 	if (w < 0)
 		return (int)w;
-	if ((size_t)w > p->capctx) {
-		size_t *c = realloc(p->ctx, (size_t)w * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		p->ctx = c;
-		p->capctx = (size_t)w;
-	}
+	if (reserve_indexes(&p->ctx, &p->capctx, (size_t)w))
+		return -ENOMEM;
 	if (w)
 		memcpy(p->ctx, cl->scratch, (size_t)w * sizeof(*p->ctx));
 	p->nctx = (size_t)w;
@@ -1691,14 +1689,8 @@ static int try_schedule_exact(struct planner *p, struct reqs *q)
 		goto out;
 	err = -ENOMEM;
 	/* Context order: picked, other candidates, exhausted, new nodes. */
-	size_t total = npicked + ncand + nexh + f.nnew;
-	if (total > p->capctx) {
-		size_t *c = realloc(p->ctx, total * sizeof(*c));
-		if (!c)
-			goto out;
-		p->ctx = c;
-		p->capctx = total;
-	}
+	if (reserve_indexes(&p->ctx, &p->capctx, npicked + ncand + nexh + f.nnew))
+		goto out;
 	size_t w = 0;
 	for (size_t i = 0; i < npicked; i++)
 		p->ctx[w++] = picked[i];
