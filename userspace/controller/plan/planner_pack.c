@@ -1422,8 +1422,14 @@ static long classes_members_sorted(struct planner *p, const size_t *idx, size_t 
 		w += c->nmembers;
 	}
 	pack_spend(p, 2 * (uint64_t)w + n);
-	if (n > 1)
+	if (n > 1) {
+		/* A comparison per element and level, each reading two nodes. */
+		uint64_t levels = 1;
+		while (((size_t)1 << levels) < w)
+			levels++;
+		pack_spend(p, 2 * levels * w);
 		qsort_r(cl->scratch, w, sizeof(size_t), cmp_node_key, p);
+	}
 	return (long)w;
 }
 
