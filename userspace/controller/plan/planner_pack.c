@@ -1267,7 +1267,7 @@ static int classes_build(struct planner *p, int src)
 		return -ENOMEM;
 	cl->workers = cl->nnew = 0;
 	cl->src = src;
-	cl->lo = cl->hi = 0;
+	cl->lo = cl->hi = cl->gap_lo = cl->gap_hi = 0;
 	cl->live = true;
 	for (size_t i = 0; i < p->nctx; i++) {
 		int err = class_add_last(p, p->ctx[i]);
@@ -1405,9 +1405,28 @@ static int reserve_indexes(size_t **arr, size_t *cap, size_t need)
 	return 0;
 }
 
-/* The members of the classes listed in idx[0..n), in context order, into
- * cl->scratch; returns how many, or -ENOMEM. */
-static long classes_members_sorted(struct planner *p, const size_t *idx, size_t n)
+/* The first of c's members from position `from` on whose key is above
+ * `above` (members are in key order). */
+static size_t first_above(const struct planner *p, const struct nclass *c, size_t from,
+			  int64_t above)
+{
+	size_t lo = from, hi = c->nmembers;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->nodes[c->members[c->off + mid]].key > above)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* The members of the classes listed in idx[0..n) with a key in
+ * (above, below) (with `unpicked`, only those after the class's picked
+ * prefix), in context order, into cl->scratch; returns how many, or
+ * -ENOMEM. */
+static long classes_members_sorted(struct planner *p, const size_t *idx, size_t n,
+				   bool unpicked, int64_t above, int64_t below)
 {
 	struct classes *cl = &p->cls;
 	size_t total = 0;
@@ -1415,14 +1434,18 @@ static long classes_members_sorted(struct planner *p, const size_t *idx, size_t 
 		total += cl->c[idx[i]].nmembers;
 	if (reserve_indexes(&cl->scratch, &cl->capscratch, total))
 		return -ENOMEM;
-	size_t w = 0;
+	size_t w = 0, from_classes = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct nclass *c = &cl->c[idx[i]];
-		memcpy(cl->scratch + w, c->members + c->off, c->nmembers * sizeof(size_t));
-		w += c->nmembers;
+		size_t k0 = first_above(p, c, unpicked ? c->head : 0, above);
+		size_t k1 = first_above(p, c, k0, below - 1);
+		if (k1 > k0)
+			memcpy(cl->scratch + w, c->members + c->off + k0, (k1 - k0) * sizeof(size_t));
+		w += k1 - k0;
+		from_classes += k1 > k0;
 	}
-	pack_spend(p, 2 * (uint64_t)w + n);
-	if (n > 1) {
+	pack_spend(p, 2 * (uint64_t)w + 8 * n);
+	if (from_classes > 1) {
 		/* A comparison per element and level, each reading two nodes. */
 		uint64_t levels = 1;
 		while (((size_t)1 << levels) < w)
@@ -1431,6 +1454,56 @@ static long classes_members_sorted(struct planner *p, const size_t *idx, size_t 
 		qsort_r(cl->scratch, w, sizeof(size_t), cmp_node_key, p);
 	}
 	return (long)w;
+}
+
+/* The free keys left in front of the exhausted nodes when they move to
+ * the end (struct classes, gap_lo and gap_hi). */
+#define KEY_GAP ((int64_t)1 << 32)
+
+/* Puts this call's exhausted nodes after every candidate, each set in its
+ * order.  No key lies in the free interval [gap_lo, gap_hi), so only the
+ * candidates above it and the exhausted nodes below it are out of place
+ * (typically the last call's new nodes and nodes it picked); they move
+ * into the interval, candidates first, when it has room.  Otherwise the
+ * exhausted nodes move to the end, KEY_GAP past the last key: the keys
+ * skipped are the new interval.  0 or -ENOMEM. */
+static int classes_order_exhausted(struct planner *p)
+{
+	struct classes *cl = &p->cls;
+	int64_t gap_lo = cl->gap_lo, gap_hi = cl->gap_hi;
+	size_t nlate = 0, nearly = 0;
+	if (cl->nexh == 0)
+		return 0;
+	for (size_t i = 0; i < cl->nactive; i++) {
+		const struct nclass *c = &cl->c[cl->active[i]];
+		nlate += c->nmembers - first_above(p, c, c->head, gap_hi - 1);
+	}
+	for (size_t i = 0; i < cl->nexh; i++)
+		nearly += first_above(p, &cl->c[cl->exh[i]], 0, gap_lo - 1);
+	pack_spend(p, 8 * (uint64_t)(cl->nexh + cl->nactive));
+	if (nlate == 0 && nearly == 0)
+		return 0;
+	if (gap_hi - gap_lo < (int64_t)(nlate + nearly)) {
+		long n = classes_members_sorted(p, cl->exh, cl->nexh, false, INT64_MIN, INT64_MAX);
+		if (n < 0)
+			return (int)n;
+		cl->gap_lo = cl->hi;
+		cl->gap_hi = cl->hi = cl->hi + KEY_GAP;
+		for (long i = 0; i < n; i++)
+			p->nodes[cl->scratch[i]].key = cl->hi++;
+		return 0;
+	}
+	long n = classes_members_sorted(p, cl->active, cl->nactive, true, gap_hi - 1, INT64_MAX);
+	if (n < 0)
+		return (int)n;
+	for (long i = 0; i < n; i++)
+		p->nodes[cl->scratch[i]].key = cl->gap_lo++;
+	n = classes_members_sorted(p, cl->exh, cl->nexh, false, INT64_MIN, gap_lo);
+	if (n < 0)
+		return (int)n;
+	for (long i = 0; i < n; i++)
+		p->nodes[cl->scratch[i]].key = cl->gap_lo++;
+	return 0;
 }
 
 /* The context order after a call, as Ray's ctx.update() leaves it: picked
@@ -1442,11 +1515,9 @@ static int classes_finish(struct planner *p, const size_t *picked, size_t npicke
 			  const size_t *newn, size_t nnew, bool sync)
 {
 	struct classes *cl = &p->cls;
-	long nexh = classes_members_sorted(p, cl->exh, cl->nexh);
-	if (nexh < 0)
-		return (int)nexh;
-	for (long i = 0; i < nexh; i++)
-		p->nodes[cl->scratch[i]].key = cl->hi++;
+	int err = classes_order_exhausted(p);
+	if (err)
+		return err;
 	for (size_t i = 0; i < cl->nactive; i++) {
 		struct nclass *c = &cl->c[cl->active[i]];
 		c->off += c->head;
@@ -1495,7 +1566,7 @@ int pack_ctx_sync(struct planner *p)
 	for (size_t i = 0; i < cl->n; i++)
 		if (!cl->c[i].unused && cl->c[i].nmembers)
 			all[n++] = i;
-	long w = classes_members_sorted(p, all, n);
+	long w = classes_members_sorted(p, all, n, false, INT64_MIN, INT64_MAX);
 	free(all);
 	if (w < 0)
 		return (int)w;

@@ -210,6 +210,7 @@ struct classes {
 	size_t nslots;
 	uint64_t picks;
 	int64_t lo, hi;		/* keys below and above every member's */
+	int64_t gap_lo, gap_hi;	/* no member's key in [gap_lo, gap_hi) */
 	/* Per call: classes with candidates, and exhausted classes. */
 	size_t *active, nactive, capactive;
 	size_t *exh, nexh, capexh;
