@@ -1,6 +1,7 @@
 """gen_scale_cases.py -- the planner's scale cases (issue 16): inputs the
 scenario validators accept that used to take seconds to minutes or run out
-of memory, plus 1M tasks x 1,000 shapes, 100k nodes and 100 groups.
+of memory, plus 1M tasks x 1,000 shapes, 100k nodes and 100 groups, and
+both of the last two at once.
 
 Deterministic (seeded).  Writes one scenario per case into OUT_DIR and
 prints the case names, one a line.
@@ -125,6 +126,14 @@ def groups_case(n, rng):
     return scn
 
 
+def nodes_groups_case(rng):
+    """100k existing nodes (70% used up: exhausted for every group) under
+    the 100 groups: each group copy's call sees the whole context."""
+    scn = nodes_case(99999, rng)
+    scn["demand"] = {"placement_groups": groups_case(100, rng)["demand"]["placement_groups"]}
+    return scn
+
+
 CASES = {
     "min_workers_8x1e6": lambda rng: min_workers_case(8),
     "min_workers_32x1e6": lambda rng: min_workers_case(32),
@@ -137,6 +146,7 @@ CASES = {
     "tasks_1M_x1000": lambda rng: tasks_case(1000000, 1000, rng),
     "nodes_100k": lambda rng: nodes_case(99999, rng),
     "groups_100": lambda rng: groups_case(100, rng),
+    "nodes_100k_groups_100": nodes_groups_case,
 }
 
 

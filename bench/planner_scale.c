@@ -7,6 +7,8 @@
  * trees.  Times are CPU seconds of this process (the goal is per core, and
  * the bench machine is shared: wall time measures the neighbours too).
  * Usage: planner_scale SCENARIO.json
+ * Env:   PLANNER_SCALE_BUDGET=N plans with work_budget N instead of the
+ *        default (a large N shows what an uncut plan costs)
  * Prints: plan_s render_s peak_rss_kib new_nodes json_bytes cut|- parse_s
  *         parse_rss_kib (peak RSS once the scenario is parsed) */
 #include "common/cli.h"
@@ -14,6 +16,7 @@
 #include "controller/plan/planner.h"
 #include "controller/plan/scenario.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,16 @@ int main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], jerr.msg);
 		return 2;
+	}
+	const char *budget = getenv("PLANNER_SCALE_BUDGET");
+	long budget_n;
+	if (budget) {
+		if (rs_parse_long(budget, 1, LONG_MAX, &budget_n)) {
+			fprintf(stderr, "%s: PLANNER_SCALE_BUDGET: not a positive number: %s\n",
+				argv[0], budget);
+			return 2;
+		}
+		sc.in.work_budget = (unsigned long long)budget_n;
 	}
 	struct planner_output out = { 0 };
 	t0 = now_s();

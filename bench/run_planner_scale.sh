@@ -15,7 +15,9 @@
 #
 # Usage: bench/run_planner_scale.sh [BUILD_DIR] [CASE...]
 # Env:   BASE (commit, default merge-base with main; "none" skips it),
-#        PYTHON (default <repo>/.venv/bin/python or python3)
+#        PYTHON (default <repo>/.venv/bin/python or python3),
+#        PLANNER_SCALE_BUDGET (work budget of both builds' plans; default:
+#        the planner's; a large one shows what uncut plans cost)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")

@@ -543,24 +543,50 @@ static void test_work_budget(void)
 }
 
 /* PLANNER_MAX_NODES caps the new nodes of one plan in total, not only per
- * type (KubeRay's default maxReplicas is 2^31-1). */
+ * type (KubeRay's default maxReplicas is 2^31-1): min_workers of two types,
+ * type a first; and across the placement-group copies of a stage (the
+ * classes count the context's new nodes between calls): 50,003 copies of
+ * two STRICT_SPREAD bundles, 2 nodes each, over two types (so that no
+ * per-type max stops them first) leave 3 copies at max. */
 static void test_total_node_cap(void)
 {
-	const char *s = "{\"node_types\": {"
-			"\"a\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000},"
-			"\"b\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000}},"
-			"\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": 1}]}}";
-	struct scenario sc;
-	struct rs_json_error err = { { 0 } };
-	struct planner_output out = { 0 };
+	static const struct {
+		const char *s;
+		long at_max;	/* copies left at max */
+		bool a_first;
+	} cases[] = {
+		{ "{\"node_types\": {"
+		  "\"a\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000},"
+		  "\"b\": {\"resources\": {\"CPU\": 1}, \"min_workers\": 1000000, \"max_workers\": 1000000}},"
+		  "\"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 2}, \"count\": 1}]}}", 0, true },
+		{ "{\"node_types\": {"
+		  "\"a\": {\"resources\": {\"CPU\": 1}, \"max_workers\": 1000000},"
+		  "\"b\": {\"resources\": {\"CPU\": 1}, \"max_workers\": 1000000}},"
+		  "\"demand\": {\"placement_groups\": [{\"strategy\": \"STRICT_SPREAD\", "
+		  "\"bundles\": [{\"CPU\": 1}, {\"CPU\": 1}], \"count\": 50003}]}}", 3, false },
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct scenario sc;
+		struct rs_json_error err = { { 0 } };
+		struct planner_output out = { 0 };
+		long at_max = 0;
 
-	CHECK(scenario_parse(s, strlen(s), &sc, &err) == 0, "parse: %s", err.msg);
-	CHECK(planner_plan(&sc.in, &out) == 0, "plan: %s", out.error);
-	CHECK(total_desired(&out) == PLANNER_MAX_NODES, "%d nodes wanted, cap %d",
-	      total_desired(&out), PLANNER_MAX_NODES);
-	CHECK(out.launches[0].desired == PLANNER_MAX_NODES, "type a first");
-	planner_output_free(&out);
-	scenario_free(&sc);
+		CHECK(scenario_parse(cases[k].s, strlen(cases[k].s), &sc, &err) == 0,
+		      "case %zu: parse: %s", k, err.msg);
+		CHECK(planner_plan(&sc.in, &out) == 0, "case %zu: plan: %s", k, out.error);
+		CHECK(!out.cut && total_desired(&out) == PLANNER_MAX_NODES,
+		      "case %zu: %d nodes wanted, cap %d%s", k, total_desired(&out),
+		      PLANNER_MAX_NODES, out.cut ? " (cut)" : "");
+		CHECK(!cases[k].a_first || out.launches[0].desired == PLANNER_MAX_NODES,
+		      "case %zu: type a first", k);
+		for (size_t i = 0; i < out.infeasible_count; i++)
+			if (out.infeasible[i].reason == PLANNER_INFEASIBLE_AT_MAX)
+				at_max += out.infeasible[i].count;
+		CHECK(at_max == cases[k].at_max, "case %zu: %ld copies at max, want %ld", k,
+		      at_max, cases[k].at_max);
+		planner_output_free(&out);
+		scenario_free(&sc);
+	}
 }
 
 
@@ -693,6 +719,17 @@ static bool same_plan(const struct planner_output *a, const struct planner_outpu
 		    x->reason != y->reason)
 			return false;
 	}
+	/* Terminations and kept nodes follow the context order (ties). */
+	if (a->termination_count != b->termination_count || a->kept_count != b->kept_count)
+		return false;
+	for (size_t i = 0; i < a->termination_count; i++)
+		if (a->terminations[i].node_index != b->terminations[i].node_index ||
+		    a->terminations[i].reason != b->terminations[i].reason)
+			return false;
+	for (size_t i = 0; i < a->kept_count; i++)
+		if (a->kept[i].node_index != b->kept[i].node_index ||
+		    a->kept[i].reason != b->kept[i].reason)
+			return false;
 	return true;
 }
 
@@ -726,6 +763,58 @@ static void test_repeated_picks(void)
 	free(c);
 }
 
+/* ---- classes kept across the placement-group copies of a stage ----
+ * The random clusters above, made to stress what a stage's calls carry
+ * over: every group pending, each with up to 16 copies (one all-or-nothing
+ * call each); all four strategies; node groups with a small max_workers, so
+ * that copies fail and are rolled back, and so that existing nodes over
+ * max are terminated (D4: they stay in the context, never picked); running
+ * nodes used up or half used, which the pre-filter drops (exhausted: moved
+ * after the candidates) for some groups and not others.  The plan by class
+ * must equal, node by node, the one that tries every candidate for every
+ * pick (exact_picks), terminations and kept nodes included. */
+static void test_classes_across_attempts(void)
+{
+	struct rp_case *c = malloc(sizeof(*c));
+	size_t pg_nodes = 0, failed = 0, terminated = 0;
+
+	CHECK(c != NULL, "out of memory");
+	if (!c)
+		return;
+	for (unsigned seed = 1; seed <= 200; seed++) {
+		struct planner_output cls = { 0 }, exact = { 0 };
+		rng_state = seed * 7919;
+		rp_fill(c);
+		for (int t = 1; t < RP_TYPES; t++)
+			if (rnd(3) == 0)
+				c->types[t].max_workers = (int)rnd(12);
+		for (int g = 0; g < RP_PGS; g++)
+			c->pgs[g].count = 1 + rnd(16);
+		c->in.pg_count = RP_PGS;
+		c->in.shape_count = rnd(2) ? RP_ENTRIES : 0;
+		CHECK(planner_plan(&c->in, &cls) == 0, "seed %u: %s", seed, cls.error);
+		c->in.exact_picks = true;
+		CHECK(planner_plan(&c->in, &exact) == 0, "seed %u: %s", seed, exact.error);
+		CHECK(same_plan(&cls, &exact), "seed %u: classes kept across copies changed the "
+		      "plan (%zu vs %zu new nodes, %zu vs %zu terminations)", seed,
+		      cls.new_node_count, exact.new_node_count, cls.termination_count,
+		      exact.termination_count);
+		for (size_t i = 0; i < cls.reason_count; i++)
+			pg_nodes += cls.reasons[i].cause == PLANNER_CAUSE_PLACEMENT_GROUP;
+		for (size_t i = 0; i < cls.infeasible_count; i++)
+			failed += cls.infeasible[i].cause == PLANNER_CAUSE_PLACEMENT_GROUP;
+		terminated += cls.termination_count;
+		planner_output_free(&cls);
+		planner_output_free(&exact);
+	}
+	/* The cases did what they are for: groups placed on new nodes, copies
+	 * that failed (rolled back), nodes terminated over max. */
+	CHECK(pg_nodes > 1000 && failed > 100 && terminated > 200,
+	      "%zu nodes for groups, %zu groups with failed copies, %zu terminations",
+	      pg_nodes, failed, terminated);
+	free(c);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -736,10 +825,11 @@ int main(void)
 	test_work_budget();
 	test_total_node_cap();
 	test_repeated_picks();
+	test_classes_across_attempts();
 	if (check_failures) {
 		fprintf(stderr, "test_planner: %d check(s) failed\n", check_failures);
 		return 1;
 	}
-	printf("test_planner: %zu table rows and 6 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
+	printf("test_planner: %zu table rows and 7 API tests passed\n", sizeof(rows) / sizeof(rows[0]));
 	return 0;
 }

@@ -1120,6 +1120,8 @@ static int run_stages(struct planner *p)
 	int err = 0;
 	for (int s = PLANNER_STAGE_MIN_WORKERS; s <= PLANNER_STAGE_IDLE && !err; s++) {
 		err = stage_fn[s](p);
+		if (!err)	/* the packing stages keep the context by class */
+			err = pack_ctx_sync(p);
 		if (!err && p->cut) {
 			p->out->cut = true;
 			p->out->cut_stage = (enum planner_stage)s;

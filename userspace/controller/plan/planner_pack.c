@@ -1046,7 +1046,15 @@ static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr
  * class's trial holds while every segment it drew from still has at least
  * what it took (probe_segments_hold's rule); only then is it tried again.
  * A trial that took the bulk path (D8) is tried again for each pick, on the
- * member it is committed to. */
+ * member it is committed to.
+ *
+ * Across the calls of one stage the classes are kept, not rebuilt: a call
+ * changes the state of the nodes it picks and adds new ones, nothing else
+ * (a failed all-or-nothing call changes nothing).  The context order is a
+ * key per node: the picked nodes get keys below every other, in pick
+ * order; the exhausted ones (Ray's pre-filter) keys above every other, in
+ * their order; the new nodes keys above those.  That is the order Ray's
+ * ctx.update() gives, and costs the nodes that moved, not the context. */
 static uint64_t node_state_hash(struct snode *n, int src)
 {
 	if (!n->hash_ok[src]) {
@@ -1057,35 +1065,43 @@ static uint64_t node_state_hash(struct snode *n, int src)
 	return n->state_hash[src];
 }
 
-static bool same_node_state(const struct snode *a, const struct snode *b, int src)
+static bool class_matches(const struct nclass *c, const struct snode *n, int src)
 {
-	return a->gpu_req[src] == b->gpu_req[src] && rvec_same(&a->total, &b->total) &&
-	       rvec_same(&a->avail[src], &b->avail[src]) &&
-	       rvec_same(&a->reqd[src], &b->reqd[src]);
+	return c->gpu_req == n->gpu_req[src] && rvec_same(&c->total, &n->total) &&
+	       rvec_same(&c->avail, &n->avail[src]) && rvec_same(&c->reqd, &n->reqd[src]);
 }
 
 void pack_classes_free(struct classes *cl)
 {
 	for (size_t i = 0; i < cl->cap; i++) {
-		free(cl->c[i].members);
-		free(cl->c[i].take);
-		pack_trial_free(&cl->c[i].t);
+		struct nclass *c = &cl->c[i];
+		free(c->members);
+		free(c->take);
+		pack_rvec_free(&c->total);
+		pack_rvec_free(&c->avail);
+		pack_rvec_free(&c->reqd);
+		pack_trial_free(&c->t);
 	}
 	free(cl->c);
 	free(cl->slots);
+	free(cl->freed);
+	free(cl->active);
+	free(cl->exh);
+	free(cl->scratch);
+	free(cl->type_count);
 	memset(cl, 0, sizeof(*cl));
 }
 
-/* Empties the classes, keeping their buffers; costs the classes, not the
- * table. */
-static void classes_reset(struct classes *cl)
+/* Empties the classes, keeping their buffers. */
+static void classes_clear(struct classes *cl)
 {
-	for (size_t i = 0; i < cl->n; i++) {
-		cl->slots[cl->c[i].slot] = 0;
-		cl->c[i].nmembers = cl->c[i].head = 0;
-	}
-	cl->n = 0;
+	for (size_t i = 0; i < cl->n; i++)
+		cl->c[i].off = cl->c[i].nmembers = cl->c[i].head = 0;
+	if (cl->slots)
+		memset(cl->slots, 0, cl->nslots * sizeof(*cl->slots));
+	cl->n = cl->nlive = cl->nfreed = 0;
 	cl->picks = 0;
+	cl->live = false;
 }
 
 static int classes_grow(struct classes *cl)
@@ -1095,6 +1111,8 @@ static int classes_grow(struct classes *cl)
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < cl->n; i++) {
+		if (cl->c[i].unused)
+			continue;
 		size_t s = cl->c[i].hash & (nslots - 1);
 		while (slots[s])
 			s = (s + 1) & (nslots - 1);
@@ -1107,77 +1125,183 @@ static int classes_grow(struct classes *cl)
 	return 0;
 }
 
-/* The class of node idx (created if new); its index, or -ENOMEM. */
+/* Takes empty class ci out of the table (backward-shift deletion: linear
+ * probing stays valid) and puts it on the free list. */
+static int class_release(struct classes *cl, size_t ci)
+{
+	size_t mask = cl->nslots - 1, i = cl->c[ci].slot, j = i;
+	cl->slots[i] = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!cl->slots[j])
+			break;
+		size_t home = cl->c[cl->slots[j] - 1].hash & mask;
+		/* The entry at j may move to i unless its home lies in (i, j]. */
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		cl->slots[i] = cl->slots[j];
+		cl->c[cl->slots[i] - 1].slot = i;
+		cl->slots[j] = 0;
+		i = j;
+	}
+	cl->c[ci].unused = true;
+	cl->c[ci].off = cl->c[ci].nmembers = 0;
+	cl->nlive--;
+	return VEC_PUSH(cl->freed, cl->nfreed, cl->capfreed, ci);
+}
+
+/* The class of node idx in its current state (created if new); its index,
+ * or -ENOMEM. */
 static long class_of(struct planner *p, struct classes *cl, size_t idx, int src)
 {
 	struct snode *n = &p->nodes[idx];
 	bool term = n->state == N_TO_TERMINATE;
-	if ((cl->n + 1) * 2 > cl->nslots && classes_grow(cl))
+	if ((cl->nlive + 1) * 2 > cl->nslots && classes_grow(cl))
 		return -ENOMEM;
 	uint64_t h = mix64(node_state_hash(n, src) + (uint64_t)n->exhaustible * 2 + term);
 	size_t s = h & (cl->nslots - 1);
 	/* Measured, not counted: a lookup reads the node and its vectors from
-	 * all over the heap, about 16 packing steps' time (a placement-group
-	 * stage classes the whole context once per group copy). */
+	 * all over the heap, about 16 packing steps' time. */
 	pack_spend(p, 16);
 	for (; cl->slots[s]; s = (s + 1) & (cl->nslots - 1)) {
 		struct nclass *c = &cl->c[cl->slots[s] - 1];
 		if (c->hash != h || c->exhaustible != n->exhaustible || c->terminating != term)
 			continue;
 		pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
-		if (same_node_state(&p->nodes[c->rep], n, src))
+		if (class_matches(c, n, src))
 			return (long)(cl->slots[s] - 1);
 	}
-	if (cl->n == cl->cap) {
-		size_t cap = cl->cap ? cl->cap * 2 : 16;
-		struct nclass *c = realloc(cl->c, cap * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		memset(c + cl->cap, 0, (cap - cl->cap) * sizeof(*c));
-		cl->c = c;
-		cl->cap = cap;
+	size_t ci;
+	if (cl->nfreed) {
+		ci = cl->freed[--cl->nfreed];
+	} else {
+		if (cl->n == cl->cap) {
+			size_t cap = cl->cap ? cl->cap * 2 : 16;
+			struct nclass *c = realloc(cl->c, cap * sizeof(*c));
+			if (!c)
+				return -ENOMEM;
+			memset(c + cl->cap, 0, (cap - cl->cap) * sizeof(*c));
+			cl->c = c;
+			cl->cap = cap;
+		}
+		ci = cl->n++;
 	}
-	struct nclass *c = &cl->c[cl->n];
+	struct nclass *c = &cl->c[ci];
+	pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
+	if (rvec_copy(&c->total, &n->total) || rvec_copy(&c->avail, &n->avail[src]) ||
+	    rvec_copy(&c->reqd, &n->reqd[src]))
+		return -ENOMEM;
 	c->hash = h;
 	c->slot = s;
-	c->rep = idx;
+	c->gpu_req = n->gpu_req[src];
 	c->exhaustible = n->exhaustible;
 	c->terminating = term;
-	c->dead = term;	/* D4 */
+	c->unused = false;
+	c->off = c->nmembers = c->head = 0;
 	c->cached = false;
-	cl->slots[s] = ++cl->n;
-	return (long)(cl->n - 1);
+	cl->slots[s] = ci + 1;
+	cl->nlive++;
+	return (long)ci;
 }
 
-/* The pre-filter of _try_schedule by class: the context split into
- * candidates (cand, in context order, each a member of its class) and
- * Ray-running nodes that cannot fit any shape (exhausted).  `cls` is
- * scratch of nctx entries.  0 or -ENOMEM. */
-static int classes_build(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
-			 size_t *exhausted, size_t *nexh, size_t *cls)
+/* Room for one more member at the front or the back of c->members. */
+static int class_room(struct nclass *c, bool front)
+{
+	if (front ? c->off > 0 : c->off + c->nmembers < c->capmembers)
+		return 0;
+	size_t cap = 2 * c->nmembers + 16, off = (cap - c->nmembers) / 2;
+	size_t *m = malloc(cap * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (c->nmembers)
+		memcpy(m + off, c->members + c->off, c->nmembers * sizeof(*m));
+	free(c->members);
+	c->members = m;
+	c->off = off;
+	c->capmembers = cap;
+	return 0;
+}
+
+/* Node idx joins the class of its state: first (its key is below every
+ * member's) or last (above).  0 or -ENOMEM. */
+static int class_join(struct planner *p, size_t idx, bool front)
 {
 	struct classes *cl = &p->cls;
-	classes_reset(cl);
+	long ci = class_of(p, cl, idx, cl->src);
+	if (ci < 0)
+		return (int)ci;
+	struct nclass *c = &cl->c[ci];
+	if (class_room(c, front))
+		return -ENOMEM;
+	if (front)
+		c->members[--c->off] = idx;
+	else
+		c->members[c->off + c->nmembers] = idx;
+	c->nmembers++;
+	p->nodes[idx].cls = (size_t)ci;
+	return 0;
+}
+
+/* Node idx enters the context last (counts included). */
+static int class_add_last(struct planner *p, size_t idx)
+{
+	struct classes *cl = &p->cls;
+	struct snode *n = &p->nodes[idx];
+	n->key = cl->hi++;
+	cl->type_count[n->type]++;
+	cl->workers += !n->head;
+	cl->nnew += n->state == N_TO_LAUNCH;
+	return class_join(p, idx, false);
+}
+
+/* The classes of the context, keys in context order.  0 or -ENOMEM. */
+static int classes_build(struct planner *p, int src)
+{
+	struct classes *cl = &p->cls;
+	size_t T = p->in->node_type_count;
+	classes_clear(cl);
+	free(cl->type_count);
+	cl->type_count = calloc(T ? T : 1, sizeof(*cl->type_count));
+	if (!cl->type_count)
+		return -ENOMEM;
+	cl->workers = cl->nnew = 0;
+	cl->src = src;
+	cl->lo = cl->hi = cl->gap_lo = cl->gap_hi = 0;
+	cl->live = true;
 	for (size_t i = 0; i < p->nctx; i++) {
-		long c = class_of(p, cl, p->ctx[i], q->src);
-		if (c < 0)
-			return (int)c;
-		cls[i] = (size_t)c;
+		int err = class_add_last(p, p->ctx[i]);
+		if (err)
+			return err;
 	}
+	return 0;
+}
+
+/* The pre-filter of _try_schedule by class, for requests q: each class
+ * with members is a candidate (active) or exhausted (Ray-running nodes
+ * that cannot fit any shape).  0 or -ENOMEM. */
+static int classes_prepare(struct planner *p, struct reqs *q)
+{
+	struct classes *cl = &p->cls;
+	int err;
+	if (cl->live && cl->src != q->src && (err = pack_ctx_sync(p)))
+		return err;
+	if (!cl->live && (err = classes_build(p, q->src)))
+		return err;
+	cl->nactive = cl->nexh = 0;
+	cl->picks = 0;
+	pack_spend(p, cl->n + p->in->node_type_count);
 	for (size_t i = 0; i < cl->n; i++) {
 		struct nclass *c = &cl->c[i];
-		c->exhausted = c->exhaustible &&
-			!can_fit_any(p, &p->nodes[c->rep].avail[q->src], q);
-	}
-	for (size_t i = 0; i < p->nctx; i++) {
-		struct nclass *c = &cl->c[cls[i]];
-		if (c->exhausted) {
-			exhausted[(*nexh)++] = p->ctx[i];
+		if (c->unused || c->nmembers == 0)
 			continue;
-		}
-		if (!c->dead && VEC_PUSH(c->members, c->nmembers, c->capmembers, *ncand))
+		c->head = 0;
+		c->cached = false;
+		c->dead = c->terminating;	/* D4 */
+		c->exhausted = c->exhaustible && !can_fit_any(p, &c->avail, q);
+		if (c->exhausted ? VEC_PUSH(cl->exh, cl->nexh, cl->capexh, i) :
+				   VEC_PUSH(cl->active, cl->nactive, cl->capactive, i))
 			return -ENOMEM;
-		cand[(*ncand)++] = p->ctx[i];
 	}
 	return 0;
 }
@@ -1190,11 +1314,16 @@ static bool class_holds(const struct nclass *c, const struct reqs *q)
 	return true;
 }
 
-/* Tries class c on its head member; 0 (c->dead when nothing fits) or -ENOMEM. */
-static int class_try(struct planner *p, struct classes *cl, struct nclass *c,
-		     const size_t *cand, struct reqs *q)
+/* The first member not yet picked in this call. */
+static size_t class_head(const struct nclass *c)
 {
-	long k = try_node(p, &c->t, &p->nodes[cand[c->members[c->head]]], q);
+	return c->members[c->off + c->head];
+}
+
+/* Tries class c on its head member; 0 (c->dead when nothing fits) or -ENOMEM. */
+static int class_try(struct planner *p, struct classes *cl, struct nclass *c, struct reqs *q)
+{
+	long k = try_node(p, &c->t, &p->nodes[class_head(c)], q);
 	if (k < 0)
 		return (int)k;
 	c->cached = k > 0;
@@ -1202,7 +1331,9 @@ static int class_try(struct planner *p, struct classes *cl, struct nclass *c,
 	c->tried_at = cl->picks;
 	c->bulk = false;
 	c->ntake = 0;
-	for (size_t i = 0; i < c->t.nplaced;) {
+	/* Nothing placed: t holds an earlier trial's placements, maybe of
+	 * other requests. */
+	for (size_t i = 0; k > 0 && i < c->t.nplaced;) {
 		size_t seg;
 		long n = trial_seg_take(&c->t, q, &i, &seg);
 		if (n > BULK_PLACE_AFTER)
@@ -1215,69 +1346,237 @@ static int class_try(struct planner *p, struct classes *cl, struct nclass *c,
 }
 
 /* One pick among the existing candidates (sched_best_node, by class):
- * commits it and marks its place in cand NO_INDEX.  Returns the node index,
- * -1 if nothing fits or the round is cut, or -ENOMEM. */
-static long class_pick(struct planner *p, struct reqs *q, struct classes *cl, size_t *cand)
+ * commits it; it stays a member of its class, in the picked prefix.
+ * Returns the node index, -1 if nothing fits or the round is cut, or
+ * -ENOMEM. */
+static long class_pick(struct planner *p, struct reqs *q, struct classes *cl)
 {
 	struct nclass *best = NULL;
-	pack_spend(p, cl->n);
-	for (size_t i = 0; i < cl->n; i++) {
-		struct nclass *c = &cl->c[i];
+	pack_spend(p, cl->nactive);
+	for (size_t i = 0; i < cl->nactive; i++) {
+		struct nclass *c = &cl->c[cl->active[i]];
 		if (p->cut)
 			return -1;	/* nothing is committed from a cut round */
 		if (c->dead || c->head == c->nmembers)
 			continue;
 		pack_spend(p, c->ntake + 1);
 		if (!c->cached || c->bulk || !class_holds(c, q)) {
-			int err = class_try(p, cl, c, cand, q);
+			int err = class_try(p, cl, c, q);
 			if (err)
 				return err;
 			if (c->dead)
 				continue;
 		}
 		int cmp = best ? score_cmp(&c->t.score, &best->t.score) : 1;
-		if (cmp > 0 || (cmp == 0 && c->members[c->head] < best->members[best->head]))
+		if (cmp > 0 ||
+		    (cmp == 0 && p->nodes[class_head(c)].key < p->nodes[class_head(best)].key))
 			best = c;
 	}
 	if (!best)
 		return -1;
-	size_t pos = best->members[best->head++];
-	size_t idx = cand[pos];
+	size_t idx = class_head(best);
+	best->head++;
 	/* Tried on this very node for this pick: its placements are current. */
 	int err = best->tried_at == cl->picks ? commit(p, idx, &best->t, q) :
 		  commit_takes(p, q, &best->t, best->take, best->ntake, idx);
 	if (err)
 		return err;
-	cand[pos] = NO_INDEX;
 	cl->picks++;
 	return (long)idx;
 }
 
-/* The existing-node half of _try_schedule: picks until nothing fits, then
- * drops the picked nodes from cand.  0 or -ENOMEM. */
-static int existing_schedule(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
-			     size_t *picked, size_t *npicked)
+static int cmp_node_key(const void *a, const void *b, void *planner)
 {
-	int err = 0;
-	while (q->left > 0 && !p->cut) {
-		long idx = class_pick(p, q, &p->cls, cand);
-		if (idx == -1)
-			break;
-		if (idx < 0) {
-			err = (int)idx;
-			break;
-		}
-		picked[(*npicked)++] = (size_t)idx;
+	const struct planner *p = planner;
+	int64_t x = p->nodes[*(const size_t *)a].key, y = p->nodes[*(const size_t *)b].key;
+	return x < y ? -1 : x > y;
+}
+
+/* Room for `need` entries in an array of node indexes.  0 or -ENOMEM. */
+static int reserve_indexes(size_t **arr, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t *a = realloc(*arr, need * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	*cap = need;
+	return 0;
+}
+
+/* The first of c's members from position `from` on whose key is above
+ * `above` (members are in key order). */
+static size_t first_above(const struct planner *p, const struct nclass *c, size_t from,
+			  int64_t above)
+{
+	size_t lo = from, hi = c->nmembers;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->nodes[c->members[c->off + mid]].key > above)
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
-	if (*npicked == 0)
+	return lo;
+}
+
+/* The members of the classes listed in idx[0..n) with a key in
+ * (above, below) (with `unpicked`, only those after the class's picked
+ * prefix), in context order, into cl->scratch; returns how many, or
+ * -ENOMEM. */
+static long classes_members_sorted(struct planner *p, const size_t *idx, size_t n,
+				   bool unpicked, int64_t above, int64_t below)
+{
+	struct classes *cl = &p->cls;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += cl->c[idx[i]].nmembers;
+	if (reserve_indexes(&cl->scratch, &cl->capscratch, total))
+		return -ENOMEM;
+	size_t w = 0, from_classes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct nclass *c = &cl->c[idx[i]];
+		size_t k0 = first_above(p, c, unpicked ? c->head : 0, above);
+		size_t k1 = first_above(p, c, k0, below - 1);
+		if (k1 > k0)
+			memcpy(cl->scratch + w, c->members + c->off + k0, (k1 - k0) * sizeof(size_t));
+		w += k1 - k0;
+		from_classes += k1 > k0;
+	}
+	pack_spend(p, 2 * (uint64_t)w + 8 * n);
+	if (from_classes > 1) {
+		/* A comparison per element and level, each reading two nodes. */
+		uint64_t levels = 1;
+		while (((size_t)1 << levels) < w)
+			levels++;
+		pack_spend(p, 2 * levels * w);
+		qsort_r(cl->scratch, w, sizeof(size_t), cmp_node_key, p);
+	}
+	return (long)w;
+}
+
+/* The free keys left in front of the exhausted nodes when they move to
+ * the end (struct classes, gap_lo and gap_hi). */
+#define KEY_GAP ((int64_t)1 << 32)
+
+/* Puts this call's exhausted nodes after every candidate, each set in its
+ * order.  No key lies in the free interval [gap_lo, gap_hi), so only the
+ * candidates above it and the exhausted nodes below it are out of place
+ * (typically the last call's new nodes and nodes it picked); they move
+ * into the interval, candidates first, when it has room.  Otherwise the
+ * exhausted nodes move to the end, KEY_GAP past the last key: the keys
+ * skipped are the new interval.  0 or -ENOMEM. */
+static int classes_order_exhausted(struct planner *p)
+{
+	struct classes *cl = &p->cls;
+	int64_t gap_lo = cl->gap_lo, gap_hi = cl->gap_hi;
+	size_t nlate = 0, nearly = 0;
+	if (cl->nexh == 0)
+		return 0;
+	for (size_t i = 0; i < cl->nactive; i++) {
+		const struct nclass *c = &cl->c[cl->active[i]];
+		nlate += c->nmembers - first_above(p, c, c->head, gap_hi - 1);
+	}
+	for (size_t i = 0; i < cl->nexh; i++)
+		nearly += first_above(p, &cl->c[cl->exh[i]], 0, gap_lo - 1);
+	pack_spend(p, 8 * (uint64_t)(cl->nexh + cl->nactive));
+	if (nlate == 0 && nearly == 0)
+		return 0;
+	if (gap_hi - gap_lo < (int64_t)(nlate + nearly)) {
+		long n = classes_members_sorted(p, cl->exh, cl->nexh, false, INT64_MIN, INT64_MAX);
+		if (n < 0)
+			return (int)n;
+		cl->gap_lo = cl->hi;
+		cl->gap_hi = cl->hi = cl->hi + KEY_GAP;
+		for (long i = 0; i < n; i++)
+			p->nodes[cl->scratch[i]].key = cl->hi++;
+		return 0;
+	}
+	long n = classes_members_sorted(p, cl->active, cl->nactive, true, gap_hi - 1, INT64_MAX);
+	if (n < 0)
+		return (int)n;
+	for (long i = 0; i < n; i++)
+		p->nodes[cl->scratch[i]].key = cl->gap_lo++;
+	n = classes_members_sorted(p, cl->exh, cl->nexh, false, INT64_MIN, gap_lo);
+	if (n < 0)
+		return (int)n;
+	for (long i = 0; i < n; i++)
+		p->nodes[cl->scratch[i]].key = cl->gap_lo++;
+	return 0;
+}
+
+/* The context order after a call, as Ray's ctx.update() leaves it: picked
+ * nodes (pick order), the other candidates, the exhausted nodes, the new
+ * nodes.  Picked nodes change class.  With `sync` (nothing packs after
+ * this call) p->ctx is written at once and the new nodes are not classed:
+ * their resources may have been released.  0 or -ENOMEM. */
+static int classes_finish(struct planner *p, const size_t *picked, size_t npicked,
+			  const size_t *newn, size_t nnew, bool sync)
+{
+	struct classes *cl = &p->cls;
+	int err = classes_order_exhausted(p);
+	if (err)
 		return err;
-	size_t w = 0;
-	for (size_t i = 0; i < *ncand; i++)
-		if (cand[i] != NO_INDEX)
-			cand[w++] = cand[i];
-	pack_spend(p, *ncand);
-	*ncand = w;
-	return err;
+	for (size_t i = 0; i < cl->nactive; i++) {
+		struct nclass *c = &cl->c[cl->active[i]];
+		c->off += c->head;
+		c->nmembers -= c->head;
+		c->head = 0;
+		if (c->nmembers == 0 && class_release(cl, cl->active[i]))
+			return -ENOMEM;
+	}
+	cl->nactive = cl->nexh = 0;	/* released classes may be reused */
+	cl->lo -= (int64_t)npicked;
+	for (size_t i = npicked; i-- > 0;) {
+		p->nodes[picked[i]].key = cl->lo + (int64_t)i;
+		int err = class_join(p, picked[i], true);
+		if (err)
+			return err;
+	}
+	if (sync) {
+		int err = pack_ctx_sync(p);
+		if (err)
+			return err;
+		size_t total = p->nctx + nnew;
+		if (reserve_indexes(&p->ctx, &p->capctx, total))
+			return -ENOMEM;
+		if (nnew)
+			memcpy(p->ctx + p->nctx, newn, nnew * sizeof(*newn));
+		p->nctx = total;
+		return 0;
+	}
+	for (size_t i = 0; i < nnew; i++) {
+		int err = class_add_last(p, newn[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pack_ctx_sync(struct planner *p)
+{
+	struct classes *cl = &p->cls;
+	if (!cl->live)
+		return 0;
+	size_t *all = malloc((cl->n + 1) * sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < cl->n; i++)
+		if (!cl->c[i].unused && cl->c[i].nmembers)
+			all[n++] = i;
+	long w = classes_members_sorted(p, all, n, false, INT64_MIN, INT64_MAX);
+	free(all);
+	if (w < 0)
+		return (int)w;
+	if (reserve_indexes(&p->ctx, &p->capctx, (size_t)w))
+		return -ENOMEM;
+	if (w)
+		memcpy(p->ctx, cl->scratch, (size_t)w * sizeof(*p->ctx));
+	p->nctx = (size_t)w;
+	classes_clear(cl);
+	return 0;
 }
 
 /* The new-node half of _try_schedule: the template pool and its limits. */
@@ -1359,30 +1658,89 @@ static void fresh_free(struct fresh *f)
 	free(f->pr.win);
 }
 
-/* ResourceDemandScheduler._try_schedule().  Updates the context order the
- * way Ray's ctx.update(target_nodes) does.  Returns 0 or -ENOMEM; q->left
- * says what did not fit. */
-int pack_try_schedule(struct planner *p, struct reqs *q)
+/* Drops the templates of this call that were not picked (the newest nodes
+ * unless a later template was used) and renumbers newn accordingly. */
+static int drop_unused_templates(struct planner *p, size_t first_new, size_t *newn, size_t nnew)
+{
+	bool *keep = calloc(p->nnodes - first_new + 1, sizeof(*keep));
+	size_t *remap = malloc((p->nnodes - first_new + 1) * sizeof(*remap));
+	if (!keep || !remap) {
+		free(keep);
+		free(remap);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nnew; i++)
+		keep[newn[i] - first_new] = true;
+	size_t w = first_new;
+	for (size_t i = w; i < p->nnodes; i++) {
+		if (keep[i - first_new]) {
+			remap[i - first_new] = w;
+			if (w != i)
+				p->nodes[w] = p->nodes[i];
+			w++;
+		} else {
+			pack_node_free(&p->nodes[i]);
+		}
+	}
+	p->nnodes = w;
+	for (size_t i = 0; i < nnew; i++)
+		newn[i] = remap[newn[i] - first_new];
+	free(remap);
+	free(keep);
+	return 0;
+}
+
+/* The new-node half: one template per type with quota, in node type order
+ * (or the caller's), then picks.  avail_type[t] holds the context's nodes
+ * of type t, negated, on entry.  0 or -ENOMEM. */
+static int fresh_run(struct planner *p, struct reqs *q, struct fresh *f, long workers,
+		     long nnew_in_ctx)
+{
+	size_t T = p->in->node_type_count;
+	f->pr.segk = calloc(q->nsegs + 1, sizeof(*f->pr.segk));
+	f->pr.touched = malloc((q->nsegs + 1) * sizeof(*f->pr.touched));
+	f->pool = malloc((T ? T : 1) * sizeof(*f->pool));
+	if (!f->pr.segk || !f->pr.touched || !f->pool)
+		return -ENOMEM;
+	for (size_t t = 0; t < T; t++)
+		f->avail_type[t] = p->in->node_types[t].is_head ? 0 :
+			p->type_max[t] + f->avail_type[t];
+	f->workers = (int)workers;
+	/* The cap on new nodes applies to the total too, not only per type. */
+	f->room_new = PLANNER_MAX_NODES - nnew_in_ctx;
+	for (size_t k = 0; k < T && q->left > 0; k++) {
+		/* Ties go to the earlier template: node type order, or the
+		 * caller's preference (raysense fusion: faster groups first). */
+		size_t t = p->in->type_order ? p->in->type_order[k] : k;
+		if (f->avail_type[t] <= 0)
+			continue;
+		long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
+		if (idx < 0)
+			return (int)idx;
+		f->pool[f->npool++] = (size_t)idx;
+	}
+	return fresh_schedule(p, q, f);
+}
+
+/* _try_schedule with every candidate tried for every pick (exact_picks,
+ * testing) on the context array.  0 or -ENOMEM. */
+static int try_schedule_exact(struct planner *p, struct reqs *q)
 {
 	size_t n = p->nctx;
 	size_t *cand = malloc((n + 1) * sizeof(*cand));
 	size_t *exhausted = malloc((n + 1) * sizeof(*exhausted));
 	size_t *picked = malloc((n + 1) * sizeof(*picked));
-	/* exact_picks: per candidate, placed nothing; else: class per context node */
-	bool *dead = calloc(n + 1, sizeof(*dead));
-	bool by_class = !p->in->exact_picks;
-	size_t *cls = by_class ? malloc((n + 1) * sizeof(*cls)) : NULL;
-	struct fresh f = { 0 };
+	bool *dead = calloc(n + 1, sizeof(*dead));	/* per candidate: placed nothing */
+	size_t T = p->in->node_type_count;
+	struct fresh f = { .avail_type = calloc(T ? T : 1, sizeof(int)) };
 	size_t ncand = 0, nexh = 0, npicked = 0;
 	size_t first_new = p->nnodes;
 	int err = -ENOMEM;
-	if (!cand || !exhausted || !picked || !dead || (by_class && !cls))
+	if (!cand || !exhausted || !picked || !dead || !f.avail_type)
 		goto out;
-	/* The passes over the whole context below (filter, counts, order). */
-	pack_spend(p, 4 * (uint64_t)n + p->in->node_type_count);
-
+	pack_spend(p, 4 * (uint64_t)n + T);
 	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
-	for (size_t i = 0; !by_class && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct snode *nd = &p->nodes[p->ctx[i]];
 		if (nd->exhaustible && !can_fit_any(p, &nd->avail[q->src], q))
 			exhausted[nexh++] = p->ctx[i];
@@ -1391,17 +1749,7 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	}
 	for (size_t i = 0; i < ncand; i++)	/* D4 */
 		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
-	if (by_class &&
-	    (err = classes_build(p, q, cand, &ncand, exhausted, &nexh, cls)))
-		goto out;
-	err = -ENOMEM;
-
-	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
-	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
-	if (!f.pr.segk || !f.pr.touched)
-		goto out;
-	/* exact_picks (testing): every candidate tried for every pick. */
-	while (!by_class && q->left > 0 && ncand > 0) {
+	while (q->left > 0 && ncand > 0) {
 		long idx = sched_best_node(p, q, cand, &ncand, dead, NULL);
 		if (idx == -1)
 			break;
@@ -1411,81 +1759,15 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 		}
 		picked[npicked++] = (size_t)idx;
 	}
-	if (by_class && q->left > 0 && ncand > 0 &&
-	    (err = existing_schedule(p, q, cand, &ncand, picked, &npicked)))
-		goto out;
-	err = -ENOMEM;
-
-	/* New nodes: one template per type with quota, in node type order. */
-	size_t T = p->in->node_type_count;
-	f.avail_type = calloc(T ? T : 1, sizeof(*f.avail_type));
-	f.pool = malloc((T ? T : 1) * sizeof(*f.pool));
-	if (!f.avail_type || !f.pool)
-		goto out;
 	for (size_t i = 0; i < p->nctx; i++)	/* one pass, not one per type */
 		f.avail_type[p->nodes[p->ctx[i]].type]--;
-	for (size_t t = 0; t < T; t++)
-		f.avail_type[t] = p->in->node_types[t].is_head ? 0 :
-			p->type_max[t] + f.avail_type[t];
-	f.workers = count_workers(p);
-	/* The cap on new nodes applies to the total too, not only per type. */
-	f.room_new = PLANNER_MAX_NODES - pack_count_new(p);
-	for (size_t k = 0; k < T && q->left > 0; k++) {
-		/* Ties go to the earlier template: node type order, or the
-		 * caller's preference (raysense fusion: faster groups first). */
-		size_t t = p->in->type_order ? p->in->type_order[k] : k;
-		if (f.avail_type[t] <= 0)
-			continue;
-		long idx = pack_add_node(p, t, NO_INDEX, N_TO_LAUNCH);
-		if (idx < 0)
-			goto out;
-		f.pool[f.npool++] = (size_t)idx;
-	}
-	if ((err = fresh_schedule(p, q, &f)))
+	if ((err = fresh_run(p, q, &f, count_workers(p), pack_count_new(p))) ||
+	    (err = drop_unused_templates(p, first_new, f.newn, f.nnew)))
 		goto out;
 	err = -ENOMEM;
-	size_t *newn = f.newn, nnew = f.nnew;
-
-	/* Unused templates are dropped.  They are the newest nodes unless a
-	 * later template was used; compact the node array accordingly. */
-	{
-		bool *keep = calloc(p->nnodes - first_new + 1, sizeof(*keep));
-		if (!keep)
-			goto out;
-		for (size_t i = 0; i < nnew; i++)
-			keep[newn[i] - first_new] = true;
-		size_t w = first_new;
-		size_t *remap = malloc((p->nnodes - w + 1) * sizeof(*remap));
-		if (!remap) {
-			free(keep);
-			goto out;
-		}
-		for (size_t i = w; i < p->nnodes; i++) {
-			if (keep[i - first_new]) {
-				remap[i - first_new] = w;
-				if (w != i)
-					p->nodes[w] = p->nodes[i];
-				w++;
-			} else {
-				pack_node_free(&p->nodes[i]);
-			}
-		}
-		p->nnodes = w;
-		for (size_t i = 0; i < nnew; i++)
-			newn[i] = remap[newn[i] - first_new];
-		free(remap);
-		free(keep);
-	}
-
 	/* Context order: picked, other candidates, exhausted, new nodes. */
-	size_t total = npicked + ncand + nexh + nnew;
-	if (total > p->capctx) {
-		size_t *c = realloc(p->ctx, total * sizeof(*c));
-		if (!c)
-			goto out;
-		p->ctx = c;
-		p->capctx = total;
-	}
+	if (reserve_indexes(&p->ctx, &p->capctx, npicked + ncand + nexh + f.nnew))
+		goto out;
 	size_t w = 0;
 	for (size_t i = 0; i < npicked; i++)
 		p->ctx[w++] = picked[i];
@@ -1493,8 +1775,8 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 		p->ctx[w++] = cand[i];
 	for (size_t i = 0; i < nexh; i++)
 		p->ctx[w++] = exhausted[i];
-	for (size_t i = 0; i < nnew; i++)
-		p->ctx[w++] = newn[i];
+	for (size_t i = 0; i < f.nnew; i++)
+		p->ctx[w++] = f.newn[i];
 	p->nctx = w;
 	err = 0;
 out:
@@ -1502,23 +1784,72 @@ out:
 	free(exhausted);
 	free(picked);
 	free(dead);
-	free(cls);
 	fresh_free(&f);
 	return err;
+}
+
+/* _try_schedule by class.  An all-or-nothing call that leaves copies
+ * unplaced changes neither the classes nor the order (the caller rolls
+ * the nodes back).  0 or -ENOMEM. */
+static int try_schedule_classes(struct planner *p, struct reqs *q, bool atomic)
+{
+	struct classes *cl = &p->cls;
+	size_t T = p->in->node_type_count;
+	struct fresh f = { .avail_type = calloc(T ? T : 1, sizeof(int)) };
+	size_t *picked = NULL, npicked = 0, cappicked = 0;
+	size_t first_new = p->nnodes;
+	int err = f.avail_type ? classes_prepare(p, q) : -ENOMEM;
+	while (!err && q->left > 0 && !p->cut) {
+		long idx = class_pick(p, q, cl);
+		if (idx == -1)
+			break;
+		err = idx < 0 ? (int)idx : VEC_PUSH(picked, npicked, cappicked, (size_t)idx);
+	}
+	for (size_t t = 0; !err && t < T; t++)
+		f.avail_type[t] = -cl->type_count[t];
+	if (!err)
+		err = fresh_run(p, q, &f, cl->workers, cl->nnew);
+	if (!err)
+		err = drop_unused_templates(p, first_new, f.newn, f.nnew);
+	/* A failed all-or-nothing call changes nothing once rolled back: its
+	 * picks are undone (the next call resets every class's picked
+	 * prefix), its new nodes dropped. */
+	if (!err && !(atomic && q->left > 0))
+		err = classes_finish(p, picked, npicked, f.newn, f.nnew, p->release_picked);
+	free(picked);
+	fresh_free(&f);
+	return err;
+}
+
+static int try_schedule(struct planner *p, struct reqs *q, bool atomic)
+{
+	return p->in->exact_picks ? try_schedule_exact(p, q) :
+				    try_schedule_classes(p, q, atomic);
+}
+
+/* ResourceDemandScheduler._try_schedule().  Updates the context order the
+ * way Ray's ctx.update(target_nodes) does.  Returns 0 or -ENOMEM; q->left
+ * says what did not fit. */
+int pack_try_schedule(struct planner *p, struct reqs *q)
+{
+	return try_schedule(p, q, false);
 }
 
 /* An all-or-nothing attempt: schedule, and undo everything if any copy is
  * left over.  Returns 1 if placed, 0 if not, or -ENOMEM. */
 int pack_try_schedule_atomic(struct planner *p, struct reqs *q)
 {
-	size_t *saved_ctx = malloc((p->nctx + 1) * sizeof(*saved_ctx));
-	if (!saved_ctx)
+	/* The context array is kept only without classes. */
+	bool exact = p->in->exact_picks;
+	size_t *saved_ctx = exact ? malloc((p->nctx + 1) * sizeof(*saved_ctx)) : NULL;
+	if (exact && !saved_ctx)
 		return -ENOMEM;
-	memcpy(saved_ctx, p->ctx, p->nctx * sizeof(*saved_ctx));
+	if (exact)
+		memcpy(saved_ctx, p->ctx, p->nctx * sizeof(*saved_ctx));
 	size_t saved_nctx = p->nctx;
 	p->journal = true;
 	p->first_new_in_attempt = p->nnodes;
-	int err = pack_try_schedule(p, q);
+	int err = try_schedule(p, q, true);
 	p->journal = false;
 	if (err) {
 		free(saved_ctx);
@@ -1527,8 +1858,10 @@ int pack_try_schedule_atomic(struct planner *p, struct reqs *q)
 	}
 	if (q->left > 0) {
 		rollback(p, q->src);
-		memcpy(p->ctx, saved_ctx, saved_nctx * sizeof(*saved_ctx));
-		p->nctx = saved_nctx;
+		if (exact) {
+			memcpy(p->ctx, saved_ctx, saved_nctx * sizeof(*saved_ctx));
+			p->nctx = saved_nctx;
+		}
 	}
 	pack_journal_clear(p);
 	free(saved_ctx);

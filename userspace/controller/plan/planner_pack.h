@@ -112,6 +112,10 @@ struct snode {
 	 * of pack_try_schedule; valid while hash_ok (cleared on every change). */
 	uint64_t state_hash[SRC_N];
 	bool hash_ok[SRC_N];
+	/* While the classes are live (struct classes): the node's class and
+	 * its place in the context (smaller = earlier; p->ctx is stale). */
+	size_t cls;
+	int64_t key;
 	/* explanation (new nodes) */
 	struct planner_reason *reasons;
 	size_t nreasons, capreasons;
@@ -172,11 +176,17 @@ struct probe {
 struct nclass {
 	uint64_t hash;
 	size_t slot;		/* in classes.slots */
-	size_t rep;		/* a member's node index (its state is the class's) */
+	/* The members' state (source classes.src), compared on lookup. */
+	struct rvec total, avail, reqd;
+	bool gpu_req;
 	bool exhaustible, terminating;
+	bool unused;		/* on the free list */
+	/* Members: node indexes in context order (by key), members[off] first. */
+	size_t *members;
+	size_t off, nmembers, capmembers;
+	/* Per _try_schedule call: */
+	size_t head;		/* members picked in this call (a prefix) */
 	bool exhausted;		/* pre-filter: exhaustible and fits no shape */
-	size_t *members;	/* positions in cand, increasing */
-	size_t nmembers, capmembers, head;	/* head: first not yet picked */
 	bool dead;		/* placed nothing: never will in this call */
 	bool cached;		/* t, take and bulk hold the class's trial */
 	uint64_t tried_at;	/* pick number when t was tried on the head */
@@ -186,14 +196,28 @@ struct nclass {
 	size_t ntake, captake;
 };
 
-/* Kept across pack_try_schedule calls (reset, not freed, between them):
- * a placement-group stage makes one call per group copy. */
+/* The context by class, kept up to date across the _try_schedule calls of
+ * one stage (a placement-group stage makes one call per group copy): only
+ * the nodes a call picks or adds change class or place.  `live` while
+ * p->ctx is stale; pack_ctx_sync() writes it back. */
 struct classes {
+	bool live;
+	int src;
 	struct nclass *c;
-	size_t n, cap;
+	size_t n, cap, nlive;
+	size_t *freed, nfreed, capfreed;	/* unused class indexes */
 	size_t *slots;		/* class index + 1, 0 = empty */
 	size_t nslots;
 	uint64_t picks;
+	int64_t lo, hi;		/* keys below and above every member's */
+	int64_t gap_lo, gap_hi;	/* no member's key in [gap_lo, gap_hi) */
+	/* Per call: classes with candidates, and exhausted classes. */
+	size_t *active, nactive, capactive;
+	size_t *exh, nexh, capexh;
+	size_t *scratch, capscratch;	/* nodes being re-keyed */
+	/* Context counts pack_try_schedule needs (what p->ctx would give). */
+	int *type_count;
+	long workers, nnew;
 };
 
 /* One planning call's state. */
@@ -295,5 +319,8 @@ int pack_count_type(const struct planner *p, size_t type, bool skip_terminating)
 int pack_try_schedule(struct planner *p, struct reqs *q);
 /* The same, all or nothing: 1 placed, 0 not (nothing changed), -ENOMEM. */
 int pack_try_schedule_atomic(struct planner *p, struct reqs *q);
+/* Writes the context order kept by the classes back to p->ctx (a no-op
+ * unless they are live); every stage ends with it.  0 or -ENOMEM. */
+int pack_ctx_sync(struct planner *p);
 
 #endif
