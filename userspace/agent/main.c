@@ -36,6 +36,7 @@ static void usage(FILE *out)
 		"                      PATH when it ends in '/')\n"
 		"  --lease-phases      also time lease phases (queue, worker pop, grant):\n"
 		"                      ~5 more uprobe hits per lease\n"
+		RS_LEASE_MODE_USAGE
 		RS_OUTPUTS_USAGE
 		"  --log-level L       debug|info|warn|error (default info)\n"
 		"  -v, --verbose       include libbpf debug messages\n"
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "raylet-path", required_argument, NULL, 'R' },
 		{ "lease-phases", no_argument, NULL, 'F' },
+		{ "lease-probes", required_argument, NULL, 'M' },
 		RS_OUTPUTS_LONG_OPTIONS,
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
 	int c, n, n_families, err;
 
 	rs_outputs_defaults(&outputs);
+	rs_lease_mode_default(&ctx.lease_mode);
 
 	while ((c = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -183,6 +186,12 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			ctx.lease_phases = true;
+			break;
+		case 'M':
+			if (rs_lease_mode_parse(optarg, &ctx.lease_mode))
+				rs_cli_usage_error(PROG, "bad --lease-probes '%s' (want all, rpc, duty or "
+						   "duty:ON_MS/PERIOD_MS with %u <= ON_MS <= PERIOD_MS)",
+						   optarg, RS_LEASE_DUTY_MIN_ON_MS);
 			break;
 		case 'L':
 			if (rs_log_parse_level(optarg, &level))

@@ -19,8 +19,14 @@ const struct rs_family_info rs_metric_families[] = {
 	  "1 while a running agent watches this raylet (pid alive, probes attached), else 0.",
 	  "gauge" },
 	{ RS_FAMILY_LEASE_PROBES_ATTACHED,
-	  "1 when the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this raylet; "
-	  "0 when its binary lacks those symbols (see the agent log for which).",
+	  "1 while the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this "
+	  "raylet (with --lease-probes=duty, only inside a window); 0 when detached or when its binary "
+	  "lacks those symbols (see the agent log for which).",
+	  "gauge" },
+	{ RS_FAMILY_LEASE_ATTACH_FRACTION,
+	  "Share of the time since this raylet was found during which the lease family named by the "
+	  "family label was sampled (request probe attached; --lease-probes=duty attaches for windows): "
+	  "counts and histograms cover only that share, so rate / fraction estimates all leases.",
 	  "gauge" },
 	{ RS_FAMILY_LEASE_LATENCY,
 	  "Raylet RequestWorkerLease RPC latency: ServerCallImpl::HandleRequest (request arrived) to "
