@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from agentutil import Agent, FakeRaylet, bpftool_json, lease_counts, lease_hist, metric_value, runq_hist
+from agentutil import Agent, FakeRaylet, bpftool_json, dump_map, lease_counts, lease_hist, metric_value, runq_hist
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(180)]
 
@@ -60,7 +60,7 @@ def run(agent, raylet):
 def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
     n, delay_us = 40, 20000
     r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us))
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         assert run(a, r) >= 2
         r.go()
@@ -85,15 +85,94 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
         assert metric_value(text, "raysense_raylet_leases_total", outcome="granted", **lab) == 0
         assert metric_value(text, "raysense_raylet_up", **lab) == 1
         assert metric_value(text, "raysense_raylet_lease_probes_attached", **lab) == 1
+        # --lease-probes=all: every lease family sampled all the time.
+        for fam in ("latency_seconds", "requests_total", "replies_total", "probe_events_total"):
+            assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction",
+                                family="raysense_raylet_lease_" + fam, **lab) == 1
+        assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction",
+                            family="raysense_raylet_leases_total", **lab) == 1
     finally:
         r.stop()
+        assert a.stop() == 0
+
+
+def wait_window(agent, pid, want, on_s, period_s, need_s, timeout=30):
+    """Wait until the agent's window for pid is open (1) or closed (0) with at least
+    need_s left before the schedule flips it; returns the UNIX time of the
+    start of the current period (windows are aligned to UNIX time)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        # The pinned live set, not /metrics: the HTTP output caches its
+        # rendering for up to a second.
+        info = {k: v for k, v in dump_map(agent.pin_dir, "rs_raylets")}.get(pid)
+        if info is not None and info["window_open"] == want:
+            now = time.time()
+            start = now - now % period_s
+            if (start + (on_s if want else period_s)) - now >= need_s:
+                return start
+        time.sleep(0.05)
+    raise AssertionError(f"raylet {pid}: attached never became {want}:\n{agent.text()}")
+
+
+def test_duty_cycle_counts_exactly_inside_windows(agent_bin, targets, pin_dir):
+    """--lease-probes=duty:ON/PERIOD attaches the lease probes for ON ms of
+    every PERIOD ms, aligned to UNIX time. Leases that run inside a window are
+    counted exactly; leases run while detached are not counted at all (not
+    even as unmatched replies); a lease that starts inside a window and
+    replies after it closed is still counted whole (the reply side drains);
+    the attach fraction says what share of the time was sampled."""
+    on_ms, period_ms = 1500, 3000
+    n_in, n_out, delay_us, slow_us = 20, 15, 10000, 700000
+    inside = FakeRaylet(targets["full"], "--leases", str(n_in), "--delay-us", str(delay_us))
+    outside = FakeRaylet(targets["full"], "--leases", str(n_out), "--delay-us", str(delay_us))
+    straddle = FakeRaylet(targets["full"], "--leases", "1", "--delay-us", str(slow_us))
+    a = Agent(agent_bin, pin_dir, "--lease-probes", f"duty:{on_ms}/{period_ms}", "--raylet-path", targets["full"])
+    try:
+        for r in (inside, outside, straddle):
+            a.wait_tracking(r.pid)
+        a.wait_log(r"lease probes: duty:1500/3000")
+        # Inside: start once the window is open, finish well before it closes.
+        on_s, period_s = on_ms / 1000, period_ms / 1000
+        start = wait_window(a, inside.pid, 1, on_s, period_s, 1.0)
+        inside.go()
+        assert time.time() < start + on_ms / 1000, "the in-window leases ran past the window"
+        # Outside: once closed (and drained), before the next window.
+        start = wait_window(a, outside.pid, 0, on_s, period_s, 1.2)
+        time.sleep(0.3)  # the drain detaches the reply side at the next poll
+        outside.go()
+        assert time.time() < start + period_ms / 1000, "the detached leases ran into a window"
+        # Straddling: starts 0.4 s before the close, replies 0.3 s after it.
+        start = wait_window(a, straddle.pid, 1, on_s, period_s, 0.5)
+        time.sleep(max(0.0, start + on_ms / 1000 - 0.4 - time.time()))
+        straddle.go()
+        time.sleep(1.5)  # past the drain, and past the 1 s cache of /metrics
+        text = a.metrics()
+        for r, n in ((inside, n_in), (outside, 0), (straddle, 1)):
+            # No probe ever fired for a raylet with no leases in a window.
+            c = lease_counts(pin_dir, r.pid) or {"requests": 0, "replied": 0, "unmatched": 0}
+            print(f"pid {r.pid}: {c['requests']} requests, {c['replied']} replies, "
+                  f"{c['unmatched']} unmatched (want {n})")
+            assert c["requests"] == n and c["replied"] == n and c["unmatched"] == 0
+            assert metric_value(text, "raysense_raylet_lease_latency_seconds_count", raylet_pid=r.pid) == n
+        h = lease_hist(pin_dir, straddle.pid)
+        assert h["sum_ns"] >= slow_us * 1000, "the straddling lease was not timed whole"
+        frac = metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=inside.pid,
+                            family="raysense_raylet_lease_latency_seconds")
+        print(f"attach fraction {frac:.3f} (schedule {on_ms / period_ms:.3f})")
+        # Tracked for ~2-3 periods; window edges move by up to one 200 ms poll.
+        assert 0.3 <= frac <= 0.75, frac
+        assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=inside.pid,
+                            family="raysense_raylet_leases_total") == frac
+    finally:
+        for r in (inside, outside, straddle):
+            r.stop()
         assert a.stop() == 0
 
 
 def test_lease_phases(agent_bin, targets, pin_dir):
     n, delay_us = 20, 40000
     r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us), "--phases")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"], "--lease-phases")
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"], "--lease-phases")
     try:
         run(a, r)
         r.go()
@@ -165,7 +244,7 @@ def test_lease_outcomes_from_the_serialized_reply(agent_bin, targets, pin_dir):
     for outcome, count in want.items():
         args += ["--reply", f"{count}:{replies[outcome].hex()}"]
     r = FakeRaylet(targets["full"], "--leases", "0", *args)
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         r.go()
@@ -186,7 +265,7 @@ def test_missing_symbol_is_logged_and_other_probes_work(agent_bin, targets, pin_
     bad = FakeRaylet(targets["missing"], "--leases", "5", "--delay-us", "1000",
                      "--runq-rounds", "2", "--runq-spin-ms", "40", "--cpu", "1")
     good = FakeRaylet(targets["full"], "--leases", "7", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["dir"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["dir"])
     try:
         a.wait_tracking(bad.pid)
         a.wait_tracking(good.pid)
@@ -213,7 +292,7 @@ def test_missing_symbol_is_logged_and_other_probes_work(agent_bin, targets, pin_
 def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
     r1 = FakeRaylet(targets["full"], "--leases", "11", "--delay-us", "2000")
     r2 = FakeRaylet(targets["full"], "--leases", "23", "--delay-us", "30000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r1)
         run(a, r2)
@@ -231,7 +310,7 @@ def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
 
 
 def test_raylet_restart_is_picked_up(agent_bin, targets, pin_dir):
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     r1 = r2 = None
     try:
         a.wait_log("agent running")
@@ -259,7 +338,7 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
     rounds, spin_ms = 5, 80
     r = FakeRaylet(targets["full"], "--runq-rounds", str(rounds), "--runq-spin-ms", str(spin_ms),
                    "--cpu", "1")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         r.go()
@@ -290,7 +369,7 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
 
 def test_sigterm_detaches_everything_and_pins_are_reused(agent_bin, targets, pin_dir):
     r = FakeRaylet(targets["full"], "--leases", "3", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         ids = a.prog_ids()
@@ -313,7 +392,7 @@ def test_sigterm_detaches_everything_and_pins_are_reused(agent_bin, targets, pin
         assert rows.get("raysense_raylet_up") == "0", ctl
         assert rows.get("raysense_raylet_lease_probes_attached") == "0", ctl
         # A second agent reuses the pins: the raylet's counters continue.
-        a2 = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+        a2 = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
         try:
             run(a2, r)
             r.go()
@@ -332,7 +411,7 @@ def test_pin_with_old_layout_is_replaced(agent_bin, targets, pin_dir):
     subprocess.run(["bpftool", "map", "create", old, "type", "hash", "key", "4", "value", "8",
                     "entries", "4", "name", "rs_lease_cnt"], check=True)
     r = FakeRaylet(targets["full"], "--leases", "2", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         # struct rs_lease_counts: 15 u64 counters (include/raysense/raylet.h)
