@@ -133,7 +133,8 @@ def stack(fresh_ray_cluster, bin):
     agent = prom = None
     try:
         agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
-                      "--push-interval", "1", debug_labels=False)
+                      "--push-interval", "1", "--lease-probes", "all",  # every lease seen, not sampled
+                      debug_labels=False)
         agent.wait_log(r"tracking raylet pid", timeout=120)
         prom = Prometheus(tmp, {"raysense-agent": agent.port, "raysense-controller": ctl.port})
         yield fresh_ray_cluster, ctl, agent, prom
