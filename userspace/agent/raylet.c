@@ -14,7 +14,8 @@
  * Lease sampling (--lease-probes, lease_window.h): in the duty mode every
  * poll opens or closes each raylet's window. Opening attaches the reply side
  * first and the request probe after it, so a lease already in flight is at
- * most a reply_unmatched event; closing detaches the request probe first and
+ * most a reply_unmatched event (and, when its reply is serialized after the
+ * outcome pair attached, one outcome); closing detaches the request probe first and
  * keeps the reply side until the leases that started inside the window have
  * replied (or RS_DRAIN_MAX_NS passed), so those are counted whole. The time
  * the request probe was attached, out of the time tracked, is written to the
