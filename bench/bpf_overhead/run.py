@@ -163,7 +163,7 @@ def program_stats(build, agent_bin, full, missing):
         o = (with_outcome_ns - with_probes_ns) / LEASES
         d4 = (with_outcome_ns - without_probes_ns) / LEASES
         print(f"outcome pair (uprobe + uretprobe on gRPC's serializer of the reply): "
-              f"{o / 1000:.1f} us more per lease; all 4 default hits: {d4 / 1000:.1f} us per lease "
+              f"{o / 1000:.1f} us more per lease; all 4 hits of --lease-probes=all: {d4 / 1000:.1f} us per lease "
               f"= {d4 / max(d, 1):.2f}x the request/reply pair alone")
 
         t0, c0 = time.time(), cpu_ticks(agent.proc.pid)
