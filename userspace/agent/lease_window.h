@@ -2,7 +2,7 @@
  * (--lease-probes). Pure: parsing and the window schedule, no I/O; raylet.c
  * does the attaching.
  *
- * Each uprobe hit costs a trap (15-27 us on the reference VM), so the cost of
+ * Each uprobe hit costs a trap (6-27 us on the reference VM), so the cost of
  * the lease probes is hits per lease times the share of time they are
  * attached (docs/raylet-measures.md, "Probe cost"). Modes:
  *   all          request/reply pair + outcome pair, always attached (4 hits)
