@@ -7,7 +7,7 @@
 # main), and prints for both the CPU time of plan + render and the peak RSS
 # of the process (scenario parse included), with ratios, whether the round
 # was cut by the work budget, and for this tree the scenario parse alone
-# (CPU time, peak RSS when parsed).  The
+# (CPU time, peak RSS when parsed) and the total of parse, plan and render.  The
 # baseline is built in a temporary directory from `git archive`, with this
 # tree's planner_scale.c added (it uses only the public planner API).  A
 # baseline run is stopped after BASE_TIMEOUT seconds (default 60) and limited
@@ -47,27 +47,29 @@ if [ "$base" != none ]; then
 	base_bin=$work/base/build/bench/planner_scale
 fi
 
-# One run: "time rss_mib new_nodes cut parse_s parse_mib" or "timeout"/"failed".
+# One run: "time rss_mib new_nodes cut parse_s parse_mib total_s" (time: plan +
+# render; total: parse + plan + render, what `raysensectl plan` spends) or
+# "timeout"/"failed".
 run_one() {
 	res=$( (ulimit -v "$mem_kib"; timeout "$timeout_s" "$1" "$2") 2>/dev/null) || {
 		rc=$?
-		[ $rc -eq 124 ] && echo ">${timeout_s}s - - - - -" || echo "failed(rc=$rc) - - - - -"
+		[ $rc -eq 124 ] && echo ">${timeout_s}s - - - - - -" || echo "failed(rc=$rc) - - - - - -"
 		return 0
 	}
-	echo "$res" | awk '{printf "%.3f %.0f %s %s %.3f %.0f\n", $1 + $2, $3 / 1024, $4, $6, $7, $8 / 1024}'
+	echo "$res" | awk '{printf "%.3f %.0f %s %s %.3f %.0f %.3f\n", $1 + $2, $3 / 1024, $4, $6, $7, $8 / 1024, $1 + $2 + $7}'
 }
 
 "$python" "$here/gen_scale_cases.py" "$work/cases" "$@" > "$work/names"
-printf '%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s\n' case base_s base_MiB base_cut \
-	new_s new_MiB new_cut time_x rss_x new_nodes parse_s parse_MiB
+printf '%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s %9s\n' case base_s base_MiB base_cut \
+	new_s new_MiB new_cut time_x rss_x new_nodes parse_s parse_MiB total_s
 while read -r name; do
 	f=$work/cases/$name.json
 	new=$(run_one "$new_bin" "$f")
-	old="- - - - - -"
+	old="- - - - - - -"
 	[ -n "$base_bin" ] && old=$(run_one "$base_bin" "$f")
 	echo "$name $old $new" | awk '{
-		ratio_t = ($2 + 0 > 0 && $8 + 0 > 0) ? sprintf("%.1fx", $2 / $8) : "-";
-		ratio_m = ($3 + 0 > 0 && $9 + 0 > 0) ? sprintf("%.1fx", $3 / $9) : "-";
-		printf "%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s\n", $1, $2, $3, $5, $8, $9,
-			$11, ratio_t, ratio_m, $10, $12, $13 }'
+		ratio_t = ($2 + 0 > 0 && $9 + 0 > 0) ? sprintf("%.1fx", $2 / $9) : "-";
+		ratio_m = ($3 + 0 > 0 && $10 + 0 > 0) ? sprintf("%.1fx", $3 / $10) : "-";
+		printf "%-22s %9s %8s %8s %9s %8s %8s %7s %7s %9s %8s %9s %9s\n", $1, $2, $3, $5, $9, $10,
+			$12, ratio_t, ratio_m, $11, $13, $14, $15 }'
 done < "$work/names"

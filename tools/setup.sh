@@ -7,12 +7,17 @@
 #                             .venv-ray-taskera and the Kubernetes test
 #                             environment (tools/k8s-testenv/build.sh)
 #   --taskera, --k8s          one of those two parts
+#   tools/setup.sh --matrix   the venvs of the version-matrix tier
+#                             (tools/test.sh --matrix): one per line of
+#                             tools/ray-versions
 #
 #   apt packages      compilers, libbpf/libelf/zlib/libcurl/cJSON/libmicrohttpd,
 #                     bpftool, prometheus (tests)
 #   .venv/            real Ray from PyPI (pinned in tools/requirements.txt)
 #   .venv-ray-taskera/  an older, Task-era Ray (tools/requirements-taskera.txt),
 #                     for tests/bpf/test_raylet_task_era.py only
+#   .venv-ray-<V>/    ray[default]==<V> for each Ray release in
+#                     tools/ray-versions (--matrix only)
 #   k8s-testenv       kube-apiserver, etcd, KubeRay operator, kwok, helm... built
 #                     from the Go module proxy into /var/cache/raysense/k8s-bin,
 #                     for tests/k8s and the chart tests only
@@ -28,13 +33,14 @@ VENV="${RAYSENSE_VENV:-$REPO/.venv}"
 TASKERA_VENV="${RAYSENSE_TASKERA_VENV:-$REPO/.venv-ray-taskera}"
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-WANT_TASKERA=0; WANT_K8S=0
+WANT_TASKERA=0; WANT_K8S=0; WANT_MATRIX=0
 for arg in "$@"; do
   case "$arg" in
   --tests) WANT_TASKERA=1; WANT_K8S=1 ;;
   --taskera) WANT_TASKERA=1 ;;
   --k8s) WANT_K8S=1 ;;
-  *) echo "usage: tools/setup.sh [--tests | --taskera | --k8s]" >&2; exit 2 ;;
+  --matrix) WANT_MATRIX=1 ;;
+  *) echo "usage: tools/setup.sh [--tests | --taskera | --k8s | --matrix]" >&2; exit 2 ;;
   esac
 done
 [ "${RAYSENSE_SKIP_TASKERA:-0}" = 1 ] && WANT_TASKERA=0
@@ -97,6 +103,30 @@ install_venv() {
   cp "$req" "$stamp"
 }
 
+# install_matrix: one venv per line of tools/ray-versions. The lines naming
+# .venv or .venv-ray-taskera reuse those venvs, whose requirements file must
+# pin the same release (checked, so the table never names a version that
+# was not the one run).
+install_matrix() {
+  local version venv req
+  while read -r version venv; do
+    case "$version" in ''|'#'*) continue ;; esac
+    case "$venv" in
+    .venv) req="$REPO/tools/requirements.txt" ;;
+    .venv-ray-taskera) req="$REPO/tools/requirements-taskera.txt" ;;
+    *)
+      req="$(mktemp /tmp/raysense-ray-req.XXXXXX)"
+      printf 'ray[default]==%s\n' "$version" > "$req"
+      install_venv "$REPO/$venv" "$req"
+      rm -f "$req"
+      continue ;;
+    esac
+    grep -qxF "ray[default]==$version" "$req" ||
+      { log "tools/ray-versions says $venv is Ray $version, but $req pins another"; return 1; }
+    install_venv "$REPO/$venv" "$req"
+  done < "$REPO/tools/ray-versions"
+}
+
 mount_fs() {
   if [ "$(id -u)" -ne 0 ]; then
     log "not root: not mounting bpffs/tracefs (the agent and BPF tests need root)"
@@ -120,6 +150,9 @@ install_apt
 install_venv "$VENV" "$REPO/tools/requirements.txt"
 if [ "$WANT_TASKERA" = 1 ]; then
   install_venv "$TASKERA_VENV" "$REPO/tools/requirements-taskera.txt"
+fi
+if [ "$WANT_MATRIX" = 1 ]; then
+  install_matrix
 fi
 mount_fs
 check_kernel

@@ -8,6 +8,10 @@
 #             its seeds and corpus, then fuzz it ~5 s (tools/fuzz.sh short)
 #   pytest    golden, BPF (real kernel), agent outputs, end-to-end (real Ray),
 #             and Kubernetes (real kube-apiserver, KubeRay operator, kwok) tests
+#   matrix    (not by default; tools/test.sh --matrix, and .ci/run) every Ray
+#             release of tools/ray-versions in its own venv: tests/matrix/
+#             once per release, then the support table from the results,
+#             compared with README's (RAYSENSE_MATRIX_WRITE_README=1 writes it)
 # Select tiers with RAYSENSE_TEST_TIERS="unit pytest"; pass pytest arguments
 # after --, e.g. tools/test.sh -- -k seed.
 # Ends with one summary line: "raysense: N passed, N failed, N skipped".
@@ -21,6 +25,7 @@ export RAYSENSE_BUILD_DIR="${RAYSENSE_BUILD_DIR:-$REPO/build}"
 ASAN_DIR="${RAYSENSE_ASAN_BUILD_DIR:-$REPO/build-asan}"
 OUT="$(mktemp -d /tmp/raysense-test.XXXXXX)"
 PYTEST_ARGS=()
+if [ "${1:-}" = "--matrix" ]; then shift; TIERS=matrix; fi
 if [ "${1:-}" = "--" ]; then shift; PYTEST_ARGS=("$@"); fi
 
 log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -29,7 +34,8 @@ start=$(date +%s)
 
 # The Task-era venv and the Kubernetes test environment serve pytest only.
 SETUP_PARTS=()
-case " $TIERS " in *" pytest "*) SETUP_PARTS=(--tests) ;; esac
+case " $TIERS " in *" pytest "*) SETUP_PARTS+=(--tests) ;; esac
+case " $TIERS " in *" matrix "*) SETUP_PARTS+=(--matrix) ;; esac
 "$REPO/tools/setup.sh" "${SETUP_PARTS[@]}" || { log "setup failed"; echo "raysense: 0 passed, 1 failed"; exit 1; }
 
 run_ctest() { # dir label
@@ -41,6 +47,23 @@ run_ctest() { # dir label
   if [ -z "$total" ]; then log "ctest ($label) printed no summary"; failed=$((failed + 1)); return; fi
   passed=$((passed + total - fail)); failed=$((failed + fail))
   log "ctest ($label): $((total - fail)) passed, $fail failed"
+}
+
+count_junit() { # junit.xml pytest-exit-code: add its counts to the totals
+  local xml="$1" rc="$2" t f e s
+  if [ ! -f "$xml" ]; then
+    log "pytest produced no report (rc=$rc)"; failed=$((failed + 1)); return
+  fi
+  read -r t f e s < <("$REPO/.venv/bin/python" - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+g = lambda k: sum(int(s.get(k, 0)) for s in suites)
+print(g("tests"), g("failures"), g("errors"), g("skipped"))
+PY
+)
+  passed=$((passed + t - f - e - s)); failed=$((failed + f + e)); skipped=$((skipped + s))
+  if [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ]; then failed=$((failed + 1)); fi
 }
 
 for tier in $TIERS; do
@@ -65,22 +88,30 @@ for tier in $TIERS; do
   pytest)
     [ -x "$RAYSENSE_BUILD_DIR/raysensectl" ] || "$REPO/tools/build.sh" || { failed=$((failed + 1)); continue; }
     log "pytest (real kernel, real Ray, real Kubernetes control plane)"
-    "$REPO/.venv/bin/python" -m pytest "$REPO/tests" -rsfE -v -p no:cacheprovider \
-      --timeout=900 --durations=20 --junitxml="$OUT/pytest.xml" "${PYTEST_ARGS[@]}"
+    "$REPO/.venv/bin/python" -m pytest "$REPO/tests" --ignore="$REPO/tests/matrix" -rsfE -v \
+      -p no:cacheprovider --timeout=900 --durations=20 --junitxml="$OUT/pytest.xml" "${PYTEST_ARGS[@]}"
     rc=$?
-    if [ -f "$OUT/pytest.xml" ]; then
-      read -r t f e s < <("$REPO/.venv/bin/python" - "$OUT/pytest.xml" <<'PY'
-import sys, xml.etree.ElementTree as ET
-r = ET.parse(sys.argv[1]).getroot()
-suites = [r] if r.tag == "testsuite" else list(r)
-g = lambda k: sum(int(s.get(k, 0)) for s in suites)
-print(g("tests"), g("failures"), g("errors"), g("skipped"))
-PY
-)
-      passed=$((passed + t - f - e - s)); failed=$((failed + f + e)); skipped=$((skipped + s))
-      [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ] && failed=$((failed + 1))
+    count_junit "$OUT/pytest.xml" "$rc" ;;
+  matrix)
+    [ -x "$RAYSENSE_BUILD_DIR/raysensectl" ] || "$REPO/tools/build.sh" || { failed=$((failed + 1)); continue; }
+    results=()
+    while read -r version venv <&3; do
+      case "$version" in ''|'#'*) continue ;; esac
+      log "matrix: Ray $version ($venv)"
+      RAYSENSE_VENV="$REPO/$venv" RAYSENSE_MATRIX_VERSION="$version" \
+        RAYSENSE_MATRIX_RESULTS="$OUT/matrix-$version.json" \
+        "$REPO/.venv/bin/python" -m pytest "$REPO/tests/matrix" -rsfE -v -p no:cacheprovider \
+        --timeout=900 --durations=5 --junitxml="$OUT/matrix-$version.xml" "${PYTEST_ARGS[@]}" </dev/null
+      count_junit "$OUT/matrix-$version.xml" "$?"
+      [ -f "$OUT/matrix-$version.json" ] && results+=("$OUT/matrix-$version.json")
+    done 3< "$REPO/tools/ray-versions"
+    table_mode=--check
+    [ "${RAYSENSE_MATRIX_WRITE_README:-0}" = 1 ] && table_mode=--write
+    "$REPO/.venv/bin/python" "$REPO/tests/matrix/support_table.py" "${results[@]}" | tee "$OUT/ray-support.md"
+    if "$REPO/.venv/bin/python" "$REPO/tests/matrix/support_table.py" "$table_mode" "$REPO/README.md" "${results[@]}"; then
+      passed=$((passed + 1))
     else
-      log "pytest produced no report (rc=$rc)"; failed=$((failed + 1))
+      log "matrix: README's Ray support table is not this run's ($OUT/ray-support.md)"; failed=$((failed + 1))
     fi ;;
   *) log "unknown tier '$tier'"; failed=$((failed + 1)) ;;
   esac

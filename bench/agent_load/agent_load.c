@@ -4,9 +4,9 @@
  * /api/v1/signals once per --period seconds, as the real agent's push thread
  * does (one new connection per push, `Content-Encoding: gzip`, optional
  * bearer token).  The body is a real snapshot captured from a real agent
- * (bench/agent_load/run.py captures one), with the node name, hostname, Ray
- * node ids rewritten per agent so that the controller sees N distinct
- * nodes.  Pushes are spread evenly over the period.  Each agent connects from
+ * (bench/agent_load/run.py captures one), made into agent i's by
+ * sim_snapshot.c (node name, hostname, Ray node ids) so that the controller
+ * sees N distinct nodes.  Pushes are spread evenly over the period.  Each agent connects from
  * its own loopback address (127.1.x.y) so that the controller's per-address
  * connection limit applies per agent, as it would across nodes.
  *
@@ -18,7 +18,7 @@
  * Prints one JSON object on stdout: pushes, accepted (2xx), rejected by HTTP
  * status, transport errors, late, p50/p99/max latency in ms. */
 #include "common/cli.h"
-#include "common/gzip.h"
+#include "sim_snapshot.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -63,36 +63,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_string(cJSON *obj, const char *key, const char *value)
-{
-	cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (cJSON_IsString(item))
-		cJSON_SetValuestring(item, value);
-}
-
-/* The template with agent i's identity and seq; returns malloc'd JSON. */
-static char *render_snapshot(struct load *ld, long i, long long seq)
-{
-	char name[32], id[64];
-	cJSON *node = cJSON_GetObjectItemCaseSensitive(ld->templ, "node");
-	cJSON *workers = cJSON_GetObjectItemCaseSensitive(ld->templ, "workers");
-	cJSON *w;
-	int k = 0;
-
-	snprintf(name, sizeof(name), "sim-%05ld", i);
-	set_string(node, "node_name", name);
-	set_string(node, "hostname", name);
-	cJSON_ReplaceItemInObjectCaseSensitive(ld->templ, "seq", cJSON_CreateNumber((double)seq));
-	cJSON_ReplaceItemInObjectCaseSensitive(ld->templ, "taken_unix_ms",
-					       cJSON_CreateNumber((double)time(NULL) * 1000.0));
-	cJSON_ArrayForEach(w, workers) {
-		/* 56 hex digits like a Ray node id, unique per agent and raylet. */
-		snprintf(id, sizeof(id), "%048lx%08x", i, k++);
-		set_string(w, "ray_node_id", id);
-	}
-	return cJSON_PrintUnformatted(ld->templ);
-}
-
 /* Answers are counted by status only. */
 static size_t discard(char *ptr, size_t size, size_t n, void *user)
 {
@@ -107,13 +77,8 @@ static size_t discard(char *ptr, size_t size, size_t n, void *user)
 static int prepare_body(struct load *ld, long i)
 {
 	struct sim_agent *a = &ld->sims[i];
-	char *json = render_snapshot(ld, i, 1);
 
-	if (!json)
-		return -ENOMEM;
-	int err = rs_gzip_compress(json, strlen(json), &a->gz, &a->gz_len);
-	free(json);
-	return err;
+	return sim_snapshot_gzip(ld->templ, i, 1, &a->gz, &a->gz_len);
 }
 
 static int start_push(struct load *ld, long i)

@@ -11,12 +11,19 @@
    /healthz on the probe listener, and reads the control loop's tick time
    from its /metrics before and after (mean and the largest bucket reached).
 3. Prints one table row per N: accepted/rejected, push p50/p99, controller
-   CPU (% of one core) and RSS, tick mean/max, agents the controller holds.
+   CPU (% of one core) and RSS, tick mean/max, agents the controller holds
+   and how many of them it heard from within the signal max age (30 s) at
+   the end, i.e. whose data is live.  With --baseline-build, another
+   build's controller runs first for each N, under the same load.
+4. Runs build/bench/signals_scale on the same snapshot: the agent table's
+   CPU per push and per tick's lookups at N agents (the real Ray head has
+   only a few Ray nodes, so the bench's ticks do not show that cost).
 
 The load generator runs on the same machine: its CPU is reported too, so a
 reader can tell a saturated machine from a slow controller.
 
 Usage: .venv/bin/python bench/agent_load/run.py [--agents 1000 5000 10000]
+       [--baseline-build DIR]
        [--seconds 30] [--build build]
 """
 import argparse
@@ -114,14 +121,14 @@ def capture_snapshot(args, cluster, tmp):
     return path
 
 
-def start_controller(args, cluster, tmp, n):
+def start_controller(args, cluster, tmp, n, build):
     port = free_port()
     token = os.path.join(tmp, "ctl.token")
     with open(token, "w") as f:
         f.write("bench-token\n")
     log = open(os.path.join(tmp, f"controller-{n}.log"), "wb")
     proc = subprocess.Popen(
-        [os.path.join(args.build, "raysense-controller"), "--dashboard", cluster.dashboard_url,
+        [os.path.join(build, "raysense-controller"), "--dashboard", cluster.dashboard_url,
          "--dry-run", "--listen", f"127.0.0.1:{port}", "--agent-auth", "token-file",
          "--token-file", token,
          "--worker-group", "cpu:CPU=1,min=0,max=2", "--agent-capacity", str(max(n, 10000)),
@@ -138,8 +145,23 @@ def start_controller(args, cluster, tmp, n):
     raise SystemExit(f"controller never healthy; log in {log.name}")
 
 
-def one_run(args, cluster, tmp, snapshot, n):
-    proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n)
+def fresh_agents(status_text, max_age_s=30.0):
+    """(held, fresh): agents in /api/v1/status and those heard from within max_age_s."""
+    def find(o):
+        if isinstance(o, dict):
+            if isinstance(o.get("agents"), list):
+                return o["agents"]
+            for v in o.values():
+                r = find(v)
+                if r is not None:
+                    return r
+        return None
+    agents = find(json.loads(status_text)) or []
+    return len(agents), sum(1 for a in agents if a.get("age_s", 1e9) <= max_age_s)
+
+
+def one_run(args, cluster, tmp, snapshot, n, build):
+    proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n, build)
     samples, healthz_ms, stop = [], [], threading.Event()
 
     def sample():
@@ -174,6 +196,7 @@ def one_run(args, cluster, tmp, snapshot, n):
             raise SystemExit(f"agent_load failed: {load.stderr}")
         res = json.loads(load.stdout.strip().splitlines()[-1])
         metrics = get(base + "/metrics")
+        _, fresh = fresh_agents(get(base + "/api/v1/status", 30))
         after = loop_histogram(metrics)
         ticks = after[0] - before[0]
         tick_mean = (after[1] - before[1]) / ticks if ticks else float("nan")
@@ -183,6 +206,8 @@ def one_run(args, cluster, tmp, snapshot, n):
         cpu = (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0]) \
             if len(samples) > 1 else float("nan")
         res.update({
+            "controller": "baseline" if build != args.build else "this",
+            "agents_fresh": fresh,
             "controller_cpu_pct": round(cpu * 100, 1),
             "controller_rss_mib_max": round(max(s[2] for s in samples), 1),
             "ticks": int(ticks), "tick_mean_s": round(tick_mean, 3), "tick_max_le_s": tick_max_le,
@@ -204,6 +229,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--build", default=os.environ.get("RAYSENSE_BUILD_DIR",
                                                       os.path.join(REPO, "build")))
+    ap.add_argument("--baseline-build", help="also run this build's controller before each "
+                    "N (same load generator, same Ray head): before/after in one run")
     ap.add_argument("--out", help="write the raw results as JSON here")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="rs-agent-load-")
@@ -212,12 +239,18 @@ def main():
         cluster.add_worker(num_cpus=1)
         snapshot = capture_snapshot(args, cluster, tmp)
         for n in args.agents:
-            print(f"N={n}: {args.seconds} s at 1 Hz ...", file=sys.stderr)
-            results.append(one_run(args, cluster, tmp, snapshot, n))
+            for build in ([args.baseline_build] if args.baseline_build else []) + [args.build]:
+                print(f"N={n} ({build}): {args.seconds} s at 1 Hz ...", file=sys.stderr)
+                results.append(one_run(args, cluster, tmp, snapshot, n, build))
+        table = subprocess.run(
+            [os.path.join(args.build, "bench", "signals_scale"), "--snapshot", snapshot,
+             "--agents"] + [str(n) for n in args.agents], capture_output=True, text=True)
+        print("agent table alone (build/bench/signals_scale, CPU time):\n" + table.stdout
+              + table.stderr[-2000:])
     print(f"load average {os.getloadavg()[0]:.1f} (2-core machine shared with other work)")
-    cols = ["agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
+    cols = ["controller", "agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
             "p99_ms", "max_ms", "controller_cpu_pct", "controller_rss_mib_max", "tick_mean_s",
-            "tick_max_le_s", "agents_held", "healthz_max_ms", "load_cpu_pct"]
+            "tick_max_le_s", "agents_held", "agents_fresh", "healthz_max_ms", "load_cpu_pct"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in results:

@@ -565,6 +565,7 @@ def phase_controller(n, mode, args):
             time.sleep(1)
         first = {}
         launches = decisions = 0
+        largest = (0, None)
         for arrived, raw in list(lines):
             try:
                 d = json.loads(raw)
@@ -578,6 +579,10 @@ def phase_controller(n, mode, args):
             t = float(t) if isinstance(t, (int, float)) else arrived
             if t > end:
                 continue
+            # The largest plan and when it was first decided (a dry run plans
+            # the whole demand again each time it changes).
+            if d.get("count", 1) > largest[0]:
+                largest = (d.get("count", 1), t)
             for item in d.get("demand") or []:
                 shp = item.get("shape") if isinstance(item, dict) else None
                 if isinstance(shp, dict):
@@ -591,6 +596,9 @@ def phase_controller(n, mode, args):
                         {k: round(v + t_sub - t_end, 2) for k, v in first.items()}
                         if t_end else None),
                     "shapes_covered": len(set(first) & set(SHAPES)),
+                    "largest_plan": largest[0],
+                    "largest_plan_after_submit": (round(largest[1] - t_end, 2)
+                                                  if t_end and largest[1] else None),
                     "tick_quantiles": loop_quantiles(loop_final)})
     finally:
         if ctl:
@@ -664,7 +672,9 @@ def print_table(records, out=sys.stdout):
                   f"driver started {r.get('first_launch')}, s after submission ended "
                   f"{r.get('first_launch_after_submit')}; shapes covered "
                   f"{r.get('shapes_covered')}/4; launch decisions {r.get('launch_lines')}, "
-                  f"nodes planned {r.get('nodes_planned')}; ticks {r.get('tick_quantiles')}; "
+                  f"nodes planned {r.get('nodes_planned')}; largest plan "
+                  f"{r.get('largest_plan')} nodes, s after submission ended "
+                  f"{r.get('largest_plan_after_submit')}; ticks {r.get('tick_quantiles')}; "
                   f"submission {r.get('submit')}", file=out)
         if "error" in r:
             print(f"ERROR {r['phase']} N={r['n']} {r['mode']}: {r['error']}", file=out)

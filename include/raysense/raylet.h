@@ -26,18 +26,22 @@ struct rs_raylet_info {
 	unsigned int pid;
 	unsigned int attached;        /* bitmask of enum rs_lease_probe set up (attached
 				       * whenever a --lease-probes window is open) */
-	unsigned int missing;         /* bitmask of required probes not found */
+	unsigned int missing;         /* bitmask of wanted probes not attached */
 	unsigned int metrics_port;    /* --metrics_export_port, 0 if unknown */
 	unsigned long long start_ticks; /* /proc/PID/stat starttime (pid reuse) */
 	char node_id[RS_NODE_ID_LEN]; /* --node_id=..., "" if unknown */
 	/* --node_manager_port, 0 if unknown: tells raylets apart when they
 	 * have no node id (Ray before ~2.30 passed no --node_id). */
 	unsigned int node_manager_port;
+	/* The part of `missing` whose symbol the raylet binary lacks (the
+	 * rest failed to attach). */
+	unsigned int unresolved;
 	/* Lease sampling (--lease-probes, userspace/agent/lease_window.h):
 	 * whether the request probe is attached right now, and for how long it
 	 * has been attached out of how long this raylet has been tracked (the
 	 * attach fraction the exporters show next to the lease counts). */
 	unsigned int window_open;
+	unsigned int reserved;        /* explicit padding, always 0 */
 	unsigned long long attached_ns;
 	unsigned long long tracked_ns;
 };

@@ -353,7 +353,7 @@ def test_v2_seed_no_double_count(bin, v2_cluster):
     starts stays PENDING_NODE_ASSIGNMENT in the state API but its CPU is used
     in the live usage; counting it twice launched extra nodes under v1 before
     the demand merge; here the cut-off after the usage read prevents it."""
-    from test_seed import DRIVER as SEED_DRIVER
+    from seed_scenario import DRIVER as SEED_DRIVER
 
     cluster = v2_cluster
     ctl = Controller(bin("raysense-controller"), cluster,

@@ -35,6 +35,20 @@ from k8s_testenv import wait_until
 from promtext import metric_value
 from raycluster import stop_process
 
+
+def controller_argv(bin, kubeconfig, c, dashboard_url, args=()):
+    """raysense-controller --provider kuberay for Cluster c, its API on a free
+    port.  `--agent-auth none` (no agents push here) and `--launch-timeout
+    600` (kwok pods never run Ray) unless args set them; args come last."""
+    argv = [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
+            "--namespace", c.ns, "--raycluster", c.name, "--dashboard", dashboard_url,
+            "--listen", "127.0.0.1:0"]
+    for flag, default in (("--agent-auth", "none"), ("--launch-timeout", "600")):
+        if not any(str(a).split("=", 1)[0] == flag for a in args):
+            argv += [flag, default]
+    return argv + [str(a) for a in args]
+
+
 REPO = Path(__file__).resolve().parents[2]
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 GiB = 1 << 30
@@ -644,11 +658,9 @@ def test_controller_binary_leader_scales_from_recorded_demand(k8s, admin_kubecon
         def start(identity):
             log = open(tmp_path / f"{identity}.log", "w")
             procs[identity] = (subprocess.Popen(
-                [bin("raysense-controller"), "--provider", "kuberay",
-                 "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns,
-                 "--raycluster", c.name, "--leader-elect", "--identity", identity,
-                 "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
-                 "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--agent-auth", "none"],
+                controller_argv(bin, admin_kubeconfig, c,
+                                f"http://127.0.0.1:{port_file.read_text()}",
+                                ["--leader-elect", "--identity", identity, "--config", cfg]),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log)
 
         def patches(identity):
@@ -709,11 +721,8 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
             {"name": "eci", "resources": {"CPU": 2, "memory": 4 * GiB},
              "min_workers": 0, "max_workers": 5}]}))
         ctl = subprocess.Popen(
-            [bin("raysense-controller"), "--provider", "kuberay",
-             "--kubeconfig", str(admin_kubeconfig), "--namespace", c.ns, "--raycluster", c.name,
-             "--config", str(cfg), "--dashboard", f"http://127.0.0.1:{port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--cooldown", "0.01",
-             "--agent-auth", "none"],
+            controller_argv(bin, admin_kubeconfig, c, f"http://127.0.0.1:{port_file.read_text()}",
+                            ["--config", cfg, "--cooldown", "0.01"]),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         pods = wait_until("2 ECI pods running", lambda: c.running("eci", 2, k8s.eci_node),
                           timeout=90)
@@ -768,25 +777,38 @@ def test_controller_binary_scale_down_names_the_idle_pod(k8s, admin_kubeconfig, 
 
 class Controller:
     """raysense-controller --provider kuberay against Cluster c, fed by a fake
-    dashboard (recorded Ray answers; 4 pending {CPU: 1} tasks), its HTTP API
-    on a free port."""
+    dashboard (recorded Ray answers; `tasks` pending {CPU: 1} tasks), its
+    HTTP API on a free port."""
 
-    def __init__(self, bin, tmp_path, c, kubeconfig, args=()):
+    def __init__(self, bin, tmp_path, c, kubeconfig, args=(), tasks=4):
+        self.c = c
         self.port_file, self.dash_state = tmp_path / "dash.port", tmp_path / "dash.json"
-        self.dash_state.write_text(json.dumps({"tasks": 4, "shape": {"CPU": 1.0}, "workers": []}))
+        self.set_dashboard(tasks)
         self.dash = start_fake_dashboard(self.port_file, self.dash_state)
         self.log_path = tmp_path / "controller.log"
         self.log = open(self.log_path, "w")
         wait_until("fake dashboard", lambda: self.port_file.exists() and self.port_file.read_text(),
                    timeout=10)
         self.proc = subprocess.Popen(
-            [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
-             "--namespace", c.ns, "--raycluster", c.name,
-             "--dashboard", f"http://127.0.0.1:{self.port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--launch-timeout", "600", "--agent-auth", "none", *args],
+            controller_argv(bin, kubeconfig, c, f"http://127.0.0.1:{self.port_file.read_text()}",
+                            args),
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.port = wait_until("controller API", lambda: re.search(
             r"API on 127\.0\.0\.1:(\d+)", self.log_path.read_text()), timeout=10).group(1)
+
+    def set_dashboard(self, tasks, workers=()):
+        tmp = self.dash_state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"tasks": tasks, "shape": {"CPU": 1.0},
+                                   "workers": list(workers)}))
+        tmp.replace(self.dash_state)
+
+    def decisions(self):
+        return json.loads(self.get("/api/v1/decisions")[1])
+
+    def find(self, action, reason=None, type_=None):
+        return [d for d in self.decisions() if d.get("action") == action and
+                (reason is None or d.get("reason") == reason) and
+                (type_ is None or d.get("type") == type_)]
 
     def get(self, path):
         """(HTTP status, body text)."""

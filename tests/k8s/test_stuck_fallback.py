@@ -29,17 +29,13 @@ which kwok leaves pods Pending) is in the last test.
 """
 
 import json
-import re
-import subprocess
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 from k8s_testenv import wait_until
-from raycluster import stop_process
-from test_kuberay_provider import (Cluster, admin_kubeconfig, logged_patches,  # noqa: F401
-                                   replicas_ops, assert_patch_rules, start_fake_dashboard)
+from test_kuberay_provider import (Cluster, Controller, admin_kubeconfig,  # noqa: F401
+                                   logged_patches, replicas_ops, assert_patch_rules)
 
 GRACE_S = 10            # --unschedulable-grace default
 INTERVAL_S = 1          # --interval
@@ -60,38 +56,24 @@ def group(name, node_selector, tolerations=()):
     }
 
 
-class Run:
-    """raysense-controller --provider kuberay on Cluster c, its fake
-    dashboard showing one pending {CPU: 1} task, and a watcher that polls the
-    RayCluster every 0.1 s and keeps the largest sum of replicas it saw."""
+class Run(Controller):
+    """The controller (test_kuberay_provider.Controller, --interval 1) on
+    Cluster c, its fake dashboard showing one pending {CPU: 1} task, and a
+    watcher that polls the RayCluster every 0.1 s and keeps the largest sum
+    of replicas it saw."""
 
     def __init__(self, bin, tmp_path, c, kubeconfig, args=()):
         self.c = c
-        self.port_file, self.dash_state = tmp_path / "dash.port", tmp_path / "dash.json"
-        self.set_dashboard(tasks=1)
-        self.dash = start_fake_dashboard(self.port_file, self.dash_state)
-        self.log_path = tmp_path / "controller.log"
-        self.log = open(self.log_path, "w")
         self.max_sum, self.samples, self.watch_errors = 0, 0, []
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
-        wait_until("fake dashboard", lambda: self.port_file.exists() and self.port_file.read_text(),
-                   timeout=10)
-        self.proc = subprocess.Popen(
-            [bin("raysense-controller"), "--provider", "kuberay", "--kubeconfig", str(kubeconfig),
-             "--namespace", c.ns, "--raycluster", c.name,
-             "--dashboard", f"http://127.0.0.1:{self.port_file.read_text()}",
-             "--listen", "127.0.0.1:0", "--interval", str(INTERVAL_S), "--agent-auth", "none", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.port = wait_until("controller API", lambda: re.search(
-            r"API on 127\.0\.0\.1:(\d+)", self.log_path.read_text()), timeout=10).group(1)
-
-    def set_dashboard(self, tasks, workers=()):
-        tmp = self.dash_state.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"tasks": tasks, "shape": {"CPU": 1.0},
-                                   "workers": list(workers)}))
-        tmp.replace(self.dash_state)
+        try:
+            super().__init__(bin, tmp_path, c, kubeconfig, ["--interval", INTERVAL_S, *args],
+                             tasks=1)
+        except BaseException:
+            self._stop.set()
+            raise
 
     def _watch(self):
         while not self._stop.is_set():
@@ -104,16 +86,6 @@ class Run:
             except (OSError, KeyError, ValueError) as e:
                 self.watch_errors.append(repr(e))
             time.sleep(0.1)
-
-    def decisions(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/decisions",
-                                    timeout=5) as r:
-            return json.loads(r.read())
-
-    def find(self, action, reason=None, type_=None):
-        return [d for d in self.decisions() if d.get("action") == action and
-                (reason is None or d.get("reason") == reason) and
-                (type_ is None or d.get("type") == type_)]
 
     def replicas_history(self):
         """The replicas each group had after each patch the controller sent
@@ -132,10 +104,7 @@ class Run:
     def close(self):
         self._stop.set()
         self._watcher.join(5)
-        stop_process(self.proc, grace_s=15)
-        self.log.close()
-        self.dash.kill()
-        self.dash.wait()
+        super().close()
 
 
 def pod_condition(pod, ctype):

@@ -1,6 +1,8 @@
 /* test_agent_http.c -- the agent's endpoints over real HTTP (libmicrohttpd
  * server, libcurl client) with an injected collector, no BPF needed:
- * /readyz follows the attached flag AND map readability, /metrics and
+ * /readyz follows the attached flag AND map readability and lists each
+ * family's attach result and the lease probes missing on a raylet, /metrics
+ * has raysense_agent_probe_family_attached per family, /metrics and
  * /metrics.json answer 503 with a reason when nothing is pinned, gzip is
  * negotiated, unknown paths are 404, and a burst of concurrent scrapes
  * shares collections (the maps are walked a bounded number of times). */
@@ -20,6 +22,7 @@
 static atomic_int collect_calls;
 static atomic_int maps_pinned;
 static struct rs_hist_series hist;
+static struct rs_value_series missing;
 
 static int fake_collect(const char *pin_dir, struct rs_snapshot *snap)
 {
@@ -37,6 +40,20 @@ static int fake_collect(const char *pin_dir, struct rs_snapshot *snap)
 	hist.hist.sum_ns = 15000;
 	snap->hists = &hist;
 	snap->n_hists = 1;
+	/* One lease probe off on one raylet, as raylet_collect.c reports it. */
+	memset(&missing, 0, sizeof(missing));
+	missing.family = RS_FAMILY_LEASE_PROBE_MISSING;
+	missing.kind = RS_VALUE_GAUGE;
+	missing.value = 1;
+	snprintf(missing.labels[0].key, RS_LABEL_KEY_LEN, "raylet_pid");
+	snprintf(missing.labels[0].value, RS_LABEL_VALUE_LEN, "42");
+	snprintf(missing.labels[1].key, RS_LABEL_KEY_LEN, "probe");
+	snprintf(missing.labels[1].value, RS_LABEL_VALUE_LEN, "GenericSerialize<RequestWorkerLeaseReply>");
+	snprintf(missing.labels[2].key, RS_LABEL_KEY_LEN, "reason");
+	snprintf(missing.labels[2].value, RS_LABEL_VALUE_LEN, "symbol_not_found");
+	missing.n_labels = 3;
+	snap->values = &missing;
+	snap->n_values = 1;
 	return 0;
 }
 
@@ -99,6 +116,15 @@ int main(void)
 	CHECK(get("/readyz", NULL, &resp) == 503 && strstr(resp.body, "not attached"),
 	      "readyz before attach: %ld %s", resp.status, resp.body);
 	rs_http_response_free(&resp);
+	/* One family failed: /readyz says which and why. */
+	rs_agent_http_set_family(h, "raylet", 0);
+	rs_agent_http_set_family(h, "lifecycle", -EPERM);
+	CHECK(get("/readyz", NULL, &resp) == 503 &&
+		      strstr(resp.body, "{\"family\":\"raylet\",\"attached\":true}") &&
+		      strstr(resp.body, "{\"family\":\"lifecycle\",\"attached\":false,"
+				       "\"error\":\"Operation not permitted\"}"),
+	      "readyz names the failed family: %ld %s", resp.status, resp.body);
+	rs_http_response_free(&resp);
 	rs_agent_http_set_ready(h, true);
 	CHECK(get("/readyz", NULL, &resp) == 503 && strstr(resp.body, "no raysense maps pinned"),
 	      "readyz with unreadable maps: %ld %s", resp.status, resp.body);
@@ -108,9 +134,15 @@ int main(void)
 
 	atomic_store(&maps_pinned, 1);
 	usleep((RS_AGENT_HTTP_CACHE_MS + 50) * 1000); /* let the cached failure expire */
-	CHECK(get("/readyz", NULL, &resp) == 200, "readyz: %ld %s", resp.status, resp.body);
+	CHECK(get("/readyz", NULL, &resp) == 200 &&
+		      strstr(resp.body, "\"missing_probes\":[{\"raylet_pid\":\"42\",\"probe\":"
+				       "\"GenericSerialize<RequestWorkerLeaseReply>\",\"reason\":"
+				       "\"symbol_not_found\"}]"),
+	      "readyz: %ld %s", resp.status, resp.body);
 	rs_http_response_free(&resp);
 	CHECK(get("/metrics", NULL, &resp) == 200 &&
+		      strstr(resp.body, "family=\"raylet\",reason=\"\"} 1\n") &&
+		      strstr(resp.body, "family=\"lifecycle\",reason=\"Operation not permitted\"} 0\n") &&
 		      strstr(resp.body, "raysense_raylet_lease_latency_seconds_bucket{node=\"node-a\",le=\"8.192e-06\"} 3\n") &&
 		      strstr(resp.body, "raysense_agent_ready{node=\"node-a\"} 1\n") &&
 		      strstr(resp.body, "raysense_agent_build_info{node=\"node-a\",version=\""),

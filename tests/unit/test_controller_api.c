@@ -10,6 +10,7 @@
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
+#include "controller/plan/planner_types.h"
 #include "controller/provider/provider.h"
 
 #include <errno.h>
@@ -217,6 +218,29 @@ static void test_config(void)
 	      resmap_get(&cfg.groups[0].resources, "object_store_memory", 0) == 1e9,
 	      "memory=N accepted: %s", err);
 	config_free(&cfg);
+	/* Group and launch limits go up to the planner's node limit, so that a
+	 * backlog of 100,000 tasks can be planned in one tick (demand-at-scale
+	 * bench: ~50,000 four-CPU nodes), and no further. */
+	for (int over = 0; over <= 1; over++) {
+		char doc[256], spec[64];
+		long n = PLANNER_MAX_NODES + over;
+		int want = over ? -EINVAL : 0;
+
+		snprintf(doc, sizeof(doc), "{\"max_concurrent_launches\": %ld, \"worker_groups\": "
+			 "[{\"name\": \"w\", \"resources\": {\"CPU\": 4}, \"min_workers\": 0, "
+			 "\"max_workers\": %ld}]}", n, n);
+		config_init(&cfg);
+		err[0] = '\0';
+		CHECK(config_parse_json(&cfg, doc, strlen(doc), err, sizeof(err)) == want &&
+		      (over ? err[0] != '\0' : cfg.max_concurrent_launches == n &&
+		       cfg.groups[0].max_workers == n), "limits %ld: %s", n, err);
+		config_free(&cfg);
+		snprintf(spec, sizeof(spec), "w:CPU=4,min=0,max=%ld", n);
+		config_init(&cfg);
+		CHECK(config_add_group_spec(&cfg, spec, err, sizeof(err)) == want &&
+		      (over || cfg.groups[0].max_workers == n), "spec %s: %s", spec, err);
+		config_free(&cfg);
+	}
 }
 
 int main(void)

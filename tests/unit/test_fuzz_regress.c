@@ -100,6 +100,30 @@ static void test_json_int(void)
 	}
 }
 
+/* Duplicate keys at both sides of the pairwise/sorted threshold (16). */
+static void test_json_unique_keys_sizes(void)
+{
+	static const struct { int members, dup_a, dup_b; } cases[] = {
+		{ 2, -1, -1 }, { 2, 0, 1 }, { 16, -1, -1 }, { 16, 0, 15 }, { 16, 7, 8 },
+		{ 17, -1, -1 }, { 17, 0, 16 }, { 40, -1, -1 }, { 40, 39, 3 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct rs_json_error err = { { 0 } };
+		cJSON *o = cJSON_CreateObject();
+		char key[16];
+
+		for (int i = 0; i < cases[c].members; i++) {
+			snprintf(key, sizeof(key), "k%d", i == cases[c].dup_b ? cases[c].dup_a : i);
+			cJSON_AddItemToObject(o, key, cJSON_CreateNumber(i));
+		}
+		CHECK(rs_json_check_unique_keys(o, &err) == (cases[c].dup_a < 0 ? 0 : -EINVAL),
+		      "case %zu (%d members, duplicate %d/%d): %s", c, cases[c].members,
+		      cases[c].dup_a, cases[c].dup_b, err.msg);
+		cJSON_Delete(o);
+	}
+}
+
 static void test_json_str_and_keys(void)
 {
 	const char *doc = "{\"s\":\"abcd\",\"z\":null,\"n\":1,\"o\":{\"k\":1,\"k\":2}}";
@@ -332,6 +356,7 @@ int main(void)
 	test_json_text();
 	test_json_int();
 	test_json_str_and_keys();
+	test_json_unique_keys_sizes();
 	test_raycluster();
 	test_lease();
 	test_unterminated_text();

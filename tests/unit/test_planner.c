@@ -564,11 +564,13 @@ static void test_total_node_cap(void)
 }
 
 
-/* ---- repeated picks: identical fresh nodes as a count ----
+/* ---- repeated picks: identical fresh nodes as a count, existing nodes by
+ * class ----
  * Random clusters (seeded, so reproducible): a few node types, some of them
  * identical (their templates tie, so picks alternate and must not be
- * repeated), existing nodes, many task entries drawn from a small pool of
- * shapes, placement groups.  The plan with repeated picks must equal, node by
+ * repeated), existing nodes (some reporting usage at a few levels, so they
+ * form classes of identical state; some idle past the timeout), many task
+ * entries drawn from a small pool of shapes, placement groups.  The plan with repeated picks must equal, node by
  * node and reason by reason, the plan that tries every template for every
  * new node (exact_picks). */
 
@@ -583,7 +585,7 @@ static unsigned rnd(unsigned n)
 #define RP_TYPES 6
 #define RP_SHAPES 8
 #define RP_ENTRIES 400
-#define RP_NODES 12
+#define RP_NODES 48
 #define RP_PGS 4
 #define RP_BUNDLES 12
 
@@ -594,6 +596,7 @@ struct rp_case {
 	struct planner_resources shape_maps[RP_SHAPES];
 	struct planner_shape_demand tasks[RP_ENTRIES];
 	struct planner_node nodes[RP_NODES];
+	struct planner_resource node_total[RP_NODES][3], node_avail[RP_NODES][3];
 	char ids[RP_NODES][8];
 	struct planner_pg_demand pgs[RP_PGS];
 	struct planner_resources bundles[RP_PGS][RP_BUNDLES];
@@ -633,6 +636,21 @@ static void rp_fill(struct rp_case *c)
 		c->nodes[i] = (struct planner_node){ .id = c->ids[i], .type = rp_names[t],
 			.status = rnd(4) ? PLANNER_NODE_RUNNING : PLANNER_NODE_PENDING,
 			.idle_s = -1, .busy_workers = -1, .busy_age_s = -1 };
+		/* Some running nodes report usage from a few levels (used up,
+		 * half, idle), so existing nodes fall into classes of identical
+		 * state, with members spread over the context. */
+		if (c->nodes[i].status == PLANNER_NODE_RUNNING && rnd(2)) {
+			double level = (double)rnd(3) / 2;
+			for (int r = 0; r < 3; r++) {
+				c->node_total[i][r] = c->type_res[t][r];
+				c->node_avail[i][r] = (struct planner_resource){ res[r],
+					c->type_res[t][r].value * level };
+			}
+			c->nodes[i].have_resources = true;
+			c->nodes[i].total = (struct planner_resources){ c->node_total[i], 3 };
+			c->nodes[i].available = (struct planner_resources){ c->node_avail[i], 3 };
+			c->nodes[i].idle_s = level == 1 ? 30.0 * rnd(4) : 0;
+		}
 	}
 	for (int g = 0; g < RP_PGS; g++) {
 		size_t nb = 1 + rnd(RP_BUNDLES);

@@ -91,7 +91,120 @@ static const struct bad bads[] = {
 	{ "{" TYPES ", \"max_workers\": 1e300}", "$.max_workers" },
 	{ "{" TYPES ", \"idle_timeout_s\": null, \"bogus\": 1}", "$: unknown field 'bogus'" },
 	{ "{" TYPES ", " TYPES "}", "$: field 'node_types' appears twice" },
+	/* the demand lists are read one entry at a time (scenario_stream.c) */
+	{ "{" TYPES ", \"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}}, ", "(truncated?)" },
+	{ "{" TYPES ", \"demand\": {\"tasks\": [], \"tasks\": []}}",
+	  "$.demand: field 'tasks' appears twice" },
+	{ "{" TYPES ", \"demand\": {}, \"demand\": {}}", "$: field 'demand' appears twice" },
+	{ "{" TYPES ", \"demand\": {\"request_resources\": 5}}",
+	  "$.demand.request_resources: expected an array" },
+	{ "{" TYPES ", \"demand\": {\"actors\": [{\"shape\": {\"CPU\": 1}, \"count\": 2e8}]}}",
+	  "$.demand.actors[0].count" },
+	{ "{" TYPES ", \"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}}]}} x", "trailing data" },
+	{ "{" TYPES ", \"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}, \"shape\": {}}]}}",
+	  "$.demand.tasks[0]: field 'shape' appears twice" },
 };
+
+/* Syntax and string errors name the byte in the whole document, wherever the
+ * reader is (between members, inside a streamed entry): at marks it. */
+struct bad_at {
+	const char *doc;
+	const char *at;		/* the offending byte is where this first occurs */
+	const char *msg;
+};
+
+static const struct bad_at bads_at[] = {
+	{ "{\"node_types\" {}}", " {}", "malformed JSON at byte" },
+	{ "{1: 2}", "1:", "malformed JSON at byte" },
+	{ "{" TYPES ", \"demand\": {\"tasks\": [{\"shape\": {\"CPU\": 1}} {\"shape\": {}}]}}",
+	  " {\"shape\": {}}]", "malformed JSON at byte" },
+	{ "{" TYPES ", \"demand\": {\"tasks\": [{\"shape\": {\"C\xffU\": 1}}]}}", "\xff",
+	  "invalid UTF-8 in a string at byte" },
+	{ "{" TYPES ", \"demand\": {\"actors\": [{\"shape\": {\"C\\u0000\": 1}}]}}", "\\u0000",
+	  "NUL character (\\u0000) in a string at byte" },
+	{ "{" TYPES ", \"n\tx\": 1}", "\tx", "control character in a string at byte" },
+};
+
+static void test_bad_documents_at(void)
+{
+	for (size_t i = 0; i < sizeof(bads_at) / sizeof(bads_at[0]); i++) {
+		const struct bad_at *b = &bads_at[i];
+		struct scenario sc;
+		struct rs_json_error err = { { 0 } };
+		char want[160];
+		size_t off = (size_t)(strstr(b->doc, b->at) - b->doc);
+
+		/* cJSON reports a bad token after the blanks before it */
+		while (b->doc[off] == ' ')
+			off++;
+		snprintf(want, sizeof(want), "%s %zu", b->msg, off);
+		CHECK(scenario_parse(b->doc, strlen(b->doc), &sc, &err) == -EINVAL &&
+		      strstr(err.msg, want), "doc %zu: want '%s', got '%s'", i, want, err.msg);
+	}
+}
+
+/* The streamed lists give the same input as one parsed tree did: tasks
+ * before actors whatever the document order, entries in document order,
+ * identical resource maps shared, bare request bundles. */
+struct good {
+	const char *demand;
+	const char *kinds;	/* shape kinds in input order: t = task, a = actor */
+	const char *counts;	/* their counts, one digit each */
+	size_t requests;
+	size_t distinct;	/* distinct resource map pointers among the shapes */
+};
+
+static const struct good goods[] = {
+	{ "{}", "", "", 0, 0 },
+	{ "{\"tasks\": [], \"actors\": null}", "", "", 0, 0 },
+	{ "{\"actors\": [{\"shape\": {\"CPU\": 1}, \"count\": 3}], "
+	  "\"tasks\": [{\"shape\": {\"CPU\": 1}, \"count\": 2}, {\"shape\": {\"GPU\": 1}}]}",
+	  "tta", "213", 0, 2 },
+	{ "{\"tasks\": [{\"shape\": {\"CPU\": 1, \"mem\": 2}}, {\"shape\": {\"mem\": 2, \"CPU\": 1}},"
+	  "{\"shape\": {\"CPU\": 1, \"mem\": 2}, \"count\": 4}], \"_note\": [1, 2],"
+	  "\"request_resources\": [{\"CPU\": 1, \"mem\": 2}, {\"shape\": {\"GPU\": 2}, \"count\": 5}]}",
+	  "ttt", "114", 2, 2 },
+	{ "\n\t{ \"tasks\" :\r[ { \"shape\" : { \"CPU\" : 0.5 } } , { \"count\": 7, \"shape\": {\"CPU\": 0.5} } ] }\n",
+	  "tt", "17", 0, 1 },
+};
+
+static void test_streamed_lists(void)
+{
+	for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		const struct good *g = &goods[i];
+		char doc[1024], kinds[16] = "", counts[16] = "";
+		const void *maps[16];
+		size_t distinct = 0;
+		struct scenario sc;
+		struct rs_json_error err = { { 0 } };
+
+		snprintf(doc, sizeof(doc), "{" TYPES ", \"demand\": %s}", g->demand);
+		if (scenario_parse(doc, strlen(doc), &sc, &err)) {
+			CHECK(0, "good %zu: %s", i, err.msg);
+			continue;
+		}
+		for (size_t k = 0; k < sc.in.shape_count && k < 15; k++) {
+			size_t d = 0;
+
+			kinds[k] = sc.shapes[k].kind == PLANNER_DEMAND_ACTOR ? 'a' : 't';
+			counts[k] = (char)('0' + sc.shapes[k].count);
+			kinds[k + 1] = counts[k + 1] = 0;
+			while (d < distinct && maps[d] != sc.shapes[k].shape.items)
+				d++;
+			if (d == distinct)
+				maps[distinct++] = sc.shapes[k].shape.items;
+		}
+		CHECK(strcmp(kinds, g->kinds) == 0 && strcmp(counts, g->counts) == 0,
+		      "good %zu: kinds %s counts %s", i, kinds, counts);
+		CHECK(sc.in.request_count == g->requests, "good %zu: %zu requests", i,
+		      sc.in.request_count);
+		CHECK(distinct == g->distinct, "good %zu: %zu distinct maps", i, distinct);
+		if (g->requests == 2)	/* the bare bundle is the first task's map */
+			CHECK(sc.requests[0].shape.items == sc.shapes[0].shape.items &&
+			      sc.requests[1].count == 5, "good %zu: requests", i);
+		scenario_free(&sc);
+	}
+}
 
 static void test_bad_documents(void)
 {
@@ -244,6 +357,8 @@ static void test_render_bounded(void)
 int main(void)
 {
 	test_bad_documents();
+	test_bad_documents_at();
+	test_streamed_lists();
 	test_huge_document();
 	test_deep_nesting();
 	test_defaults_and_render();

@@ -48,6 +48,9 @@ struct step {
 	/* From this step, new launches of this group are never placed: the
 	 * provider reports them Unschedulable 0.5 s after launch. */
 	const char *unplaceable;
+	/* From this step, new launches end on their own this long after launch,
+	 * before they become ALIVE (a `ray start` that fails); < 0 = no more. */
+	double exit_after;
 	/* after the tick */
 	int launched;		/* provider launch calls so far */
 	int terminated;		/* provider terminate calls so far */
@@ -63,11 +66,15 @@ struct step {
 struct world {
 	const struct step *step;
 	double alive_after;
+	double exit_after;
 	char unplaceable[CONFIG_NAME_MAX + 1];
 	int launches, terminations;
 	struct provider_node nodes[64];
 	double alive_at[64];		/* when each becomes ALIVE in Ray */
+	double exit_at[64];		/* when each ends on its own (0 = never) */
 	size_t n;
+	struct provider_node failed[64];	/* ended on their own, last refresh */
+	size_t failed_n;
 	int next_id;
 	unsigned recheck_calls;
 };
@@ -93,6 +100,7 @@ static int fp_launch(struct provider *p, const struct worker_group *g, char *id,
 	n->started_at = g_clock;	/* a process runs from its launch */
 	n->launched_at = g_clock;
 	W.alive_at[W.n - 1] = g_clock + W.alive_after;
+	W.exit_at[W.n - 1] = W.exit_after > 0 ? g_clock + W.exit_after : 0;
 	if (!strcmp(g->name, W.unplaceable)) {
 		n->started_at = 0;
 		n->unschedulable_since = g_clock + 0.5;
@@ -117,20 +125,35 @@ static int fp_terminate(struct provider *p, const char *id, char *err)
 	return 0;
 }
 
-/* A stopped node is gone at the next refresh. */
+/* A stopped node is gone at the next refresh; so is one that ended on its
+ * own, reported as a failed launch when it never became ALIVE. */
 static int fp_refresh(struct provider *p, double now)
 {
 	size_t w = 0;
 
 	(void)p;
 	(void)now;
-	for (size_t i = 0; i < W.n; i++)
-		if (W.nodes[i].stop_requested_at == 0) {
+	W.failed_n = 0;
+	for (size_t i = 0; i < W.n; i++) {
+		bool ended = W.exit_at[i] > 0 && g_clock >= W.exit_at[i];
+
+		if (ended && W.nodes[i].stop_requested_at == 0 && W.exit_at[i] < W.alive_at[i])
+			W.failed[W.failed_n++] = W.nodes[i];
+		if (W.nodes[i].stop_requested_at == 0 && !ended) {
 			W.alive_at[w] = W.alive_at[i];
+			W.exit_at[w] = W.exit_at[i];
 			W.nodes[w++] = W.nodes[i];
 		}
+	}
 	W.n = w;
 	return 0;
+}
+
+static size_t fp_failed_launches(struct provider *p, const struct provider_node **out)
+{
+	(void)p;
+	*out = W.failed;
+	return W.failed_n;
 }
 
 static size_t fp_list(struct provider *p, const struct provider_node **out)
@@ -152,6 +175,7 @@ static const struct provider_ops fake_provider_ops = {
 	.refresh = fp_refresh,
 	.list = fp_list,
 	.destroy = fp_destroy,
+	.failed_launches = fp_failed_launches,
 };
 
 /* ---------------------------------------------------------------- fake source */
@@ -603,6 +627,27 @@ static const struct step grace[] = {
 	END,
 };
 
+/* Launches that end before they are ALIVE: each one is recorded
+ * (launch_failed) and holds the group's launches 5 s, then 10 s; a launch
+ * that becomes ALIVE ends the streak, so the next failure holds 5 s again. */
+static const struct step launch_fails[] = {
+	OK(.at = 100, .exit_after = 1, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 101, .demand = "CPU=1:1", .launched = 1, .last = "launch_failed",
+	   .last_reason = "exited_before_alive"),
+	OK(.at = 105, .demand = "CPU=1:1", .launched = 1, .last = "launch_failed"),
+	OK(.at = 106, .demand = "CPU=1:1", .launched = 2, .last = "launch"),
+	OK(.at = 107, .demand = "CPU=1:1", .launched = 2, .last = "launch_failed"),
+	OK(.at = 116, .demand = "CPU=1:1", .launched = 2, .last = "launch_failed"),
+	OK(.at = 117, .exit_after = -1, .demand = "CPU=1:1", .launched = 3, .last = "launch"),
+	OK(.at = 120, .busy = "w3", .launched = 3, .last = "launch"),
+	OK(.at = 121, .exit_after = 1, .busy = "w3", .demand = "CPU=1:1", .launched = 4,
+	   .last = "launch"),
+	OK(.at = 122, .busy = "w3", .demand = "CPU=1:1", .launched = 4, .last = "launch_failed"),
+	OK(.at = 126, .busy = "w3", .demand = "CPU=1:1", .launched = 4, .last = "launch_failed"),
+	OK(.at = 127, .busy = "w3", .demand = "CPU=1:1", .launched = 5, .last = "launch"),
+	END,
+};
+
 static const struct tcase cases[] = {
 	{ "scale out and in", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, scale_out_in, 0, false, 0, NULL, 0 },
 	{ "fetch fails", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180, fetch_fails, 0, false, 0, NULL, 0 },
@@ -635,6 +680,8 @@ static const struct tcase cases[] = {
 	  burst_on, 0, true, 2, NULL, 0 },
 	{ "fusion off: burst throttled", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1, 180,
 	  burst_off, 0, false, 2, NULL, 0 },
+	{ "launches that fail back off", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180,
+	  launch_fails, 0, false, 0, NULL, 0 },
 	{ "grace: launch from the last answer", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1,
 	  180, grace, 0, true, 2, NULL, 5 },
 };
@@ -754,6 +801,8 @@ static void run_case(const struct tcase *tc)
 		g_clock = W.step->at;
 		if (W.step->alive_after > 0)
 			W.alive_after = W.step->alive_after;
+		if (W.step->exit_after)
+			W.exit_after = W.step->exit_after > 0 ? W.step->exit_after : 0;
 		if (W.step->unplaceable)
 			snprintf(W.unplaceable, sizeof(W.unplaceable), "%s", W.step->unplaceable);
 		if (W.step->agent_busy || W.step->lease_on || W.step->rejects)

@@ -16,7 +16,8 @@
 
 #define AGENT_HTTP_THREADS 4
 #define AGENT_HTTP_MAX_BODY 4096    /* every endpoint is GET; bodies are noise */
-#define N_SELF_VALUES 8
+#define RS_AGENT_MAX_FAMILIES 8
+#define N_SELF_VALUES (8 + RS_AGENT_MAX_FAMILIES)
 
 enum render_kind { RENDER_PROM, RENDER_JSON, N_RENDER };
 
@@ -27,13 +28,21 @@ struct rendered {
 	double at;                  /* monotonic seconds */
 };
 
+/* What main.c said about one probe family's attach. */
+struct family_status {
+	const char *name;           /* static string (rs_probe_family.name) */
+	int err;                    /* 0 attached, else -errno of its attach */
+};
+
 struct rs_agent_http {
 	struct rs_agent_http_config cfg;
 	char *pin_dir;
 	struct rs_http_server *srv;
 	atomic_bool attached;
-	pthread_mutex_t lock;       /* serializes collection; guards cache */
+	pthread_mutex_t lock;       /* serializes collection; guards cache, families */
 	struct rendered cache[N_RENDER];
+	struct family_status families[RS_AGENT_MAX_FAMILIES];
+	size_t n_families;
 };
 
 static double mono_s(void)
@@ -64,6 +73,17 @@ static size_t self_values(struct rs_agent_http *h, struct rs_value_series *v, bo
 	snprintf(v[n].labels[0].key, RS_LABEL_KEY_LEN, "version");
 	snprintf(v[n].labels[0].value, RS_LABEL_VALUE_LEN, "%s", RAYSENSE_VERSION);
 	v[n++].n_labels = 1;
+	/* Called under h->lock (render), which guards the family list. */
+	for (size_t i = 0; i < h->n_families; i++, n++) {
+		const struct family_status *f = &h->families[i];
+
+		set_value(&v[n], RS_FAMILY_AGENT_PROBE_FAMILY_ATTACHED, RS_VALUE_GAUGE, f->err ? 0 : 1);
+		snprintf(v[n].labels[0].key, RS_LABEL_KEY_LEN, "family");
+		snprintf(v[n].labels[0].value, RS_LABEL_VALUE_LEN, "%s", f->name);
+		snprintf(v[n].labels[1].key, RS_LABEL_KEY_LEN, "reason");
+		snprintf(v[n].labels[1].value, RS_LABEL_VALUE_LEN, "%s", f->err ? strerror(-f->err) : "");
+		v[n].n_labels = 2;
+	}
 	if (!h->cfg.push)
 		return n;
 	rs_push_get_stats(h->cfg.push, &ps);
@@ -195,6 +215,44 @@ static void handle_healthz(const struct rs_http_request *req, struct rs_http_res
 	rs_http_reply_json(resp, 200, obj);
 }
 
+/* "families": [{"family", "attached", "error"?}] as main.c reported them. */
+static void add_families(struct rs_agent_http *h, cJSON *obj)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, "families");
+
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; arr && i < h->n_families; i++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "family", h->families[i].name);
+		cJSON_AddBoolToObject(f, "attached", !h->families[i].err);
+		if (h->families[i].err)
+			cJSON_AddStringToObject(f, "error", strerror(-h->families[i].err));
+		cJSON_AddItemToArray(arr, f);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* "missing_probes": the raylet family's RS_FAMILY_LEASE_PROBE_MISSING series,
+ * one object of their labels each: a family attached, yet some of its probes
+ * could not be on some raylet (a Ray release whose raylet lacks a symbol). */
+static void add_missing_probes(const struct rs_snapshot *snap, cJSON *obj)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, "missing_probes");
+
+	for (size_t i = 0; arr && i < snap->n_values; i++) {
+		const struct rs_value_series *v = &snap->values[i];
+		cJSON *m;
+
+		if (strcmp(v->family, RS_FAMILY_LEASE_PROBE_MISSING))
+			continue;
+		m = cJSON_CreateObject();
+		for (int l = 0; l < v->n_labels; l++)
+			cJSON_AddStringToObject(m, v->labels[l].key, v->labels[l].value);
+		cJSON_AddItemToArray(arr, m);
+	}
+}
+
 static void handle_readyz(const struct rs_http_request *req, struct rs_http_response *resp,
 			  void *ctx)
 {
@@ -205,14 +263,17 @@ static void handle_readyz(const struct rs_http_request *req, struct rs_http_resp
 
 	(void)req;
 	if (!atomic_load(&h->attached)) {
-		rs_http_reply_error(resp, 503, "probes are not attached");
+		obj = cJSON_CreateObject();
+		cJSON_AddStringToObject(obj, "error", "probes are not attached");
+		add_families(h, obj);
+		rs_http_reply_json(resp, 503, obj);
 		return;
 	}
 	memset(&snap, 0, sizeof(snap));
 	err = h->cfg.collect(h->pin_dir, &snap);
-	if (h->cfg.free_snapshot)
-		h->cfg.free_snapshot(&snap);
 	if (err) {
+		if (h->cfg.free_snapshot)
+			h->cfg.free_snapshot(&snap);
 		reply_collect_error(resp, h, err);
 		resp->status = 503;
 		return;
@@ -220,6 +281,10 @@ static void handle_readyz(const struct rs_http_request *req, struct rs_http_resp
 	obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(obj, "status", "ready");
 	cJSON_AddStringToObject(obj, "pin_dir", h->pin_dir);
+	add_families(h, obj);
+	add_missing_probes(&snap, obj);
+	if (h->cfg.free_snapshot)
+		h->cfg.free_snapshot(&snap);
 	rs_http_reply_json(resp, 200, obj);
 }
 
@@ -288,6 +353,24 @@ void rs_agent_http_set_ready(struct rs_agent_http *h, bool attached)
 {
 	if (h)
 		atomic_store(&h->attached, attached);
+}
+
+void rs_agent_http_set_family(struct rs_agent_http *h, const char *family, int err)
+{
+	size_t i;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	for (i = 0; i < h->n_families && strcmp(h->families[i].name, family); i++)
+		;
+	if (i < RS_AGENT_MAX_FAMILIES) {
+		h->families[i].name = family;
+		h->families[i].err = err;
+		if (i == h->n_families)
+			h->n_families++;
+	}
+	pthread_mutex_unlock(&h->lock);
 }
 
 void rs_agent_http_stop(struct rs_agent_http *h)

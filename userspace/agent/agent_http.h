@@ -3,7 +3,9 @@
  *   /metrics.json  rows for Grafana's Infinity datasource (export_json.c)
  *   /healthz       200 while the process serves requests
  *   /readyz        200 once main.c marked the probes attached AND the pinned
- *                  maps can be read; 503 otherwise, with the reason
+ *                  maps can be read; 503 otherwise, with the reason. Either
+ *                  way it lists each probe family's attach result, and when
+ *                  ready, the lease probes missing on some raylet
  * /healthz and /readyz are also served on the probe listener (default port
  * 9641), which keeps its own connection slots (common/http_server.h).
  * Requests run on the HTTP server's thread pool; they only read pinned maps
@@ -45,6 +47,9 @@ int rs_agent_http_port(const struct rs_agent_http *h);
 int rs_agent_http_probe_port(const struct rs_agent_http *h);
 /* main.c: true once every probe family is attached, false while detaching. */
 void rs_agent_http_set_ready(struct rs_agent_http *h, bool attached);
+/* main.c: family (a static string) attached (err 0) or failed with -errno;
+ * shown in /readyz and raysense_agent_probe_family_attached. */
+void rs_agent_http_set_family(struct rs_agent_http *h, const char *family, int err);
 void rs_agent_http_stop(struct rs_agent_http *h);
 
 #endif

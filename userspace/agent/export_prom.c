@@ -43,6 +43,9 @@ const struct rs_family_info rs_export_families[] = {
 	{ RS_FAMILY_PUSH_QUEUE_BYTES, "Bytes of gzip snapshots waiting in the push queue.", "gauge" },
 	{ RS_FAMILY_AGENT_READY, "1 when the probes are attached and the pinned maps are readable.", "gauge" },
 	{ RS_FAMILY_AGENT_BUILD_INFO, "Agent version (value is always 1).", "gauge" },
+	{ RS_FAMILY_AGENT_PROBE_FAMILY_ATTACHED,
+	  "1 when this probe family attached, 0 when its attach failed (reason: the error; the "
+	  "other families keep running).", "gauge" },
 	{ NULL, NULL, NULL },
 };
 

@@ -9,6 +9,7 @@
 #define RS_FAMILY_RAYLET_UP "raysense_raylet_up"
 #define RS_FAMILY_LEASE_PROBES_ATTACHED "raysense_raylet_lease_probes_attached"
 #define RS_FAMILY_LEASE_ATTACH_FRACTION "raysense_raylet_lease_probes_attach_fraction"
+#define RS_FAMILY_LEASE_PROBE_MISSING "raysense_raylet_lease_probe_missing"
 #define RS_FAMILY_LEASE_LATENCY "raysense_raylet_lease_latency_seconds"
 #define RS_FAMILY_LEASE_PHASE "raysense_raylet_lease_phase_seconds"
 #define RS_FAMILY_LEASE_REQUESTS "raysense_raylet_lease_requests_total"
@@ -37,6 +38,7 @@
 #define RS_FAMILY_PUSH_QUEUE_SNAPSHOTS "raysense_agent_push_queue_snapshots"
 #define RS_FAMILY_PUSH_QUEUE_BYTES "raysense_agent_push_queue_bytes"
 #define RS_FAMILY_AGENT_READY "raysense_agent_ready"
+#define RS_FAMILY_AGENT_PROBE_FAMILY_ATTACHED "raysense_agent_probe_family_attached"
 #define RS_FAMILY_AGENT_BUILD_INFO "raysense_agent_build_info"
 
 #endif

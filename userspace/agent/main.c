@@ -96,7 +96,7 @@ static int attach_all(const struct rs_probe_ctx *ctx, struct running *run)
 			break;
 		}
 		err = (*f)->attach(ctx, &state);
-
+		rs_outputs_set_family((*f)->name, err);
 		if (err) {
 			rs_error("probe family %s failed to attach: %s (the others keep running)",
 				 (*f)->name, strerror(-err));

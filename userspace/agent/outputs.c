@@ -157,6 +157,11 @@ void rs_outputs_set_ready(bool attached)
 	rs_agent_http_set_ready(http, attached);
 }
 
+void rs_outputs_set_family(const char *family, int err)
+{
+	rs_agent_http_set_family(http, family, err);
+}
+
 void rs_outputs_stop(void)
 {
 	rs_agent_http_stop(http);

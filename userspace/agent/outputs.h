@@ -68,6 +68,8 @@ void rs_outputs_parse_opt(struct rs_outputs_config *cfg, const char *prog, int o
 int rs_outputs_start(const struct rs_outputs_config *cfg, const char *pin_dir);
 /* main.c: probes attached (true) or being detached (false); drives /readyz. */
 void rs_outputs_set_ready(bool attached);
+/* main.c: one probe family's attach result (0 or -errno), see agent_http.h. */
+void rs_outputs_set_family(const char *family, int err);
 void rs_outputs_stop(void);
 
 #endif

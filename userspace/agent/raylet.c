@@ -363,6 +363,7 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 	info->node_manager_port = proc.node_manager_port;
 	snprintf(info->node_id, sizeof(info->node_id), "%s", proc.node_id);
 	info->missing = want & ~(syms ? syms->found : 0);
+	info->unresolved = info->missing;
 	/* The reply probes are useless without the request probe and vice
 	 * versa; the outcome's entry and return probes likewise. */
 	if (info->missing & RS_LP_REQUIRED_MASK)

@@ -5,6 +5,7 @@
  * is the set a running agent watches right now (raysense_raylet_up). */
 #include "agent/raylet.h"
 #include "agent/bpf_pin.h"
+#include "agent/raylet_symbols.h"
 #include "raysense/raylet.h"
 
 #include <bpf/bpf.h>
@@ -108,6 +109,30 @@ static int collect_fractions(struct rs_snapshot *snap, const struct rs_raylet_in
 	return err ? -ENOMEM : 0;
 }
 
+/* One series per probe a running agent wanted on this raylet and could not
+ * attach (as its log said at tracking time). */
+static int collect_missing(struct rs_snapshot *snap, const struct rs_raylet_info *info,
+			   const char *const *base)
+{
+	const char *labels[BASE_LABELS + 5];
+	int err = 0;
+
+	memcpy(labels, base, sizeof(*labels) * BASE_LABELS);
+	labels[BASE_LABELS] = "probe";
+	labels[BASE_LABELS + 2] = "reason";
+	labels[BASE_LABELS + 4] = NULL;
+	for (int p = 0; p < RS_LP_COUNT; p++) {
+		if (!(info->missing & (1u << p)))
+			continue;
+		labels[BASE_LABELS + 1] = rs_lease_probe_name(p);
+		labels[BASE_LABELS + 3] = info->unresolved & (1u << p) ? "symbol_not_found"
+								  : "attach_failed";
+		err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_PROBE_MISSING, RS_VALUE_GAUGE,
+					     labels, 1);
+	}
+	return err ? -ENOMEM : 0;
+}
+
 static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __u32 pid,
 		       const struct rs_raylet_info *info)
 {
@@ -149,6 +174,8 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 		err |= rs_snapshot_add_hist(snap, RS_FAMILY_LEASE_PHASE, labels, &h);
 		labels[BASE_LABELS] = NULL;
 	}
+	if (live)
+		err |= collect_missing(snap, info, labels);
 	if (lease_on && m->cnt >= 0)
 		err |= collect_counts(snap, m, pid, info, labels);
 	if (m->runq >= 0) {

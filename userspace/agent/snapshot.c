@@ -28,6 +28,11 @@ const struct rs_family_info rs_metric_families[] = {
 	  "family label was sampled (request probe attached; --lease-probes=duty attaches for windows): "
 	  "counts and histograms cover only that share, so rate / fraction estimates all leases.",
 	  "gauge" },
+	{ RS_FAMILY_LEASE_PROBE_MISSING,
+	  "1 for each lease uprobe the agent wanted on this raylet but could not attach, by probe "
+	  "and reason: symbol_not_found (this Ray release's raylet lacks the function) or "
+	  "attach_failed (the kernel refused it); the signals of that probe are off there.",
+	  "gauge" },
 	{ RS_FAMILY_LEASE_LATENCY,
 	  "Raylet RequestWorkerLease RPC latency: ServerCallImpl::HandleRequest (request arrived) to "
 	  "OnReplySent/OnReplyFailed (reply written), per RPC; the same span as Ray's "

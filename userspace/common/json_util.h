@@ -18,6 +18,17 @@ struct rs_json_error {
  * Strings must be valid UTF-8 without control characters or NUL (raw or
  * \u0000): cJSON would keep them and cut the C string short at the NUL. */
 int rs_json_parse(const char *buf, size_t len, cJSON **out, struct rs_json_error *err);
+/* One value of a larger document, for readers that walk a big document a
+ * member or an array entry at a time instead of holding it as one tree:
+ * parses the value starting at doc[*pos] (leading blanks allowed), with the
+ * string checks of rs_json_parse, and moves *pos past it.  Messages name
+ * byte offsets in doc.  0 or -EINVAL. */
+int rs_json_parse_at(const char *doc, size_t len, size_t *pos, cJSON **out,
+		     struct rs_json_error *err);
+/* Only whitespace from doc[pos] on; else -EINVAL ("trailing data at byte"). */
+int rs_json_check_trailing(const char *doc, size_t len, size_t pos, struct rs_json_error *err);
+/* Sets rs_json_parse's message for a syntax error at byte off of doc. */
+void rs_json_syntax_error(struct rs_json_error *err, const char *doc, size_t len, size_t off);
 
 /* Every object in the document has distinct member names (cJSON keeps
  * duplicates and lookups see only the first).  0 or -EINVAL. */

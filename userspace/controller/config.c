@@ -4,6 +4,7 @@
 
 #include "common/cli.h"
 #include "common/json_util.h"
+#include "controller/plan/planner_types.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -197,8 +198,8 @@ static int parse_group(struct controller_config *cfg, const cJSON *o, size_t i, 
 	snprintf(rpath, sizeof(rpath), "%s.resources", path);
 	if (res && resmap_from_json(&g->resources, res, rpath, false, &jerr))
 		return fail(err, size, "%s", jerr.msg);
-	if (get_int(o, path, "min_workers", 0, 10000, &g->min_workers, err, size) ||
-	    get_int(o, path, "max_workers", 0, 10000, &g->max_workers, err, size) ||
+	if (get_int(o, path, "min_workers", 0, PLANNER_MAX_NODES, &g->min_workers, err, size) ||
+	    get_int(o, path, "max_workers", 0, PLANNER_MAX_NODES, &g->max_workers, err, size) ||
 	    get_num(o, path, "idle_timeout_s", 0, 1e9, &g->idle_timeout_s, err, size) ||
 	    get_platform(o, path, g, err, size))
 		return -EINVAL;
@@ -220,10 +221,11 @@ int config_parse_json(struct controller_config *cfg, const char *buf, size_t len
 		cJSON_Delete(root);
 		return fail(err, size, "%s", jerr.msg);
 	}
-	if (get_int(root, "$", "max_workers", -1, 100000, &cfg->max_workers, err, size) ||
+	if (get_int(root, "$", "max_workers", -1, PLANNER_MAX_NODES, &cfg->max_workers, err, size) ||
 	    get_num(root, "$", "upscaling_speed", 0, 1e6, &cfg->upscaling_speed, err, size) ||
 	    get_num(root, "$", "idle_timeout_s", 0, 1e9, &cfg->idle_timeout_s, err, size) ||
-	    get_int(root, "$", "max_concurrent_launches", 0, 10000, &cfg->max_concurrent_launches,
+	    get_int(root, "$", "max_concurrent_launches", 0, PLANNER_MAX_NODES,
+		    &cfg->max_concurrent_launches,
 		    err, size))
 		rc = -EINVAL;
 	cJSON_ArrayForEach(g, groups) {
@@ -256,9 +258,9 @@ static int spec_item(struct worker_group *g, const char *key, const char *val, c
 	long l;
 
 	if (!strcmp(key, "min") || !strcmp(key, "max")) {
-		if (rs_parse_long(val, 0, 10000, &l))
+		if (rs_parse_long(val, 0, PLANNER_MAX_NODES, &l))
 			return fail(err, size, "--worker-group %s: %s=%s is not an integer in "
-				    "[0, 10000]", g->name, key, val);
+				    "[0, %d]", g->name, key, val, PLANNER_MAX_NODES);
 		*(key[1] == 'i' ? &g->min_workers : &g->max_workers) = (int)l;
 		return 0;
 	}

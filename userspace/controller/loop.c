@@ -281,6 +281,7 @@ int controller_tick(struct controller *c)
 
 	if (c->o.provider.ops->refresh(&c->o.provider, t))
 		metrics_error(c->metrics, METRICS_ERR_PROVIDER);
+	actuator_failed_launches(&c->act, t);
 	if (provider_gate(c, t)) {
 		metrics_loop(c->metrics, rs_now_mono() - t0);
 		return 0;

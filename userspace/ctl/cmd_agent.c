@@ -1,6 +1,7 @@
 /* cmd_agent.c -- `raysensectl agent [--url URL]`: fetch a running agent's
  * /metrics.json and /readyz and print a human summary (or, with -j, the rows
- * as JSON). Exit codes: 0 ok, 1 agent unreachable or answering garbage,
+ * as JSON), with what /readyz says failed to attach (families, and lease
+ * probes per raylet). Exit codes: 0 ok, 1 agent unreachable or answering garbage,
  * 2 bad usage. */
 #include "ctl/commands.h"
 #include "ctl/summary.h"
@@ -73,6 +74,36 @@ out:
 	return rc;
 }
 
+/* What /readyz says beyond ready or not: each probe family that failed to
+ * attach and why, and each lease probe off on some raylet and why. Prints
+ * nothing for an answer of another shape (an older agent). */
+static void print_readyz_detail(const struct rs_http_client_response *ready)
+{
+	struct rs_json_error jerr;
+	const cJSON *item;
+	cJSON *doc = NULL;
+
+	if (!ready->body || rs_json_parse(ready->body, ready->body_len, &doc, &jerr))
+		return;
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "families")) {
+		const char *err = rs_json_opt_str(item, "error");
+
+		if (err)
+			printf("  probe family %s: NOT attached: %s\n",
+			       rs_json_opt_str(item, "family") ? rs_json_opt_str(item, "family") : "?", err);
+	}
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "missing_probes")) {
+		const char *pid = rs_json_opt_str(item, "raylet_pid");
+		const char *node = rs_json_opt_str(item, "node_id");
+		const char *probe = rs_json_opt_str(item, "probe");
+		const char *reason = rs_json_opt_str(item, "reason");
+
+		printf("  raylet pid %s (node %s): lease probe %s off: %s\n", pid ? pid : "?",
+		       node && *node ? node : "?", probe ? probe : "?", reason ? reason : "?");
+	}
+	cJSON_Delete(doc);
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -130,7 +161,12 @@ int cmd_agent(int argc, char **argv)
 		cJSON *doc = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(doc, "url", base);
+		cJSON *detail = NULL;
+
 		cJSON_AddBoolToObject(doc, "ready", is_ready);
+		/* /readyz's own answer: families and missing probes. */
+		if (ready.body && !rs_json_parse(ready.body, ready.body_len, &detail, &jerr))
+			cJSON_AddItemToObject(doc, "readyz", detail);
 		cJSON_AddItemToObject(doc, "rows", rows);
 		rows = NULL;
 		if (ctl_print_json(stdout, doc))
@@ -140,6 +176,7 @@ int cmd_agent(int argc, char **argv)
 		printf("Agent %s: %s\n", base, is_ready ? "ready" : "NOT ready");
 		if (!is_ready)
 			printf("  readyz: %.300s\n", ready.body ? ready.body : "");
+		print_readyz_detail(&ready);
 		if (ctl_print_summary(stdout, rows, &jerr)) {
 			fprintf(stderr, PROG ": %s/metrics.json has an unexpected shape: %s\n", base, jerr.msg);
 			rc = RS_EXIT_FAILURE;

@@ -2,6 +2,7 @@
  * launch/termination bookkeeping (actuator.h). */
 #include "controller/act/actuator.h"
 
+#include "common/fnv.h"
 #include "common/log.h"
 #include "controller/plan/plan_json.h"
 
@@ -16,13 +17,20 @@ int actuator_init(struct actuator *a, const struct actuator_deps *deps)
 	memset(a, 0, sizeof(*a));
 	a->d = *deps;
 	a->last_launch_at = calloc(deps->config->group_count + 1, sizeof(*a->last_launch_at));
-	return a->last_launch_at ? 0 : -ENOMEM;
+	a->failures = calloc(deps->config->group_count + 1, sizeof(*a->failures));
+	if (!a->last_launch_at || !a->failures) {
+		actuator_fini(a);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void actuator_fini(struct actuator *a)
 {
 	free(a->last_launch_at);
 	a->last_launch_at = NULL;
+	free(a->failures);
+	a->failures = NULL;
 	free(a->alive);
 	a->alive = NULL;
 }
@@ -35,22 +43,40 @@ double actuator_launch_timeout(const struct actuator *a, size_t g)
 	       a->d.launch_timeout_s;
 }
 
+/* Per-group state for the n groups of a new set: entry i is the old
+ * group map[i]'s (zero for a new group).  NULL when out of memory. */
+static void *follow_groups(const void *old, size_t size, const int *map, size_t n)
+{
+	char *out = calloc(n + 1, size);
+
+	for (size_t i = 0; out && i < n; i++)
+		if (map[i] >= 0)
+			memcpy(out + i * size, (const char *)old + (size_t)map[i] * size, size);
+	return out;
+}
+
 int actuator_set_config(struct actuator *a, const struct controller_config *cfg)
 {
-	double *last = calloc(cfg->group_count + 1, sizeof(*last));
 	int *map = calloc(cfg->group_count + 1, sizeof(*map));
+	double *last = NULL;
+	struct launch_failures *fail = NULL;
 
-	if (!last || !map) {
-		free(last);
+	if (map) {
+		config_group_map(a->d.config, cfg, map);
+		last = follow_groups(a->last_launch_at, sizeof(*last), map, cfg->group_count);
+		fail = follow_groups(a->failures, sizeof(*fail), map, cfg->group_count);
+	}
+	if (!last || !fail) {
 		free(map);
+		free(last);
+		free(fail);
 		return -ENOMEM;
 	}
-	config_group_map(a->d.config, cfg, map);
-	for (size_t i = 0; i < cfg->group_count; i++)
-		last[i] = map[i] < 0 ? 0 : a->last_launch_at[map[i]];
 	free(map);
 	free(a->last_launch_at);
 	a->last_launch_at = last;
+	free(a->failures);
+	a->failures = fail;
 	a->d.config = cfg;
 	return 0;
 }
@@ -131,6 +157,48 @@ static void remember_alive(struct actuator *a, const struct provider_node *pn, s
 	a->alive_n = n;
 }
 
+/* A launch that ended on its own before Ray listed it ALIVE (its `ray
+ * start` exited, ...): record it, and hold the group's launches for a
+ * back-off that doubles with each such launch in a row. */
+static void launch_failed(struct actuator *a, const struct provider_node *pn, size_t g,
+			  double now)
+{
+	struct launch_failures *f = &a->failures[g];
+	/* 5 s * 2^16 is far past the max already. */
+	double hold = fmin(ldexp(LAUNCH_BACKOFF_FIRST_S, f->streak < 16 ? f->streak : 16),
+			   LAUNCH_BACKOFF_MAX_S);
+	const char *type = a->d.config->groups[g].name;
+	cJSON *d = decision_new(DECISION_LAUNCH_FAILED);
+	char msg[512];
+
+	f->streak++;
+	f->hold_until = now + hold;
+	snprintf(msg, sizeof(msg), "launch %s of %s ended %.0f s after launch, before Ray listed "
+		 "it ALIVE (%d in a row); no %s launch for %.0f s", pn->id, type,
+		 now - pn->launched_at, f->streak, type, hold);
+	cJSON_AddStringToObject(d, "type", type);
+	cJSON_AddStringToObject(d, "node", pn->id);
+	cJSON_AddStringToObject(d, "reason", "exited_before_alive");
+	cJSON_AddNumberToObject(d, "failures_in_a_row", f->streak);
+	cJSON_AddNumberToObject(d, "backoff_s", hold);
+	metrics_error(a->d.metrics, METRICS_ERR_PROVIDER);
+	decision_record(a->d.log, d, msg, now);
+}
+
+void actuator_failed_launches(struct actuator *a, double now)
+{
+	struct provider *prov = a->d.provider;
+	const struct provider_node *pn;
+	size_t n = prov->ops->failed_launches ? prov->ops->failed_launches(prov, &pn) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int g = plan_group_index(a->d.config, pn[i].type);
+
+		if (g >= 0)
+			launch_failed(a, &pn[i], (size_t)g, now);
+	}
+}
+
 void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now)
 {
 	struct provider *prov = a->d.provider;
@@ -147,8 +215,11 @@ void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, doubl
 		dn = plan_ray_node_of(s, pn[i].id);
 		if (dn && prov->ops->node_alive)
 			prov->ops->node_alive(prov, pn[i].id, now);
-		if (dn && !was_alive(a, pn[i].id) && a->d.obs.alive)
-			a->d.obs.alive(a->d.obs.ctx, (size_t)g, now - pn[i].launched_at);
+		if (dn && !was_alive(a, pn[i].id)) {
+			a->failures[g].streak = 0;
+			if (a->d.obs.alive)
+				a->d.obs.alive(a->d.obs.ctx, (size_t)g, now - pn[i].launched_at);
+		}
 		if (plan_launch_expired(&pn[i], dn, now, actuator_launch_timeout(a, (size_t)g)))
 			expire_pending(a, &pn[i], g, now);
 	}
@@ -292,6 +363,12 @@ static void do_launches(struct actuator *a, const struct plan_input *p,
 				"against max", n, g->name, room > 0 ? room : 0);
 			n = room;
 		}
+		if (n > 0 && p->now < a->failures[t - PLAN_FIRST_GROUP_TYPE].hold_until) {
+			rs_debug("not launching %d %s node(s): backed off %.1f s more after a failed "
+				 "launch", n, g->name,
+				 a->failures[t - PLAN_FIRST_GROUP_TYPE].hold_until - p->now);
+			n = 0;
+		}
 		if (n > 0) {
 			launch_group(a, p, out, t, n);
 			total += n;
@@ -397,17 +474,15 @@ static unsigned long long served_hash(const struct plan_input *p, const struct p
 				      size_t t)
 {
 	cJSON *because = launch_demand(p, out, t, (size_t)out->launches[t].count), *d;
-	unsigned long long h = 1469598103934665603ULL;
+	uint64_t h = RS_FNV1A_INIT;
 
 	cJSON_ArrayForEach(d, because) {
 		char *shape = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(d, "shape"));
 		const char *cause = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "cause"));
 
-		for (const char *c = cause ? cause : ""; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-		for (const char *c = shape ? shape : ""; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-		h = (h ^ '|') * 1099511628211ULL;
+		h = rs_fnv1a_str(h, cause ? cause : "");
+		h = rs_fnv1a_str(h, shape ? shape : "");
+		h = rs_fnv1a(h, "|", 1);
 		free(shape);
 	}
 	cJSON_Delete(because);

@@ -3,7 +3,9 @@
  * nodes still count); it stops the nodes the plan terminates unless a safety
  * rule vetoes it (stale usage, the group's cool-down after a launch, a fresh
  * re-check through the cluster source finding work on the node); it gives
- * up on launches that never became ALIVE; and it records each decision and
+ * up on launches that never became ALIVE; it holds a group's launches for a
+ * back-off that doubles with each launch of it that exited before becoming
+ * ALIVE (so a node that cannot start is not relaunched every tick); and it records each decision and
  * counts it: one launch decision per worker group per tick, with the
  * number of nodes and (not in --dry-run) their ids, so that a backlog of
  * 20,000 tasks is one decision, not 20,000.  --dry-run records the same decisions without calling the
@@ -49,9 +51,21 @@ struct actuator_deps {
 	struct actuator_observer obs;
 };
 
+/* Launches of one group that exited before Ray listed them ALIVE. */
+struct launch_failures {
+	int streak;				/* in a row, since one became ALIVE */
+	double hold_until;			/* no launch of the group before this */
+};
+
+/* The first back-off after a failed launch (Ray's autoscaler updates every
+ * 5 s, so it would not relaunch sooner), doubling up to the max. */
+#define LAUNCH_BACKOFF_FIRST_S 5.0
+#define LAUNCH_BACKOFF_MAX_S 300.0
+
 struct actuator {
 	struct actuator_deps d;
 	double *last_launch_at;			/* [group], the plan's clock */
+	struct launch_failures *failures;	/* [group] */
 	char dry_sig[1024];			/* --dry-run: the last plan recorded */
 	/* Provider ids seen ALIVE last tick (sorted), to notice the first time. */
 	char (*alive)[PROVIDER_ID_MAX];
@@ -68,6 +82,10 @@ int actuator_set_config(struct actuator *a, const struct controller_config *cfg)
  * (and the observer when one is ALIVE for the first time), and stop the
  * launches that stayed pending past their group's launch timeout. */
 void actuator_reconcile(struct actuator *a, const struct dash_snapshot *s, double now);
+/* After each provider refresh (every tick, whatever the dashboard said):
+ * a `launch_failed` decision for each launch the provider reports ended on
+ * its own before it was ALIVE, and a back-off of its group's launches. */
+void actuator_failed_launches(struct actuator *a, double now);
 /* Launch and terminate as the plan says (once per distinct plan in
  * --dry-run). */
 void actuator_apply(struct actuator *a, const struct plan_input *p,

@@ -18,6 +18,7 @@ static const char *const action_names[DECISION_ACTION_COUNT] = {
 	[DECISION_RESUME] = "resume",
 	[DECISION_INFEASIBLE] = "infeasible",
 	[DECISION_FALLBACK] = "fallback",
+	[DECISION_LAUNCH_FAILED] = "launch_failed",
 };
 
 struct decision_log {

@@ -1,5 +1,5 @@
 /* decisions.h -- the controller's decision log: every launch, termination,
- * keep, hold, resume, infeasible-demand note and stuck-group fallback, kept in a bounded ring for
+ * keep, hold, resume, infeasible-demand note, stuck-group fallback and failed launch, kept in a bounded ring for
  * GET /api/v1/decisions, counted per action for /metrics, and written to the
  * log as one JSON line each.  Thread-safe: the loop records, HTTP threads
  * read. */
@@ -18,6 +18,7 @@ enum decision_action {
 	DECISION_RESUME,
 	DECISION_INFEASIBLE,
 	DECISION_FALLBACK,		/* fusion: a stuck group backed off */
+	DECISION_LAUNCH_FAILED,		/* a launch exited before it was ALIVE */
 	DECISION_ACTION_COUNT,
 };
 

@@ -414,9 +414,9 @@ static int removable(const struct planner *p, const struct snode *n, double time
 static int add_kept(struct planner *p, size_t node_input, enum planner_keep_reason why)
 {
 	struct planner_output *o = p->out;
-	for (size_t i = 0; i < o->kept_count; i++)
-		if (o->kept[i].node_index == node_input)
-			return 0;	/* first reason wins */
+	if (p->kept_input[node_input])
+		return 0;	/* first reason wins */
+	p->kept_input[node_input] = true;
 	size_t cap = o->kept_count;
 	if (cap == 0 || (cap & (cap - 1)) == 0) {
 		void *np = realloc(o->kept, (cap ? cap * 2 : 8) * sizeof(*o->kept));
@@ -1048,12 +1048,14 @@ static void planner_free(struct planner *p)
 	free(p->shape_slots);
 	free(p->type_max);
 	free(p->stopping);
+	free(p->kept_input);
 	for (size_t t = 0; p->type_res && t < p->in->node_type_count; t++)
 		pack_rvec_free(&p->type_res[t]);
 	free(p->type_res);
 	pack_trial_free(&p->trial[0]);
 	pack_trial_free(&p->trial[1]);
 	pack_trial_free(&p->rep);
+	pack_classes_free(&p->cls);
 	pack_journal_clear(p);
 	free(p->saved);
 	pack_names_free(&p->names);
@@ -1068,7 +1070,8 @@ static int setup(struct planner *p)
 		return -ENOMEM;
 	p->type_max = calloc(T ? T : 1, sizeof(*p->type_max));
 	p->stopping = calloc(T ? T : 1, sizeof(*p->stopping));
-	if (!p->type_max || !p->stopping)
+	p->kept_input = calloc(in->node_count + 1, sizeof(*p->kept_input));
+	if (!p->type_max || !p->stopping || !p->kept_input)
 		return -ENOMEM;
 	p->type_res = calloc(T ? T : 1, sizeof(*p->type_res));
 	if (!p->type_res)

@@ -11,6 +11,8 @@
  * journal what they change and roll back on failure. */
 #include "controller/plan/planner_pack.h"
 
+#include "common/fnv.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -100,10 +102,7 @@ static int rvec_seek(const struct rvec *v, int id, int *hint)
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return rs_fnv1a_str(RS_FNV1A_INIT, s);
 }
 
 static int names_grow(struct names *t)
@@ -785,6 +784,7 @@ static int commit(struct planner *p, size_t idx, struct trial *t, struct reqs *q
 		return -ENOMEM;
 	n->gpu_req[q->src] = t->gpu_req;
 	n->needed[q->src] = true;
+	n->hash_ok[q->src] = false;
 	for (size_t i = 0; i < t->nplaced; i++) {
 		struct run *r = &q->runs[t->placed_run[i]];
 		long k = t->placed_k[i];
@@ -813,6 +813,7 @@ static void rollback(struct planner *p, int src)
 		n->reqd[src] = s->reqd;
 		s->reqd = tmp;
 		n->gpu_req[src] = s->gpu_req;
+		n->hash_ok[src] = false;
 		n->needed[src] = s->needed;
 		n->nreasons = s->nreasons;
 	}
@@ -839,22 +840,32 @@ static void probe_reset(struct probe *pr)
 	for (size_t i = 0; i < pr->ntouched; i++)
 		pr->segk[pr->touched[i]] = 0;
 	pr->ntouched = 0;
-	pr->ntrials = 0;
 	pr->tie = pr->bulk = false;
 }
 
-/* Notes a trial's placements per segment (they are contiguous, in
- * segment order); with `winner`, keeps them as the winner's. */
+/* The copies trial t placed from one segment, starting at placement *i
+ * (placements are contiguous per segment, in segment order): returns them,
+ * sets *seg and moves *i past them. */
+static long trial_seg_take(const struct trial *t, const struct reqs *q, size_t *i, size_t *seg)
+{
+	long k = 0;
+
+	*seg = (size_t)q->runs[t->placed_run[*i]].seg;
+	for (; *i < t->nplaced && (size_t)q->runs[t->placed_run[*i]].seg == *seg; (*i)++)
+		k += t->placed_k[*i];
+	return k;
+}
+
+/* Notes a trial's placements per segment; with `winner`, keeps them as the
+ * winner's. */
 static int probe_note(struct probe *pr, const struct trial *t, const struct reqs *q,
 		      bool winner)
 {
 	if (winner)
 		pr->nwin = 0;
 	for (size_t i = 0; i < t->nplaced;) {
-		size_t seg = (size_t)q->runs[t->placed_run[i]].seg;
-		long k = 0;
-		for (; i < t->nplaced && (size_t)q->runs[t->placed_run[i]].seg == seg; i++)
-			k += t->placed_k[i];
+		size_t seg;
+		long k = trial_seg_take(t, q, &i, &seg);
 		if (k > BULK_PLACE_AFTER)
 			pr->bulk = true;
 		if (!pr->segk[seg])
@@ -871,11 +882,8 @@ static int probe_note(struct probe *pr, const struct trial *t, const struct reqs
 /* Records a trial that placed something in the probe: ties with the best so
  * far (a later better trial clears them: nothing before it can tie it). */
 static int probe_trial(struct probe *pr, const struct trial *t, const struct reqs *q,
-		       bool first, size_t pos)
+		       bool first)
 {
-	if (VEC_PUSH(pr->trials, pr->ntrials, pr->captrials,
-		     ((struct ptrial){ .pos = pos, .score = t->score })))
-		return -ENOMEM;
 	int c = first ? 1 : score_cmp(&t->score, &pr->best);
 	if (c > 0) {
 		pr->best = t->score;
@@ -908,7 +916,7 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 				dead[i] = true;
 			continue;
 		}
-		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0, i))
+		if (pr && probe_trial(pr, &p->trial[cur], q, best < 0))
 			return -ENOMEM;
 		if (best < 0 || score_cmp(&p->trial[cur].score, &p->trial[1 - cur].score) > 0) {
 			best = (long)i;
@@ -918,15 +926,8 @@ static long sched_best_node(struct planner *p, struct reqs *q, size_t *cand, siz
 	if (best < 0)
 		return -1;
 	size_t idx = cand[best];
-	if (pr) {
-		const struct snode *w = &p->nodes[idx];
+	if (pr)
 		pr->winner = 1 - cur;
-		pr->winpos = (size_t)best;
-		pr->w_gpu_req = w->gpu_req[q->src];
-		if (rvec_copy(&pr->w_avail, &w->avail[q->src]) ||
-		    rvec_copy(&pr->w_reqd, &w->reqd[q->src]))
-			return -ENOMEM;
-	}
 	int err = commit(p, idx, &p->trial[1 - cur], q);
 	if (err)
 		return err;
@@ -1001,83 +1002,282 @@ static bool probe_repeats(const struct probe *pr, const struct reqs *q)
 	return !pr->tie && !pr->bulk && pr->nwin > 0 && probe_segments_hold(pr, q);
 }
 
-/* Commits the winner's trial again on template `idx`: the same resources
- * taken, its copies split over the entries each segment has left, in entry
- * order (what try_node would record). */
-static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr, size_t idx)
+/* Commits trial w again on node `idx` (in the state w started from): the
+ * same resources taken, `take` copies per segment split over the entries
+ * each segment has left, in entry order (what try_node would record). */
+static int commit_takes(struct planner *p, struct reqs *q, const struct trial *w,
+			const struct segtake *take, size_t ntake, size_t idx)
 {
-	const struct trial *w = &p->trial[pr->winner];
 	struct trial *t = &p->rep;
 	uint64_t walked = 0;
 	if (rvec_copy(&t->avail, &w->avail) || rvec_copy(&t->reqd, &w->reqd))
 		return -ENOMEM;
 	t->gpu_req = w->gpu_req;
 	t->nplaced = 0;
-	for (size_t i = 0; i < pr->nwin; i++) {
-		const struct segment *sg = &q->segs[pr->win[i].seg];
-		long k = pr->win[i].k;
+	for (size_t i = 0; i < ntake; i++) {
+		const struct segment *sg = &q->segs[take[i].seg];
+		long k = take[i].k;
 		for (size_t ri = sg->next; ri < sg->end && k > 0; ri++, walked++) {
-			long take = q->runs[ri].remaining < k ? q->runs[ri].remaining : k;
-			if (take > 0 && trial_record(t, ri, take))
+			long n = q->runs[ri].remaining < k ? q->runs[ri].remaining : k;
+			if (n > 0 && trial_record(t, ri, n))
 				return -ENOMEM;
-			k -= take;
+			k -= n;
 		}
 	}
 	pack_spend(p, walked + (uint64_t)t->avail.n + (uint64_t)t->reqd.n + 1);
 	return commit(p, idx, t, q);
 }
 
-/* An existing node in the state the last winner was in before its pick:
- * its trial is the winner's, placement for placement. */
-static bool like_winner(const struct probe *pr, const struct snode *w, const struct snode *n,
-			int src)
+/* The last winning template's trial again, on template `idx`. */
+static int repeat_pick(struct planner *p, struct reqs *q, const struct probe *pr, size_t idx)
 {
-	return n->gpu_req[src] == pr->w_gpu_req && rvec_same(&n->total, &w->total) &&
-	       rvec_same(&n->avail[src], &pr->w_avail) && rvec_same(&n->reqd[src], &pr->w_reqd);
+	return commit_takes(p, q, &p->trial[pr->winner], pr->win, pr->nwin, idx);
 }
 
-/* After a pick among existing nodes: while the next pick would see exactly
- * what this one saw (probe_repeats' segment rule; every candidate's trial is
- * then unchanged), it goes to the earliest candidate that tied with the
- * winner.  When that candidate is in the winner's state, its trial is the
- * winner's and is committed as such; otherwise the repeats stop there.
- * Repeated candidates leave `cand` (and `dead`) in one pass. */
-static int existing_repeats(struct planner *p, struct reqs *q, struct probe *pr,
-			    size_t *cand, size_t *ncand, bool *dead, size_t *picked,
-			    size_t *npicked, size_t winner)
+/* ------------------------------------------------ existing nodes by class
+ *
+ * A trial depends on the node only through its total, available and
+ * requested resources and its GPU flag, so candidates in identical state
+ * (a class) get identical trials: one trial per class stands for all its
+ * members, and the pick among existing nodes is the best class, its
+ * earliest member (what trying every candidate in order and keeping the
+ * first best gives).  Picked nodes leave the candidates and the others do
+ * not change, so classes hold for the whole _try_schedule call, and a
+ * class's trial holds while every segment it drew from still has at least
+ * what it took (probe_segments_hold's rule); only then is it tried again.
+ * A trial that took the bulk path (D8) is tried again for each pick, on the
+ * member it is committed to. */
+static uint64_t node_state_hash(struct snode *n, int src)
 {
-	const struct snode *w = &p->nodes[winner];
-	size_t w_pos = pr->winpos, drop_from = *ncand, nrep = 0;
-	if (pr->bulk || pr->nwin == 0)
-		return 0;
-	for (size_t i = 0; i < pr->ntrials && !p->cut && q->left > 0; i++) {
-		const struct ptrial *t = &pr->trials[i];
-		if (t->pos <= w_pos || score_cmp(&t->score, &pr->best) != 0)
-			continue;
-		size_t at = t->pos - 1;	/* the winner left the list */
-		if (!like_winner(pr, w, &p->nodes[cand[at]], q->src) ||
-		    !probe_segments_hold(pr, q))
-			break;
-		int err = repeat_pick(p, q, pr, cand[at]);
-		if (err)
-			return err;
-		picked[(*npicked)++] = cand[at];
-		cand[at] = NO_INDEX;
-		if (at < drop_from)
-			drop_from = at;
-		nrep++;
+	if (!n->hash_ok[src]) {
+		n->state_hash[src] = mix64(hash_rvec(&n->total) ^ mix64(hash_rvec(&n->avail[src])) ^
+					   mix64(hash_rvec(&n->reqd[src]) + (uint64_t)n->gpu_req[src]));
+		n->hash_ok[src] = true;
 	}
-	if (!nrep)
-		return 0;
-	size_t wr = drop_from;
-	for (size_t i = drop_from; i < *ncand; i++)
-		if (cand[i] != NO_INDEX) {
-			cand[wr] = cand[i];
-			dead[wr++] = dead[i];
-		}
-	pack_spend(p, *ncand - drop_from);
-	*ncand = wr;
+	return n->state_hash[src];
+}
+
+static bool same_node_state(const struct snode *a, const struct snode *b, int src)
+{
+	return a->gpu_req[src] == b->gpu_req[src] && rvec_same(&a->total, &b->total) &&
+	       rvec_same(&a->avail[src], &b->avail[src]) &&
+	       rvec_same(&a->reqd[src], &b->reqd[src]);
+}
+
+void pack_classes_free(struct classes *cl)
+{
+	for (size_t i = 0; i < cl->cap; i++) {
+		free(cl->c[i].members);
+		free(cl->c[i].take);
+		pack_trial_free(&cl->c[i].t);
+	}
+	free(cl->c);
+	free(cl->slots);
+	memset(cl, 0, sizeof(*cl));
+}
+
+/* Empties the classes, keeping their buffers; costs the classes, not the
+ * table. */
+static void classes_reset(struct classes *cl)
+{
+	for (size_t i = 0; i < cl->n; i++) {
+		cl->slots[cl->c[i].slot] = 0;
+		cl->c[i].nmembers = cl->c[i].head = 0;
+	}
+	cl->n = 0;
+	cl->picks = 0;
+}
+
+static int classes_grow(struct classes *cl)
+{
+	size_t nslots = cl->nslots ? cl->nslots * 2 : 64;
+	size_t *slots = calloc(nslots, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < cl->n; i++) {
+		size_t s = cl->c[i].hash & (nslots - 1);
+		while (slots[s])
+			s = (s + 1) & (nslots - 1);
+		slots[s] = i + 1;
+		cl->c[i].slot = s;
+	}
+	free(cl->slots);
+	cl->slots = slots;
+	cl->nslots = nslots;
 	return 0;
+}
+
+/* The class of node idx (created if new); its index, or -ENOMEM. */
+static long class_of(struct planner *p, struct classes *cl, size_t idx, int src)
+{
+	struct snode *n = &p->nodes[idx];
+	bool term = n->state == N_TO_TERMINATE;
+	if ((cl->n + 1) * 2 > cl->nslots && classes_grow(cl))
+		return -ENOMEM;
+	uint64_t h = mix64(node_state_hash(n, src) + (uint64_t)n->exhaustible * 2 + term);
+	size_t s = h & (cl->nslots - 1);
+	/* Measured, not counted: a lookup reads the node and its vectors from
+	 * all over the heap, about 16 packing steps' time (a placement-group
+	 * stage classes the whole context once per group copy). */
+	pack_spend(p, 16);
+	for (; cl->slots[s]; s = (s + 1) & (cl->nslots - 1)) {
+		struct nclass *c = &cl->c[cl->slots[s] - 1];
+		if (c->hash != h || c->exhaustible != n->exhaustible || c->terminating != term)
+			continue;
+		pack_spend(p, (uint64_t)(n->total.n + n->avail[src].n + n->reqd[src].n) + 1);
+		if (same_node_state(&p->nodes[c->rep], n, src))
+			return (long)(cl->slots[s] - 1);
+	}
+	if (cl->n == cl->cap) {
+		size_t cap = cl->cap ? cl->cap * 2 : 16;
+		struct nclass *c = realloc(cl->c, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		memset(c + cl->cap, 0, (cap - cl->cap) * sizeof(*c));
+		cl->c = c;
+		cl->cap = cap;
+	}
+	struct nclass *c = &cl->c[cl->n];
+	c->hash = h;
+	c->slot = s;
+	c->rep = idx;
+	c->exhaustible = n->exhaustible;
+	c->terminating = term;
+	c->dead = term;	/* D4 */
+	c->cached = false;
+	cl->slots[s] = ++cl->n;
+	return (long)(cl->n - 1);
+}
+
+/* The pre-filter of _try_schedule by class: the context split into
+ * candidates (cand, in context order, each a member of its class) and
+ * Ray-running nodes that cannot fit any shape (exhausted).  `cls` is
+ * scratch of nctx entries.  0 or -ENOMEM. */
+static int classes_build(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
+			 size_t *exhausted, size_t *nexh, size_t *cls)
+{
+	struct classes *cl = &p->cls;
+	classes_reset(cl);
+	for (size_t i = 0; i < p->nctx; i++) {
+		long c = class_of(p, cl, p->ctx[i], q->src);
+		if (c < 0)
+			return (int)c;
+		cls[i] = (size_t)c;
+	}
+	for (size_t i = 0; i < cl->n; i++) {
+		struct nclass *c = &cl->c[i];
+		c->exhausted = c->exhaustible &&
+			!can_fit_any(p, &p->nodes[c->rep].avail[q->src], q);
+	}
+	for (size_t i = 0; i < p->nctx; i++) {
+		struct nclass *c = &cl->c[cls[i]];
+		if (c->exhausted) {
+			exhausted[(*nexh)++] = p->ctx[i];
+			continue;
+		}
+		if (!c->dead && VEC_PUSH(c->members, c->nmembers, c->capmembers, *ncand))
+			return -ENOMEM;
+		cand[(*ncand)++] = p->ctx[i];
+	}
+	return 0;
+}
+
+static bool class_holds(const struct nclass *c, const struct reqs *q)
+{
+	for (size_t i = 0; i < c->ntake; i++)
+		if (q->segs[c->take[i].seg].remaining < c->take[i].k)
+			return false;
+	return true;
+}
+
+/* Tries class c on its head member; 0 (c->dead when nothing fits) or -ENOMEM. */
+static int class_try(struct planner *p, struct classes *cl, struct nclass *c,
+		     const size_t *cand, struct reqs *q)
+{
+	long k = try_node(p, &c->t, &p->nodes[cand[c->members[c->head]]], q);
+	if (k < 0)
+		return (int)k;
+	c->cached = k > 0;
+	c->dead = k == 0;
+	c->tried_at = cl->picks;
+	c->bulk = false;
+	c->ntake = 0;
+	for (size_t i = 0; i < c->t.nplaced;) {
+		size_t seg;
+		long n = trial_seg_take(&c->t, q, &i, &seg);
+		if (n > BULK_PLACE_AFTER)
+			c->bulk = true;
+		if (VEC_PUSH(c->take, c->ntake, c->captake,
+			     ((struct segtake){ .seg = seg, .k = n })))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One pick among the existing candidates (sched_best_node, by class):
+ * commits it and marks its place in cand NO_INDEX.  Returns the node index,
+ * -1 if nothing fits or the round is cut, or -ENOMEM. */
+static long class_pick(struct planner *p, struct reqs *q, struct classes *cl, size_t *cand)
+{
+	struct nclass *best = NULL;
+	pack_spend(p, cl->n);
+	for (size_t i = 0; i < cl->n; i++) {
+		struct nclass *c = &cl->c[i];
+		if (p->cut)
+			return -1;	/* nothing is committed from a cut round */
+		if (c->dead || c->head == c->nmembers)
+			continue;
+		pack_spend(p, c->ntake + 1);
+		if (!c->cached || c->bulk || !class_holds(c, q)) {
+			int err = class_try(p, cl, c, cand, q);
+			if (err)
+				return err;
+			if (c->dead)
+				continue;
+		}
+		int cmp = best ? score_cmp(&c->t.score, &best->t.score) : 1;
+		if (cmp > 0 || (cmp == 0 && c->members[c->head] < best->members[best->head]))
+			best = c;
+	}
+	if (!best)
+		return -1;
+	size_t pos = best->members[best->head++];
+	size_t idx = cand[pos];
+	/* Tried on this very node for this pick: its placements are current. */
+	int err = best->tried_at == cl->picks ? commit(p, idx, &best->t, q) :
+		  commit_takes(p, q, &best->t, best->take, best->ntake, idx);
+	if (err)
+		return err;
+	cand[pos] = NO_INDEX;
+	cl->picks++;
+	return (long)idx;
+}
+
+/* The existing-node half of _try_schedule: picks until nothing fits, then
+ * drops the picked nodes from cand.  0 or -ENOMEM. */
+static int existing_schedule(struct planner *p, struct reqs *q, size_t *cand, size_t *ncand,
+			     size_t *picked, size_t *npicked)
+{
+	int err = 0;
+	while (q->left > 0 && !p->cut) {
+		long idx = class_pick(p, q, &p->cls, cand);
+		if (idx == -1)
+			break;
+		if (idx < 0) {
+			err = (int)idx;
+			break;
+		}
+		picked[(*npicked)++] = (size_t)idx;
+	}
+	if (*npicked == 0)
+		return err;
+	size_t w = 0;
+	for (size_t i = 0; i < *ncand; i++)
+		if (cand[i] != NO_INDEX)
+			cand[w++] = cand[i];
+	pack_spend(p, *ncand);
+	*ncand = w;
+	return err;
 }
 
 /* The new-node half of _try_schedule: the template pool and its limits. */
@@ -1110,6 +1310,7 @@ static int fresh_picked(struct planner *p, struct fresh *f, size_t idx)
 		for (int s = 0; s < SRC_N; s++) {
 			pack_rvec_free(&n->avail[s]);
 			pack_rvec_free(&n->reqd[s]);
+			n->hash_ok[s] = false;
 		}
 	}
 	size_t t = p->nodes[idx].type;
@@ -1156,9 +1357,6 @@ static void fresh_free(struct fresh *f)
 	free(f->pr.segk);
 	free(f->pr.touched);
 	free(f->pr.win);
-	free(f->pr.trials);
-	pack_rvec_free(&f->pr.w_avail);
-	pack_rvec_free(&f->pr.w_reqd);
 }
 
 /* ResourceDemandScheduler._try_schedule().  Updates the context order the
@@ -1170,18 +1368,21 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	size_t *cand = malloc((n + 1) * sizeof(*cand));
 	size_t *exhausted = malloc((n + 1) * sizeof(*exhausted));
 	size_t *picked = malloc((n + 1) * sizeof(*picked));
+	/* exact_picks: per candidate, placed nothing; else: class per context node */
 	bool *dead = calloc(n + 1, sizeof(*dead));
+	bool by_class = !p->in->exact_picks;
+	size_t *cls = by_class ? malloc((n + 1) * sizeof(*cls)) : NULL;
 	struct fresh f = { 0 };
 	size_t ncand = 0, nexh = 0, npicked = 0;
 	size_t first_new = p->nnodes;
 	int err = -ENOMEM;
-	if (!cand || !exhausted || !picked || !dead)
+	if (!cand || !exhausted || !picked || !dead || (by_class && !cls))
 		goto out;
 	/* The passes over the whole context below (filter, counts, order). */
 	pack_spend(p, 4 * (uint64_t)n + p->in->node_type_count);
 
 	/* Pre-filter: Ray-running nodes that cannot fit any shape. */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; !by_class && i < n; i++) {
 		struct snode *nd = &p->nodes[p->ctx[i]];
 		if (nd->exhaustible && !can_fit_any(p, &nd->avail[q->src], q))
 			exhausted[nexh++] = p->ctx[i];
@@ -1190,13 +1391,18 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 	}
 	for (size_t i = 0; i < ncand; i++)	/* D4 */
 		dead[i] = p->nodes[cand[i]].state == N_TO_TERMINATE;
+	if (by_class &&
+	    (err = classes_build(p, q, cand, &ncand, exhausted, &nexh, cls)))
+		goto out;
+	err = -ENOMEM;
 
 	f.pr.segk = calloc(q->nsegs + 1, sizeof(*f.pr.segk));
 	f.pr.touched = malloc((q->nsegs + 1) * sizeof(*f.pr.touched));
 	if (!f.pr.segk || !f.pr.touched)
 		goto out;
-	while (q->left > 0 && ncand > 0) {
-		long idx = sched_best_node(p, q, cand, &ncand, dead, &f.pr);
+	/* exact_picks (testing): every candidate tried for every pick. */
+	while (!by_class && q->left > 0 && ncand > 0) {
+		long idx = sched_best_node(p, q, cand, &ncand, dead, NULL);
 		if (idx == -1)
 			break;
 		if (idx < 0) {
@@ -1204,12 +1410,11 @@ int pack_try_schedule(struct planner *p, struct reqs *q)
 			goto out;
 		}
 		picked[npicked++] = (size_t)idx;
-		if (!p->in->exact_picks &&
-		    (err = existing_repeats(p, q, &f.pr, cand, &ncand, dead, picked, &npicked,
-					    (size_t)idx)))
-			goto out;
-		err = -ENOMEM;
 	}
+	if (by_class && q->left > 0 && ncand > 0 &&
+	    (err = existing_schedule(p, q, cand, &ncand, picked, &npicked)))
+		goto out;
+	err = -ENOMEM;
 
 	/* New nodes: one template per type with quota, in node type order. */
 	size_t T = p->in->node_type_count;
@@ -1297,6 +1502,7 @@ out:
 	free(exhausted);
 	free(picked);
 	free(dead);
+	free(cls);
 	fresh_free(&f);
 	return err;
 }

@@ -108,6 +108,10 @@ struct snode {
 	struct rvec reqd[SRC_N];	/* resource ids requested (vals unused) */
 	bool gpu_req[SRC_N];
 	bool needed[SRC_N];
+	/* Hash of (total, avail, reqd, gpu_req) per source for the classes
+	 * of pack_try_schedule; valid while hash_ok (cleared on every change). */
+	uint64_t state_hash[SRC_N];
+	bool hash_ok[SRC_N];
 	/* explanation (new nodes) */
 	struct planner_reason *reasons;
 	size_t nreasons, capreasons;
@@ -149,7 +153,8 @@ struct segtake {
 
 /* What one pick of a new node saw (pack_try_schedule), so that the picks
  * after it that would see exactly the same are made without trying every
- * template again: identical fresh nodes launched as a count. */
+ * template again: identical fresh nodes launched as a count.  (Existing
+ * nodes get the same from their classes, planner_pack.c.) */
 struct probe {
 	bool tie;	/* another template scored as well as the winner */
 	bool bulk;	/* a trial placed > BULK_PLACE_AFTER copies of a segment */
@@ -160,16 +165,35 @@ struct probe {
 	struct segtake *win;	/* the winner's placements per segment */
 	size_t nwin, capwin;
 	struct score best;
-	/* Existing nodes: every trial that placed something (candidate
-	 * position, score), and the winner's state before its commit. */
-	struct ptrial {
-		size_t pos;
-		struct score score;
-	} *trials;
-	size_t ntrials, captrials;
-	size_t winpos;
-	struct rvec w_avail, w_reqd;
-	bool w_gpu_req;
+};
+
+/* Context nodes in identical state (planner_pack.c, "existing nodes by
+ * class"): one trial stands for every member. */
+struct nclass {
+	uint64_t hash;
+	size_t slot;		/* in classes.slots */
+	size_t rep;		/* a member's node index (its state is the class's) */
+	bool exhaustible, terminating;
+	bool exhausted;		/* pre-filter: exhaustible and fits no shape */
+	size_t *members;	/* positions in cand, increasing */
+	size_t nmembers, capmembers, head;	/* head: first not yet picked */
+	bool dead;		/* placed nothing: never will in this call */
+	bool cached;		/* t, take and bulk hold the class's trial */
+	uint64_t tried_at;	/* pick number when t was tried on the head */
+	bool bulk;
+	struct trial t;
+	struct segtake *take;
+	size_t ntake, captake;
+};
+
+/* Kept across pack_try_schedule calls (reset, not freed, between them):
+ * a placement-group stage makes one call per group copy. */
+struct classes {
+	struct nclass *c;
+	size_t n, cap;
+	size_t *slots;		/* class index + 1, 0 = empty */
+	size_t nslots;
+	uint64_t picks;
 };
 
 /* One planning call's state. */
@@ -196,9 +220,13 @@ struct planner {
 	 * this round.  Ray's reconciler no longer counts them as running when
 	 * it limits launches (reconciler.py, _compute_to_launch). */
 	int *stopping;
+	/* Per input node: already in planner_output.kept (one check, not a
+	 * walk of the list: 100,000 kept nodes were 5 * 10^9 compares). */
+	bool *kept_input;
 	int next_label;
 	struct trial trial[2];	/* current attempt and best so far */
 	struct trial rep;	/* a repeated pick (struct probe) */
+	struct classes cls;	/* context nodes by state (pack_try_schedule) */
 	struct saved *saved;
 	size_t nsaved, capsaved;
 	bool journal;		/* record saves (all-or-nothing attempts) */
@@ -234,6 +262,7 @@ struct reqs {
 };
 
 void pack_rvec_free(struct rvec *v);
+void pack_classes_free(struct classes *cl);
 int pack_rvec_find(const struct rvec *v, int id);
 /* Id of `name` (added if new), or -ENOMEM. */
 int pack_names_intern(struct names *t, const char *name);

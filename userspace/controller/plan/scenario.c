@@ -5,6 +5,7 @@
  * are refused (they are usually typos that would silently change a plan),
  * and every error names its JSON path. */
 #include "controller/plan/scenario.h"
+#include "controller/plan/scenario_stream.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,24 +24,13 @@
 
 #define PATH_MAX_LEN 256
 
-static int track_array(struct scenario *s, struct planner_resource *arr)
-{
-	if (s->resource_array_count == s->resource_array_cap) {
-		size_t cap = s->resource_array_cap ? s->resource_array_cap * 2 : 64;
-		void *p = realloc(s->resource_arrays, cap * sizeof(*s->resource_arrays));
-		if (!p)
-			return -ENOMEM;
-		s->resource_arrays = p;
-		s->resource_array_cap = cap;
-	}
-	s->resource_arrays[s->resource_array_count++] = arr;
-	return 0;
-}
-
-/* A resource map: {"CPU": 1, "memory": 1e9}; amounts finite and >= 0. */
+/* A resource map: {"CPU": 1, "memory": 1e9}; amounts finite and >= 0.
+ * Identical maps share one interned copy (res_intern.h). */
 static int parse_resources(struct scenario *s, const cJSON *obj, const char *path,
 			   struct planner_resources *out, struct rs_json_error *err)
 {
+	struct planner_resource arr[MAX_RESOURCES];
+
 	if (!cJSON_IsObject(obj)) {
 		rs_json_set_error(err, "%s: expected an object of resource amounts", path);
 		return -EINVAL;
@@ -49,11 +39,6 @@ static int parse_resources(struct scenario *s, const cJSON *obj, const char *pat
 	if (n > MAX_RESOURCES) {
 		rs_json_set_error(err, "%s: more than %d resources", path, MAX_RESOURCES);
 		return -EINVAL;
-	}
-	struct planner_resource *arr = calloc(n ? (size_t)n : 1, sizeof(*arr));
-	if (!arr || track_array(s, arr)) {
-		free(arr);
-		return -ENOMEM;
 	}
 	size_t i = 0;
 	const cJSON *it;
@@ -80,9 +65,7 @@ static int parse_resources(struct scenario *s, const cJSON *obj, const char *pat
 		arr[i].value = it->valuedouble;
 		i++;
 	}
-	out->items = arr;
-	out->count = i;
-	return 0;
+	return res_intern_map(&s->maps, arr, i, out);
 }
 
 static long find_type(const struct scenario *s, const char *name)
@@ -193,18 +176,21 @@ static int parse_node(struct scenario *s, const cJSON *it, const char *path,
 		rs_json_set_error(err, "%s: expected an object", path);
 		return -EINVAL;
 	}
+	const char *id, *type;
 	if ((rc = rs_json_check_keys(it, path, keys, err)) ||
-	    (rc = rs_json_get_string(it, path, "id", true, &n->id, err)) ||
-	    (rc = rs_json_get_string(it, path, "type", true, &n->type, err)))
+	    (rc = rs_json_get_string(it, path, "id", true, &id, err)) ||
+	    (rc = rs_json_get_string(it, path, "type", true, &type, err)))
 		return rc;
-	if (!n->id[0]) {
+	if (!id[0]) {
 		rs_json_set_error(err, "%s.id: must not be empty", path);
 		return -EINVAL;
 	}
-	if (find_type(s, n->type) < 0) {
-		rs_json_set_error(err, "%s.type: unknown node type '%s'", path, n->type);
-		return -EINVAL;
-	}
+	/* The entry's JSON goes away: the id is copied, the type interned (it
+	 * is checked against node_types once those are read, check_nodes). */
+	n->id = strdup(id);
+	n->type = res_intern_name(&s->maps, type);
+	if (!n->id || !n->type)
+		return -ENOMEM;
 	rc = rs_json_get_string(it, path, "status", false, &status, err);
 	if (rc && rc != -ENOENT)
 		return rc;
@@ -263,31 +249,47 @@ static int check_unique_ids(struct scenario *s, struct rs_json_error *err)
 	return 0;
 }
 
-static int parse_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
+/* One entry of $.nodes, while streaming. */
+static int on_node(struct scenario *s, size_t index, const cJSON *entry,
+		   struct rs_json_error *err)
 {
-	const cJSON *arr;
 	char path[PATH_MAX_LEN];
-	int rc = rs_json_get_array(root, "$", "nodes", false, &arr, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	int n = cJSON_GetArraySize(arr);
-	if (n > MAX_NODES) {
+
+	if (index >= MAX_NODES) {
 		rs_json_set_error(err, "$.nodes: more than %d nodes", MAX_NODES);
 		return -EINVAL;
 	}
-	s->nodes = calloc(n ? (size_t)n : 1, sizeof(*s->nodes));
-	if (!s->nodes)
-		return -ENOMEM;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		size_t i = s->in.node_count;
-		snprintf(path, sizeof(path), "$.nodes[%zu]", i);
-		if ((rc = parse_node(s, it, path, &s->nodes[i], err)))
-			return rc;
-		s->in.node_count++;
+	if (s->in.node_count == s->node_cap) {
+		size_t ncap = s->node_cap ? s->node_cap * 2 : 64;
+		void *p = realloc(s->nodes, ncap * sizeof(*s->nodes));
+
+		if (!p)
+			return -ENOMEM;
+		s->nodes = p;
+		s->node_cap = ncap;
 	}
+	struct planner_node *n = &s->nodes[s->in.node_count];
+	memset(n, 0, sizeof(*n));
+	snprintf(path, sizeof(path), "$.nodes[%zu]", index);
+	int rc = parse_node(s, entry, path, n, err);
+	s->in.node_count++;	/* counted even when half read: its id is freed */
+	return rc;
+}
+
+/* After the walk: $.nodes was an array (or absent), every node names a
+ * known type, ids are unique. */
+static int check_nodes(struct scenario *s, const cJSON *root, struct rs_json_error *err)
+{
+	const cJSON *arr;
+	int rc = rs_json_get_array(root, "$", "nodes", false, &arr, err);
+	if (rc && rc != -ENOENT)
+		return rc;
+	for (size_t i = 0; i < s->in.node_count; i++)
+		if (find_type(s, s->nodes[i].type) < 0) {
+			rs_json_set_error(err, "$.nodes[%zu].type: unknown node type '%s'", i,
+					  s->nodes[i].type);
+			return -EINVAL;
+		}
 	return check_unique_ids(s, err);
 }
 
@@ -319,40 +321,79 @@ static int parse_shape_entry(struct scenario *s, const cJSON *it, const char *pa
 	return rs_json_get_whole(it, path, "count", false, 0, PLANNER_MAX_COUNT, &d->count, err);
 }
 
-static int parse_shape_list(struct scenario *s, const cJSON *demand, const char *key,
-			    enum planner_demand_kind kind, bool allow_bare,
-			    struct planner_shape_demand **arr, size_t *count,
-			    struct rs_json_error *err)
+/* One entry of a streamed list (scenario_stream.h), appended to its array;
+ * the entry's JSON is freed after the call, and nothing here borrows from
+ * it. */
+static int on_demand_entry(void *ctx, const char *list, size_t index, const cJSON *entry,
+			   struct rs_json_error *err)
 {
-	const cJSON *list;
+	struct scenario *s = ctx;
+	struct planner_shape_demand **arr = &s->shapes;
+	size_t *count = &s->in.shape_count, *cap = &s->shape_cap;
+	enum planner_demand_kind kind = PLANNER_DEMAND_TASK;
+	bool allow_bare = false;
 	char path[PATH_MAX_LEN];
-	int rc = rs_json_get_array(demand, "$.demand", key, false, &list, err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	int n = cJSON_GetArraySize(list);
-	if (n > MAX_ENTRIES) {
-		rs_json_set_error(err, "$.demand.%s: more than %d entries", key, MAX_ENTRIES);
+
+	if (strcmp(list, "$.nodes") == 0)
+		return on_node(s, index, entry, err);
+	if (strcmp(list, "$.demand.actors") == 0) {
+		arr = &s->actors, count = &s->actor_count, cap = &s->actor_cap;
+		kind = PLANNER_DEMAND_ACTOR;
+	} else if (strcmp(list, "$.demand.request_resources") == 0) {
+		arr = &s->requests, count = &s->in.request_count, cap = &s->request_cap;
+		allow_bare = true;
+	}
+	/* index counts this list only; a list given twice fails the key check */
+	if (index >= MAX_ENTRIES || *count >= MAX_ENTRIES) {
+		rs_json_set_error(err, "%s: more than %d entries", list, MAX_ENTRIES);
 		return -EINVAL;
 	}
-	size_t base = *count;
-	void *p = realloc(*arr, (base + (size_t)n + 1) * sizeof(**arr));
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	const cJSON *it;
-	size_t i = 0;
-	cJSON_ArrayForEach(it, list) {
-		struct planner_shape_demand *d = &(*arr)[base + i];
-		memset(d, 0, sizeof(*d));
-		d->kind = kind;
-		snprintf(path, sizeof(path), "$.demand.%s[%zu]", key, i);
-		if ((rc = parse_shape_entry(s, it, path, allow_bare, d, err)))
-			return rc;
-		i++;
-		(*count)++;
+	if (*count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		void *p = realloc(*arr, ncap * sizeof(**arr));
+
+		if (!p)
+			return -ENOMEM;
+		*arr = p;
+		*cap = ncap;
 	}
+	struct planner_shape_demand *d = &(*arr)[*count];
+	memset(d, 0, sizeof(*d));
+	d->kind = kind;
+	/* The path only shows in error messages, and formatting it for each of
+	 * a million entries was a tenth of the parse: an entry that fails is
+	 * read again (same result) with its path. */
+	int rc = parse_shape_entry(s, entry, list, allow_bare, d, err);
+	if (rc == -EINVAL) {
+		snprintf(path, sizeof(path), "%s[%zu]", list, index);
+		rc = parse_shape_entry(s, entry, path, allow_bare, d, err);
+	}
+	if (rc)
+		return rc;
+	(*count)++;
+	return 0;
+}
+
+/* Tasks, then actors, in one array (the planner's order for equal keys). */
+static int join_actors(struct scenario *s)
+{
+	size_t n = s->in.shape_count + s->actor_count;
+
+	if (s->actor_count == 0)
+		return 0;
+	if (n > s->shape_cap) {
+		void *p = realloc(s->shapes, n * sizeof(*s->shapes));
+
+		if (!p)
+			return -ENOMEM;
+		s->shapes = p;
+		s->shape_cap = n;
+	}
+	memcpy(s->shapes + s->in.shape_count, s->actors, s->actor_count * sizeof(*s->actors));
+	s->in.shape_count = n;
+	free(s->actors);
+	s->actors = NULL;
+	s->actor_count = s->actor_cap = 0;
 	return 0;
 }
 
@@ -434,19 +475,20 @@ static int parse_demand(struct scenario *s, const cJSON *root, struct rs_json_er
 {
 	static const char *const keys[] = { "tasks", "actors", "placement_groups",
 					    "request_resources", NULL };
-	const cJSON *demand;
+	const cJSON *demand, *list;
 	int rc = rs_json_get_object(root, "$", "demand", false, &demand, err);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc || (rc = rs_json_check_keys(demand, "$.demand", keys, err)))
 		return rc;
-	if ((rc = parse_shape_list(s, demand, "tasks", PLANNER_DEMAND_TASK, false, &s->shapes,
-				   &s->in.shape_count, err)) ||
-	    (rc = parse_shape_list(s, demand, "actors", PLANNER_DEMAND_ACTOR, false, &s->shapes,
-				   &s->in.shape_count, err)) ||
-	    (rc = parse_shape_list(s, demand, "request_resources", PLANNER_DEMAND_TASK, true,
-				   &s->requests, &s->in.request_count, err)) ||
-	    (rc = parse_pgs(s, demand, err)))
+	/* The lists were read while streaming (on_demand_entry); what is left
+	 * in the skeleton is an empty array, or a value of the wrong type. */
+	for (size_t i = 0; keys[i]; i++) {
+		rc = rs_json_get_array(demand, "$.demand", keys[i], false, &list, err);
+		if (rc && rc != -ENOENT)
+			return rc;
+	}
+	if ((rc = join_actors(s)) || (rc = parse_pgs(s, demand, err)))
 		return rc;
 	return 0;
 }
@@ -463,8 +505,9 @@ int scenario_parse(const char *buf, size_t len, struct scenario *s, struct rs_js
 				  SCENARIO_MAX_BYTES);
 		return -EFBIG;
 	}
-	if ((rc = rs_json_parse(buf, len, &s->doc, err)))
-		return rc;
+	rc = scenario_stream_read(buf, len, on_demand_entry, s, &s->doc, err);
+	if (rc)
+		goto fail;
 	if (!cJSON_IsObject(s->doc)) {
 		rs_json_set_error(err, "$: expected an object");
 		rc = -EINVAL;
@@ -473,7 +516,7 @@ int scenario_parse(const char *buf, size_t len, struct scenario *s, struct rs_js
 	if ((rc = rs_json_check_keys(s->doc, "$", keys, err)) ||
 	    (rc = parse_node_types(s, s->doc, err)) ||
 	    (rc = parse_cluster(s, s->doc, err)) ||
-	    (rc = parse_nodes(s, s->doc, err)) ||
+	    (rc = check_nodes(s, s->doc, err)) ||
 	    (rc = parse_demand(s, s->doc, err)))
 		goto fail;
 	s->in.node_types = s->types;
@@ -491,15 +534,16 @@ fail:
 
 void scenario_free(struct scenario *s)
 {
-	for (size_t i = 0; i < s->resource_array_count; i++)
-		free(s->resource_arrays[i]);
-	free(s->resource_arrays);
+	res_intern_free(&s->maps);
 	for (size_t i = 0; i < s->bundle_array_count; i++)
 		free(s->bundle_arrays[i]);
 	free(s->bundle_arrays);
 	free(s->types);
+	for (size_t i = 0; s->nodes && i < s->in.node_count; i++)
+		free((char *)s->nodes[i].id);
 	free(s->nodes);
 	free(s->shapes);
+	free(s->actors);
 	free(s->pgs);
 	free(s->requests);
 	cJSON_Delete(s->doc);

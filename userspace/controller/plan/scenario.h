@@ -41,25 +41,32 @@
 
 #include "common/json_util.h"
 #include "controller/plan/planner.h"
+#include "controller/plan/res_intern.h"
 
 /* Documents larger than this are refused before parsing. */
 #define SCENARIO_MAX_BYTES (32u << 20)
 
-/* A parsed scenario.  `in` borrows from the arrays and the cJSON document
- * owned here; everything is freed by scenario_free(). */
+/* A parsed scenario.  `in` borrows from the arrays, the interned names and
+ * resource maps, and the skeleton document owned here (node type names);
+ * the nodes and demand lists are read entry by entry (scenario_stream.h)
+ * and borrow nothing from JSON.  Everything is freed by scenario_free(). */
 struct scenario {
 	struct planner_input in;
-	cJSON *doc;
+	cJSON *doc;		/* the document without its demand lists */
 	/* backing storage (owned) */
 	struct planner_node_type *types;
-	struct planner_node *nodes;
-	struct planner_shape_demand *shapes;
+	struct planner_node *nodes;	/* ids owned, types interned */
+	size_t node_cap;
+	struct planner_shape_demand *shapes;	/* tasks, then actors */
+	size_t shape_cap;
+	struct planner_shape_demand *actors;	/* while reading */
+	size_t actor_count, actor_cap;
 	struct planner_pg_demand *pgs;
 	struct planner_shape_demand *requests;
+	size_t request_cap;
 	struct planner_resources **bundle_arrays;	/* per placement group */
 	size_t bundle_array_count;
-	struct planner_resource **resource_arrays;	/* every resource map */
-	size_t resource_array_count, resource_array_cap;
+	struct res_intern maps;		/* every resource map, one copy per distinct map */
 };
 
 /* Parse `len` bytes.  Returns 0, -EINVAL (err->msg names the JSON path,

@@ -36,6 +36,9 @@ struct provider_node {
 	 * scheduler's message, cut short.  Fusion's early stuck signal. */
 	double unschedulable_since;
 	char unschedulable[PROVIDER_WHY_MAX];
+	/* When node_alive was first called for it, UNIX time; 0 = not yet
+	 * (kept by providers that implement failed_launches). */
+	double alive_at;
 };
 
 struct provider;
@@ -77,6 +80,10 @@ struct provider_ops {
 	 * first launch that follows; the local provider picks `ray start`'s
 	 * argument syntax by it. */
 	void (*ray_version)(struct provider *p, const char *version);
+	/* Optional: the launches that ended on their own (not stopped) before
+	 * node_alive was called for them, found by the last refresh; *out stays
+	 * valid until the next refresh.  The actuator backs the group off. */
+	size_t (*failed_launches)(struct provider *p, const struct provider_node **out);
 };
 
 struct provider {

@@ -42,6 +42,10 @@ struct local {
 	 * "k=v,k2=v2" from 2.45 (ray#51706; each refuses the other's syntax,
 	 * checked on 2.41.0, 2.44.1, 2.45.0, 2.47.1 and 2.60.0). */
 	bool labels_json;
+	/* Launches the last refresh found ended on their own before Ray listed
+	 * them ALIVE (failed_launches). */
+	struct provider_node *failed;
+	size_t failed_count, failed_cap;
 };
 
 /* ---------------------------------------------------------------- state file */
@@ -395,6 +399,22 @@ static void reap_children(void)
 		;
 }
 
+/* Keep n for failed_launches; without memory the failure goes unreported
+ * (never invented).  The array grows only when launches fail. */
+static void note_failed(struct local *l, const struct provider_node *n)
+{
+	if (l->failed_count == l->failed_cap) {
+		size_t cap = l->failed_cap ? l->failed_cap * 2 : 4;
+		struct provider_node *f = realloc(l->failed, cap * sizeof(*f));
+
+		if (!f)
+			return;
+		l->failed = f;
+		l->failed_cap = cap;
+	}
+	l->failed[l->failed_count++] = *n;
+}
+
 static int local_refresh(struct provider *p, double now)
 {
 	struct local *l = p->impl;
@@ -402,6 +422,7 @@ static int local_refresh(struct provider *p, double now)
 	bool changed = false;
 
 	reap_children();
+	l->failed_count = 0;
 	for (size_t i = 0; i < l->count; i++) {
 		struct provider_node *n = &l->nodes[i];
 
@@ -409,8 +430,12 @@ static int local_refresh(struct provider *p, double now)
 			if (n->stop_requested_at > 0)
 				rs_info("local provider: %s stopped", n->id);
 			else
-				rs_warn("local provider: %s (pid %d) exited on its own; its log is "
-					"%s/%s.log", n->id, n->pid, l->log_dir, n->id);
+				rs_warn("local provider: %s (pid %d) exited on its own%s; its log is "
+					"%s/%s.log", n->id, n->pid,
+					n->alive_at > 0 ? "" : " before Ray listed it ALIVE",
+					l->log_dir, n->id);
+			if (n->stop_requested_at == 0 && n->alive_at == 0)
+				note_failed(l, n);
 			remove_node_tmp(l, n->id);
 			changed = true;
 			continue;
@@ -434,12 +459,30 @@ static size_t local_list(struct provider *p, const struct provider_node **out)
 	return l->count;
 }
 
+static void local_node_alive(struct provider *p, const char *id, double unix_s)
+{
+	struct local *l = p->impl;
+
+	for (size_t i = 0; i < l->count; i++)
+		if (l->nodes[i].alive_at == 0 && !strcmp(l->nodes[i].id, id))
+			l->nodes[i].alive_at = unix_s;
+}
+
+static size_t local_failed_launches(struct provider *p, const struct provider_node **out)
+{
+	struct local *l = p->impl;
+
+	*out = l->failed;
+	return l->failed_count;
+}
+
 static void local_destroy(struct provider *p)
 {
 	struct local *l = p->impl;
 
 	if (!l)
 		return;
+	free(l->failed);
 	free(l->nodes);
 	free(l);
 	p->impl = NULL;
@@ -473,6 +516,8 @@ static const struct provider_ops local_ops = {
 	.list = local_list,
 	.destroy = local_destroy,
 	.ray_version = local_ray_version,
+	.node_alive = local_node_alive,
+	.failed_launches = local_failed_launches,
 };
 
 /* Keep the nodes of the previous run whose process still runs. */
@@ -502,6 +547,8 @@ static int adopt(struct local *l, char *err)
 	for (size_t i = 0; i < n; i++) {
 		if (is_our_process(nodes[i].pid, nodes[i].id)) {
 			rs_info("local provider: re-adopted %s (pid %d)", nodes[i].id, nodes[i].pid);
+			/* Not this run's launch: its exit is never a failed launch. */
+			nodes[i].alive_at = nodes[i].launched_at > 0 ? nodes[i].launched_at : 1;
 			nodes[l->count++] = nodes[i];
 		} else {
 			rs_warn("local provider: %s (pid %d) from the state file is gone",

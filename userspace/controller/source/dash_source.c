@@ -5,7 +5,8 @@
  * and only while the cheap reads show at most tasks_max_pending pending
  * tasks: above that the list costs the dashboard seconds, during which its
  * event loop serves nothing else (measured: /api/v0/nodes timed out at
- * 10,000 pending tasks), and the report already carries the demand.  The
+ * 10,000 pending tasks), and the report already carries the demand; a
+ * tick whose report read failed goes by the last report for up to 10 s.  The
  * exception is a truncated v1 report: then the list is read whole, in
  * rounds past the state API's cap (task_rounds.h).  A tick asks for a
  * fresh list after its cheap reads and waits for it at most tasks_wait_s,
@@ -35,6 +36,11 @@ struct dash_reader {
 	double tasks_wait_s;
 	long tasks_max_pending;
 	struct bg_fetch *tasks;
+	/* The last report's pending count and when it was read (loop thread
+	 * only): a tick whose report is missing (a v2 text read that timed
+	 * out) uses it to decide on the list (report_or_last). */
+	long last_report;
+	double last_report_at;
 };
 
 static struct dash_reader *impl(struct cluster_source *s)
@@ -215,12 +221,36 @@ static long report_pending(const struct dash_snapshot *s)
 	return n;
 }
 
+/* The pending count the report shows, or, when this tick has none, the
+ * last one's if it is at most PENDING_MAX_AGE_S old (*age says how old;
+ * 0 = this tick's).  Measured at 100,000 pending tasks under autoscaler
+ * v2: the status text timed out once, the tick then had no report, read
+ * the task list, and that read stalled the dashboard for 10 s (every
+ * /api/v0/nodes read timed out): a backlog the last report showed large
+ * does not shrink below tasks_max_pending because one read failed. */
+static long report_or_last(struct dash_reader *d, const struct dash_snapshot *s, double now,
+			   double *age)
+{
+	long n = report_pending(s);
+
+	*age = 0;
+	if (n >= 0) {
+		d->last_report = n;
+		d->last_report_at = now;
+		return n;
+	}
+	if (d->last_report_at <= 0 || now - d->last_report_at > PENDING_MAX_AGE_S)
+		return -1;
+	*age = now - d->last_report_at;
+	return d->last_report;
+}
+
 static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 		    enum dash_source *failed, char *err)
 {
 	struct dash_reader *d = impl(src);
 	struct take_ctx t = { snap, 0 };
-	double start = rs_now_unix(), left;
+	double start = rs_now_unix(), left, age;
 	unsigned long gen;
 	long pending;
 	bool wanted;
@@ -229,7 +259,7 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 	rc = dash_fetch_cluster(&d->client, snap, failed, err);
 	if (rc)
 		return rc;
-	pending = report_pending(snap);
+	pending = report_or_last(d, snap, rs_now_unix(), &age);
 	wanted = list_wanted(d, snap, pending);
 	if (wanted) {
 		gen = bg_fetch_generation(d->tasks);
@@ -244,8 +274,8 @@ static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 	bg_fetch_with(d->tasks, take_pending, &t);
 	if (!wanted)
 		rs_errf(snap->pending_error, DASH_ERR_LEN, "not read: more than %ld tasks pending "
-			"(report %ld), the list would stall the dashboard", d->tasks_max_pending,
-			pending);
+			"(report %ld%s), the list would stall the dashboard", d->tasks_max_pending,
+			pending, age > 0 ? ", the last one read; none this tick" : "");
 	return 0;
 }
 

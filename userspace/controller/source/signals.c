@@ -3,6 +3,7 @@
 #include "controller/source/signals.h"
 
 #include "common/json_util.h"
+#include "common/str_index.h"
 #include "controller/source/lease_report.h"
 #include "controller/source/startup_report.h"
 #include "common/log.h"
@@ -41,10 +42,17 @@ struct agent {
 	struct startup_report startup;	/* startup seconds per Ray node */
 };
 
+/* The agents are found by name (on every push) and by Ray node id (for
+ * every Ray node on every tick) through two indexes, so neither costs
+ * O(agents) at 10,000 agents.  Both map to a slot of `agents`; a lookup
+ * checks the slot still holds the key.  by_ray maps each Ray node id (in
+ * $.workers, the lease families or the timelines) to the agent that reported
+ * it most recently, which is also the freshest such report. */
 struct signals {
 	pthread_mutex_t lock;
 	struct agent *agents;
 	size_t count, allocated;
+	struct str_index by_name, by_ray;
 	size_t capacity;
 	double max_age_s;
 	unsigned long long evicted, rejected_full;
@@ -104,6 +112,8 @@ void signals_free(struct signals *s)
 	for (size_t i = 0; i < s->count; i++)
 		free(s->agents[i].workers);
 	free(s->agents);
+	str_index_free(&s->by_name);
+	str_index_free(&s->by_ray);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -188,20 +198,63 @@ void signals_set_queueing_hook(struct signals *s, void (*fn)(void *ctx), void *c
 	s->queueing_ctx = ctx;
 }
 
+/* Call fn(ctx, id) for every Ray node id agent `a` reports. */
+static void each_ray_id(const struct agent *a, void (*fn)(void *ctx, const char *id), void *ctx)
+{
+	for (size_t k = 0; k < a->worker_count; k++)
+		fn(ctx, a->workers[k].ray_node_id);
+	for (size_t k = 0; k < a->leases.n; k++)
+		fn(ctx, a->leases.r[k].ray_node_id);
+	for (size_t k = 0; k < a->startup.n; k++)
+		fn(ctx, a->startup.v[k].ray_node_id);
+}
+
+struct ray_ids {
+	struct signals *s;
+	size_t slot;
+};
+
+/* An id that cannot be indexed (out of memory) is then not found: its node
+ * has no agent data, which never allows a scale-down by itself. */
+static void index_ray_id(void *ctx, const char *id)
+{
+	struct ray_ids *r = ctx;
+
+	if (id[0] && str_index_put(&r->s->by_ray, id, r->slot))
+		rs_warn("agent table: out of memory indexing Ray node %s (its hints are ignored)",
+			id);
+}
+
+static void unindex_ray_id(void *ctx, const char *id)
+{
+	struct ray_ids *r = ctx;
+
+	str_index_del_if(&r->s->by_ray, id, r->slot);
+}
+
+/* The fresh agent that reported ray_node_id last, or NULL.  Under the lock. */
+static const struct agent *reporter(struct signals *s, const char *ray_node_id, double now,
+				    double max_age_s)
+{
+	size_t slot;
+
+	if (!str_index_get(&s->by_ray, ray_node_id, &slot) || slot >= s->count ||
+	    now - s->agents[slot].received_at > max_age_s)
+		return NULL;
+	return &s->agents[slot];
+}
+
 bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
 			 double max_age_s, struct node_leases *out)
 {
+	const struct agent *a;
+	const struct raylet_leases *r;
 	bool found = false;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->count && !found; i++) {
-		const struct agent *a = &s->agents[i];
-		const struct raylet_leases *r;
-
-		if (now - a->received_at > max_age_s ||
-		    !(r = lease_report_find(&a->leases, ray_node_id)))
-			continue;
+	if ((a = reporter(s, ray_node_id, now, max_age_s)) &&
+	    (r = lease_report_find(&a->leases, ray_node_id))) {
 		out->last_lease_at = r->last_lease_at;
 		out->queued = r->slow > 0;
 		found = true;
@@ -213,16 +266,13 @@ bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
 bool signals_node_startup(struct signals *s, const char *ray_node_id, double now,
 			  double max_age_s, double *seconds)
 {
+	const struct agent *a;
+	const struct node_startup *n;
 	bool found = false;
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->count && !found; i++) {
-		const struct agent *a = &s->agents[i];
-		const struct node_startup *n;
-
-		if (now - a->received_at > max_age_s ||
-		    !(n = startup_report_find(&a->startup, ray_node_id)))
-			continue;
+	if ((a = reporter(s, ray_node_id, now, max_age_s)) &&
+	    (n = startup_report_find(&a->startup, ray_node_id))) {
 		*seconds = n->seconds;
 		found = true;
 	}
@@ -255,12 +305,14 @@ double signals_reject_rate(struct signals *s, double now, double max_age_s)
 	return any ? rate : -1;
 }
 
-/* A free slot for a new agent: append, or evict the entry heard from
- * longest ago when that is older than max_age_s.  Under the lock. */
-static int free_slot(struct signals *s, double now, size_t *slot)
+/* Where a new agent goes: appended (*evict false), or over the entry heard
+ * from longest ago when that is older than max_age_s.  Changes nothing but
+ * the array's allocation.  Under the lock. */
+static int pick_slot(struct signals *s, double now, size_t *slot, bool *evict)
 {
 	size_t oldest = 0;
 
+	*evict = false;
 	if (s->count < s->capacity) {
 		if (s->count == s->allocated) {
 			size_t n = s->allocated ? s->allocated * 2 : 16;
@@ -273,9 +325,10 @@ static int free_slot(struct signals *s, double now, size_t *slot)
 			s->agents = g;
 			s->allocated = n;
 		}
-		*slot = s->count++;
+		*slot = s->count;
 		return 0;
 	}
+	/* Only a full table pays this scan, once per new agent. */
 	for (size_t i = 1; i < s->count; i++)
 		if (s->agents[i].received_at < s->agents[oldest].received_at)
 			oldest = i;
@@ -283,32 +336,49 @@ static int free_slot(struct signals *s, double now, size_t *slot)
 		s->rejected_full++;
 		return -ENOSPC;
 	}
-	free(s->agents[oldest].workers);
-	s->evicted++;
 	*slot = oldest;
+	*evict = true;
 	return 0;
 }
 
 /* Replace the agent's entry (following its lease counters) or store a new
- * one.  Under the lock. */
+ * one, and index it.  Under the lock. */
 static int keep(struct signals *s, struct agent *a, double now)
 {
-	size_t slot;
+	struct ray_ids ids = { .s = s };
+	bool evict;
 	int rc;
 
-	for (size_t i = 0; i < s->count; i++) {
-		if (!strcmp(s->agents[i].node_name, a->node_name)) {
-			lease_report_follow(&a->leases, &s->agents[i].leases, now);
-			free(s->agents[i].workers);
-			s->agents[i] = *a;
-			return 0;
-		}
+	if (str_index_get(&s->by_name, a->node_name, &ids.slot) && ids.slot < s->count &&
+	    !strcmp(s->agents[ids.slot].node_name, a->node_name)) {
+		struct agent *old = &s->agents[ids.slot];
+
+		each_ray_id(old, unindex_ray_id, &ids);
+		lease_report_follow(&a->leases, &old->leases, now);
+		free(old->workers);
+		*old = *a;
+		each_ray_id(old, index_ray_id, &ids);
+		return 0;
 	}
 	lease_report_follow(&a->leases, NULL, now);
-	rc = free_slot(s, a->received_at, &slot);
-	if (!rc)
-		s->agents[slot] = *a;
-	return rc;
+	if ((rc = pick_slot(s, a->received_at, &ids.slot, &evict)))
+		return rc;
+	/* Indexed before anything changes, so -ENOMEM leaves the table as it was. */
+	if ((rc = str_index_put(&s->by_name, a->node_name, ids.slot)))
+		return rc;
+	if (evict) {
+		struct agent *old = &s->agents[ids.slot];
+
+		str_index_del_if(&s->by_name, old->node_name, ids.slot);
+		each_ray_id(old, unindex_ray_id, &ids);
+		free(old->workers);
+		s->evicted++;
+	} else {
+		s->count++;
+	}
+	s->agents[ids.slot] = *a;
+	each_ray_id(&s->agents[ids.slot], index_ray_id, &ids);
+	return 0;
 }
 
 /* One warning per burst of rejections, at most every FULL_LOG_EVERY_S. */
@@ -437,27 +507,23 @@ int signals_ingest_from(struct signals *s, const char *body, size_t len, double 
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
 		       int *busy_workers, double *busy_age_s)
 {
+	const struct agent *a;
 	bool found = false;
 
 	*busy_workers = -1;
 	*busy_age_s = -1;
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->count && !found; i++) {
-		const struct agent *a = &s->agents[i];
+	a = reporter(s, ray_node_id, now, max_age_s);
+	for (size_t k = 0; a && k < a->worker_count; k++) {
+		const struct worker_hint *w = &a->workers[k];
 
-		if (now - a->received_at > max_age_s)
+		if (strcmp(w->ray_node_id, ray_node_id))
 			continue;
-		for (size_t k = 0; k < a->worker_count; k++) {
-			const struct worker_hint *w = &a->workers[k];
-
-			if (strcmp(w->ray_node_id, ray_node_id))
-				continue;
-			*busy_workers = w->busy_workers;
-			*busy_age_s = w->seconds_since_busy < 0 ? -1 :
-				      w->seconds_since_busy + (now - a->received_at);
-			found = true;
-			break;
-		}
+		*busy_workers = w->busy_workers;
+		*busy_age_s = w->seconds_since_busy < 0 ? -1 :
+			      w->seconds_since_busy + (now - a->received_at);
+		found = true;
+		break;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return found;

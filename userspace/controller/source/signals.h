@@ -59,7 +59,10 @@ struct signals_sender {
 int signals_ingest_from(struct signals *s, const char *body, size_t len, double now,
 			struct signals_sender *from, char *err, size_t err_size);
 /* Busy hint for a Ray node from snapshots received within max_age_s.
- * False (and -1s) when no agent reported on that node. */
+ * False (and -1s) when no agent reported on that node.  This and the two
+ * lookups below read the agent that reported the Ray node most recently
+ * (an index, O(1) per call); when that agent stops naming it, another agent
+ * still naming it counts again from its next push. */
 bool signals_busy_hint(struct signals *s, const char *ray_node_id, double now, double max_age_s,
 		       int *busy_workers, double *busy_age_s);
 /* Lease traffic an agent reported for a Ray node (source/lease_report.h),
