@@ -169,6 +169,62 @@ def test_duty_cycle_counts_exactly_inside_windows(agent_bin, targets, pin_dir):
         assert a.stop() == 0
 
 
+def raylet_live(pin_dir, pid):
+    return {k: v for k, v in dump_map(pin_dir, "rs_raylets")}.get(pid) or {}
+
+
+def wait_phase(lo, hi, period_s=1.0, timeout=5):
+    """Sleep until UNIX time mod period_s is in [lo, hi)."""
+    deadline = time.time() + timeout
+    while time.time() % period_s < lo or time.time() % period_s >= hi:
+        assert time.time() < deadline
+        time.sleep(0.01)
+
+
+def test_default_duty_rate_over_attached_seconds(agent_bin, targets, pin_dir):
+    """The default mode (duty:400/1000: two of the agent's five 200 ms polls
+    per second, on UNIX time) counts about 2/5 of a steady stream of leases,
+    and requests / attached seconds over the same span is the stream's full
+    rate: what the dashboard's rate panels and the controller's reject rule
+    compute from raysense_raylet_lease_probes_attached_seconds_total. The
+    span starts and ends while the window is closed (its seconds are not
+    moving), so both are read exactly."""
+    run_ms, delay_us = 8000, 1000
+    r = FakeRaylet(targets["full"], "--for-ms", str(run_ms), "--for-delay-us", str(delay_us))
+    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    try:
+        a.wait_tracking(r.pid)
+        a.wait_log(r"lease probes: duty:400/1000")
+        # Closed from the 0.4 s poll; the quick drain detaches the reply side.
+        wait_phase(0.5, 0.55)
+        live0, c0 = raylet_live(pin_dir, r.pid), lease_counts(pin_dir, r.pid) or {"requests": 0}
+        assert live0["window_open"] == 0, live0
+        ns = r.go()                      # whole periods: ends ~0.5 s into one
+        wait_phase(0.5, 0.95)
+        live1, c1 = raylet_live(pin_dir, r.pid), lease_counts(pin_dir, r.pid)
+        assert live1["window_open"] == 0, live1
+        counted = c1["requests"] - c0["requests"]
+        attached_s = (live1["attached_ns"] - live0["attached_ns"]) / 1e9
+        true_rate = r.leases_done / (ns / 1e9)
+        est_rate = counted / attached_s
+        print(f"{r.leases_done} leases in {ns / 1e9:.2f} s ({true_rate:.0f}/s); counted {counted} "
+              f"in {attached_s:.2f} s attached -> {est_rate:.0f}/s ({est_rate / true_rate:.2f} of it)")
+        assert 0.3 <= counted / r.leases_done <= 0.55
+        assert 0.3 * run_ms / 1000 <= attached_s <= 0.55 * run_ms / 1000
+        # Load on this shared VM changes the stream's rate from window to window.
+        assert 0.75 <= est_rate / true_rate <= 1.25
+        # Every lease that started in a window replied inside it or in the
+        # drain (one in flight at an opening is at most reply_unmatched).
+        assert c1["replied"] - c0.get("replied", 0) == counted
+        time.sleep(1.1)   # past the 1 s cache of /metrics
+        exported = metric_value(a.metrics(), "raysense_raylet_lease_probes_attached_seconds_total",
+                                raylet_pid=r.pid)
+        assert live1["attached_ns"] / 1e9 <= exported <= live1["attached_ns"] / 1e9 + 1.0, exported
+    finally:
+        r.stop()
+        assert a.stop() == 0
+
+
 def test_lease_phases(agent_bin, targets, pin_dir):
     n, delay_us = 20, 40000
     r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us), "--phases")

@@ -1,6 +1,7 @@
 /* test_lease_window.c -- --lease-probes parsing and the duty-cycle schedule
  * (userspace/agent/lease_window.c): bad values are refused, the window is
- * open for exactly ON of every PERIOD ms, aligned to UNIX time. */
+ * open for exactly ON of every PERIOD ms, aligned to UNIX time; the default
+ * (400 of every 1000 ms) seen from the agent's polls on the 200 ms grid. */
 #include "check.h"
 #include "agent/lease_window.h"
 
@@ -48,5 +49,32 @@ int main(void)
 	CHECK(open == 5000, "open 1/4 of the time: %u ms of 20000", open);
 	CHECK(rs_lease_mode_parse("duty:1000/1000", &m) == 0 && rs_lease_window_open(&m, 999) &&
 	      rs_lease_window_open(&m, 1000), "ON == PERIOD: always open");
+
+	/* The default: 400 of every 1000 ms, so no closed gap reaches 1 s. */
+	rs_lease_mode_default(&m);
+	CHECK(m.on_ms == 400 && m.period_ms == 1000, "default duty:%u/%u", m.on_ms, m.period_ms);
+	rs_lease_mode_format(&m, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "duty:400/1000"), "format default: %s", buf);
+	/* The agent's polls, on the 200 ms grid of UNIX time: two of every five
+	 * find the window open, each period, whatever the start. */
+	CHECK(rs_lease_next_poll_ms(1764000000000ull, 200) == 1764000000200ull, "on the grid: next");
+	CHECK(rs_lease_next_poll_ms(1764000000001ull, 200) == 1764000000200ull, "1 ms past");
+	CHECK(rs_lease_next_poll_ms(1764000000199ull, 200) == 1764000000200ull, "1 ms before");
+	{
+		uint64_t t = 1764000000123ull;
+		unsigned int polls_open = 0, longest_gap = 0, gap = 0;
+
+		for (int i = 0; i < 50; i++) {   /* 10 s of polls */
+			t = rs_lease_next_poll_ms(t + 3, 200);   /* each poll takes a few ms */
+			if (rs_lease_window_open(&m, t)) {
+				polls_open++;
+				gap = 0;
+			} else if ((gap += 200) > longest_gap) {
+				longest_gap = gap;
+			}
+		}
+		CHECK(polls_open == 20, "%u of 50 polls open", polls_open);
+		CHECK(longest_gap == 600, "closed for %u ms at most", longest_gap);
+	}
 	CHECK_EXIT();
 }

@@ -70,6 +70,11 @@ bool rs_lease_window_open(const struct rs_lease_mode *m, uint64_t unix_ms)
 	return unix_ms % m->period_ms < m->on_ms;
 }
 
+uint64_t rs_lease_next_poll_ms(uint64_t unix_ms, unsigned int interval_ms)
+{
+	return (unix_ms / interval_ms + 1) * interval_ms;
+}
+
 bool rs_lease_mode_outcomes(const struct rs_lease_mode *m)
 {
 	return m->kind != RS_LEASE_MODE_RPC;

@@ -2,6 +2,7 @@
  * probe family (families.c), poll them until SIGTERM/SIGINT, and detach them
  * all, so that no raysense program stays attached after exit. Pinned maps
  * stay: they hold the histograms, and a restarted agent continues them. */
+#include "agent/lease_window.h"
 #include "agent/outputs.h"
 #include "agent/probe.h"
 #include "common/cli.h"
@@ -12,6 +13,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -127,15 +129,34 @@ static void detach_all(struct running *run, int n)
 	}
 }
 
+/* Sleep to the next multiple of POLL_INTERVAL_MS of UNIX time: the lease
+ * windows are aligned to it (lease_window.h), so every poll lands at the
+ * same phase of them and a 400 ms window is open for two whole polls. */
+static void sleep_to_next_poll(void)
+{
+	struct timespec now, next;
+	uint64_t ms;
+
+	if (clock_gettime(CLOCK_REALTIME, &now)) {
+		next = (struct timespec){ 0, POLL_INTERVAL_MS * 1000000L };
+		nanosleep(&next, NULL);
+		return;
+	}
+	ms = rs_lease_next_poll_ms((uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
+				   POLL_INTERVAL_MS);
+	next.tv_sec = (time_t)(ms / 1000u);
+	next.tv_nsec = (long)(ms % 1000u) * 1000000L;
+	/* Absolute, so a clock step is followed; a signal cuts it short. */
+	clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &next, NULL);
+}
+
 static void poll_loop(struct running *run, int n)
 {
-	const struct timespec interval = { 0, POLL_INTERVAL_MS * 1000000L };
-
 	while (!stop_signal) {
 		for (int i = 0; i < n; i++)
 			if (run[i].family->poll && run[i].family->poll(run[i].state) < 0)
 				rs_warn("probe family %s: poll failed", run[i].family->name);
-		nanosleep(&interval, NULL);   /* a signal cuts it short */
+		sleep_to_next_poll();
 	}
 }
 

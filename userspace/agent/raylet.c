@@ -17,9 +17,13 @@
  * most a reply_unmatched event (and, when its reply is serialized after the
  * outcome pair attached, one outcome); closing detaches the request probe first and
  * keeps the reply side until the leases that started inside the window have
- * replied (or RS_DRAIN_MAX_NS passed), so those are counted whole. The time
- * the request probe was attached, out of the time tracked, is written to the
- * raylet's rs_raylet_info for the exporters (the attach fraction). */
+ * replied (or RS_DRAIN_MAX_NS passed), so those are counted whole; the
+ * drain is checked again a few ms after the close (quick_drain), since most
+ * leases reply within one. Those detaches run off the poll thread
+ * (detach_async): each takes a grace period. The time the request probe was
+ * attached, out of the time tracked, is written to the raylet's
+ * rs_raylet_info for the exporters (the attach fraction and the seconds
+ * sampled). */
 #include "agent/raylet.h"
 #include "agent/bpf_pin.h"
 #include "agent/raylet_proc.h"
@@ -32,6 +36,8 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +50,12 @@
 #define SYM_CACHE_SIZE 4
 /* Longest a closed window keeps its reply probes for leases still in flight. */
 #define RS_DRAIN_MAX_NS 1000000000ull
+/* Right after closing windows, look again this many times (1, 2, 4, 8 ms
+ * apart, 15 ms in all per poll whatever the number of raylets): most leases
+ * in flight at the close reply within a millisecond (the head's median is
+ * ~0.4 ms), and until they do the reply side's three probes fire on every
+ * new lease too (docs/raylet-measures.md, "Probe cost"). */
+#define RS_QUICK_DRAIN_ROUNDS 4
 
 /* Lease probes of --lease-probes=rpc: the RPC pair and the failed reply;
  * the other modes add the outcome pair on the reply's serializer. */
@@ -82,6 +94,7 @@ struct sym_cache_entry {
 };
 
 struct raylet_state {
+	atomic_int reaping;             /* links being destroyed by reap threads */
 	char pin_dir[PATH_MAX];
 	char path_filter[PATH_MAX];     /* "" = any raylet */
 	unsigned int wanted;            /* probes to attach */
@@ -174,6 +187,68 @@ static void detach_links(struct tracked *t)
 		bpf_link__destroy(t->links[p]);
 		t->links[p] = NULL;
 	}
+}
+
+/* ---- detaching a window's links off the poll thread ------------------- */
+
+/* Destroying a uprobe link returns only after a grace period (80-110 ms
+ * each on the reference VM, measured at every window close), though the
+ * breakpoint is removed at its start. The windows' detaches therefore run in
+ * their own short-lived threads: a close costs the 200 ms poll loop nothing,
+ * and the links of one drain go in one grace period instead of one each.
+ * Untracking and shutdown still detach synchronously (detach_links), after
+ * waiting for these (reaped()). */
+struct reap {
+	struct bpf_link *link;
+	atomic_int *reaping;
+};
+
+static void *reap_link(void *arg)
+{
+	struct reap *r = arg;
+
+	bpf_link__destroy(r->link);
+	atomic_fetch_sub(r->reaping, 1);
+	free(r);
+	return NULL;
+}
+
+static void detach_async(struct raylet_state *s, struct bpf_link **link)
+{
+	struct reap *r;
+	pthread_attr_t attr;
+	pthread_t th;
+	bool started = false;
+
+	if (!*link)
+		return;
+	r = malloc(sizeof(*r));
+	if (r && !pthread_attr_init(&attr)) {
+		r->link = *link;
+		r->reaping = &s->reaping;
+		atomic_fetch_add(&s->reaping, 1);
+		started = !pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) &&
+			  !pthread_create(&th, &attr, reap_link, r);
+		pthread_attr_destroy(&attr);
+		if (!started)
+			atomic_fetch_sub(&s->reaping, 1);
+	}
+	if (!started) {
+		free(r);
+		bpf_link__destroy(*link);   /* no thread: here, and slow */
+	}
+	*link = NULL;
+}
+
+/* Wait (up to 5 s) until every reap thread has destroyed its link. */
+static void reaped(struct raylet_state *s)
+{
+	struct timespec pause = { 0, 10000000L };
+
+	for (int i = 0; i < 500 && atomic_load(&s->reaping) > 0; i++)
+		nanosleep(&pause, NULL);
+	if (atomic_load(&s->reaping) > 0)
+		rs_warn("%d lease probe link(s) still being detached", atomic_load(&s->reaping));
 }
 
 /* Forget every series of pid (its raylet has been gone long enough). */
@@ -396,19 +471,21 @@ static int track(struct raylet_state *s, pid_t pid, const char *how)
 
 static void window_open(struct raylet_state *s, struct tracked *t)
 {
+	unsigned long long t0 = mono_ns();
+
 	window_opened(s, t);
 	attach_probes(s, t, t->info.attached);
 	t->draining = false;
 	t->info.window_open = t->links[RS_LP_REQUEST] != NULL;
-	rs_debug("raylet pid %d: lease window open", (int)t->pid);
+	rs_debug("raylet pid %d: lease window open (attaching took %.1f ms)", (int)t->pid,
+		 (double)(mono_ns() - t0) / 1e6);
 }
 
 /* Stop counting new leases; the reply side stays attached to drain the
  * ones that started inside the window. */
-static void window_close(struct tracked *t, unsigned long long now)
+static void window_close(struct raylet_state *s, struct tracked *t, unsigned long long now)
 {
-	bpf_link__destroy(t->links[RS_LP_REQUEST]);
-	t->links[RS_LP_REQUEST] = NULL;
+	detach_async(s, &t->links[RS_LP_REQUEST]);
 	t->info.window_open = 0;
 	t->draining = true;
 	t->drain_since_ns = now;
@@ -424,8 +501,11 @@ static void window_drain(struct raylet_state *s, struct tracked *t, unsigned lon
 	if (left > 0)
 		rs_debug("raylet pid %d: %lld lease(s) of the window still unanswered after the drain",
 			 (int)t->pid, left);
-	detach_links(t);
+	for (int p = 0; p < RS_LP_COUNT; p++)
+		detach_async(s, &t->links[p]);
 	t->draining = false;
+	rs_debug("raylet pid %d: lease window drained %.1f ms after its close", (int)t->pid,
+		 (double)(now - t->drain_since_ns) / 1e6);
 }
 
 /* Account the time since the last poll, then open, close or drain the
@@ -445,7 +525,7 @@ static void window_poll(struct raylet_state *s, struct tracked *t)
 	if (open && !t->info.window_open)
 		window_open(s, t);
 	else if (!open && t->info.window_open)
-		window_close(t, now);
+		window_close(s, t, now);
 	if (t->draining)
 		window_drain(s, t, now);
 	write_info(s, t);
@@ -581,6 +661,30 @@ cleanup:
 	return err;
 }
 
+/* Whether some raylet's closed window still waits for its leases. */
+static bool any_draining(const struct raylet_state *s)
+{
+	for (int i = 0; i < RS_MAX_RAYLETS; i++)
+		if (s->raylets[i].live && s->raylets[i].draining)
+			return true;
+	return false;
+}
+
+static void quick_drain(struct raylet_state *s)
+{
+	for (int round = 0; round < RS_QUICK_DRAIN_ROUNDS && any_draining(s); round++) {
+		struct timespec pause = { 0, 1000000L << round };
+
+		nanosleep(&pause, NULL);
+		for (int i = 0; i < RS_MAX_RAYLETS; i++) {
+			struct tracked *t = &s->raylets[i];
+
+			if (t->live && t->draining)
+				window_drain(s, t, mono_ns());
+		}
+	}
+}
+
 static int raylet_poll(void *state)
 {
 	struct raylet_state *s = state;
@@ -603,6 +707,7 @@ static int raylet_poll(void *state)
 			memset(t, 0, sizeof(*t));
 		}
 	}
+	quick_drain(s);
 	return 0;
 }
 
@@ -612,6 +717,7 @@ static void raylet_detach(void *state)
 
 	if (!s)
 		return;
+	reaped(s);
 	for (int i = 0; i < RS_MAX_RAYLETS; i++)
 		detach_links(&s->raylets[i]);
 	bpf_link__destroy(s->exec_link);

@@ -152,8 +152,11 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 	/* "Attached" means now: with no agent watching, nothing is attached. */
 	err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_PROBES_ATTACHED, RS_VALUE_GAUGE,
 				     labels, live && lease_on && info->window_open);
-	if (lease_on)
+	if (lease_on) {
 		err |= collect_fractions(snap, info, labels);
+		err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_ATTACHED_SECONDS, RS_VALUE_COUNTER,
+					     labels, (double)info->attached_ns / 1e9);
+	}
 	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
 		struct rs_lease_hkey key = { .tgid = pid, .phase = ph };
 		bool have = m->hist >= 0 && !bpf_map_lookup_elem(m->hist, &key, &h);

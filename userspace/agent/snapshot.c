@@ -28,6 +28,11 @@ const struct rs_family_info rs_metric_families[] = {
 	  "family label was sampled (request probe attached; --lease-probes=duty attaches for windows): "
 	  "counts and histograms cover only that share, so rate / fraction estimates all leases.",
 	  "gauge" },
+	{ RS_FAMILY_LEASE_ATTACHED_SECONDS,
+	  "Seconds this raylet's lease families were sampled (request probe attached) since the agent "
+	  "began tracking it: rate(counts) / rate(this) over the same range is the leases per second "
+	  "of the whole range, and a range where this did not grow has no lease data (not zero leases).",
+	  "counter" },
 	{ RS_FAMILY_LEASE_PROBE_MISSING,
 	  "1 for each lease uprobe the agent wanted on this raylet but could not attach, by probe "
 	  "and reason: symbol_not_found (this Ray release's raylet lacks the function) or "
