@@ -48,8 +48,8 @@ struct rs_raylet_info {
 
 /* The uprobes of the lease family. Attached by default: the request/reply
  * pair, the failed reply (rare), and the outcome pair (entry + return of
- * gRPC's serializer of the reply): 4 hits per lease, inside the windows of
- * the default --lease-probes=duty (userspace/agent/lease_window.h). RS_LP_PHASES_MASK are
+ * gRPC's serializer of the reply): 4 hits per lease (only inside the windows
+ * of --lease-probes=duty, userspace/agent/lease_window.h). RS_LP_PHASES_MASK are
  * opt-in (--lease-phases): they fire once or more per lease and each uprobe
  * hit costs ~19 us on this VM (bench/bpf_overhead/run.py). */
 enum rs_lease_probe {

@@ -17,7 +17,7 @@ from outputs_util import RAY_WORKLOAD, AgentProc, Prometheus
 def agent(bin):
     if os.geteuid() != 0:
         pytest.skip("BPF unavailable: not root")
-    # Every lease seen (not the default 400 ms of every 1 s sampling): the check is on one short workload.
+    # Every lease seen (pinned, whatever the default): the check is on one short workload.
     a = AgentProc(bin("raysense-agent"), "--lease-probes", "all")
     try:
         a.wait_ready()

@@ -181,8 +181,8 @@ def wait_phase(lo, hi, period_s=1.0, timeout=5):
         time.sleep(0.01)
 
 
-def test_default_duty_rate_over_attached_seconds(agent_bin, targets, pin_dir):
-    """The default mode (duty:400/1000: two of the agent's five 200 ms polls
+def test_duty_rate_over_attached_seconds(agent_bin, targets, pin_dir):
+    """--lease-probes=duty (duty:400/1000: two of the agent's five 200 ms polls
     per second, on UNIX time) counts about 2/5 of a steady stream of leases,
     and requests / attached seconds over the same span is the stream's full
     rate: what the dashboard's rate panels and the controller's reject rule
@@ -191,7 +191,7 @@ def test_default_duty_rate_over_attached_seconds(agent_bin, targets, pin_dir):
     moving), so both are read exactly."""
     run_ms, delay_us = 8000, 1000
     r = FakeRaylet(targets["full"], "--for-ms", str(run_ms), "--for-delay-us", str(delay_us))
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "duty", "--raylet-path", targets["full"])
     try:
         a.wait_tracking(r.pid)
         a.wait_log(r"lease probes: duty:400/1000")

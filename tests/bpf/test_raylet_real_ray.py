@@ -22,15 +22,15 @@ The head has num-cpus=0, so the driver's leases go to the head raylet and are
 spilled back to the worker raylet: both raylets answer RequestWorkerLease and
 are compared separately (this is also the two-raylets-on-one-host case).
 
-The agent runs in its default mode, --lease-probes=duty (attached 400 ms of
-every 1000 ms, windows aligned to UNIX time). So the measured leases run in
-small waves, each started just after both raylets' windows opened and
-finished while they are still open (a lease that started inside replies
-whole, the reply side drains): then every lease Ray counts is one the agent
-counts (exact inside attached windows). A wave that overran its window
-(this VM is shared and loaded) spoils that attempt, which starts again from
-a new baseline. The workers and actors are made in a warm-up before the
-counting starts."""
+The agent runs in its default mode, --lease-probes=all. The measured leases
+run in small waves, each started just after the agent's poll on a whole
+second and checked to end with the probes still attached in the same second,
+so that the same check holds for --lease-probes=duty windows (400 ms of every
+1000 ms, aligned to UNIX time: a lease that started inside one replies whole,
+the reply side drains): then every lease Ray counts is one the agent counts
+(exact inside attached windows). A wave that overran (this VM is shared and
+loaded) spoils that attempt, which starts again from a new baseline. The
+workers and actors are made in a warm-up before the counting starts."""
 import os
 import shutil
 import subprocess
@@ -123,7 +123,7 @@ for wave, line in enumerate(sys.stdin):
     ray.get(wide.remote(wave))
     print("done", flush=True)
 """
-DUTY_ON_S, DUTY_PERIOD_S = 0.4, 1.0   # the agent's default --lease-probes=duty:400/1000
+DUTY_ON_S, DUTY_PERIOD_S = 0.4, 1.0   # --lease-probes=duty (duty:400/1000)
 WAVES = 4
 ATTEMPTS = 3
 
@@ -212,7 +212,7 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
     try:
         for pid, _ in nodes.values():
             agent.wait_tracking(pid, timeout=60)
-        agent.wait_log(r"lease probes: duty:400/1000")
+        agent.wait_log(r"lease probes: all")
         drv = start_driver(ray_cluster)
         for attempt in range(ATTEMPTS):
             # Ray exports its metrics every ~10 s: wait until both are quiet.
@@ -222,7 +222,7 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
             if run_waves(drv, pin_dir, [pid for pid, _ in nodes.values()]):
                 break
         else:
-            raise AssertionError(f"every one of {ATTEMPTS} attempts had a wave overrun its 0.4 s window: "
+            raise AssertionError(f"every one of {ATTEMPTS} attempts had a wave overrun its second: "
                                  "the machine is too loaded for this check")
         drv.stdin.close()
         drv.wait(timeout=60)
@@ -257,17 +257,16 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
             check_buckets(k, r["ray_b"], r["ag_slots"])
             assert lo / 2 <= ag_med <= hi * 2, f"{k}: median {ag_med} outside Ray's bucket {lo}-{hi}"
         check_outcomes(pin_dir, nodes, outcomes0, result)
-        # The metrics say how they were sampled: a duty cycle's share, and
-        # the seconds sampled (the denominator of a rate over a range).
+        # The metrics say how they were sampled: all the time (fraction 1),
+        # and the seconds sampled (the denominator of a rate over a range).
         text = agent.metrics()
         for pid, _ in nodes.values():
             frac = metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=pid,
                                 family="raysense_raylet_lease_latency_seconds")
             secs = metric_value(text, "raysense_raylet_lease_probes_attached_seconds_total", raylet_pid=pid)
-            print(f"raylet {pid}: attach fraction {frac:.3f} (schedule {DUTY_ON_S / DUTY_PERIOD_S}), "
-                  f"{secs:.1f} s sampled")
-            assert 0.3 <= frac <= 0.5, frac
-            assert secs > 10 * frac, secs
+            print(f"raylet {pid}: attach fraction {frac:.3f}, {secs:.1f} s sampled")
+            assert frac >= 0.99, frac
+            assert secs > 20, secs
     finally:
         if drv and drv.poll() is None:
             drv.kill()

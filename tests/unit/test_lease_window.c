@@ -1,7 +1,8 @@
 /* test_lease_window.c -- --lease-probes parsing and the duty-cycle schedule
  * (userspace/agent/lease_window.c): bad values are refused, the window is
- * open for exactly ON of every PERIOD ms, aligned to UNIX time; the default
- * (400 of every 1000 ms) seen from the agent's polls on the 200 ms grid. */
+ * open for exactly ON of every PERIOD ms, aligned to UNIX time; plain "duty"
+ * (400 of every 1000 ms) seen from the agent's polls on the 200 ms grid; the
+ * default is all. */
 #include "check.h"
 #include "agent/lease_window.h"
 
@@ -19,12 +20,11 @@ int main(void)
 	unsigned int open = 0;
 
 	rs_lease_mode_default(&m);
-	CHECK(m.kind == RS_LEASE_MODE_DUTY && m.on_ms == RS_LEASE_DUTY_ON_MS &&
-	      m.period_ms == RS_LEASE_DUTY_PERIOD_MS, "default is the duty cycle");
+	CHECK(m.kind == RS_LEASE_MODE_ALL, "default is all");
 	for (int i = 0; bad[i]; i++) {
-		rs_lease_mode_default(&m);
+		rs_lease_mode_parse("duty:700/1400", &m);
 		CHECK(rs_lease_mode_parse(bad[i], &m) == -EINVAL, "'%s' refused", bad[i]);
-		CHECK(m.kind == RS_LEASE_MODE_DUTY && m.on_ms == RS_LEASE_DUTY_ON_MS,
+		CHECK(m.kind == RS_LEASE_MODE_DUTY && m.on_ms == 700 && m.period_ms == 1400,
 		      "'%s' leaves the mode untouched", bad[i]);
 	}
 	CHECK(rs_lease_mode_parse("all", &m) == 0 && m.kind == RS_LEASE_MODE_ALL, "all");
@@ -50,11 +50,14 @@ int main(void)
 	CHECK(rs_lease_mode_parse("duty:1000/1000", &m) == 0 && rs_lease_window_open(&m, 999) &&
 	      rs_lease_window_open(&m, 1000), "ON == PERIOD: always open");
 
-	/* The default: 400 of every 1000 ms, so no closed gap reaches 1 s. */
 	rs_lease_mode_default(&m);
-	CHECK(m.on_ms == 400 && m.period_ms == 1000, "default duty:%u/%u", m.on_ms, m.period_ms);
 	rs_lease_mode_format(&m, buf, sizeof(buf));
-	CHECK(!strcmp(buf, "duty:400/1000"), "format default: %s", buf);
+	CHECK(!strcmp(buf, "all"), "format default: %s", buf);
+	/* Plain "duty": 400 of every 1000 ms, so no closed gap reaches 1 s. */
+	CHECK(rs_lease_mode_parse("duty", &m) == 0 && m.kind == RS_LEASE_MODE_DUTY &&
+	      m.on_ms == 400 && m.period_ms == 1000, "duty = duty:%u/%u", m.on_ms, m.period_ms);
+	rs_lease_mode_format(&m, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "duty:400/1000"), "format duty: %s", buf);
 	/* The agent's polls, on the 200 ms grid of UNIX time: two of every five
 	 * find the window open, each period, whatever the start. */
 	CHECK(rs_lease_next_poll_ms(1764000000000ull, 200) == 1764000000200ull, "on the grid: next");

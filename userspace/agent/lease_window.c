@@ -9,9 +9,8 @@
 
 void rs_lease_mode_default(struct rs_lease_mode *m)
 {
-	m->kind = RS_LEASE_MODE_DUTY;
-	m->on_ms = RS_LEASE_DUTY_ON_MS;
-	m->period_ms = RS_LEASE_DUTY_PERIOD_MS;
+	m->kind = RS_LEASE_MODE_ALL;
+	m->on_ms = m->period_ms = 0;
 }
 
 static int parse_ms(const char *s, char **end, unsigned int *out)
@@ -39,7 +38,9 @@ int rs_lease_mode_parse(const char *s, struct rs_lease_mode *out)
 		*out = m;
 		return 0;
 	}
-	rs_lease_mode_default(&m);
+	m.kind = RS_LEASE_MODE_DUTY;
+	m.on_ms = RS_LEASE_DUTY_ON_MS;
+	m.period_ms = RS_LEASE_DUTY_PERIOD_MS;
 	if (!strcmp(s, "duty")) {
 		*out = m;
 		return 0;

@@ -5,15 +5,17 @@
  * Each uprobe hit costs a trap (6-27 us on the reference VM), so the cost of
  * the lease probes is hits per lease times the share of time they are
  * attached (docs/raylet-measures.md, "Probe cost"). Modes:
- *   all          request/reply pair + outcome pair, always attached (4 hits)
+ *   all          request/reply pair + outcome pair, always attached (4 hits;
+ *                the default)
  *   rpc          request/reply pair only, always attached (2 hits; no
  *                raysense_raylet_leases_total)
- *   duty[:ON/P]  "all", attached for ON ms of every P ms (default 400 of
- *                every 1000: a closed gap of 600 ms, so queueing that lasts
- *                is sampled within 1 s). Windows are aligned to UNIX time
- *                (open while time mod P < ON), so the agents of one cluster
- *                sample the same windows, and so are the agent's 200 ms polls
- *                (main.c) that open and close them. */
+ *   duty[:ON/P]  "all", attached for ON ms of every P ms (400 of every 1000
+ *                when not given: a closed gap of 600 ms). Windows are aligned
+ *                to UNIX time (open while time mod P < ON), so the agents of
+ *                one cluster sample the same windows, and so are the agent's
+ *                200 ms polls (main.c) that open and close them. Not the
+ *                default: on a real raylet, detaching the window's probes
+ *                took seconds (docs/raylet-measures.md, "Probe cost"). */
 #ifndef RAYSENSE_AGENT_LEASE_WINDOW_H
 #define RAYSENSE_AGENT_LEASE_WINDOW_H
 
@@ -37,7 +39,7 @@ struct rs_lease_mode {
 };
 
 #define RS_LEASE_MODE_USAGE \
-	"  --lease-probes M    all | rpc | duty[:ON_MS/PERIOD_MS] (default duty:400/1000):\n" \
+	"  --lease-probes M    all | rpc | duty[:ON_MS/PERIOD_MS] (default all; duty = duty:400/1000):\n" \
 	"                      which lease uprobes attach, and for what share of the time\n"
 
 void rs_lease_mode_default(struct rs_lease_mode *m);
@@ -46,7 +48,7 @@ void rs_lease_mode_default(struct rs_lease_mode *m);
  * <= PERIOD). Returns 0 or -EINVAL (out untouched). */
 int rs_lease_mode_parse(const char *s, struct rs_lease_mode *out);
 
-/* "duty:400/1000", "all", "rpc". */
+/* "all", "rpc", "duty:400/1000". */
 void rs_lease_mode_format(const struct rs_lease_mode *m, char *buf, unsigned int len);
 
 /* Whether the probes should be attached at UNIX time unix_ms. */

@@ -19,8 +19,8 @@
  * keeps the reply side until the leases that started inside the window have
  * replied (or RS_DRAIN_MAX_NS passed), so those are counted whole; the
  * drain is checked again a few ms after the close (quick_drain), since most
- * leases reply within one. Those detaches run off the poll thread
- * (detach_async): each takes a grace period. The time the request probe was
+ * leases reply within one. Those detaches run in threads of their own
+ * (detach_async), which the poll waits for: they are slow. The time the request probe was
  * attached, out of the time tracked, is written to the raylet's
  * rs_raylet_info for the exporters (the attach fraction and the seconds
  * sampled). */
@@ -191,13 +191,13 @@ static void detach_links(struct tracked *t)
 
 /* ---- detaching a window's links off the poll thread ------------------- */
 
-/* Destroying a uprobe link returns only after a grace period (80-110 ms
- * each on the reference VM, measured at every window close), though the
- * breakpoint is removed at its start. The windows' detaches therefore run in
- * their own short-lived threads: a close costs the 200 ms poll loop nothing,
- * and the links of one drain go in one grace period instead of one each.
- * Untracking and shutdown still detach synchronously (detach_links), after
- * waiting for these (reaped()). */
+/* Destroying a uprobe link is slow: 80-110 ms each on a fake raylet here,
+ * and the ten links of two real Ray 2.60 raylets took ~4.5 s together
+ * (docs/raylet-measures.md, "Probe cost"). The windows' detaches run in
+ * short-lived threads of their own, so the links of one close go together;
+ * the poll waits for them at its end (raylet_poll), because an attach of
+ * the same probes behind a detach still in flight waited 2.3 s. Untracking
+ * and shutdown detach synchronously (detach_links), after reaped(). */
 struct reap {
 	struct bpf_link *link;
 	atomic_int *reaping;
@@ -708,6 +708,9 @@ static int raylet_poll(void *state)
 		}
 	}
 	quick_drain(s);
+	/* The next window's attach would wait behind detaches of the same
+	 * probes still in flight, inside that window: finish them here. */
+	reaped(s);
 	return 0;
 }
 

@@ -14,7 +14,7 @@
  * is kept), never a rate of 0.  The lease times and the queueing flag need
  * no scaling, but they can only come from leases inside windows: a node's
  * last lease is the last one *seen*, which can be older than its real last
- * lease by up to one closed gap (0.6 s by default) under steady traffic, and
+ * lease by up to one closed gap (0.6 s with duty:400/1000) under steady traffic, and
  * a lone lease that fell in a gap is not seen at all (docs/raylet-measures.md,
  * "What sampling means for the controller"). */
 #ifndef RAYSENSE_CONTROLLER_LEASE_REPORT_H
