@@ -20,10 +20,10 @@
  * replied (or RS_DRAIN_MAX_NS passed), so those are counted whole; the
  * drain is checked again a few ms after the close (quick_drain), since most
  * leases reply within one. Those detaches run in threads of their own
- * (detach_async), which the poll waits for: they are slow. The time the request probe was
- * attached, out of the time tracked, is written to the raylet's
- * rs_raylet_info for the exporters (the attach fraction and the seconds
- * sampled). */
+ * (detach_async), which the poll waits for: they are slow. The time the
+ * request probe was attached, out of the time tracked, is written to the
+ * raylet's rs_raylet_info for the exporters (the attach fraction and the
+ * seconds sampled). */
 #include "agent/raylet.h"
 #include "agent/bpf_pin.h"
 #include "agent/raylet_proc.h"
