@@ -24,7 +24,8 @@
  * read by the BPF filters (presence only) and by collect(). */
 struct rs_raylet_info {
 	unsigned int pid;
-	unsigned int attached;        /* bitmask of enum rs_lease_probe attached */
+	unsigned int attached;        /* bitmask of enum rs_lease_probe set up (attached
+				       * whenever a --lease-probes window is open) */
 	unsigned int missing;         /* bitmask of wanted probes not attached */
 	unsigned int metrics_port;    /* --metrics_export_port, 0 if unknown */
 	unsigned long long start_ticks; /* /proc/PID/stat starttime (pid reuse) */
@@ -33,13 +34,22 @@ struct rs_raylet_info {
 	 * have no node id (Ray before ~2.30 passed no --node_id). */
 	unsigned int node_manager_port;
 	/* The part of `missing` whose symbol the raylet binary lacks (the
-	 * rest failed to attach); was padding, so pins stay compatible. */
+	 * rest failed to attach). */
 	unsigned int unresolved;
+	/* Lease sampling (--lease-probes, userspace/agent/lease_window.h):
+	 * whether the request probe is attached right now, and for how long it
+	 * has been attached out of how long this raylet has been tracked (the
+	 * attach fraction the exporters show next to the lease counts). */
+	unsigned int window_open;
+	unsigned int reserved;        /* explicit padding, always 0 */
+	unsigned long long attached_ns;
+	unsigned long long tracked_ns;
 };
 
 /* The uprobes of the lease family. Attached by default: the request/reply
  * pair, the failed reply (rare), and the outcome pair (entry + return of
- * gRPC's serializer of the reply): 4 hits per lease. RS_LP_PHASES_MASK are
+ * gRPC's serializer of the reply): 4 hits per lease (only inside the windows
+ * of --lease-probes=duty, userspace/agent/lease_window.h). RS_LP_PHASES_MASK are
  * opt-in (--lease-phases): they fire once or more per lease and each uprobe
  * hit costs ~19 us on this VM (bench/bpf_overhead/run.py). */
 enum rs_lease_probe {

@@ -125,7 +125,7 @@ def test_maps_families(bin):
 
 def test_maps_decodes_live_pins(require_bpf, bin, ray_cluster):
     worker = ray_cluster.add_worker(num_cpus=1)
-    agent = AgentProc(bin("raysense-agent"))
+    agent = AgentProc(bin("raysense-agent"), "--lease-probes", "all")  # every lease seen, not sampled
     try:
         agent.wait_ready()
         ray_cluster.run_python(RAY_WORKLOAD % {"rounds": 1, "tasks": 20}, timeout=300)

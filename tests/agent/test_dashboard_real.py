@@ -6,8 +6,9 @@ query of deploy/grafana/raysense-dashboard.json (and its template variable
 queries), with Grafana's variables substituted, is evaluated through
 Prometheus' HTTP API: each returns at least one series and each `by (...)`
 and legend {{label}} is on the result.  Prints panel title -> series count.
-The agent runs without --debug-labels: no default series has a process,
-pod, peer or timeline-key label.  The launched worker starts
+The agent runs without --debug-labels (no default series has a process,
+pod, peer or timeline-key label) and in the sampled
+--lease-probes=duty mode (the lease panels divide by the sampled seconds).  The launched worker starts
 START_DELAY_S late, so Prometheus sees the pending-workers gauge at 1.
 
 Needs root and BTF (the agent)."""
@@ -133,7 +134,9 @@ def stack(fresh_ray_cluster, bin):
     agent = prom = None
     try:
         agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
-                      "--push-interval", "1", debug_labels=False)
+                      # Sampled (--lease-probes=duty): the lease panels divide by the
+                      # sampled seconds, and must still return series.
+                      "--push-interval", "1", "--lease-probes", "duty", debug_labels=False)
         agent.wait_log(r"tracking raylet pid", timeout=120)
         prom = Prometheus(tmp, {"raysense-agent": agent.port, "raysense-controller": ctl.port})
         yield fresh_ray_cluster, ctl, agent, prom

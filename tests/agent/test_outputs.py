@@ -52,7 +52,7 @@ def agent(bin, worker, push_port, token_file):
     # fails loudly here otherwise.
     if os.geteuid() != 0:
         pytest.skip("BPF unavailable: not root")
-    a = AgentProc(bin("raysense-agent"),
+    a = AgentProc(bin("raysense-agent"), "--lease-probes", "all",  # every lease seen, not sampled
                   "--controller-url", f"http://127.0.0.1:{push_port}/v1/snapshots",
                   "--token-file", token_file, "--push-interval", str(PUSH_INTERVAL),
                   # 100 concurrent scrapers below, all from 127.0.0.1.

@@ -17,7 +17,8 @@ from outputs_util import RAY_WORKLOAD, AgentProc, Prometheus
 def agent(bin):
     if os.geteuid() != 0:
         pytest.skip("BPF unavailable: not root")
-    a = AgentProc(bin("raysense-agent"))
+    # Every lease seen (pinned, whatever the default): the check is on one short workload.
+    a = AgentProc(bin("raysense-agent"), "--lease-probes", "all")
     try:
         a.wait_ready()
         yield a

@@ -136,6 +136,8 @@ class FakeRaylet:
         line = self.proc.stdout.readline()
         assert line.startswith("done "), f"fake raylet said {line!r}"
         self.lease_loop_ns = int(line.split()[1])
+        # --for-ms also says how many leases ran.
+        self.leases_done = int(line.split()[2]) if len(line.split()) > 2 else None
         return self.lease_loop_ns
 
     def stop(self):

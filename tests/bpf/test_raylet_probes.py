@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from agentutil import Agent, FakeRaylet, bpftool_json, lease_counts, lease_hist, metric_value, runq_hist
+from agentutil import Agent, FakeRaylet, bpftool_json, dump_map, lease_counts, lease_hist, metric_value, runq_hist
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(180)]
 
@@ -60,7 +60,7 @@ def run(agent, raylet):
 def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
     n, delay_us = 40, 20000
     r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us))
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         assert run(a, r) >= 2
         r.go()
@@ -85,6 +85,141 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
         assert metric_value(text, "raysense_raylet_leases_total", outcome="granted", **lab) == 0
         assert metric_value(text, "raysense_raylet_up", **lab) == 1
         assert metric_value(text, "raysense_raylet_lease_probes_attached", **lab) == 1
+        # --lease-probes=all: every lease family sampled all the time.
+        for fam in ("latency_seconds", "requests_total", "replies_total", "probe_events_total"):
+            assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction",
+                                family="raysense_raylet_lease_" + fam, **lab) == 1
+        assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction",
+                            family="raysense_raylet_leases_total", **lab) == 1
+    finally:
+        r.stop()
+        assert a.stop() == 0
+
+
+def wait_window(agent, pid, want, on_s, period_s, need_s, timeout=30):
+    """Wait until the agent's window for pid is open (1) or closed (0) with at least
+    need_s left before the schedule flips it; returns the UNIX time of the
+    start of the current period (windows are aligned to UNIX time)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        # The pinned live set, not /metrics: the HTTP output caches its
+        # rendering for up to a second.
+        info = {k: v for k, v in dump_map(agent.pin_dir, "rs_raylets")}.get(pid)
+        if info is not None and info["window_open"] == want:
+            now = time.time()
+            start = now - now % period_s
+            if (start + (on_s if want else period_s)) - now >= need_s:
+                return start
+        time.sleep(0.05)
+    raise AssertionError(f"raylet {pid}: attached never became {want}:\n{agent.text()}")
+
+
+def test_duty_cycle_counts_exactly_inside_windows(agent_bin, targets, pin_dir):
+    """--lease-probes=duty:ON/PERIOD attaches the lease probes for ON ms of
+    every PERIOD ms, aligned to UNIX time. Leases that run inside a window are
+    counted exactly; leases run while detached are not counted at all (not
+    even as unmatched replies); a lease that starts inside a window and
+    replies after it closed is still counted whole (the reply side drains);
+    the attach fraction says what share of the time was sampled."""
+    on_ms, period_ms = 1500, 3000
+    n_in, n_out, delay_us, slow_us = 20, 15, 10000, 700000
+    inside = FakeRaylet(targets["full"], "--leases", str(n_in), "--delay-us", str(delay_us))
+    outside = FakeRaylet(targets["full"], "--leases", str(n_out), "--delay-us", str(delay_us))
+    straddle = FakeRaylet(targets["full"], "--leases", "1", "--delay-us", str(slow_us))
+    a = Agent(agent_bin, pin_dir, "--lease-probes", f"duty:{on_ms}/{period_ms}", "--raylet-path", targets["full"])
+    try:
+        for r in (inside, outside, straddle):
+            a.wait_tracking(r.pid)
+        a.wait_log(r"lease probes: duty:1500/3000")
+        # Inside: start once the window is open, finish well before it closes.
+        on_s, period_s = on_ms / 1000, period_ms / 1000
+        start = wait_window(a, inside.pid, 1, on_s, period_s, 1.0)
+        inside.go()
+        assert time.time() < start + on_ms / 1000, "the in-window leases ran past the window"
+        # Outside: once closed (and drained), before the next window.
+        start = wait_window(a, outside.pid, 0, on_s, period_s, 1.2)
+        time.sleep(0.3)  # the drain detaches the reply side at the next poll
+        outside.go()
+        assert time.time() < start + period_ms / 1000, "the detached leases ran into a window"
+        # Straddling: starts 0.4 s before the close, replies 0.3 s after it.
+        start = wait_window(a, straddle.pid, 1, on_s, period_s, 0.5)
+        time.sleep(max(0.0, start + on_ms / 1000 - 0.4 - time.time()))
+        straddle.go()
+        time.sleep(1.5)  # past the drain, and past the 1 s cache of /metrics
+        text = a.metrics()
+        for r, n in ((inside, n_in), (outside, 0), (straddle, 1)):
+            # No probe ever fired for a raylet with no leases in a window.
+            c = lease_counts(pin_dir, r.pid) or {"requests": 0, "replied": 0, "unmatched": 0}
+            print(f"pid {r.pid}: {c['requests']} requests, {c['replied']} replies, "
+                  f"{c['unmatched']} unmatched (want {n})")
+            assert c["requests"] == n and c["replied"] == n and c["unmatched"] == 0
+            assert metric_value(text, "raysense_raylet_lease_latency_seconds_count", raylet_pid=r.pid) == n
+        h = lease_hist(pin_dir, straddle.pid)
+        assert h["sum_ns"] >= slow_us * 1000, "the straddling lease was not timed whole"
+        frac = metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=inside.pid,
+                            family="raysense_raylet_lease_latency_seconds")
+        print(f"attach fraction {frac:.3f} (schedule {on_ms / period_ms:.3f})")
+        # Tracked for ~2-3 periods; window edges move by up to one 200 ms poll.
+        assert 0.3 <= frac <= 0.75, frac
+        assert metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=inside.pid,
+                            family="raysense_raylet_leases_total") == frac
+    finally:
+        for r in (inside, outside, straddle):
+            r.stop()
+        assert a.stop() == 0
+
+
+def raylet_live(pin_dir, pid):
+    return {k: v for k, v in dump_map(pin_dir, "rs_raylets")}.get(pid) or {}
+
+
+def wait_phase(lo, hi, period_s=1.0, timeout=5):
+    """Sleep until UNIX time mod period_s is in [lo, hi)."""
+    deadline = time.time() + timeout
+    while time.time() % period_s < lo or time.time() % period_s >= hi:
+        assert time.time() < deadline
+        time.sleep(0.01)
+
+
+def test_duty_rate_over_attached_seconds(agent_bin, targets, pin_dir):
+    """--lease-probes=duty (duty:400/1000: two of the agent's five 200 ms polls
+    per second, on UNIX time) counts about 2/5 of a steady stream of leases,
+    and requests / attached seconds over the same span is the stream's full
+    rate: what the dashboard's rate panels and the controller's reject rule
+    compute from raysense_raylet_lease_probes_attached_seconds_total. The
+    span starts and ends while the window is closed (its seconds are not
+    moving), so both are read exactly."""
+    run_ms, delay_us = 8000, 1000
+    r = FakeRaylet(targets["full"], "--for-ms", str(run_ms), "--for-delay-us", str(delay_us))
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "duty", "--raylet-path", targets["full"])
+    try:
+        a.wait_tracking(r.pid)
+        a.wait_log(r"lease probes: duty:400/1000")
+        # Closed from the 0.4 s poll; the quick drain detaches the reply side.
+        wait_phase(0.5, 0.55)
+        live0, c0 = raylet_live(pin_dir, r.pid), lease_counts(pin_dir, r.pid) or {"requests": 0}
+        assert live0["window_open"] == 0, live0
+        ns = r.go()                      # whole periods: ends ~0.5 s into one
+        wait_phase(0.5, 0.95)
+        live1, c1 = raylet_live(pin_dir, r.pid), lease_counts(pin_dir, r.pid)
+        assert live1["window_open"] == 0, live1
+        counted = c1["requests"] - c0["requests"]
+        attached_s = (live1["attached_ns"] - live0["attached_ns"]) / 1e9
+        true_rate = r.leases_done / (ns / 1e9)
+        est_rate = counted / attached_s
+        print(f"{r.leases_done} leases in {ns / 1e9:.2f} s ({true_rate:.0f}/s); counted {counted} "
+              f"in {attached_s:.2f} s attached -> {est_rate:.0f}/s ({est_rate / true_rate:.2f} of it)")
+        assert 0.3 <= counted / r.leases_done <= 0.55
+        assert 0.3 * run_ms / 1000 <= attached_s <= 0.55 * run_ms / 1000
+        # Load on this shared VM changes the stream's rate from window to window.
+        assert 0.75 <= est_rate / true_rate <= 1.25
+        # Every lease that started in a window replied inside it or in the
+        # drain (one in flight at an opening is at most reply_unmatched).
+        assert c1["replied"] - c0.get("replied", 0) == counted
+        time.sleep(1.1)   # past the 1 s cache of /metrics
+        exported = metric_value(a.metrics(), "raysense_raylet_lease_probes_attached_seconds_total",
+                                raylet_pid=r.pid)
+        assert live1["attached_ns"] / 1e9 <= exported <= live1["attached_ns"] / 1e9 + 1.0, exported
     finally:
         r.stop()
         assert a.stop() == 0
@@ -93,7 +228,7 @@ def test_lease_latency_matches_injected_delay(agent_bin, targets, pin_dir):
 def test_lease_phases(agent_bin, targets, pin_dir):
     n, delay_us = 20, 40000
     r = FakeRaylet(targets["full"], "--leases", str(n), "--delay-us", str(delay_us), "--phases")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"], "--lease-phases")
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"], "--lease-phases")
     try:
         run(a, r)
         r.go()
@@ -165,7 +300,7 @@ def test_lease_outcomes_from_the_serialized_reply(agent_bin, targets, pin_dir):
     for outcome, count in want.items():
         args += ["--reply", f"{count}:{replies[outcome].hex()}"]
     r = FakeRaylet(targets["full"], "--leases", "0", *args)
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         r.go()
@@ -186,7 +321,7 @@ def test_missing_symbol_is_logged_and_other_probes_work(agent_bin, targets, pin_
     bad = FakeRaylet(targets["missing"], "--leases", "5", "--delay-us", "1000",
                      "--runq-rounds", "2", "--runq-spin-ms", "40", "--cpu", "1")
     good = FakeRaylet(targets["full"], "--leases", "7", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["dir"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["dir"])
     try:
         a.wait_tracking(bad.pid)
         a.wait_tracking(good.pid)
@@ -213,7 +348,7 @@ def test_missing_symbol_is_logged_and_other_probes_work(agent_bin, targets, pin_
 def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
     r1 = FakeRaylet(targets["full"], "--leases", "11", "--delay-us", "2000")
     r2 = FakeRaylet(targets["full"], "--leases", "23", "--delay-us", "30000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r1)
         run(a, r2)
@@ -231,7 +366,7 @@ def test_two_raylets_kept_apart(agent_bin, targets, pin_dir):
 
 
 def test_raylet_restart_is_picked_up(agent_bin, targets, pin_dir):
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     r1 = r2 = None
     try:
         a.wait_log("agent running")
@@ -259,7 +394,7 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
     rounds, spin_ms = 5, 80
     r = FakeRaylet(targets["full"], "--runq-rounds", str(rounds), "--runq-spin-ms", str(spin_ms),
                    "--cpu", "1")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         r.go()
@@ -290,7 +425,7 @@ def test_runq_latency_of_a_preempted_raylet_thread(agent_bin, targets, pin_dir):
 
 def test_sigterm_detaches_everything_and_pins_are_reused(agent_bin, targets, pin_dir):
     r = FakeRaylet(targets["full"], "--leases", "3", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         ids = a.prog_ids()
@@ -313,7 +448,7 @@ def test_sigterm_detaches_everything_and_pins_are_reused(agent_bin, targets, pin
         assert rows.get("raysense_raylet_up") == "0", ctl
         assert rows.get("raysense_raylet_lease_probes_attached") == "0", ctl
         # A second agent reuses the pins: the raylet's counters continue.
-        a2 = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+        a2 = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
         try:
             run(a2, r)
             r.go()
@@ -332,7 +467,7 @@ def test_pin_with_old_layout_is_replaced(agent_bin, targets, pin_dir):
     subprocess.run(["bpftool", "map", "create", old, "type", "hash", "key", "4", "value", "8",
                     "entries", "4", "name", "rs_lease_cnt"], check=True)
     r = FakeRaylet(targets["full"], "--leases", "2", "--delay-us", "1000")
-    a = Agent(agent_bin, pin_dir, "--raylet-path", targets["full"])
+    a = Agent(agent_bin, pin_dir, "--lease-probes", "all", "--raylet-path", targets["full"])
     try:
         run(a, r)
         # struct rs_lease_counts: 15 u64 counters (include/raysense/raylet.h)

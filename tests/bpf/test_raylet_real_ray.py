@@ -20,15 +20,28 @@ our uprobes hit. So:
   bucket, widened by our own slot width (factor 2).
 The head has num-cpus=0, so the driver's leases go to the head raylet and are
 spilled back to the worker raylet: both raylets answer RequestWorkerLease and
-are compared separately (this is also the two-raylets-on-one-host case)."""
+are compared separately (this is also the two-raylets-on-one-host case).
+
+The agent runs in its default mode, --lease-probes=all. The measured leases
+run in small waves, each started just after the agent's poll on a whole
+second and checked to end with the probes still attached in the same second,
+so that the same check holds for --lease-probes=duty windows (400 ms of every
+1000 ms, aligned to UNIX time: a lease that started inside one replies whole,
+the reply side drains): then every lease Ray counts is one the agent counts
+(exact inside attached windows). A wave that overran (this VM is shared and
+loaded) spoils that attempt, which starts again from a new baseline. The
+workers and actors are made in a warm-up before the counting starts."""
 import os
 import shutil
+import subprocess
 import time
 import uuid
 
 import pytest
 
-from agentutil import Agent, hist_quantile_s, lease_counts, lease_hist, ray_lease_metric, raylet_pid_of
+from agentutil import (Agent, dump_map, hist_quantile_s, lease_counts, lease_hist, metric_value, ray_lease_metric,
+                       raylet_pid_of)
+from raycluster import ray_env
 
 pytestmark = [pytest.mark.usefixtures("require_bpf"), pytest.mark.timeout(600)]
 
@@ -75,8 +88,10 @@ def check_buckets(node, ray_b, slots):
         assert lo_cum - slack <= ray_cum <= hi_cum + slack, f"{node}: bucket le={le} ms disagrees"
 
 
-WORKLOAD = """
-import ray, time
+# The same leases, as a driver that runs one wave per "wave" line on stdin:
+# warm-up (workers, actors) first, then waves of already-warm tasks.
+WAVE_DRIVER = """
+import sys, time, ray
 ray.init()
 
 @ray.remote(num_cpus=1)
@@ -96,15 +111,69 @@ class Counter:
         self.n += 1
         return self.n
 
-for wave in range(4):
-    assert sum(ray.get([task.remote(i) for i in range(10)])) == 45
-    ray.get(wide.remote(wave))
 for k in range(3):
     c = Counter.remote()
     assert ray.get([c.add.remote() for _ in range(3)])[-1] == 3
     ray.kill(c)
-print("ok")
+assert sum(ray.get([task.remote(i) for i in range(4)])) == 6
+ray.get(wide.remote(0))
+print("ready", flush=True)
+for wave, line in enumerate(sys.stdin):
+    assert sum(ray.get([task.remote(i) for i in range(4)])) == 6
+    ray.get(wide.remote(wave))
+    print("done", flush=True)
 """
+DUTY_ON_S, DUTY_PERIOD_S = 0.4, 1.0   # --lease-probes=duty (duty:400/1000)
+WAVES = 4
+ATTEMPTS = 3
+
+
+def windows_open(pin_dir, pids):
+    live = {k: v for k, v in dump_map(pin_dir, "rs_raylets")}
+    return all(live.get(p, {}).get("window_open") == 1 for p in pids)
+
+
+def start_driver(cluster):
+    """WAVE_DRIVER, once its warm-up is done."""
+    env = {**ray_env(cluster.venv), **cluster.extra_env, "RAY_ADDRESS": cluster.address}
+    drv = subprocess.Popen([cluster.python_bin, "-c", WAVE_DRIVER], env=env, cwd=cluster.tmp, text=True,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    if drv.stdout.readline().strip() != "ready":
+        drv.kill()
+        drv.wait()
+        raise AssertionError("driver warm-up failed")
+    return drv
+
+
+def run_waves(drv, pin_dir, pids):
+    """Run WAVES waves, each inside one open window of both raylets. False
+    when one overran its window (its later leases went uncounted)."""
+    done = 0
+    deadline = time.time() + 120
+    while done < WAVES and time.time() < deadline:
+        now = time.time()
+        phase = now % DUTY_PERIOD_S
+        # Just after the agent's poll on the period's start opened the window.
+        if not (0.01 <= phase <= 0.08 and windows_open(pin_dir, pids)):
+            time.sleep(0.005)
+            continue
+        period = now // DUTY_PERIOD_S
+        drv.stdin.write("wave\n")
+        drv.stdin.flush()
+        assert drv.stdout.readline().strip() == "done"
+        end = time.time()
+        # Both windows were open at the start and still are, in the same
+        # period (a window opens once per period): open all along, so every
+        # RequestWorkerLease of the wave was counted; its trailing
+        # cancellations are replies, which the drain waits for.
+        if end // DUTY_PERIOD_S != period or not windows_open(pin_dir, pids):
+            print(f"wave {done} overran its window ({end % DUTY_PERIOD_S:.3f} s into the period)")
+            return False
+        print(f"wave {done}: {end - now:.3f} s, inside the window")
+        done += 1
+        time.sleep(0.5)   # the cancellations of surplus lease requests
+    assert done == WAVES, f"only {done} waves in time"
+    return True
 
 
 OUTCOMES = ("granted", "spilled", "rejected", "cancelled", "other")
@@ -139,15 +208,24 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
         "worker": (raylet_pid_of(worker.node_id), worker.ports["--metrics-export-port"]),
     }
     pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
-    agent = Agent(bin("raysense-agent"), pin_dir)
+    agent, drv = Agent(bin("raysense-agent"), pin_dir), None
     try:
         for pid, _ in nodes.values():
             agent.wait_tracking(pid, timeout=60)
-        # Ray exports its metrics every ~10 s: wait until both are quiet.
-        time.sleep(12)
-        before = {k: (ray_lease_metric(port), agent_lease(pin_dir, pid)) for k, (pid, port) in nodes.items()}
-        outcomes0 = {k: agent_outcomes(pin_dir, pid) for k, (pid, _) in nodes.items()}
-        ray_cluster.run_python(WORKLOAD, timeout=300)
+        agent.wait_log(r"lease probes: all")
+        drv = start_driver(ray_cluster)
+        for attempt in range(ATTEMPTS):
+            # Ray exports its metrics every ~10 s: wait until both are quiet.
+            time.sleep(12)
+            before = {k: (ray_lease_metric(port), agent_lease(pin_dir, pid)) for k, (pid, port) in nodes.items()}
+            outcomes0 = {k: agent_outcomes(pin_dir, pid) for k, (pid, _) in nodes.items()}
+            if run_waves(drv, pin_dir, [pid for pid, _ in nodes.values()]):
+                break
+        else:
+            raise AssertionError(f"every one of {ATTEMPTS} attempts had a wave overrun its second: "
+                                 "the machine is too loaded for this check")
+        drv.stdin.close()
+        drv.wait(timeout=60)
 
         deadline, result = time.time() + 90, {}
         while time.time() < deadline:
@@ -179,7 +257,20 @@ def test_lease_count_and_latency_match_ray_metric(ray_cluster, bin):
             check_buckets(k, r["ray_b"], r["ag_slots"])
             assert lo / 2 <= ag_med <= hi * 2, f"{k}: median {ag_med} outside Ray's bucket {lo}-{hi}"
         check_outcomes(pin_dir, nodes, outcomes0, result)
+        # The metrics say how they were sampled: all the time (fraction 1),
+        # and the seconds sampled (the denominator of a rate over a range).
+        text = agent.metrics()
+        for pid, _ in nodes.values():
+            frac = metric_value(text, "raysense_raylet_lease_probes_attach_fraction", raylet_pid=pid,
+                                family="raysense_raylet_lease_latency_seconds")
+            secs = metric_value(text, "raysense_raylet_lease_probes_attached_seconds_total", raylet_pid=pid)
+            print(f"raylet {pid}: attach fraction {frac:.3f}, {secs:.1f} s sampled")
+            assert frac >= 0.99, frac
+            assert secs > 20, secs
     finally:
+        if drv and drv.poll() is None:
+            drv.kill()
+            drv.wait()
         assert agent.stop() == 0
         shutil.rmtree(pin_dir, ignore_errors=True)
 
@@ -188,7 +279,7 @@ def test_raylet_restart_is_picked_up_and_counted(ray_cluster, bin):
     """A worker raylet that goes away and a new one that starts (a node
     restart) are picked up by the exec tracepoint, with no agent restart."""
     pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
-    agent = Agent(bin("raysense-agent"), pin_dir)
+    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-probes", "all")
     try:
         agent.wait_log("agent running", timeout=60)
         old = ray_cluster.add_worker(num_cpus=1, resources={"restart_old": 1})
@@ -259,7 +350,7 @@ def test_lease_outcomes_and_phases_on_two_workers(fresh_ray_cluster, bin):
     for i, w in enumerate(workers):
         nodes[f"worker{i}"] = (raylet_pid_of(w.node_id), w.ports["--metrics-export-port"])
     pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
-    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-phases")
+    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-probes", "all", "--lease-phases")
     try:
         for pid, _ in nodes.values():
             agent.wait_tracking(pid, timeout=60)

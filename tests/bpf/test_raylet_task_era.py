@@ -111,7 +111,7 @@ def test_task_era_raylet_leases_match_ray_and_phases_find_work(taskera_cluster, 
     assert exe.startswith(os.path.realpath(TASKERA_VENV) + "/"), exe
     pin_dir = f"/sys/fs/bpf/raysense-test-{uuid.uuid4().hex[:8]}"
     # Only this venv's raylets: other Rays on the host are not ours to probe.
-    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-phases",
+    agent = Agent(bin("raysense-agent"), pin_dir, "--lease-probes", "all", "--lease-phases",
                   "--raylet-path", os.path.dirname(exe) + "/")
     try:
         for name, (pid, _, _) in nodes.items():

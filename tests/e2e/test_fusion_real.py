@@ -54,7 +54,8 @@ def run(cluster, bin, tmp_path, signals):
                             "--signal-max-age", "10"])
     pins = "/sys/fs/bpf/rs-fusion-%d-%d" % (os.getpid(), free_port())
     agent = Agent(bin("raysense-agent"), pins, "--controller-url", ctl.url + "/api/v1/signals",
-                  "--token-file", str(tmp_path / "token"), "--push-interval", "1")
+                  "--token-file", str(tmp_path / "token"), "--push-interval", "1",
+                  "--lease-probes", "all")  # every lease seen: the controller does not read the attach fraction yet
     driver = None
     try:
         driver = background_driver(cluster, DRIVER)

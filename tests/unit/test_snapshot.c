@@ -59,6 +59,8 @@ static void test_families_documented(void)
 	/* Every family raylet_collect.c emits. */
 	static const char *const mine[] = {
 		"raysense_raylet_up", "raysense_raylet_lease_probes_attached",
+		"raysense_raylet_lease_probes_attach_fraction",
+		"raysense_raylet_lease_probes_attached_seconds_total",
 		"raysense_raylet_lease_latency_seconds", "raysense_raylet_lease_phase_seconds",
 		"raysense_raylet_lease_requests_total", "raysense_raylet_leases_total",
 		"raysense_raylet_lease_replies_total", "raysense_raylet_lease_probe_events_total",

@@ -8,6 +8,8 @@
 /* raylet family (raylet.c, raylet_collect.c) */
 #define RS_FAMILY_RAYLET_UP "raysense_raylet_up"
 #define RS_FAMILY_LEASE_PROBES_ATTACHED "raysense_raylet_lease_probes_attached"
+#define RS_FAMILY_LEASE_ATTACH_FRACTION "raysense_raylet_lease_probes_attach_fraction"
+#define RS_FAMILY_LEASE_ATTACHED_SECONDS "raysense_raylet_lease_probes_attached_seconds_total"
 #define RS_FAMILY_LEASE_PROBE_MISSING "raysense_raylet_lease_probe_missing"
 #define RS_FAMILY_LEASE_LATENCY "raysense_raylet_lease_latency_seconds"
 #define RS_FAMILY_LEASE_PHASE "raysense_raylet_lease_phase_seconds"

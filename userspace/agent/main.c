@@ -2,6 +2,7 @@
  * probe family (families.c), poll them until SIGTERM/SIGINT, and detach them
  * all, so that no raysense program stays attached after exit. Pinned maps
  * stay: they hold the histograms, and a restarted agent continues them. */
+#include "agent/lease_window.h"
 #include "agent/outputs.h"
 #include "agent/probe.h"
 #include "common/cli.h"
@@ -12,6 +13,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +38,7 @@ static void usage(FILE *out)
 		"                      PATH when it ends in '/')\n"
 		"  --lease-phases      also time lease phases (queue, worker pop, grant):\n"
 		"                      ~5 more uprobe hits per lease\n"
+		RS_LEASE_MODE_USAGE
 		RS_OUTPUTS_USAGE
 		"  --log-level L       debug|info|warn|error (default info)\n"
 		"  -v, --verbose       include libbpf debug messages\n"
@@ -126,15 +129,34 @@ static void detach_all(struct running *run, int n)
 	}
 }
 
+/* Sleep to the next multiple of POLL_INTERVAL_MS of UNIX time: the lease
+ * windows are aligned to it (lease_window.h), so every poll lands at the
+ * same phase of them and a 400 ms window is open for two whole polls. */
+static void sleep_to_next_poll(void)
+{
+	struct timespec now, next;
+	uint64_t ms;
+
+	if (clock_gettime(CLOCK_REALTIME, &now)) {
+		next = (struct timespec){ 0, POLL_INTERVAL_MS * 1000000L };
+		nanosleep(&next, NULL);
+		return;
+	}
+	ms = rs_lease_next_poll_ms((uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
+				   POLL_INTERVAL_MS);
+	next.tv_sec = (time_t)(ms / 1000u);
+	next.tv_nsec = (long)(ms % 1000u) * 1000000L;
+	/* Absolute, so a clock step is followed; a signal cuts it short. */
+	clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &next, NULL);
+}
+
 static void poll_loop(struct running *run, int n)
 {
-	const struct timespec interval = { 0, POLL_INTERVAL_MS * 1000000L };
-
 	while (!stop_signal) {
 		for (int i = 0; i < n; i++)
 			if (run[i].family->poll && run[i].family->poll(run[i].state) < 0)
 				rs_warn("probe family %s: poll failed", run[i].family->name);
-		nanosleep(&interval, NULL);   /* a signal cuts it short */
+		sleep_to_next_poll();
 	}
 }
 
@@ -144,6 +166,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "raylet-path", required_argument, NULL, 'R' },
 		{ "lease-phases", no_argument, NULL, 'F' },
+		{ "lease-probes", required_argument, NULL, 'M' },
 		RS_OUTPUTS_LONG_OPTIONS,
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -158,6 +181,7 @@ int main(int argc, char **argv)
 	int c, n, n_families, err;
 
 	rs_outputs_defaults(&outputs);
+	rs_lease_mode_default(&ctx.lease_mode);
 
 	while ((c = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -184,6 +208,12 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			ctx.lease_phases = true;
+			break;
+		case 'M':
+			if (rs_lease_mode_parse(optarg, &ctx.lease_mode))
+				rs_cli_usage_error(PROG, "bad --lease-probes '%s' (want all, rpc, duty or "
+						   "duty:ON_MS/PERIOD_MS with %u <= ON_MS <= PERIOD_MS)",
+						   optarg, RS_LEASE_DUTY_MIN_ON_MS);
 			break;
 		case 'L':
 			if (rs_log_parse_level(optarg, &level))

@@ -9,6 +9,7 @@
 #define RAYSENSE_AGENT_PROBE_H
 
 #include <stdbool.h>
+#include "agent/lease_window.h"
 #include "agent/snapshot.h"
 
 #define RS_DEFAULT_PIN_DIR "/sys/fs/bpf/raysense"
@@ -21,8 +22,10 @@ struct rs_probe_ctx {
 	/* Opt-in per-lease phase uprobes (queue, worker pop, grant): each
 	 * uprobe hit costs ~19 us here, so by default only 4 fire per lease
 	 * (request, reply, and the reply's outcome pair; see
-	 * raysense/raylet.h). */
+	 * raysense/raylet.h), and only inside the lease_mode windows. */
 	bool lease_phases;
+	/* Which lease probes, and for what share of the time (--lease-probes). */
+	struct rs_lease_mode lease_mode;
 };
 
 struct rs_probe_family {

@@ -80,6 +80,35 @@ static int collect_counts(struct rs_snapshot *snap, const struct raylet_maps *m,
 	return err ? -ENOMEM : 0;
 }
 
+/* The attach fraction of every lease family this raylet exports: they are
+ * all sampled by the same windows of the request probe. */
+static int collect_fractions(struct rs_snapshot *snap, const struct rs_raylet_info *info,
+			     const char *const *base)
+{
+	const char *fams[] = {
+		RS_FAMILY_LEASE_LATENCY, RS_FAMILY_LEASE_REQUESTS, RS_FAMILY_LEASE_REPLIES,
+		RS_FAMILY_LEASE_PROBE_EVENTS,
+		(info->attached & RS_LP_OUTCOME_MASK) == RS_LP_OUTCOME_MASK ? RS_FAMILY_LEASES : NULL,
+		(info->attached & RS_LP_PHASES_MASK) == RS_LP_PHASES_MASK ? RS_FAMILY_LEASE_PHASE : NULL,
+	};
+	const char *labels[BASE_LABELS + 3];
+	double fraction = info->tracked_ns ? (double)info->attached_ns / (double)info->tracked_ns
+					   : info->window_open;
+	int err = 0;
+
+	memcpy(labels, base, sizeof(*labels) * BASE_LABELS);
+	labels[BASE_LABELS] = "family";
+	labels[BASE_LABELS + 2] = NULL;
+	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		if (!fams[i])
+			continue;
+		labels[BASE_LABELS + 1] = fams[i];
+		err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_ATTACH_FRACTION, RS_VALUE_GAUGE,
+					     labels, fraction > 1 ? 1 : fraction);
+	}
+	return err ? -ENOMEM : 0;
+}
+
 /* One series per probe a running agent wanted on this raylet and could not
  * attach (as its log said at tracking time). */
 static int collect_missing(struct rs_snapshot *snap, const struct rs_raylet_info *info,
@@ -122,7 +151,12 @@ static int collect_one(struct rs_snapshot *snap, const struct raylet_maps *m, __
 	err |= rs_snapshot_add_value(snap, RS_FAMILY_RAYLET_UP, RS_VALUE_GAUGE, labels, live);
 	/* "Attached" means now: with no agent watching, nothing is attached. */
 	err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_PROBES_ATTACHED, RS_VALUE_GAUGE,
-				     labels, live && lease_on);
+				     labels, live && lease_on && info->window_open);
+	if (lease_on) {
+		err |= collect_fractions(snap, info, labels);
+		err |= rs_snapshot_add_value(snap, RS_FAMILY_LEASE_ATTACHED_SECONDS, RS_VALUE_COUNTER,
+					     labels, (double)info->attached_ns / 1e9);
+	}
 	for (__u32 ph = 0; ph < RS_PH_COUNT; ph++) {
 		struct rs_lease_hkey key = { .tgid = pid, .phase = ph };
 		bool have = m->hist >= 0 && !bpf_map_lookup_elem(m->hist, &key, &h);

@@ -19,9 +19,20 @@ const struct rs_family_info rs_metric_families[] = {
 	  "1 while a running agent watches this raylet (pid alive, probes attached), else 0.",
 	  "gauge" },
 	{ RS_FAMILY_LEASE_PROBES_ATTACHED,
-	  "1 when the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this raylet; "
-	  "0 when its binary lacks those symbols (see the agent log for which).",
+	  "1 while the RequestWorkerLease HandleRequest/OnReplySent uprobes are attached to this "
+	  "raylet (with --lease-probes=duty, only inside a window); 0 when detached or when its binary "
+	  "lacks those symbols (see the agent log for which).",
 	  "gauge" },
+	{ RS_FAMILY_LEASE_ATTACH_FRACTION,
+	  "Share of the time since this raylet was found during which the lease family named by the "
+	  "family label was sampled (request probe attached; --lease-probes=duty attaches for windows): "
+	  "counts and histograms cover only that share, so rate / fraction estimates all leases.",
+	  "gauge" },
+	{ RS_FAMILY_LEASE_ATTACHED_SECONDS,
+	  "Seconds this raylet's lease families were sampled (request probe attached) since the agent "
+	  "began tracking it: rate(counts) / rate(this) over the same range is the leases per second "
+	  "of the whole range, and a range where this did not grow has no lease data (not zero leases).",
+	  "counter" },
 	{ RS_FAMILY_LEASE_PROBE_MISSING,
 	  "1 for each lease uprobe the agent wanted on this raylet but could not attach, by probe "
 	  "and reason: symbol_not_found (this Ray release's raylet lacks the function) or "

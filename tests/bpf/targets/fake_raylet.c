@@ -10,8 +10,14 @@
  * missing-symbol test.
  *
  * Usage: raylet --node_id=HEX [--leases N] [--delay-us D] [--phases]
+ *               [--for-ms MS [--for-delay-us D]]
  *               [--reply N:HEX]... [--runq-rounds N --runq-spin-ms MS --cpu C]
  * --reply N:HEX runs N more leases whose reply serializes to the bytes HEX.
+ * --for-ms MS (bench/bpf_overhead): instead, zero-delay leases (replying the
+ * first --reply's bytes, if any) until MS ms have passed, so the loop spans
+ * whole --lease-probes=duty periods; "done" then also prints the count.
+ * --for-delay-us D gives those leases D us each instead (a steady stream
+ * whose rate hardly depends on whether the probes are attached).
  * It prints "ready <pid>", waits for a line "go" on stdin, runs the
  * workload, prints "done <ns spent in the lease loops>", then waits for stdin EOF before exiting. */
 #ifndef _GNU_SOURCE
@@ -290,7 +296,7 @@ static int runq_rounds(int rounds, int spin_ms, int cpu)
 
 int main(int argc, char **argv)
 {
-	long leases = 0, delay_us = 10000;
+	long leases = 0, delay_us = 10000, for_ms = 0, for_delay_us = 0, done_leases = 0;
 	static struct reply_run runs[MAX_REPLIES];
 	int nruns = 0;
 	int phases = 0, rounds = 0, spin_ms = 50, cpu = 0;
@@ -311,6 +317,10 @@ int main(int argc, char **argv)
 				return 2;
 			}
 		}
+		else if (!strcmp(a, "--for-ms") && i + 1 < argc)
+			for_ms = atol(argv[++i]);
+		else if (!strcmp(a, "--for-delay-us") && i + 1 < argc)
+			for_delay_us = atol(argv[++i]);
 		else if (!strcmp(a, "--phases"))
 			phases = 1;
 		else if (!strcmp(a, "--runq-rounds") && i + 1 < argc)
@@ -326,6 +336,18 @@ int main(int argc, char **argv)
 	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (for_ms > 0) {
+		one_lease(&calls[done_leases % 4], for_delay_us, 0, nruns ? &runs[0].reply : NULL);
+		done_leases++;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L >= for_ms) {
+			printf("done %lld %ld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
+			       (t1.tv_nsec - t0.tv_nsec), done_leases);
+			while (fgets(line, sizeof(line), stdin))
+				;
+			return 0;
+		}
+	}
 	for (long i = 0; i < leases; i++)
 		one_lease(&calls[i % 4], delay_us, phases, NULL);
 	for (int r = 0; r < nruns; r++)

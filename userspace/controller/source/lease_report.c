@@ -11,6 +11,7 @@
 
 #define FAMILY_LATENCY "raysense_raylet_lease_latency_seconds"
 #define FAMILY_LEASES "raysense_raylet_leases_total"
+#define FAMILY_ATTACHED "raysense_raylet_lease_probes_attached_seconds_total"
 
 static struct raylet_leases *entry(struct lease_report *r, const char *id)
 {
@@ -26,6 +27,7 @@ static struct raylet_leases *entry(struct lease_report *r, const char *id)
 	snprintf(e->ray_node_id, sizeof(e->ray_node_id), "%s", id);
 	e->leases = -1;
 	e->rejected_delta = e->spilled_delta = -1;
+	e->attached_s = e->attached_delta = e->reject_rate = -1;
 	return e;
 }
 
@@ -91,6 +93,22 @@ static int add_outcome(const cJSON *v, size_t i, struct lease_report *r, char *e
 	return 0;
 }
 
+static int add_attached(const cJSON *v, size_t i, struct lease_report *r, char *err, size_t size)
+{
+	const char *id = label(v, "node_id");
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(v, "value");
+	struct raylet_leases *e;
+
+	if (!id || cJSON_IsNull(value) || !(e = entry(r, id)))
+		return 0;
+	if (!count_ok(value)) {
+		rs_errf(err, size, "$.values[%zu].value: not a count of seconds", i);
+		return -EINVAL;
+	}
+	e->attached_s = (e->attached_s < 0 ? 0 : e->attached_s) + value->valuedouble;
+	return 0;
+}
+
 static bool family_is(const cJSON *item, const char *name)
 {
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(item, "family");
@@ -114,6 +132,8 @@ int lease_report_parse(const cJSON *root, struct lease_report *out, char *err, s
 	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "values")) {
 		if (family_is(item, FAMILY_LEASES) && (rc = add_outcome(item, i, out, err, size)))
 			return rc;
+		if (family_is(item, FAMILY_ATTACHED) && (rc = add_attached(item, i, out, err, size)))
+			return rc;
 		i++;
 	}
 	return 0;
@@ -135,7 +155,23 @@ static double counter_delta(double cur, double prev)
 	return cur >= prev ? cur - prev : -1;
 }
 
-void lease_report_follow(struct lease_report *cur, const struct lease_report *prev, double now)
+/* Rejected + spilled-back replies per second looked at, this interval; the
+ * previous interval's when this one looked at nothing (or its time is
+ * unknown: the agent restarted and its seconds counter with it). */
+static double reject_rate(const struct raylet_leases *e, const struct raylet_leases *p,
+			  double interval_s)
+{
+	double events = (e->rejected_delta > 0 ? e->rejected_delta : 0) +
+			(e->spilled_delta > 0 ? e->spilled_delta : 0);
+	double seconds = e->attached_s < 0 ? interval_s : e->attached_delta;
+
+	if (seconds > 0)
+		return events / seconds;
+	return p ? p->reject_rate : -1;
+}
+
+void lease_report_follow(struct lease_report *cur, const struct lease_report *prev, double now,
+			 double interval_s)
 {
 	for (size_t i = 0; i < cur->n; i++) {
 		struct raylet_leases *e = &cur->r[i];
@@ -145,9 +181,12 @@ void lease_report_follow(struct lease_report *cur, const struct lease_report *pr
 			e->rejected_delta = counter_delta(e->rejected, p->rejected);
 			e->spilled_delta = counter_delta(e->spilled, p->spilled);
 			e->last_lease_at = p->last_lease_at;
+			if (e->attached_s >= 0 && p->attached_s >= 0)
+				e->attached_delta = counter_delta(e->attached_s, p->attached_s);
 		}
 		if (e->leases > 0)
 			e->last_lease_at = now;
+		e->reject_rate = reject_rate(e, p, interval_s);
 	}
 }
 

@@ -4,7 +4,19 @@
  * (queueing), and the cumulative rejected / spilled-back counts
  * (raysense_raylet_leases_total{outcome}).  The fusion rules (fusion/) use
  * them: no stop within N s of a lease, no scale-down in a reject burst, and
- * an early fetch when leases queue.  Pure: parsing and arithmetic only. */
+ * an early fetch when leases queue.  Pure: parsing and arithmetic only.
+ *
+ * Sampling: an agent with --lease-probes=duty sees only the leases that
+ * start inside its windows, and says for how long it looked
+ * (raysense_raylet_lease_probes_attached_seconds_total).  The reject rate is
+ * therefore per second looked, not per second of the interval; an interval
+ * in which it did not look at all has no rate of its own (the previous one
+ * is kept), never a rate of 0.  The lease times and the queueing flag need
+ * no scaling, but they can only come from leases inside windows: a node's
+ * last lease is the last one *seen*, which can be older than its real last
+ * lease by up to one closed gap (0.6 s with duty:400/1000) under steady traffic, and
+ * a lone lease that fell in a gap is not seen at all (docs/raylet-measures.md,
+ * "What sampling means for the controller"). */
 #ifndef RAYSENSE_CONTROLLER_LEASE_REPORT_H
 #define RAYSENSE_CONTROLLER_LEASE_REPORT_H
 
@@ -24,6 +36,13 @@ struct raylet_leases {
 	double rejected, spilled;	/* cumulative */
 	double rejected_delta, spilled_delta;	/* since the previous snapshot; -1 = unknown */
 	double last_lease_at;		/* UNIX time a lease was last seen served; 0 = never */
+	/* Seconds the agent sampled this raylet's leases, cumulative; -1 = not
+	 * reported (an agent from before sampling: it looks all the time). */
+	double attached_s;
+	double attached_delta;		/* since the previous snapshot; -1 = unknown */
+	/* Rejected + spilled-back replies per second sampled, from the latest
+	 * interval that sampled any time; -1 = unknown. */
+	double reject_rate;
 };
 
 struct lease_report {
@@ -35,9 +54,12 @@ struct lease_report {
  * skipped; malformed ones of the two families are an error (-EINVAL, err
  * names the path). */
 int lease_report_parse(const cJSON *root, struct lease_report *out, char *err, size_t size);
-/* Carry over from the same agent's previous report: counter deltas, and
- * the last lease time (now when this report shows leases served). */
-void lease_report_follow(struct lease_report *cur, const struct lease_report *prev, double now);
+/* Carry over from the same agent's previous report (NULL for none): counter
+ * deltas, the last lease time (now when this report shows leases served),
+ * and the reject rate over the time sampled in this interval (interval_s
+ * long, the agent's push interval, used when it does not report sampling). */
+void lease_report_follow(struct lease_report *cur, const struct lease_report *prev, double now,
+			 double interval_s);
 const struct raylet_leases *lease_report_find(const struct lease_report *r,
 					      const char *ray_node_id);
 /* Any raylet with queued leases in this report. */

@@ -286,9 +286,12 @@ bool signals_node_startup(struct signals *s, const char *ray_node_id, double now
 	return found;
 }
 
+/* Per raylet, the rate over the time its agent sampled (lease_report.h):
+ * a sampling agent's counts are not diluted over the seconds it did not
+ * look, and a raylet with no rate yet adds nothing (rather than a 0). */
 double signals_reject_rate(struct signals *s, double now, double max_age_s)
 {
-	double events = 0, rate = 0;
+	double rate = 0;
 	bool any = false;
 
 	pthread_mutex_lock(&s->lock);
@@ -297,14 +300,9 @@ double signals_reject_rate(struct signals *s, double now, double max_age_s)
 
 		if (now - a->received_at > max_age_s || a->interval_s <= 0)
 			continue;
-		events = 0;
-		for (size_t k = 0; k < a->leases.n; k++) {
-			const struct raylet_leases *r = &a->leases.r[k];
-
-			events += (r->rejected_delta > 0 ? r->rejected_delta : 0) +
-				  (r->spilled_delta > 0 ? r->spilled_delta : 0);
-		}
-		rate += events / a->interval_s;
+		for (size_t k = 0; k < a->leases.n; k++)
+			if (a->leases.r[k].reject_rate > 0)
+				rate += a->leases.r[k].reject_rate;
 		any = true;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -360,13 +358,13 @@ static int keep(struct signals *s, struct agent *a, double now)
 		struct agent *old = &s->agents[ids.slot];
 
 		each_ray_id(old, unindex_ray_id, &ids);
-		lease_report_follow(&a->leases, &old->leases, now);
+		lease_report_follow(&a->leases, &old->leases, now, a->interval_s);
 		free(old->workers);
 		*old = *a;
 		each_ray_id(old, index_ray_id, &ids);
 		return 0;
 	}
-	lease_report_follow(&a->leases, NULL, now);
+	lease_report_follow(&a->leases, NULL, now, a->interval_s);
 	if ((rc = pick_slot(s, a->received_at, &ids.slot, &evict)))
 		return rc;
 	/* Indexed before anything changes, so -ENOMEM leaves the table as it was. */

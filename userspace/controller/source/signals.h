@@ -87,7 +87,9 @@ bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
 bool signals_node_startup(struct signals *s, const char *ray_node_id, double now,
 			  double max_age_s, double *seconds);
 /* Rejected + spilled-back lease replies per second, summed over the fresh
- * agents' latest snapshots; < 0 when no fresh agent reports it. */
+ * agents' latest snapshots, each raylet's per second its agent sampled
+ * (--lease-probes windows, lease_report.h); < 0 when no fresh agent
+ * reports it. */
 double signals_reject_rate(struct signals *s, double now, double max_age_s);
 /* fn(ctx) is called (from the ingesting thread) when a snapshot shows
  * leases queueing; set it before snapshots arrive. */
