@@ -26,18 +26,27 @@ static void keep_only(cJSON *o, const char *const *keep)
 	}
 }
 
-/* Keep the entries of array `arr` of family `family`, each cut down to
- * keep[] with labels cut down to labels[]; delete the others. */
-static void keep_family(cJSON *arr, const char *family, const char *const *keep,
+static bool family_in(const cJSON *item, const char *const *families)
+{
+	const char *f = rs_json_opt_str(item, "family");
+
+	for (; f && *families; families++)
+		if (!strcmp(f, *families))
+			return true;
+	return false;
+}
+
+/* Keep the entries of array `arr` of the families[] (NULL-terminated), each
+ * cut down to keep[] with labels cut down to labels[]; delete the others. */
+static void keep_family(cJSON *arr, const char *const *families, const char *const *keep,
 			const char *const *labels)
 {
 	cJSON *item = arr ? arr->child : NULL;
 
 	while (item) {
 		cJSON *next = item->next;
-		const char *f = rs_json_opt_str(item, "family");
 
-		if (f && !strcmp(f, family)) {
+		if (family_in(item, families)) {
 			keep_only(item, keep);
 			keep_only(cJSON_GetObjectItemCaseSensitive(item, "labels"), labels);
 		} else {
@@ -68,6 +77,7 @@ static bool outcome_added_up(const cJSON *item)
  * entries: five per raylet of one node. */
 static void drop_unread_outcomes(cJSON *values)
 {
+	static const char *const leases_family[] = { RS_FAMILY_LEASES, NULL };
 	cJSON *item = values ? values->child : NULL;
 
 	while (item) {
@@ -75,7 +85,7 @@ static void drop_unread_outcomes(cJSON *values)
 		const char *id = label(item, "node_id");
 		bool covered = false;
 
-		if (outcome_added_up(item)) {
+		if (outcome_added_up(item) || !family_in(item, leases_family)) {
 			item = next;
 			continue;
 		}
@@ -105,16 +115,21 @@ int rs_push_compact(cJSON *doc)
 	static const char *const timeline[] = { "raylet_pid", "phases_unix_seconds", NULL };
 	static const char *const phases[] = { "cgroup_created", "first_exec", "gcs_connected",
 					      NULL };
+	/* The sampled seconds: the controller's reject rate is per second the
+	 * lease probes were attached (--lease-probes duty). */
+	static const char *const hist_families[] = { RS_FAMILY_LEASE_LATENCY, NULL };
+	static const char *const value_families[] = { RS_FAMILY_LEASES,
+						      RS_FAMILY_LEASE_ATTACHED_SECONDS, NULL };
 	cJSON *version = cJSON_GetObjectItemCaseSensitive(doc, "schema_version"), *item;
 
 	if (!cJSON_IsNumber(version) || version->valuedouble != 1)
 		return -EINVAL;
 	keep_only(doc, top);
-	keep_family(cJSON_GetObjectItemCaseSensitive(doc, "histograms"), RS_FAMILY_LEASE_LATENCY,
+	keep_family(cJSON_GetObjectItemCaseSensitive(doc, "histograms"), hist_families,
 		    hist, hist_labels);
 	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "histograms"))
 		keep_only(cJSON_GetObjectItemCaseSensitive(item, "delta"), delta);
-	keep_family(cJSON_GetObjectItemCaseSensitive(doc, "values"), RS_FAMILY_LEASES, value,
+	keep_family(cJSON_GetObjectItemCaseSensitive(doc, "values"), value_families, value,
 		    value_labels);
 	drop_unread_outcomes(cJSON_GetObjectItemCaseSensitive(doc, "values"));
 	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "timelines")) {
