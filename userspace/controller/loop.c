@@ -139,6 +139,10 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.scale_down_hold = stale ? stale : scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
 		.group_launch_timeout_s = c->group_timeouts,
+		/* Ray's autoscaler has no such rule (v2's scheduler takes a
+		 * running node's available resources as reported), so Ray's
+		 * plans (--signals off) do without it. */
+		.new_use_margin_s = c->fusion.fusion.cfg.enabled ? PLAN_NEW_USE_MARGIN_S : 0,
 		.now = t,
 	};
 
