@@ -172,6 +172,8 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 	if (!stale)
 		actuator_reconcile(&c->act, s, t);
 	rc = build_input(c, s, fresh, t, stale, &p);
+	if (!rc && p.credited)
+		rs_debug("%zu node(s) counted as empty: %s", p.credited, p.hold_why);
 	if (!rc) {
 		if (trace_record_tick(c->rec, &p, &c->fusion.fusion) == -EIO)
 			rs_warn("cannot write the trace to %s", c->o.record_trace);
