@@ -657,14 +657,23 @@ static const struct step new_use_off[] = {
 	END,
 };
 
-/* Fusion: while a node's new use is credited back, nothing is stopped (the
- * demand is older than the usage); the idle w1 goes once the credit ends,
- * and its idle time never restarted. */
+/* Fusion: while w2's new use is credited back and there is demand, the
+ * idle w1 is not stopped (whether the hold or the demand keeps it here;
+ * test_plan_input.c checks the hold is set); it goes once the credit and
+ * the demand end, its idle time never restarted.  Without demand the
+ * credit frees nothing and holds nothing: w1 goes at its timeout. */
 static const struct step new_use_hold[] = {
 	OK(.at = 100, .last = NULL),
-	OK(.at = 110, .busy = "w2", .terminated = 0, .last = NULL),
-	OK(.at = 111, .busy = "w2", .terminated = 0, .last = NULL),
+	OK(.at = 110, .busy = "w2", .demand = "CPU=1:1", .terminated = 0, .last = NULL),
+	OK(.at = 111, .busy = "w2", .demand = "CPU=1:1", .terminated = 0, .last = NULL),
 	OK(.at = 112, .busy = "w2", .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+static const struct step new_use_no_demand[] = {
+	OK(.at = 100, .last = NULL),
+	OK(.at = 110, .busy = "w2", .terminated = 0, .last = NULL),
+	OK(.at = 111, .busy = "w2", .terminated = 1, .last = "terminate", .last_reason = "idle"),
 	END,
 };
 
@@ -729,6 +738,8 @@ static const struct tcase cases[] = {
 	  -1, 180, new_use_off, 0, false, 0, NULL, 0 },
 	{ "fusion: a new use holds scale-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1,
 	  180, new_use_hold, 2, true, 0, NULL, 0 },
+	{ "fusion: a new use without demand holds nothing", "cpu1:CPU=1,min=0,max=4,idle=10", 3,
+	  false, -1, 180, new_use_no_demand, 2, true, 0, NULL, 0 },
 	{ "grace: launch from the last answer", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1,
 	  180, grace, 0, true, 2, NULL, 5 },
 };

@@ -249,10 +249,16 @@ int plan_input_build(const struct plan_sources *src, struct plan_input *out)
 	out->in.nodes = out->nodes;
 	add_ray_nodes(src, out);
 	add_provider_nodes(src, out);
-	if (out->credited && !out->scale_down_hold)
-		out->scale_down_hold = out->hold_why;
 	set_cluster(src->config, &out->in);
-	return build_demand(src->snap, out);
+	if (build_demand(src->snap, out))
+		return -ENOMEM;
+	/* Without demand the credit moves no placement, so it cannot free a
+	 * node; holding then would only keep idle nodes longer (a cluster of
+	 * short tasks has some node in its margin most of the time). */
+	if (out->credited && !out->scale_down_hold &&
+	    (out->in.shape_count || out->in.pg_count || out->in.request_count))
+		out->scale_down_hold = out->hold_why;
+	return 0;
 }
 
 void plan_input_free(struct plan_input *p)

@@ -42,7 +42,8 @@
  * "the next report"; the v2 status text is read live each tick, so there
  * it is 2 s.  The cost is that a launch the demand really needs waits that
  * long (one report, or two ticks); the credit never causes a termination:
- * it changes no idle time and holds scale-down while it lasts. */
+ * it changes no idle time and holds scale-down while it lasts and there is
+ * demand. */
 #define PLAN_NEW_USE_MARGIN_S 2.0
 
 enum node_ref_kind { REF_HEAD, REF_UNMANAGED, REF_PROVIDER };
@@ -93,8 +94,9 @@ struct plan_input {
 	bool usage_fresh;
 	const char *scale_down_hold;		/* from plan_sources, or hold_why */
 	/* Nodes whose new use was credited back this tick; while there are
-	 * any, scale-down is held (hold_why says which): the demand is older
-	 * than the usage, so it cannot say which nodes are needed. */
+	 * any and there is demand, scale-down is held (hold_why says which):
+	 * the demand is older than the usage, so it cannot say which nodes
+	 * are needed. */
 	size_t credited;
 	char hold_why[DASH_ERR_LEN];
 	double now;
