@@ -8,7 +8,7 @@
 #             its seeds and corpus, then fuzz it ~5 s (tools/fuzz.sh short)
 #   pytest    golden, BPF (real kernel), agent outputs, end-to-end (real Ray),
 #             and Kubernetes (real kube-apiserver, KubeRay operator, kwok) tests
-#   matrix    (not by default; tools/test.sh --matrix, and .ci/run) every Ray
+#   matrix    (not by default, not in .ci/run; tools/test.sh --matrix) every Ray
 #             release of tools/ray-versions in its own venv: tests/matrix/
 #             once per release, then the support table from the results,
 #             compared with README's (RAYSENSE_MATRIX_WRITE_README=1 writes it)

@@ -2,7 +2,8 @@
  * provider's nodes, idle runs and agent hints (plan_input.h), table-driven:
  * which Ray and provider nodes become which planner nodes (head, unmanaged,
  * pending, running, left out), when usage and idle time are trusted, where
- * busy hints land, and which demand reaches the planner. */
+ * busy hints land, which demand reaches the planner, and when a node's new
+ * use is credited back (counted as empty, scale-down held). */
 #include "check.h"
 #include "controller/config.h"
 #include "controller/plan/plan_input.h"
@@ -42,6 +43,12 @@ struct pcase {
 	bool report_present;
 	double idle_since;		/* idle run start for every tracked node; 0 = busy */
 	const char *hinted;		/* ray node id with an agent busy hint */
+	/* New use: every busy node's busy run began at busy_since (0 = none
+	 * tracked), the report was written at report_time, the margin is
+	 * margin_s (0 = Ray's plans); `credited` is the provider id expected
+	 * to count as empty (NULL = none), which holds scale-down. */
+	double busy_since, report_time, margin_s;
+	const char *credited;
 	struct expect_node want[MAXN];
 	size_t want_count;
 	size_t want_shapes, want_pgs;
@@ -94,6 +101,45 @@ static const struct pcase cases[] = {
 		    { "w1", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, true, 0, -1 },
 		    { "w2", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, false, -1, 3 } },
 	  .want_count = 3, .want_shapes = 1, .want_pgs = 1 },
+	{ "new use 1 s before the demand: counted as empty, scale-down held",
+	  .ray = { { "h", "10.0.0.1", NULL, true, true, true, false },
+		   { "r1", "w1", "w1", false, true, true, true },
+		   { "r2", "w2", "w2", false, true, true, false } },
+	  .prov = { { "w1", "cpu1", 990, 0 }, { "w2", "cpu1", 900, 0 }, { "w3", "cpu1", 995, 0 } },
+	  .fresh = true, .report_present = true, .idle_since = 980,
+	  .busy_since = 998, .report_time = 999, .margin_s = 2, .credited = "w1",
+	  .want = { { "h", "head", REF_HEAD, PLANNER_NODE_RUNNING, true, -1, -1 },
+		    { "w1", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, true, 0, -1 },
+		    { "w2", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, true, 20, -1 },
+		    { "w3", "cpu1", REF_PROVIDER, PLANNER_NODE_PENDING, false, -1, -1 } },
+	  .want_count = 4, .want_shapes = 1, .want_pgs = 1 },
+	{ "new use as old as the margin: as reported",
+	  .ray = { { "h", "10.0.0.1", NULL, true, true, true, false },
+		   { "r1", "w1", "w1", false, true, true, true } },
+	  .prov = { { "w1", "cpu1", 990, 0 } },
+	  .fresh = true, .report_present = true,
+	  .busy_since = 997, .report_time = 999, .margin_s = 2,
+	  .want = { { "h", "head", REF_HEAD, PLANNER_NODE_RUNNING, true, -1, -1 },
+		    { "w1", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, true, 0, -1 } },
+	  .want_count = 2, .want_shapes = 1, .want_pgs = 1 },
+	{ "new use, Ray's plans (no margin): as reported",
+	  .ray = { { "h", "10.0.0.1", NULL, true, true, true, false },
+		   { "r1", "w1", "w1", false, true, true, true } },
+	  .prov = { { "w1", "cpu1", 990, 0 } },
+	  .fresh = true, .report_present = true,
+	  .busy_since = 998.5, .report_time = 999,
+	  .want = { { "h", "head", REF_HEAD, PLANNER_NODE_RUNNING, true, -1, -1 },
+		    { "w1", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, true, 0, -1 } },
+	  .want_count = 2, .want_shapes = 1, .want_pgs = 1 },
+	{ "new use, stale usage: nothing to credit",
+	  .ray = { { "h", "10.0.0.1", NULL, true, true, true, false },
+		   { "r1", "w1", "w1", false, true, true, true } },
+	  .prov = { { "w1", "cpu1", 990, 0 } },
+	  .fresh = false, .report_present = true,
+	  .busy_since = 998.5, .report_time = 999, .margin_s = 2,
+	  .want = { { "h", "head", REF_HEAD, PLANNER_NODE_RUNNING, false, -1, -1 },
+		    { "w1", "cpu1", REF_PROVIDER, PLANNER_NODE_RUNNING, false, -1, -1 } },
+	  .want_count = 2, .want_shapes = 1, .want_pgs = 0 },
 };
 
 static bool hint(void *ctx, const char *ray_node_id, int *busy, double *age)
@@ -132,6 +178,7 @@ static void fill_snapshot(const struct pcase *tc, struct dash_snapshot *s)
 	s->shapes[0].count = 2;
 	resmap_set(&s->shapes[0].shape, "CPU", 1);
 	s->cs.present = tc->report_present;
+	s->cs.time = tc->report_time;
 	s->cs.pgs = pg = calloc(1, sizeof(*pg));
 	s->cs.pg_count = 1;
 	pg->strategy = PLANNER_PG_STRICT_SPREAD;
@@ -148,6 +195,7 @@ static void fill_idle(const struct pcase *tc, const struct dash_snapshot *s, str
 
 		snprintf(e->node_id, sizeof(e->node_id), "%s", s->nodes[i].node_id);
 		e->idle_since = s->nodes[i].busy ? 0 : tc->idle_since;
+		e->busy_since = s->nodes[i].busy ? tc->busy_since : 0;
 		e->last_seen = NOW;
 	}
 }
@@ -170,6 +218,37 @@ static void check_node(const char *name, size_t i, const struct plan_input *p,
 	      i, w->id, n->busy_workers, w->busy_workers);
 }
 
+static double cpu_of(const struct planner_resources *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (!strcmp(r->items[i].name, "CPU"))
+			return r->items[i].value;
+	return -1;
+}
+
+/* Worker nodes with resources: CPU available as reported (0 when busy),
+ * except the credited node, which counts as empty; scale-down held then. */
+static void check_credit(const struct pcase *tc, const struct plan_input *p)
+{
+	for (size_t i = 0; i < p->in.node_count; i++) {
+		const struct planner_node *n = &p->in.nodes[i];
+		const struct dash_node *dn = p->refs[i].dn;
+		bool credited = tc->credited && !strcmp(n->id, tc->credited);
+		double want;
+
+		if (!n->have_resources || p->refs[i].kind != REF_PROVIDER)
+			continue;
+		want = credited || !dn->busy ? 1 : 0;
+		CHECK(cpu_of(&n->available) == want, "%s (%s): CPU available %g, want %g",
+		      tc->name, n->id, cpu_of(&n->available), want);
+	}
+	CHECK(p->credited == (tc->credited ? 1u : 0u), "%s: %zu credited", tc->name, p->credited);
+	CHECK(!tc->credited || (p->scale_down_hold && strstr(p->scale_down_hold, tc->credited)),
+	      "%s: scale-down hold '%s'", tc->name, p->scale_down_hold ? p->scale_down_hold : "");
+	CHECK(tc->credited || !p->scale_down_hold, "%s: unexpected hold '%s'", tc->name,
+	      p->scale_down_hold ? p->scale_down_hold : "");
+}
+
 static void run_case(const struct pcase *tc, const struct controller_config *cfg)
 {
 	struct dash_snapshot s;
@@ -190,13 +269,14 @@ static void run_case(const struct pcase *tc, const struct controller_config *cfg
 	struct plan_sources src = {
 		.config = cfg, .snap = &s, .pnodes = pn, .pnode_count = np, .idle = &idle,
 		.busy_hint = hint, .hint_ctx = (void *)tc->hinted, .usage_fresh = tc->fresh,
-		.launch_timeout_s = 180, .now = NOW,
+		.launch_timeout_s = 180, .new_use_margin_s = tc->margin_s, .now = NOW,
 	};
 	CHECK(plan_input_build(&src, &p) == 0, "%s: build", tc->name);
 	CHECK(p.in.node_count == tc->want_count, "%s: %zu nodes, want %zu", tc->name,
 	      p.in.node_count, tc->want_count);
 	for (size_t i = 0; i < tc->want_count && i < p.in.node_count; i++)
 		check_node(tc->name, i, &p, &tc->want[i]);
+	check_credit(tc, &p);
 	CHECK(p.in.shape_count == tc->want_shapes && p.in.pg_count == tc->want_pgs,
 	      "%s: %zu shapes %zu pgs", tc->name, p.in.shape_count, p.in.pg_count);
 	CHECK(p.in.node_type_count == 3 && p.in.node_types[0].is_head &&

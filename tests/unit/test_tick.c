@@ -38,6 +38,7 @@ struct step {
 	int fail;		/* a dash_source to fail, or -1 */
 	double report_age;	/* the usage report was written this long ago */
 	const char *busy;	/* provider ids Ray shows using resources: "w1,w2" */
+	const char *not_alive;	/* provider ids Ray does not list yet, though due */
 	const char *agent_busy;	/* provider ids an agent reports busy workers on */
 	int recheck;		/* node_has_work: 0 idle, 1 busy, -1 error */
 	bool list_missing;	/* the pending-task list is not there (slow or failed) */
@@ -254,7 +255,8 @@ static int add_ray_nodes(const struct step *st, struct dash_snapshot *s)
 	for (size_t i = 0; i < W.n; i++) {
 		struct dash_node *n;
 
-		if (W.nodes[i].stop_requested_at > 0 || g_clock < W.alive_at[i])
+		if (W.nodes[i].stop_requested_at > 0 || g_clock < W.alive_at[i] ||
+		    listed(st->not_alive, W.nodes[i].id))
 			continue;
 		n = add_node(s, W.nodes[i].id, false);
 		if (resmap_set(&n->total, "CPU", 1) || add_usage(&s->cs, n, listed(st->busy, W.nodes[i].id)))
@@ -627,6 +629,54 @@ static const struct step grace[] = {
 	END,
 };
 
+/* Fusion, a task counted twice (docs/ray-versions.md, Ray 2.41.0 and
+ * 2.49.2): two one-CPU tasks; w1 is ALIVE and shows its CPU in use (one
+ * task runs there), w2 is still pending, and the report still lists both
+ * tasks.  Until the demand is PLAN_NEW_USE_MARGIN_S (2 s) newer than the
+ * report that first showed w1 in use (103), w1 counts as empty: no launch.
+ * Read at 105 the same demand is believed: one launch for the task. */
+static const struct step new_use[] = {
+	OK(.at = 100, .demand = "CPU=1:2", .launched = 2, .last = "launch"),
+	OK(.at = 103, .not_alive = "w2", .busy = "w1", .demand = "CPU=1:2", .launched = 2,
+	   .last = "launch"),
+	OK(.at = 104, .not_alive = "w2", .busy = "w1", .demand = "CPU=1:2", .launched = 2,
+	   .last = "launch"),
+	OK(.at = 104.9, .not_alive = "w2", .busy = "w1", .demand = "CPU=1:2", .launched = 2,
+	   .last = "launch"),
+	OK(.at = 105, .not_alive = "w2", .busy = "w1", .demand = "CPU=1:2", .launched = 3,
+	   .last = "launch"),
+	END,
+};
+
+/* Ray's plans (--signals off) take the usage as reported, as Ray does:
+ * the same tick launches for the task counted twice. */
+static const struct step new_use_off[] = {
+	OK(.at = 100, .demand = "CPU=1:2", .launched = 2, .last = "launch"),
+	OK(.at = 103, .not_alive = "w2", .busy = "w1", .demand = "CPU=1:2", .launched = 3,
+	   .last = "launch"),
+	END,
+};
+
+/* Fusion: while w2's new use is credited back and there is demand, the
+ * idle w1 is not stopped (whether the hold or the demand keeps it here;
+ * test_plan_input.c checks the hold is set); it goes once the credit and
+ * the demand end, its idle time never restarted.  Without demand the
+ * credit frees nothing and holds nothing: w1 goes at its timeout. */
+static const struct step new_use_hold[] = {
+	OK(.at = 100, .last = NULL),
+	OK(.at = 110, .busy = "w2", .demand = "CPU=1:1", .terminated = 0, .last = NULL),
+	OK(.at = 111, .busy = "w2", .demand = "CPU=1:1", .terminated = 0, .last = NULL),
+	OK(.at = 112, .busy = "w2", .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+static const struct step new_use_no_demand[] = {
+	OK(.at = 100, .last = NULL),
+	OK(.at = 110, .busy = "w2", .terminated = 0, .last = NULL),
+	OK(.at = 111, .busy = "w2", .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
 /* Launches that end before they are ALIVE: each one is recorded
  * (launch_failed) and holds the group's launches 5 s, then 10 s; a launch
  * that becomes ALIVE ends the streak, so the next failure holds 5 s again. */
@@ -682,6 +732,14 @@ static const struct tcase cases[] = {
 	  burst_off, 0, false, 2, NULL, 0 },
 	{ "launches that fail back off", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1, 180,
 	  launch_fails, 0, false, 0, NULL, 0 },
+	{ "fusion: a new use is not demand twice", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1,
+	  180, new_use, 0, true, 0, NULL, 0 },
+	{ "fusion off: a new use is demand twice", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false,
+	  -1, 180, new_use_off, 0, false, 0, NULL, 0 },
+	{ "fusion: a new use holds scale-down", "cpu1:CPU=1,min=0,max=4,idle=10", 3, false, -1,
+	  180, new_use_hold, 2, true, 0, NULL, 0 },
+	{ "fusion: a new use without demand holds nothing", "cpu1:CPU=1,min=0,max=4,idle=10", 3,
+	  false, -1, 180, new_use_no_demand, 2, true, 0, NULL, 0 },
 	{ "grace: launch from the last answer", "cpu1:CPU=1,min=0,max=8,idle=10", 5, false, -1,
 	  180, grace, 0, true, 2, NULL, 5 },
 };

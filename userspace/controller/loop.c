@@ -139,6 +139,10 @@ static int build_input(struct controller *c, const struct dash_snapshot *s, bool
 		.scale_down_hold = stale ? stale : scale_down_hold(s),
 		.launch_timeout_s = c->o.launch_timeout_s,
 		.group_launch_timeout_s = c->group_timeouts,
+		/* Ray's autoscaler has no such rule (v2's scheduler takes a
+		 * running node's available resources as reported), so Ray's
+		 * plans (--signals off) do without it. */
+		.new_use_margin_s = c->fusion.fusion.cfg.enabled ? PLAN_NEW_USE_MARGIN_S : 0,
 		.now = t,
 	};
 
@@ -168,6 +172,8 @@ static int plan_and_act(struct controller *c, struct dash_snapshot *s, double t,
 	if (!stale)
 		actuator_reconcile(&c->act, s, t);
 	rc = build_input(c, s, fresh, t, stale, &p);
+	if (!rc && p.credited)
+		rs_debug("%zu node(s) counted as empty: %s", p.credited, p.hold_why);
 	if (!rc) {
 		if (trace_record_tick(c->rec, &p, &c->fusion.fusion) == -EIO)
 			rs_warn("cannot write the trace to %s", c->o.record_trace);

@@ -31,7 +31,7 @@ enum term_reason {
 enum hold_reason {
 	HOLD_DASHBOARD_UNREACHABLE,	/* a fetch failed: launches only, from the last answer */
 	HOLD_USAGE_STALE,		/* the per-node usage report is too old */
-	HOLD_PENDING_LIST,		/* the pending-task list is incomplete */
+	HOLD_PENDING_LIST,		/* scale_down_hold: task list incomplete, or a new use */
 	HOLD_OTHER_AUTOSCALER,		/* the RayCluster runs KubeRay's in-tree autoscaler */
 	HOLD_COUNT,
 };

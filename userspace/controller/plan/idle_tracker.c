@@ -57,6 +57,10 @@ int idle_tracker_update(struct idle_tracker *t, const struct dash_snapshot *s, b
 			continue;
 		}
 		e->last_seen = now;
+		if (fresh && n->have_usage && n->busy && e->busy_since == 0)
+			e->busy_since = s->cs.time;
+		else if (fresh && n->have_usage && !n->busy)
+			e->busy_since = 0;
 		if (!fresh || !n->have_usage || n->busy)
 			e->idle_since = 0;
 		else if (e->idle_since == 0)
@@ -64,6 +68,13 @@ int idle_tracker_update(struct idle_tracker *t, const struct dash_snapshot *s, b
 	}
 	forget_old(t, now);
 	return rc;
+}
+
+double idle_tracker_busy_since(const struct idle_tracker *t, const char *node_id)
+{
+	const struct idle_entry *e = find(t, node_id);
+
+	return e ? e->busy_since : 0;
 }
 
 double idle_tracker_seconds(const struct idle_tracker *t, const char *node_id, double now)

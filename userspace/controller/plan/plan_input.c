@@ -115,6 +115,29 @@ static void add_ray_nodes(const struct plan_sources *src, struct plan_input *p)
 	}
 }
 
+/* The node's use is newer than the demand in hand (PLAN_NEW_USE_MARGIN_S):
+ * count it as empty, as it was before that use. */
+static void credit_new_use(const struct plan_sources *src, struct plan_input *p,
+			   struct planner_node *n, const struct dash_node *dn)
+{
+	double since;
+
+	if (src->new_use_margin_s <= 0 || !src->idle || !n->have_resources)
+		return;
+	since = idle_tracker_busy_since(src->idle, dn->node_id);
+	/* With fresh usage the demand is the report's (dash_merge_demand),
+	 * read at the report's time; the pending tasks it adds are newer than
+	 * the report, so no usage in it can hold them. */
+	if (since <= 0 || src->snap->cs.time >= since + src->new_use_margin_s)
+		return;
+	n->available = n->total;
+	if (p->credited++ == 0)
+		snprintf(p->hold_why, sizeof(p->hold_why),
+			 "the demand was read %.1f s after %s was first seen in use (< %.1f s): "
+			 "it may still list what runs there", src->snap->cs.time - since, n->id,
+			 src->new_use_margin_s);
+}
+
 static void add_provider_node(const struct plan_sources *src, struct plan_input *p,
 			      const struct provider_node *pn, int g)
 {
@@ -130,6 +153,7 @@ static void add_provider_node(const struct plan_sources *src, struct plan_input 
 		return;
 	if (p->usage_fresh && dn->have_usage && src->idle)
 		n->idle_s = idle_tracker_seconds(src->idle, dn->node_id, src->now);
+	credit_new_use(src, p, n, dn);
 	if (src->busy_hint)
 		src->busy_hint(src->hint_ctx, dn->node_id, &n->busy_workers, &n->busy_age_s);
 }
@@ -226,7 +250,15 @@ int plan_input_build(const struct plan_sources *src, struct plan_input *out)
 	add_ray_nodes(src, out);
 	add_provider_nodes(src, out);
 	set_cluster(src->config, &out->in);
-	return build_demand(src->snap, out);
+	if (build_demand(src->snap, out))
+		return -ENOMEM;
+	/* Without demand the credit moves no placement, so it cannot free a
+	 * node; holding then would only keep idle nodes longer (a cluster of
+	 * short tasks has some node in its margin most of the time). */
+	if (out->credited && !out->scale_down_hold &&
+	    (out->in.shape_count || out->in.pg_count || out->in.request_count))
+		out->scale_down_hold = out->hold_why;
+	return 0;
 }
 
 void plan_input_free(struct plan_input *p)

@@ -23,6 +23,29 @@
 #define PLAN_UNMANAGED_TYPE "unmanaged"
 #define PLAN_FIRST_GROUP_TYPE 2
 
+/* A worker-group node's new use is credited back (the node counts as empty)
+ * until the demand in hand was read at least this long after the first
+ * report that showed the use (plan_sources.new_use_margin_s).
+ *
+ * Why: Ray's demand lags its per-node usage.  The usage report can show a
+ * task's CPU in use on a node that just took it while the same report (or
+ * the autoscaler-v2 status text) still lists the task as pending demand:
+ * each raylet reports its own load and usage to the GCS on its own, and a
+ * lease granted while the worker process starts is already in "used"
+ * (Ray 2.41.0 and 2.49.2 in the matrix, docs/ray-versions.md).  Counted
+ * twice, the task made the planner launch one node too many.
+ *
+ * Why 2 s: the double count was seen in a report 1 s old, 0.2 s before an
+ * extra launch that came 2 s after the first node's launch (a worker that
+ * registered and took its task within 1-2 s); twice the 1 s seen.  The v1
+ * monitor writes a report every 5 s, so there any margin up to 5 s means
+ * "the next report"; the v2 status text is read live each tick, so there
+ * it is 2 s.  The cost is that a launch the demand really needs waits that
+ * long (one report, or two ticks); the credit never causes a termination:
+ * it changes no idle time and holds scale-down while it lasts and there is
+ * demand. */
+#define PLAN_NEW_USE_MARGIN_S 2.0
+
 enum node_ref_kind { REF_HEAD, REF_UNMANAGED, REF_PROVIDER };
 
 /* What each planner node stands for.  Provider ids are copied: the
@@ -57,6 +80,11 @@ struct plan_sources {
 	/* Per worker group, overriding launch_timeout_s (fusion's stuck rule);
 	 * NULL = launch_timeout_s for all. */
 	const double *group_launch_timeout_s;
+	/* > 0: credit a worker-group node's new use back for this long after
+	 * the report that first showed it (PLAN_NEW_USE_MARGIN_S; needs
+	 * `idle`); 0: use the usage as reported, as Ray's autoscaler does
+	 * (--signals off: Ray's plans). */
+	double new_use_margin_s;
 	double now;
 };
 
@@ -64,7 +92,13 @@ struct plan_input {
 	struct planner_input in;
 	struct node_ref *refs;			/* [in.node_count] */
 	bool usage_fresh;
-	const char *scale_down_hold;		/* from plan_sources */
+	const char *scale_down_hold;		/* from plan_sources, or hold_why */
+	/* Nodes whose new use was credited back this tick; while there are
+	 * any and there is demand, scale-down is held (hold_why says which):
+	 * the demand is older than the usage, so it cannot say which nodes
+	 * are needed. */
+	size_t credited;
+	char hold_why[DASH_ERR_LEN];
 	double now;
 	/* storage behind `in` */
 	struct planner_node_type *types;
