@@ -27,7 +27,11 @@ IDLE_S = 6
 KEEP_S = 20
 
 # One short task every 10 s for 40 s, pinned to the first worker by a
-# custom resource only that group declares (the head has none).
+# custom resource only that group declares (the head has none).  The first
+# gap is 4 s, under the idle timeout: the agent attaches its probes to a new
+# raylet a moment after it starts, and on a loaded machine (a CI run at load
+# 13) it missed the first lease, so the node was stopped as idle before the
+# second task.
 DRIVER = r"""
 import time, ray
 ray.init(logging_level="ERROR")
@@ -36,9 +40,9 @@ def tick():
     time.sleep(0.2)
     return ray.get_runtime_context().get_node_id()
 nodes = []
-for _ in range(5):
+for gap in (4, 10, 10, 10, 10):
     nodes.append(ray.get(tick.remote()))
-    time.sleep(10)
+    time.sleep(gap)
 print("nodes", len(set(nodes)), flush=True)
 """
 
