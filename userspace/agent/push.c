@@ -49,9 +49,9 @@ struct rs_push {
 	 * by RS_PUSH_MAX_REQUESTED_INTERVAL_S; written by the push thread under
 	 * the lock (read by rs_push_get_stats). */
 	double asked_interval_s;
-	/* The interval the next snapshot covers: push_interval() when its tick
-	 * was scheduled (the document's interval_seconds, which the controller
-	 * turns lease counts into rates with). */
+	/* The interval the next snapshot covers, from the previous snapshot's
+	 * tick to its own (the document's interval_seconds, which the
+	 * controller turns lease counts into rates with). */
 	double tick_interval_s;
 	/* The interval changed: the next tick is drawn again (see push_thread). */
 	bool rephase;
@@ -492,7 +492,7 @@ static void *push_thread(void *arg)
 				backoff = 0;
 				retry_at = 0;
 				if (p->rephase) {
-					/* Agents that answer the same request at once would
+					/* Agents that got the same answer at once would
 					 * keep pushing together: the first push at the new
 					 * interval comes at a random point of it (never
 					 * sooner than the own interval), which spreads
