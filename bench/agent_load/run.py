@@ -6,15 +6,20 @@
    `--push-format full` (the whole snapshot, schema_version 1) and once with
    the default compact push (schema_version 2).  A captured document is the
    body every simulated agent sends (rewritten per agent by agent_load): the
-   full one to the --baseline-build controller (which reads only version 1),
-   the --format one(s) to this build's.
+   --baseline-format one (default compact; full for a controller older than
+   the compact push) to the --baseline-build controller, the --format one(s)
+   to this build's, once per --max-push-rate value (0: the controller never
+   asks for a longer push interval; the simulated agents obey one as the
+   agent does).
 2. For each N (default 1,000, 5,000, 10,000): a fresh raysense-controller
    (--dry-run, real dashboard, bearer token, --agent-capacity sized for N),
    then `build/bench/agent_load` with N agents pushing at 1 Hz for --seconds.
    Meanwhile it samples the controller's CPU and RSS (/proc), times
    /healthz on the probe listener, and reads the control loop's tick time
    from its /metrics before and after (mean and the largest bucket reached).
-3. Prints one table row per N: accepted/rejected, push p50/p99, controller
+3. Prints one table row per run: accepted/rejected, push p50/p99 (all, and
+   of the pushes started after the first 10 s: steady), the push interval
+   the agents were asked for, the generator's issue lag and CPU, controller
    CPU (% of one core) and RSS, tick mean/max, agents the controller holds
    and how many of them it heard from within the signal max age (30 s) at
    the end, i.e. whose data is live.  With --baseline-build, another
@@ -28,8 +33,8 @@ The load generator runs on the same machine: its CPU is reported too, so a
 reader can tell a saturated machine from a slow controller.
 
 Usage: .venv/bin/python bench/agent_load/run.py [--agents 1000 5000 10000]
-       [--baseline-build DIR] [--format compact|full ...]
-       [--seconds 30] [--build build] [--keep-snapshots DIR]
+       [--baseline-build DIR] [--baseline-format compact|full] [--format compact|full ...]
+       [--max-push-rate R ...] [--seconds 30] [--build build] [--keep-snapshots DIR]
 """
 import argparse
 import gzip
@@ -141,7 +146,7 @@ def capture_snapshot(args, cluster, tmp, fmt):
     return path
 
 
-def start_controller(args, cluster, tmp, n, build):
+def start_controller(args, cluster, tmp, n, build, rate=0):
     port, probe_port = free_port(), free_port()
     token = os.path.join(tmp, "ctl.token")
     with open(token, "w") as f:
@@ -154,7 +159,8 @@ def start_controller(args, cluster, tmp, n, build):
          "--probe-listen", str(probe_port),
          "--token-file", token,
          "--worker-group", "cpu:CPU=1,min=0,max=2", "--agent-capacity", str(max(n, 10000)),
-         "--state-dir", os.path.join(tmp, f"state-{n}")],
+         "--state-dir", os.path.join(tmp, f"state-{n}")]
+        + (["--max-push-rate", str(rate)] if rate else []),
         stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
@@ -182,8 +188,8 @@ def fresh_agents(status_text, max_age_s=30.0):
     return len(agents), sum(1 for a in agents if a.get("age_s", 1e9) <= max_age_s)
 
 
-def one_run(args, cluster, tmp, snapshot, n, build, fmt):
-    proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n, build)
+def one_run(args, cluster, tmp, snapshot, n, build, fmt, rate=0):
+    proc, base, probe_port, token, log = start_controller(args, cluster, tmp, n, build, rate)
     samples, healthz_ms, stop = [], [], threading.Event()
 
     def sample():
@@ -234,6 +240,7 @@ def one_run(args, cluster, tmp, snapshot, n, build, fmt):
         res.update({
             "controller": "baseline" if build != args.build else "this",
             "format": fmt,
+            "max_push_rate": rate,
             "agents_fresh": fresh,
             "controller_cpu_pct": round(cpu * 100, 1),
             "controller_cpu_us_per_push": round(cpu_per_push_us, 1),
@@ -260,7 +267,13 @@ def main():
     ap.add_argument("--baseline-build", help="also run this build's controller before each "
                     "N (same load generator, same Ray head): before/after in one run")
     ap.add_argument("--format", nargs="+", choices=["compact", "full"], default=["compact"],
-                    help="what this build's controller is sent (the baseline gets full)")
+                    help="what this build's controller is sent")
+    ap.add_argument("--baseline-format", choices=["compact", "full"], default="compact",
+                    help="what the baseline controller is sent (full for one older than the "
+                    "compact push)")
+    ap.add_argument("--max-push-rate", type=float, nargs="+", default=[0],
+                    help="this build's controller runs once per value (0: never asks for a "
+                    "longer push interval)")
     ap.add_argument("--keep-snapshots", help="copy the captured documents to this directory")
     ap.add_argument("--out", help="write the raw results as JSON here")
     args = ap.parse_args()
@@ -273,12 +286,13 @@ def main():
             os.makedirs(args.keep_snapshots, exist_ok=True)
             for path in snapshots.values():
                 shutil.copy(path, args.keep_snapshots)
-        runs = ([(args.baseline_build, "full")] if args.baseline_build else []) + \
-            [(args.build, fmt) for fmt in args.format]
+        runs = ([(args.baseline_build, args.baseline_format, 0)] if args.baseline_build else []) + \
+            [(args.build, fmt, rate) for fmt in args.format for rate in args.max_push_rate]
         for n in args.agents:
-            for build, fmt in runs:
-                print(f"N={n} ({build}, {fmt}): {args.seconds} s at 1 Hz ...", file=sys.stderr)
-                results.append(one_run(args, cluster, tmp, snapshots[fmt], n, build, fmt))
+            for build, fmt, rate in runs:
+                print(f"N={n} ({build}, {fmt}, max push rate {rate}): {args.seconds} s at 1 Hz ...",
+                      file=sys.stderr)
+                results.append(one_run(args, cluster, tmp, snapshots[fmt], n, build, fmt, rate))
                 print(json.dumps(results[-1]), file=sys.stderr)  # kept if a later run fails
         for fmt in ("full", "compact"):
             table = subprocess.run(
@@ -288,8 +302,9 @@ def main():
                   + table.stdout + table.stderr[-2000:])
     print("load average %.1f %.1f %.1f (1/5/15 min; 2-core machine shared with other work)"
           % os.getloadavg())
-    cols = ["controller", "format", "agents", "pushes", "accepted", "rejected", "transport_errors", "late", "p50_ms",
-            "p99_ms", "max_ms", "controller_cpu_pct", "controller_cpu_us_per_push", "controller_rss_mib_max", "tick_mean_s",
+    cols = ["controller", "format", "max_push_rate", "agents", "pushes", "accepted", "rejected",
+            "transport_errors", "late", "p50_ms", "p99_ms", "max_ms", "steady_p50_ms", "steady_p99_ms",
+            "asked_period_mean_s", "issue_lag_p99_ms", "load_cpu_pct_self", "controller_cpu_pct", "controller_cpu_us_per_push", "controller_rss_mib_max", "tick_mean_s",
             "tick_max_le_s", "agents_held", "agents_fresh", "healthz_max_ms", "load_cpu_pct"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

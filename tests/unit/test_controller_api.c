@@ -7,6 +7,7 @@
  * answer; unknown paths 404.  Also the worker-group config parser. */
 #include "check.h"
 #include "common/http_client.h"
+#include "common/util.h"
 #include "controller/api.h"
 #include "controller/config.h"
 #include "controller/controller.h"
@@ -139,6 +140,7 @@ static void test_api(void)
 	CHECK(signals_count(controller_signals(c)) == 1, "latest per agent node: 1 agent");
 	CHECK(post(port, TOKEN, compact, strlen(compact), true, out, sizeof(out)) == 202,
 	      "compact push (schema_version 2) -> 202 (%s)", out);
+	CHECK(!strcmp(out, "{}"), "no --max-push-rate: the answer asks nothing (%s)", out);
 	CHECK(signals_count(controller_signals(c)) == 2, "the compact push's agent kept too");
 	CHECK(signals_busy_hint(controller_signals(c), "ghi789", 1e12, 1e13, &busy, &age) &&
 	      busy == 3 && age >= 1.5, "busy hint from the compact push %d %f", busy, age);
@@ -167,6 +169,28 @@ static void test_api(void)
 	free(body);
 	CHECK(get(port, "/api/v1/decisions?limit=x", NULL) == 400, "bad limit -> 400");
 	CHECK(get(port, "/nope", NULL) == 404, "unknown path -> 404");
+
+	/* --max-push-rate: two live agents (vm, vm2) at 1 a second ask for 2 s,
+	 * at 0.1 a second for 20 s, bounded to 10; at 4 a second for nothing. */
+	static const struct { double rate; const char *answer; } asks[] = {
+		{ 1, "{\"push_interval_s\":2}" },
+		{ 0.1, "{\"push_interval_s\":10}" },
+		{ 4, "{}" },
+	};
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		controller_api_stop(srv);
+		ac.max_push_rate = asks[i].rate;
+		srv = NULL;
+		CHECK(controller_api_start(c, &ac, &srv) == 0, "api restart");
+		if (!srv)
+			return;
+		port = controller_api_port(srv);
+		CHECK(post(port, TOKEN, compact, strlen(compact), true, out, sizeof(out)) == 202 &&
+		      !strcmp(out, asks[i].answer), "max_push_rate %g: %s", asks[i].rate, out);
+	}
+	CHECK(signals_live_count(controller_signals(c), rs_now_unix()) == 2, "2 live agents");
+	CHECK(signals_live_count(controller_signals(c), rs_now_unix() + 1e6) == 0,
+	      "silent longer than the signal max age: not live");
 
 	controller_api_stop(srv);
 	controller_destroy(c);

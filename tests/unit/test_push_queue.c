@@ -129,6 +129,8 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 static int rx_count, rx_bad_auth;
 static uint64_t rx_last_seq, rx_first_seq;
 static const char *rx_token = "tok-1";
+static const char *rx_answer;	/* the 202 answer's body; NULL: {} */
+static double rx_last_interval;	/* the last document's interval_seconds */
 static int collect_calls;
 
 static int fake_collect(const char *pin_dir, struct rs_snapshot *snap)
@@ -156,12 +158,14 @@ static void intake(const struct rs_http_request *req, struct rs_http_response *r
 	    jnum(doc, "schema_version") == RS_PUSH_COMPACT_SCHEMA_VERSION) {
 		rx_count++;
 		rx_last_seq = (uint64_t)jnum(doc, "seq");
+		rx_last_interval = jnum(doc, "interval_seconds");
 		if (!rx_first_seq)
 			rx_first_seq = rx_last_seq;
 	}
+	const char *answer = rx_answer;
 	pthread_mutex_unlock(&rx_lock);
 	cJSON_Delete(doc);
-	rs_http_reply_json(resp, 202, cJSON_CreateObject());
+	rs_http_reply_json(resp, 202, answer ? cJSON_Parse(answer) : cJSON_CreateObject());
 }
 
 static int free_port(void)
@@ -260,10 +264,97 @@ static void test_push_down_then_up(void)
 	unlink(token_path);
 }
 
+static int received(void)
+{
+	int n;
+
+	pthread_mutex_lock(&rx_lock);
+	n = rx_count;
+	pthread_mutex_unlock(&rx_lock);
+	return n;
+}
+
+/* What the controller answers from now on; the received count restarts. */
+static void answer_with(const char *answer)
+{
+	pthread_mutex_lock(&rx_lock);
+	rx_answer = answer;
+	rx_count = 0;
+	pthread_mutex_unlock(&rx_lock);
+}
+
+/* Poll the push thread's interval until it is `want` (within 2 s). */
+static double wait_interval(struct rs_push *p, double want)
+{
+	struct rs_push_stats st;
+
+	for (int n = 0; n < 100; n++) {
+		rs_push_get_stats(p, &st);
+		if (st.interval_s == want)
+			break;
+		usleep(20 * 1000);
+	}
+	return st.interval_s;
+}
+
+/* The controller's 202 answer asks for a longer push interval: the agent
+ * pushes that much less often (and says so in interval_seconds), returns to
+ * its own interval when the answers stop asking, and never goes past
+ * RS_PUSH_MAX_REQUESTED_INTERVAL_S. */
+static void test_push_asked_interval(void)
+{
+	static const struct rs_http_route routes[] = { { "POST", "/v1/snapshots", intake, NULL, NULL, false } };
+	char url[128], token_path[] = "/tmp/rs-test-token-XXXXXX";
+	int port = free_port(), fd = mkstemp(token_path), n;
+	struct rs_push_config cfg = {
+		.url = url, .token_file = token_path, .interval_s = 0.05, .pin_dir = "/nonexistent",
+		.timeout_ms = 500, .max_backoff_s = 0.2, .collect = fake_collect,
+	};
+	struct rs_http_server_config scfg = { .host = "127.0.0.1", .port = port, .routes = routes,
+					      .n_routes = 1 };
+	struct rs_http_server *srv = NULL;
+	struct rs_push *p = NULL;
+	double iv;
+
+	CHECK(port > 0 && fd >= 0, "setup");
+	close(fd);
+	pthread_mutex_lock(&rx_lock);
+	rx_token = "tok-1";
+	pthread_mutex_unlock(&rx_lock);
+	write_token(token_path, "tok-1");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/snapshots", port);
+	CHECK(rs_http_server_start(&scfg, &srv) == 0, "server start");
+	answer_with("{\"push_interval_s\":0.4}");
+	CHECK(rs_push_start(&cfg, &p) == 0, "push start");
+	CHECK((iv = wait_interval(p, 0.4)) == 0.4, "asked 0.4 s: pushing every %g s", iv);
+	answer_with("{\"push_interval_s\":0.4}");
+	usleep(1200 * 1000);
+	n = received();
+	/* 2-4 at 0.4 s (the first at a random point of it); ~24 at its own 0.05 s */
+	CHECK(n >= 1 && n <= 5, "pushed %d times in 1.2 s when asked for 0.4 s", n);
+	pthread_mutex_lock(&rx_lock);
+	CHECK(rx_last_interval == 0.4, "the document says interval_seconds %g", rx_last_interval);
+	pthread_mutex_unlock(&rx_lock);
+
+	answer_with(NULL);
+	CHECK((iv = wait_interval(p, 0.05)) == 0.05, "no ask: back to its own 0.05 s (%g)", iv);
+	answer_with(NULL);
+	usleep(600 * 1000);
+	CHECK((n = received()) >= 4, "pushed %d times in 0.6 s at its own 0.05 s", n);
+
+	answer_with("{\"push_interval_s\":1e9}");
+	CHECK((iv = wait_interval(p, RS_PUSH_MAX_REQUESTED_INTERVAL_S)) ==
+	      RS_PUSH_MAX_REQUESTED_INTERVAL_S, "an ask of 1e9 s is bounded: %g", iv);
+	rs_push_stop(p);
+	rs_http_server_stop(srv);
+	unlink(token_path);
+}
+
 int main(void)
 {
 	test_queue_drop_oldest();
 	test_snapshot_document();
 	test_push_down_then_up();
+	test_push_asked_interval();
 	CHECK_EXIT();
 }

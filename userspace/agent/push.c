@@ -7,6 +7,7 @@
 #include "common/cli.h"
 #include "common/gzip.h"
 #include "common/http_client.h"
+#include "common/json_util.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_INTERVAL_S 5.0
 #define DEFAULT_QUEUE_ITEMS 64
@@ -43,6 +45,17 @@ struct rs_push {
 	struct stat token_st;
 	bool token_warned;
 	bool drop_warned;
+	/* The push interval the controller last asked for (0: none), bounded
+	 * by RS_PUSH_MAX_REQUESTED_INTERVAL_S; written by the push thread under
+	 * the lock (read by rs_push_get_stats). */
+	double asked_interval_s;
+	/* The interval the next snapshot covers, from the previous snapshot's
+	 * tick to its own (the document's interval_seconds, which the
+	 * controller turns lease counts into rates with). */
+	double tick_interval_s;
+	/* The interval changed: the next tick is drawn again (see push_thread). */
+	bool rephase;
+	unsigned rand_seed;
 };
 
 /* ---- snapshot document ---- */
@@ -238,6 +251,48 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Every how many seconds the agent pushes: its own interval, or the longer
+ * one the controller asked for. */
+static double push_interval(const struct rs_push *p)
+{
+	return p->asked_interval_s > p->cfg.interval_s ? p->asked_interval_s : p->cfg.interval_s;
+}
+
+/* A 2xx answer may ask for a longer push interval ({"push_interval_s": S},
+ * docs/agent-load.md): the controller sheds load this way.  An answer that
+ * does not ask (or not in a form read here) returns the agent to its own
+ * interval, so an old controller's empty answer changes nothing. */
+static void follow_asked_interval(struct rs_push *p, const char *body, size_t len)
+{
+	struct rs_json_error jerr;
+	cJSON *doc = NULL;
+	double want = 0;
+
+	if (body && len && !rs_json_parse(body, len, &doc, &jerr) &&
+	    rs_json_get_number(doc, "$", "push_interval_s", false, &want, &jerr))
+		want = 0;
+	cJSON_Delete(doc);
+	if (want < 0)
+		want = 0;
+	if (want > RS_PUSH_MAX_REQUESTED_INTERVAL_S)
+		want = RS_PUSH_MAX_REQUESTED_INTERVAL_S;
+	if (want == p->asked_interval_s)
+		return;
+	double before = push_interval(p);
+	pthread_mutex_lock(&p->lock);
+	p->asked_interval_s = want;
+	pthread_mutex_unlock(&p->lock);
+	if (push_interval(p) == before)
+		return;
+	p->rephase = true;
+	if (want > p->cfg.interval_s)
+		rs_info("push: the controller asks for a push every %g s; pushing every %g s "
+			"(own interval %g s)", want, push_interval(p), p->cfg.interval_s);
+	else
+		rs_info("push: the controller no longer asks for a longer interval; pushing "
+			"every %g s", p->cfg.interval_s);
+}
+
 /* Encode one snapshot and queue it. Collection failures are logged and the
  * interval is skipped: no data is better than made-up data. */
 static void produce(struct rs_push *p)
@@ -258,7 +313,7 @@ static void produce(struct rs_push *p)
 		return;
 	}
 	rs_push_queue_stats(&p->queue, &qs);
-	doc = rs_push_build_snapshot(&snap, &p->prev, p->seq + 1, p->cfg.interval_s, qs.dropped);
+	doc = rs_push_build_snapshot(&snap, &p->prev, p->seq + 1, p->tick_interval_s, qs.dropped);
 	if (p->cfg.free_snapshot)
 		p->cfg.free_snapshot(&snap);
 	/* Cannot fail on the document just built (version 1). */
@@ -347,6 +402,7 @@ static enum send_result send_one(struct rs_push *p, const struct rs_push_item *i
 		rs_debug("push: POST %s failed: %s", p->url, resp.error[0] ? resp.error : strerror(-err));
 		res = SEND_RETRY;
 	} else if (resp.status >= 200 && resp.status < 300) {
+		follow_asked_interval(p, resp.body, resp.body_len);
 		res = SEND_OK;
 	} else if (resp.status >= 400 && resp.status < 500 && resp.status != 401 &&
 		   resp.status != 403 && resp.status != 408 && resp.status != 429) {
@@ -400,7 +456,7 @@ static void count(struct rs_push *p, uint64_t *counter)
 static void *push_thread(void *arg)
 {
 	struct rs_push *p = arg;
-	double next_tick = now_s(), retry_at = 0, backoff = 0;
+	double next_tick = now_s(), last_tick = next_tick, retry_at = 0, backoff = 0;
 	bool failing = false;
 
 	for (;;) {
@@ -409,9 +465,11 @@ static void *push_thread(void *arg)
 
 		if (now >= next_tick) {
 			produce(p);
-			next_tick += p->cfg.interval_s;
+			last_tick = next_tick;
+			p->tick_interval_s = push_interval(p);
+			next_tick += p->tick_interval_s;
 			if (next_tick < now)
-				next_tick = now + p->cfg.interval_s;
+				next_tick = now + p->tick_interval_s;
 		}
 		if (now >= retry_at && rs_push_queue_front(&p->queue, &it)) {
 			enum send_result r = send_one(p, &it);
@@ -433,6 +491,19 @@ static void *push_thread(void *arg)
 				failing = failing && r != SEND_OK;
 				backoff = 0;
 				retry_at = 0;
+				if (p->rephase) {
+					/* Agents that got the same answer at once would
+					 * keep pushing together: the first push at the new
+					 * interval comes at a random point of it (never
+					 * sooner than the own interval), which spreads
+					 * them over it. */
+					double u = (double)rand_r(&p->rand_seed) / ((double)RAND_MAX + 1.0);
+
+					p->rephase = false;
+					next_tick = now_s() + p->cfg.interval_s +
+						    u * (push_interval(p) - p->cfg.interval_s);
+					p->tick_interval_s = next_tick - last_tick;
+				}
 				continue; /* drain the backlog */
 			}
 		}
@@ -450,6 +521,8 @@ static int copy_config(struct rs_push *p, const struct rs_push_config *cfg)
 	p->cfg = *cfg;
 	if (p->cfg.interval_s <= 0)
 		p->cfg.interval_s = DEFAULT_INTERVAL_S;
+	p->tick_interval_s = p->cfg.interval_s;
+	p->rand_seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	if (!p->cfg.queue_items)
 		p->cfg.queue_items = DEFAULT_QUEUE_ITEMS;
 	if (!p->cfg.queue_bytes)
@@ -546,6 +619,7 @@ void rs_push_get_stats(struct rs_push *p, struct rs_push_stats *out)
 	out->sent = p->sent;
 	out->failures = p->failures;
 	out->produced = p->produced;
+	out->interval_s = push_interval(p);
 	pthread_mutex_unlock(&p->lock);
 	out->dropped = qs.dropped;
 	out->queued = qs.len;

@@ -20,6 +20,12 @@
 
 #define RS_SNAPSHOT_SCHEMA_VERSION 1
 
+/* The controller may ask for a longer push interval in its answer
+ * ({"push_interval_s": S}, docs/agent-load.md); the agent then pushes every
+ * max(its own interval, S) seconds, S bounded by this, so that no answer can
+ * make its data older than the controller's 30 s signal max age. */
+#define RS_PUSH_MAX_REQUESTED_INTERVAL_S 30.0
+
 /* What the agent pushes.  The zero value is the default. */
 enum rs_push_format {
 	RS_PUSH_COMPACT,            /* schema_version 2: what the controller reads */
@@ -49,6 +55,7 @@ struct rs_push_stats {
 	uint64_t produced;
 	size_t queued;
 	size_t queued_bytes;
+	double interval_s;          /* pushing every: own, or the controller's ask */
 };
 
 struct rs_push;

@@ -9,6 +9,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -17,6 +18,7 @@ struct api_ctx {
 	struct controller *c;
 	const char *token;
 	struct agent_auth *auth;
+	double max_push_rate;
 };
 
 /* One context for every route; lives as long as the process. */
@@ -94,6 +96,26 @@ static bool auth_signals(const struct rs_http_request *req, struct rs_http_respo
 	return false;
 }
 
+/* The 202 answer to a push: asks for a longer push interval when the live
+ * agents at 1 Hz would push more than max_push_rate a second. */
+static cJSON *push_answer(const struct api_ctx *a)
+{
+	cJSON *o = cJSON_CreateObject();
+	double interval;
+
+	if (!o || a->max_push_rate <= 0)
+		return o;
+	interval = ceil((double)signals_live_count(controller_signals(a->c), rs_now_unix()) /
+			a->max_push_rate);
+	if (interval > CONTROLLER_MAX_ASKED_PUSH_INTERVAL_S)
+		interval = CONTROLLER_MAX_ASKED_PUSH_INTERVAL_S;
+	if (interval > 1 && !cJSON_AddNumberToObject(o, "push_interval_s", interval)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 static void h_signals(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
 {
 	struct api_ctx *a = ctx;
@@ -119,7 +141,7 @@ static void h_signals(const struct rs_http_request *req, struct rs_http_response
 		rs_http_reply_error(resp, rc == -ENOSPC ? 507 : 500, "%s", err);
 		return;
 	}
-	rs_http_reply_json(resp, 202, cJSON_CreateObject());
+	rs_http_reply_json(resp, 202, push_answer(a));
 }
 
 static void h_healthz(const struct rs_http_request *req, struct rs_http_response *resp, void *ctx)
@@ -171,6 +193,7 @@ int controller_api_start(struct controller *c, const struct controller_api_confi
 	g_ctx.c = c;
 	g_ctx.token = cfg->token;
 	g_ctx.auth = cfg->auth;
+	g_ctx.max_push_rate = cfg->max_push_rate;
 	rc = rs_http_server_start(&sc, out);
 	if (!rc && rs_http_server_probe_port(*out) > 0)
 		rs_info("/healthz and /readyz also on the probe listener %s:%d",

@@ -5,7 +5,10 @@
  *   POST /api/v1/signals     agent snapshots (gzip JSON; who may push is
  *                            --agent-auth, auth/agent_auth.h, checked on the
  *                            headers before the body is read; 401 bad token,
- *                            403 a report about another node)
+ *                            403 a report about another node); the 202
+ *                            answer may ask the agent for a longer push
+ *                            interval, {"push_interval_s": S}, when
+ *                            max_push_rate is set (docs/agent-load.md)
  *   GET  /healthz, /readyz   also on the probe listener (API port + 1 by
  *                            default), which keeps its own connection slots */
 #ifndef RAYSENSE_CONTROLLER_API_H
@@ -28,7 +31,16 @@ struct controller_api_config {
 	unsigned per_ip_limit;		/* 0 = RS_HTTP_DEFAULT_PER_IP_LIMIT */
 	unsigned request_deadline_ms;	/* 0 = RS_HTTP_DEFAULT_DEADLINE_MS */
 	int probe_port;			/* 0 = port + 1 (any free one when port is 0); -1 = none */
+	/* Pushes per second the agents are asked to stay under: with L live
+	 * agents the 202 answer asks for push_interval_s = ceil(L / rate) when
+	 * that is over 1 s, at most CONTROLLER_MAX_ASKED_PUSH_INTERVAL_S.
+	 * 0 = never ask. */
+	double max_push_rate;
 };
+
+/* The longest push interval the controller asks for: an agent's hints stay
+ * younger than the default --stale-after (15 s) with one push lost. */
+#define CONTROLLER_MAX_ASKED_PUSH_INTERVAL_S 10.0
 
 struct rs_http_server;
 

@@ -138,6 +138,9 @@ static void usage(FILE *out)
 		"  --signal-max-age S       ignore agent hints older than S (default 30)\n"
 		"  --agent-capacity N       agents whose hints are kept (default 10000); when full,\n"
 		"                           one silent longer than --signal-max-age makes room\n"
+		"  --max-push-rate N        pushes a second the agents are asked to stay under: with\n"
+		"                           L live agents the answer to a push asks for an interval\n"
+		"                           of ceil(L/N) s when over 1 s, at most 10 (default 0: never)\n"
 		"  --log-level L            debug|info|warn|error (default info)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n");
@@ -157,7 +160,7 @@ struct args {
 	long dash_timeout_ms, tasks_timeout_ms, tasks_wait_ms, tasks_max_pending, agent_capacity;
 	long probe_port, http_per_ip, http_deadline_ms, tick_budget_ms, demand_vector_max;
 	double interval, stale_after, cooldown, launch_timeout, stop_grace, signal_max_age;
-	double scale_up_grace;
+	double scale_up_grace, max_push_rate;
 	struct fusion_config fusion;
 	const char *record_trace;
 	double trace_task_s;
@@ -182,7 +185,7 @@ enum {
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
 	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR, O_AGENT_AUTH, O_AUDIENCE,
-	O_REVIEW_TIMEOUT, O_POD_SELECTOR,
+	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -229,6 +232,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "agent-pod-selector", required_argument, NULL, O_POD_SELECTOR },
 		{ "signal-max-age", required_argument, NULL, O_SIGAGE },
 		{ "agent-capacity", required_argument, NULL, O_AGENTCAP },
+		{ "max-push-rate", required_argument, NULL, O_PUSH_RATE },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
 		{ "service-account-dir", required_argument, NULL, O_SA_DIR },
@@ -396,6 +400,10 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		case O_AGENTCAP:
 			if (rs_parse_long(optarg, 1, 10000000, &a->agent_capacity))
 				rs_cli_usage_error(PROG, "bad --agent-capacity '%s' (1..10000000)", optarg);
+			break;
+		case O_PUSH_RATE:
+			if (rs_parse_double(optarg, 0, 10000000, &a->max_push_rate))
+				rs_cli_usage_error(PROG, "bad --max-push-rate '%s' (0..10000000)", optarg);
 			break;
 		case O_LOG:
 			if (rs_log_parse_level(optarg, &a->level))
@@ -709,6 +717,7 @@ int main(int argc, char **argv)
 	ac.probe_port = (int)a.probe_port;
 	ac.per_ip_limit = (unsigned)a.http_per_ip;
 	ac.request_deadline_ms = (unsigned)a.http_deadline_ms;
+	ac.max_push_rate = a.max_push_rate;
 	rc = controller_api_start(ctl, &ac, &srv);
 	if (rc) {
 		rs_error("cannot listen on %s:%d: %s", host, port, strerror(-rc));

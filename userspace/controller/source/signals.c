@@ -60,6 +60,8 @@ struct signals {
 	unsigned long long full_unlogged;	/* rejections since that warning */
 	void (*on_queueing)(void *ctx);
 	void *queueing_ctx;
+	size_t live;			/* signals_live_count, counted at live_at */
+	double live_at;			/* -1: never */
 };
 
 /* Format the error (common/util.h) and return -EINVAL. */
@@ -75,6 +77,7 @@ struct signals *signals_new(void)
 	s->capacity = SIGNALS_DEFAULT_CAPACITY;
 	s->max_age_s = SIGNALS_DEFAULT_MAX_AGE_S;
 	s->full_logged_at = -1;
+	s->live_at = -1;
 	return s;
 }
 
@@ -539,6 +542,23 @@ size_t signals_count(struct signals *s)
 
 	pthread_mutex_lock(&s->lock);
 	n = s->count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t signals_live_count(struct signals *s, double now)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->live_at < 0 || now - s->live_at >= 1.0 || now < s->live_at) {
+		s->live = 0;
+		for (size_t i = 0; i < s->count; i++)
+			if (now - s->agents[i].received_at <= s->max_age_s)
+				s->live++;
+		s->live_at = now;
+	}
+	n = s->live;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

@@ -98,5 +98,10 @@ void signals_set_queueing_hook(struct signals *s, void (*fn)(void *ctx), void *c
 /* Summary for /api/v1/status. */
 cJSON *signals_to_json(struct signals *s, double now);
 size_t signals_count(struct signals *s);
+/* Agents heard from within the signal max age at `now` (the table keeps
+ * silent ones until it needs their slot).  Counted over the table at most
+ * once a second (the intake asks it on every push); in between, the last
+ * count. */
+size_t signals_live_count(struct signals *s, double now);
 
 #endif
