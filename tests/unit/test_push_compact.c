@@ -6,7 +6,9 @@
  * capture (tests/fixtures/agent/snapshot_full.json); a real agent's
  * compact push is read (snapshot_compact.json); the sender checks
  * (signals_ingest_from) refuse the same documents; a version the controller
- * does not read is refused with an error naming the versions it reads. */
+ * does not read is refused with an error naming the versions it reads; a
+ * push with queued leases calls the queueing hook (the early tick), one
+ * without does not. */
 #include "check.h"
 #include "agent/family_names.h"
 #include "agent/push.h"
@@ -394,9 +396,53 @@ static void test_unknown_version(void)
 	signals_free(s);
 }
 
+/* Rule 6's trigger (the controller's early tick): a compact push whose
+ * lease-latency delta has leases that waited >= 2^27 ns calls the queueing
+ * hook once; a push whose delta has none (the same counters again) does
+ * not. */
+static int queueing_calls;
+
+static void count_queueing(void *ctx)
+{
+	(void)ctx;
+	queueing_calls++;
+}
+
+static void test_queueing_hook(void)
+{
+	struct signals *s = signals_new();
+	struct rs_push_prev prev = { 0 };
+	struct rs_snapshot snap;
+	int calls[4] = { 0 };
+
+	signals_set_queueing_hook(s, count_queueing, NULL);
+	for (int r = 1; r <= 3; r++) {
+		cJSON *doc;
+		char *json;
+
+		/* Round 3 repeats round 2's counters a second later: no new lease. */
+		fill(&snap, r < 3 ? r : 2);
+		snap.taken_unix_ns = (unsigned long long)(T0 + r) * 1000000000ull;
+		doc = rs_push_build_snapshot(&snap, &prev, (uint64_t)r, 1.0, 0);
+		CHECK(doc && rs_push_compact(doc) == 0, "round %d: compact", r);
+		json = print(doc);
+		queueing_calls = 0;
+		ingest(s, json, T0 + r);
+		calls[r] = queueing_calls;
+		free(json);
+		cJSON_Delete(doc);
+	}
+	CHECK(calls[2] == 1, "round 2: one more lease of A waited >= 2^27 ns: %d call(s)",
+	      calls[2]);
+	CHECK(calls[3] == 0, "round 3: no new lease: %d call(s)", calls[3]);
+	rs_push_prev_free(&prev);
+	signals_free(s);
+}
+
 int main(void)
 {
 	test_synthetic();
+	test_queueing_hook();
 	test_sender();
 	test_real_capture();
 	test_real_compact_capture();
