@@ -3,8 +3,9 @@
  * take the same socket name when started at once): which versions do, and,
  * with a fake `ray` that prints Ray's "started" line only when told, that a
  * launch waits until the node before it printed that line or was listed
- * ALIVE, that a waiting launch stopped before its turn never starts and is
- * not in the state file, and that 2.60.0 starts every launch at once. */
+ * ALIVE or ended, that a waiting launch stopped before its turn never starts
+ * and that waiting launches are not in the state file, and that 2.60.0
+ * starts every launch at once. */
 #include "check.h"
 #include "common/cli.h"
 #include "controller/config.h"
@@ -12,6 +13,7 @@
 #include "controller/provider/provider.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +144,7 @@ static void test_one_at_a_time(const char *dir, const char *ray_bin,
 {
 	struct provider p = { 0 };
 	char a[PROVIDER_ID_MAX], b[PROVIDER_ID_MAX], c[PROVIDER_ID_MAX], d[PROVIDER_ID_MAX],
-	     err[PROVIDER_ERR_LEN] = "", path[512], *buf = NULL;
+	     e[PROVIDER_ID_MAX], err[PROVIDER_ERR_LEN] = "", path[512], *buf = NULL;
 	size_t len;
 	double t0;
 
@@ -185,7 +187,15 @@ static void test_one_at_a_time(const char *dir, const char *ray_bin,
 	CHECK(node(&p, d) && node(&p, d)->pid == 0, "d waits for b");
 	p.ops->node_alive(&p, b, now_s());
 	CHECK(started_within(&p, d, 5), "d starts once b is ALIVE in Ray");
-	CHECK(p.ops->list(&p, &(const struct provider_node *){ NULL }) == 3, "a, b, d listed");
+
+	/* e waits for d; d ends on its own before registering: e starts. */
+	CHECK(p.ops->launch(&p, g, e, err) == 0, "launch e: %s", err);
+	CHECK(node(&p, e) && node(&p, e)->pid == 0, "e waits for d");
+	if (node(&p, d) && node(&p, d)->pid > 0)
+		kill(-node(&p, d)->pid, SIGKILL);
+	CHECK(started_within(&p, e, 5), "e starts once d ended");
+	CHECK(!node(&p, d), "d is gone");
+	CHECK(p.ops->list(&p, &(const struct provider_node *){ NULL }) == 3, "a, b, e listed");
 	stop_all(&p);
 	p.ops->destroy(&p);
 }

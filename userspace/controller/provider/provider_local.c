@@ -398,7 +398,9 @@ static bool printed_started(const struct local *l, const struct provider_node *n
 
 /* serial_start: is a started node still short of registering?  Clears
  * l->starting once it registered (printed RAY_STARTED_LINE or was listed
- * ALIVE), ended, is being stopped or waited SERIAL_START_MAX_WAIT_S. */
+ * ALIVE), is being stopped, waited SERIAL_START_MAX_WAIT_S or ended (refresh
+ * dropped it from the list).  Not group_alive: right after the fork the
+ * child may not have called setsid() yet, and its group would look gone. */
 static bool node_starting(struct local *l, double now)
 {
 	struct provider_node *n;
@@ -406,8 +408,7 @@ static bool node_starting(struct local *l, double now)
 	if (!l->starting[0])
 		return false;
 	n = find(l, l->starting);
-	if (n && n->alive_at == 0 && n->stop_requested_at == 0 && group_alive(n->pid) &&
-	    !printed_started(l, n)) {
+	if (n && n->alive_at == 0 && n->stop_requested_at == 0 && !printed_started(l, n)) {
 		if (now - n->started_at < SERIAL_START_MAX_WAIT_S)
 			return true;
 		rs_warn("local provider: %s not registered after %.0f s; starting the next node",
@@ -572,7 +573,6 @@ static int local_refresh(struct provider *p, double now)
 
 	reap_children();
 	l->failed_count = 0;
-	changed = start_queued(l, now);
 	for (size_t i = 0; i < l->count; i++) {
 		struct provider_node *n = &l->nodes[i];
 
@@ -603,6 +603,9 @@ static int local_refresh(struct provider *p, double now)
 		l->nodes[w++] = *n;
 	}
 	l->count = w;
+	/* After the loop: a starting node that ended is out of the list. */
+	if (start_queued(l, now))
+		changed = true;
 	return changed ? save_state(l) : 0;
 }
 
