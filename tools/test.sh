@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # test.sh -- set up, build, and run every test tier; the README's test command.
 #
-# Tiers (all run by default, in this order):
+# Tiers (all run by default, in this order; .ci/run runs them all):
 #   unit      C unit tests (ctest) in build/
 #   asan      the same C unit tests built with ASan+UBSan in build-asan/
 #   fuzz      every parser's libFuzzer harness (tests/fuzz, build-fuzz/): replay
 #             its seeds and corpus, then fuzz it ~5 s (tools/fuzz.sh short)
 #   pytest    golden, BPF (real kernel), agent outputs, end-to-end (real Ray),
 #             and Kubernetes (real kube-apiserver, KubeRay operator, kwok) tests
-#   matrix    (not by default, not in .ci/run; tools/test.sh --matrix) every Ray
-#             release of tools/ray-versions in its own venv: tests/matrix/
-#             once per release, then the support table from the results,
-#             compared with README's (RAYSENSE_MATRIX_WRITE_README=1 writes it)
+#   matrix    every Ray release of tools/ray-versions in its own venv
+#             (tools/setup.sh --matrix installs them): tests/matrix/ once per
+#             release, then the support table from the results, compared
+#             with README's (RAYSENSE_MATRIX_WRITE_README=1 writes it);
+#             tools/test.sh --matrix runs this tier alone
 # Select tiers with RAYSENSE_TEST_TIERS="unit pytest"; pass pytest arguments
 # after --, e.g. tools/test.sh -- -k seed.
 # Ends with one summary line: "raysense: N passed, N failed, N skipped".
@@ -20,7 +21,7 @@
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TIERS="${RAYSENSE_TEST_TIERS:-unit asan fuzz pytest}"
+TIERS="${RAYSENSE_TEST_TIERS:-unit asan fuzz pytest matrix}"
 export RAYSENSE_BUILD_DIR="${RAYSENSE_BUILD_DIR:-$REPO/build}"
 ASAN_DIR="${RAYSENSE_ASAN_BUILD_DIR:-$REPO/build-asan}"
 OUT="$(mktemp -d /tmp/raysense-test.XXXXXX)"
@@ -32,7 +33,8 @@ log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 passed=0; failed=0; skipped=0
 start=$(date +%s)
 
-# The Task-era venv and the Kubernetes test environment serve pytest only.
+# The Task-era venv and the Kubernetes test environment serve pytest; the
+# matrix venvs the matrix tier.
 SETUP_PARTS=()
 case " $TIERS " in *" pytest "*) SETUP_PARTS+=(--tests) ;; esac
 case " $TIERS " in *" matrix "*) SETUP_PARTS+=(--matrix) ;; esac

@@ -10,19 +10,17 @@ timeout, and nothing else is launched.
 A worker whose `ray start` gives up before its raylet registers exits on its
 own, and the controller rightly replaces it. That happens on a loaded
 machine ("The current node timed out during startup", a fixed 30 s in Ray
-2.60's node.py), and on releases before 2.50 when the two workers start at
-the same moment on one host (seen on 2.41.0, 2.47.1 and 2.49.2): one waits for a
-registration that never comes ("GCS cannot find the node ...
-RAY_raylet_start_wait_time_s"; raising that wait to 120 s only delayed the
-replacement). The likely cause, not proven: those releases ignore a
-worker's --temp-dir, so both pick their socket names in the head's session
-dir as "the first raylet.N that does not exist yet", a check-then-create
-race (ray/_private/node.py _make_inc_temp). Kubernetes pods do not share a session
-dir, so only the local provider meets it. So the assertion is on what the
-controller did with the nodes that did start: exactly two launches that
-ran the tasks, and every other launch is one that ran no task and that the
-controller itself recorded as a failed launch (a launch_failed decision,
-reason exited_before_alive; it then backs the group off 5 s)."""
+2.60's node.py). On releases before 2.50 it also happened, with a raylet
+that aborted at start-up, in some runs where two workers started at once
+on one host: those releases ignore a worker's --temp-dir, so both named
+their sockets in the head's session dir as "the first raylet.N that does
+not exist yet" (ray/_private/node.py _make_inc_temp, checked but not
+created) and one raylet's bind failed. The local provider now starts nodes
+one at a time on those releases (docs/ray-versions.md). So the assertion
+is on what the controller did with the nodes that did start: exactly two
+launches that ran the tasks, and every other launch is one that ran no task
+and that the controller itself recorded as a failed launch (a launch_failed
+decision, reason exited_before_alive; it then backs the group off 5 s)."""
 import time
 
 from controller_proc import Controller

@@ -115,6 +115,11 @@ int provider_local_create(const struct provider_local_config *cfg, struct provid
  * Exposed for tests. */
 bool provider_local_labels_json(const char *version);
 
+/* Must `ray start` of this Ray version wait until the previous node
+ * registered (before 2.50, whose workers share the head's session dir)?
+ * Exposed for tests. */
+bool provider_local_serial_start(const char *version);
+
 /* State-file helpers, exposed for tests: serialise and parse the node list. */
 char *provider_local_state_encode(const struct provider_node *nodes, size_t n,
 				  unsigned long next_seq);

@@ -2,7 +2,8 @@
  * `ray start --address=... --block` process in its own session (process
  * group), named and labelled with its provider id.  Node state lives in
  * <state_dir>/local-provider.json (written atomically on every change) so a
- * restarted controller re-adopts running nodes instead of losing them. */
+ * restarted controller re-adopts running nodes instead of losing them.
+ * Before Ray 2.50 the nodes are started one at a time (serial_start). */
 #include "common/util.h"
 #include "controller/provider/provider.h"
 
@@ -30,6 +31,23 @@
 #define STATE_FILE "local-provider.json"
 #define STATE_MAX_BYTES (4u << 20)
 #define MAX_ARGS 64
+/* What `ray start` prints once its node registered with the GCS (2.41.0 to
+ * 2.60.0), i.e. once its raylet has bound its sockets. */
+#define RAY_STARTED_LINE "Ray runtime started."
+#define START_LOG_MAX_BYTES (1u << 20)
+/* A node that neither printed RAY_STARTED_LINE nor was listed ALIVE by then
+ * no longer holds the next one back (`ray start` itself gives up after 30 s
+ * to 60 s, depending on the release). */
+#define SERIAL_START_MAX_WAIT_S 90.0
+
+/* The `ray start` command of one node, built at launch: a queued node starts
+ * later from it, when the worker group may no longer be at hand. */
+struct start_cmd {
+	char id[PROVIDER_ID_MAX];
+	char addr[512], cpus[64], gpus[64], res[2048], name[160], labels[512], tmpdir[4200],
+	     mem[64], osm[64];
+	char *argv[MAX_ARGS];
+};
 
 struct local {
 	struct provider_local_config cfg;
@@ -42,6 +60,20 @@ struct local {
 	 * "k=v,k2=v2" from 2.45 (ray#51706; each refuses the other's syntax,
 	 * checked on 2.41.0, 2.44.1, 2.45.0, 2.47.1 and 2.60.0). */
 	bool labels_json;
+	/* Before Ray 2.50 a worker ignores --temp-dir and makes its sockets in
+	 * the head's session dir, each `ray start` naming them after the first
+	 * sockets/raylet.N and plasma_store.N that do not exist yet
+	 * (ray/_private/node.py _make_inc_temp: checked, not created).  Two
+	 * workers started at once can take the same name, and one raylet then
+	 * aborts ("bind: Address already in use"; seen on 2.41.0, 2.47.1 and
+	 * 2.49.2, docs/ray-versions.md).  So on those releases a node is started
+	 * only once the one before it has registered (its sockets exist); the
+	 * launches in between wait in `queue` with pid 0.  2.50 and later keep
+	 * each worker in its own --temp-dir and start at once. */
+	bool serial_start;
+	struct start_cmd **queue;	/* FIFO of launches not started yet */
+	size_t queued;
+	char starting[PROVIDER_ID_MAX];	/* the node serial_start waits for, or "" */
 	/* Launches the last refresh found ended on their own before Ray listed
 	 * them ALIVE (failed_launches). */
 	struct provider_node *failed;
@@ -62,8 +94,11 @@ char *provider_local_state_encode(const struct provider_node *nodes, size_t n,
 	cJSON_AddNumberToObject(doc, "next_seq", (double)next_seq);
 	arr = cJSON_AddArrayToObject(doc, "nodes");
 	for (size_t i = 0; arr && i < n; i++) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
 
+		if (nodes[i].pid <= 0)
+			continue;	/* queued, not started: no process to re-adopt */
+		o = cJSON_CreateObject();
 		if (!o)
 			break;
 		cJSON_AddStringToObject(o, "id", nodes[i].id);
@@ -242,7 +277,7 @@ static void resources_arg(const struct worker_group *g, char *out, size_t size)
 
 /* Runs between fork and exec in a multi-threaded process: only
  * async-signal-safe calls (everything else is prepared before the fork). */
-static void child_exec(const char *logpath, char **argv)
+static void child_exec(const char *logpath, char *const *argv)
 {
 	static const char msg[] = "raysense-controller: exec of ray failed\n";
 	int fd;
@@ -265,61 +300,61 @@ static void child_exec(const char *logpath, char **argv)
 	_exit(127);
 }
 
-static int local_launch(struct provider *p, const struct worker_group *g, char *id_out, char *err)
+static void build_cmd(const struct local *l, const struct worker_group *g, const char *id,
+		      struct start_cmd *c)
 {
-	struct local *l = p->impl;
-	char id[PROVIDER_ID_MAX], addr[512], cpus[64], gpus[64], res[2048], name[160],
-	     labels[512], tmpdir[4200], logpath[4300], mem[64], osm[64];
 	double memory = resmap_get(&g->resources, "memory", 0);
 	double store = resmap_get(&g->resources, "object_store_memory", 0);
-	char *argv[MAX_ARGS];
-	struct provider_node *grown;
 	int argc = 0;
-	pid_t pid;
 
-	snprintf(id, sizeof(id), "rs-%s-%lu", g->name, l->next_seq);
-	snprintf(addr, sizeof(addr), "--address=%s", l->cfg.address);
-	snprintf(cpus, sizeof(cpus), "--num-cpus=%ld", lround(resmap_get(&g->resources, "CPU", 0)));
-	snprintf(gpus, sizeof(gpus), "--num-gpus=%ld", lround(resmap_get(&g->resources, "GPU", 0)));
-	resources_arg(g, res, sizeof(res));
-	snprintf(name, sizeof(name), "--node-name=%s", id);
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	snprintf(c->addr, sizeof(c->addr), "--address=%s", l->cfg.address);
+	snprintf(c->cpus, sizeof(c->cpus), "--num-cpus=%ld",
+		 lround(resmap_get(&g->resources, "CPU", 0)));
+	snprintf(c->gpus, sizeof(c->gpus), "--num-gpus=%ld",
+		 lround(resmap_get(&g->resources, "GPU", 0)));
+	resources_arg(g, c->res, sizeof(c->res));
+	snprintf(c->name, sizeof(c->name), "--node-name=%s", id);
 	if (l->labels_json)
-		snprintf(labels, sizeof(labels),
+		snprintf(c->labels, sizeof(c->labels),
 			 "--labels={\"raysense.io/node\": \"%s\", \"raysense.io/group\": \"%s\"}",
 			 id, g->name);
 	else
-		snprintf(labels, sizeof(labels), "--labels=raysense.io/node=%s,raysense.io/group=%s",
-			 id, g->name);
-	argv[argc++] = (char *)l->cfg.ray_bin;
-	argv[argc++] = "start";
-	argv[argc++] = addr;
-	argv[argc++] = cpus;
-	argv[argc++] = gpus;
-	argv[argc++] = res;
+		snprintf(c->labels, sizeof(c->labels),
+			 "--labels=raysense.io/node=%s,raysense.io/group=%s", id, g->name);
+	c->argv[argc++] = (char *)l->cfg.ray_bin;
+	c->argv[argc++] = "start";
+	c->argv[argc++] = c->addr;
+	c->argv[argc++] = c->cpus;
+	c->argv[argc++] = c->gpus;
+	c->argv[argc++] = c->res;
 	/* Ray refuses these two in --resources ("use --memory"): own flags. */
 	if (memory > 0) {
-		snprintf(mem, sizeof(mem), "--memory=%.0f", memory);
-		argv[argc++] = mem;
+		snprintf(c->mem, sizeof(c->mem), "--memory=%.0f", memory);
+		c->argv[argc++] = c->mem;
 	}
 	if (store > 0) {
-		snprintf(osm, sizeof(osm), "--object-store-memory=%.0f", store);
-		argv[argc++] = osm;
+		snprintf(c->osm, sizeof(c->osm), "--object-store-memory=%.0f", store);
+		c->argv[argc++] = c->osm;
 	}
-	argv[argc++] = name;
-	argv[argc++] = labels;
-	snprintf(tmpdir, sizeof(tmpdir), "--temp-dir=%s/%s", l->cfg.node_temp_root, id);
-	argv[argc++] = tmpdir;
-	argv[argc++] = "--block";
-	argv[argc++] = "--disable-usage-stats";
+	c->argv[argc++] = c->name;
+	c->argv[argc++] = c->labels;
+	snprintf(c->tmpdir, sizeof(c->tmpdir), "--temp-dir=%s/%s", l->cfg.node_temp_root, id);
+	c->argv[argc++] = c->tmpdir;
+	c->argv[argc++] = "--block";
+	c->argv[argc++] = "--disable-usage-stats";
 	for (size_t i = 0; l->cfg.extra_args && l->cfg.extra_args[i] && argc < MAX_ARGS - 1; i++)
-		argv[argc++] = (char *)l->cfg.extra_args[i];
-	argv[argc] = NULL;
+		c->argv[argc++] = (char *)l->cfg.extra_args[i];
+	c->argv[argc] = NULL;
+}
 
-	grown = realloc(l->nodes, (l->count + 1) * sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	l->nodes = grown;
-	snprintf(logpath, sizeof(logpath), "%s/%s.log", l->log_dir, id);
+/* Fork and exec c for node n (already in l->nodes). */
+static int spawn(struct local *l, const struct start_cmd *c, struct provider_node *n, char *err)
+{
+	char logpath[4300];
+	pid_t pid;
+
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", l->log_dir, c->id);
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -328,19 +363,14 @@ static int local_launch(struct provider *p, const struct worker_group *g, char *
 		return -e;
 	}
 	if (pid == 0)
-		child_exec(logpath, argv);
-	memset(&l->nodes[l->count], 0, sizeof(l->nodes[l->count]));
-	snprintf(l->nodes[l->count].id, sizeof(l->nodes[l->count].id), "%s", id);
-	snprintf(l->nodes[l->count].type, sizeof(l->nodes[l->count].type), "%s", g->name);
-	l->nodes[l->count].pid = pid;
-	l->nodes[l->count].launched_at = rs_now_unix();
-	l->nodes[l->count].started_at = l->nodes[l->count].launched_at;
-	l->count++;
-	l->next_seq++;
-	snprintf(id_out, PROVIDER_ID_MAX, "%s", id);
-	rs_info("local provider: started %s (pid %d): %s %s %s %s %s", id, pid, argv[2], argv[3],
-		argv[4], argv[5], argv[7]);
-	return save_state(l);
+		child_exec(logpath, c->argv);
+	n->pid = pid;
+	n->started_at = rs_now_unix();
+	if (l->serial_start)
+		snprintf(l->starting, sizeof(l->starting), "%s", c->id);
+	rs_info("local provider: started %s (pid %d): %s %s %s %s %s", c->id, pid, c->argv[2],
+		c->argv[3], c->argv[4], c->argv[5], c->argv[7]);
+	return 0;
 }
 
 static struct provider_node *find(struct local *l, const char *id)
@@ -349,6 +379,121 @@ static struct provider_node *find(struct local *l, const char *id)
 		if (!strcmp(l->nodes[i].id, id))
 			return &l->nodes[i];
 	return NULL;
+}
+
+/* Has `ray start` of node n printed RAY_STARTED_LINE to its log? */
+static bool printed_started(const struct local *l, const struct provider_node *n)
+{
+	char path[4300], *buf = NULL;
+	size_t len;
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s.log", l->log_dir, n->id);
+	if (rs_read_file(path, START_LOG_MAX_BYTES, &buf, &len))
+		return false;
+	found = strstr(buf, RAY_STARTED_LINE) != NULL;
+	free(buf);
+	return found;
+}
+
+/* serial_start: is a started node still short of registering?  Clears
+ * l->starting once it registered (printed RAY_STARTED_LINE or was listed
+ * ALIVE), is being stopped, waited SERIAL_START_MAX_WAIT_S or ended (refresh
+ * dropped it from the list).  Not group_alive: right after the fork the
+ * child may not have called setsid() yet, and its group would look gone. */
+static bool node_starting(struct local *l, double now)
+{
+	struct provider_node *n;
+
+	if (!l->starting[0])
+		return false;
+	n = find(l, l->starting);
+	if (n && n->alive_at == 0 && n->stop_requested_at == 0 && !printed_started(l, n)) {
+		if (now - n->started_at < SERIAL_START_MAX_WAIT_S)
+			return true;
+		rs_warn("local provider: %s not registered after %.0f s; starting the next node",
+			n->id, now - n->started_at);
+	}
+	l->starting[0] = '\0';
+	return false;
+}
+
+static void drop_queued(struct local *l, size_t i)
+{
+	free(l->queue[i]);
+	memmove(&l->queue[i], &l->queue[i + 1], (l->queued - i - 1) * sizeof(l->queue[0]));
+	l->queued--;
+}
+
+/* Start the first queued node when no node is still starting.  A node
+ * whose stop was requested before it started is dropped unstarted. */
+static bool start_queued(struct local *l, double now)
+{
+	bool changed = false;
+	char err[PROVIDER_ERR_LEN];
+
+	while (l->queued) {
+		struct provider_node *n = find(l, l->queue[0]->id);
+
+		if (n && n->stop_requested_at == 0) {
+			if (node_starting(l, now))
+				break;
+			if (spawn(l, l->queue[0], n, err)) {
+				rs_error("local provider: cannot start %s: %s", n->id, err);
+				break;	/* stays queued: tried again next refresh */
+			}
+		}
+		drop_queued(l, 0);
+		changed = true;
+	}
+	return changed;
+}
+
+static int local_launch(struct provider *p, const struct worker_group *g, char *id_out, char *err)
+{
+	struct local *l = p->impl;
+	struct start_cmd *c = calloc(1, sizeof(*c));
+	struct provider_node *grown, *n;
+	char id[PROVIDER_ID_MAX];
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	snprintf(id, sizeof(id), "rs-%s-%lu", g->name, l->next_seq);
+	build_cmd(l, g, id, c);
+	grown = realloc(l->nodes, (l->count + 1) * sizeof(*grown));
+	if (!grown) {
+		free(c);
+		return -ENOMEM;
+	}
+	l->nodes = grown;
+	n = &l->nodes[l->count];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->id, sizeof(n->id), "%s", id);
+	snprintf(n->type, sizeof(n->type), "%s", g->name);
+	n->launched_at = rs_now_unix();
+	if (l->serial_start && (l->queued || node_starting(l, n->launched_at))) {
+		struct start_cmd **q = realloc(l->queue, (l->queued + 1) * sizeof(*q));
+
+		if (!q) {
+			free(c);
+			return -ENOMEM;
+		}
+		l->queue = q;
+		l->queue[l->queued++] = c;
+		rs_info("local provider: %s waits until %s registered (before Ray 2.50, "
+			"nodes on one host start one at a time)", id,
+			l->starting[0] ? l->starting : "the node queued before it");
+	} else {
+		rc = spawn(l, c, n, err);
+		free(c);
+		if (rc)
+			return rc;
+	}
+	l->count++;
+	l->next_seq++;
+	snprintf(id_out, PROVIDER_ID_MAX, "%s", id);
+	return save_state(l);
 }
 
 static int local_terminate(struct provider *p, const char *id, char *err)
@@ -362,6 +507,11 @@ static int local_terminate(struct provider *p, const char *id, char *err)
 	}
 	if (n->stop_requested_at > 0)
 		return 0;
+	if (n->pid <= 0) {	/* queued: the next refresh drops it unstarted */
+		n->stop_requested_at = rs_now_unix();
+		rs_info("local provider: %s cancelled before it started", id);
+		return 0;
+	}
 	if (kill(-n->pid, SIGTERM) && errno != ESRCH) {
 		int e = errno;
 
@@ -426,6 +576,11 @@ static int local_refresh(struct provider *p, double now)
 	for (size_t i = 0; i < l->count; i++) {
 		struct provider_node *n = &l->nodes[i];
 
+		if (n->pid <= 0) {	/* queued */
+			if (n->stop_requested_at == 0)
+				l->nodes[w++] = *n;
+			continue;
+		}
 		if (!group_alive(n->pid)) {
 			if (n->stop_requested_at > 0)
 				rs_info("local provider: %s stopped", n->id);
@@ -448,6 +603,9 @@ static int local_refresh(struct provider *p, double now)
 		l->nodes[w++] = *n;
 	}
 	l->count = w;
+	/* After the loop: a starting node that ended is out of the list. */
+	if (start_queued(l, now))
+		changed = true;
 	return changed ? save_state(l) : 0;
 }
 
@@ -482,21 +640,34 @@ static void local_destroy(struct provider *p)
 
 	if (!l)
 		return;
+	while (l->queued)
+		drop_queued(l, l->queued - 1);
+	free(l->queue);
 	free(l->failed);
 	free(l->nodes);
 	free(l);
 	p->impl = NULL;
 }
 
-/* "MAJOR.MINOR[.PATCH...]" older than 2.45?  An unreadable version keeps
- * the current syntax. */
-bool provider_local_labels_json(const char *version)
+/* "MAJOR.MINOR[.PATCH...]" older than 2.minor?  An unreadable version is
+ * taken as a current one. */
+static bool version_before_2(const char *version, unsigned int want_minor)
 {
 	unsigned int major, minor;
 
 	if (!version || sscanf(version, "%u.%u", &major, &minor) != 2)
 		return false;
-	return major < 2 || (major == 2 && minor < 45);
+	return major < 2 || (major == 2 && minor < want_minor);
+}
+
+bool provider_local_labels_json(const char *version)
+{
+	return version_before_2(version, 45);
+}
+
+bool provider_local_serial_start(const char *version)
+{
+	return version_before_2(version, 50);
 }
 
 static void local_ray_version(struct provider *p, const char *version)
@@ -504,8 +675,12 @@ static void local_ray_version(struct provider *p, const char *version)
 	struct local *l = p->impl;
 
 	l->labels_json = provider_local_labels_json(version);
+	l->serial_start = provider_local_serial_start(version);
 	if (l->labels_json)
 		rs_info("local provider: Ray %s takes --labels as JSON (before 2.45)", version);
+	if (l->serial_start)
+		rs_info("local provider: Ray %s shares the head's session dir (before 2.50): "
+			"nodes start one at a time", version);
 }
 
 static const struct provider_ops local_ops = {
