@@ -38,10 +38,19 @@ time.sleep(5)
 
 def running_node_processes(node_tmp):
     """`ray start` processes of this controller's nodes (the ground truth of
-    what runs; Ray lists a killed raylet ALIVE until its health check fails)."""
-    out = subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True).stdout
-    return len([line for line in out.splitlines()
-                if " start " in line and node_tmp in line and "--block" in line])
+    what runs; Ray lists a killed raylet ALIVE until its health check fails).
+    A process whose parent is one of them is not counted: when `ray start`
+    forks a child (subprocess), the child shows the parent's command line
+    until it execs, and ps can see both for that moment."""
+    out = subprocess.run(["ps", "-eww", "-o", "pid=,ppid=,args="],
+                         capture_output=True, text=True).stdout
+    procs = {}
+    for line in out.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and " start " in fields[2] and node_tmp in fields[2] \
+                and "--block" in fields[2]:
+            procs[fields[0]] = fields[1]
+    return len([pid for pid, ppid in procs.items() if ppid not in procs])
 
 
 def provider_nodes(status):
