@@ -181,7 +181,20 @@ class Agent:
         raise AssertionError(f"agent log never matched {pattern!r}:\n{self.text()}")
 
     def wait_tracking(self, pid, timeout=30):
-        return self.wait_log(rf"tracking raylet pid {pid} .*?(\d+) lease probe\(s\) attached", timeout)
+        """The log line that says the agent tracks raylet `pid`, once /metrics
+        shows that raylet too: the agent caches its rendering for 250 ms
+        (RS_AGENT_HTTP_CACHE_MS), so a scrape just after the line can predate it."""
+        deadline = time.time() + timeout
+        m = self.wait_log(rf"tracking raylet pid {pid} .*?(\d+) lease probe\(s\) attached", timeout)
+        series = re.compile(rf'^raysense_raylet_up{{[^}}]*raylet_pid="{pid}"', re.M)
+        while True:
+            try:
+                if series.search(self.metrics()):
+                    return m
+            except OSError:   # the HTTP server is not listening yet
+                pass
+            assert time.time() < deadline, f"/metrics never showed raylet pid {pid}:\n{self.text()}"
+            time.sleep(0.1)
 
     def metrics(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
