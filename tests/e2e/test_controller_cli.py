@@ -26,6 +26,8 @@ BAD_ARGS = [
     (["--worker-group", "a:CPU=1", "--signal-max-age", "soon"], "bad --signal-max-age"),
     (["--worker-group", "a:CPU=1", "--agent-capacity", "0"], "bad --agent-capacity"),
     (["--worker-group", "a:CPU=1", "--agent-capacity", "many"], "bad --agent-capacity"),
+    (["--worker-group", "a:CPU=1", "--startup-min-samples", "0"], "bad --startup-min-samples"),
+    (["--worker-group", "a:CPU=1", "--startup-min-samples", "65"], "bad --startup-min-samples"),
     # who may push signals must be said (issue 16)
     (["--worker-group", "a:CPU=1"], "--agent-auth tokenreview, token-file or none"),
     (["--worker-group", "a:CPU=1", "--agent-auth", "open"],

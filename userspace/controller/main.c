@@ -9,6 +9,7 @@
 #include "controller/auth/agent_auth.h"
 #include "controller/config.h"
 #include "controller/controller.h"
+#include "controller/fusion/startup_model.h"
 #include "controller/provider/kube_client.h"
 #include "controller/provider/leader.h"
 #include "controller/provider/provider.h"
@@ -112,6 +113,9 @@ static void usage(FILE *out)
 		"  --stuck-factor K         a launch not ALIVE after K x its group's p95 startup is\n"
 		"                           given up and the group backed off (3)\n"
 		"  --backoff S              how long a stuck group is backed off (120)\n"
+		"  --startup-min-samples N  launches of a group measured (launch -> ALIVE) before\n"
+		"                           its startup model sets its launch timeout and ranks it\n"
+		"                           on ties (1..64; 5)\n"
 		"  --unschedulable-grace S|off  a launch Unschedulable this long is given up at\n"
 		"                           once when another group takes its demand (10)\n"
 		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
@@ -185,7 +189,7 @@ enum {
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
 	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR, O_AGENT_AUTH, O_AUDIENCE,
-	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE,
+	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE, O_MIN_SAMPLES,
 };
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -246,6 +250,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "reject-burst", required_argument, NULL, O_REJECT_BURST },
 		{ "stuck-factor", required_argument, NULL, O_STUCK },
 		{ "backoff", required_argument, NULL, O_BACKOFF },
+		{ "startup-min-samples", required_argument, NULL, O_MIN_SAMPLES },
 		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
 		{ "unschedulable-grace", required_argument, NULL, O_UNSCHED },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
@@ -302,6 +307,13 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 				rs_cli_usage_error(PROG, "bad --stuck-factor '%s' (want >= 1)", optarg);
 			break;
 		case O_BACKOFF: a->fusion.backoff_s = parse_secs("--backoff", optarg); break;
+		case O_MIN_SAMPLES:
+			/* The model keeps the last STARTUP_SAMPLES samples. */
+			if (rs_parse_long(optarg, 1, STARTUP_SAMPLES, &l))
+				rs_cli_usage_error(PROG, "bad --startup-min-samples '%s' (1..%d)", optarg,
+						   STARTUP_SAMPLES);
+			a->fusion.stuck_min_samples = (size_t)l;
+			break;
 		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
 		case O_UNSCHED:
 			a->fusion.unschedulable_grace_s = !strcmp(optarg, "off") ? -1 :
