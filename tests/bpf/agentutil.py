@@ -182,8 +182,8 @@ class Agent:
 
     def wait_tracking(self, pid, timeout=30):
         """The log line that says the agent tracks raylet `pid`, once /metrics
-        shows that raylet too: the agent caches its rendering for 250 ms
-        (RS_AGENT_HTTP_CACHE_MS), so a scrape just after the line can predate it."""
+        shows that raylet too (a rendering cached just before the line
+        would not)."""
         deadline = time.time() + timeout
         m = self.wait_log(rf"tracking raylet pid {pid} .*?(\d+) lease probe\(s\) attached", timeout)
         series = re.compile(rf'^raysense_raylet_up{{[^}}]*raylet_pid="{pid}"', re.M)
@@ -197,8 +197,17 @@ class Agent:
             time.sleep(0.1)
 
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
-            return r.read().decode()
+        """/metrics as of now: the agent serves one rendering for 250 ms
+        (RS_AGENT_HTTP_CACHE_MS), so a scrape sooner after this object's
+        last one waits out the rest of that window first."""
+        wait = getattr(self, "_scraped_at", 0) + 0.26 - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+                return r.read().decode()
+        finally:
+            self._scraped_at = time.time()
 
     def prog_ids(self):
         return prog_ids_of(self.proc.pid)
