@@ -1116,6 +1116,80 @@ static void test_launch_decision(bool dry_run)
 	config_free(&cfg);
 }
 
+/* Fusion, adaptive idle timeout: w1 (startup 6 s) is stopped idle after
+ * the configured 10 s; demand comes back, so w2's group keeps idle nodes
+ * 2 x p90 = 12 s, and once w2 came up in 9 s, 18 s.  The log says each
+ * timeout once, the one in force last (it named the first, 12 s, while w2
+ * was kept 18 s); the idle stop shows the 18 s. */
+static const struct step idle_return[] = {
+	OK(.at = 100, .demand = "CPU=1:1", .launched = 1, .last = "launch"),
+	OK(.at = 106, .busy = "w1", .launched = 1, .last = "launch"),
+	OK(.at = 110, .launched = 1, .last = "launch"),		/* idle from here */
+	OK(.at = 121, .launched = 1, .terminated = 1, .last = "terminate", .last_reason = "idle"),
+	OK(.at = 130, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 131, .demand = "CPU=1:1", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 139, .busy = "w2", .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 140, .launched = 2, .terminated = 1, .last = "launch"),	/* idle from here */
+	OK(.at = 151, .launched = 2, .terminated = 1, .last = "launch"),	/* 11 s < 18 s */
+	OK(.at = 152, .launched = 2, .terminated = 1, .last = "launch"),
+	OK(.at = 159, .launched = 2, .terminated = 2, .last = "terminate", .last_reason = "idle"),
+	END,
+};
+
+static int count_in(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void test_adaptive_idle_log(void)
+{
+	struct tcase tc = { "fusion: adaptive idle", "cpu1:CPU=1,min=0,max=4,idle=10", 6, false,
+			    -1, 180, idle_return, 0, true, 0, NULL, 0 };
+	char path[] = "/tmp/rs-ticklog-XXXXXX", log[65536];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	struct controller_config cfg;
+	struct controller *c;
+	cJSON *dec;
+	ssize_t len;
+
+	CHECK(fd >= 0 && saved >= 0, "mkstemp, dup");
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	memset(&W, 0, sizeof(W));
+	W.alive_after = tc.alive_after;
+	c = make(&tc, &cfg);
+	for (size_t i = 0; c && idle_return[i].at >= 0; i++) {
+		W.step = &idle_return[i];
+		g_clock = W.step->at;
+		if (g_clock == 130)
+			W.alive_after = 9;
+		CHECK(controller_tick(c) == 0, "tick %zu", i);
+		check_step(&tc, i, c);
+	}
+	dec = controller_decisions_json(c, 1);
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(dec, 0),
+								    "idle_timeout_s")) == 18,
+	      "w2 stopped at the adaptive 18 s");
+	cJSON_Delete(dec);
+	controller_destroy(c);
+	config_free(&cfg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	len = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	unlink(path);
+	log[len > 0 ? len : 0] = '\0';
+	CHECK(count_in(log, "adaptive idle timeout: cpu1 keeps idle nodes 12 s (demand returned; "
+			    "configured 10 s)") == 1 &&
+	      count_in(log, "adaptive idle timeout: cpu1 keeps idle nodes 18 s (demand returned; "
+			    "configured 10 s)") == 1 &&
+	      count_in(log, "adaptive idle timeout") == 2, "each timeout said once: %s", log);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -1125,5 +1199,6 @@ int main(void)
 	test_launch_decision(false);
 	test_launch_decision(true);
 	test_record_trace();
+	test_adaptive_idle_log();
 	CHECK_EXIT();
 }

@@ -107,7 +107,13 @@ static void record_fusion(struct fusion_loop *c, double t)
 			record_fallback(c, n, t);
 			continue;
 		}
-		snprintf(key, sizeof(key), "%d:%s:%zu,", n->kind, n->node, n->group);
+		/* An adaptive timeout is said again when it changes (a new
+		 * startup sample moves the p90), so the log names the one in force. */
+		if (n->kind == FUSION_ADAPTIVE_IDLE)
+			snprintf(key, sizeof(key), "%d:%s:%zu:%.0f,", n->kind, n->node, n->group,
+				 n->value);
+		else
+			snprintf(key, sizeof(key), "%d:%s:%zu,", n->kind, n->node, n->group);
 		if (len + strlen(key) < sizeof(sig))
 			len += (size_t)snprintf(sig + len, sizeof(sig) - len, "%s", key);
 		if (n->kind == FUSION_ADAPTIVE_IDLE) {
