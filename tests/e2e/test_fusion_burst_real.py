@@ -19,9 +19,16 @@ Rule 6, the early tick.  The loop interval is INTERVAL_S; an unmanaged
 lease requests wait in a raylet (the agent's lease latency histogram shows
 leases >= 2^27 ns, the controller's "queueing" slot).  With signals on the
 agent's push wakes the loop (`tick early` in the debug log) and w1 is
-launched seconds after the tasks are submitted; with signals off
-(controller.c sets the queueing hook only when fusion is enabled) the
-launch waits for the regular tick.
+launched seconds after the tasks are submitted, by an early tick; with
+signals off (controller.c sets the queueing hook only when fusion is
+enabled) the launch waits for the regular tick.  The launch also needs the
+tasks in Ray's demand report, which the monitor refreshes every
+AUTOSCALER_UPDATE_INTERVAL_S (5 s): an early tick before that finds no
+demand, and a later queued lease wakes the loop again.
+
+The agent sees every raylet on the machine, other tests' too: the counts
+the test asserts on are those of this test's raylets (by node id), but the
+controller adds up all the agent reports.
 
 Needs root and BTF (the agent); one Ray head per test."""
 import calendar
@@ -310,7 +317,8 @@ def queue_report(signals, tick, submitted, launch, slow, first_slow, early):
     print(f"\nsignals {signals}: tasks submitted {submitted - tick:.1f} s after a regular tick "
           f"(interval {INTERVAL_S} s); after the submission: first lease >= "
           f"{SLOW_S * 1000:.0f} ms on our raylets seen by the test {rel(first_slow)}, "
-          f"first early tick {rel(early[0] if early else None)}, w1 launch {rel(t_of(launch))}; "
+          f"early ticks {', '.join(rel(e) for e in early if e <= t_of(launch) + 2) or 'none'}, "
+          f"w1 launch {rel(t_of(launch))}; "
           f"{int(slow)} slow lease(s) on our raylets by the launch + 2 s")
 
 
@@ -320,6 +328,9 @@ def test_queued_leases_launch_early(fresh_ray_cluster, bin, tmp_path):
         queue_report("on", tick, submitted, launch, slow, first_slow, early)
         assert slow > 0, "no lease on our raylets waited >= 2^27 ns"
         assert early, "no `tick early` in the controller log after the submission"
+        # The launch was made by an early tick (its decision is stamped with
+        # the tick's start, the log line a few ms before it).
+        assert any(0 <= t_of(launch) - e < 3 for e in early), (launch, early)
         # Seconds after the submission, long before the regular tick.
         assert submitted <= t_of(launch) < submitted + INTERVAL_S / 2, (launch, submitted)
         assert t_of(launch) - tick < INTERVAL_S - 8, (launch, tick)
