@@ -287,20 +287,19 @@ def run_queue(cluster, bin, tmp_path, signals):
         tick = time.time()
         go.write_text("go")
         submitted = json.loads(driver.stdout.readline())["submitted"]
-        # Poll the agent until the launch: when did our raylets first show
-        # a lease that waited >= 2^27 ns?
-        first_slow = None
+        # Poll the agent until 2 s after the launch: when did our raylets
+        # first show a lease that waited >= 2^27 ns?
+        first_slow, launched_at = None, None
         deadline = time.time() + INTERVAL_S + 60
-        while not ctl.actions("launch"):
+        while launched_at is None or time.time() < launched_at + 2:
             assert time.time() < deadline, "no launch\n" + ctl.log_tail()
-            if first_slow is None and our_slow_leases(agent, ours) > slow_before:
+            slow = our_slow_leases(agent, ours) - slow_before
+            if first_slow is None and slow > 0:
                 first_slow = time.time()
+            if launched_at is None and ctl.actions("launch"):
+                launched_at = time.time()
             time.sleep(0.2)
         launch = ctl.actions("launch")[0]
-        time.sleep(2)
-        slow = our_slow_leases(agent, ours) - slow_before
-        if first_slow is None and slow > 0:
-            first_slow = time.time()
         early = [t for t in early_tick_times(ctl.log_text()) if t >= submitted]
         return ctl, tick, submitted, launch, slow, first_slow, early
     except BaseException:
