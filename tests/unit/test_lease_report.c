@@ -150,10 +150,49 @@ static void test_signals_rate(void)
 	signals_free(s);
 }
 
+/* Two hosts' agents, each with one raylet bursting 10/s.  An agent reports
+ * every raylet on its host, other Ray clusters' too: once the loop says
+ * which Ray nodes are its cluster's, only those count. */
+static void test_rate_of_the_cluster_only(void)
+{
+	static const char *const mine[] = { ID }, *const all[] = { "ffffffff", ID };
+	struct signals *s = signals_new();
+	char doc[2048], err[256];
+
+	CHECK(s && signals_configure(s, 16, 30) == 0, "configure");
+	for (int round = 0; round < 2; round++)
+		for (int host = 0; host < 2; host++) {
+			char *at;
+
+			doc_of(doc, sizeof(doc), 10.0 * round, 0, 20 + round, 5);
+			if (host) {	/* the other host's raylet is "ffffffff" */
+				while ((at = strstr(doc, ID)))
+					memcpy(at, "ffff" "ffff", 8);
+				at = strstr(doc, "\"node_name\":\"vm\"");
+				memcpy(at, "\"node_name\":\"v2\"", 16);
+			}
+			CHECK(signals_ingest(s, doc, strlen(doc), 100 + 5 * round, err,
+					     sizeof(err)) == 0, "%s", err);
+		}
+	CHECK(fabs(signals_reject_rate(s, 105, 30) - 20) < 1e-9, "no cluster said yet: all, %g",
+	      signals_reject_rate(s, 105, 30));
+	CHECK(signals_set_cluster_nodes(s, mine, 1) == 0, "set");
+	CHECK(fabs(signals_reject_rate(s, 105, 30) - 10) < 1e-9, "only the cluster's: %g",
+	      signals_reject_rate(s, 105, 30));
+	CHECK(signals_set_cluster_nodes(s, NULL, 0) == 0, "an empty list keeps the set");
+	CHECK(fabs(signals_reject_rate(s, 105, 30) - 10) < 1e-9, "kept: %g",
+	      signals_reject_rate(s, 105, 30));
+	CHECK(signals_set_cluster_nodes(s, all, 2) == 0, "set");
+	CHECK(fabs(signals_reject_rate(s, 105, 30) - 20) < 1e-9, "both in it: %g",
+	      signals_reject_rate(s, 105, 30));
+	signals_free(s);
+}
+
 int main(void)
 {
 	test_parse();
 	test_follow();
 	test_signals_rate();
+	test_rate_of_the_cluster_only();
 	CHECK_EXIT();
 }

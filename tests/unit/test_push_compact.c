@@ -408,14 +408,16 @@ static void count_queueing(void *ctx)
 	queueing_calls++;
 }
 
-static void test_queueing_hook(void)
+/* Three rounds of pushes into a fresh table whose cluster is `cluster`
+ * (n ids; 0 = never set); the hook calls per round in calls[1..3]. */
+static void queueing_rounds(const char *const *cluster, size_t n, int calls[4])
 {
 	struct signals *s = signals_new();
 	struct rs_push_prev prev = { 0 };
 	struct rs_snapshot snap;
-	int calls[4] = { 0 };
 
 	signals_set_queueing_hook(s, count_queueing, NULL);
+	CHECK(signals_set_cluster_nodes(s, cluster, n) == 0, "cluster of %zu", n);
 	for (int r = 1; r <= 3; r++) {
 		cJSON *doc;
 		char *json;
@@ -432,11 +434,25 @@ static void test_queueing_hook(void)
 		free(json);
 		cJSON_Delete(doc);
 	}
+	rs_push_prev_free(&prev);
+	signals_free(s);
+}
+
+static void test_queueing_hook(void)
+{
+	const char *only_b[] = { ID_B }, *both[] = { ID_B, ID_A };
+	int calls[4] = { 0 };
+
+	queueing_rounds(NULL, 0, calls);
 	CHECK(calls[2] == 1, "round 2: one more lease of A waited >= 2^27 ns: %d call(s)",
 	      calls[2]);
 	CHECK(calls[3] == 0, "round 3: no new lease: %d call(s)", calls[3]);
-	rs_push_prev_free(&prev);
-	signals_free(s);
+	/* A host may run raylets of another Ray cluster: A's queueing is not
+	 * this controller's business when its cluster lists only B. */
+	queueing_rounds(only_b, 1, calls);
+	CHECK(calls[2] == 0, "A is another cluster's raylet: %d call(s)", calls[2]);
+	queueing_rounds(both, 2, calls);
+	CHECK(calls[2] == 1, "A in the cluster: %d call(s)", calls[2]);
 }
 
 int main(void)

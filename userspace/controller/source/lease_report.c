@@ -189,11 +189,3 @@ void lease_report_follow(struct lease_report *cur, const struct lease_report *pr
 		e->reject_rate = reject_rate(e, p, interval_s);
 	}
 }
-
-bool lease_report_queueing(const struct lease_report *r)
-{
-	for (size_t i = 0; i < r->n; i++)
-		if (r->r[i].slow > 0)
-			return true;
-	return false;
-}

@@ -62,7 +62,5 @@ void lease_report_follow(struct lease_report *cur, const struct lease_report *pr
 			 double interval_s);
 const struct raylet_leases *lease_report_find(const struct lease_report *r,
 					      const char *ray_node_id);
-/* Any raylet with queued leases in this report. */
-bool lease_report_queueing(const struct lease_report *r);
 
 #endif

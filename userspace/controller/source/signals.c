@@ -48,6 +48,8 @@ struct agent {
  * checks the slot still holds the key.  by_ray maps each Ray node id (in
  * $.workers, the lease families or the timelines) to the agent that reported
  * it most recently, which is also the freshest such report. */
+#define CLUSTER_ID_MAX 64	/* = sizeof(raylet_leases.ray_node_id) */
+
 struct signals {
 	pthread_mutex_t lock;
 	struct agent *agents;
@@ -62,6 +64,10 @@ struct signals {
 	void *queueing_ctx;
 	size_t live;			/* signals_live_count, counted at live_at */
 	double live_at;			/* -1: never */
+	/* The controller's own cluster's Ray node ids, sorted (by
+	 * signals_set_cluster_nodes); NULL until the loop first says. */
+	char (*cluster)[CLUSTER_ID_MAX];
+	size_t ncluster;
 };
 
 /* Format the error (common/util.h) and return -EINVAL. */
@@ -117,6 +123,7 @@ void signals_free(struct signals *s)
 	free(s->agents);
 	str_index_free(&s->by_name);
 	str_index_free(&s->by_ray);
+	free(s->cluster);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -195,9 +202,50 @@ static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
 
 /* The hook is set once before the HTTP server starts; it runs on the
  * ingesting thread, outside the lock. */
+static int cmp_cluster_id(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* An agent reports every raylet on its host, and a host may run raylets of
+ * other Ray clusters: only the controller's own count.  Under the lock. */
+static bool in_cluster(const struct signals *s, const char *ray_node_id)
+{
+	return !s->cluster || bsearch(ray_node_id, s->cluster, s->ncluster, sizeof(*s->cluster),
+				      cmp_cluster_id);
+}
+
+int signals_set_cluster_nodes(struct signals *s, const char *const *ids, size_t n)
+{
+	char (*v)[CLUSTER_ID_MAX];
+
+	if (!n)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		snprintf(v[i], sizeof(v[i]), "%s", ids[i]);
+	qsort(v, n, sizeof(*v), cmp_cluster_id);
+	pthread_mutex_lock(&s->lock);
+	free(s->cluster);
+	s->cluster = v;
+	s->ncluster = n;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static void notify_queueing(struct signals *s, const struct lease_report *r)
 {
-	if (s->on_queueing && lease_report_queueing(r))
+	bool queueing = false;
+
+	if (!s->on_queueing)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < r->n && !queueing; i++)
+		queueing = r->r[i].slow > 0 && in_cluster(s, r->r[i].ray_node_id);
+	pthread_mutex_unlock(&s->lock);
+	if (queueing)
 		s->on_queueing(s->queueing_ctx);
 }
 
@@ -304,7 +352,8 @@ double signals_reject_rate(struct signals *s, double now, double max_age_s)
 		if (now - a->received_at > max_age_s || a->interval_s <= 0)
 			continue;
 		for (size_t k = 0; k < a->leases.n; k++)
-			if (a->leases.r[k].reject_rate > 0)
+			if (a->leases.r[k].reject_rate > 0 &&
+			    in_cluster(s, a->leases.r[k].ray_node_id))
 				rate += a->leases.r[k].reject_rate;
 		any = true;
 	}

@@ -86,13 +86,20 @@ bool signals_node_leases(struct signals *s, const char *ray_node_id, double now,
  * False when no agent reports it. */
 bool signals_node_startup(struct signals *s, const char *ray_node_id, double now,
 			  double max_age_s, double *seconds);
-/* Rejected + spilled-back lease replies per second, summed over the fresh
- * agents' latest snapshots, each raylet's per second its agent sampled
- * (--lease-probes windows, lease_report.h); < 0 when no fresh agent
- * reports it. */
+/* The Ray node ids of the controller's own cluster (the loop sets them each
+ * tick from what the dashboard listed; n == 0 keeps the previous set).  An
+ * agent reports every raylet on its host, other clusters' too: the reject
+ * rate and the queueing hook count only raylets in this set (all of them
+ * until it is first set).  0 or -ENOMEM (the previous set is kept). */
+int signals_set_cluster_nodes(struct signals *s, const char *const *ids, size_t n);
+/* Rejected + spilled-back lease replies per second of the cluster's
+ * raylets, summed over the fresh agents' latest snapshots, each raylet's
+ * per second its agent sampled (--lease-probes windows, lease_report.h);
+ * < 0 when no fresh agent reports it. */
 double signals_reject_rate(struct signals *s, double now, double max_age_s);
 /* fn(ctx) is called (from the ingesting thread) when a snapshot shows
- * leases queueing; set it before snapshots arrive. */
+ * leases queueing on a raylet of the cluster; set it before snapshots
+ * arrive. */
 void signals_set_queueing_hook(struct signals *s, void (*fn)(void *ctx), void *ctx);
 
 /* Summary for /api/v1/status. */
