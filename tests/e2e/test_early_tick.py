@@ -6,9 +6,12 @@ the next tick within seconds (the debug log says `tick early`); a push whose
 leases were all fast does not.  And the fallback when the agents go quiet:
 once the only agent's data is older than --signal-max-age the controller
 says once that it decides from the logical demand alone (not once per
-tick), and says once that the signals are fresh when a push comes again.  The dashboard is tests/k8s/fake_dashboard.py
-(recorded Ray 2.60.0 answers): no Ray cluster is needed to see the loop
-wake.  No root, no BPF."""
+tick), and says once that the signals are fresh when a push comes again.
+Only the cluster's raylets count: leases queueing on a raylet the dashboard
+does not list (another Ray cluster's, on the same host) do not wake the
+loop.  The dashboard is tests/k8s/fake_dashboard.py (recorded Ray 2.60.0
+answers, plus one worker whose raylet the pushes report): no Ray cluster
+is needed to see the loop wake.  No root, no BPF."""
 import json
 import os
 import subprocess
@@ -25,16 +28,17 @@ from outputs_util import free_port, http_get  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 INTERVAL_S = 30
-NODE_ID = "ab" * 28
+NODE_ID = "ab" * 28          # a worker the fake dashboard lists
+OTHER_CLUSTER_ID = "cd" * 28 # a raylet no dashboard of ours lists
 TOKEN = "early-tick-token"
 SLOW_SLOT = 27          # LEASE_SLOW_SLOT in controller/source/lease_report.h
 
 
-def push_doc(seq, slots):
+def push_doc(seq, slots, node_id=NODE_ID):
     return {"schema_version": 2, "seq": seq, "taken_unix_ms": int(time.time() * 1000),
             "interval_seconds": 1, "node": {"node_name": "node-a", "hostname": "node-a"},
             "histograms": [{"family": "raysense_raylet_lease_latency_seconds",
-                            "labels": {"node_id": NODE_ID},
+                            "labels": {"node_id": node_id},
                             "delta": {"count": sum(slots), "slots": slots}}],
             "values": [], "workers": [], "timelines": []}
 
@@ -63,7 +67,8 @@ def start_controller(bin):
 def run_controller(bin, extra):
     tmp = Path(tempfile.mkdtemp(prefix="rs-early-tick-"))
     state = tmp / "dash.json"
-    state.write_text(json.dumps({"tasks": 0, "shape": {"CPU": 1.0}, "workers": []}))
+    state.write_text(json.dumps({"tasks": 0, "shape": {"CPU": 1.0},
+                                 "workers": [{"ip": "10.244.2.1", "node_id": NODE_ID, "cpu": 1}]}))
     port_file = tmp / "dash.port"
     dash = subprocess.Popen([sys.executable, str(REPO / "tests/k8s/fake_dashboard.py"),
                              str(port_file), str(state)])
@@ -127,8 +132,12 @@ def test_queued_leases_wake_the_loop_and_fast_ones_do_not(start_controller):
 
     queued = [0] * (SLOW_SLOT + 1)
     queued[SLOW_SLOT] = 2   # two leases waited >= 134 ms
+    push(base, push_doc(2, queued, OTHER_CLUSTER_ID))
+    time.sleep(3)
+    assert early_ticks(log_path) == 0, "another cluster's queueing raylet woke the loop"
+
     sent = time.monotonic()
-    push(base, push_doc(2, queued))
+    push(base, push_doc(3, queued))
     while early_ticks(log_path) == 0:
         assert time.monotonic() - sent < 5, \
             "queued leases did not start a tick early:\n" + log_path.read_text()[-3000:]
