@@ -129,9 +129,6 @@ static void record_fusion(struct fusion_loop *c, double t)
 	snprintf(c->kept_sig, sizeof(c->kept_sig), "%s", sig);
 }
 
-/* Agents' lease times per plan node; the reject rate; says once when the
- * agents' data goes stale (then fusion's keep rules have nothing to act on
- * and decisions follow the logical demand alone). */
 /* The cluster's live Ray nodes as the dashboard listed them (head,
  * unmanaged and launched): the signals count only these raylets. */
 static void publish_cluster(struct fusion_loop *c, const struct plan_input *p)
@@ -139,17 +136,17 @@ static void publish_cluster(struct fusion_loop *c, const struct plan_input *p)
 	const char **ids = calloc(p->in.node_count + 1, sizeof(*ids));
 	size_t n = 0;
 
-	if (!ids) {
-		rs_warn("fusion: out of memory for the cluster's node ids; the signals keep the last set");
-		return;
-	}
-	for (size_t i = 0; i < p->in.node_count; i++)
+	for (size_t i = 0; ids && i < p->in.node_count; i++)
 		if (p->refs[i].dn)
 			ids[n++] = p->refs[i].dn->node_id;
-	if (signals_set_cluster_nodes(c->signals, ids, n))
+	if (!ids || signals_set_cluster_nodes(c->signals, ids, n))
 		rs_warn("fusion: out of memory for the cluster's node ids; the signals keep the last set");
 	free(ids);
 }
+
+/* Agents' lease times per plan node; the reject rate; says once when the
+ * agents' data goes stale (then fusion's keep rules have nothing to act on
+ * and decisions follow the logical demand alone). */
 
 static double *lease_times(struct fusion_loop *c, const struct plan_input *p,
 			   struct fusion_signals *sig)

@@ -48,7 +48,8 @@ struct agent {
  * checks the slot still holds the key.  by_ray maps each Ray node id (in
  * $.workers, the lease families or the timelines) to the agent that reported
  * it most recently, which is also the freshest such report. */
-#define CLUSTER_ID_MAX 64	/* = sizeof(raylet_leases.ray_node_id) */
+/* The ids compared are raylet_leases.ray_node_id: the same size. */
+#define CLUSTER_ID_MAX sizeof(((struct raylet_leases *)0)->ray_node_id)
 
 struct signals {
 	pthread_mutex_t lock;
@@ -200,8 +201,6 @@ static int parse_doc(const cJSON *root, struct agent *a, char *err, size_t size)
 	return 0;
 }
 
-/* The hook is set once before the HTTP server starts; it runs on the
- * ingesting thread, outside the lock. */
 static int cmp_cluster_id(const void *a, const void *b)
 {
 	return strcmp((const char *)a, (const char *)b);
@@ -235,6 +234,8 @@ int signals_set_cluster_nodes(struct signals *s, const char *const *ids, size_t 
 	return 0;
 }
 
+/* The hook is set once before the HTTP server starts; it runs on the
+ * ingesting thread, outside the lock (only the cluster check takes it). */
 static void notify_queueing(struct signals *s, const struct lease_report *r)
 {
 	bool queueing = false;
