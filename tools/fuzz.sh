@@ -36,6 +36,7 @@ dicts_of() { # target -> its dictionaries
   scenario|config) echo json scenario ;;
   raylet_argv|lc_cmdline) echo cmdline ;;
   cgroup_path) echo cgroup ;;
+  gcs_load) echo protobuf ;;
   *) return 1 ;;
   esac
 }

@@ -23,6 +23,7 @@ void fuzz_dash_status_text(const uint8_t *data, size_t size);
 void fuzz_rtext_pydict(const uint8_t *data, size_t size);
 void fuzz_rtext_status(const uint8_t *data, size_t size);
 void fuzz_rtext_node_usage(const uint8_t *data, size_t size);
+void fuzz_gcs_load(const uint8_t *data, size_t size);
 /* fuzz_kube.c */
 void fuzz_kuberay_raycluster(const uint8_t *data, size_t size);
 void fuzz_kuberay_pods(const uint8_t *data, size_t size);

@@ -3,6 +3,7 @@
 #include "fuzz.h"
 
 #include "controller/source/dashboard.h"
+#include "controller/source/gcs_load.h"
 #include "controller/source/ray_text.h"
 
 #include <string.h>
@@ -110,4 +111,20 @@ void fuzz_rtext_node_usage(const uint8_t *data, size_t size)
 	rtext_parse_node_usage(BODY(data), size, &used, &total, err);
 	resmap_free(&used);
 	resmap_free(&total);
+}
+
+/* A GCS GetAllResourceUsage answer (gRPC frame + protobuf), then the merge
+ * the dashboard client does with it. */
+void fuzz_gcs_load(const uint8_t *data, size_t size)
+{
+	struct dash_snapshot snap;
+	char err[DASH_ERR_LEN];
+
+	memset(&snap, 0, sizeof(snap));
+	if (gcs_parse_load(data, size, &snap.cs.demand, &snap.cs.demand_count, err))
+		return;
+	snap.cs.present = true;
+	snap.cs.demand_from_gcs = true;
+	dash_merge_demand(&snap, true);
+	dash_snapshot_free(&snap);
 }

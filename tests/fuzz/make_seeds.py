@@ -108,9 +108,16 @@ def unit_literals():
                     put(target, gzip.compress(lit, mtime=0))
 
 
+def gcs_answers():
+    """GetAllResourceUsage answers recorded from a real GCS (tests/fixtures/gcs/)."""
+    for f in sorted((ROOT / "tests/fixtures/gcs").glob("*.grpc")):
+        put("gcs_load", f.read_bytes())
+
+
 if __name__ == "__main__":
     shutil.rmtree(OUT, ignore_errors=True)
     fixtures()
+    gcs_answers()
     agent_pushes()
     unit_literals()
     token_reviews()

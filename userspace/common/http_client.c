@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
@@ -49,6 +50,36 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	memcpy(s->buf + s->len, ptr, n);
 	s->len += n;
 	s->buf[s->len] = '\0';
+	return n;
+}
+
+struct capture {
+	const struct rs_http_client_request *req;
+	struct rs_http_client_response *resp;
+};
+
+/* libcurl hands every header line, and the trailers after the body, here. */
+static size_t capture_header(char *line, size_t size, size_t nitems, void *userdata)
+{
+	struct capture *cap = userdata;
+	size_t n = size * nitems;
+
+	for (int i = 0; i < RS_HTTP_CAPTURE_MAX; i++) {
+		const char *name = cap->req->capture[i];
+		size_t nl = name ? strlen(name) : 0;
+		size_t start = nl + 1, end = n;
+
+		if (!name || n <= nl || line[nl] != ':' || strncasecmp(line, name, nl))
+			continue;
+		while (start < end && (line[start] == ' ' || line[start] == '\t'))
+			start++;
+		while (end > start && strchr(" \t\r\n", line[end - 1]))
+			end--;
+		if (end - start >= RS_HTTP_CAPTURE_LEN)
+			end = start + RS_HTTP_CAPTURE_LEN - 1;
+		memcpy(cap->resp->captured[i], line + start, end - start);
+		cap->resp->captured[i][end - start] = '\0';
+	}
 	return n;
 }
 
@@ -145,6 +176,7 @@ int rs_http_do(const struct rs_http_client_request *req, struct rs_http_client_r
 	char *gz = NULL;
 	size_t gz_len = 0;
 	struct curl_slist *headers = NULL;
+	struct capture cap = { req, resp };
 	CURL *c;
 	CURLcode rc;
 	int err = 0;
@@ -188,6 +220,12 @@ int rs_http_do(const struct rs_http_client_request *req, struct rs_http_client_r
 				 (curl_off_t)(gz ? gz_len : req->body_len));
 	}
 	set_tls_options(c, req);
+	if (req->http2_prior_knowledge)
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+	if (req->capture[0] || req->capture[1]) {
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, capture_header);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, &cap);
+	}
 
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);

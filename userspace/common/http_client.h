@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define RS_HTTP_CAPTURE_MAX 2
+#define RS_HTTP_CAPTURE_LEN 256
+
 struct rs_http_client_request {
 	const char *method;          /* "GET" (default when NULL), "POST", "PATCH", ... */
 	const char *url;
@@ -25,6 +28,10 @@ struct rs_http_client_request {
 	const char *client_cert_file;
 	const char *client_key_file;
 	bool insecure_skip_verify;
+	/* gRPC (Ray's GCS): HTTP/2 over cleartext without an upgrade, and
+	 * headers or trailers whose value the caller wants (grpc-status). */
+	bool http2_prior_knowledge;
+	const char *capture[RS_HTTP_CAPTURE_MAX];	/* header names, NULL = unused */
 };
 
 struct rs_http_client_response {
@@ -32,6 +39,9 @@ struct rs_http_client_response {
 	char *body;                  /* NUL-terminated, malloc'd (may be empty) */
 	size_t body_len;
 	char error[256];             /* human-readable cause when the call fails */
+	/* The last value of each request.capture name, in headers or trailers
+	 * (whitespace trimmed, cut at RS_HTTP_CAPTURE_LEN - 1); "" = absent. */
+	char captured[RS_HTTP_CAPTURE_MAX][RS_HTTP_CAPTURE_LEN];
 };
 
 int rs_http_global_init(void);

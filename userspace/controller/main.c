@@ -16,6 +16,7 @@
 #include "controller/provider/provider_kuberay.h"
 #include "controller/source/signals.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -57,6 +58,9 @@ static void usage(FILE *out)
 		"                           plans with the last one (default 300)\n"
 		"  --demand-vector-max N    the head's AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE\n"
 		"                           (default 1000): a report past it may hide whole shapes\n"
+		"  --gcs-address ADDR|off   read the pending demand per shape live from the GCS\n"
+		"                           (host:port; default --ray-address if given, else the\n"
+		"                           dashboard's host:6379); off = the monitor's report only\n"
 		"  --tasks-max-pending N    read the task list only while the report shows at most N\n"
 		"                           pending tasks (default 2000; above, it stalls the dashboard)\n"
 		"Worker groups (docs/controller-config.md):\n"
@@ -152,6 +156,7 @@ static void usage(FILE *out)
 
 struct args {
 	const char *dashboard, *dash_token_file, *config, *address, *ray_bin, *state_dir;
+	const char *gcs_address;
 	const char *listen, *token_file, *node_tmp;
 	const char *agent_auth, *audience, *pod_selector;
 	long review_timeout_ms;
@@ -189,8 +194,43 @@ enum {
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
 	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR, O_AGENT_AUTH, O_AUDIENCE,
-	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE, O_MIN_SAMPLES,
+	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE, O_MIN_SAMPLES, O_GCS,
 };
+
+/* Where the GCS demand is read (dashboard.h gcs_address): --gcs-address,
+ * else --ray-address (the local provider's GCS), else the dashboard's host
+ * with Ray's default GCS port (KubeRay's head service serves both); ""
+ * for off.  0, or -EINVAL after logging why. */
+static int gcs_address(const struct args *a, const char *dashboard, char *out, size_t size)
+{
+	CURLU *u;
+	char *host = NULL;
+	int rc = 0;
+
+	out[0] = '\0';
+	if (a->gcs_address && !strcmp(a->gcs_address, "off"))
+		return 0;
+	if (a->gcs_address || a->address) {
+		const char *v = a->gcs_address ? a->gcs_address : a->address;
+
+		if (!*v || strchr(v, '/') || (size_t)snprintf(out, size, "%s", v) >= size) {
+			rs_error("bad --gcs-address '%s' (want host:port or off)", v);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, dashboard, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+	    (size_t)snprintf(out, size, "%s:6379", host) >= size) {
+		rs_error("cannot take the GCS host from --dashboard '%s': pass --gcs-address",
+			 dashboard);
+		rc = -EINVAL;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
  * narrows them, so what it does not set stays "not set" (< 0). */
@@ -260,6 +300,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "scale-up-grace", required_argument, NULL, O_GRACE_UP },
 		{ "tick-budget-ms", required_argument, NULL, O_TICK_BUDGET },
 		{ "demand-vector-max", required_argument, NULL, O_VECTOR_MAX },
+		{ "gcs-address", required_argument, NULL, O_GCS },
 		{ "trace-task-duration", required_argument, NULL, O_TRACE_TASK },
 		{ "http-per-ip-limit", required_argument, NULL, O_PER_IP },
 		{ "http-request-deadline-ms", required_argument, NULL, O_DEADLINE },
@@ -329,6 +370,7 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			if (rs_parse_long(optarg, 1, 1000000000, &a->demand_vector_max))
 				rs_cli_usage_error(PROG, "bad --demand-vector-max '%s'", optarg);
 			break;
+		case O_GCS: a->gcs_address = optarg; break;
 		case O_TICK_BUDGET:
 			if (rs_parse_long(optarg, 50, 600000, &a->tick_budget_ms))
 				rs_cli_usage_error(PROG, "bad --tick-budget-ms '%s' (50..600000)", optarg);
@@ -631,8 +673,9 @@ int main(int argc, char **argv)
 	struct args a = { .level = RS_LOG_INFO, .tasks_wait_ms = -1, .tasks_max_pending = -1,
 			  .scale_up_grace = 5, .agent_capacity = SIGNALS_DEFAULT_CAPACITY };
 	struct controller_config cfg;
-	struct controller_opts opts = { 0 };
 	struct dash_client dash = { 0 };
+	char gcs[256];
+	struct controller_opts opts = { 0 };
 	struct provider_local_config lp = { 0 };
 	struct controller_api_config ac = { 0 };
 	struct rs_http_server *srv = NULL;
@@ -692,6 +735,9 @@ int main(int argc, char **argv)
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
 	dash.tick_budget_ms = a.tick_budget_ms;
 	dash.demand_vector_max = a.demand_vector_max;
+	if (gcs_address(&a, dash.base_url, gcs, sizeof(gcs)))
+		return RS_EXIT_FAILURE;
+	dash.gcs_address = gcs[0] ? gcs : NULL;
 	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
 			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");

@@ -160,6 +160,9 @@ static cJSON *demand_json(const struct dash_snapshot *s, const struct plan_input
 	cJSON_AddStringToObject(o, "source", dash_cs_source_name(s->cs.source));
 	if (s->v2_error[0])
 		cJSON_AddStringToObject(o, "v2_error", s->v2_error);
+	cJSON_AddBoolToObject(o, "demand_from_gcs", s->cs.demand_from_gcs);
+	if (s->gcs_error[0])
+		cJSON_AddStringToObject(o, "gcs_error", s->gcs_error);
 	cJSON_AddBoolToObject(o, "cluster_status_present", s->cs.present);
 	if (s->cs.present)
 		cJSON_AddNumberToObject(o, "cluster_status_age_s",

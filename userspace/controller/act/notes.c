@@ -13,6 +13,27 @@ void notes_init(struct loop_notes *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->demand_source = -1;
+	n->gcs = -1;
+}
+
+/* The GCS demand read (gcs_load.h): said when it starts working and when
+ * it starts failing, not every tick (an error text may carry timings). */
+static void note_gcs(struct loop_notes *n, const struct dash_snapshot *s)
+{
+	int state;
+
+	if (s->cs.source != DASH_CS_STRUCTURED)
+		return;
+	state = s->cs.demand_from_gcs ? 0 : s->gcs_error[0] ? 1 : -1;
+	if (state < 0 || state == n->gcs)
+		return;
+	if (state == 0)
+		rs_info("demand read live from the GCS (complete per shape; the monitor's report "
+			"gives usage, placement groups and request_resources)");
+	else
+		rs_warn("reading the demand from the GCS failed, using the monitor's report "
+			"(up to 5 s old, and truncated at scale): %s", s->gcs_error);
+	n->gcs = state;
 }
 
 static const char *source_detail(enum dash_cs_source s)
@@ -69,6 +90,7 @@ void notes_source(struct loop_notes *n, const struct dash_snapshot *s)
 			rs_warn("autoscaler-v2 data missing or partial: %s", s->v2_error);
 		snprintf(n->v2_error, sizeof(n->v2_error), "%s", s->v2_error);
 	}
+	note_gcs(n, s);
 	note_held(n, &s->cs);
 }
 

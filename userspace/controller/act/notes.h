@@ -19,6 +19,7 @@ struct loop_notes {
 	char infeasible_sig[1024];	/* the infeasible demand last recorded */
 	bool cut;			/* the last plan was cut (said once per run of cuts) */
 	bool truncated;			/* the report was truncated (said once per change) */
+	int gcs;			/* GCS demand: -1 not said yet, 0 read, 1 failing */
 };
 
 void notes_init(struct loop_notes *n);

@@ -2,6 +2,7 @@
  * dashboard.h for the sources and why each is used). */
 #include "common/util.h"
 #include "controller/source/dashboard.h"
+#include "controller/source/gcs_load.h"
 
 #include "common/http_client.h"
 #include "common/json_util.h"
@@ -197,32 +198,6 @@ int dash_parse_nodes(const char *body, size_t len, struct dash_snapshot *snap, c
 	return rc;
 }
 
-static int shapes_add(struct dash_shape **arr, size_t *count, enum planner_demand_kind kind,
-		      const struct resmap *shape, long units)
-{
-	struct dash_shape *grown;
-
-	for (size_t i = 0; i < *count; i++) {
-		if ((*arr)[i].kind == kind && resmap_equal(&(*arr)[i].shape, shape)) {
-			(*arr)[i].count += units;
-			return 0;
-		}
-	}
-	grown = realloc(*arr, (*count + 1) * sizeof(**arr));
-	if (!grown)
-		return -ENOMEM;
-	*arr = grown;
-	memset(&grown[*count], 0, sizeof(grown[*count]));
-	grown[*count].kind = kind;
-	grown[*count].count = units;
-	if (resmap_copy(&grown[*count].shape, shape)) {
-		resmap_free(&grown[*count].shape);
-		return -ENOMEM;
-	}
-	(*count)++;
-	return 0;
-}
-
 static double pending_since(const cJSON *item)
 {
 	const cJSON *events = cJSON_GetObjectItemCaseSensitive(item, "events"), *e;
@@ -360,7 +335,7 @@ static bool in_report(const struct dash_cluster_status *cs, const struct resmap 
 
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 {
-	double cutoff_ms = snap->cs.time * 1000.0;
+	double cutoff_ms = dash_demand_time(&snap->cs) * 1000.0;
 	int rc = 0;
 
 	dash_shapes_free(snap->shapes, snap->shape_count);
@@ -370,7 +345,7 @@ int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 	use_report = use_report && snap->cs.present;
 	for (size_t i = 0; use_report && !rc && i < snap->cs.demand_count; i++)
 		if (!pg_shape(&snap->cs.demand[i].shape))
-			rc = shapes_add(&snap->shapes, &snap->shape_count, PLANNER_DEMAND_TASK,
+			rc = dash_shapes_add(&snap->shapes, &snap->shape_count, PLANNER_DEMAND_TASK,
 					&snap->cs.demand[i].shape, snap->cs.demand[i].count);
 	for (size_t i = 0; !rc && i < snap->pending_count; i++) {
 		const struct dash_pending *p = &snap->pending[i];
@@ -378,7 +353,7 @@ int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 		if (use_report && !(p->pending_since_ms > cutoff_ms) &&
 		    !(snap->cs.demand_truncated && !in_report(&snap->cs, &p->shape)))
 			continue;	/* in the report already: demand or usage */
-		rc = shapes_add(&snap->shapes, &snap->shape_count, p->kind, &p->shape, 1);
+		rc = dash_shapes_add(&snap->shapes, &snap->shape_count, p->kind, &p->shape, 1);
 		snap->new_since_report++;
 	}
 	return rc;
@@ -431,7 +406,7 @@ static int parse_shape_pairs(const cJSON *arr, const char *path, enum planner_de
 		if (rc == -EINVAL)
 			seterr(err, "%s", jerr.msg);
 		if (!rc && shape.count)
-			rc = shapes_add(out, count, kind, &shape, n);
+			rc = dash_shapes_add(out, count, kind, &shape, n);
 		resmap_free(&shape);
 		if (rc)
 			return rc;
@@ -1069,6 +1044,34 @@ static void mark_truncated(struct dash_cluster_status *cs, long max)
 	cs->demand_truncated = cs->source == DASH_CS_STRUCTURED && n > max;
 }
 
+/* The v1 report's demand replaced by the GCS's live aggregate (gcs_load.h):
+ * complete where the report is truncated, and current where the report is
+ * up to 5 s old.  On failure the report's demand stays and gcs_error says
+ * why. */
+static void read_gcs_demand(const struct dash_client *c, struct dash_snapshot *snap)
+{
+	struct gcs_client gc = { .address = c->gcs_address, .token = c->token,
+				 .timeout_ms = c->timeout_ms };
+	struct dash_cluster_status *cs = &snap->cs;
+	double t = rs_now_unix();
+	long left = c->deadline > 0 ? (long)((c->deadline - t) * 1000) : 0;
+	struct dash_shape *shapes;
+	size_t count;
+
+	if (c->deadline > 0 && left <= 0) {
+		seterr(snap->gcs_error, "not read: the tick's read budget is spent");
+		return;
+	}
+	if (gcs_fetch_load(&gc, left, &shapes, &count, snap->gcs_error))
+		return;
+	dash_shapes_free(cs->demand, cs->demand_count);
+	cs->demand = shapes;
+	cs->demand_count = count;
+	cs->demand_truncated = false;
+	cs->demand_from_gcs = true;
+	cs->demand_time = t;
+}
+
 double dash_tick_budget_s(const struct dash_client *c)
 {
 	return (double)(c->tick_budget_ms > 0 ? c->tick_budget_ms : DEFAULT_TICK_BUDGET_MS) / 1000.0;
@@ -1096,11 +1099,14 @@ int dash_fetch_cluster(const struct dash_client *client, struct dash_snapshot *s
 	*failed = DASH_SRC_CLUSTER_STATUS;
 	if ((rc = fetch_parse(c, "/api/cluster_status", cs_cb, snap, err)))
 		goto out;
-	if (!snap->cs.present)
+	if (!snap->cs.present) {
 		fetch_v2(c, snap, limit);
-	else
+	} else {
 		mark_truncated(&snap->cs, client->demand_vector_max > 0 ? client->demand_vector_max :
 			       DEFAULT_DEMAND_VECTOR_MAX);
+		if (client->gcs_address)
+			read_gcs_demand(c, snap);
+	}
 	dash_attach_usage(snap);
 	snap->fetched_at = rs_now_unix();
 out:

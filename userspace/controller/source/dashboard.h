@@ -61,6 +61,9 @@ struct dash_client {
 	long tasks_limit;		/* its state-API limit; default list_limit */
 	long tick_budget_ms;		/* dash_fetch_cluster's reads together; default 800 */
 	long demand_vector_max;		/* the head's AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE; default 1000 */
+	/* host:port of the GCS: with a v1 report, its demand is read live from
+	 * there instead (gcs_load.h); NULL = the report's demand only. */
+	const char *gcs_address;
 	double deadline;		/* internal: UNIX time the current reads must end by; 0 = none */
 };
 

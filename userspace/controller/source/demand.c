@@ -144,5 +144,31 @@ bool dash_pending_complete(const struct dash_snapshot *s)
 	/* A truncated report means a backlog the list cannot hold either. */
 	if (s->pending_error[0] || s->pending_read_at <= 0 || s->cs.demand_truncated)
 		return false;
-	return !s->cs.present || s->pending_read_at >= s->cs.time;
+	return !s->cs.present || s->pending_read_at >= dash_demand_time(&s->cs);
+}
+
+int dash_shapes_add(struct dash_shape **arr, size_t *count, enum planner_demand_kind kind,
+		      const struct resmap *shape, long units)
+{
+	struct dash_shape *grown;
+
+	for (size_t i = 0; i < *count; i++) {
+		if ((*arr)[i].kind == kind && resmap_equal(&(*arr)[i].shape, shape)) {
+			(*arr)[i].count += units;
+			return 0;
+		}
+	}
+	grown = realloc(*arr, (*count + 1) * sizeof(**arr));
+	if (!grown)
+		return -ENOMEM;
+	*arr = grown;
+	memset(&grown[*count], 0, sizeof(grown[*count]));
+	grown[*count].kind = kind;
+	grown[*count].count = units;
+	if (resmap_copy(&grown[*count].shape, shape)) {
+		resmap_free(&grown[*count].shape);
+		return -ENOMEM;
+	}
+	(*count)++;
+	return 0;
 }

@@ -86,6 +86,11 @@ struct dash_cluster_status {
 	 * shape at a time, so a shape absent here may be pending in thousands
 	 * (docs/demand-at-scale.md).  Set when the listed demand passes it. */
 	bool demand_truncated;
+	/* The demand was read live from the GCS (gcs_load.h) instead of taken
+	 * from the report: complete, never truncated, as of demand_time (the
+	 * controller's clock just before the read; 0 = the report's time). */
+	bool demand_from_gcs;
+	double demand_time;
 	struct dash_pg *pgs;
 	size_t pg_count;
 	struct dash_shape *requests;	/* requestDemand: request_resources() */
@@ -118,7 +123,17 @@ struct dash_snapshot {
 	struct dash_cluster_status cs;
 	/* Why the autoscaler-v2 data is missing or partial ("" = it is not). */
 	char v2_error[DASH_ERR_LEN];
+	/* Why the report's demand was not replaced by the GCS's ("" = it was,
+	 * or no GCS read was asked for). */
+	char gcs_error[DASH_ERR_LEN];
 };
+
+/* When the demand in cs was current: the GCS read's time, else the
+ * report's. */
+static inline double dash_demand_time(const struct dash_cluster_status *cs)
+{
+	return cs->demand_time > 0 ? cs->demand_time : cs->time;
+}
 
 void dash_snapshot_free(struct dash_snapshot *snap);
 /* Copy src's pending tasks and counts into dst (which has none).  0 or
@@ -139,6 +154,10 @@ void dash_cluster_status_free(struct dash_cluster_status *cs);
 int dash_bundles_append(struct resmap **bundles, size_t *count, const struct resmap *b, long n);
 void dash_bundles_free(struct resmap *bundles, size_t count);
 void dash_shapes_free(struct dash_shape *shapes, size_t count);
+/* Add units of (kind, shape) to a shape array: to the entry with the same
+ * kind and shape, else as a new entry (a copy of shape).  0 or -ENOMEM. */
+int dash_shapes_add(struct dash_shape **arr, size_t *count, enum planner_demand_kind kind,
+		    const struct resmap *shape, long units);
 const struct dash_node *dash_find_node(const struct dash_snapshot *snap, const char *node_id);
 
 #endif
