@@ -26,7 +26,7 @@ phase "autoscaler": the head runs Ray's own autoscaler with Ray's
 
 phase "controller" (only with --controller CMD): the same head and driver
   with CMD running (e.g. raysense-controller --dry-run ...); `{dashboard}` in
-  CMD is replaced with the dashboard URL. Its stderr JSON lines with
+  CMD is replaced with the dashboard URL, `{gcs}` with the GCS address. Its stderr JSON lines with
   "action":"launch" and a "demand" array give the time to first launch
   decision per shape; --controller-metrics URL (scraped every second) gives
   raysense_controller_loop_duration_seconds.
@@ -532,10 +532,12 @@ def phase_controller(n, mode, args):
     env = {**mode_env(mode), **dict(kv.split("=", 1) for kv in args.ray_env)}
     c = RayCluster(env=env)
     rec = {"phase": "controller", "n": n, "mode": mode, "cmd": args.controller}
-    drv = ctl = None
+    drv = ctl = sampler = None
     try:
         c.start_head(timeout=120)
-        cmd = args.controller.replace("{dashboard}", c.dashboard_url)
+        sampler = CpuSampler(c.head_proc.pid)
+        sampler.start()
+        cmd = args.controller.replace("{dashboard}", c.dashboard_url).replace("{gcs}", c.address)
         errp = os.path.join(c.tmp, "controller.err")
         ctl = subprocess.Popen(shlex.split(cmd), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
@@ -600,9 +602,21 @@ def phase_controller(n, mode, args):
                     "largest_plan_after_submit": (round(largest[1] - t_end, 2)
                                                   if t_end and largest[1] else None),
                     "tick_quantiles": loop_quantiles(loop_final)})
+        # The head's CPU with the controller polling it, then, same backlog,
+        # without: the difference is raysense's share of the head.
+        rec["cpu_with"] = sampler.summary(t_sub + args.cpu_settle, end)
+        kill_process_group(ctl, grace_s=5)
+        t_off = time.time() + 2
+        time.sleep(2 + args.cpu_after)
+        rec["cpu_without"] = sampler.summary(t_off, t_off + args.cpu_after)
+        rec["cpu_share"] = round(sum(v["mean"] for v in rec["cpu_with"].values()) -
+                                 sum(v["mean"] for v in rec["cpu_without"].values()), 4)
     finally:
+        if sampler:
+            sampler.stop_ev.set()
         if ctl:
-            kill_process_group(ctl, grace_s=5)
+            if ctl.poll() is None:
+                kill_process_group(ctl, grace_s=5)
             if args.keep_logs and os.path.exists(os.path.join(c.tmp, "controller.err")):
                 os.makedirs(args.keep_logs, exist_ok=True)
                 shutil.copy(os.path.join(c.tmp, "controller.err"),
@@ -676,6 +690,12 @@ def print_table(records, out=sys.stdout):
                   f"{r.get('largest_plan')} nodes, s after submission ended "
                   f"{r.get('largest_plan_after_submit')}; ticks {r.get('tick_quantiles')}; "
                   f"submission {r.get('submit')}", file=out)
+            if "cpu_share" in r:
+                def cores(d):
+                    return ", ".join(f"{k} {v['mean']:.3f}" for k, v in sorted(d.items()))
+                print(f"  head CPU (cores, mean) with the controller: {cores(r['cpu_with'])}; "
+                      f"without it (same backlog): {cores(r['cpu_without'])}; raysense's "
+                      f"share {r['cpu_share']:.3f} core", file=out)
         if "error" in r:
             print(f"ERROR {r['phase']} N={r['n']} {r['mode']}: {r['error']}", file=out)
 
@@ -696,13 +716,18 @@ def main():
                     help="sources phase: start the state-API poller this many seconds "
                          "after submission (before it: cheap calls alone, 'quiet')")
     ap.add_argument("--autoscaler-window", type=float, default=30.0)
+    ap.add_argument("--cpu-settle", type=float, default=10.0,
+                    help="controller phase: head CPU is averaged from this many s after "
+                         "submission to the window's end, then for --cpu-after s with the "
+                         "controller stopped")
+    ap.add_argument("--cpu-after", type=float, default=20.0)
     ap.add_argument("--max-workers", type=int, default=1000, help="per worker type")
     ap.add_argument("--upscaling-speed", type=float, default=1.0,
                     help="autoscaler upscaling_speed (Ray's default 1.0 caps launches "
                          "by the node count, not by the demand)")
     ap.add_argument("--ray-env", nargs="*", default=[],
                     help="extra K=V for the head's environment (e.g. RAY_max_...=...)")
-    ap.add_argument("--controller", help="command to measure (phase controller); {dashboard}")
+    ap.add_argument("--controller", help="command to measure (phase controller); {dashboard}, {gcs}")
     ap.add_argument("--controller-metrics", help="URL of the controller's /metrics")
     ap.add_argument("--out", default=None, help="write raw records (JSON) here")
     ap.add_argument("--keep-logs", default=None,

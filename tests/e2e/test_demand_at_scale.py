@@ -4,7 +4,9 @@ and every tick stays within 1 s while the backlog lasts: the state API's
 task list (seconds at this size) is not read while the backlog is large,
 the reads a tick makes share an 800 ms budget, and a read that fails still
 lets the tick launch from the last answer (docs/demand-at-scale.md,
-docs/controller-config.md).
+docs/controller-config.md).  Then 10,000 tasks in four shapes, where Ray's
+v1 report keeps one: counted exactly from the GCS's aggregate, and, with
+the GCS read off, found through the task list.
 """
 import time
 
@@ -81,13 +83,51 @@ def shape_key(shape):
     return tuple(sorted((k, float(v)) for k, v in shape.items()))
 
 
-def test_every_shape_seen_when_the_report_keeps_one(fresh_ray_cluster, bin):
+def test_every_shape_counted_from_the_gcs(fresh_ray_cluster, bin):
     """10,000 tasks in four shapes: Ray's v1 report keeps one shape
-    (docs/demand-at-scale.md); the controller (dry run) still plans for all
-    four, from the task list it reads because the report is truncated."""
+    (docs/demand-at-scale.md); the controller (dry run) reads the GCS's
+    aggregate instead and plans for all four with their exact counts, and
+    says where its demand came from."""
     cluster = fresh_ray_cluster
     ctl = Controller(bin("raysense-controller"), cluster,
                      [f"big:CPU=4,memory={16 << 30},min=0,max=10000,idle=60"], extra=["--dry-run"])
+    driver = None
+    want = {shape_key(s): N // 4 for s in ({"CPU": 1}, {"CPU": 2}, {"CPU": 4},
+                                            {"CPU": 1, "memory": 1 << 30})}
+    try:
+        t0 = time.time()
+        driver = background_driver(cluster, FOUR)
+
+        def exact():
+            d = ctl.status()["demand"]
+            got = {shape_key(x["shape"]): x["count"] for x in d["shapes"]}
+            return got == want and d
+
+        demand = ctl.wait(exact, 90, "the four shapes with 2,500 tasks each in the demand")
+        t_all = time.time() - t0
+        assert demand["demand_from_gcs"] is True and "gcs_error" not in demand, demand
+        # The dry-run plan is capped per tick (Ray's max_concurrent_launches,
+        # 10 by default), so only its first shapes get launch decisions.
+        ctl.wait(lambda: ctl.actions("launch"), 30, "a launch decision")
+        count, le1 = loop_buckets(ctl)
+        assert count == le1, f"{count - le1} of {count} ticks took more than 1 s"
+        assert ctl.log_text().count("demand read live from the GCS") == 1
+        print(f"\nfour shapes x 2,500 from the GCS: exact counts {t_all:.1f} s after the "
+              f"driver started; {int(count)} ticks, none over 1 s")
+    finally:
+        if driver is not None and driver.poll() is None:
+            stop_driver(driver)
+        ctl.stop()
+
+
+def test_every_shape_seen_when_the_report_keeps_one(fresh_ray_cluster, bin):
+    """The same without the GCS read (--gcs-address off): the controller
+    still plans for all four shapes, from the task list it reads because
+    the report is truncated."""
+    cluster = fresh_ray_cluster
+    ctl = Controller(bin("raysense-controller"), cluster,
+                     [f"big:CPU=4,memory={16 << 30},min=0,max=10000,idle=60"],
+                     extra=["--dry-run", "--gcs-address", "off"])
     driver = None
     try:
         t0 = time.time()
@@ -101,6 +141,7 @@ def test_every_shape_seen_when_the_report_keeps_one(fresh_ray_cluster, bin):
 
         got = ctl.wait(seen, 90, "all four shapes in the controller's demand")
         t_all = time.time() - t0
+        assert ctl.status()["demand"]["demand_from_gcs"] is False
         launched = {shape_key(b["shape"]) for d in ctl.actions("launch") for b in d["demand"]}
         count, le1 = loop_buckets(ctl)
         assert count == le1, f"{count - le1} of {count} ticks took more than 1 s"

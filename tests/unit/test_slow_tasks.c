@@ -10,7 +10,11 @@
  * Then, under autoscaler v2: a tick whose status text read fails has no
  * report; if the last one (read just before) showed more pending tasks
  * than the list is read for, the list is still not read (measured at
- * 100,000 pending tasks: such a read stalled the dashboard for 10 s). */
+ * 100,000 pending tasks: such a read stalled the dashboard for 10 s).
+ *
+ * And a GCS that accepts the demand read (gcs_load.h) and never answers:
+ * the read ends within the tick's budget, and the tick goes by the
+ * report's demand. */
 #include "check.h"
 #include "common/http_server.h"
 #include "common/util.h"
@@ -24,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define TASKS_DELAY_S 5
@@ -245,6 +252,62 @@ static void test_v2_text_fails(void)
 	free(g_v2_pgs);
 }
 
+/* A listening socket nobody accepts on: connects succeed (the kernel's
+ * backlog), requests are never answered.  The fd, and the port in *port. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void test_gcs_silent(const char *dashboard_url)
+{
+	struct dash_client dash = { 0 };
+	struct cluster_source src = { 0 };
+	struct dash_snapshot snap;
+	enum dash_source failed;
+	char gcs[64], err[DASH_ERR_LEN];
+	double t0, took;
+	int port, fd = silent_listener(&port);
+
+	CHECK(fd >= 0, "silent listener");
+	if (fd < 0)
+		return;
+	snprintf(gcs, sizeof(gcs), "127.0.0.1:%d", port);
+	dash.base_url = dashboard_url;
+	dash.timeout_ms = 2000;
+	dash.gcs_address = gcs;
+	CHECK(dash_source_create(&dash, 0, -1, &src) == 0, "dash_source_create");
+	t0 = rs_now_unix();
+	CHECK(src.ops->fetch(&src, &snap, &failed, err) == 0, "fetch: %s", err);
+	took = rs_now_unix() - t0;
+	CHECK(took < 1.0, "the reads took %.2f s with a silent GCS", took);
+	CHECK(snap.cs.present && !snap.cs.demand_from_gcs && snap.cs.demand_count > 0,
+	      "the report's demand stays: from_gcs %d, %zu shapes", snap.cs.demand_from_gcs,
+	      snap.cs.demand_count);
+	CHECK(strstr(snap.gcs_error, gcs) != NULL, "gcs_error names the GCS: '%s'", snap.gcs_error);
+	dash_snapshot_free(&snap);
+	/* The next tick does not wait on it again (retried 5 s later). */
+	t0 = rs_now_unix();
+	CHECK(src.ops->fetch(&src, &snap, &failed, err) == 0, "fetch: %s", err);
+	took = rs_now_unix() - t0;
+	CHECK(took < 0.3 && strstr(snap.gcs_error, "s after a failure: GCS 127.0.0.1") &&
+	      !snap.cs.demand_from_gcs, "second tick %.2f s, gcs_error '%s'", took, snap.gcs_error);
+	dash_snapshot_free(&snap);
+	src.ops->destroy(&src);
+	close(fd);
+}
+
 int main(void)
 {
 	struct rs_http_route routes[] = {
@@ -304,6 +367,7 @@ int main(void)
 
 	controller_destroy(c);	/* waits for the read in progress */
 	config_free(&cfg);
+	test_gcs_silent(url);
 	rs_http_server_stop(srv);
 	test_v2_text_fails();
 	free(g_nodes);

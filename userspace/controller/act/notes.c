@@ -77,7 +77,8 @@ void notes_source(struct loop_notes *n, const struct dash_snapshot *s)
 			rs_warn("the monitor's report is truncated (its demand vector passed Ray's "
 				"AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE): shapes it leaves out are "
 				"taken from the task list, read as often as its cost allows (seconds "
-				"to tens of seconds).  Fix: start the head with "
+				"to tens of seconds).  Fix: let the controller read the GCS "
+				"(--gcs-address; the log says why it failed), or start the head with "
 				"AUTOSCALER_MAX_RESOURCE_DEMAND_VECTOR_SIZE=10000000 in its environment "
 				"and pass --demand-vector-max 10000000 here, or start it with "
 				"RAY_enable_autoscaler_v2=1 (docs/demand-at-scale.md)");

@@ -14,7 +14,11 @@
  * start of its cheap reads); otherwise it takes the last one.  A list older
  * than the report adds no demand (dash_merge_demand only counts tasks
  * pending after the report) and holds scale-down (dash_pending_complete);
- * so a slow list never delays a launch the report justifies. */
+ * so a slow list never delays a launch the report justifies.  When the
+ * demand was read live from the GCS (gcs_load.h) no list is read at all:
+ * it is complete and current, and the list costs the dashboard more CPU
+ * than everything else raysense reads (measured: 0.13 core at 1,000
+ * pending tasks, docs/demand-at-scale.md). */
 #include "controller/source/source.h"
 
 #include "common/log.h"
@@ -30,6 +34,10 @@
 /* Without a report (no cluster status) the list is all the demand: older
  * than this it may count tasks that have started since, so it is dropped. */
 #define PENDING_MAX_AGE_S 10.0
+/* After a failed GCS demand read, the next is tried this much later: a GCS
+ * address that swallows connections would otherwise cost every tick the
+ * rest of its read budget. */
+#define GCS_RETRY_S 5.0
 
 struct dash_reader {
 	struct dash_client client;
@@ -41,6 +49,10 @@ struct dash_reader {
 	 * out) uses it to decide on the list (report_or_last). */
 	long last_report;
 	double last_report_at;
+	/* The GCS demand read (loop thread only): when to try it again after
+	 * a failure, and why it failed. */
+	double gcs_retry_at;
+	char gcs_error[DASH_ERR_LEN];
 };
 
 static struct dash_reader *impl(struct cluster_source *s)
@@ -245,20 +257,42 @@ static long report_or_last(struct dash_reader *d, const struct dash_snapshot *s,
 	return d->last_report;
 }
 
+/* After a tick's reads: back off from a GCS read that failed, and say why
+ * a skipped one was not made. */
+static void pace_gcs(struct dash_reader *d, struct dash_snapshot *snap, double start, bool skipped)
+{
+	if (skipped) {
+		if (snap->cs.source == DASH_CS_STRUCTURED)
+			rs_errf(snap->gcs_error, DASH_ERR_LEN, "not read for %.0f s after a failure: "
+				"%.400s", d->gcs_retry_at - start, d->gcs_error);
+	} else if (snap->gcs_error[0]) {
+		d->gcs_retry_at = start + GCS_RETRY_S;
+		snprintf(d->gcs_error, sizeof(d->gcs_error), "%s", snap->gcs_error);
+	}
+}
+
 static int ds_fetch(struct cluster_source *src, struct dash_snapshot *snap,
 		    enum dash_source *failed, char *err)
 {
 	struct dash_reader *d = impl(src);
 	struct take_ctx t = { snap, 0 };
 	double start = rs_now_unix(), left, age;
+	struct dash_client client;
 	unsigned long gen;
 	long pending;
-	bool wanted;
+	bool wanted, skip_gcs;
 	int rc;
 
-	rc = dash_fetch_cluster(&d->client, snap, failed, err);
+	client = d->client;
+	skip_gcs = client.gcs_address && start < d->gcs_retry_at;
+	if (skip_gcs)
+		client.gcs_address = NULL;
+	rc = dash_fetch_cluster(&client, snap, failed, err);
 	if (rc)
 		return rc;
+	pace_gcs(d, snap, start, skip_gcs);
+	if (snap->cs.demand_from_gcs)
+		return 0;	/* live and complete: the list would add nothing */
 	pending = report_or_last(d, snap, rs_now_unix(), &age);
 	wanted = list_wanted(d, snap, pending);
 	if (wanted) {

@@ -141,6 +141,10 @@ int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src
 
 bool dash_pending_complete(const struct dash_snapshot *s)
 {
+	/* The GCS's aggregate, read this tick, is the whole pending demand:
+	 * what the list would add is already in it. */
+	if (s->cs.demand_from_gcs)
+		return true;
 	/* A truncated report means a backlog the list cannot hold either. */
 	if (s->pending_error[0] || s->pending_read_at <= 0 || s->cs.demand_truncated)
 		return false;

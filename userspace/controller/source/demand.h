@@ -141,8 +141,9 @@ void dash_snapshot_free(struct dash_snapshot *snap);
 int dash_pending_copy(struct dash_snapshot *dst, const struct dash_snapshot *src);
 /* The pending-task list covers every task that became pending after the
  * report (it was read after the report was written, and the report is not
- * truncated): only then may nodes be stopped, since a task the list misses
- * could be headed for them. */
+ * truncated), or the demand was read live from the GCS this tick (then no
+ * list is needed): only then may nodes be stopped, since a task the list
+ * misses could be headed for them. */
 bool dash_pending_complete(const struct dash_snapshot *s);
 /* Free one group's fields (zeroed after), or a whole array of them. */
 void dash_api_pg_clear(struct dash_api_pg *pg);
