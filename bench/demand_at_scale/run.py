@@ -687,7 +687,8 @@ def print_table(records, out=sys.stdout):
                   f"{r.get('first_launch_after_submit')}; shapes covered "
                   f"{r.get('shapes_covered')}/4; launch decisions {r.get('launch_lines')}, "
                   f"nodes planned {r.get('nodes_planned')}; largest plan "
-                  f"{r.get('largest_plan')} nodes, s after submission ended "
+                  f"{r.get('largest_plan')} nodes (the demand needs {r['n'] // 2} with a "
+                  f"4-CPU, 16 GiB group), s after submission ended "
                   f"{r.get('largest_plan_after_submit')}; ticks {r.get('tick_quantiles')}; "
                   f"submission {r.get('submit')}", file=out)
             if "cpu_share" in r:

@@ -2,7 +2,7 @@
  * protobuf wire reader under it (common/pb_wire.c): answers recorded from a
  * real Ray 2.60.0 GCS (tests/fixtures/gcs/: an idle head, and 300 {CPU:1} +
  * 200 {CPU:2} + 100 {CPU:1, memory:1 GiB} pending tasks on a --num-cpus=0
- * head), then hand-built messages for every way an answer can be wrong, and
+ * head) and a 2.41.0 one (30 {CPU:1} + 20 {CPU:2}), then hand-built messages for every way an answer can be wrong, and
  * a call to an address where nothing listens. */
 #include "check.h"
 #include "dashboard_fixture.h"
@@ -139,6 +139,15 @@ static void test_recorded(void)
 
 		CHECK(rc == -EBADMSG && !s && n == 0 && err[0], "prefix of %zu bytes: rc %d", cut, rc);
 	}
+	free(body);
+
+	/* Ray 2.41.0's GCS (the oldest Ray the project supports): 30 {CPU:1}
+	 * and 20 {CPU:2} pending. */
+	body = load("../gcs/resource_usage_2.41.0.grpc", &len);
+	CHECK(gcs_parse_load(body, len, &s, &n, err) == 0 && n == 2 &&
+	      count_of(s, n, "CPU", 1, 0) == 30 && count_of(s, n, "CPU", 2, 0) == 20,
+	      "Ray 2.41.0 answer: %zu shapes (%s)", n, err);
+	dash_shapes_free(s, n);
 	free(body);
 
 	body = load("../gcs/resource_usage_idle.grpc", &len);
