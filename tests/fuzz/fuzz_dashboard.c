@@ -118,11 +118,14 @@ void fuzz_rtext_node_usage(const uint8_t *data, size_t size)
 void fuzz_gcs_load(const uint8_t *data, size_t size)
 {
 	struct dash_snapshot snap;
+	struct gcs_load load;
 	char err[DASH_ERR_LEN];
 
-	memset(&snap, 0, sizeof(snap));
-	if (gcs_parse_load(data, size, &snap.cs.demand, &snap.cs.demand_count, err))
+	if (gcs_parse_load(data, size, &load, err))
 		return;
+	memset(&snap, 0, sizeof(snap));
+	snap.cs.demand = load.shapes;
+	snap.cs.demand_count = load.count;
 	snap.cs.present = true;
 	snap.cs.demand_from_gcs = true;
 	dash_merge_demand(&snap, true);

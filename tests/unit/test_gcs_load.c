@@ -15,6 +15,9 @@
 #include <string.h>
 
 #define GIB 1073741824.0
+/* The heads' node ids in the recordings (hex, as the dashboard lists them). */
+#define HEAD_2_60 "60aeb4697dbe8af81d9695157b5ba280ec1d65bd83f006fd75f06b2d"
+#define HEAD_2_41 "b0edc3d3c8f2dcace8bce31b7baa4ef793dce7b27e766c6db801f726"
 
 /* ------------------------------------------------------- message builder */
 
@@ -117,12 +120,16 @@ static long count_of(const struct dash_shape *s, size_t n, const char *res, doub
 
 static void test_recorded(void)
 {
+	struct gcs_load l;
 	struct dash_shape *s;
 	size_t len, n;
 	char err[DASH_ERR_LEN];
 	char *body = load("../gcs/resource_usage_3shapes.grpc", &len);
 
-	CHECK(gcs_parse_load(body, len, &s, &n, err) == 0, "recorded answer: %s", err);
+	CHECK(gcs_parse_load(body, len, &l, err) == 0, "recorded answer: %s", err);
+	s = l.shapes;
+	n = l.count;
+	CHECK(!strcmp(l.node_id, HEAD_2_60), "the head's node id: '%s'", l.node_id);
 	CHECK(n == 3, "three shapes, got %zu", n);
 	CHECK(count_of(s, n, "CPU", 1, 0) == 300, "{CPU:1}: 10 infeasible + 290 backlog");
 	CHECK(count_of(s, n, "CPU", 2, 0) == 200, "{CPU:2}: 200");
@@ -132,31 +139,43 @@ static void test_recorded(void)
 	/* Sorted by names and amounts, not in the GCS's hash order. */
 	CHECK(n == 3 && s[0].count == 300 && s[1].count == 100 && s[2].count == 200,
 	      "order {CPU:1}, {CPU:1, memory}, {CPU:2}");
-	dash_shapes_free(s, n);
+	gcs_load_free(&l);
 	/* Every shorter prefix is refused, never read past. */
 	for (size_t cut = 0; cut < len; cut++) {
-		int rc = gcs_parse_load(body, cut, &s, &n, err);
+		int rc = gcs_parse_load(body, cut, &l, err);
 
-		CHECK(rc == -EBADMSG && !s && n == 0 && err[0], "prefix of %zu bytes: rc %d", cut, rc);
+		CHECK(rc == -EBADMSG && !l.shapes && l.count == 0 && err[0],
+		      "prefix of %zu bytes: rc %d", cut, rc);
 	}
 	free(body);
 
 	/* Ray 2.41.0's GCS (the oldest Ray the project supports): 30 {CPU:1}
 	 * and 20 {CPU:2} pending. */
 	body = load("../gcs/resource_usage_2.41.0.grpc", &len);
-	CHECK(gcs_parse_load(body, len, &s, &n, err) == 0 && n == 2 &&
-	      count_of(s, n, "CPU", 1, 0) == 30 && count_of(s, n, "CPU", 2, 0) == 20,
-	      "Ray 2.41.0 answer: %zu shapes (%s)", n, err);
-	dash_shapes_free(s, n);
+	CHECK(gcs_parse_load(body, len, &l, err) == 0 && l.count == 2 &&
+	      count_of(l.shapes, l.count, "CPU", 1, 0) == 30 &&
+	      count_of(l.shapes, l.count, "CPU", 2, 0) == 20 && !strcmp(l.node_id, HEAD_2_41),
+	      "Ray 2.41.0 answer: %zu shapes, node '%s' (%s)", l.count, l.node_id, err);
+	gcs_load_free(&l);
 	free(body);
 
 	body = load("../gcs/resource_usage_idle.grpc", &len);
-	CHECK(gcs_parse_load(body, len, &s, &n, err) == 0 && n == 0 && !s,
-	      "idle head: no demand (%s)", err);
+	CHECK(gcs_parse_load(body, len, &l, err) == 0 && l.count == 0 && !l.shapes &&
+	      !strcmp(l.node_id, HEAD_2_60), "idle head: no demand (%s)", err);
 	free(body);
 }
 
 /* ------------------------------------------------------------ built cases */
+
+static int parse(const struct buf *b, struct dash_shape **s, size_t *n, char *err)
+{
+	struct gcs_load l;
+	int rc = gcs_parse_load(b->b, b->n, &l, err);
+
+	*s = l.shapes;
+	*n = l.count;
+	return rc;
+}
 
 static void test_built(void)
 {
@@ -173,7 +192,7 @@ static void test_built(void)
 	put_tag(&load, 9, PB_VARINT);
 	put_varint(&load, 77);
 	frame_reply(&out, &load, 0);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == 0, "built: %s", err);
+	CHECK(parse(&out, &s, &n, err) == 0, "built: %s", err);
 	CHECK(n == 1 && count_of(s, n, "CPU", 4, 0) == 10, "{CPU:4} x 10, got %zu shapes", n);
 	dash_shapes_free(s, n);
 
@@ -181,18 +200,18 @@ static void test_built(void)
 	load.n = 0;
 	put_demand(&load, "CPU", 1, 0, 0, 5);
 	frame_reply(&out, &load, 14);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -EIO && strstr(err, "status 14"),
+	CHECK(parse(&out, &s, &n, err) == -EIO && strstr(err, "status 14"),
 	      "status 14: %s", err);
 
 	/* Out of range: a negative backlog, a count past the planner's bound. */
 	load.n = 0;
 	put_demand(&load, "CPU", 1, 0, 0, -1);
 	frame_reply(&out, &load, 0);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -ERANGE, "negative backlog: %s", err);
+	CHECK(parse(&out, &s, &n, err) == -ERANGE, "negative backlog: %s", err);
 	load.n = 0;
 	put_demand(&load, "CPU", 1, (uint64_t)PLANNER_MAX_COUNT, 1, 0);
 	frame_reply(&out, &load, 0);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -ERANGE, "count overflow: %s", err);
+	CHECK(parse(&out, &s, &n, err) == -ERANGE, "count overflow: %s", err);
 
 	/* Bad amounts and names. */
 	static const struct {
@@ -203,7 +222,7 @@ static void test_built(void)
 		load.n = 0;
 		put_demand(&load, bad_entries[i].key, bad_entries[i].value, 0, 1, 0);
 		frame_reply(&out, &load, 0);
-		CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -EBADMSG && !s,
+		CHECK(parse(&out, &s, &n, err) == -EBADMSG && !s,
 		      "entry %zu refused: %s", i, err);
 	}
 
@@ -212,7 +231,7 @@ static void test_built(void)
 	for (int i = 0; i <= GCS_LOAD_MAX_SHAPES; i++)
 		put_demand(&load, "CPU", i + 1, 0, 1, 0);
 	frame_reply(&out, &load, 0);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -ERANGE && !s, "too many shapes: %s",
+	CHECK(parse(&out, &s, &n, err) == -ERANGE && !s, "too many shapes: %s",
 	      err);
 
 	/* Framing: compressed flag, length not the body's. */
@@ -220,16 +239,37 @@ static void test_built(void)
 	put_demand(&load, "CPU", 1, 0, 1, 0);
 	frame_reply(&out, &load, 0);
 	out.b[0] = 1;
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -EBADMSG, "compressed: %s", err);
+	CHECK(parse(&out, &s, &n, err) == -EBADMSG, "compressed: %s", err);
 	out.b[0] = 0;
-	CHECK(gcs_parse_load(out.b, out.n + 1, &s, &n, err) == -EBADMSG, "trailing byte: %s", err);
+	CHECK((out.n++, parse(&out, &s, &n, err)) == -EBADMSG, "trailing byte: %s", err);
+
+	/* A node id past GCS_NODE_ID_MAX bytes. */
+	{
+		struct buf node = { .n = 0 }, batch = { .n = 0 }, reply = { .n = 0 };
+		struct gcs_load l;
+
+		put_tag(&node, 1, PB_LEN);
+		put_varint(&node, GCS_NODE_ID_MAX + 1);
+		memset(node.b + node.n, 0xab, GCS_NODE_ID_MAX + 1);
+		node.n += GCS_NODE_ID_MAX + 1;
+		put_len(&batch, 1, &node);
+		put_len(&reply, 2, &batch);
+		out.n = 0;
+		out.b[out.n++] = 0;
+		for (int i = 3; i >= 0; i--)
+			out.b[out.n++] = (uint8_t)(reply.n >> (8 * i));
+		memcpy(out.b + out.n, reply.b, reply.n);
+		out.n += reply.n;
+		CHECK(gcs_parse_load(out.b, out.n, &l, err) == -EBADMSG && strstr(err, "node id"),
+		      "65-byte node id: %s", err);
+	}
 
 	/* Wrong wire types where a message is expected. */
 	load.n = 0;
 	put_tag(&load, 1, PB_VARINT);
 	put_varint(&load, 3);
 	frame_reply(&out, &load, 0);
-	CHECK(gcs_parse_load(out.b, out.n, &s, &n, err) == -EBADMSG, "demand as varint: %s", err);
+	CHECK(parse(&out, &s, &n, err) == -EBADMSG, "demand as varint: %s", err);
 }
 
 static void test_wire(void)
@@ -270,12 +310,12 @@ static void test_wire(void)
 static void test_refused(void)
 {
 	struct gcs_client c = { .address = "127.0.0.1:1", .timeout_ms = 500 };
-	struct dash_shape *s = (void *)1;
-	size_t n = 1;
+	struct gcs_load l = { .count = 1 };
 	char err[DASH_ERR_LEN];
-	int rc = gcs_fetch_load(&c, 0, &s, &n, err);
+	int rc = gcs_fetch_load(&c, 0, &l, err);
 
-	CHECK(rc < 0 && !s && n == 0 && strstr(err, "127.0.0.1:1"), "refused: %d %s", rc, err);
+	CHECK(rc < 0 && !l.shapes && l.count == 0 && strstr(err, "127.0.0.1:1"), "refused: %d %s",
+	      rc, err);
 }
 
 int main(void)

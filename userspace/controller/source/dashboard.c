@@ -1046,8 +1046,9 @@ static void mark_truncated(struct dash_cluster_status *cs, long max)
 
 /* The v1 report's demand replaced by the GCS's live aggregate (gcs_load.h):
  * complete where the report is truncated, and current where the report is
- * up to 5 s old.  On failure the report's demand stays and gcs_error says
- * why. */
+ * up to 5 s old.  Only when the GCS lists a node the dashboard lists too:
+ * a GCS address that reaches another Ray cluster must not lend it its
+ * demand.  On failure the report's demand stays and gcs_error says why. */
 static void read_gcs_demand(const struct dash_client *c, struct dash_snapshot *snap)
 {
 	struct gcs_client gc = { .address = c->gcs_address, .token = c->token,
@@ -1055,18 +1056,24 @@ static void read_gcs_demand(const struct dash_client *c, struct dash_snapshot *s
 	struct dash_cluster_status *cs = &snap->cs;
 	double t = rs_now_unix();
 	long left = c->deadline > 0 ? (long)((c->deadline - t) * 1000) : 0;
-	struct dash_shape *shapes;
-	size_t count;
+	struct gcs_load load;
 
 	if (c->deadline > 0 && left <= 0) {
 		seterr(snap->gcs_error, "not read: the tick's read budget is spent");
 		return;
 	}
-	if (gcs_fetch_load(&gc, left, &shapes, &count, snap->gcs_error))
+	if (gcs_fetch_load(&gc, left, &load, snap->gcs_error))
 		return;
+	if (!dash_find_node(snap, load.node_id)) {
+		seterr(snap->gcs_error, "the GCS at %s lists node '%s', which the dashboard does "
+		       "not: not this cluster's GCS (set --gcs-address)", c->gcs_address,
+		       load.node_id);
+		gcs_load_free(&load);
+		return;
+	}
 	dash_shapes_free(cs->demand, cs->demand_count);
-	cs->demand = shapes;
-	cs->demand_count = count;
+	cs->demand = load.shapes;
+	cs->demand_count = load.count;
 	cs->demand_truncated = false;
 	cs->demand_from_gcs = true;
 	cs->demand_time = t;

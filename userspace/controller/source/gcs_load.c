@@ -5,7 +5,9 @@
  *   GetAllResourceUsageReply { GcsStatus status = 1;
  *                              ResourceUsageBatchData resource_usage_data = 2; }
  *   GcsStatus                { int32 code = 1; string message = 2; }
- *   ResourceUsageBatchData   { ResourceLoad resource_load_by_shape = 2; ... }
+ *   ResourceUsageBatchData   { repeated ResourcesData batch = 1;
+ *                              ResourceLoad resource_load_by_shape = 2; ... }
+ *   ResourcesData            { bytes node_id = 1; ... }
  *   ResourceLoad             { repeated ResourceDemand resource_demands = 1; }
  *   ResourceDemand           { map<string, double> shape = 1;
  *                              uint64 num_ready_requests_queued = 2;
@@ -33,10 +35,6 @@
 #define MAX_NAME 255
 #define GRPC_PATH "/ray.rpc.NodeResourceInfoGcsService/GetAllResourceUsage"
 
-struct load_out {
-	struct dash_shape *shapes;
-	size_t count;
-};
 
 static int bad(char *err, const char *what)
 {
@@ -88,7 +86,7 @@ static int add_count(long *sum, uint64_t v, char *err)
 	return 0;
 }
 
-static int parse_demand(const struct pb_field *f, struct load_out *out, char *err)
+static int parse_demand(const struct pb_field *f, struct gcs_load *out, char *err)
 {
 	struct resmap shape = { 0 };
 	struct pb_reader r;
@@ -126,8 +124,8 @@ out:
 
 /* Walk one message, calling fn for each PB_LEN field numbered `number`. */
 static int each_sub(const struct pb_field *msg, uint32_t number,
-		    int (*fn)(const struct pb_field *, struct load_out *, char *),
-		    struct load_out *out, char *err)
+		    int (*fn)(const struct pb_field *, struct gcs_load *, char *),
+		    struct gcs_load *out, char *err)
 {
 	struct pb_reader r;
 	struct pb_field f;
@@ -145,14 +143,38 @@ static int each_sub(const struct pb_field *msg, uint32_t number,
 	return rc < 0 ? bad(err, "not protobuf") : 0;
 }
 
-static int parse_load(const struct pb_field *f, struct load_out *out, char *err)
+static int parse_load(const struct pb_field *f, struct gcs_load *out, char *err)
 {
 	return each_sub(f, 1, parse_demand, out, err);
 }
 
-static int parse_batch(const struct pb_field *f, struct load_out *out, char *err)
+/* The first node's id, as hex. */
+static int parse_node(const struct pb_field *f, struct gcs_load *out, char *err)
 {
-	return each_sub(f, 2, parse_load, out, err);
+	struct pb_reader r;
+	struct pb_field e;
+	int rc;
+
+	if (out->node_id[0])
+		return 0;
+	pb_reader_sub(&r, f);
+	while ((rc = pb_next(&r, &e)) > 0) {
+		if (e.number != 1)
+			continue;
+		if (e.type != PB_LEN || e.len == 0 || e.len > GCS_NODE_ID_MAX)
+			return bad(err, "a node id is not 1..64 bytes");
+		for (size_t i = 0; i < e.len; i++)
+			snprintf(out->node_id + 2 * i, 3, "%02x", e.data[i]);
+		return 0;
+	}
+	return rc < 0 ? bad(err, "a node's data is not protobuf") : 0;
+}
+
+static int parse_batch(const struct pb_field *f, struct gcs_load *out, char *err)
+{
+	int rc = each_sub(f, 1, parse_node, out, err);
+
+	return rc ? rc : each_sub(f, 2, parse_load, out, err);
 }
 
 /* GcsStatus: a code other than 0 (OK) fails the answer. */
@@ -216,18 +238,21 @@ static void sort_shapes(struct dash_shape *shapes, size_t count)
 		qsort(shapes, count, sizeof(*shapes), cmp_shape);
 }
 
-int gcs_parse_load(const void *body, size_t len, struct dash_shape **shapes, size_t *count,
-		   char *err)
+void gcs_load_free(struct gcs_load *l)
+{
+	dash_shapes_free(l->shapes, l->count);
+	memset(l, 0, sizeof(*l));
+}
+
+int gcs_parse_load(const void *body, size_t len, struct gcs_load *out, char *err)
 {
 	const uint8_t *b = body;
-	struct load_out out = { 0 };
 	struct pb_field msg = { 0 }, f;
 	struct pb_reader r;
 	uint32_t n;
 	int rc;
 
-	*shapes = NULL;
-	*count = 0;
+	memset(out, 0, sizeof(*out));
 	err[0] = '\0';
 	if (len < 5)
 		return bad(err, "shorter than a gRPC frame");
@@ -248,24 +273,21 @@ int gcs_parse_load(const void *body, size_t len, struct dash_shape **shapes, siz
 		else if (f.number == 1)
 			rc = check_status(&f, err);
 		else
-			rc = parse_batch(&f, &out, err);
+			rc = parse_batch(&f, out, err);
 		if (rc)
 			break;
 	}
 	if (rc < 0 && !err[0])
 		bad(err, "not protobuf");
 	if (rc) {
-		dash_shapes_free(out.shapes, out.count);
+		gcs_load_free(out);
 		return rc;
 	}
-	sort_shapes(out.shapes, out.count);
-	*shapes = out.shapes;
-	*count = out.count;
+	sort_shapes(out->shapes, out->count);
 	return 0;
 }
 
-int gcs_fetch_load(const struct gcs_client *c, long timeout_ms, struct dash_shape **shapes,
-		   size_t *count, char *err)
+int gcs_fetch_load(const struct gcs_client *c, long timeout_ms, struct gcs_load *out, char *err)
 {
 	static const uint8_t empty_request[5] = { 0 };	/* uncompressed, length 0 */
 	static const char *const headers[] = { "TE: trailers", NULL };
@@ -285,8 +307,7 @@ int gcs_fetch_load(const struct gcs_client *c, long timeout_ms, struct dash_shap
 	char url[512];
 	int rc;
 
-	*shapes = NULL;
-	*count = 0;
+	memset(out, 0, sizeof(*out));
 	if (timeout_ms > 0 && timeout_ms < req.timeout_ms)
 		req.timeout_ms = timeout_ms;
 	if ((size_t)snprintf(url, sizeof(url), "http://%s" GRPC_PATH, c->address) >= sizeof(url)) {
@@ -303,7 +324,7 @@ int gcs_fetch_load(const struct gcs_client *c, long timeout_ms, struct dash_shap
 		seterr(err, "GCS %s: gRPC status %s: %.200s", c->address,
 		       resp.captured[0][0] ? resp.captured[0] : "missing", resp.captured[1]);
 	else
-		rc = gcs_parse_load(resp.body, resp.body_len, shapes, count, err);
+		rc = gcs_parse_load(resp.body, resp.body_len, out, err);
 	if (!rc && (resp.status != 200 || strcmp(resp.captured[0], "0")))
 		rc = -EIO;
 	rs_http_response_free(&resp);
