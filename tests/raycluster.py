@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -261,9 +262,22 @@ class RayCluster:
             time.sleep(0.5)
         raise TimeoutError("head node never became ALIVE")
 
+    def _alive_nodes_retrying(self, deadline):
+        """alive_nodes(), retried until deadline while the dashboard refuses
+        connections: Ray 2.41.0's dashboard once refused a call right after
+        it had answered /api/gcs_healthz and the head's node list (matrix
+        CI, test_missing_probe); the next start of the test passed."""
+        while True:
+            try:
+                return self.alive_nodes()
+            except (urllib.error.URLError, ConnectionError):
+                if time.time() >= deadline:
+                    raise
+                time.sleep(0.5)
+
     def add_worker(self, num_cpus=1, resources=None, num_gpus=0, wait=True, timeout=90.0):
         ports = self._node_ports()
-        before = {n["node_id"] for n in self.alive_nodes()}
+        before = {n["node_id"] for n in self._alive_nodes_retrying(time.time() + 30)}
         args = [f"--address={self.address}", f"--num-cpus={num_cpus}",
                 f"--num-gpus={num_gpus}", "--node-ip-address=127.0.0.1"]
         if resources:
@@ -277,7 +291,8 @@ class RayCluster:
             while time.time() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError("worker exited early:\n" + self._read_log(log_path))
-                new = [n for n in self.alive_nodes() if n["node_id"] not in before
+                new = [n for n in self._alive_nodes_retrying(deadline)
+                       if n["node_id"] not in before
                        and n.get("resources_total", {}).get("CPU", 0) == num_cpus]
                 if new:
                     w.node_id = new[0]["node_id"]
