@@ -123,6 +123,9 @@ static void usage(FILE *out)
 		"  --unschedulable-grace S|off  a launch Unschedulable this long is given up at\n"
 		"                           once when another group takes its demand (10)\n"
 		"  --idle-timeout-max S     adaptive idle timeout cap; 0 = off (600)\n"
+		"  --idle-beta X            adaptive idle timeout: X x the group's p90 startup (2)\n"
+		"  --idle-return-window S   demand back within S s of an idle stop makes a group's\n"
+		"                           idle timeout adaptive (600)\n"
 		"  --listen HOST:PORT       HTTP API (default 127.0.0.1:9650)\n"
 		"Agent authentication (required; docs/controller-config.md, \"Agent authentication\"):\n"
 		"  --agent-auth MODE        who may POST /api/v1/signals: tokenreview (each agent's\n"
@@ -194,42 +197,40 @@ enum {
 	O_TASKS_WAIT, O_TASKS_MAX, O_PROBE, O_PER_IP, O_DEADLINE, O_TRACE, O_TRACE_TASK, O_GRACE_UP,
 	O_TICK_BUDGET, O_VECTOR_MAX, O_SIGNALS, O_KEEP_LEASE, O_REJECT_BURST, O_STUCK, O_BACKOFF,
 	O_IDLE_MAX, O_IGNORE_IN_TREE, O_AGENTCAP, O_UNSCHED, O_SA_DIR, O_AGENT_AUTH, O_AUDIENCE,
-	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE, O_MIN_SAMPLES, O_GCS,
+	O_REVIEW_TIMEOUT, O_POD_SELECTOR, O_PUSH_RATE, O_MIN_SAMPLES, O_GCS, O_IDLE_BETA,
+	O_RETURN_WINDOW,
 };
 
 /* Where the GCS demand is read (dashboard.h gcs_address): --gcs-address,
  * else --ray-address (the local provider's GCS), else the dashboard's host
  * with Ray's default GCS port (KubeRay's head service serves both); ""
- * for off.  0, or -EINVAL after logging why. */
-static int gcs_address(const struct args *a, const char *dashboard, char *out, size_t size)
+ * for off.  Bad values end the program with a usage error. */
+static void gcs_address(const struct args *a, const char *dashboard, char *out, size_t size)
 {
 	CURLU *u;
 	char *host = NULL;
-	int rc = 0;
 
 	out[0] = '\0';
 	if (a->gcs_address && !strcmp(a->gcs_address, "off"))
-		return 0;
+		return;
 	if (a->gcs_address || a->address) {
 		const char *v = a->gcs_address ? a->gcs_address : a->address;
 
-		if (!*v || strchr(v, '/') || (size_t)snprintf(out, size, "%s", v) >= size) {
-			rs_error("bad --gcs-address '%s' (want host:port or off)", v);
-			return -EINVAL;
-		}
-		return 0;
+		if (!*v || strchr(v, '/') || !strchr(v, ':') ||
+		    (size_t)snprintf(out, size, "%s", v) >= size)
+			rs_cli_usage_error(PROG, "bad %s '%s' (want host:port%s)",
+					   a->gcs_address ? "--gcs-address" : "--ray-address", v,
+					   a->gcs_address ? " or off" : "");
+		return;
 	}
 	u = curl_url();
-	if (!u || curl_url_set(u, CURLUPART_URL, dashboard, 0) ||
+	if (!u || curl_url_set(u, CURLUPART_URL, dashboard, CURLU_GUESS_SCHEME) ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) ||
-	    (size_t)snprintf(out, size, "%s:6379", host) >= size) {
-		rs_error("cannot take the GCS host from --dashboard '%s': pass --gcs-address",
-			 dashboard);
-		rc = -EINVAL;
-	}
+	    (size_t)snprintf(out, size, "%s:6379", host) >= size)
+		rs_cli_usage_error(PROG, "cannot take the GCS host from --dashboard '%s': pass "
+				   "--gcs-address", dashboard);
 	curl_free(host);
 	curl_url_cleanup(u);
-	return rc;
 }
 
 /* --provider kuberay: the RayCluster gives the groups; the config only
@@ -292,6 +293,8 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 		{ "backoff", required_argument, NULL, O_BACKOFF },
 		{ "startup-min-samples", required_argument, NULL, O_MIN_SAMPLES },
 		{ "idle-timeout-max", required_argument, NULL, O_IDLE_MAX },
+		{ "idle-beta", required_argument, NULL, O_IDLE_BETA },
+		{ "idle-return-window", required_argument, NULL, O_RETURN_WINDOW },
 		{ "unschedulable-grace", required_argument, NULL, O_UNSCHED },
 		{ "tasks-wait-ms", required_argument, NULL, O_TASKS_WAIT },
 		{ "tasks-max-pending", required_argument, NULL, O_TASKS_MAX },
@@ -356,6 +359,13 @@ static void parse_args(int argc, char **argv, struct args *a, struct controller_
 			a->fusion.stuck_min_samples = (size_t)l;
 			break;
 		case O_IDLE_MAX: a->fusion.idle_max_s = parse_secs("--idle-timeout-max", optarg); break;
+		case O_IDLE_BETA:
+			if (rs_parse_double(optarg, 0.1, 100, &a->fusion.idle_beta))
+				rs_cli_usage_error(PROG, "bad --idle-beta '%s' (0.1..100)", optarg);
+			break;
+		case O_RETURN_WINDOW:
+			a->fusion.returned_window_s = parse_secs("--idle-return-window", optarg);
+			break;
 		case O_UNSCHED:
 			a->fusion.unschedulable_grace_s = !strcmp(optarg, "off") ? -1 :
 				parse_secs("--unschedulable-grace", optarg);
@@ -697,6 +707,7 @@ int main(int argc, char **argv)
 		return RS_EXIT_FAILURE;
 	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
+	gcs_address(&a, a.dashboard ? a.dashboard : "http://127.0.0.1:8265", gcs, sizeof(gcs));
 	auth_mode = agent_auth_mode(&a);
 	rs_log_init("controller", a.level);
 	dash_token = read_token(a.dash_token_file, "dashboard token file");
@@ -735,9 +746,11 @@ int main(int argc, char **argv)
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;
 	dash.tick_budget_ms = a.tick_budget_ms;
 	dash.demand_vector_max = a.demand_vector_max;
-	if (gcs_address(&a, dash.base_url, gcs, sizeof(gcs)))
-		return RS_EXIT_FAILURE;
 	dash.gcs_address = gcs[0] ? gcs : NULL;
+	if (gcs[0])
+		rs_info("pending demand per shape read from the GCS at %s (--gcs-address)", gcs);
+	else
+		rs_info("GCS demand read off: the demand comes from the monitor's report");
 	if (dash_source_create(&dash, a.tasks_wait_ms < 0 ? -1 : a.tasks_wait_ms / 1000.0,
 			       a.tasks_max_pending, &opts.source)) {
 		rs_error("out of memory");
