@@ -217,7 +217,7 @@ static bool list_wanted(struct dash_reader *d, const struct dash_snapshot *s, lo
 	bg_fetch_with(d->tasks, look_size, &ls);
 	if (!ls.known || ls.count <= (size_t)d->tasks_max_pending || !s->cs.present)
 		return true;
-	return dash_demand_time(&s->cs) > ls.read_at;
+	return s->cs.time > ls.read_at;
 }
 
 /* Pending tasks and actors the cheap reads show (the report's demand or

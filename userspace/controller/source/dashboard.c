@@ -335,7 +335,7 @@ static bool in_report(const struct dash_cluster_status *cs, const struct resmap 
 
 int dash_merge_demand(struct dash_snapshot *snap, bool use_report)
 {
-	double cutoff_ms = dash_demand_time(&snap->cs) * 1000.0;
+	double cutoff_ms = snap->cs.time * 1000.0;
 	int rc = 0;
 
 	dash_shapes_free(snap->shapes, snap->shape_count);
@@ -1076,7 +1076,6 @@ static void read_gcs_demand(const struct dash_client *c, struct dash_snapshot *s
 	cs->demand_count = load.count;
 	cs->demand_truncated = false;
 	cs->demand_from_gcs = true;
-	cs->demand_time = t;
 }
 
 double dash_tick_budget_s(const struct dash_client *c)

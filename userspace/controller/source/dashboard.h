@@ -38,6 +38,10 @@
  * If any of that fails, the data is missing (present = false, v2_error says
  * why): state-API tasks only, no placement groups, no scale-down.
  *
+ * With a v1 report and gcs_address set, the report's task demand is then
+ * replaced by the GCS's live aggregate per shape (gcs_load.h): the report
+ * keeps only its first shapes past 1,000 entries and is up to 5 s old.
+ *
  * The parse_* functions are pure (bytes in, structs out) so that recorded
  * answers from the real Ray can be unit-tested (tests/fixtures/dashboard). */
 #ifndef RAYSENSE_CONTROLLER_DASHBOARD_H

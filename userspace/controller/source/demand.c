@@ -148,7 +148,7 @@ bool dash_pending_complete(const struct dash_snapshot *s)
 	/* A truncated report means a backlog the list cannot hold either. */
 	if (s->pending_error[0] || s->pending_read_at <= 0 || s->cs.demand_truncated)
 		return false;
-	return !s->cs.present || s->pending_read_at >= dash_demand_time(&s->cs);
+	return !s->cs.present || s->pending_read_at >= s->cs.time;
 }
 
 int dash_shapes_add(struct dash_shape **arr, size_t *count, enum planner_demand_kind kind,

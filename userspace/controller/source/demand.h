@@ -86,11 +86,10 @@ struct dash_cluster_status {
 	 * shape at a time, so a shape absent here may be pending in thousands
 	 * (docs/demand-at-scale.md).  Set when the listed demand passes it. */
 	bool demand_truncated;
-	/* The demand was read live from the GCS (gcs_load.h) instead of taken
-	 * from the report: complete, never truncated, as of demand_time (the
-	 * controller's clock just before the read; 0 = the report's time). */
+	/* The demand was read live from the GCS in this tick (gcs_load.h)
+	 * instead of taken from the report: complete and current, so no task
+	 * list is read or needed (dash_source.c, dash_pending_complete). */
 	bool demand_from_gcs;
-	double demand_time;
 	struct dash_pg *pgs;
 	size_t pg_count;
 	struct dash_shape *requests;	/* requestDemand: request_resources() */
@@ -127,13 +126,6 @@ struct dash_snapshot {
 	 * or no GCS read was asked for). */
 	char gcs_error[DASH_ERR_LEN];
 };
-
-/* When the demand in cs was current: the GCS read's time, else the
- * report's. */
-static inline double dash_demand_time(const struct dash_cluster_status *cs)
-{
-	return cs->demand_time > 0 ? cs->demand_time : cs->time;
-}
 
 void dash_snapshot_free(struct dash_snapshot *snap);
 /* Copy src's pending tasks and counts into dst (which has none).  0 or
