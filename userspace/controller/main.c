@@ -37,6 +37,8 @@ static void on_signal(int sig)
 	g_stop = 1;
 }
 
+#define DEFAULT_DASHBOARD "http://127.0.0.1:8265"
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -46,7 +48,7 @@ static void usage(FILE *out)
 		"informed by raysense agents.\n"
 		"\n"
 		"Ray:\n"
-		"  --dashboard URL          Ray dashboard (default http://127.0.0.1:8265;\n"
+		"  --dashboard URL          Ray dashboard (default " DEFAULT_DASHBOARD ";\n"
 		"                           --dashboard-url is the same)\n"
 		"  --dashboard-token-file F token sent as 'x-ray-authorization: Bearer <t>'\n"
 		"  --dashboard-timeout-ms N per-call timeout of the reads every tick makes (default 2000)\n"
@@ -707,7 +709,9 @@ int main(int argc, char **argv)
 		return RS_EXIT_FAILURE;
 	fusion_config_defaults(&a.fusion);
 	parse_args(argc, argv, &a, &cfg);
-	gcs_address(&a, a.dashboard ? a.dashboard : "http://127.0.0.1:8265", gcs, sizeof(gcs));
+	if (!a.dashboard)
+		a.dashboard = DEFAULT_DASHBOARD;
+	gcs_address(&a, a.dashboard, gcs, sizeof(gcs));
 	auth_mode = agent_auth_mode(&a);
 	rs_log_init("controller", a.level);
 	dash_token = read_token(a.dash_token_file, "dashboard token file");
@@ -740,7 +744,7 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		return RS_EXIT_FAILURE;
-	dash.base_url = a.dashboard ? a.dashboard : "http://127.0.0.1:8265";
+	dash.base_url = a.dashboard;
 	dash.token = dash_token;
 	dash.timeout_ms = a.dash_timeout_ms;
 	dash.tasks_timeout_ms = a.tasks_timeout_ms;

@@ -316,17 +316,18 @@ int gcs_fetch_load(const struct gcs_client *c, long timeout_ms, struct gcs_load 
 	}
 	req.url = url;
 	rc = rs_http_do(&req, &resp);
-	if (rc)
+	if (rc) {
 		seterr(err, "GCS %s: %s", c->address, resp.error[0] ? resp.error : strerror(-rc));
-	else if (resp.status != 200)
+	} else if (resp.status != 200) {
 		seterr(err, "GCS %s: HTTP %ld (not a gRPC server?)", c->address, resp.status);
-	else if (strcmp(resp.captured[0], "0"))
+		rc = -EIO;
+	} else if (strcmp(resp.captured[0], "0")) {
 		seterr(err, "GCS %s: gRPC status %s: %.200s", c->address,
 		       resp.captured[0][0] ? resp.captured[0] : "missing", resp.captured[1]);
-	else
-		rc = gcs_parse_load(resp.body, resp.body_len, out, err);
-	if (!rc && (resp.status != 200 || strcmp(resp.captured[0], "0")))
 		rc = -EIO;
+	} else {
+		rc = gcs_parse_load(resp.body, resp.body_len, out, err);
+	}
 	rs_http_response_free(&resp);
 	return rc;
 }
